@@ -1,0 +1,21 @@
+//! `reseal-hive`: a Windows registry hive (regf) engine.
+//!
+//! It reads hives as Windows writes them (format versions 1.3 to 1.6), replays their transaction
+//! logs with Windows' rules, edits them in place (untouched cells stay byte-identical) and commits
+//! them so that no stale log can ever be replayed over the result.
+//!
+//! The modules follow the on-disk structures, as in msuhanov's regf specification:
+//! [`base_block`] (the 4096-byte file header), `hbin` (hive bins), `cell`, `key_node` (nk),
+//! `key_value` (vk), `subkey_list` (lf/lh/li/ri), `key_security` (sk), `big_data` (db) and
+//! [`log`] (LOG1/LOG2 replay). [`Hive`] is the entry point.
+#![forbid(unsafe_code)]
+
+pub mod base_block;
+pub mod data;
+mod error;
+mod hive;
+pub mod log;
+
+pub use data::ValueType;
+pub use error::{Error, Result};
+pub use hive::{Hive, Key, Value};
