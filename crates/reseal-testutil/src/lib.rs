@@ -1,0 +1,118 @@
+//! Test helpers shared by the reseal crates (dev-dependency only).
+//!
+//! - [`real_fixture`]: a file from `../shared/fixtures/real` (real Windows data that is never copied
+//!   into the repository). Missing data skips a test locally but fails it when `CI=true`.
+//! - [`hivex_tree`]: a hive read by python3-hivex, a reader we did not write, as the oracle.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+/// The workspace root (the folder with the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/<name> has a workspace root two levels up")
+        .to_path_buf()
+}
+
+/// `../shared` beside the checkout, overridable with `RESEAL_SHARED`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("RESEAL_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("..").join("shared"),
+    }
+}
+
+fn running_in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The path of `shared/fixtures/real/<relative>`, or `None` (after a note on stderr) when it is
+/// missing. Under `CI=true` a missing fixture panics: CI must never pass by skipping real data.
+pub fn real_fixture(relative: &str) -> Option<PathBuf> {
+    let path = shared_dir().join("fixtures/real").join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if running_in_ci() {
+        panic!(
+            "real fixture {} is missing (CI=true requires ../shared/fixtures/real)",
+            path.display()
+        );
+    }
+    eprintln!("skipping: real fixture {} is missing", path.display());
+    None
+}
+
+/// The Debian python that has the `hivex` module (the pyenv `python3` on PATH cannot import it).
+pub const HIVEX_PYTHON: &str = "/usr/bin/python3";
+
+/// One key as python3-hivex sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HivexKey {
+    pub name: String,
+    /// Values in hivex's order: (name, type, data).
+    pub values: Vec<HivexValue>,
+    pub children: Vec<HivexKey>,
+}
+
+/// One value as python3-hivex sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HivexValue {
+    pub name: String,
+    pub value_type: u32,
+    pub data: Vec<u8>,
+}
+
+const HIVEX_DUMP: &str = r#"
+import hivex, json, sys
+h = hivex.Hivex(sys.argv[1])
+def key(n):
+    values = []
+    for v in h.node_values(n):
+        t, data = h.value_value(v)
+        values.append({"name": h.value_key(v), "value_type": t, "data": list(data)})
+    return {"name": h.node_name(n), "values": values,
+            "children": [key(c) for c in h.node_children(n)]}
+json.dump(key(h.root()), sys.stdout)
+"#;
+
+/// Reads the hive file at `path` with python3-hivex and returns its whole tree.
+///
+/// Panics with hivex's message when hivex cannot open the file (callers use it on hives it reads).
+/// hivex ignores transaction logs and reads the bins as they are.
+pub fn hivex_tree(path: &Path) -> HivexKey {
+    let out = Command::new(HIVEX_PYTHON)
+        .args(["-c", HIVEX_DUMP])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {HIVEX_PYTHON} (install python3-hivex): {e}"));
+    assert!(
+        out.status.success(),
+        "hivex could not read {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("hivex dump is JSON")
+}
+
+/// Like [`hivex_tree`] for hive bytes in memory (written to a temporary file first).
+pub fn hivex_tree_of_bytes(bytes: &[u8]) -> HivexKey {
+    let dir = std::env::temp_dir().join(format!("reseal-hivex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("hive-{:x}", fxhash(bytes)));
+    std::fs::write(&path, bytes).unwrap();
+    let tree = hivex_tree(&path);
+    let _ = std::fs::remove_file(&path);
+    tree
+}
+
+fn fxhash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
