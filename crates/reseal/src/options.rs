@@ -1,0 +1,58 @@
+//! [`GeneralizeOptions`]: what the caller asks `generalize` (and `reseal`) to do.
+
+use std::path::PathBuf;
+
+use crate::sid::Sid;
+
+/// Where the next boot goes after specialize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Out-of-box experience (`sysprep /oobe`).
+    #[default]
+    Oobe,
+    /// Audit mode (`sysprep /audit`).
+    Audit,
+}
+
+/// The options of one run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GeneralizeOptions {
+    /// `true` for `sysprep /generalize`; `false` re-seals without the Generalize.xml providers.
+    pub generalize: bool,
+    /// OOBE or audit mode on the next boot.
+    pub mode: Mode,
+    /// An unattend.xml to place into the image (host path).
+    pub unattend: Option<PathBuf>,
+    /// The computer name specialize sets; `None` or `"*"` = a random name at specialize.
+    pub computer_name: Option<String>,
+    /// The machine SID setupcl gives the image; `None` = random.
+    pub sid: Option<Sid>,
+    /// Do not rearm the licensing state (`SkipRearm`).
+    pub skip_rearm: bool,
+    /// Keep device drivers and their state (`PersistAllDeviceInstalls`).
+    pub persist_devices: bool,
+    /// Also give the image a new `MachineGuid`.
+    pub new_machine_guid: bool,
+    /// Plan only; write nothing.
+    pub dry_run: bool,
+    /// Names of validation checks to skip (see [`crate::validate::CHECKS`]).
+    pub ignore_checks: Vec<String>,
+}
+
+impl Default for GeneralizeOptions {
+    fn default() -> GeneralizeOptions {
+        GeneralizeOptions {
+            generalize: true,
+            mode: Mode::Oobe,
+            unattend: None,
+            computer_name: None,
+            sid: None,
+            skip_rearm: false,
+            persist_devices: false,
+            new_machine_guid: false,
+            dry_run: false,
+            ignore_checks: Vec::new(),
+        }
+    }
+}
