@@ -8,6 +8,7 @@
 pub mod answer_file;
 pub mod apply;
 pub mod error;
+pub mod evtx;
 pub mod image;
 pub mod inspect;
 pub mod journal;
