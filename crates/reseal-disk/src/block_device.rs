@@ -1,0 +1,139 @@
+//! [`BlockDevice`]: a virtual disk addressed by byte, and [`PartitionWindow`], a byte range of a
+//! device seen as a device of its own.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A virtual disk: a fixed number of bytes that can be read and written at any offset.
+///
+/// Reads and writes are exact: a range reaching past [`len`](BlockDevice::len) is an
+/// [`Error::OutOfRange`] and nothing is transferred.
+pub trait BlockDevice: Send {
+    /// The file (or the top file of a differencing chain) named in errors.
+    fn path(&self) -> &Path;
+    /// The size of the virtual disk in bytes.
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The logical sector size: the unit partition tables count in.
+    fn logical_sector_size(&self) -> u32 {
+        512
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
+    /// Makes every completed write durable in the image file.
+    fn flush(&mut self) -> Result<()>;
+}
+
+impl<D: BlockDevice + ?Sized> BlockDevice for Box<D> {
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        (**self).logical_sector_size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        (**self).logical_sector_size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+/// Fails with [`Error::OutOfRange`] unless `offset..offset+len` lies within `size`.
+pub(crate) fn check_range(path: &Path, offset: u64, len: usize, size: u64) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::OutOfRange {
+            path: path.to_path_buf(),
+            offset,
+            len: len as u64,
+            size,
+        }),
+    }
+}
+
+/// The bytes `start..start+len` of a device (typically a partition), addressed from 0.
+pub struct PartitionWindow<D: BlockDevice> {
+    device: D,
+    start: u64,
+    len: u64,
+}
+
+impl<D: BlockDevice> PartitionWindow<D> {
+    /// Fails when the window does not lie within the device.
+    pub fn new(device: D, start: u64, len: u64) -> Result<Self> {
+        let fits = start
+            .checked_add(len)
+            .is_some_and(|end| end <= device.len());
+        if !fits {
+            return Err(Error::OutOfRange {
+                path: device.path().to_path_buf(),
+                offset: start,
+                len,
+                size: device.len(),
+            });
+        }
+        Ok(PartitionWindow { device, start, len })
+    }
+
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    pub fn into_inner(self) -> D {
+        self.device
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for PartitionWindow<D> {
+    fn path(&self) -> &Path {
+        self.device.path()
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn logical_sector_size(&self) -> u32 {
+        self.device.logical_sector_size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_range(self.device.path(), offset, buf.len(), self.len)?;
+        self.device.read_at(self.start + offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        check_range(self.device.path(), offset, buf.len(), self.len)?;
+        self.device.write_at(self.start + offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.device.flush()
+    }
+}

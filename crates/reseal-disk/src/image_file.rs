@@ -1,0 +1,187 @@
+//! The file that holds a container: byte-addressed, growable, with the path used in errors.
+//!
+//! Containers read and write their file only through [`ImageFile`], so tests can put a
+//! wrapper in between (to inject write failures) and read-only opens can layer a pending
+//! VHDX log over the file in memory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub trait ImageFile: Send {
+    /// The path named in errors.
+    fn path(&self) -> &Path;
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads exactly `buf.len()` bytes; reading past the end is an error.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Writes all of `buf`, growing the file when it reaches past the end.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
+    fn set_len(&mut self, len: u64) -> Result<()>;
+    /// Makes every completed write durable.
+    fn sync(&mut self) -> Result<()>;
+    fn is_writable(&self) -> bool;
+}
+
+impl<F: ImageFile + ?Sized> ImageFile for Box<F> {
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        (**self).write_at(offset, buf)
+    }
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        (**self).set_len(len)
+    }
+    fn sync(&mut self) -> Result<()> {
+        (**self).sync()
+    }
+    fn is_writable(&self) -> bool {
+        (**self).is_writable()
+    }
+}
+
+/// A file on the local file system.
+pub struct LocalFile {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    writable: bool,
+}
+
+impl LocalFile {
+    pub fn open(path: &Path, writable: bool) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(path)
+            .map_err(|e| Error::io(path, "cannot open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "cannot read the file size", e))?
+            .len();
+        Ok(LocalFile {
+            file,
+            path: path.to_path_buf(),
+            len,
+            writable,
+        })
+    }
+
+    /// Creates (or truncates) a file for writing.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io(path, "cannot create", e))?;
+        Ok(LocalFile {
+            file,
+            path: path.to_path_buf(),
+            len: 0,
+            writable: true,
+        })
+    }
+}
+
+impl ImageFile for LocalFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|end| end > self.len) {
+            return Err(Error::OutOfRange {
+                path: self.path.clone(),
+                offset,
+                len: buf.len() as u64,
+                size: self.len,
+            });
+        }
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.read_exact(buf))
+            .map_err(|e| Error::io(&self.path, format!("cannot read at offset {offset}"), e))
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(buf))
+            .map_err(|e| Error::io(&self.path, format!("cannot write at offset {offset}"), e))?;
+        self.len = self.len.max(offset + buf.len() as u64);
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> Result<()> {
+        if !self.writable {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io(&self.path, format!("cannot set the size to {len}"), e))?;
+        self.len = len;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, "cannot flush", e))
+    }
+
+    fn is_writable(&self) -> bool {
+        self.writable
+    }
+}
+
+/// Reads a structure of `len` bytes, reporting a file too short for it as corruption of that
+/// structure. `len` must already be bounded by the caller (it is allocated).
+pub(crate) fn read_structure(
+    file: &mut dyn ImageFile,
+    offset: u64,
+    len: usize,
+    structure: &'static str,
+) -> Result<Vec<u8>> {
+    let end = offset.checked_add(len as u64);
+    if end.is_none_or(|end| end > file.len()) {
+        return Err(Error::corrupt(
+            file.path(),
+            structure,
+            format!(
+                "{len} bytes at offset {offset} lie past the end of the file ({} bytes); the file is truncated or the offset is wrong",
+                file.len()
+            ),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    file.read_at(offset, &mut buf)?;
+    Ok(buf)
+}

@@ -1,0 +1,134 @@
+//! Finding the parent of a differencing disk from the paths recorded in the child.
+//!
+//! Children made on Windows record Windows paths (`.\parent.vhd`, `C:\dir\parent.vhd`); they
+//! are tried relative to the child's directory, then as absolute local paths, then the bare
+//! file name beside the child (images are usually moved together).
+
+use std::path::{Component, Path, PathBuf};
+
+/// Where a child says its parent is.
+#[derive(Default)]
+pub(crate) struct ParentHints {
+    pub relative: Vec<String>,
+    pub absolute: Vec<String>,
+    /// Any recorded path (or name) whose file name is tried beside the child.
+    pub names: Vec<String>,
+}
+
+fn local_form(recorded: &str) -> String {
+    recorded.replace('\\', "/")
+}
+
+fn file_name_of(recorded: &str) -> Option<&str> {
+    recorded
+        .rsplit(['\\', '/'])
+        .next()
+        .filter(|name| !name.is_empty() && *name != "." && *name != "..")
+}
+
+impl ParentHints {
+    /// The distinct candidate paths, in the order they are tried.
+    pub fn candidates(&self, child: &Path) -> Vec<PathBuf> {
+        let directory = child.parent().unwrap_or(Path::new("."));
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        let mut push = |path: PathBuf| {
+            if !candidates.contains(&path) {
+                candidates.push(path);
+            }
+        };
+        for relative in &self.relative {
+            let local = local_form(relative);
+            let local = Path::new(&local);
+            if !local.is_absolute() {
+                push(normalize(&directory.join(local)));
+            }
+        }
+        for absolute in &self.absolute {
+            let local = PathBuf::from(local_form(absolute));
+            if local.is_absolute() {
+                push(local);
+            }
+        }
+        for recorded in self
+            .relative
+            .iter()
+            .chain(&self.absolute)
+            .chain(&self.names)
+        {
+            if let Some(name) = file_name_of(recorded) {
+                push(directory.join(name));
+            }
+        }
+        candidates
+    }
+}
+
+/// Drops `.` components and resolves `..` lexically, so `dir/./x.vhd` and `dir/x.vhd` compare equal.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The path of `target` relative to `base_directory`, in Windows form (`.\name`, `..\dir\name`).
+pub(crate) fn windows_relative_path(base_directory: &Path, target: &Path) -> Option<String> {
+    let base: Vec<Component> = base_directory.components().collect();
+    let target_components: Vec<Component> = target.components().collect();
+    let common = base
+        .iter()
+        .zip(&target_components)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    if common == base.len() {
+        parts.push(".".into());
+    }
+    parts.extend(std::iter::repeat_n("..".to_string(), base.len() - common));
+    parts.extend(
+        target_components[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    Some(parts.join("\\"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_paths_resolve_beside_the_child() {
+        let hints = ParentHints {
+            relative: vec![".\\base.vhd".into()],
+            absolute: vec!["C:\\images\\base.vhd".into()],
+            names: vec![],
+        };
+        assert_eq!(
+            hints.candidates(Path::new("/data/child.vhd")),
+            vec![PathBuf::from("/data/base.vhd")]
+        );
+    }
+
+    #[test]
+    fn relative_path_between_directories() {
+        assert_eq!(
+            windows_relative_path(Path::new("/a/b"), Path::new("/a/c/p.vhd")).unwrap(),
+            "..\\c\\p.vhd"
+        );
+        assert_eq!(
+            windows_relative_path(Path::new("/a"), Path::new("/a/p.vhd")).unwrap(),
+            ".\\p.vhd"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Helpers shared by the integration tests: external tools, image recipes, test data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs a tool and returns its stdout; a missing tool fails with the way to install it.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run {program} ({e}); run `cargo xtask setup` to install qemu-utils and gdisk")
+    });
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each seed.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A raw disk of `disk_mib` MiB with one GPT partition (type 0700) of `partition_mib` MiB at
+/// sector 2048, random data in parts of the partition and zeros elsewhere.
+pub fn gpt_raw_disk(dir: &Path, disk_mib: u64, partition_mib: u64, seed: u64) -> PathBuf {
+    let raw = dir.join("disk.raw");
+    run("truncate", &["-s", &format!("{disk_mib}M"), path_str(&raw)]);
+    run(
+        "sgdisk",
+        &[
+            "-o",
+            "-n",
+            &format!("1:2048:+{partition_mib}M"),
+            "-t",
+            "1:0700",
+            "-c",
+            "1:Windows",
+            path_str(&raw),
+        ],
+    );
+    // Data in scattered places, leaving whole blocks of zeros for the sparse formats.
+    let mut bytes = std::fs::read(&raw).unwrap();
+    for (index, start) in [1u64 << 20, 3 << 20, (5 << 20) + 4096, 9 << 20]
+        .iter()
+        .enumerate()
+    {
+        let start = *start as usize;
+        // The backup GPT lives in the last 33 sectors.
+        let len = 300_000.min(bytes.len().saturating_sub(start + 34 * 512));
+        if len == 0 {
+            continue;
+        }
+        bytes[start..start + len].copy_from_slice(&pseudo_random(len, seed + index as u64));
+    }
+    std::fs::write(&raw, &bytes).unwrap();
+    raw
+}
+
+pub fn qemu_convert(input: &Path, input_format: &str, output: &Path, format: &str, options: &str) {
+    let mut args = vec!["convert", "-f", input_format, "-O", format];
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([path_str(input), path_str(output)]);
+    run("qemu-img", &args);
+}
+
+/// The virtual disk as qemu-img sees it.
+pub fn qemu_read_raw(image: &Path, format: &str) -> Vec<u8> {
+    let out = image.with_extension("qemu-raw");
+    qemu_convert(image, format, &out, "raw", "");
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    bytes
+}
+
+/// `qemu-img check` of a VHDX: fails the test unless qemu reports no errors.
+pub fn qemu_check_vhdx(image: &Path) {
+    let report = run("qemu-img", &["check", "-f", "vhdx", path_str(image)]);
+    assert!(
+        report.contains("No errors were found"),
+        "qemu-img check {}: {report}",
+        image.display()
+    );
+}
+
+/// Decompresses a `.bz2` or `.gz` fixture into `dir`.
+pub fn decompress(fixture: &Path, dir: &Path) -> PathBuf {
+    let name = fixture.file_name().unwrap().to_string_lossy();
+    let (tool, stem) = if let Some(stem) = name.strip_suffix(".bz2") {
+        ("bzip2", stem)
+    } else if let Some(stem) = name.strip_suffix(".gz") {
+        ("gzip", stem)
+    } else {
+        panic!("{name} is not compressed")
+    };
+    let out = dir.join(stem);
+    let output = Command::new(tool)
+        .args(["-dc", path_str(fixture)])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+    assert!(output.status.success(), "{tool} -dc {name} failed");
+    std::fs::write(&out, output.stdout).unwrap();
+    out
+}
+
+/// A real image from the shared fixtures, decompressed into `dir` when needed, or `None` when
+/// the fixtures are absent (outside CI).
+pub fn real_image(relative: &str, dir: &Path) -> Option<PathBuf> {
+    let path = reseal_testutil::real_fixture(relative)?;
+    if relative.ends_with(".bz2") || relative.ends_with(".gz") {
+        return Some(decompress(&path, dir));
+    }
+    // Copied so that no test can alter the shared file.
+    let copy = dir.join(path.file_name().unwrap());
+    std::fs::copy(&path, &copy).unwrap();
+    Some(copy)
+}
+
+pub fn read_all(device: &mut dyn reseal_disk::BlockDevice) -> Vec<u8> {
+    let mut bytes = vec![0u8; device.len() as usize];
+    device.read_at(0, &mut bytes).unwrap();
+    bytes
+}
