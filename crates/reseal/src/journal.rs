@@ -1,18 +1,78 @@
 //! The journal: how a run survives a crash.
 //!
 //! Before the first change, every new file content (hives included) is staged in
-//! `reseal-journal\` at the image root with a manifest, all made durable, then a `COMMITTED` marker
-//! is written. Then each file is replaced atomically and the journal is removed. A later run that
-//! finds a journal rolls forward when it is committed and rolls back (deletes it) otherwise.
+//! `reseal-journal\` at the image root with a manifest, each made durable, then a `COMMITTED`
+//! marker is written: that rename is the moment the run is decided. Then each file is replaced
+//! atomically and the journal is removed. A later run that finds a journal rolls forward (redoes
+//! every operation; each one can be redone safely) when it is committed, and rolls back (deletes
+//! it) otherwise: nothing in the image is touched before the marker exists.
 
-use crate::error::Result;
-use crate::target::Target;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::target::{write_file, Target};
 
 /// The journal folder at the image root.
 pub const JOURNAL_DIR: &str = "reseal-journal";
+const MANIFEST: &str = r"reseal-journal\manifest.json";
+const COMMITTED: &str = r"reseal-journal\COMMITTED";
+const STAGED_DIR: &str = r"reseal-journal\staged";
+const MANIFEST_VERSION: u32 = 1;
+
+/// One file operation of a run, as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operation {
+    /// Write `contents` to `path` (replace keeping metadata, or create).
+    Write { path: String, contents: Vec<u8> },
+    /// Empty the file at `path` if it exists (a hive's transaction log).
+    Empty { path: String },
+    /// Delete the file at `path` if it exists.
+    DeleteFile { path: String },
+    /// Delete the directory at `path` with its contents if it exists.
+    DeleteDirectory { path: String },
+}
+
+impl Operation {
+    /// The image path the operation changes.
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Operation::Write { path, .. }
+            | Operation::Empty { path }
+            | Operation::DeleteFile { path }
+            | Operation::DeleteDirectory { path } => path,
+        }
+    }
+}
+
+/// The manifest as stored: the operations, with staged file names and checksums for writes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    version: u32,
+    entries: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum ManifestEntry {
+    Write {
+        path: String,
+        staged: String,
+        size: u64,
+        crc32: u32,
+    },
+    Empty {
+        path: String,
+    },
+    DeleteFile {
+        path: String,
+    },
+    DeleteDirectory {
+        path: String,
+    },
+}
 
 /// What [`recover`] did with a journal it found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum RecoveryOutcome {
     /// The journal was committed: its changes were finished.
@@ -24,8 +84,147 @@ pub enum RecoveryOutcome {
     RolledBack,
 }
 
+/// Refuses to go on when an interrupted run left a journal (it must be recovered first).
+pub(crate) fn ensure_no_journal(target: &mut dyn Target) -> Result<()> {
+    if target.exists(JOURNAL_DIR)? {
+        return Err(Error::other(
+            Some(JOURNAL_DIR),
+            "an earlier reseal run on this image was interrupted; run `reseal recover` on it \
+             first (it finishes or undoes that run)",
+        ));
+    }
+    Ok(())
+}
+
+/// Stages `operations` and commits the journal. Nothing outside the journal folder is touched.
+/// On failure the partial journal is removed (best effort; a leftover one is rolled back later).
+pub(crate) fn commit(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
+    ensure_no_journal(target)?;
+    let result = stage(target, operations);
+    if result.is_err() {
+        let _ = target.delete_dir_all(JOURNAL_DIR);
+    }
+    result
+}
+
+fn stage(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
+    let mut entries = Vec::with_capacity(operations.len());
+    for (index, operation) in operations.iter().enumerate() {
+        entries.push(match operation {
+            Operation::Write { path, contents } => {
+                let staged = format!("{:04}", index + 1);
+                target.create_file(&format!(r"{STAGED_DIR}\{staged}"), contents)?;
+                ManifestEntry::Write {
+                    path: path.clone(),
+                    staged,
+                    size: contents.len() as u64,
+                    crc32: crc32fast::hash(contents),
+                }
+            }
+            Operation::Empty { path } => ManifestEntry::Empty { path: path.clone() },
+            Operation::DeleteFile { path } => ManifestEntry::DeleteFile { path: path.clone() },
+            Operation::DeleteDirectory { path } => {
+                ManifestEntry::DeleteDirectory { path: path.clone() }
+            }
+        });
+    }
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        entries,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::other(Some(MANIFEST), format!("cannot encode: {e}")))?;
+    target.create_file(MANIFEST, &json)?;
+    target.create_file(COMMITTED, b"committed\n")
+}
+
+/// Carries out committed `operations` in order, then removes the journal. Each operation can be
+/// redone, so an interrupted roll-forward is finished by the next one.
+pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
+    for operation in operations {
+        target.discard_incomplete_write(operation.path())?;
+        match operation {
+            Operation::Write { path, contents } => write_file(target, path, contents)?,
+            Operation::Empty { path } => {
+                if target.exists(path)? {
+                    target.replace_file(path, &[])?;
+                }
+            }
+            Operation::DeleteFile { path } => target.delete_file(path)?,
+            Operation::DeleteDirectory { path } => target.delete_dir_all(path)?,
+        }
+    }
+    target.delete_dir_all(JOURNAL_DIR)
+}
+
+/// Reads a committed journal's operations, checking every staged file before anything is done.
+fn read_committed(target: &mut dyn Target) -> Result<Vec<Operation>> {
+    let corrupt = |why: String| {
+        Error::corrupt(
+            MANIFEST,
+            format!(
+                "{why}; the interrupted run cannot be finished. Restore the image from a backup \
+                 (the journal folder {JOURNAL_DIR} shows what the run was changing)"
+            ),
+        )
+    };
+    let bytes = target
+        .read_file(MANIFEST)?
+        .ok_or_else(|| corrupt("the journal is committed but its manifest is missing".into()))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(format!("the manifest cannot be read: {e}")))?;
+    if manifest.version != MANIFEST_VERSION {
+        return Err(corrupt(format!(
+            "manifest version {} is not one this reseal knows",
+            manifest.version
+        )));
+    }
+    let mut operations = Vec::with_capacity(manifest.entries.len());
+    for entry in manifest.entries {
+        operations.push(match entry {
+            ManifestEntry::Write {
+                path,
+                staged,
+                size,
+                crc32,
+            } => {
+                let staged_path = format!(r"{STAGED_DIR}\{staged}");
+                let contents = target
+                    .read_file(&staged_path)?
+                    .ok_or_else(|| corrupt(format!("staged file {staged_path} is missing")))?;
+                if contents.len() as u64 != size || crc32fast::hash(&contents) != crc32 {
+                    return Err(corrupt(format!(
+                        "staged file {staged_path} for {path} is damaged"
+                    )));
+                }
+                Operation::Write { path, contents }
+            }
+            ManifestEntry::Empty { path } => Operation::Empty { path },
+            ManifestEntry::DeleteFile { path } => Operation::DeleteFile { path },
+            ManifestEntry::DeleteDirectory { path } => Operation::DeleteDirectory { path },
+        });
+    }
+    Ok(operations)
+}
+
 /// Finishes or discards an interrupted run's journal; `None` when there is none.
 pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
-    let _ = target;
-    todo!()
+    if !target.exists(JOURNAL_DIR)? {
+        return Ok(None);
+    }
+    if !target.exists(COMMITTED)? {
+        target.delete_dir_all(JOURNAL_DIR)?;
+        return Ok(Some(RecoveryOutcome::RolledBack));
+    }
+    let operations = read_committed(target)?;
+    roll_forward(target, &operations).map_err(|e| Error {
+        message: format!(
+            "{} (while finishing an interrupted run; fix the cause and run `reseal recover` again)",
+            e.message
+        ),
+        ..e
+    })?;
+    Ok(Some(RecoveryOutcome::RolledForward {
+        files: operations.iter().map(|o| o.path().to_string()).collect(),
+    }))
 }

@@ -33,24 +33,63 @@ pub use reseal_hive::ValueType;
 pub use sid::Sid;
 pub use target::{DirEntry, DirectoryTarget, Target};
 
-/// Opens the image at `path` (a folder holding `Windows\System32\config`).
+/// The folder every Windows image has; its absence means the path is not an image root.
+const CONFIG_DIR: &str = r"Windows\System32\config";
+
+/// Opens the image at `path`: a folder holding `Windows\System32\config` (a mounted volume or a
+/// copy of one).
 pub fn open_target(path: &Path) -> Result<Box<dyn Target>> {
-    Ok(Box::new(DirectoryTarget::open(path)?))
+    let mut target = DirectoryTarget::open(path)?;
+    if !target.exists(CONFIG_DIR)? {
+        return Err(Error::usage(format!(
+            "{} is not a Windows image: it has no {CONFIG_DIR} (give the root of the Windows volume)",
+            path.display()
+        )));
+    }
+    Ok(Box::new(target))
 }
 
-/// Reads what the image is and what state it is in.
+/// Reads what the image is and what state it is in. Never writes.
 pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
     inspect::inspect(target)
 }
 
-/// Validates the image, then asks the built-in providers and `extra` for their changes.
+/// Validates the image (a refusal lists every failed check), then asks the built-in providers
+/// and then `extra` for their changes. Never writes.
 pub fn plan(
     target: &mut dyn Target,
     options: &GeneralizeOptions,
     extra: &[Box<dyn Provider>],
 ) -> Result<Plan> {
-    let _ = (target, options, extra);
-    todo!()
+    if let Some(sid) = &options.sid {
+        if !sid.is_machine_domain_sid() {
+            return Err(Error::usage(format!(
+                "--sid {sid} is not a machine SID: it must be S-1-5-21-A-B-C"
+            )));
+        }
+    }
+    journal::ensure_no_journal(target)?;
+    let answer = match &options.unattend {
+        Some(path) => Some(answer_file::AnswerFile::load(path)?),
+        None => None,
+    };
+    let mut image = Image::new(target);
+    validate::validate(&mut image, options)?;
+    let mut plan = Plan::new();
+    let builtin = providers::builtin_providers(options);
+    for provider in builtin.iter().chain(extra) {
+        let mut ctx = PlanContext {
+            image: &mut image,
+            options,
+            answer: answer.as_ref(),
+            plan: &mut plan,
+        };
+        provider.plan(&mut ctx).map_err(|e| Error {
+            message: format!("{}: {}", provider.name(), e.message),
+            ..e
+        })?;
+    }
+    Ok(plan)
 }
 
 /// Applies `plan` to `target`, all-or-nothing.

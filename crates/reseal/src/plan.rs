@@ -1,13 +1,18 @@
 //! [`Plan`]: the list of changes a run will make, built by providers through helpers that only add
 //! a change when the image differs from the wanted state (which makes runs idempotent).
 
-use reseal_hive::ValueType;
+use std::fmt;
 
-use crate::error::Result;
-use crate::image::Image;
+use reseal_hive::ValueType;
+use serde::ser::SerializeStruct;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::image::{join_path, Image};
+use crate::target::{split_parent, upper_case_name, DirEntry};
 
 /// Everything one run will change, in order, with notes for the user.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Plan {
     /// The changes, in the order they apply.
     pub changes: Vec<Change>,
@@ -18,7 +23,7 @@ pub struct Plan {
 }
 
 /// One change and who asked for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
     /// The provider that planned it.
     pub provider: &'static str,
@@ -81,7 +86,8 @@ pub struct Note {
 }
 
 /// A setting another provider needs in the answer file (pass, component, XML path, value).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A value under an element whose name contains "Password" is never printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerSetting {
     /// The provider that needs it.
     pub provider: &'static str,
@@ -106,6 +112,14 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    fn push(&mut self, provider: &'static str, source: &'static str, action: Action) {
+        self.changes.push(Change {
+            provider,
+            source,
+            action,
+        });
+    }
+
     /// Sets value `name` of `key` in `hive` unless it already has that type and data; creates the
     /// key first when missing.
     #[allow(clippy::too_many_arguments)]
@@ -120,8 +134,27 @@ impl Plan {
         value_type: ValueType,
         data: &[u8],
     ) -> Result<()> {
-        let _ = (image, provider, source, hive, key, name, value_type, data);
-        todo!()
+        let before = image.value(hive, key, name)?;
+        if before.as_ref() == Some(&(value_type, data.to_vec())) {
+            return Ok(());
+        }
+        self.create_key(image, provider, source, hive, key)?;
+        existing_hive(image, hive)?
+            .set_value(key, name, value_type, data)
+            .map_err(|e| Error::from_hive(hive, e))?;
+        self.push(
+            provider,
+            source,
+            Action::SetValue {
+                hive: hive.to_string(),
+                key: key.to_string(),
+                name: name.to_string(),
+                value_type,
+                data: data.to_vec(),
+                before,
+            },
+        );
+        Ok(())
     }
 
     /// Deletes value `name` of `key` in `hive` when it exists.
@@ -134,11 +167,26 @@ impl Plan {
         key: &str,
         name: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, hive, key, name);
-        todo!()
+        let Some(before) = image.value(hive, key, name)? else {
+            return Ok(());
+        };
+        existing_hive(image, hive)?
+            .delete_value(key, name)
+            .map_err(|e| Error::from_hive(hive, e))?;
+        self.push(
+            provider,
+            source,
+            Action::DeleteValue {
+                hive: hive.to_string(),
+                key: key.to_string(),
+                name: name.to_string(),
+                before,
+            },
+        );
+        Ok(())
     }
 
-    /// Creates `key` in `hive` when it is missing.
+    /// Creates `key` (and missing keys above it) in `hive` when it is missing.
     pub fn create_key(
         &mut self,
         image: &mut Image,
@@ -147,11 +195,24 @@ impl Plan {
         hive: &str,
         key: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, hive, key);
-        todo!()
+        if image.key_exists(hive, key)? {
+            return Ok(());
+        }
+        existing_hive(image, hive)?
+            .create_key(key)
+            .map_err(|e| Error::from_hive(hive, e))?;
+        self.push(
+            provider,
+            source,
+            Action::CreateKey {
+                hive: hive.to_string(),
+                key: key.to_string(),
+            },
+        );
+        Ok(())
     }
 
-    /// Deletes `key` in `hive` when it exists.
+    /// Deletes `key` in `hive` with its subkeys and values when it exists.
     pub fn delete_key(
         &mut self,
         image: &mut Image,
@@ -160,11 +221,24 @@ impl Plan {
         hive: &str,
         key: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, hive, key);
-        todo!()
+        if !image.key_exists(hive, key)? {
+            return Ok(());
+        }
+        existing_hive(image, hive)?
+            .delete_key(key)
+            .map_err(|e| Error::from_hive(hive, e))?;
+        self.push(
+            provider,
+            source,
+            Action::DeleteKey {
+                hive: hive.to_string(),
+                key: key.to_string(),
+            },
+        );
+        Ok(())
     }
 
-    /// Renames `key` in `hive` to `new_name` when it exists and is not already named so.
+    /// Renames `key` in `hive` to `new_name` when it exists and is not already named exactly so.
     #[allow(clippy::too_many_arguments)]
     pub fn rename_key(
         &mut self,
@@ -175,8 +249,29 @@ impl Plan {
         key: &str,
         new_name: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, hive, key, new_name);
-        todo!()
+        let current_name = match image.hive(hive)? {
+            Some(h) => match h.key(key).map_err(|e| Error::from_hive(hive, e))? {
+                Some(k) => k.name().map_err(|e| Error::from_hive(hive, e))?,
+                None => return Ok(()),
+            },
+            None => return Ok(()),
+        };
+        if current_name == new_name {
+            return Ok(());
+        }
+        existing_hive(image, hive)?
+            .rename_key(key, new_name)
+            .map_err(|e| Error::from_hive(hive, e))?;
+        self.push(
+            provider,
+            source,
+            Action::RenameKey {
+                hive: hive.to_string(),
+                key: key.to_string(),
+                new_name: new_name.to_string(),
+            },
+        );
+        Ok(())
     }
 
     /// Writes `contents` to the file at `path` unless it already holds exactly that.
@@ -190,8 +285,28 @@ impl Plan {
         contents: &[u8],
         sensitive: bool,
     ) -> Result<()> {
-        let _ = (image, provider, source, path, contents, sensitive);
-        todo!()
+        if let Some(DirEntry { is_dir: true, .. }) = entry(image, path)? {
+            return Err(Error::other(
+                Some(path),
+                "cannot write the file: a directory has that name",
+            ));
+        }
+        let current = image.read_file(path)?;
+        if current.as_deref() == Some(contents) {
+            return Ok(());
+        }
+        image.plan_write(path, contents);
+        self.push(
+            provider,
+            source,
+            Action::WriteFile {
+                path: path.to_string(),
+                contents: contents.to_vec(),
+                existed: current.is_some(),
+                sensitive,
+            },
+        );
+        Ok(())
     }
 
     /// Deletes the file at `path` when it exists.
@@ -202,8 +317,24 @@ impl Plan {
         source: &'static str,
         path: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, path);
-        todo!()
+        match entry(image, path)? {
+            None => Ok(()),
+            Some(DirEntry { is_dir: true, .. }) => Err(Error::other(
+                Some(path),
+                "cannot delete it as a file: it is a directory",
+            )),
+            Some(_) => {
+                image.plan_delete(path);
+                self.push(
+                    provider,
+                    source,
+                    Action::DeleteFile {
+                        path: path.to_string(),
+                    },
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Deletes the files in `dir` whose names match `pattern` (`*` and `?` wildcards,
@@ -216,8 +347,15 @@ impl Plan {
         dir: &str,
         pattern: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, dir, pattern);
-        todo!()
+        let Some(entries) = image.list_dir(dir)? else {
+            return Ok(());
+        };
+        for entry in entries {
+            if !entry.is_dir && wildcard_match(pattern, &entry.name) {
+                self.delete_file(image, provider, source, &join_path(dir, &entry.name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the directory at `path` with its contents when it exists.
@@ -228,8 +366,24 @@ impl Plan {
         source: &'static str,
         path: &str,
     ) -> Result<()> {
-        let _ = (image, provider, source, path);
-        todo!()
+        match entry(image, path)? {
+            None => Ok(()),
+            Some(DirEntry { is_dir: false, .. }) => Err(Error::other(
+                Some(path),
+                "cannot delete it as a directory: it is a file",
+            )),
+            Some(_) => {
+                image.plan_delete_dir(path);
+                self.push(
+                    provider,
+                    source,
+                    Action::DeleteDirectory {
+                        path: path.to_string(),
+                    },
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Adds a note for the user.
@@ -243,5 +397,399 @@ impl Plan {
     /// Asks for a setting in the answer file.
     pub fn answer_setting(&mut self, setting: AnswerSetting) {
         self.answer_settings.push(setting);
+    }
+}
+
+/// The hive at `path` for editing; a change to an absent hive is an error.
+fn existing_hive<'i>(image: &'i mut Image, path: &str) -> Result<&'i mut reseal_hive::Hive> {
+    image.hive_mut(path)?.ok_or_else(|| {
+        Error::other(
+            Some(path),
+            "the hive does not exist in the image, so it cannot be changed",
+        )
+    })
+}
+
+/// The directory entry at `path` as planned so far (from its parent's listing).
+fn entry(image: &mut Image, path: &str) -> Result<Option<DirEntry>> {
+    let (dir, name) = split_parent(path);
+    let wanted = upper_case_name(&name);
+    Ok(image.list_dir(&dir)?.and_then(|entries| {
+        entries
+            .into_iter()
+            .find(|e| upper_case_name(&e.name) == wanted)
+    }))
+}
+
+/// `true` when `name` matches `pattern` (`*` any run, `?` one character), case-insensitively.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let pattern: Vec<char> = upper_case_name(pattern).chars().collect();
+    let name: Vec<char> = upper_case_name(name).chars().collect();
+    // Classic greedy matching with backtracking to the last `*`.
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == name[n]) {
+            p += 1;
+            n += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, n));
+            p += 1;
+        } else if let Some((star_p, star_n)) = star {
+            p = star_p + 1;
+            n = star_n + 1;
+            star = Some((star_p, star_n + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// The last component of a hive path (`SYSTEM`), for short displays.
+fn hive_name(hive: &str) -> String {
+    split_parent(hive).1
+}
+
+/// Registry data as a person reads it: strings quoted, numbers in decimal and hex, other data
+/// in hex (long data shortened).
+pub fn describe_value(value_type: ValueType, data: &[u8]) -> String {
+    use reseal_hive::data::{decode_multi_sz, decode_sz};
+    match value_type {
+        ValueType::SZ | ValueType::EXPAND_SZ | ValueType::LINK => format!("{:?}", decode_sz(data)),
+        ValueType::MULTI_SZ => format!("{:?}", decode_multi_sz(data)),
+        ValueType::DWORD if data.len() == 4 => {
+            let v = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            format!("{v} ({v:#x})")
+        }
+        ValueType::QWORD if data.len() == 8 => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(data);
+            let v = u64::from_le_bytes(bytes);
+            format!("{v} ({v:#x})")
+        }
+        _ => {
+            const SHOWN: usize = 32;
+            let hex = hex(&data[..data.len().min(SHOWN)]);
+            if data.len() > SHOWN {
+                format!("hex:{hex}... ({} bytes)", data.len())
+            } else {
+                format!("hex:{hex}")
+            }
+        }
+    }
+}
+
+/// Lower-case hex without separators.
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Action {
+    /// A short verb for the change (`set value`, `delete file`...).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::SetValue { before: None, .. } => "add value",
+            Action::SetValue { .. } => "set value",
+            Action::DeleteValue { .. } => "delete value",
+            Action::CreateKey { .. } => "create key",
+            Action::DeleteKey { .. } => "delete key",
+            Action::RenameKey { .. } => "rename key",
+            Action::WriteFile { existed: true, .. } => "replace file",
+            Action::WriteFile { .. } => "create file",
+            Action::DeleteFile { .. } => "delete file",
+            Action::DeleteDirectory { .. } => "delete directory",
+        }
+    }
+
+    /// The hive this change edits, if it is a registry change.
+    pub fn hive(&self) -> Option<&str> {
+        match self {
+            Action::SetValue { hive, .. }
+            | Action::DeleteValue { hive, .. }
+            | Action::CreateKey { hive, .. }
+            | Action::DeleteKey { hive, .. }
+            | Action::RenameKey { hive, .. } => Some(hive),
+            _ => None,
+        }
+    }
+
+    /// What the change touches: `SYSTEM\key` (with `"name"` for values) or a file path.
+    pub fn location(&self) -> String {
+        match self {
+            Action::SetValue {
+                hive, key, name, ..
+            }
+            | Action::DeleteValue {
+                hive, key, name, ..
+            } => format!("{}\\{key} {name:?}", hive_name(hive)),
+            Action::CreateKey { hive, key }
+            | Action::DeleteKey { hive, key }
+            | Action::RenameKey { hive, key, .. } => format!("{}\\{key}", hive_name(hive)),
+            Action::WriteFile { path, .. }
+            | Action::DeleteFile { path }
+            | Action::DeleteDirectory { path } => path.clone(),
+        }
+    }
+
+    /// The change's details for a person (never the contents of a sensitive file).
+    pub fn detail(&self) -> String {
+        match self {
+            Action::SetValue {
+                value_type,
+                data,
+                before,
+                ..
+            } => {
+                let after = format!("{value_type} {}", describe_value(*value_type, data));
+                match before {
+                    Some((t, d)) => format!("{t} {} -> {after}", describe_value(*t, d)),
+                    None => after,
+                }
+            }
+            Action::DeleteValue { before: (t, d), .. } => {
+                format!("was {t} {}", describe_value(*t, d))
+            }
+            Action::CreateKey { .. } | Action::DeleteKey { .. } => String::new(),
+            Action::RenameKey { new_name, .. } => format!("-> {new_name}"),
+            Action::WriteFile {
+                contents,
+                sensitive: true,
+                ..
+            } => format!("{} bytes (contents hidden: sensitive)", contents.len()),
+            Action::WriteFile { contents, .. } => format!("{} bytes", contents.len()),
+            Action::DeleteFile { .. } | Action::DeleteDirectory { .. } => String::new(),
+        }
+    }
+
+    /// The change as JSON: every field, data both readable and in hex; sensitive file contents
+    /// are left out.
+    fn to_json(&self) -> serde_json::Value {
+        let value_json = |t: &ValueType, d: &[u8]| json!({"type": t.to_string(), "display": describe_value(*t, d), "hex": hex(d)});
+        match self {
+            Action::SetValue {
+                hive,
+                key,
+                name,
+                value_type,
+                data,
+                before,
+            } => json!({
+                "action": "set-value", "hive": hive, "key": key, "name": name,
+                "value": value_json(value_type, data),
+                "before": before.as_ref().map(|(t, d)| value_json(t, d)),
+            }),
+            Action::DeleteValue {
+                hive,
+                key,
+                name,
+                before: (t, d),
+            } => json!({
+                "action": "delete-value", "hive": hive, "key": key, "name": name,
+                "before": value_json(t, d),
+            }),
+            Action::CreateKey { hive, key } => {
+                json!({"action": "create-key", "hive": hive, "key": key})
+            }
+            Action::DeleteKey { hive, key } => {
+                json!({"action": "delete-key", "hive": hive, "key": key})
+            }
+            Action::RenameKey {
+                hive,
+                key,
+                new_name,
+            } => json!({"action": "rename-key", "hive": hive, "key": key, "new_name": new_name}),
+            Action::WriteFile {
+                path,
+                contents,
+                existed,
+                sensitive,
+            } => {
+                let shown = if *sensitive {
+                    serde_json::Value::Null
+                } else {
+                    match std::str::from_utf8(contents) {
+                        Ok(text) => json!({"text": text}),
+                        Err(_) => json!({"hex": hex(contents)}),
+                    }
+                };
+                json!({
+                    "action": "write-file", "path": path, "size": contents.len(),
+                    "existed": existed, "sensitive": sensitive, "contents": shown,
+                })
+            }
+            Action::DeleteFile { path } => json!({"action": "delete-file", "path": path}),
+            Action::DeleteDirectory { path } => {
+                json!({"action": "delete-directory", "path": path})
+            }
+        }
+    }
+}
+
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl AnswerSetting {
+    /// `true` when the value is a password (an element on its path names one).
+    pub fn is_sensitive(&self) -> bool {
+        self.path
+            .iter()
+            .any(|p| p.to_ascii_lowercase().contains("password"))
+    }
+
+    /// The value for display: hidden when sensitive.
+    pub fn shown_value(&self) -> &str {
+        if self.is_sensitive() {
+            "(hidden: sensitive)"
+        } else {
+            &self.value
+        }
+    }
+}
+
+impl serde::Serialize for AnswerSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("AnswerSetting", 6)?;
+        out.serialize_field("provider", self.provider)?;
+        out.serialize_field("pass", &self.pass)?;
+        out.serialize_field("component", &self.component)?;
+        out.serialize_field("path", &self.path)?;
+        out.serialize_field("value", &(!self.is_sensitive()).then_some(&self.value))?;
+        out.serialize_field("sensitive", &self.is_sensitive())?;
+        out.end()
+    }
+}
+
+impl fmt::Display for Plan {
+    /// A table of the changes, then the answer-file settings and the notes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            writeln!(
+                f,
+                "No changes: the image is already in the requested state."
+            )?;
+        } else {
+            let rows: Vec<[String; 5]> = self
+                .changes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    [
+                        (i + 1).to_string(),
+                        c.provider.to_string(),
+                        c.action.verb().to_string(),
+                        c.action.location(),
+                        c.action.detail(),
+                    ]
+                })
+                .collect();
+            let header = ["#", "PROVIDER", "CHANGE", "WHERE", "DETAIL"].map(String::from);
+            let mut widths = [0usize; 5];
+            for row in std::iter::once(&header).chain(&rows) {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                let line = row
+                    .iter()
+                    .zip(widths)
+                    .map(|(cell, w)| format!("{cell:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ");
+                writeln!(f, "{}", line.trim_end())?;
+            }
+            writeln!(f, "{} change(s).", self.changes.len())?;
+        }
+        if !self.answer_settings.is_empty() {
+            writeln!(f, "\nAnswer file settings:")?;
+            for s in &self.answer_settings {
+                writeln!(
+                    f,
+                    "  [{}] {} {} = {} ({})",
+                    s.pass,
+                    s.component,
+                    s.path.join("/"),
+                    s.shown_value(),
+                    s.provider
+                )?;
+            }
+        }
+        if !self.notes.is_empty() {
+            writeln!(f, "\nNotes:")?;
+            for n in &self.notes {
+                writeln!(f, "  {}: {}", n.provider, n.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_as_windows_does() {
+        assert!(wildcard_match("*.pf", "CMD.EXE-1234.PF"));
+        assert!(wildcard_match("*.pf", "a.pf"));
+        assert!(!wildcard_match("*.pf", "a.pfx"));
+        assert!(wildcard_match("setup*.log", "SetupAct.log"));
+        assert!(wildcard_match("a?c", "abc"));
+        assert!(!wildcard_match("a?c", "ac"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("*a*b", "xxaxxb"));
+    }
+
+    #[test]
+    fn sensitive_contents_are_never_shown() {
+        let mut plan = Plan::new();
+        let secret = b"<Password>hunter2</Password>";
+        plan.push(
+            "answer-file",
+            "test",
+            Action::WriteFile {
+                path: r"Windows\Panther\unattend.xml".into(),
+                contents: secret.to_vec(),
+                existed: false,
+                sensitive: true,
+            },
+        );
+        plan.answer_setting(AnswerSetting {
+            provider: "accounts",
+            pass: "oobeSystem".into(),
+            component: "Microsoft-Windows-Shell-Setup".into(),
+            path: vec![
+                "UserAccounts".into(),
+                "AdministratorPassword".into(),
+                "Value".into(),
+            ],
+            value: "hunter2".into(),
+        });
+        let text = plan.to_string();
+        let json = serde_json::to_string(&plan).unwrap();
+        for shown in [&text, &json] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        assert!(text.contains("create file"));
+        assert!(json.contains("\"sensitive\":true"));
+    }
+
+    #[test]
+    fn values_are_described_readably() {
+        use reseal_hive::data::{encode_dword, encode_sz};
+        assert_eq!(
+            describe_value(ValueType::SZ, &encode_sz("oobe")),
+            "\"oobe\""
+        );
+        assert_eq!(
+            describe_value(ValueType::DWORD, &encode_dword(7)),
+            "7 (0x7)"
+        );
+        assert_eq!(describe_value(ValueType::BINARY, &[1, 2]), "hex:0102");
+        assert!(describe_value(ValueType::BINARY, &[0; 40]).ends_with("(40 bytes)"));
     }
 }

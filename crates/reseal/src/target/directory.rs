@@ -1,25 +1,159 @@
-//! [`DirectoryTarget`]: an image that is a folder on the host (a mounted volume or a copy).
+//! [`DirectoryTarget`]: an image that is a folder on the host (a mounted NTFS volume or a copy).
+//!
+//! Image paths are resolved component by component as Windows would: an exact name first, else
+//! the one entry whose name matches case-insensitively. Symbolic links are never followed, so no
+//! path can lead outside the image.
+//!
+//! Writes go to a temporary file beside the destination, are flushed to disk, then renamed over
+//! it, and the directory is flushed: a file is always either entirely old or entirely new.
+//! Replacing a file keeps its metadata, including every extended attribute that can be read
+//! (on ntfs-3g, `system.ntfs_acl` is the NTFS security descriptor and `system.ntfs_attrib` the
+//! file attributes).
 
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind as IoKind, Write};
 use std::path::{Path, PathBuf};
 
-use super::{DirEntry, Target};
-use crate::error::Result;
+use super::{path_components, upper_case_name, DirEntry, Target};
+use crate::error::{Error, Result};
 
 /// An image stored as a host directory: the folder that holds `Windows\System32\config`.
 pub struct DirectoryTarget {
     root: PathBuf,
 }
 
+/// Where an image path leads on the host.
+struct Resolved {
+    /// The host path: the existing components as they are named on disk, then the missing ones
+    /// as the caller spelled them.
+    host: PathBuf,
+    /// How many trailing components do not exist (0 = the whole path exists).
+    missing: usize,
+}
+
+impl Resolved {
+    fn exists(&self) -> bool {
+        self.missing == 0
+    }
+}
+
+/// The prefix of the temporary file a write goes through, beside its destination.
+const TEMP_PREFIX: &str = ".reseal-new.";
+
 impl DirectoryTarget {
-    /// Opens the image at `root`.
+    /// Opens the image folder at `root` (it must be a directory).
     pub fn open(root: &Path) -> Result<DirectoryTarget> {
-        let _ = root;
-        todo!()
+        let shown = root.display().to_string();
+        let meta =
+            fs::metadata(root).map_err(|e| Error::io(&shown, "cannot open the image", &e))?;
+        if !meta.is_dir() {
+            return Err(Error::usage(format!(
+                "{shown} is not a directory (give the folder that holds Windows\\System32\\config)"
+            )));
+        }
+        let root = fs::canonicalize(root).map_err(|e| Error::io(&shown, "cannot open", &e))?;
+        Ok(DirectoryTarget { root })
     }
 
     /// The host folder of the image.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The host path the image path `path` leads to (whether or not it exists).
+    pub fn host_path(&self, path: &str) -> Result<PathBuf> {
+        Ok(self.resolve(path)?.host)
+    }
+
+    /// Resolves `path` case-insensitively, refusing to pass through symbolic links.
+    fn resolve(&self, path: &str) -> Result<Resolved> {
+        let components = path_components(path)?;
+        let mut host = self.root.clone();
+        for (index, component) in components.iter().enumerate() {
+            match self.find_entry(&host, component)? {
+                Some(name) => {
+                    host.push(name);
+                    let meta = fs::symlink_metadata(&host)
+                        .map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
+                    if meta.file_type().is_symlink() {
+                        return Err(Error::other(
+                            Some(&shown(&host)),
+                            "is a symbolic link (an NTFS junction?); reseal does not follow links \
+                             so it never leaves the image",
+                        ));
+                    }
+                }
+                None => {
+                    components[index..].iter().for_each(|c| host.push(c));
+                    return Ok(Resolved {
+                        host,
+                        missing: components.len() - index,
+                    });
+                }
+            }
+        }
+        Ok(Resolved { host, missing: 0 })
+    }
+
+    /// The on-disk name in `dir` that Windows would open for `name`, if any.
+    fn find_entry(&self, dir: &Path, name: &str) -> Result<Option<String>> {
+        match fs::symlink_metadata(dir.join(name)) {
+            Ok(_) => return Ok(Some(name.to_string())),
+            Err(e) if e.kind() == IoKind::NotFound => {}
+            Err(e) if e.kind() == IoKind::NotADirectory => return Ok(None),
+            Err(e) => {
+                return Err(Error::io(
+                    shown(&dir.join(name)),
+                    "cannot read metadata",
+                    &e,
+                ))
+            }
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if matches!(e.kind(), IoKind::NotFound | IoKind::NotADirectory) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(Error::io(shown(dir), "cannot list", &e)),
+        };
+        let wanted = upper_case_name(name);
+        let mut found: Vec<String> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(shown(dir), "cannot list", &e))?;
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            if upper_case_name(&entry_name) == wanted {
+                found.push(entry_name);
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(Error::other(
+                Some(&shown(dir)),
+                format!(
+                    "holds {} entries that Windows would see as one name ({}); rename all but one",
+                    found.len(),
+                    found.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Resolves `path`, which must exist as a regular file.
+    fn existing_file(&self, path: &str) -> Result<Option<PathBuf>> {
+        let resolved = self.resolve(path)?;
+        if !resolved.exists() {
+            return Ok(None);
+        }
+        let meta = fs::symlink_metadata(&resolved.host)
+            .map_err(|e| Error::io(shown(&resolved.host), "cannot read metadata", &e))?;
+        if !meta.is_file() {
+            return Err(Error::other(
+                Some(&shown(&resolved.host)),
+                "is a directory where reseal expects a file",
+            ));
+        }
+        Ok(Some(resolved.host))
     }
 }
 
@@ -27,36 +161,321 @@ impl Target for DirectoryTarget {
     fn describe(&self) -> String {
         format!("directory {}", self.root.display())
     }
+
     fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
-        let _ = path;
-        todo!()
+        match self.existing_file(path)? {
+            Some(host) => fs::read(&host)
+                .map(Some)
+                .map_err(|e| Error::io(shown(&host), "cannot read", &e)),
+            None => Ok(None),
+        }
     }
+
     fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
-        let _ = path;
-        todo!()
+        let resolved = self.resolve(path)?;
+        if !resolved.exists() {
+            return Ok(None);
+        }
+        let host = resolved.host;
+        let entries = match fs::read_dir(&host) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == IoKind::NotADirectory => return Ok(None),
+            Err(e) => return Err(Error::io(shown(&host), "cannot list", &e)),
+        };
+        let mut listing = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(shown(&host), "cannot list", &e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io(shown(&entry.path()), "cannot read metadata", &e))?;
+            listing.push(DirEntry {
+                name,
+                is_dir: meta.is_dir(),
+                size: if meta.is_file() { meta.len() } else { 0 },
+            });
+        }
+        listing.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(listing))
     }
+
     fn exists(&mut self, path: &str) -> Result<bool> {
-        let _ = path;
-        todo!()
+        Ok(self.resolve(path)?.exists())
     }
+
     fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
-        let _ = (path, contents);
-        todo!()
+        let host = self.existing_file(path)?.ok_or_else(|| {
+            Error::other(
+                Some(path),
+                "cannot replace: the file does not exist in the image",
+            )
+        })?;
+        let original =
+            fs::metadata(&host).map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
+        let temp = temp_path(&host);
+        let result = write_temp(&temp, contents, |file| {
+            metadata::copy(&host, &temp, file, &original)
+        })
+        .and_then(|()| rename_durably(&temp, &host));
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
     }
+
     fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
-        let _ = (path, contents);
-        todo!()
+        let resolved = self.resolve(path)?;
+        if resolved.exists() {
+            return Err(Error::other(
+                Some(&shown(&resolved.host)),
+                "cannot create: it already exists",
+            ));
+        }
+        let host = resolved.host;
+        let parent = host
+            .parent()
+            .ok_or_else(|| Error::usage(format!("{path:?} names no file")))?;
+        create_parents(parent, resolved.missing - 1)?;
+        let temp = temp_path(&host);
+        let result =
+            write_temp(&temp, contents, |_| Ok(())).and_then(|()| rename_durably(&temp, &host));
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
     }
+
     fn delete_file(&mut self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!()
+        let Some(host) = self.existing_file(path)? else {
+            return Ok(());
+        };
+        fs::remove_file(&host).map_err(|e| Error::io(shown(&host), "cannot delete", &e))?;
+        sync_parent(&host)
     }
+
     fn delete_dir_all(&mut self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!()
+        let resolved = self.resolve(path)?;
+        if !resolved.exists() {
+            return Ok(());
+        }
+        let host = resolved.host;
+        if host == self.root {
+            return Err(Error::usage("refusing to delete the whole image"));
+        }
+        let meta = fs::symlink_metadata(&host)
+            .map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
+        if !meta.is_dir() {
+            return Err(Error::other(
+                Some(&shown(&host)),
+                "is a file where reseal expects a directory",
+            ));
+        }
+        fs::remove_dir_all(&host)
+            .map_err(|e| Error::io(shown(&host), "cannot delete the directory", &e))?;
+        sync_parent(&host)
     }
+
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()> {
-        let _ = path;
-        todo!()
+        let resolved = self.resolve(path)?;
+        // Only the last component can be missing for a temporary file to exist beside it.
+        if resolved.missing > 1 {
+            return Ok(());
+        }
+        let temp = temp_path(&resolved.host);
+        match fs::remove_file(&temp) {
+            Ok(()) => sync_parent(&temp),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(shown(&temp), "cannot delete", &e)),
+        }
+    }
+}
+
+/// A host path for messages.
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The temporary file a write of `host` goes through: same directory, a name derived from the
+/// destination's so an interrupted write can be found and removed.
+fn temp_path(host: &Path) -> PathBuf {
+    let name = host
+        .file_name()
+        .map(|n| upper_case_name(&n.to_string_lossy()))
+        .unwrap_or_default();
+    host.with_file_name(format!("{TEMP_PREFIX}{name}"))
+}
+
+/// Writes `contents` to a fresh `temp`, lets `finish` set its metadata, and flushes it to disk.
+fn write_temp(
+    temp: &Path,
+    contents: &[u8],
+    finish: impl FnOnce(&File) -> Result<()>,
+) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .map_err(|e| Error::io(shown(temp), "cannot create a temporary file", &e))?;
+    file.write_all(contents)
+        .map_err(|e| Error::io(shown(temp), "cannot write", &e))?;
+    finish(&file)?;
+    file.sync_all()
+        .map_err(|e| Error::io(shown(temp), "cannot flush to disk", &e))
+}
+
+/// Renames `temp` over `host` and flushes the directory so the rename survives a power loss.
+fn rename_durably(temp: &Path, host: &Path) -> Result<()> {
+    fs::rename(temp, host).map_err(|e| {
+        Error::io(
+            shown(host),
+            &format!("cannot rename {} over it", temp.display()),
+            &e,
+        )
+    })?;
+    sync_parent(host)
+}
+
+/// Creates the last `count` components of `dir`, flushing each parent.
+fn create_parents(dir: &Path, count: usize) -> Result<()> {
+    let mut to_create: Vec<&Path> = dir.ancestors().take(count).collect();
+    to_create.reverse();
+    for path in to_create {
+        match fs::create_dir(path) {
+            Ok(()) => sync_parent(path)?,
+            Err(e) if e.kind() == IoKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(shown(path), "cannot create the directory", &e)),
+        }
+    }
+    Ok(())
+}
+
+/// Flushes the directory holding `path`, so a new, renamed or deleted entry is on disk.
+fn sync_parent(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    let result = File::open(dir).and_then(|d| d.sync_all());
+    match result {
+        Ok(()) => Ok(()),
+        // Some filesystems (FUSE ones among them) cannot flush a directory handle; their renames
+        // are durable once the call returns.
+        Err(e) if e.raw_os_error() == Some(22) || e.kind() == IoKind::Unsupported => Ok(()),
+        Err(e) => Err(Error::io(
+            shown(dir),
+            "cannot flush the directory to disk",
+            &e,
+        )),
+    }
+}
+
+/// Copying a file's metadata to its replacement.
+#[cfg(unix)]
+mod metadata {
+    use std::fs::{self, File, FileTimes, Metadata};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    use super::shown;
+    use crate::error::{Error, Result};
+
+    /// ntfs-3g attributes that carry NTFS metadata but may not be listed by `listxattr`.
+    const NTFS_ATTRIBUTES: &[&str] = &[
+        "system.ntfs_acl",
+        "system.ntfs_attrib",
+        "system.ntfs_crtime",
+    ];
+
+    /// Gives `temp` (open as `file`) the owner, permissions, extended attributes and access time
+    /// of `original` (at `host`); its modification time becomes now.
+    pub fn copy(host: &Path, temp: &Path, file: &File, original: &Metadata) -> Result<()> {
+        let current = file
+            .metadata()
+            .map_err(|e| Error::io(shown(temp), "cannot read metadata", &e))?;
+        if (current.uid(), current.gid()) != (original.uid(), original.gid()) {
+            std::os::unix::fs::chown(temp, Some(original.uid()), Some(original.gid())).map_err(
+                |e| {
+                    Error::io(
+                        shown(host),
+                        &format!(
+                            "cannot keep its owner {}:{} (run as root or as its owner)",
+                            original.uid(),
+                            original.gid()
+                        ),
+                        &e,
+                    )
+                },
+            )?;
+        }
+        // Attributes before permissions: a read-only mode would forbid setting them. On ntfs-3g
+        // the copied system.ntfs_acl already gives the original mode, and a chmod would rewrite it.
+        copy_extended_attributes(host, temp)?;
+        let mode = fs::metadata(temp)
+            .map_err(|e| Error::io(shown(temp), "cannot read metadata", &e))?
+            .permissions();
+        if mode != original.permissions() {
+            fs::set_permissions(temp, original.permissions())
+                .map_err(|e| Error::io(shown(host), "cannot keep its permissions", &e))?;
+        }
+        let accessed = original.accessed().unwrap_or_else(|_| SystemTime::now());
+        file.set_times(
+            FileTimes::new()
+                .set_accessed(accessed)
+                .set_modified(SystemTime::now()),
+        )
+        .map_err(|e| Error::io(shown(host), "cannot keep its access time", &e))
+    }
+
+    /// Copies every readable extended attribute of `host` to `temp`.
+    fn copy_extended_attributes(host: &Path, temp: &Path) -> Result<()> {
+        let mut names: Vec<String> = match xattr::list(host) {
+            Ok(list) => list.map(|n| n.to_string_lossy().into_owned()).collect(),
+            // The filesystem has no extended attributes at all.
+            Err(_) => Vec::new(),
+        };
+        for name in NTFS_ATTRIBUTES {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        for name in names {
+            // Attributes that cannot be read (absent, or not supported here) are not copied.
+            let Ok(Some(value)) = xattr::get(host, &name) else {
+                continue;
+            };
+            if let Err(e) = xattr::set(temp, &name, &value) {
+                // Host security labels (SELinux, capabilities) belong to the host, not the image;
+                // the replacement gets the labels the host gives new files.
+                if name.starts_with("security.") {
+                    continue;
+                }
+                return Err(Error::io(
+                    shown(host),
+                    &format!("cannot keep its extended attribute {name} (run as root?)"),
+                    &e,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copying a file's metadata to its replacement (permissions only off Unix).
+#[cfg(not(unix))]
+mod metadata {
+    use std::fs::{self, File, Metadata};
+    use std::path::Path;
+
+    use super::shown;
+    use crate::error::{Error, Result};
+
+    /// Gives `temp` the permissions of `original`.
+    pub fn copy(host: &Path, temp: &Path, _file: &File, original: &Metadata) -> Result<()> {
+        fs::set_permissions(temp, original.permissions())
+            .map_err(|e| Error::io(shown(host), "cannot keep its permissions", &e))
     }
 }
