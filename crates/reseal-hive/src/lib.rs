@@ -10,11 +10,20 @@
 //! [`log`] (LOG1/LOG2 replay). [`Hive`] is the entry point.
 #![forbid(unsafe_code)]
 
+mod alloc;
 pub mod base_block;
+mod big_data;
+mod cell;
 pub mod data;
 mod error;
+mod hbin;
 mod hive;
+mod key_node;
+mod key_security;
+mod key_value;
 pub mod log;
+mod name;
+mod subkey_list;
 
 pub use data::ValueType;
 pub use error::{Error, Result};

@@ -1,0 +1,49 @@
+//! Big data records (`db`): value data above 16344 bytes in hives of format 1.4 and later.
+//!
+//! Layout of the cell data (msuhanov's specification, "Big data"): signature `db`, a 16-bit number
+//! of segments, and the offset of the segment list (a cell of segment offsets). Each segment is a
+//! cell holding 16344 bytes of the data (the last one holds the rest).
+
+use crate::cell::{read_u16, read_u32, require_len, require_signature};
+use crate::Result;
+
+/// Data above this size goes into a big data record (format 1.4+); also the size of each segment.
+pub(crate) const SEGMENT_SIZE: usize = 16344;
+
+/// A view of a big data record's cell data.
+pub(crate) struct BigData {
+    pub(crate) segment_count: u16,
+    pub(crate) segment_list: u32,
+}
+
+impl BigData {
+    pub(crate) fn parse(data: &[u8], offset: u32) -> Result<Self> {
+        require_len(data, 8, offset, "big data record")?;
+        require_signature(data, "db", offset)?;
+        Ok(BigData {
+            segment_count: read_u16(data, 2),
+            segment_list: read_u32(data, 4),
+        })
+    }
+}
+
+/// `true` when `cell_data` starts like a big data record.
+pub(crate) fn looks_like_big_data(cell_data: &[u8]) -> bool {
+    cell_data.len() >= 8 && &cell_data[..2] == b"db"
+}
+
+/// The cell data of a big data record (its 4 trailing bytes are unused, as Windows leaves them).
+pub(crate) fn encode(segment_count: u16, segment_list: u32) -> Vec<u8> {
+    let mut data = b"db".to_vec();
+    data.extend_from_slice(&segment_count.to_le_bytes());
+    data.extend_from_slice(&segment_list.to_le_bytes());
+    data.extend_from_slice(&[0; 4]);
+    data
+}
+
+/// The segment offsets in a segment list cell (at most `count`, bounded by the cell).
+pub(crate) fn segment_offsets(list: &[u8], count: u16, offset: u32) -> Result<Vec<u32>> {
+    let count = usize::from(count);
+    require_len(list, count * 4, offset, "big data segment list")?;
+    Ok((0..count).map(|i| read_u32(list, i * 4)).collect())
+}

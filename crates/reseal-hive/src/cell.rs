@@ -1,0 +1,171 @@
+//! Cells: the allocation units inside hive bins.
+//!
+//! A cell starts with a signed 32-bit size that includes the size field itself: negative means
+//! allocated, positive means free. Cells are 8-byte aligned and never cross the end of their bin.
+//! Cell offsets are relative to the start of the hive bins data (file offset minus 4096); the value
+//! `0xFFFFFFFF` means "no cell".
+//!
+//! [`Store`] owns the hive file bytes and hands out the data of allocated cells after checking all
+//! of the above, so the record parsers only ever see bytes that belong to one cell.
+
+use std::collections::BTreeMap;
+
+use crate::base_block::BASE_BLOCK_SIZE;
+use crate::hbin::{self, Bin};
+use crate::{Error, Result};
+
+/// "No cell" in offset fields.
+pub(crate) const NIL: u32 = 0xFFFF_FFFF;
+/// Size of the cell size field.
+pub(crate) const SIZE_FIELD: u32 = 4;
+/// Cells are sized and placed in multiples of this.
+pub(crate) const CELL_ALIGNMENT: u32 = 8;
+
+/// The file offset of cell offset `offset` (for messages).
+pub(crate) fn file_offset(offset: u32) -> u64 {
+    BASE_BLOCK_SIZE as u64 + u64::from(offset)
+}
+
+pub(crate) fn read_u16(data: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([data[at], data[at + 1]])
+}
+
+pub(crate) fn read_u32(data: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
+}
+
+pub(crate) fn read_u64(data: &[u8], at: usize) -> u64 {
+    u64::from(read_u32(data, at)) | (u64::from(read_u32(data, at + 4)) << 32)
+}
+
+pub(crate) fn write_u32(data: &mut [u8], at: usize, value: u32) {
+    data[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+pub(crate) fn write_u64(data: &mut [u8], at: usize, value: u64) {
+    data[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Checks that a record's cell data is at least `needed` bytes long.
+pub(crate) fn require_len(data: &[u8], needed: usize, offset: u32, what: &str) -> Result<()> {
+    if data.len() < needed {
+        return Err(Error::corrupt(
+            file_offset(offset),
+            format!("{what} needs {needed} bytes, its cell holds {}", data.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a record's two-byte signature.
+pub(crate) fn require_signature(data: &[u8], expected: &'static str, offset: u32) -> Result<()> {
+    let found = data.get(..2).unwrap_or(data);
+    if found != expected.as_bytes() {
+        return Err(Error::BadSignature {
+            offset: file_offset(offset) + u64::from(SIZE_FIELD),
+            expected,
+            found: String::from_utf8_lossy(found).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The hive file bytes with their bins, and (once an edit needs it) the free cells.
+pub(crate) struct Store {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) bins: Vec<Bin>,
+    /// The hive bins data size (grows when bins are appended; written to the base block on commit).
+    pub(crate) bins_size: u32,
+    /// Free cells by offset, with their sizes; built on the first allocation or free.
+    pub(crate) free_cells: Option<BTreeMap<u32, u32>>,
+}
+
+impl Store {
+    /// Reads the bins of `bytes` (base block already checked) up to `bins_size`.
+    pub(crate) fn new(bytes: Vec<u8>, bins_size: u32) -> Result<Store> {
+        let end = BASE_BLOCK_SIZE as u64 + u64::from(bins_size);
+        if (bytes.len() as u64) < end {
+            return Err(Error::Truncated {
+                offset: BASE_BLOCK_SIZE as u64,
+                what: "hive bins data",
+                needed: u64::from(bins_size),
+                available: bytes.len().saturating_sub(BASE_BLOCK_SIZE) as u64,
+            });
+        }
+        let bins = hbin::parse_bins(&bytes[BASE_BLOCK_SIZE..end as usize])?;
+        Ok(Store {
+            bytes,
+            bins,
+            bins_size,
+            free_cells: None,
+        })
+    }
+
+    /// The bin holding `offset`, or an error naming it.
+    pub(crate) fn bin_of(&self, offset: u32) -> Result<Bin> {
+        hbin::bin_containing(&self.bins, offset).ok_or_else(|| {
+            Error::corrupt(
+                file_offset(offset),
+                format!(
+                    "cell offset {offset:#x} is outside the hive bins data ({:#x} bytes)",
+                    self.bins_size
+                ),
+            )
+        })
+    }
+
+    /// The raw size field of the cell at `offset` (negative = allocated), checked to lie in a bin.
+    pub(crate) fn raw_size(&self, offset: u32) -> Result<i32> {
+        let bin = self.bin_of(offset)?;
+        if offset < bin.cells_start() || offset % CELL_ALIGNMENT != 0 {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!("cell offset {offset:#x} is not a cell boundary"),
+            ));
+        }
+        if offset + SIZE_FIELD > bin.end() {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                "cell size field crosses the end of its bin",
+            ));
+        }
+        let at = BASE_BLOCK_SIZE + offset as usize;
+        Ok(read_u32(&self.bytes, at) as i32)
+    }
+
+    /// The byte range (in `bytes`) of the data of the allocated cell at `offset`.
+    fn cell_range(&self, offset: u32) -> Result<std::ops::Range<usize>> {
+        let size = self.raw_size(offset)?;
+        if size >= 0 {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!("cell is free (size {size}) but is referenced as allocated"),
+            ));
+        }
+        let size = size.unsigned_abs();
+        let bin = self.bin_of(offset)?;
+        if size < SIZE_FIELD || u64::from(offset) + u64::from(size) > u64::from(bin.end()) {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!(
+                    "cell size {size:#x} does not fit its bin (which ends at offset {:#x})",
+                    bin.end()
+                ),
+            ));
+        }
+        let start = BASE_BLOCK_SIZE + (offset + SIZE_FIELD) as usize;
+        Ok(start..BASE_BLOCK_SIZE + (offset + size) as usize)
+    }
+
+    /// The data (after the size field) of the allocated cell at `offset`.
+    pub(crate) fn cell(&self, offset: u32) -> Result<&[u8]> {
+        let range = self.cell_range(offset)?;
+        Ok(&self.bytes[range])
+    }
+
+    /// The data of the allocated cell at `offset`, for writing.
+    pub(crate) fn cell_mut(&mut self, offset: u32) -> Result<&mut [u8]> {
+        let range = self.cell_range(offset)?;
+        Ok(&mut self.bytes[range])
+    }
+}
