@@ -8,7 +8,6 @@ pub(crate) fn be_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(array(buf, at))
 }
 
-#[allow(dead_code)]
 pub(crate) fn le_u16(buf: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([buf[at], buf[at + 1]])
 }

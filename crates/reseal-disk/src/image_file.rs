@@ -22,6 +22,18 @@ pub trait ImageFile: Send {
     /// Writes all of `buf`, growing the file when it reaches past the end.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
     fn set_len(&mut self, len: u64) -> Result<()>;
+    /// Writes `length` zero bytes, in pieces so a large range needs little memory.
+    fn write_zeros(&mut self, offset: u64, length: u64) -> Result<()> {
+        const PIECE: u64 = 1 << 20;
+        let zeros = vec![0u8; PIECE.min(length) as usize];
+        let mut done = 0;
+        while done < length {
+            let piece = PIECE.min(length - done);
+            self.write_at(offset + done, &zeros[..piece as usize])?;
+            done += piece;
+        }
+        Ok(())
+    }
     /// Makes every completed write durable.
     fn sync(&mut self) -> Result<()>;
     fn is_writable(&self) -> bool;
@@ -42,6 +54,9 @@ impl<F: ImageFile + ?Sized> ImageFile for Box<F> {
     }
     fn set_len(&mut self, len: u64) -> Result<()> {
         (**self).set_len(len)
+    }
+    fn write_zeros(&mut self, offset: u64, length: u64) -> Result<()> {
+        (**self).write_zeros(offset, length)
     }
     fn sync(&mut self) -> Result<()> {
         (**self).sync()

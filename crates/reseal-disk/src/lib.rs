@@ -3,7 +3,7 @@
 
 mod block_device;
 mod bytes;
-// mod crc32c;
+mod crc32c;
 mod error;
 mod guid;
 mod image_file;
@@ -12,6 +12,7 @@ pub mod partition;
 pub mod raw;
 mod sector_bitmap;
 pub mod vhd;
+pub mod vhdx;
 
 use std::path::Path;
 
@@ -84,12 +85,6 @@ pub fn open_file(mut file: Box<dyn ImageFile>) -> Result<Box<dyn BlockDevice>> {
     Ok(match detect_format(&mut *file)? {
         Format::Raw => Box::new(raw::RawDisk::new(file)),
         Format::Vhd => Box::new(vhd::Vhd::open_file(file)?),
-        Format::Vhdx => {
-            return Err(Error::unsupported(
-                file.path(),
-                "VHDX file identifier",
-                "VHDX is not implemented yet",
-            ))
-        }
+        Format::Vhdx => Box::new(vhdx::Vhdx::open_file(file)?),
     })
 }

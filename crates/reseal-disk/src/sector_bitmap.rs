@@ -4,7 +4,6 @@
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum BitOrder {
     MostSignificantFirst,
-    #[allow(dead_code)]
     LeastSignificantFirst,
 }
 

@@ -1,0 +1,93 @@
+//! The VHDX header: two 4 KiB copies at 64 KiB and 128 KiB; the valid one with the higher
+//! sequence number is current.
+//!
+//! Layout (little-endian): signature "head" (0), CRC-32C of the 4 KiB with the field zeroed
+//! (4), sequence number (8), FileWriteGuid (16), DataWriteGuid (32), LogGuid (48: not zero
+//! while the log holds entries to replay), log version (64, 0), version (66, 1), log length
+//! (68), log offset (72), reserved up to 4 KiB.
+
+use std::path::Path;
+
+use crate::bytes::{array, le_u16, le_u32, le_u64, put};
+use crate::crc32c::{crc32c, crc32c_with_zeroed_field};
+use crate::error::{Error, Result};
+use crate::guid::Guid;
+
+pub const HEADER_SIZE: usize = 4096;
+pub const HEADER_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
+const SIGNATURE: &[u8; 4] = b"head";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub sequence_number: u64,
+    pub file_write_guid: Guid,
+    pub data_write_guid: Guid,
+    pub log_guid: Guid,
+    pub log_version: u16,
+    pub version: u16,
+    pub log_length: u32,
+    pub log_offset: u64,
+}
+
+impl Header {
+    pub fn parse(path: &Path, bytes: &[u8], which: usize) -> Result<Self> {
+        let structure = if which == 0 {
+            "VHDX header 1"
+        } else {
+            "VHDX header 2"
+        };
+        if &bytes[..4] != SIGNATURE {
+            return Err(Error::corrupt(
+                path,
+                structure,
+                "the signature \"head\" is missing",
+            ));
+        }
+        let stored = le_u32(bytes, 4);
+        let computed = crc32c_with_zeroed_field(bytes, 4);
+        if stored != computed {
+            return Err(Error::corrupt(
+                path,
+                structure,
+                format!("CRC-32C is {stored:#010x}, the content hashes to {computed:#010x}"),
+            ));
+        }
+        let header = Header {
+            sequence_number: le_u64(bytes, 8),
+            file_write_guid: Guid(array(bytes, 16)),
+            data_write_guid: Guid(array(bytes, 32)),
+            log_guid: Guid(array(bytes, 48)),
+            log_version: le_u16(bytes, 64),
+            version: le_u16(bytes, 66),
+            log_length: le_u32(bytes, 68),
+            log_offset: le_u64(bytes, 72),
+        };
+        if header.version != 1 || header.log_version != 0 {
+            return Err(Error::unsupported(
+                path,
+                structure,
+                format!(
+                    "version {} with log version {} (only 1 and 0 exist)",
+                    header.version, header.log_version
+                ),
+            ));
+        }
+        Ok(header)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER_SIZE];
+        put(&mut bytes, 0, SIGNATURE);
+        put(&mut bytes, 8, &self.sequence_number.to_le_bytes());
+        put(&mut bytes, 16, &self.file_write_guid.0);
+        put(&mut bytes, 32, &self.data_write_guid.0);
+        put(&mut bytes, 48, &self.log_guid.0);
+        put(&mut bytes, 64, &self.log_version.to_le_bytes());
+        put(&mut bytes, 66, &self.version.to_le_bytes());
+        put(&mut bytes, 68, &self.log_length.to_le_bytes());
+        put(&mut bytes, 72, &self.log_offset.to_le_bytes());
+        let checksum = crc32c(&bytes);
+        put(&mut bytes, 4, &checksum.to_le_bytes());
+        bytes
+    }
+}

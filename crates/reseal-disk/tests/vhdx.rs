@@ -1,0 +1,151 @@
+//! VHDX fixed, dynamic and differencing disks against qemu-img.
+
+mod common;
+
+use common::*;
+use reseal_disk::vhdx::Vhdx;
+use reseal_disk::{open, open_writable, read_partition_table, BlockDevice, Error};
+use std::path::{Path, PathBuf};
+
+fn make_vhdx(dir: &Path, raw: &Path, options: &str, name: &str) -> PathBuf {
+    let vhdx = dir.join(format!("{name}.vhdx"));
+    qemu_convert(raw, "raw", &vhdx, "vhdx", options);
+    vhdx
+}
+
+const RECIPES: [(&str, &str); 3] = [
+    ("subformat=fixed", "fixed"),
+    ("subformat=dynamic", "dynamic"),
+    ("subformat=dynamic,block_size=1M", "dynamic-1m"),
+];
+
+#[test]
+fn reads_equal_the_raw_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 21);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    for (options, name) in RECIPES {
+        let vhdx = make_vhdx(dir.path(), &raw, options, name);
+        let mut disk = open(&vhdx).unwrap();
+        assert_eq!(disk.len(), raw_bytes.len() as u64, "{name}");
+        assert!(
+            read_all(&mut *disk) == raw_bytes,
+            "{name}: reads equal the raw disk"
+        );
+        let table = read_partition_table(&mut *disk).unwrap().unwrap();
+        assert_eq!(table.partitions.len(), 1, "{name}");
+        assert_eq!(table.partitions[0].size, 20 << 20, "{name}");
+    }
+}
+
+#[test]
+fn writes_in_place_and_into_new_blocks_pass_qemu_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 22);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    for (options, name) in RECIPES {
+        let vhdx = make_vhdx(dir.path(), &raw, options, name);
+        let header_before = Vhdx::open(&vhdx, false).unwrap().header().clone();
+        let mut expected = raw_bytes.clone();
+        {
+            let mut disk = open_writable(&vhdx).unwrap();
+            for (offset, len, seed) in [
+                (1u64 << 20, 4096usize, 1u64), // present data
+                ((17 << 20) + 333, 5000, 2),   // an absent block, unaligned
+                ((8 << 20) - 100, 300, 3),     // across a block boundary
+                ((20 << 20) + 1, 3 << 20, 4),  // several blocks at once
+            ] {
+                let data = pseudo_random(len, 300 + seed);
+                disk.write_at(offset, &data).unwrap();
+                expected[offset as usize..offset as usize + len].copy_from_slice(&data);
+            }
+            disk.flush().unwrap();
+            assert!(
+                read_all(&mut *disk) == expected,
+                "{name}: our reads after our writes"
+            );
+        }
+        qemu_check_vhdx(&vhdx);
+        assert!(
+            qemu_read_raw(&vhdx, "vhdx") == expected,
+            "{name}: qemu sees our writes"
+        );
+
+        let reopened = Vhdx::open(&vhdx, false).unwrap();
+        let header_after = reopened.header();
+        assert!(header_after.sequence_number > header_before.sequence_number);
+        assert_ne!(header_after.file_write_guid, header_before.file_write_guid);
+        assert_ne!(header_after.data_write_guid, header_before.data_write_guid);
+    }
+}
+
+#[test]
+fn read_only_open_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 23);
+    let vhdx = make_vhdx(dir.path(), &raw, "subformat=dynamic", "dynamic");
+    let before = std::fs::read(&vhdx).unwrap();
+    let mut disk = open(&vhdx).unwrap();
+    read_all(&mut *disk);
+    assert!(matches!(
+        disk.write_at(0, &[0]),
+        Err(Error::ReadOnly { .. })
+    ));
+    drop(disk);
+    assert!(std::fs::read(&vhdx).unwrap() == before);
+}
+
+#[test]
+fn differencing_child_reads_merged_and_leaves_the_parent_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 24);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    for (options, name) in RECIPES {
+        let parent = make_vhdx(dir.path(), &raw, options, name);
+        let parent_before = std::fs::read(&parent).unwrap();
+        let child = dir.path().join(format!("child-{name}.vhdx"));
+        reseal_disk::vhdx::create_differencing(&parent, &child).unwrap();
+        assert!(
+            read_all(&mut *open(&child).unwrap()) == raw_bytes,
+            "{name}: empty child"
+        );
+
+        let mut expected = raw_bytes.clone();
+        {
+            let mut disk = open_writable(&child).unwrap();
+            for (offset, len, seed) in [
+                ((1u64 << 20) + 7, 1000usize, 1u64),
+                ((9 << 20) + 512, 70_000, 2),
+                ((17 << 20) + 3, 10, 3),
+                ((1u64 << 20) + 500, 100, 4), // again in a partly present block
+            ] {
+                let data = pseudo_random(len, 400 + seed);
+                disk.write_at(offset, &data).unwrap();
+                expected[offset as usize..offset as usize + len].copy_from_slice(&data);
+            }
+            disk.flush().unwrap();
+        }
+        assert!(
+            read_all(&mut *open(&child).unwrap()) == expected,
+            "{name}: merged reads"
+        );
+        assert!(
+            std::fs::read(&parent).unwrap() == parent_before,
+            "{name}: parent untouched"
+        );
+    }
+}
+
+#[test]
+fn differencing_child_rejects_a_parent_written_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 25);
+    let parent = make_vhdx(dir.path(), &raw, "subformat=dynamic", "parent");
+    let child = dir.path().join("child.vhdx");
+    reseal_disk::vhdx::create_differencing(&parent, &child).unwrap();
+    open_writable(&parent).unwrap().write_at(0, &[1]).unwrap();
+    match open(&child) {
+        Err(Error::ParentMismatch { reason, .. }) => assert!(reason.contains("DataWriteGuid")),
+        other => panic!("expected a parent mismatch, got {:?}", other.err()),
+    }
+}
