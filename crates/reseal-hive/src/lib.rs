@@ -22,6 +22,7 @@ mod key_node;
 mod key_security;
 mod key_value;
 pub mod log;
+pub mod reg_file;
 mod name;
 mod subkey_list;
 
