@@ -16,6 +16,7 @@
 //! | 40 | 4 | hive bins data size |
 //! | 44 | 4 | clustering factor |
 //! | 48 | 64 | file name (UTF-16LE, the last 31 characters of the path) |
+//! | 144 | 4 | flags (Windows 10: bit 0 = KTM has pending transactions; log replay sets it) |
 //! | 508 | 4 | XOR-32 checksum of bytes 0..508 |
 //!
 //! Everything else (reserved areas, Windows 10 RmId/LogId/TmId fields, boot type and boot recover)
@@ -49,6 +50,7 @@ const HIVE_BINS_DATA_SIZE: usize = 40;
 const CLUSTERING_FACTOR: usize = 44;
 const FILE_NAME: usize = 48;
 const FILE_NAME_LEN: usize = 64;
+const FLAGS: usize = 144;
 const CHECKSUM: usize = 508;
 
 /// A read-only view of a base block.
@@ -130,6 +132,10 @@ impl<'a> BaseBlock<'a> {
     pub fn file_name(&self) -> String {
         crate::data::decode_sz(&self.bytes[FILE_NAME..FILE_NAME + FILE_NAME_LEN])
     }
+    /// The flags field (bit 0: the Kernel Transaction Manager has pending transactions).
+    pub fn flags(&self) -> u32 {
+        u32_at(self.bytes, FLAGS)
+    }
     pub fn stored_checksum(&self) -> u32 {
         u32_at(self.bytes, CHECKSUM)
     }
@@ -189,6 +195,9 @@ pub mod write {
     }
     pub fn set_hive_bins_data_size(bytes: &mut [u8], v: u32) {
         put_u32(bytes, HIVE_BINS_DATA_SIZE, v)
+    }
+    pub fn set_flags(bytes: &mut [u8], v: u32) {
+        put_u32(bytes, FLAGS, v)
     }
     /// Recomputes and stores the checksum.
     pub fn seal(bytes: &mut [u8]) {
