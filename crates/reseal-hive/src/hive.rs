@@ -866,7 +866,11 @@ impl Hive {
         })?;
         let mut segments = Vec::with_capacity(usize::from(count));
         for chunk in data.chunks(SEGMENT_SIZE) {
-            segments.push(self.store.alloc_with(chunk)?);
+            // Every segment gets a full-size cell, the last one too, as Windows allocates them
+            // (some readers take a segment's length from its cell).
+            let segment = self.store.alloc(SEGMENT_SIZE)?;
+            self.store.cell_mut(segment)?[..chunk.len()].copy_from_slice(chunk);
+            segments.push(segment);
         }
         let list: Vec<u8> = segments.iter().flat_map(|s| s.to_le_bytes()).collect();
         let list = self.store.alloc_with(&list)?;

@@ -181,3 +181,60 @@ fn nt_key_tree(key: &nt_hive::KeyNode<&[u8]>) -> HivexKey {
         children,
     }
 }
+
+/// Every allocated cell of a hive file (by offset relative to the hive bins data), read with a
+/// small parser independent of the engine.
+pub fn allocated_cells(bytes: &[u8]) -> std::collections::BTreeMap<u32, Vec<u8>> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let bins_size = u32_at(40) as usize;
+    let mut cells = std::collections::BTreeMap::new();
+    let mut bin = 0usize;
+    while bin < bins_size {
+        let bin_size = u32_at(4096 + bin + 8) as usize;
+        let mut cell = bin + 32;
+        while cell < bin + bin_size {
+            let size = u32_at(4096 + cell) as i32;
+            let len = size.unsigned_abs() as usize;
+            assert!(len >= 8 && len % 8 == 0, "cell size {size} at {cell:#x}");
+            if size < 0 {
+                cells.insert(cell as u32, bytes[4096 + cell..4096 + cell + len].to_vec());
+            }
+            cell += len;
+        }
+        bin += bin_size;
+    }
+    cells
+}
+
+/// Offsets of allocated cells of `before` that are not byte-identical in `after`.
+pub fn changed_cells(before: &[u8], after: &[u8]) -> Vec<u32> {
+    let after_cells = allocated_cells(after);
+    allocated_cells(before)
+        .into_iter()
+        .filter(|(offset, bytes)| after_cells.get(offset) != Some(bytes))
+        .map(|(offset, _)| offset)
+        .collect()
+}
+
+/// The key at `path` (names compared case-insensitively) in a tree, for building expected trees.
+pub fn tree_key<'t>(tree: &'t mut HivexKey, path: &[&str]) -> &'t mut HivexKey {
+    let mut key = tree;
+    for component in path {
+        let at = key
+            .children
+            .iter()
+            .position(|c| c.name.to_uppercase() == component.to_uppercase())
+            .unwrap_or_else(|| panic!("no key {component:?}"));
+        key = &mut key.children[at];
+    }
+    key
+}
+
+/// Checks a committed hive: hivex and nt-hive both read exactly `expected`.
+pub fn assert_readers_see(committed: &[u8], expected: &HivexKey) {
+    let expected = normalized(expected.clone());
+    let hivex = normalized(reseal_testutil::hivex_tree_of_bytes(committed));
+    assert_eq!(first_difference(&hivex, &expected, "hivex"), None);
+    let nt = normalized(nt_hive_tree(committed));
+    assert_eq!(first_difference(&nt, &expected, "nt-hive"), None);
+}
