@@ -24,10 +24,11 @@ fn round_up(value: u64, to: u64) -> u64 {
 }
 
 impl Store {
-    /// Walks every cell of every bin, returning the free ones. Fails on a cell whose size is not a
-    /// positive multiple of 8 or that crosses the end of its bin: such a hive cannot be edited safely.
-    pub(crate) fn scan_free_cells(&self) -> Result<BTreeMap<u32, u32>> {
-        let mut free = BTreeMap::new();
+    /// Walks every cell of every bin, returning each cell's offset and raw size (negative =
+    /// allocated). Fails on a cell whose size is not a positive multiple of 8 or that crosses the
+    /// end of its bin: such a hive cannot be edited safely.
+    pub(crate) fn scan_cells(&self) -> Result<Vec<(u32, i32)>> {
+        let mut cells = Vec::new();
         for bin in &self.bins {
             let mut offset = bin.cells_start();
             while offset < bin.end() {
@@ -51,13 +52,21 @@ impl Store {
                         ),
                     ));
                 }
-                if raw > 0 {
-                    free.insert(offset, size);
-                }
+                cells.push((offset, raw));
                 offset += size;
             }
         }
-        Ok(free)
+        Ok(cells)
+    }
+
+    /// The free cells by offset, with their sizes.
+    pub(crate) fn scan_free_cells(&self) -> Result<BTreeMap<u32, u32>> {
+        Ok(self
+            .scan_cells()?
+            .into_iter()
+            .filter(|&(_, raw)| raw > 0)
+            .map(|(offset, raw)| (offset, raw.unsigned_abs()))
+            .collect())
     }
 
     fn free_map(&mut self) -> Result<&mut BTreeMap<u32, u32>> {

@@ -91,20 +91,20 @@ fn name_bytes_len(units: &[u16]) -> u32 {
 }
 
 /// One leaf of a key's subkey index.
-struct Leaf {
-    offset: u32,
+pub(crate) struct Leaf {
+    pub(crate) offset: u32,
     kind: ListKind,
     elements: Vec<Element>,
 }
 
 /// A key's subkey list as stored: one leaf, or an `ri` over several leaves.
-struct SubkeyIndex {
-    ri: Option<u32>,
-    leaves: Vec<Leaf>,
+pub(crate) struct SubkeyIndex {
+    pub(crate) ri: Option<u32>,
+    pub(crate) leaves: Vec<Leaf>,
 }
 
 impl SubkeyIndex {
-    fn elements(&self) -> impl Iterator<Item = &Element> {
+    pub(crate) fn elements(&self) -> impl Iterator<Item = &Element> {
         self.leaves.iter().flat_map(|leaf| leaf.elements.iter())
     }
 }
@@ -524,7 +524,7 @@ impl Hive {
     }
 
     /// The subkey index of the key at `key`: its leaves (and `ri`), each leaf read once.
-    fn subkey_index(&self, key: u32) -> Result<SubkeyIndex> {
+    pub(crate) fn subkey_index(&self, key: u32) -> Result<SubkeyIndex> {
         let node = self.nk(key)?;
         let list = node.subkeys_list();
         if node.subkey_count() == 0 || list == NIL {
@@ -575,7 +575,7 @@ impl Hive {
         Ok(None)
     }
 
-    fn value_offsets(&self, key: u32) -> Result<Vec<u32>> {
+    pub(crate) fn value_offsets(&self, key: u32) -> Result<Vec<u32>> {
         let node = self.nk(key)?;
         let count = node.value_count() as usize;
         if count == 0 {
@@ -878,7 +878,7 @@ impl Hive {
     }
 
     /// The cells holding the data of the value at `vk` (not the vk itself).
-    fn value_data_cells(&self, vk: u32) -> Result<Vec<u32>> {
+    pub(crate) fn value_data_cells(&self, vk: u32) -> Result<Vec<u32>> {
         let value = self.vk(vk)?;
         let len = value.data_len() as usize;
         if value.is_inline() || len == 0 {
