@@ -137,3 +137,49 @@ pub fn read_all(device: &mut dyn reseal_disk::BlockDevice) -> Vec<u8> {
     device.read_at(0, &mut bytes).unwrap();
     bytes
 }
+
+/// Compares the first `limit_mib` MiB of the device with qemu's view of `image` piece by
+/// piece, so that large sparse disks need little memory and time.
+pub fn assert_reads_like_qemu(
+    disk: &mut dyn reseal_disk::BlockDevice,
+    image: &Path,
+    format: &str,
+    limit_mib: u64,
+) {
+    use std::io::Read;
+    let raw = image.with_extension("qemu-raw");
+    let (input, output) = (
+        format!("if={}", path_str(image)),
+        format!("of={}", path_str(&raw)),
+    );
+    let count = format!("count={limit_mib}");
+    run(
+        "qemu-img",
+        &[
+            "dd", "-f", format, "-O", "raw", "bs=1M", &count, &input, &output,
+        ],
+    );
+    let end = disk.len().min(limit_mib << 20);
+    let mut qemu = std::fs::File::open(&raw).unwrap();
+    assert_eq!(
+        qemu.metadata().unwrap().len(),
+        end,
+        "{}: size",
+        image.display()
+    );
+    let mut ours = vec![0u8; 4 << 20];
+    let mut theirs = vec![0u8; 4 << 20];
+    let mut offset = 0u64;
+    while offset < end {
+        let len = (end - offset).min(ours.len() as u64) as usize;
+        disk.read_at(offset, &mut ours[..len]).unwrap();
+        qemu.read_exact(&mut theirs[..len]).unwrap();
+        assert!(
+            ours[..len] == theirs[..len],
+            "{}: differs from qemu in the 4 MiB at {offset}",
+            image.display()
+        );
+        offset += len as u64;
+    }
+    std::fs::remove_file(&raw).unwrap();
+}
