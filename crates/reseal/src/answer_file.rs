@@ -28,6 +28,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
 use crate::error::{Error, Result};
+use crate::plan::AnswerSetting;
 
 /// The namespace of the unattend schema.
 pub const UNATTEND_NAMESPACE: &str = "urn:schemas-microsoft-com:unattend";
@@ -115,6 +116,33 @@ enum Node {
 }
 
 impl AnswerFile {
+    /// An answer file with no settings: `<unattend xmlns="urn:schemas-microsoft-com:unattend">`.
+    pub fn empty() -> AnswerFile {
+        let mut root = Element::new(
+            "unattend".to_string(),
+            vec![("xmlns".to_string(), UNATTEND_NAMESPACE.to_string())],
+        );
+        root.children.push(Node::Text("\n".to_string()));
+        AnswerFile {
+            prolog: Vec::new(),
+            root,
+            epilog: Vec::new(),
+        }
+    }
+
+    /// Sets every answer setting (see [`AnswerFile::set`]).
+    pub fn merge(&mut self, settings: &[AnswerSetting], architecture: &str) {
+        for setting in settings {
+            self.set(
+                &setting.pass,
+                &setting.component,
+                &setting.path,
+                &setting.value,
+                architecture,
+            );
+        }
+    }
+
     /// Reads and parses `path`; a bad file is a usage error naming the file and the position.
     pub fn load(path: &Path) -> Result<AnswerFile> {
         let bytes = std::fs::read(path).map_err(|err| {
@@ -163,8 +191,7 @@ impl AnswerFile {
     /// True when the file holds any password element, so it must be written as sensitive.
     pub fn contains_passwords(&self) -> bool {
         fn any_password(element: &Element) -> bool {
-            is_password_element(&element.name)
-                || element.child_elements().any(|child| any_password(child))
+            is_password_element(&element.name) || element.child_elements().any(any_password)
         }
         any_password(&self.root)
     }

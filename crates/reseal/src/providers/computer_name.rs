@@ -1,0 +1,165 @@
+//! The computer name: the reference machine's name goes; specialize sets the new one.
+//!
+//! What Sysprep does (sysprep-effects §3): generalize "removes" the computer name [O: 4SYSOPS];
+//! which values it writes is not confirmed [?, §9 question 10]. Specialize then sets the name from
+//! the answer file's `Microsoft-Windows-Shell-Setup/ComputerName` (specialize pass), where `*`
+//! means a random name [D: MS-UNATTEND-COMPUTERNAME].
+//!
+//! What reseal does:
+//! - The name comes from `--computer-name`, else the user's answer file (specialize
+//!   `Shell-Setup/ComputerName`), else `*`. A concrete name must follow Windows' rules: at most 15
+//!   characters, letters, digits, `-` and `_` only, not all digits [D: MS-UNATTEND-COMPUTERNAME];
+//!   anything else is a usage error.
+//! - The answer file's specialize pass gets `ComputerName` (unless the user's file already says
+//!   exactly that), so Windows' specialize names the machine [D].
+//! - The old name leaves the registry now, in the three values that carry it and that the hive
+//!   file stores (`ActiveComputerName` is volatile and never on disk) [O: REACTOS apitest]:
+//!   `ControlSet00N\Control\ComputerName\ComputerName\ComputerName` (upper case),
+//!   `Services\Tcpip\Parameters\Hostname` and `NV Hostname` (case kept). They get the new name, or
+//!   for `*` a name in Windows' own default form (`DESKTOP-` and 7 random characters on clients,
+//!   `WIN-` and 11 on servers [O: TECHTARGET; I for servers]) that specialize replaces again. Its
+//!   characters are derived from the machine SID setupcl is about to replace, so the name is new
+//!   but a second run finds it in place and plans nothing. [I]:
+//!   no source shows the exact values generalize leaves, so the values are kept valid rather than
+//!   emptied, which nothing documents as safe at boot.
+//! - `SECURITY\Policy\PolAcDmN` (the account-domain name) is an LSA structure and is left to
+//!   Windows, which renames the account domain with the computer at specialize [I].
+
+use reseal_hive::data::encode_sz;
+use reseal_hive::ValueType;
+
+use crate::error::{Error, Result};
+use crate::image::{SOFTWARE, SYSTEM};
+use crate::plan::AnswerSetting;
+use crate::providers::machine_sid::machine_sid_bytes;
+use crate::providers::support::{control_set_key, read_string};
+use crate::providers::{PlanContext, Provider};
+
+const NAME: &str = "computer-name";
+const SOURCE_REGISTRY: &str = "sysprep-effects §3 ComputerName/Hostname/NV Hostname [O] (REACTOS apitest; values after generalize [I])";
+
+/// The answer-file component and path of the computer name.
+pub const COMPONENT: &str = "Microsoft-Windows-Shell-Setup";
+/// The element below the component.
+pub const ELEMENT: &str = "ComputerName";
+/// The name that asks specialize for a random one.
+pub const RANDOM: &str = "*";
+const MAX_LENGTH: usize = 15;
+const NAME_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// Moves the computer name to the answer file's specialize pass.
+pub struct ComputerName;
+
+/// Checks a computer name against Windows' rules; `*` is accepted (random at specialize).
+pub fn validate_computer_name(name: &str) -> Result<()> {
+    if name == RANDOM {
+        return Ok(());
+    }
+    let bad = |why: &str| {
+        Error::usage(format!(
+            "invalid computer name {name:?}: {why} (use at most 15 letters, digits, '-' or '_', not all digits, or '*' for a random name)"
+        ))
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.chars().count() > MAX_LENGTH {
+        return Err(bad("it is longer than 15 characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(bad(&format!("{c:?} is not allowed")));
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad("it is all digits"));
+    }
+    Ok(())
+}
+
+impl Provider for ComputerName {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
+        let from_answer = ctx
+            .answer
+            .and_then(|answer| answer.setting("specialize", COMPONENT, &[ELEMENT]));
+        let wanted = match (&ctx.options.computer_name, &from_answer) {
+            (Some(name), _) => name.trim().to_string(),
+            (None, Some(name)) if !name.is_empty() => name.clone(),
+            _ => RANDOM.to_string(),
+        };
+        validate_computer_name(&wanted)?;
+        if from_answer.as_deref() != Some(wanted.as_str()) {
+            ctx.plan.answer_setting(AnswerSetting {
+                provider: NAME,
+                pass: "specialize".into(),
+                component: COMPONENT.into(),
+                path: vec![ELEMENT.into()],
+                value: wanted.clone(),
+            });
+        }
+
+        let interim = if wanted == RANDOM {
+            default_style_name(ctx)?
+        } else {
+            wanted
+        };
+        let image = &mut *ctx.image;
+        let computer_name_key = control_set_key(image, r"Control\ComputerName\ComputerName")?;
+        let tcpip_key = control_set_key(image, r"Services\Tcpip\Parameters")?;
+        let values = [
+            (
+                computer_name_key.as_str(),
+                "ComputerName",
+                interim.to_ascii_uppercase(),
+            ),
+            (tcpip_key.as_str(), "Hostname", interim.clone()),
+            (tcpip_key.as_str(), "NV Hostname", interim.clone()),
+        ];
+        for (key, name, value) in values {
+            ctx.plan.set_value(
+                image,
+                NAME,
+                SOURCE_REGISTRY,
+                SYSTEM,
+                key,
+                name,
+                ValueType::SZ,
+                &encode_sz(&value),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A name in Windows' default form, used until specialize picks the final random one; its
+/// characters come from the outgoing machine SID (the same on every run over the same image).
+fn default_style_name(ctx: &mut PlanContext<'_, '_>) -> Result<String> {
+    let seed = machine_sid_bytes(ctx.image)?;
+    let installation = read_string(
+        ctx.image,
+        SOFTWARE,
+        r"Microsoft\Windows NT\CurrentVersion",
+        "InstallationType",
+    )?;
+    let is_server = installation.is_some_and(|kind| kind.starts_with("Server"));
+    let (prefix, length) = if is_server {
+        ("WIN-", 11)
+    } else {
+        ("DESKTOP-", 7)
+    };
+    let suffix: String = (0..length)
+        .map(|index: u8| {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(&seed);
+            hasher.update(&[index]);
+            let pick = hasher.finalize() as usize % NAME_ALPHABET.len();
+            char::from(NAME_ALPHABET[pick])
+        })
+        .collect();
+    Ok(format!("{prefix}{suffix}"))
+}
