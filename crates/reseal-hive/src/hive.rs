@@ -560,6 +560,17 @@ impl Hive {
                 elements: leaf.elements().collect(),
             });
         }
+        let mut keys = HashSet::new();
+        if let Some(twice) = leaves
+            .iter()
+            .flat_map(|l| l.elements.iter())
+            .find(|e| !keys.insert(e.offset))
+        {
+            return Err(Error::corrupt(
+                file_offset(list),
+                format!("subkey list names key {:#x} twice", twice.offset),
+            ));
+        }
         Ok(SubkeyIndex {
             ri: (top.kind == ListKind::Ri).then_some(list),
             leaves,
