@@ -20,7 +20,6 @@
 use crate::error::{Error, Result};
 use crate::image::{SAM, SOFTWARE};
 use crate::options::Mode;
-use crate::providers::support::{read_string, read_value};
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "accounts";
@@ -62,7 +61,7 @@ impl Provider for Accounts {
                 "audit mode logs on as the built-in Administrator, so it stays enabled",
             );
         } else {
-            let Some((value_type, data)) = read_value(image, SAM, ADMINISTRATOR_KEY, "F")? else {
+            let Some((value_type, data)) = image.value(SAM, ADMINISTRATOR_KEY, "F")? else {
                 return Err(Error::corrupt(
                     SAM,
                     format!("{ADMINISTRATOR_KEY}\\F (the built-in Administrator) is missing"),
@@ -92,7 +91,7 @@ impl Provider for Accounts {
         for name in LAST_USER_VALUES {
             plan.delete_value(image, NAME, SOURCE_LAST_USER, SOFTWARE, LOGON_UI, name)?;
         }
-        let auto_logon = read_string(image, SOFTWARE, WINLOGON, "AutoAdminLogon")?;
+        let auto_logon = image.string_value(SOFTWARE, WINLOGON, "AutoAdminLogon")?;
         if auto_logon.as_deref().map(str::trim) == Some("1") {
             plan.note(
                 NAME,

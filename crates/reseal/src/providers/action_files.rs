@@ -25,7 +25,7 @@ use reseal_hive::ValueType;
 
 use crate::error::Result;
 use crate::image::{Image, DEFAULT, SOFTWARE, SYSTEM};
-use crate::providers::support::{read_string, subkey_names, windows_build};
+use crate::providers::support::windows_build;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "action-files";
@@ -628,33 +628,33 @@ pub fn image_file_path(path: &str) -> String {
 }
 
 const PROFILE_LIST: &str = r"Microsoft\Windows NT\CurrentVersion\ProfileList";
+const DEFAULT_ADMINISTRATOR_HIVE: &str = r"Users\Administrator\NTUSER.DAT";
 
-/// The image path of the built-in Administrator's `NTUSER.DAT`, when that hive exists: the
-/// profile of the `S-1-5-21-...-500` ProfileList entry, else `Users\Administrator`.
+/// The image path of the built-in Administrator's `NTUSER.DAT`, when that hive exists: the one
+/// in the profile of the `S-1-5-21-...-500` ProfileList entry, else `Users\Administrator`'s.
 pub fn administrator_hive(image: &mut Image) -> Result<Option<String>> {
-    let mut profile = None;
-    for sid in subkey_names(image, SOFTWARE, PROFILE_LIST)? {
-        if sid.starts_with("S-1-5-21-") && sid.ends_with("-500") {
-            let key = format!("{PROFILE_LIST}\\{sid}");
-            profile = read_string(image, SOFTWARE, &key, "ProfileImagePath")?
-                .and_then(|path| profile_image_path(&path));
-            break;
-        }
-    }
-    let hive = format!(
-        r"{}\NTUSER.DAT",
-        profile.unwrap_or_else(|| r"Users\Administrator".to_string())
-    );
-    Ok(image.hive(&hive)?.is_some().then_some(hive))
-}
-
-/// `C:\Users\Administrator` or `%SystemDrive%\Users\Administrator` as an image path.
-fn profile_image_path(path: &str) -> Option<String> {
-    let rest = strip_prefix_ignore_case(path, r"%SystemDrive%\").or_else(|| {
-        let bytes = path.as_bytes();
-        (bytes.len() > 3 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
-            .then(|| &path[3..])
-    })?;
-    let rest = rest.trim_end_matches('\\');
-    (!rest.is_empty()).then(|| rest.to_string())
+    let administrator = image
+        .subkey_names(SOFTWARE, PROFILE_LIST)?
+        .into_iter()
+        .find(|sid| sid.starts_with("S-1-5-21-") && sid.ends_with("-500"));
+    let profile = match administrator {
+        Some(sid) => image.string_value(
+            SOFTWARE,
+            &format!("{PROFILE_LIST}\\{sid}"),
+            "ProfileImagePath",
+        )?,
+        None => None,
+    };
+    let Some(profile) = profile else {
+        return Ok(image
+            .exists(DEFAULT_ADMINISTRATOR_HIVE)?
+            .then(|| DEFAULT_ADMINISTRATOR_HIVE.to_string()));
+    };
+    // `user_hives` turns profile paths into image paths; pick the one inside this profile.
+    let profile = profile.trim_end_matches('\\').to_ascii_lowercase();
+    Ok(image.user_hives()?.into_iter().find(|hive| {
+        let directory = hive.rsplit_once('\\').map_or("", |(dir, _)| dir);
+        let directory = format!("\\{}", directory.to_ascii_lowercase());
+        profile.ends_with(&directory)
+    }))
 }

@@ -25,7 +25,6 @@ use reseal_hive::ValueType;
 use crate::error::Result;
 use crate::image::SOFTWARE;
 use crate::plan::AnswerSetting;
-use crate::providers::support::read_dword;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "activation";
@@ -75,7 +74,7 @@ impl Provider for Activation {
             ],
             value: REARM_COMMAND.into(),
         });
-        let already_skipping = read_dword(ctx.image, SOFTWARE, SPP_KEY, "SkipRearm")? == Some(1);
+        let already_skipping = ctx.image.dword_value(SOFTWARE, SPP_KEY, "SkipRearm")? == Some(1);
         let mut message = String::from(
             "reseal cannot rearm licensing offline (the licensing store is not edited); the rearm \
              Sysprep does at generalize is scheduled for the first boot instead (specialize \

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::image::{SOFTWARE, SYSTEM};
 use crate::plan::AnswerSetting;
 use crate::providers::machine_sid::machine_sid_bytes;
-use crate::providers::support::{control_set_key, read_string};
+use crate::providers::support::control_set_key;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "computer-name";
@@ -140,8 +140,7 @@ impl Provider for ComputerName {
 /// characters come from the outgoing machine SID (the same on every run over the same image).
 fn default_style_name(ctx: &mut PlanContext<'_, '_>) -> Result<String> {
     let seed = machine_sid_bytes(ctx.image)?;
-    let installation = read_string(
-        ctx.image,
+    let installation = ctx.image.string_value(
         SOFTWARE,
         r"Microsoft\Windows NT\CurrentVersion",
         "InstallationType",

@@ -24,7 +24,7 @@ use reseal_hive::ValueType;
 
 use crate::error::{Error, Result};
 use crate::image::{SOFTWARE, SYSTEM};
-use crate::providers::support::{control_set_key, subkey_names};
+use crate::providers::support::control_set_key;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "identity";
@@ -85,7 +85,7 @@ impl Provider for Identity {
         let tcpip6 = control_set_key(image, r"Services\Tcpip6\Parameters")?;
         plan.delete_value(image, NAME, SOURCE_DHCP, SYSTEM, &tcpip6, "Dhcpv6DUID")?;
         let interfaces = control_set_key(image, r"Services\Tcpip\Parameters\Interfaces")?;
-        for interface in subkey_names(image, SYSTEM, &interfaces)? {
+        for interface in image.subkey_names(SYSTEM, &interfaces)? {
             let key = format!("{interfaces}\\{interface}");
             for name in DHCP_LEASE_VALUES {
                 plan.delete_value(image, NAME, SOURCE_DHCP, SYSTEM, &key, name)?;
@@ -94,7 +94,7 @@ impl Provider for Identity {
 
         for container in NETWORK_LIST_CONTAINERS {
             let key = format!("{NETWORK_LIST}\\{container}");
-            for entry in subkey_names(image, SOFTWARE, &key)? {
+            for entry in image.subkey_names(SOFTWARE, &key)? {
                 plan.delete_key(
                     image,
                     NAME,

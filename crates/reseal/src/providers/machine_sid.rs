@@ -31,7 +31,7 @@ use reseal_hive::ValueType;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{Image, SAM, SECURITY, SYSTEM};
-use crate::providers::support::{control_set_key, read_strings, read_value};
+use crate::providers::support::{control_set_key, read_strings};
 use crate::providers::{PlanContext, Provider};
 use crate::sid::Sid;
 
@@ -128,7 +128,7 @@ impl Provider for MachineSid {
 /// The machine SID in binary form: SECURITY `Policy\PolAcDmS`, checked against the tail of SAM
 /// `SAM\Domains\Account\V`.
 pub fn machine_sid_bytes(image: &mut Image) -> Result<Vec<u8>> {
-    let Some((_, policy)) = read_value(image, SECURITY, r"Policy\PolAcDmS", "")? else {
+    let Some((_, policy)) = image.value(SECURITY, r"Policy\PolAcDmS", "")? else {
         return Err(Error::corrupt(
             SECURITY,
             "Policy\\PolAcDmS (the machine SID) is missing",
@@ -142,7 +142,7 @@ pub fn machine_sid_bytes(image: &mut Image) -> Result<Vec<u8>> {
             format!("Policy\\PolAcDmS holds {sid}, which is not a machine SID (S-1-5-21-A-B-C)"),
         ));
     }
-    let Some((_, account)) = read_value(image, SAM, r"SAM\Domains\Account", "V")? else {
+    let Some((_, account)) = image.value(SAM, r"SAM\Domains\Account", "V")? else {
         return Err(Error::corrupt(
             SAM,
             "SAM\\Domains\\Account\\V (which ends with the machine SID) is missing",
