@@ -69,7 +69,11 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
         if entry.file_type().unwrap().is_dir() {
             walk(root, &path, files);
         } else {
-            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             files.insert(relative, fs::read(&path).unwrap());
         }
     }
@@ -80,7 +84,12 @@ fn walk_dirs(root: &Path, dir: &Path, dirs: &mut Vec<String>) {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_dir() {
             let path = entry.path();
-            dirs.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            dirs.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             walk_dirs(root, &path, dirs);
         }
     }
@@ -114,4 +123,60 @@ pub fn hivex_value(root: &HivexKey, path: &str, name: &str) -> Option<(u32, Vec<
         .iter()
         .find(|v| v.name.eq_ignore_ascii_case(name))
         .map(|v| (v.value_type, v.data.clone()))
+}
+
+/// One key as python3-hivex sees it, without its subtree: values and subkey names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct HivexShallowKey {
+    pub name: String,
+    /// (name, type, data) in hivex's order.
+    pub values: Vec<(String, u32, Vec<u8>)>,
+    pub children: Vec<String>,
+}
+
+const HIVEX_SHALLOW: &str = r#"
+import hivex, json, sys
+h = hivex.Hivex(sys.argv[1])
+node = h.root()
+for name in [p for p in sys.argv[2].split("\\") if p]:
+    node = h.node_get_child(node, name)
+    if node is None:
+        print("null"); sys.exit(0)
+values = [[h.value_key(v), h.value_value(v)[0], list(h.value_value(v)[1])] for v in h.node_values(node)]
+json.dump({"name": h.node_name(node), "values": values,
+           "children": [h.node_name(c) for c in h.node_children(node)]}, sys.stdout)
+"#;
+
+/// The key at `key_path` of the hive file at `hive` as hivex reads it (fast on big hives, unlike
+/// a whole-tree dump). Panics when hivex cannot open the file.
+pub fn hivex_shallow(hive: &Path, key_path: &str) -> Option<HivexShallowKey> {
+    let out = std::process::Command::new(reseal_testutil::HIVEX_PYTHON)
+        .args(["-c", HIVEX_SHALLOW])
+        .arg(hive)
+        .arg(key_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hivex could not read {}: {}",
+        hive.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// [`hivex_shallow`] for hive bytes in memory.
+pub fn hivex_shallow_of_bytes(bytes: &[u8], key_path: &str) -> Option<HivexShallowKey> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), bytes).unwrap();
+    hivex_shallow(file.path(), key_path)
+}
+
+/// The (type, data) of value `name` of the key at `key_path`, as hivex reads the hive file.
+pub fn hivex_value_at(hive: &Path, key_path: &str, name: &str) -> Option<(u32, Vec<u8>)> {
+    hivex_shallow(hive, key_path)?
+        .values
+        .into_iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, t, d)| (t, d))
 }
