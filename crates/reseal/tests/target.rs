@@ -24,12 +24,20 @@ fn paths_resolve_case_insensitively_as_on_windows() {
         target.read_file("users/administrator/ntuser.dat").unwrap(),
         Some(b"user".to_vec())
     );
-    assert_eq!(target.read_file(r"Windows\System32\config\SOFTWARE").unwrap(), None);
+    assert_eq!(
+        target
+            .read_file(r"Windows\System32\config\SOFTWARE")
+            .unwrap(),
+        None
+    );
     assert_eq!(target.read_file(r"Nowhere\at\all").unwrap(), None);
     assert!(target.exists(r"windows\SYSTEM32").unwrap());
     assert!(!target.exists(r"windows\SysWOW64").unwrap());
 
-    let listing = target.list_dir(r"WINDOWS\SYSTEM32\CONFIG").unwrap().unwrap();
+    let listing = target
+        .list_dir(r"WINDOWS\SYSTEM32\CONFIG")
+        .unwrap()
+        .unwrap();
     assert_eq!(listing.len(), 1);
     assert_eq!(listing[0].name, "SYSTEM");
     assert!(!listing[0].is_dir);
@@ -37,8 +45,13 @@ fn paths_resolve_case_insensitively_as_on_windows() {
     assert_eq!(target.list_dir("Missing").unwrap(), None);
 
     // A replacement keeps the name as stored on disk.
-    target.replace_file(r"windows\system32\config\system", b"new").unwrap();
-    assert_eq!(fs::read(tree.path("Windows/System32/config/SYSTEM")).unwrap(), b"new");
+    target
+        .replace_file(r"windows\system32\config\system", b"new")
+        .unwrap();
+    assert_eq!(
+        fs::read(tree.path("Windows/System32/config/SYSTEM")).unwrap(),
+        b"new"
+    );
     assert!(!tree.path("Windows/System32/config/system").exists());
 }
 
@@ -49,9 +62,15 @@ fn two_names_differing_only_in_case_are_an_error_naming_both() {
     tree.write("Windows/Temp/A.LOG", b"2");
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     // The exact name wins, as it is the one the caller means.
-    assert_eq!(target.read_file(r"Windows\Temp\a.log").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        target.read_file(r"Windows\Temp\a.log").unwrap(),
+        Some(b"1".to_vec())
+    );
     let err = target.read_file(r"Windows\Temp\A.log").unwrap_err();
-    assert!(err.message.contains("a.log") && err.message.contains("A.LOG"), "{err}");
+    assert!(
+        err.message.contains("a.log") && err.message.contains("A.LOG"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -62,7 +81,12 @@ fn paths_cannot_leave_the_image() {
     std::os::unix::fs::symlink(outside.path(), tree.path("Windows/link")).unwrap();
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
 
-    for escaping in [r"..\secret", r"Windows\..\..\secret", r"\etc\passwd", r"C:\Windows"] {
+    for escaping in [
+        r"..\secret",
+        r"Windows\..\..\secret",
+        r"\etc\passwd",
+        r"C:\Windows",
+    ] {
         let err = target.read_file(escaping).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Usage, "{escaping}: {err}");
     }
@@ -86,7 +110,9 @@ fn create_file_makes_parents_and_refuses_to_overwrite() {
         b"<unattend/>"
     );
     // Existing components are reused whatever their case.
-    target.create_file(r"WINDOWS\panther\setupact.log", b"").unwrap();
+    target
+        .create_file(r"WINDOWS\panther\setupact.log", b"")
+        .unwrap();
     let panthers = fs::read_dir(tree.path("Windows"))
         .unwrap()
         .filter(|e| {
@@ -102,7 +128,9 @@ fn create_file_makes_parents_and_refuses_to_overwrite() {
         .unwrap_err();
     assert!(err.message.contains("already exists"), "{err}");
     assert!(err.file.unwrap().contains("unattend.xml"));
-    let err = target.replace_file(r"Windows\missing.txt", b"x").unwrap_err();
+    let err = target
+        .replace_file(r"Windows\missing.txt", b"x")
+        .unwrap_err();
     assert!(err.message.contains("does not exist"), "{err}");
     // No temporary files are left behind.
     let names: Vec<String> = fs::read_dir(tree.path("Windows/Panther"))
@@ -155,7 +183,10 @@ fn replace_file_keeps_permissions_access_time_and_extended_attributes() {
     assert_eq!(fs::read(&file).unwrap(), b"new contents");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
     assert_eq!(meta.accessed().unwrap(), old_access);
-    assert!(meta.modified().unwrap() > old_modified, "mtime must be the write time");
+    assert!(
+        meta.modified().unwrap() > old_modified,
+        "mtime must be the write time"
+    );
     if xattrs_work {
         assert_eq!(
             xattr::get(&file, "user.reseal.test").unwrap().as_deref(),
@@ -174,7 +205,10 @@ fn replace_file_keeps_a_read_only_mode() {
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     target.replace_file(r"Windows\ro.txt", b"new").unwrap();
     assert_eq!(fs::read(&file).unwrap(), b"new");
-    assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o444);
+    assert_eq!(
+        fs::metadata(&file).unwrap().permissions().mode() & 0o7777,
+        0o444
+    );
 }
 
 #[test]
