@@ -75,16 +75,30 @@ pub fn export(hive: &Hive, key_path: &str, root_label: &str) -> Result<String> {
 }
 
 fn export_key(key: Key<'_>, full_path: &str, out: &mut String) -> Result<()> {
+    ensure_single_line("key", full_path)?;
     out.push('[');
     out.push_str(full_path);
     out.push_str("]\r\n");
     for value in key.values()? {
-        export_value(&value.name()?, value.value_type()?, &value.data()?, out);
+        let name = value.name()?;
+        ensure_single_line("value name", &name)?;
+        export_value(&name, value.value_type()?, &value.data()?, out);
     }
     out.push_str("\r\n");
     for subkey in key.subkeys()? {
         let path = format!("{full_path}\\{}", subkey.name()?);
         export_key(subkey, &path, out)?;
+    }
+    Ok(())
+}
+
+/// A name with a line break cannot be written in a line-based file (regedit would write a file
+/// it cannot read back).
+fn ensure_single_line(what: &str, name: &str) -> Result<()> {
+    if name.contains(['\r', '\n']) {
+        return Err(Error::InvalidArgument(format!(
+            "{what} {name:?} contains a line break and cannot be written in a .reg file"
+        )));
     }
     Ok(())
 }

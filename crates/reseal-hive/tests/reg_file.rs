@@ -361,3 +361,16 @@ fn apply_strips_the_root_label_case_insensitively_and_refuses_other_roots() {
     .unwrap();
     assert!(reg_file::apply(&mut hive, &root_delete, LABEL).is_err());
 }
+
+#[test]
+fn names_with_line_breaks_are_refused_on_export() {
+    let mut hive = Hive::new_empty("ROOT", 5);
+    hive.create_key("K").unwrap();
+    hive.set_value("K", "two\nlines", ValueType::DWORD, &encode_dword(1))
+        .unwrap();
+    let error = reg_file::export(&hive, "", LABEL).unwrap_err();
+    assert!(error.to_string().contains("line break"), "{error}");
+    let mut hive = Hive::new_empty("ROOT", 5);
+    hive.create_key("bad\r\nkey").unwrap();
+    assert!(reg_file::export(&hive, "", LABEL).is_err());
+}
