@@ -282,7 +282,9 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             ));
         }
         let start = first_lba.saturating_mul(sector_size);
-        let size = (last_lba - first_lba + 1).saturating_mul(sector_size);
+        let size = (last_lba - first_lba)
+            .saturating_add(1)
+            .saturating_mul(sector_size);
         check_within(device, "GPT partition entry", number, start, size)?;
         partitions.push(Partition {
             number,

@@ -26,6 +26,8 @@ use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile};
 
 const SECTOR: u64 = 4096;
+/// The largest VHDX file: 64 TiB of data plus metadata, rounded up generously.
+const MAX_FILE_SIZE: u64 = 128 << 40;
 const STRUCTURE: &str = "VHDX log";
 
 enum Descriptor {
@@ -52,10 +54,16 @@ struct Log {
 impl Log {
     /// `length` bytes starting at `offset` in the circular log.
     fn wrapped(&self, offset: u64, length: u64) -> Vec<u8> {
-        let size = self.bytes.len() as u64;
-        (0..length)
-            .map(|index| self.bytes[((offset + index) % size) as usize])
-            .collect()
+        let size = self.bytes.len();
+        let start = (offset % size as u64) as usize;
+        let length = length as usize;
+        let mut out = Vec::with_capacity(length);
+        while out.len() < length {
+            let from = (start + out.len()) % size;
+            let piece = (length - out.len()).min(size - from);
+            out.extend_from_slice(&self.bytes[from..from + piece]);
+        }
+        out
     }
 
     /// The entry at `offset`, or `None` when there is no valid entry of this log there.
@@ -80,6 +88,18 @@ impl Log {
             return None;
         }
         let sequence_number = le_u64(&entry, 16);
+        let last_file_offset = le_u64(&entry, 56);
+        if last_file_offset > MAX_FILE_SIZE {
+            return None;
+        }
+        // Every write of the entry must lie within the file size the entry records, so a
+        // damaged entry cannot grow the file without bound.
+        let within_file = |file_offset: u64, length: u64| {
+            file_offset % SECTOR == 0
+                && file_offset
+                    .checked_add(length)
+                    .is_some_and(|end| end <= last_file_offset)
+        };
         let mut data_sector = descriptor_sectors * SECTOR;
         let mut descriptors = Vec::new();
         for index in 0..descriptor_count {
@@ -89,11 +109,20 @@ impl Log {
             }
             let file_offset = le_u64(descriptor, 16);
             match &descriptor[..4] {
-                b"zero" => descriptors.push(Descriptor::Zero {
-                    file_offset,
-                    length: le_u64(descriptor, 8),
-                }),
+                b"zero" => {
+                    let length = le_u64(descriptor, 8);
+                    if length % SECTOR != 0 || !within_file(file_offset, length) {
+                        return None;
+                    }
+                    descriptors.push(Descriptor::Zero {
+                        file_offset,
+                        length,
+                    })
+                }
                 b"desc" => {
+                    if !within_file(file_offset, SECTOR) {
+                        return None;
+                    }
                     if data_sector + SECTOR > length {
                         return None;
                     }
@@ -121,7 +150,7 @@ impl Log {
             tail: le_u32(&entry, 12) as u64,
             sequence_number,
             flushed_file_offset: le_u64(&entry, 48),
-            last_file_offset: le_u64(&entry, 56),
+            last_file_offset,
             descriptors,
         })
     }

@@ -1,0 +1,352 @@
+//! Damaged input gives typed errors and never a panic; interrupted writes leave the old or the
+//! new data in an image qemu-img still reads.
+
+mod common;
+
+use common::*;
+use reseal_disk::{open, open_file, BlockDevice, Error, ImageFile, LocalFile};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+fn corrupt_structure(result: reseal_disk::Result<Box<dyn BlockDevice>>) -> (&'static str, String) {
+    match result {
+        Err(Error::Corrupt {
+            structure, reason, ..
+        }) => (structure, reason),
+        Err(other) => panic!("expected a corrupt structure, got {other}"),
+        Ok(_) => panic!("expected a corrupt structure, the image opened"),
+    }
+}
+
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    let mut content = std::fs::read(path).unwrap();
+    content[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, content).unwrap();
+}
+
+fn vhd_checksum(bytes: &[u8], field: usize) -> u32 {
+    !bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(field..field + 4).contains(i))
+        .fold(0u32, |sum, (_, &b)| sum.wrapping_add(b as u32))
+}
+
+fn qemu_image(dir: &Path, format: &str, options: &str, name: &str) -> PathBuf {
+    let raw = gpt_raw_disk(dir, 16, 14, 31);
+    let image = dir.join(name);
+    qemu_convert(&raw, "raw", &image, format, options);
+    image
+}
+
+#[test]
+fn vhd_damage_is_reported_with_the_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = qemu_image(
+        dir.path(),
+        "vpc",
+        "subformat=dynamic,force_size=on",
+        "d.vhd",
+    );
+    let pristine = std::fs::read(&image).unwrap();
+    let len = pristine.len() as u64;
+
+    // Bad footer checksum.
+    patch(&image, len - 512 + 48, &[0x7F]);
+    let (structure, reason) = corrupt_structure(open(&image));
+    assert_eq!(structure, "VHD footer");
+    assert!(reason.contains("checksum"), "{reason}");
+
+    // Truncated: the footer at the end is gone.
+    std::fs::write(&image, &pristine[..pristine.len() - 4096]).unwrap();
+    assert_eq!(corrupt_structure(open(&image)).0, "VHD footer");
+
+    // A BAT far larger than the file (with a valid header checksum).
+    let mut bytes = pristine.clone();
+    bytes[512 + 28..512 + 32].copy_from_slice(&0x4000_0000u32.to_be_bytes());
+    let checksum = vhd_checksum(&bytes[512..1536], 36);
+    bytes[512 + 36..512 + 40].copy_from_slice(&checksum.to_be_bytes());
+    std::fs::write(&image, &bytes).unwrap();
+    assert_eq!(
+        corrupt_structure(open(&image)).0,
+        "VHD block allocation table"
+    );
+
+    // A .vhd that is not one.
+    let not_vhd = dir.path().join("zeros.vhd");
+    std::fs::write(&not_vhd, vec![0u8; 4096]).unwrap();
+    assert_eq!(corrupt_structure(open(&not_vhd)).0, "VHD footer");
+}
+
+#[test]
+fn vhdx_damage_is_reported_with_the_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = qemu_image(dir.path(), "vhdx", "subformat=dynamic", "d.vhdx");
+    let pristine = std::fs::read(&image).unwrap();
+
+    // One bad header: the other copy is used.
+    patch(&image, 64 * 1024 + 100, &[0xEE]);
+    open(&image).expect("the second header is still valid");
+    // Both bad.
+    patch(&image, 128 * 1024 + 100, &[0xEE]);
+    let (structure, reason) = corrupt_structure(open(&image));
+    assert_eq!(structure, "VHDX headers");
+    assert!(reason.contains("CRC-32C"), "{reason}");
+
+    // Both region tables bad.
+    std::fs::write(&image, &pristine).unwrap();
+    patch(&image, 192 * 1024 + 40, &[0xEE]);
+    patch(&image, 256 * 1024 + 40, &[0xEE]);
+    assert_eq!(corrupt_structure(open(&image)).0, "VHDX region tables");
+
+    // Truncated in the middle of the BAT region.
+    std::fs::write(&image, &pristine[..(2 << 20) + 4096]).unwrap();
+    let (structure, _) = corrupt_structure(open(&image));
+    assert!(structure.starts_with("VHDX"), "{structure}");
+
+    // A virtual size whose BAT cannot fit its region (the metadata has no checksum).
+    let metadata = find_metadata_region(&pristine);
+    let mut bytes = pristine.clone();
+    let size_item = find_metadata_item(&bytes, metadata, &[0x24, 0x42, 0xA5, 0x2F]);
+    bytes[size_item..size_item + 8].copy_from_slice(&(60u64 << 40).to_le_bytes());
+    std::fs::write(&image, &bytes).unwrap();
+    let (structure, reason) = corrupt_structure(open(&image));
+    assert_eq!(structure, "VHDX BAT", "{reason}");
+}
+
+/// The metadata region offset from region table 1 (GUID 8B7CA206-...).
+fn find_metadata_region(bytes: &[u8]) -> usize {
+    let table = &bytes[192 * 1024..256 * 1024];
+    let count = u32::from_le_bytes(table[8..12].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| &table[16 + i * 32..48 + i * 32])
+        .find(|entry| entry[..4] == [0x06, 0xA2, 0x7C, 0x8B])
+        .map(|entry| u64::from_le_bytes(entry[16..24].try_into().unwrap()) as usize)
+        .expect("a metadata region")
+}
+
+/// The file offset of the metadata item whose GUID starts with `guid_start`.
+fn find_metadata_item(bytes: &[u8], region: usize, guid_start: &[u8]) -> usize {
+    let count = u16::from_le_bytes(bytes[region + 10..region + 12].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| &bytes[region + 32 + i * 32..region + 64 + i * 32])
+        .find(|entry| entry.starts_with(guid_start))
+        .map(|entry| region + u32::from_le_bytes(entry[16..20].try_into().unwrap()) as usize)
+        .expect("the item")
+}
+
+/// Opens the image, lists partitions and reads a few ranges; any error is fine, a panic is not.
+fn exercise(path: &Path) {
+    let Ok(mut disk) = open(path) else {
+        return;
+    };
+    let _ = reseal_disk::read_partition_table(&mut *disk);
+    let len = disk.len();
+    let mut buf = vec![0u8; 1 << 20];
+    for offset in [0, len / 2, len.saturating_sub(1 << 20)] {
+        let piece = (len - offset).min(buf.len() as u64) as usize;
+        let _ = disk.read_at(offset, &mut buf[..piece]);
+    }
+}
+
+/// Flips bytes of a real image one at a time (in a private copy) and exercises it.
+fn mutate_everywhere(path: &Path, positions: &[u64]) {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    use std::os::unix::fs::FileExt;
+    for (index, &position) in positions.iter().enumerate() {
+        let mut original = [0u8];
+        file.read_exact_at(&mut original, position).unwrap();
+        let mutated = match index % 4 {
+            0 => original[0] ^ 0x01,
+            1 => original[0] ^ 0x80,
+            2 => 0xFF,
+            _ => 0x00,
+        };
+        if mutated == original[0] {
+            continue;
+        }
+        file.write_all_at(&[mutated], position).unwrap();
+        let outcome = catch_unwind(AssertUnwindSafe(|| exercise(path)));
+        file.write_all_at(&original, position).unwrap();
+        assert!(
+            outcome.is_ok(),
+            "{}: panic with byte {position} set to {mutated:#04x}",
+            path.display()
+        );
+    }
+}
+
+fn spread(len: u64, count: u64, seed: u64) -> Vec<u64> {
+    pseudo_random(count as usize * 8, seed)
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()) % len)
+        .collect()
+}
+
+#[test]
+fn mutated_real_vhds_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "qemu/hyperv2012r2-dynamic.vhd",
+        "qemu/virtualpc-dynamic.vhd",
+        "dfvfs/fat-differential.vhd",
+    ] {
+        let Some(path) = real_image(&format!("images/{name}"), dir.path()) else {
+            return;
+        };
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Footer copy, dynamic header and the first BAT entries; the footer; anywhere.
+        let mut positions: Vec<u64> = (0..2048).collect();
+        positions.extend(len - 512..len);
+        positions.extend(spread(len, 300, 41));
+        mutate_everywhere(&path, &positions);
+    }
+}
+
+#[test]
+fn mutated_real_vhdxs_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "discutils/vhdx-log-replay.vhdx",
+        "qemu/iotest-dynamic-1G.vhdx.bz2",
+    ] {
+        let Some(path) = real_image(&format!("images/{name}"), dir.path()) else {
+            return;
+        };
+        let bytes = std::fs::read(&path).unwrap();
+        let len = bytes.len() as u64;
+        let metadata = find_metadata_region(&bytes) as u64;
+        drop(bytes);
+        // Identifier, both headers, both region tables, the metadata table and items, anywhere.
+        let mut positions: Vec<u64> = (0..64).collect();
+        for structure in [64u64 << 10, 128 << 10, 192 << 10, 256 << 10] {
+            positions.extend(structure..structure + 128);
+        }
+        positions.extend(metadata..metadata + 256);
+        positions.extend((metadata + 65536..metadata + 65536 + 4096).step_by(7));
+        positions.extend(spread(len.min(8 << 20), 300, 42));
+        positions.extend(spread(len, 100, 43));
+        mutate_everywhere(&path, &positions);
+    }
+}
+
+/// An image file that fails every write after the first `allowed` ones.
+struct FailingFile {
+    inner: LocalFile,
+    allowed: usize,
+    done: usize,
+}
+
+impl FailingFile {
+    fn count(&mut self) -> reseal_disk::Result<()> {
+        if self.done >= self.allowed {
+            return Err(Error::Io {
+                path: self.inner.path().to_path_buf(),
+                action: "injected failure".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
+        self.done += 1;
+        Ok(())
+    }
+}
+
+impl ImageFile for FailingFile {
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> reseal_disk::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
+        self.count()?;
+        self.inner.write_at(offset, buf)
+    }
+    fn set_len(&mut self, len: u64) -> reseal_disk::Result<()> {
+        self.count()?;
+        self.inner.set_len(len)
+    }
+    fn sync(&mut self) -> reseal_disk::Result<()> {
+        self.inner.sync()
+    }
+    fn is_writable(&self) -> bool {
+        true
+    }
+}
+
+/// Writes into a present block and into absent ones, failing after each possible number of
+/// file writes; qemu must then see, for each write, the old or the new bytes and nothing else
+/// changed.
+fn interrupted_writes(format: &str, options: &str, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = qemu_image(dir.path(), format, options, name);
+    let pristine = std::fs::read(&image).unwrap();
+    let old = qemu_read_raw(&image, format);
+    let writes: Vec<(usize, Vec<u8>)> = vec![
+        (1 << 20, pseudo_random(3000, 51)),          // present
+        ((11 << 20) + 77, pseudo_random(5000, 52)),  // absent block
+        ((13 << 20) + 4096, pseudo_random(512, 53)), // another absent block
+    ];
+    let mut allowed = 0;
+    loop {
+        std::fs::write(&image, &pristine).unwrap();
+        let file = FailingFile {
+            inner: LocalFile::open(&image, true).unwrap(),
+            allowed,
+            done: 0,
+        };
+        let completed = match open_file(Box::new(file)) {
+            Ok(mut disk) => writes
+                .iter()
+                .all(|(offset, data)| disk.write_at(*offset as u64, data).is_ok()),
+            Err(_) => false,
+        };
+        if format == "vhdx" {
+            qemu_check_vhdx(&image);
+        }
+        let seen = qemu_read_raw(&image, format);
+        let mut expected_old = old.clone();
+        for (offset, data) in &writes {
+            let region = &seen[*offset..*offset + data.len()];
+            assert!(
+                region == &old[*offset..*offset + data.len()] || region == &data[..],
+                "{name}: after {allowed} writes the bytes at {offset} are neither old nor new"
+            );
+            expected_old[*offset..*offset + data.len()].copy_from_slice(region);
+        }
+        assert!(
+            seen == expected_old,
+            "{name}: after {allowed} writes other bytes changed"
+        );
+        if completed {
+            for (offset, data) in &writes {
+                assert!(seen[*offset..*offset + data.len()] == data[..]);
+            }
+            break;
+        }
+        allowed += 1;
+        assert!(allowed < 100, "{name}: the writes never complete");
+    }
+    // The header, the allocations and the data each take writes: a failure was injected between them.
+    assert!(
+        allowed >= 4,
+        "{name}: only {allowed} file writes; nothing was interrupted"
+    );
+}
+
+#[test]
+fn interrupted_vhd_writes_keep_old_or_new_data() {
+    interrupted_writes("vpc", "subformat=dynamic,force_size=on", "f.vhd");
+}
+
+#[test]
+fn interrupted_vhdx_writes_keep_old_or_new_data() {
+    interrupted_writes("vhdx", "subformat=dynamic,block_size=1M", "f.vhdx");
+}
