@@ -104,6 +104,20 @@ pub fn win7_tree() -> Option<Tree> {
     Some(tree)
 }
 
+/// [`win7_tree`] with its SECURITY hive made clean: the fixture's sequence numbers differ (it
+/// was copied from a running system without its logs), which the `dirty-hive` check refuses.
+pub fn win7_clean_tree() -> Option<Tree> {
+    let tree = win7_tree()?;
+    let path = tree.path("Windows/System32/config/SECURITY");
+    let mut hive = reseal_hive::Hive::from_bytes(fs::read(&path).unwrap()).unwrap();
+    assert!(hive.was_dirty(), "the fixture is known to be dirty");
+    // A no-op edit makes the commit write a consistent base block.
+    hive.create_key("Policy").unwrap();
+    let bytes = hive.commit();
+    fs::write(&path, bytes).unwrap();
+    Some(tree)
+}
+
 /// The key at `path` (backslash-separated, case-insensitive) in a hivex tree.
 pub fn hivex_key<'a>(root: &'a HivexKey, path: &str) -> Option<&'a HivexKey> {
     let mut key = root;
@@ -179,4 +193,24 @@ pub fn hivex_value_at(hive: &Path, key_path: &str, name: &str) -> Option<(u32, V
         .into_iter()
         .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, t, d)| (t, d))
+}
+
+/// Edits the hive file at `relative` in place with `edit` (through reseal-hive, the way a test
+/// prepares an image state; what reseal then reads is checked separately).
+pub fn edit_hive(tree: &Tree, relative: &str, edit: impl FnOnce(&mut reseal_hive::Hive)) {
+    let path = tree.path(relative);
+    let (mut hive, _) = reseal_hive::Hive::open_file(&path).unwrap();
+    edit(&mut hive);
+    hive.write_file_atomic(&path).unwrap();
+}
+
+/// Writes a new hive at `relative` holding `values` (key, name, type, data).
+pub fn new_hive(tree: &Tree, relative: &str, values: &[(&str, &str, reseal::ValueType, Vec<u8>)]) {
+    let mut hive = reseal_hive::Hive::new_empty("ROOT", 5);
+    for (key, name, value_type, data) in values {
+        hive.create_key(key).unwrap();
+        hive.set_value(key, name, *value_type, data).unwrap();
+    }
+    let bytes = hive.commit();
+    tree.write(relative, &bytes);
 }
