@@ -517,3 +517,79 @@ fn write_file_atomic_replaces_and_empties_logs() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn parent_maxima_keep_their_flag_bits_and_timestamps_move() {
+    let mut hive = Hive::new_empty("ROOT", 5);
+    let mut bytes = hive.commit();
+    let root = u32::from_le_bytes(bytes[36..40].try_into().unwrap()) as usize;
+    let max_subkey_name = 4096 + root + 4 + 52;
+    bytes[max_subkey_name..max_subkey_name + 4].copy_from_slice(&0xABCD_0002u32.to_le_bytes());
+    let mut hive = Hive::from_bytes(bytes).unwrap();
+    let before = hive.root().unwrap().last_written().unwrap();
+    hive.create_key("Hello").unwrap();
+    hive.set_value("Hello", "Value", ValueType::BINARY, &[0; 300])
+        .unwrap();
+    let after = hive.commit();
+    let word = |at: usize| u32::from_le_bytes(after[at..at + 4].try_into().unwrap());
+    // "Hello" is 10 bytes as UTF-16; the upper 16 bits are flags and stay.
+    assert_eq!(word(max_subkey_name), 0xABCD_000A);
+    let reopened = Hive::from_bytes(after.clone()).unwrap();
+    assert!(reopened.root().unwrap().last_written().unwrap() > before);
+    let hello = reopened.key("hello").unwrap().unwrap();
+    let hello_node = 4096 + hello.cell_offset() as usize + 4;
+    assert_eq!(
+        word(hello_node + 60),
+        10,
+        "largest value name, UTF-16 bytes"
+    );
+    assert_eq!(word(hello_node + 64), 300, "largest value data");
+    assert!(
+        hello.last_written().unwrap()
+            >= reopened.root().unwrap().last_written().unwrap() - 10_000_000
+    );
+}
+
+#[test]
+fn open_file_replays_logs_and_commit_goes_above_them() {
+    let Some(system_b) = reseal_testutil::real_fixture("hives/regipy/SYSTEM_B") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("SYSTEM");
+    std::fs::copy(&system_b, &path).unwrap();
+    // Lower-case log names: found case-insensitively.
+    for (from, to) in [
+        ("SYSTEM_B.LOG1", "system.log1"),
+        ("SYSTEM_B.LOG2", "system.LOG2"),
+    ] {
+        let log = system_b.with_file_name(from);
+        std::fs::copy(&log, dir.path().join(to)).unwrap();
+    }
+    let (mut hive, report) = Hive::open_file(&path).unwrap();
+    assert!(report.was_dirty);
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    let name = hive
+        .value(
+            "ControlSet001\\Control\\ComputerName\\ComputerName",
+            "ComputerName",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(name.string().unwrap(), "DESKTOP-PM6C56D");
+    hive.write_file_atomic(&path).unwrap();
+    let written = std::fs::read(&path).unwrap();
+    let base = BaseBlock::parse(&written).unwrap();
+    assert!(!base.is_dirty());
+    assert!(
+        base.primary_sequence() > 2130,
+        "{}",
+        base.primary_sequence()
+    );
+    for log in ["system.log1", "system.LOG2"] {
+        assert_eq!(std::fs::metadata(dir.path().join(log)).unwrap().len(), 0);
+    }
+    let (reopened, report) = Hive::open_file(&path).unwrap();
+    assert!(!report.was_dirty && !reopened.was_dirty());
+    assert!(reopened.check().is_clean());
+}
