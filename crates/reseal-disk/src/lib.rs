@@ -1,4 +1,44 @@
 //! Disk containers and partition tables, read and written without mounting anything.
+//!
+//! # Layers
+//!
+//! * [`ImageFile`]: the file holding a container ([`LocalFile`] on the local file system).
+//!   Containers do all their I/O through it, so it can be wrapped (tests inject write failures
+//!   this way, and a read-only VHDX open lays its pending log over the file in memory).
+//! * [`BlockDevice`]: the virtual disk, addressed by byte: [`raw::RawDisk`] (the file is the
+//!   disk), [`vhd::Vhd`] (fixed, dynamic, differencing) and [`vhdx::Vhdx`] (fixed, dynamic,
+//!   differencing, with log replay). A differencing disk holds its parent as a read-only
+//!   `BlockDevice`; writes only ever go to the child. [`open`] and [`open_writable`] recognize
+//!   the format from the content.
+//! * [`partition`]: MBR and GPT tables read from a `BlockDevice`; a [`PartitionWindow`] is one
+//!   partition as a `BlockDevice` of its own, which is what a file system layer mounts.
+//!
+//! Every structure is checked when it is read (signatures, checksums, sizes and offsets against
+//! the file size), and damage is reported as an [`Error`] naming the file, the structure and
+//! the reason; no input makes this crate panic or allocate more than the file could hold.
+//!
+//! # What is crash-safe
+//!
+//! An interrupted write leaves an image that still opens, where each sector holds its old or
+//! its new content:
+//!
+//! * Raw disks and fixed VHD/VHDX blocks are written in place: a sector is as atomic as the
+//!   storage makes it.
+//! * VHD: a new block is appended as footer at the new end, bitmap over the old footer, flush,
+//!   then the 4-byte BAT entry; sector bitmap bits are set only after the data is written.
+//! * VHDX: the first write of a session updates the non-current header (sequence number + 1,
+//!   new FileWriteGuid and DataWriteGuid) and flushes it; a torn header fails its CRC and the
+//!   other copy stays current. New blocks are appended 1 MiB aligned, filled and flushed
+//!   before their 8-byte BAT entry is written; sector bitmap bits follow the data.
+//! * BAT entries are written in place without the VHDX log, relying on aligned small writes
+//!   within a sector being atomic. An interrupted allocation can leak unreferenced space at the
+//!   end of the file, never expose stale data.
+//! * Log replay on a writable open writes the logged sectors, flushes, then writes both
+//!   headers with a zero LogGuid; interrupted, the log is simply replayed again.
+//!
+//! Not crash-safe: a single write spanning several sectors can be torn between them (as on a
+//! real disk), and nothing orders writes across separate [`BlockDevice::write_at`] calls unless
+//! the caller uses [`BlockDevice::flush`].
 #![forbid(unsafe_code)]
 
 mod block_device;
@@ -7,6 +47,7 @@ mod crc32c;
 mod error;
 mod guid;
 mod image_file;
+mod io_adapter;
 mod parent;
 pub mod partition;
 pub mod raw;
@@ -20,6 +61,7 @@ pub use block_device::{BlockDevice, PartitionWindow};
 pub use error::{Error, Result};
 pub use guid::Guid;
 pub use image_file::{ImageFile, LocalFile};
+pub use io_adapter::BlockDeviceIo;
 pub use partition::{
     read_partition_table, Partition, PartitionScheme, PartitionTable, PartitionType,
 };

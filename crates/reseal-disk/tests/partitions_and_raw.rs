@@ -1,0 +1,217 @@
+//! Partition tables (GPT from sgdisk, MBR with logical partitions written here), raw disks,
+//! partition windows and format detection.
+
+mod common;
+
+use common::*;
+use reseal_disk::{
+    open, open_writable, read_partition_table, BlockDevice, Error, PartitionScheme, PartitionType,
+    PartitionWindow,
+};
+
+fn mbr_entry(sector: &mut [u8], index: usize, partition_type: u8, first_lba: u32, sectors: u32) {
+    let entry = &mut sector[446 + index * 16..462 + index * 16];
+    entry[4] = partition_type;
+    entry[8..12].copy_from_slice(&first_lba.to_le_bytes());
+    entry[12..16].copy_from_slice(&sectors.to_le_bytes());
+}
+
+#[test]
+fn mbr_with_primary_and_logical_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mbr.img");
+    let mut disk = vec![0u8; 16 << 20];
+    let signature = |sector: &mut [u8]| sector[510..512].copy_from_slice(&[0x55, 0xAA]);
+    mbr_entry(&mut disk[..512], 0, 0x07, 2048, 8192);
+    mbr_entry(&mut disk[..512], 1, 0x0F, 10240, 20000);
+    signature(&mut disk[..512]);
+    // First extended boot record: a logical partition and a link to the next record.
+    let first = 10240 * 512;
+    mbr_entry(&mut disk[first..first + 512], 0, 0x07, 63, 4000);
+    mbr_entry(&mut disk[first..first + 512], 1, 0x05, 5000, 3000);
+    signature(&mut disk[first..first + 512]);
+    let second = (10240 + 5000) * 512;
+    mbr_entry(&mut disk[second..second + 512], 0, 0x0B, 63, 2000);
+    signature(&mut disk[second..second + 512]);
+    std::fs::write(&path, &disk).unwrap();
+
+    let mut device = open(&path).unwrap();
+    let table = read_partition_table(&mut *device).unwrap().unwrap();
+    assert_eq!(table.scheme, PartitionScheme::Mbr);
+    let summary: Vec<(u32, PartitionType, u64, u64)> = table
+        .partitions
+        .iter()
+        .map(|p| (p.number, p.partition_type, p.start / 512, p.size / 512))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, PartitionType::Mbr(0x07), 2048, 8192),
+            (5, PartitionType::Mbr(0x07), 10240 + 63, 4000),
+            (6, PartitionType::Mbr(0x0B), 10240 + 5000 + 63, 2000),
+        ]
+    );
+
+    // A partition past the end of the disk is reported, not trusted.
+    mbr_entry(&mut disk[..512], 2, 0x07, 30000, 100_000);
+    std::fs::write(&path, &disk).unwrap();
+    let mut device = open(&path).unwrap();
+    assert!(matches!(
+        read_partition_table(&mut *device),
+        Err(Error::Corrupt {
+            structure: "MBR partition entry",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn gpt_falls_back_to_the_backup_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 61);
+    let pristine = std::fs::read(&raw).unwrap();
+    let expected = {
+        let mut device = open(&raw).unwrap();
+        let table = read_partition_table(&mut *device).unwrap().unwrap();
+        assert_eq!(table.scheme, PartitionScheme::Gpt);
+        assert_eq!(table.partitions[0].start, 2048 * 512);
+        assert_eq!(table.partitions[0].size, 6 << 20);
+        assert_eq!(table.partitions[0].name, "Windows");
+        // sgdisk's 0700 is Microsoft basic data.
+        let basic_data = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7".parse().unwrap();
+        assert_eq!(
+            table.partitions[0].partition_type,
+            PartitionType::Gpt(basic_data)
+        );
+        table.partitions
+    };
+
+    let mut damaged = pristine.clone();
+    damaged[512 + 40] ^= 0xFF; // inside the primary header
+    std::fs::write(&raw, &damaged).unwrap();
+    let mut device = open(&raw).unwrap();
+    assert_eq!(
+        read_partition_table(&mut *device)
+            .unwrap()
+            .unwrap()
+            .partitions,
+        expected
+    );
+
+    let mut damaged = pristine.clone();
+    damaged[1024 + 3] ^= 0xFF; // the primary entries
+    std::fs::write(&raw, &damaged).unwrap();
+    let mut device = open(&raw).unwrap();
+    assert_eq!(
+        read_partition_table(&mut *device)
+            .unwrap()
+            .unwrap()
+            .partitions,
+        expected
+    );
+
+    let last_sector = pristine.len() - 512;
+    damaged[last_sector + 40] ^= 0xFF; // and the backup header
+    std::fs::write(&raw, &damaged).unwrap();
+    let mut device = open(&raw).unwrap();
+    assert!(matches!(
+        read_partition_table(&mut *device),
+        Err(Error::Corrupt {
+            structure: "GPT partition entries",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn raw_disk_and_partition_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 62);
+    let mut expected = std::fs::read(&raw).unwrap();
+    let mut device = open_writable(&raw).unwrap();
+    assert_eq!(device.len(), expected.len() as u64);
+    let partition = read_partition_table(&mut *device)
+        .unwrap()
+        .unwrap()
+        .partitions[0]
+        .clone();
+
+    let mut window = PartitionWindow::new(&mut *device, partition.start, partition.size).unwrap();
+    assert_eq!(window.len(), partition.size);
+    let mut head = vec![0u8; 4096];
+    window.read_at(0, &mut head).unwrap();
+    assert!(head[..] == expected[partition.start as usize..][..4096]);
+    let data = pseudo_random(1000, 63);
+    window.write_at(partition.size - 1000, &data).unwrap();
+    let end = (partition.start + partition.size) as usize;
+    expected[end - 1000..end].copy_from_slice(&data);
+    assert!(matches!(
+        window.write_at(partition.size - 999, &data),
+        Err(Error::OutOfRange { .. })
+    ));
+    window.flush().unwrap();
+    assert!(matches!(
+        PartitionWindow::new(&mut *device, partition.start, expected.len() as u64),
+        Err(Error::OutOfRange { .. })
+    ));
+    drop(device);
+    assert!(std::fs::read(&raw).unwrap() == expected);
+}
+
+#[test]
+fn format_is_detected_from_the_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 64);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    // Names that say nothing (or the wrong thing) about the format.
+    for (format, options, name) in [
+        ("vpc", "subformat=fixed,force_size=on", "fixed.bin"),
+        ("vpc", "subformat=dynamic,force_size=on", "dynamic.img"),
+        ("vhdx", "subformat=dynamic", "dynamic.vhd"),
+    ] {
+        let image = dir.path().join(name);
+        qemu_convert(&raw, "raw", &image, format, options);
+        let mut device = open(&image).unwrap();
+        assert_eq!(device.len(), raw_bytes.len() as u64, "{name}");
+        assert!(read_all(&mut *device) == raw_bytes, "{name}");
+    }
+    let empty = dir.path().join("empty.vhdx");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(
+        open(&empty),
+        Err(Error::Corrupt {
+            structure: "VHDX file identifier",
+            ..
+        })
+    ));
+    assert!(matches!(
+        open(&dir.path().join("absent.img")),
+        Err(Error::Io { .. })
+    ));
+}
+
+#[test]
+fn block_device_as_a_stream() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 65);
+    let bytes = std::fs::read(&raw).unwrap();
+    let mut stream = reseal_disk::BlockDeviceIo::new(open_writable(&raw).unwrap());
+    stream.seek(SeekFrom::Start(1 << 20)).unwrap();
+    let mut buf = vec![0u8; 5000];
+    stream.read_exact(&mut buf).unwrap();
+    assert!(buf[..] == bytes[1 << 20..][..5000]);
+    assert_eq!(
+        stream.seek(SeekFrom::End(-10)).unwrap(),
+        bytes.len() as u64 - 10
+    );
+    let mut tail = Vec::new();
+    stream.read_to_end(&mut tail).unwrap();
+    assert!(tail[..] == bytes[bytes.len() - 10..]);
+    stream.seek(SeekFrom::End(-4)).unwrap();
+    assert_eq!(stream.write(b"abcdefgh").unwrap(), 4);
+    assert!(stream.write(b"x").is_err());
+    stream.flush().unwrap();
+    drop(stream);
+    assert_eq!(&std::fs::read(&raw).unwrap()[bytes.len() - 4..], b"abcd");
+}
