@@ -332,18 +332,26 @@ impl<'t> Image<'t> {
         } else {
             format!("{canonical}\\")
         };
+        let depth = canonical.split('\\').filter(|c| !c.is_empty()).count();
         for (key, (given, planned)) in &self.files {
             let Some(rest) = key.strip_prefix(&prefix) else {
                 continue;
             };
             let entries = listing.get_or_insert_with(Vec::new);
-            let given_rest = &given[given.len() - rest.len()..];
+            // The next component below this directory, as the plan spelled it (upper-casing can
+            // change byte lengths, so it is found by position, not by offset).
+            let given_name = given
+                .split(['\\', '/'])
+                .filter(|c| !c.is_empty() && *c != ".")
+                .nth(depth)
+                .unwrap_or_default()
+                .to_string();
             match (rest.split_once('\\'), planned) {
                 // A file directly in this directory.
                 (None, PlannedFile::Written(contents)) => {
                     entries.retain(|e| upper_case_name(&e.name) != rest);
                     entries.push(DirEntry {
-                        name: given_rest.to_string(),
+                        name: given_name,
                         is_dir: false,
                         size: contents.len() as u64,
                     });
@@ -355,7 +363,7 @@ impl<'t> Image<'t> {
                 (Some((dir, _)), PlannedFile::Written(_)) => {
                     if !entries.iter().any(|e| upper_case_name(&e.name) == dir) {
                         entries.push(DirEntry {
-                            name: given_rest[..dir.len()].to_string(),
+                            name: given_name,
                             is_dir: true,
                             size: 0,
                         });

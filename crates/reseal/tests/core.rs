@@ -720,3 +720,31 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
     assert!(err.message.contains("damaged"), "{err}");
     assert_eq!(tree.snapshot(), before);
 }
+
+#[test]
+fn planned_names_whose_upper_case_changes_length_list_correctly() {
+    let tree = Tree::empty();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut image = Image::new(&mut target);
+    let mut plan = Plan::new();
+    // 'ı' and 'ſ' upper-case to the one-byte 'I' and 'S'.
+    plan.write_file(&mut image, P, S, "Windows\\ıdir\\ſfile.txt", b"x", false)
+        .unwrap();
+    let names = |image: &mut Image, dir: &str| -> Vec<String> {
+        image
+            .list_dir(dir)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    assert_eq!(names(&mut image, "Windows"), vec!["System32", "ıdir"]);
+    assert_eq!(names(&mut image, "WINDOWS\\IDIR"), vec!["ſfile.txt"]);
+    drop(image);
+    reseal::apply(&mut target, &plan).unwrap();
+    assert_eq!(
+        std::fs::read(tree.path("Windows/ıdir/ſfile.txt")).unwrap(),
+        b"x"
+    );
+}
