@@ -281,14 +281,44 @@ impl ImageFile for FailingFile {
     }
 }
 
+/// How an interrupted image is checked and read back.
+#[derive(Clone, Copy)]
+enum Oracle {
+    /// `qemu-img check` (VHDX) and `qemu-img convert`.
+    Qemu(&'static str),
+    /// Our own reader (qemu cannot open differencing images).
+    Ours,
+}
+
+fn read_back(image: &Path, oracle: Oracle) -> Vec<u8> {
+    match oracle {
+        Oracle::Qemu(format) => {
+            if format == "vhdx" {
+                qemu_check_vhdx(image);
+            }
+            qemu_read_raw(image, format)
+        }
+        Oracle::Ours => read_all(&mut *open(image).unwrap()),
+    }
+}
+
 /// Writes into a present block and into absent ones, failing after each possible number of
-/// file writes; qemu must then see, for each write, the old or the new bytes and nothing else
-/// changed.
+/// file writes; the image must then hold, for each write, the old or the new bytes and nothing
+/// else changed.
 fn interrupted_writes(format: &str, options: &str, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let image = qemu_image(dir.path(), format, options, name);
+    interrupted_writes_on(
+        &image,
+        Oracle::Qemu(if format == "vpc" { "vpc" } else { "vhdx" }),
+    );
+}
+
+fn interrupted_writes_on(image: &Path, oracle: Oracle) {
+    let name = image.file_name().unwrap().to_string_lossy().into_owned();
+    let image = image.to_path_buf();
     let pristine = std::fs::read(&image).unwrap();
-    let old = qemu_read_raw(&image, format);
+    let old = read_back(&image, oracle);
     let writes: Vec<(usize, Vec<u8>)> = vec![
         (1 << 20, pseudo_random(3000, 51)),          // present
         ((11 << 20) + 77, pseudo_random(5000, 52)),  // absent block
@@ -308,10 +338,7 @@ fn interrupted_writes(format: &str, options: &str, name: &str) {
                 .all(|(offset, data)| disk.write_at(*offset as u64, data).is_ok()),
             Err(_) => false,
         };
-        if format == "vhdx" {
-            qemu_check_vhdx(&image);
-        }
-        let seen = qemu_read_raw(&image, format);
+        let seen = read_back(&image, oracle);
         let mut expected_old = old.clone();
         for (offset, data) in &writes {
             let region = &seen[*offset..*offset + data.len()];
@@ -349,4 +376,28 @@ fn interrupted_vhd_writes_keep_old_or_new_data() {
 #[test]
 fn interrupted_vhdx_writes_keep_old_or_new_data() {
     interrupted_writes("vhdx", "subformat=dynamic,block_size=1M", "f.vhdx");
+}
+
+#[test]
+fn interrupted_differencing_writes_keep_old_or_new_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let vhd_parent = qemu_image(
+        dir.path(),
+        "vpc",
+        "subformat=dynamic,force_size=on",
+        "p.vhd",
+    );
+    let vhd_child = dir.path().join("c.vhd");
+    reseal_disk::vhd::create_differencing(&vhd_parent, &vhd_child).unwrap();
+    interrupted_writes_on(&vhd_child, Oracle::Ours);
+
+    let vhdx_parent = qemu_image(
+        dir.path(),
+        "vhdx",
+        "subformat=dynamic,block_size=1M",
+        "p.vhdx",
+    );
+    let vhdx_child = dir.path().join("c.vhdx");
+    reseal_disk::vhdx::create_differencing(&vhdx_parent, &vhdx_child).unwrap();
+    interrupted_writes_on(&vhdx_child, Oracle::Ours);
 }

@@ -56,7 +56,7 @@ pub const PHYSICAL_SECTOR_SIZE: Guid = Guid::from_fields(
     [0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56],
 );
 pub const PARENT_LOCATOR: Guid = Guid::from_fields(
-    0xA8D3_5F2B,
+    0xA8D3_5F2D,
     0xB30B,
     0x454D,
     [0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C],
@@ -297,4 +297,28 @@ fn parent_locator_bytes(pairs: &BTreeMap<String, String>) -> Vec<u8> {
         put(&mut bytes, entry + 10, &(value.len() as u16).to_le_bytes());
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_guids_are_the_ones_ms_vhdx_lists() {
+        let expected = [
+            (FILE_PARAMETERS, "caa16737-fa36-4d43-b3b6-33f0aa44e76b"),
+            (VIRTUAL_DISK_SIZE, "2fa54224-cd1b-4876-b211-5dbed83bf4b8"),
+            (PAGE_83_DATA, "beca12ab-b2e6-4523-93ef-c309e000c746"),
+            (LOGICAL_SECTOR_SIZE, "8141bf1d-a96f-4709-ba47-f233a8faab5f"),
+            (PHYSICAL_SECTOR_SIZE, "cda348c7-445d-4471-9cc9-e9885251c556"),
+            (PARENT_LOCATOR, "a8d35f2d-b30b-454d-abf7-d3d84834ab0c"),
+            (
+                VHDX_PARENT_LOCATOR_TYPE,
+                "b04aefb7-d19e-4a81-b789-25b8e9445913",
+            ),
+        ];
+        for (guid, text) in expected {
+            assert_eq!(guid.to_string(), text);
+        }
+    }
 }
