@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use crate::base_block::BaseBlock;
 use crate::cell::{file_offset, NIL};
 use crate::hive::{Hive, MAX_KEY_DEPTH};
-use crate::Result;
+use crate::{name, Result};
 
 /// What [`Hive::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +116,7 @@ impl Walk<'_> {
             self.use_cell(*list, "subkey list");
         }
         pending.extend(index.elements().map(|e| (e.offset, depth + 1)));
+        self.subkey_order_and_parents(key, index.elements().map(|e| e.offset));
         let values = self.hive.value_offsets(key)?;
         if !values.is_empty() {
             self.use_cell(node.values_list(), "value list");
@@ -137,6 +138,36 @@ impl Walk<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Windows finds subkeys by binary search: the list must be sorted by upper-cased name, and
+    /// each subkey must name this key as its parent.
+    fn subkey_order_and_parents(&mut self, key: u32, subkeys: impl Iterator<Item = u32>) {
+        let mut previous: Option<Vec<u16>> = None;
+        for subkey in subkeys {
+            let Ok(node) = self.hive.nk(subkey) else {
+                continue; // reported when the subkey itself is walked
+            };
+            if node.parent() != key {
+                self.report.problems.push(format!(
+                    "file offset {:#x}: key's parent field is {:#x}, but it is listed under {:#x}",
+                    file_offset(subkey),
+                    node.parent(),
+                    key
+                ));
+            }
+            let name = node.name_units();
+            if let Some(previous) = &previous {
+                if name::compare(previous, &name).is_ge() {
+                    self.report.problems.push(format!(
+                        "file offset {:#x}: subkey list of key {key:#x} is not sorted at {:?}",
+                        file_offset(subkey),
+                        node.name()
+                    ));
+                }
+            }
+            previous = Some(name);
+        }
     }
 
     /// Follows the sk list from `start` (bounded by the number of sk records in use) and compares

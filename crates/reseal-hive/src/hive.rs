@@ -375,7 +375,12 @@ impl Hive {
             None => Vec::new(),
         };
         self.modified = true;
-        let (raw_size, data_offset) = self.store_value_data(data)?;
+        // A plain data cell is rewritten in place when the new data also goes into a plain cell.
+        let reusable = match old_data_cells.as_slice() {
+            [plain] => Some(*plain),
+            _ => None,
+        };
+        let (raw_size, data_offset, reused) = self.store_value_data(data, reusable)?;
         let vk = match existing {
             Some(vk) => vk,
             None => self.append_value(key, name)?,
@@ -384,8 +389,10 @@ impl Hive {
         write_u32(cell, key_value::DATA_SIZE, raw_size);
         write_u32(cell, key_value::DATA_OFFSET, data_offset);
         write_u32(cell, key_value::DATA_TYPE, value_type.0);
-        for cell in old_data_cells {
-            self.store.free(cell)?;
+        if !reused {
+            for cell in old_data_cells {
+                self.store.free(cell)?;
+            }
         }
         let name_len = name_bytes_len(&units_of(name));
         let node = self.nk(key)?;
@@ -858,8 +865,9 @@ impl Hive {
     }
 
     /// Stores value data: inline (up to 4 bytes), a plain cell, or a big data record. Returns the
-    /// vk's data size field (with the inline bit when inline) and data offset field.
-    fn store_value_data(&mut self, data: &[u8]) -> Result<(u32, u32)> {
+    /// vk's data size field (with the inline bit when inline) and data offset field, and whether
+    /// the plain cell `reuse` was taken over (rewritten in place, or moved and freed).
+    fn store_value_data(&mut self, data: &[u8], reuse: Option<u32>) -> Result<(u32, u32, bool)> {
         let len = u32::try_from(data.len())
             .ok()
             .filter(|&l| l & key_value::DATA_INLINE == 0)
@@ -867,10 +875,14 @@ impl Hive {
         if data.len() <= key_value::MAX_INLINE {
             let mut inline = [0u8; 4];
             inline[..data.len()].copy_from_slice(data);
-            return Ok((len | key_value::DATA_INLINE, u32::from_le_bytes(inline)));
+            return Ok((
+                len | key_value::DATA_INLINE,
+                u32::from_le_bytes(inline),
+                false,
+            ));
         }
         if data.len() <= SEGMENT_SIZE || self.minor_version() < 4 {
-            return Ok((len, self.store.alloc_with(data)?));
+            return Ok((len, self.store.rewrite(reuse, data)?, reuse.is_some()));
         }
         let count = u16::try_from(data.len().div_ceil(SEGMENT_SIZE)).map_err(|_| {
             Error::InvalidArgument(format!("value data of {} bytes is too large", data.len()))
@@ -885,7 +897,8 @@ impl Hive {
         }
         let list: Vec<u8> = segments.iter().flat_map(|s| s.to_le_bytes()).collect();
         let list = self.store.alloc_with(&list)?;
-        Ok((len, self.store.alloc_with(&big_data::encode(count, list))?))
+        let record = self.store.alloc_with(&big_data::encode(count, list))?;
+        Ok((len, record, false))
     }
 
     /// The cells holding the data of the value at `vk` (not the vk itself).

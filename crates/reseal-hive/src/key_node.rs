@@ -82,6 +82,9 @@ impl<'a> KeyNode<'a> {
     pub(crate) fn last_written(&self) -> u64 {
         read_u64(self.data, LAST_WRITTEN)
     }
+    pub(crate) fn parent(&self) -> u32 {
+        read_u32(self.data, PARENT)
+    }
     pub(crate) fn subkey_count(&self) -> u32 {
         read_u32(self.data, SUBKEY_COUNT)
     }

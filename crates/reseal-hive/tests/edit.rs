@@ -593,3 +593,43 @@ fn open_file_replays_logs_and_commit_goes_above_them() {
     assert!(!report.was_dirty && !reopened.was_dirty());
     assert!(reopened.check().is_clean());
 }
+
+#[test]
+fn replacing_value_data_of_the_same_size_rewrites_its_cell_in_place() {
+    let Some((before, mut hive)) = testhive() else {
+        return;
+    };
+    let mut expected = normalized(our_tree(&hive));
+    let key = hive.key("data-test").unwrap().unwrap();
+    let (name, value_type, len) = key
+        .values()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v.name().unwrap(),
+                v.value_type().unwrap(),
+                v.data().unwrap().len(),
+            )
+        })
+        .find(|(_, _, len)| (5..1000).contains(len))
+        .expect("a small value in data-test");
+    let new_data = vec![0x5A; len];
+    hive.set_value("data-test", &name, value_type, &new_data)
+        .unwrap();
+    let after = hive.commit();
+    let target = tree_key(&mut expected, &["data-test"]);
+    target
+        .values
+        .iter_mut()
+        .find(|v| v.name == name)
+        .unwrap()
+        .data = new_data;
+    assert_readers_see(&after, &expected);
+    // The data cell (same offset, new bytes) and the key node (time, maxima): nothing else.
+    assert_eq!(changed_cells(&before, &after).len(), 2);
+    assert_eq!(
+        allocated_cells(&before).len(),
+        allocated_cells(&after).len()
+    );
+}

@@ -185,12 +185,12 @@ fn apply(hive: &mut Hive, model: &mut HivexKey, op: &Op) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn random_edits_match_the_model(
         minor in prop::sample::select(vec![3u32, 5, 6]),
-        ops in prop::collection::vec(op_strategy(), 1..30),
+        ops in prop::collection::vec(op_strategy(), 1..40),
     ) {
         let mut hive = Hive::new_empty("ROOT", minor);
         let mut model = HivexKey { name: "ROOT".to_string(), values: Vec::new(), children: Vec::new() };
