@@ -447,8 +447,34 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 }
 
 /// The last component of a hive path (`SYSTEM`), for short displays.
+/// How a hive is shown: `SYSTEM` for the machine hives, the whole path for the others (user
+/// hives all share the name NTUSER.DAT).
 fn hive_name(hive: &str) -> String {
-    split_parent(hive).1
+    let (dir, name) = split_parent(hive);
+    if crate::target::same_path(&dir, r"Windows\System32\config") {
+        name
+    } else {
+        hive.to_string()
+    }
+}
+
+/// For two binary values of one length: the span where they differ, as `old -> new` hex, so a
+/// change deep inside a long value is visible.
+fn binary_difference(old: &[u8], new: &[u8]) -> Option<String> {
+    const SHOWN: usize = 32;
+    if old.len() != new.len() {
+        return None;
+    }
+    let first = old.iter().zip(new).position(|(a, b)| a != b)?;
+    let last = old.iter().zip(new).rposition(|(a, b)| a != b)?;
+    let end = (last + 1).min(first + SHOWN);
+    let more = if end <= last { "..." } else { "" };
+    Some(format!(
+        "{} bytes, at offset {first:#x}: {}{more} -> {}{more}",
+        new.len(),
+        hex(&old[first..end]),
+        hex(&new[first..end])
+    ))
 }
 
 /// Registry data as a person reads it: strings quoted, numbers in decimal and hex, other data
@@ -541,6 +567,14 @@ impl Action {
                 before,
                 ..
             } => {
+                if let Some((t, old)) = before {
+                    let is_hex = describe_value(*t, old).starts_with("hex:");
+                    if t == value_type && is_hex {
+                        if let Some(difference) = binary_difference(old, data) {
+                            return format!("{value_type} {difference}");
+                        }
+                    }
+                }
                 let after = format!("{value_type} {}", describe_value(*value_type, data));
                 match before {
                     Some((t, d)) => format!("{t} {} -> {after}", describe_value(*t, d)),
@@ -687,10 +721,13 @@ impl fmt::Display for Plan {
                 })
                 .collect();
             let header = ["#", "PROVIDER", "CHANGE", "WHERE", "DETAIL"].map(String::from);
+            // A column is as wide as its cells, up to a limit; longer cells push the rest of
+            // their line along rather than widening every line.
+            const MAX_WIDTH: usize = 72;
             let mut widths = [0usize; 5];
             for row in std::iter::once(&header).chain(&rows) {
                 for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
+                    *w = (*w).max(cell.chars().count().min(MAX_WIDTH));
                 }
             }
             for row in std::iter::once(&header).chain(&rows) {
@@ -776,6 +813,24 @@ mod tests {
         }
         assert!(text.contains("create file"));
         assert!(json.contains("\"sensitive\":true"));
+    }
+
+    #[test]
+    fn a_change_deep_in_a_binary_value_is_shown() {
+        let old = [0u8; 80];
+        let mut new = old;
+        new[0x38] = 0x11;
+        assert_eq!(
+            binary_difference(&old, &new).as_deref(),
+            Some("80 bytes, at offset 0x38: 00 -> 11")
+        );
+        assert_eq!(binary_difference(&old, &old), None);
+        assert_eq!(binary_difference(&old, &[0; 4]), None);
+        assert_eq!(hive_name(r"Windows\System32\config\SYSTEM"), "SYSTEM");
+        assert_eq!(
+            hive_name(r"Users\Administrator\NTUSER.DAT"),
+            r"Users\Administrator\NTUSER.DAT"
+        );
     }
 
     #[test]

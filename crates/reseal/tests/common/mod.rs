@@ -214,3 +214,30 @@ pub fn new_hive(tree: &Tree, relative: &str, values: &[(&str, &str, reseal::Valu
     let bytes = hive.commit();
     tree.write(relative, &bytes);
 }
+
+/// A copy of the repository's sample image (`fixtures/sample`), or `None` when it is not there.
+pub fn sample_tree() -> Option<Tree> {
+    let source = reseal_testutil::workspace_root().join("fixtures/sample");
+    if !source.join("Windows/System32/config/SYSTEM").exists() {
+        eprintln!("skipping: {} is missing", source.display());
+        return None;
+    }
+    let tree = Tree {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    copy_dir(&source, tree.root());
+    Some(tree)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs::write(&dest, fs::read(entry.path()).unwrap()).unwrap();
+        }
+    }
+}
