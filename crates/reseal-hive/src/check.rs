@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::base_block::BaseBlock;
 use crate::cell::{file_offset, NIL};
-use crate::hive::{Hive, MAX_KEY_DEPTH};
+use crate::hive::{Hive, Leaf, MAX_KEY_DEPTH};
 use crate::{name, Result};
 
 /// What [`Hive::check`] found.
@@ -116,7 +116,7 @@ impl Walk<'_> {
             self.use_cell(*list, "subkey list");
         }
         pending.extend(index.elements().map(|e| (e.offset, depth + 1)));
-        self.subkey_order_and_parents(key, index.elements().map(|e| e.offset));
+        self.subkey_order_and_parents(key, &index.leaves);
         let values = self.hive.value_offsets(key)?;
         if !values.is_empty() {
             self.use_cell(node.values_list(), "value list");
@@ -140,14 +140,29 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Windows finds subkeys by binary search: the list must be sorted by upper-cased name, and
+    /// Windows finds subkeys by binary search, skipping elements whose hint or hash does not
+    /// match: the list must be sorted by upper-cased name, hints and hashes must be right, and
     /// each subkey must name this key as its parent.
-    fn subkey_order_and_parents(&mut self, key: u32, subkeys: impl Iterator<Item = u32>) {
+    fn subkey_order_and_parents(&mut self, key: u32, leaves: &[Leaf]) {
         let mut previous: Option<Vec<u16>> = None;
-        for subkey in subkeys {
+        for (leaf, element) in leaves
+            .iter()
+            .flat_map(|leaf| leaf.elements.iter().map(move |e| (leaf, e)))
+        {
+            let subkey = element.offset;
             let Ok(node) = self.hive.nk(subkey) else {
                 continue; // reported when the subkey itself is walked
             };
+            if leaf.kind.hint(&node.name_units()) != element.hint {
+                self.report.problems.push(format!(
+                    "file offset {:#x}: {:?} element for {:?} has hint {:#x}, expected {:#x}",
+                    file_offset(leaf.offset),
+                    leaf.kind,
+                    node.name(),
+                    element.hint,
+                    leaf.kind.hint(&node.name_units())
+                ));
+            }
             if node.parent() != key {
                 self.report.problems.push(format!(
                     "file offset {:#x}: key's parent field is {:#x}, but it is listed under {:#x}",

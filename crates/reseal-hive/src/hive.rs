@@ -93,8 +93,8 @@ fn name_bytes_len(units: &[u16]) -> u32 {
 /// One leaf of a key's subkey index.
 pub(crate) struct Leaf {
     pub(crate) offset: u32,
-    kind: ListKind,
-    elements: Vec<Element>,
+    pub(crate) kind: ListKind,
+    pub(crate) elements: Vec<Element>,
 }
 
 /// A key's subkey list as stored: one leaf, or an `ri` over several leaves.

@@ -80,11 +80,16 @@ pub(crate) fn lh_hash(name: &[u16]) -> u32 {
     })
 }
 
-/// The `lf` hint: the first four characters of the name, one byte each, zero-padded.
+/// The `lf` hint: the first four characters of the name as stored (not upper-cased), one byte
+/// each, zero-padded; all zero when one of them does not fit in a byte (as Windows writes it: seen
+/// in real hives for names such as "Привет" and "txt\u{f00d}").
 pub(crate) fn lf_hint(name: &[u16]) -> u32 {
     let mut hint = [0u8; 4];
-    for (slot, &u) in hint.iter_mut().zip(name) {
-        *slot = u as u8; // Windows keeps the low byte of each character
+    for (slot, &unit) in hint.iter_mut().zip(name) {
+        match u8::try_from(unit) {
+            Ok(byte) => *slot = byte,
+            Err(_) => return 0,
+        }
     }
     u32::from_le_bytes(hint)
 }
@@ -112,6 +117,18 @@ mod tests {
         assert_eq!(lh_hash(&u("a")), 0x41);
         assert_eq!(lh_hash(&u("ab")), 37 * 0x41 + 0x42);
         assert_eq!(lh_hash(&u("Ab")), lh_hash(&u("aB")));
+    }
+
+    #[test]
+    fn lf_hints() {
+        assert_eq!(lf_hint(&u("Software")), u32::from_le_bytes(*b"Soft"));
+        assert_eq!(lf_hint(&u("ab")), u32::from_le_bytes([b'a', b'b', 0, 0]));
+        assert_eq!(
+            lf_hint(&u("Grüße")),
+            u32::from_le_bytes([b'G', b'r', 0xFC, 0xDF])
+        );
+        assert_eq!(lf_hint(&u("Привет")), 0);
+        assert_eq!(lf_hint(&u("txt\u{f00d}")), 0);
     }
 
     #[test]
