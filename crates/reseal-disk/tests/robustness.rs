@@ -112,17 +112,31 @@ fn vhdx_damage_is_reported_with_the_structure() {
     std::fs::write(&image, &bytes).unwrap();
     let (structure, reason) = corrupt_structure(open(&image));
     assert_eq!(structure, "VHDX BAT", "{reason}");
+
+    // A partly present block in a disk without a parent (so without sector bitmaps).
+    let bat = find_region(&pristine, &[0x66, 0x77, 0xC2, 0x2D]);
+    let mut bytes = pristine.clone();
+    bytes[bat] = (bytes[bat] & !7) | 7;
+    std::fs::write(&image, &bytes).unwrap();
+    let (structure, reason) = corrupt_structure(open(&image));
+    assert_eq!(structure, "VHDX BAT", "{reason}");
+    assert!(reason.contains("state 7"), "{reason}");
 }
 
-/// The metadata region offset from region table 1 (GUID 8B7CA206-...).
-fn find_metadata_region(bytes: &[u8]) -> usize {
+/// The offset of the region whose GUID starts with `guid_start`, from region table 1.
+fn find_region(bytes: &[u8], guid_start: &[u8]) -> usize {
     let table = &bytes[192 * 1024..256 * 1024];
     let count = u32::from_le_bytes(table[8..12].try_into().unwrap()) as usize;
     (0..count)
         .map(|i| &table[16 + i * 32..48 + i * 32])
-        .find(|entry| entry[..4] == [0x06, 0xA2, 0x7C, 0x8B])
+        .find(|entry| entry.starts_with(guid_start))
         .map(|entry| u64::from_le_bytes(entry[16..24].try_into().unwrap()) as usize)
-        .expect("a metadata region")
+        .expect("the region")
+}
+
+/// The metadata region (GUID 8B7CA206-...).
+fn find_metadata_region(bytes: &[u8]) -> usize {
+    find_region(bytes, &[0x06, 0xA2, 0x7C, 0x8B])
 }
 
 /// The file offset of the metadata item whose GUID starts with `guid_start`.

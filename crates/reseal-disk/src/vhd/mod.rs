@@ -56,6 +56,9 @@ struct Sparse {
     block_size: u64,
     bitmap_size: u64,
     parent: Option<Box<dyn BlockDevice>>,
+    /// The sector bitmap read last, by block offset: consecutive small reads mostly stay in
+    /// one block.
+    cached_bitmap: Option<(u64, Vec<u8>)>,
 }
 
 impl Vhd {
@@ -187,6 +190,7 @@ impl Sparse {
             block_size,
             bitmap_size,
             parent,
+            cached_bitmap: None,
         })
     }
 
@@ -208,10 +212,29 @@ impl Sparse {
         }
     }
 
-    fn read_bitmap(&self, file: &mut dyn ImageFile, block_offset: u64) -> Result<Vec<u8>> {
+    fn read_bitmap(&mut self, file: &mut dyn ImageFile, block_offset: u64) -> Result<Vec<u8>> {
+        if let Some((offset, bitmap)) = &self.cached_bitmap {
+            if *offset == block_offset {
+                return Ok(bitmap.clone());
+            }
+        }
         let mut bitmap = vec![0u8; self.bitmap_size as usize];
         file.read_at(block_offset, &mut bitmap)?;
+        self.cached_bitmap = Some((block_offset, bitmap.clone()));
         Ok(bitmap)
+    }
+
+    /// Writes a block's sector bitmap and keeps the cache in step with the file.
+    fn write_bitmap(
+        &mut self,
+        file: &mut dyn ImageFile,
+        block_offset: u64,
+        bitmap: Vec<u8>,
+    ) -> Result<()> {
+        self.cached_bitmap = None;
+        file.write_at(block_offset, &bitmap)?;
+        self.cached_bitmap = Some((block_offset, bitmap));
+        Ok(())
     }
 
     /// Reads `out.len()` bytes at `in_block` within one block.
@@ -286,7 +309,7 @@ impl Sparse {
         for sector in first_sector..end_sector {
             sector_bitmap::set(&mut bitmap, sector, BIT_ORDER);
         }
-        file.write_at(block_offset, &bitmap)
+        self.write_bitmap(file, block_offset, bitmap)
     }
 
     /// Appends a block where the footer is (see the module documentation for the order).
@@ -311,7 +334,11 @@ impl Sparse {
         // A dynamic disk's new block holds zeros, which is what the absent block read as, so
         // all of it is present; a differencing block starts empty and shows the parent.
         let bitmap_byte = if self.parent.is_some() { 0x00 } else { 0xFF };
-        file.write_at(block_offset, &vec![bitmap_byte; self.bitmap_size as usize])?;
+        self.write_bitmap(
+            file,
+            block_offset,
+            vec![bitmap_byte; self.bitmap_size as usize],
+        )?;
         file.sync()?;
         let entry_offset = self.header.table_offset + block as u64 * 4;
         file.write_at(entry_offset, &(sector as u32).to_be_bytes())?;

@@ -162,7 +162,7 @@ impl Vhdx {
             "VHDX BAT",
         )?;
         let bat = bat::parse_entries(&bat_bytes);
-        check_bat(&path, &bat, &geometry, file.len())?;
+        check_bat(&path, &bat, &geometry, metadata.has_parent, file.len())?;
 
         let parent = if metadata.has_parent {
             Some(open_parent(&path, &metadata, depth)?)
@@ -469,13 +469,20 @@ fn read_region_table(file: &mut dyn ImageFile) -> Result<RegionTable> {
     ))
 }
 
-fn check_bat(path: &Path, bat: &[BatEntry], geometry: &BatGeometry, file_len: u64) -> Result<()> {
+fn check_bat(
+    path: &Path,
+    bat: &[BatEntry],
+    geometry: &BatGeometry,
+    has_parent: bool,
+    file_len: u64,
+) -> Result<()> {
     for (index, entry) in bat.iter().enumerate() {
         let is_bitmap = (index as u64 + 1) % (geometry.chunk_ratio + 1) == 0;
         let size = if is_bitmap { MIB } else { geometry.block_size };
         let present = match entry.state() {
             bat::FULLY_PRESENT => true,
-            bat::PARTIALLY_PRESENT => !is_bitmap,
+            // Only differencing disks have sector bitmaps to make a block partial.
+            bat::PARTIALLY_PRESENT if has_parent && !is_bitmap => true,
             bat::NOT_PRESENT | bat::UNDEFINED | bat::ZERO | bat::UNMAPPED => false,
             state => {
                 return Err(Error::corrupt(
