@@ -20,6 +20,7 @@
 use crate::error::{Error, Result};
 use crate::image::{SAM, SOFTWARE};
 use crate::options::Mode;
+use crate::providers::support::WINLOGON;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "accounts";
@@ -34,7 +35,6 @@ pub const ACCOUNT_CONTROL_OFFSET: usize = 0x38;
 /// The account-control bit for "disabled".
 pub const ACCOUNT_DISABLED: u16 = 0x0001;
 const LOGON_UI: &str = r"Microsoft\Windows\CurrentVersion\Authentication\LogonUI";
-const WINLOGON: &str = r"Microsoft\Windows NT\CurrentVersion\Winlogon";
 /// The LogonUI values naming the last user.
 pub const LAST_USER_VALUES: [&str; 5] = [
     "LastLoggedOnUser",

@@ -15,7 +15,9 @@
 //! - The old name leaves the registry now, in the three values that carry it and that the hive
 //!   file stores (`ActiveComputerName` is volatile and never on disk) [O: REACTOS apitest]:
 //!   `ControlSet00N\Control\ComputerName\ComputerName\ComputerName` (upper case),
-//!   `Services\Tcpip\Parameters\Hostname` and `NV Hostname` (case kept). They get the new name, or
+//!   `Services\Tcpip\Parameters\Hostname` and `NV Hostname` (case kept), and in SOFTWARE Winlogon's
+//!   `DefaultDomainName` and `AltDefaultDomainName` when they hold the old name, as they do on a
+//!   workgroup machine (§3 [O]: image scripts update them too). They get the new name, or
 //!   for `*` a name in Windows' own default form (`DESKTOP-` and 7 random characters on clients,
 //!   `WIN-` and 11 on servers [O: TECHTARGET; I for servers]) that specialize replaces again. Its
 //!   characters are derived from the machine SID setupcl is about to replace, so the name is new
@@ -32,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::image::{SOFTWARE, SYSTEM};
 use crate::plan::AnswerSetting;
 use crate::providers::machine_sid::machine_sid_bytes;
-use crate::providers::support::control_set_key;
+use crate::providers::support::{control_set_key, WINLOGON};
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "computer-name";
@@ -111,22 +113,38 @@ impl Provider for ComputerName {
         let image = &mut *ctx.image;
         let computer_name_key = control_set_key(image, r"Control\ComputerName\ComputerName")?;
         let tcpip_key = control_set_key(image, r"Services\Tcpip\Parameters")?;
-        let values = [
+        let old_name = image.string_value(SYSTEM, &computer_name_key, "ComputerName")?;
+        let mut values = vec![
             (
-                computer_name_key.as_str(),
+                SYSTEM,
+                computer_name_key.clone(),
                 "ComputerName",
                 interim.to_ascii_uppercase(),
             ),
-            (tcpip_key.as_str(), "Hostname", interim.clone()),
-            (tcpip_key.as_str(), "NV Hostname", interim.clone()),
+            (SYSTEM, tcpip_key.clone(), "Hostname", interim.clone()),
+            (SYSTEM, tcpip_key, "NV Hostname", interim.clone()),
         ];
-        for (key, name, value) in values {
+        // Winlogon's domain defaults hold the computer name on a workgroup machine.
+        for name in ["DefaultDomainName", "AltDefaultDomainName"] {
+            let current = image.string_value(SOFTWARE, WINLOGON, name)?;
+            let holds_old_name = matches!((&current, &old_name),
+                (Some(current), Some(old)) if current.eq_ignore_ascii_case(old));
+            if holds_old_name {
+                values.push((
+                    SOFTWARE,
+                    WINLOGON.to_string(),
+                    name,
+                    interim.to_ascii_uppercase(),
+                ));
+            }
+        }
+        for (hive, key, name, value) in values {
             ctx.plan.set_value(
                 image,
                 NAME,
                 SOURCE_REGISTRY,
-                SYSTEM,
-                key,
+                hive,
+                &key,
                 name,
                 ValueType::SZ,
                 &encode_sz(&value),

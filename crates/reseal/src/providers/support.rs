@@ -8,6 +8,9 @@ use crate::error::Result;
 use crate::image::{Image, SYSTEM};
 use crate::plan::Plan;
 
+/// Winlogon's key in SOFTWARE.
+pub(crate) const WINLOGON: &str = r"Microsoft\Windows NT\CurrentVersion\Winlogon";
+
 /// The strings of a `REG_MULTI_SZ` value; a `REG_SZ` value counts as one string.
 pub(crate) fn read_strings(
     image: &mut Image,
