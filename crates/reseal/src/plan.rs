@@ -22,8 +22,8 @@ pub struct Plan {
     pub answer_settings: Vec<AnswerSetting>,
 }
 
-/// One change and who asked for it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One change and who asked for it. In JSON: `provider`, `source`, then the action's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// The provider that planned it.
     pub provider: &'static str,
@@ -34,7 +34,8 @@ pub struct Change {
 }
 
 /// One change to the image. Hive paths are image paths; key paths are below the hive root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows what JSON shows: never the contents of a sensitive file.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Sets a value (the key exists or is created by an earlier `CreateKey`).
     SetValue {
@@ -86,8 +87,9 @@ pub struct Note {
 }
 
 /// A setting another provider needs in the answer file (pass, component, XML path, value).
-/// A value under an element whose name contains "Password" is never printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A value under an element whose name contains "Password" is never printed (not even by
+/// `Debug`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct AnswerSetting {
     /// The provider that needs it.
     pub provider: &'static str,
@@ -666,6 +668,24 @@ impl serde::Serialize for Action {
     }
 }
 
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_json())
+    }
+}
+
+impl serde::Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut json = serde_json::Map::new();
+        json.insert("provider".into(), self.provider.into());
+        json.insert("source".into(), self.source.into());
+        if let serde_json::Value::Object(fields) = self.action.to_json() {
+            json.extend(fields);
+        }
+        json.serialize(s)
+    }
+}
+
 impl AnswerSetting {
     /// `true` when the value is a password (an element on its path names one).
     pub fn is_sensitive(&self) -> bool {
@@ -681,6 +701,18 @@ impl AnswerSetting {
         } else {
             &self.value
         }
+    }
+}
+
+impl fmt::Debug for AnswerSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnswerSetting")
+            .field("provider", &self.provider)
+            .field("pass", &self.pass)
+            .field("component", &self.component)
+            .field("path", &self.path)
+            .field("value", &self.shown_value())
+            .finish()
     }
 }
 
@@ -808,7 +840,8 @@ mod tests {
         });
         let text = plan.to_string();
         let json = serde_json::to_string(&plan).unwrap();
-        for shown in [&text, &json] {
+        let debug = format!("{plan:?}");
+        for shown in [&text, &json, &debug] {
             assert!(!shown.contains("hunter2"), "{shown}");
         }
         assert!(text.contains("create file"));

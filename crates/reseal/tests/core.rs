@@ -420,9 +420,10 @@ fn the_plan_prints_as_a_table_and_serializes() {
         json["changes"].as_array().unwrap().len(),
         plan.changes.len()
     );
-    assert_eq!(json["changes"][0]["action"]["action"], "set-value");
+    assert_eq!(json["changes"][0]["action"], "set-value");
+    assert_eq!(json["changes"][0]["provider"], P);
     assert_eq!(
-        json["changes"][0]["action"]["value"]["display"],
+        json["changes"][0]["value"]["display"],
         r#""oobe\\windeploy.exe""#
     );
     assert!(!json.to_string().contains("pw-123"));
