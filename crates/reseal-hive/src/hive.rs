@@ -436,6 +436,11 @@ impl Hive {
         let cell = self.store.cell_mut(key)?;
         write_u32(cell, key_node::VALUES_LIST, new_list);
         write_u32(cell, key_node::VALUE_COUNT, remaining.len() as u32);
+        if remaining.is_empty() {
+            // As Windows does when a key's last value goes.
+            write_u32(cell, key_node::MAX_VALUE_NAME, 0);
+            write_u32(cell, key_node::MAX_VALUE_DATA, 0);
+        }
         write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
         for cell in doomed {
             self.store.free(cell)?;
@@ -797,9 +802,20 @@ impl Hive {
         };
         index.leaves[leaf_at].elements.remove(position);
         self.write_subkey_index(parent, index, leaf_at)?;
-        let count = self.nk(parent)?.subkey_count();
+        let node = self.nk(parent)?;
+        let count = node.subkey_count().saturating_sub(1);
+        let max_name = node.max_subkey_name();
         let cell = self.store.cell_mut(parent)?;
-        write_u32(cell, key_node::SUBKEY_COUNT, count.saturating_sub(1));
+        write_u32(cell, key_node::SUBKEY_COUNT, count);
+        if count == 0 {
+            // As Windows does when a key's last subkey goes; the upper bits are flags and stay.
+            write_u32(
+                cell,
+                key_node::MAX_SUBKEY_NAME,
+                max_name & !key_node::MAX_SUBKEY_NAME_MASK,
+            );
+            write_u32(cell, key_node::MAX_SUBKEY_CLASS, 0);
+        }
         write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
         Ok(())
     }

@@ -40,6 +40,7 @@ pub(crate) const VALUES_LIST: usize = 40;
 pub(crate) const SECURITY: usize = 44;
 pub(crate) const CLASS_NAME: usize = 48;
 pub(crate) const MAX_SUBKEY_NAME: usize = 52;
+pub(crate) const MAX_SUBKEY_CLASS: usize = 56;
 pub(crate) const MAX_VALUE_NAME: usize = 60;
 pub(crate) const MAX_VALUE_DATA: usize = 64;
 pub(crate) const NAME_LENGTH: usize = 72;

@@ -7,7 +7,9 @@
 //! The modules follow the on-disk structures, as in msuhanov's regf specification:
 //! [`base_block`] (the 4096-byte file header), `hbin` (hive bins), `cell`, `key_node` (nk),
 //! `key_value` (vk), `subkey_list` (lf/lh/li/ri), `key_security` (sk), `big_data` (db) and
-//! [`log`] (LOG1/LOG2 replay). [`Hive`] is the entry point.
+//! [`log`] (LOG1/LOG2 replay); beside them `name` (name encodings, case folding, hashes),
+//! `alloc` (the cell allocator) and `check` ([`Hive::check`], a structure report).
+//! [`Hive`] is the entry point.
 #![forbid(unsafe_code)]
 
 mod alloc;

@@ -548,6 +548,14 @@ fn parent_maxima_keep_their_flag_bits_and_timestamps_move() {
         hello.last_written().unwrap()
             >= reopened.root().unwrap().last_written().unwrap() - 10_000_000
     );
+
+    // The last value and the last subkey going reset the maxima (flag bits stay).
+    let mut hive = reopened;
+    hive.delete_value("Hello", "Value").unwrap();
+    hive.delete_key("Hello").unwrap();
+    let after = hive.commit();
+    let word = |at: usize| u32::from_le_bytes(after[at..at + 4].try_into().unwrap());
+    assert_eq!(word(max_subkey_name), 0xABCD_0000);
 }
 
 #[test]
