@@ -494,6 +494,10 @@ impl Hive {
         let written = (|| {
             let mut file = std::fs::File::create(&temp)?;
             file.write_all(&bytes)?;
+            // The replaced file's permissions carry over to the new one.
+            if let Ok(existing) = std::fs::metadata(path) {
+                file.set_permissions(existing.permissions())?;
+            }
             file.sync_all()
         })();
         if let Err(source) = written {

@@ -490,9 +490,20 @@ fn write_file_atomic_replaces_and_empties_logs() {
     ] {
         std::fs::write(dir.path().join(log), b"stale log").unwrap();
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
     let mut hive = Hive::new_empty("ROOT", 5);
     hive.create_key("Setup").unwrap();
     hive.write_file_atomic(&path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
     let written = std::fs::read(&path).unwrap();
     assert_eq!(written, hive.bytes());
     assert!(Hive::from_bytes(written)
