@@ -57,7 +57,8 @@ fn stale(file: &str, what: String) -> Error {
     )
 }
 
-/// Refuses plans that both edit a hive and write or delete its file or logs directly.
+/// Refuses plans that both edit a hive and write or delete its file or logs directly, and plans
+/// that touch the journal folder.
 fn refuse_mixed_changes(plan: &Plan) -> Result<()> {
     let hives: Vec<String> = plan
         .changes
@@ -72,6 +73,14 @@ fn refuse_mixed_changes(plan: &Plan) -> Result<()> {
             | Action::DeleteDirectory { path } => canonical_path(path),
             _ => continue,
         };
+        if path == canonical_path(journal::JOURNAL_DIR)
+            || path.starts_with(&format!("{}\\", canonical_path(journal::JOURNAL_DIR)))
+        {
+            return Err(Error::usage(format!(
+                "the plan changes {path}, inside reseal's own journal folder ({})",
+                change.provider
+            )));
+        }
         if let Some(hive) = hives.iter().find(|h| {
             **h == path
                 || h.starts_with(&format!("{path}\\"))

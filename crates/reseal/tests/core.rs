@@ -749,3 +749,44 @@ fn planned_names_whose_upper_case_changes_length_list_correctly() {
         b"x"
     );
 }
+
+#[test]
+fn plans_that_fight_over_a_file_are_refused() {
+    let Some(tree) = win7_tree() else { return };
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let before = tree.snapshot();
+    let change = |action| reseal::Change {
+        provider: P,
+        source: S,
+        action,
+    };
+    let hive_edit = change(Action::CreateKey {
+        hive: SYSTEM.into(),
+        key: "X".into(),
+    });
+    for conflicting in [
+        Action::DeleteFile {
+            path: r"windows\system32\config\system".into(),
+        },
+        Action::DeleteFile {
+            path: r"Windows\System32\config\SYSTEM.LOG1".into(),
+        },
+        Action::DeleteDirectory {
+            path: r"Windows\System32".into(),
+        },
+        Action::WriteFile {
+            path: r"reseal-journal\manifest.json".into(),
+            contents: vec![],
+            existed: false,
+            sensitive: false,
+        },
+    ] {
+        let plan = Plan {
+            changes: vec![hive_edit.clone(), change(conflicting)],
+            ..Plan::new()
+        };
+        let err = reseal::apply(&mut target, &plan).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+    }
+    assert_eq!(tree.snapshot(), before);
+}
