@@ -383,3 +383,56 @@ fn load_names_the_file_in_errors() {
     let missing = AnswerFile::load(&dir.path().join("missing.xml")).unwrap_err();
     assert!(missing.message.contains("missing.xml"), "{missing}");
 }
+
+/// A small deterministic generator, so a failure can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, limit: usize) -> usize {
+        (self.next() % limit.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn damaged_files_are_errors_never_panics() {
+    let original = user_file().into_bytes();
+    let interesting = b"<>/=\"'&;:![]?-x \n\xff\x00";
+    let mut random = XorShift(0x5eed_1234_abcd_9876);
+    let mut refused = 0;
+    for _ in 0..3000 {
+        let mut bytes = original.clone();
+        for _ in 0..1 + random.below(4) {
+            if bytes.is_empty() {
+                break;
+            }
+            let at = random.below(bytes.len());
+            match random.below(3) {
+                0 => bytes[at] = interesting[random.below(interesting.len())],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.truncate(at),
+            }
+        }
+        match AnswerFile::from_bytes(&bytes) {
+            Ok(answer) => {
+                // Whatever parses must write back to something that parses to the same model.
+                let mut merged = answer.clone();
+                merged.merge(&rearm_and_name(), "amd64");
+                assert_eq!(AnswerFile::parse(&answer.to_xml()).unwrap(), answer);
+                AnswerFile::parse(&merged.to_xml()).unwrap();
+            }
+            Err(error) => {
+                refused += 1;
+                assert!(error.line >= 1 && error.column >= 1);
+            }
+        }
+    }
+    assert!(refused > 1000, "most damaged files are refused ({refused})");
+}

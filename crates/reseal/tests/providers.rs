@@ -1394,3 +1394,83 @@ fn a_missing_hive_for_user_rows_is_a_note_not_a_failure() {
         hivex_tree(&tree.path(&hive.replace('\\', "/")));
     }
 }
+
+/// One registry or file action, as comparable text: (kind, path, name, value).
+type ActionRow = (String, String, String, u32);
+
+/// The registry and file actions of an action file (commented-out blocks are comments, so
+/// they are not read), without the amd64/wow64 duplicates.
+fn action_file_rows(xml: &str) -> std::collections::BTreeSet<ActionRow> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut rows = std::collections::BTreeSet::new();
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(tag) | Event::Empty(tag) => {
+                let kind = String::from_utf8(tag.name().as_ref().to_vec()).unwrap();
+                if ![
+                    "deleteValue",
+                    "deleteKey",
+                    "setValue",
+                    "deleteFile",
+                    "deleteDirectory",
+                ]
+                .contains(&kind.as_str())
+                {
+                    continue;
+                }
+                let attribute = |name: &str| {
+                    tag.try_get_attribute(name)
+                        .unwrap()
+                        .map(|a| a.unescape_value().unwrap().into_owned())
+                        .unwrap_or_default()
+                };
+                let value = attribute("value");
+                let value = match value.strip_prefix("0x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+                    None => value.parse().unwrap_or(0),
+                };
+                rows.insert((kind, attribute("path"), attribute("name"), value));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    rows
+}
+
+fn our_rows(build: u32) -> std::collections::BTreeSet<ActionRow> {
+    use reseal::providers::action_files::{RowAction, GENERALIZE_ROWS};
+    GENERALIZE_ROWS
+        .iter()
+        .filter(|row| (row.first_build..=row.last_build).contains(&build))
+        .map(|row| {
+            let (kind, path, name, value) = match row.action {
+                RowAction::DeleteValue { path, name } => ("deleteValue", path, name, 0),
+                RowAction::DeleteKey { path } => ("deleteKey", path, "", 0),
+                RowAction::SetDword { path, name, value } => ("setValue", path, name, value),
+                RowAction::DeleteFiles { path } => ("deleteFile", path, "", 0),
+                RowAction::DeleteDirectory { path } => ("deleteDirectory", path, "", 0),
+            };
+            (kind.to_string(), path.to_string(), name.to_string(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_generalize_rows_are_exactly_those_of_the_public_action_files() {
+    let dir = reseal_testutil::shared_dir().join("reference/actionfiles");
+    for build in [15063, 17134, 18362] {
+        let path = dir.join(format!("Generalize-10.0.{build}.xml"));
+        let Ok(xml) = std::fs::read_to_string(&path) else {
+            assert!(
+                std::env::var("CI").map_or(true, |ci| ci != "true"),
+                "{} is missing",
+                path.display()
+            );
+            eprintln!("skipping: {} is missing", path.display());
+            return;
+        };
+        assert_eq!(our_rows(build), action_file_rows(&xml), "build {build}");
+    }
+}

@@ -102,374 +102,55 @@ const SRC_VSCACHE: &str =
     "Cleanup.xml 17134 Themes VSCache (order 0x1000) [O] (sysprep-effects §6.3)";
 
 /// The registry and file rows of Generalize.xml (sysprep-effects §6.2 "R" rows).
+#[rustfmt::skip]
 pub const GENERALIZE_ROWS: &[Row] = &[
-    row(
-        15063,
-        ANY,
-        SRC_WLID,
-        DeleteKey {
-            path: r"HKEY_USERS\.DEFAULT\Software\Microsoft\IdentityCRL",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_WWAN_UI,
-        DeleteKey {
-            path: r"HKEY_CURRENT_USER\SOFTWARE\Microsoft\Windows\CurrentVersion\MultiModeScenarios\LastKnownLocation",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_DIRECT_ACCESS,
-        DeleteKey {
-            path: r"HKEY_CURRENT_USER\SOFTWARE\Microsoft\Windows\CurrentVersion\VAN\{7724F5B4-9A4A-4a93-AD09-B06F7AB31035}\HideDisconnectMessage",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "ADBackupCommonName",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "ADBackupSrkPubDigest",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "LastPPIRequest",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "NoPPIClear",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "NoPPIProvision",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "NoResourceVirtualizationOnNextReboot",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "PPIVersion_Test",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "WindowsAIKHash",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "WindowsAIKBinding",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteValue {
-            path: TPM_WMI,
-            name: "WindowsAIKPub",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\Admin",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\Endorsement",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\HealthCert",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\User",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\KeyAttestationKeys",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_TPM,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\PlatformQuoteKeys",
-        },
-    ),
-    row(
-        17134,
-        ANY,
-        SRC_TPM_ODUID,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\ODUID",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_MBB,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\WwanSvc\MobileBroadbandAccounts\NetworkInterfaceBindings",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SECURE_BOOT,
-        SetDword {
-            path: r"HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\SecureBoot",
-            name: "AvailableUpdates",
-            value: 0x8002,
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_PORTABLE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control",
-            name: "PortableOperatingSystem",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SPACEPORT,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\spaceport\Parameters",
-            name: "ControlId",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SPACEPORT,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\spaceport\Parameters",
-            name: "PrimordialId",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_GPIO,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\PriorityControl",
-            name: "ConvertibleSlateMode",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_INIT_MACHINE,
-        SetDword {
-            path: r"HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\InitialMachineConfig",
-            name: "Sequence",
-            value: 1,
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SENSE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Windows Advanced Threat Protection",
-            name: "senseGuid",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SENSE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\Software\Policies\Microsoft\Windows Advanced Threat Protection",
-            name: "latency",
-        },
-    ),
-    row(
-        15063,
-        ANY,
-        SRC_SENSE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\Software\Policies\Microsoft\Windows Advanced Threat Protection",
-            name: "latencyMode",
-        },
-    ),
-    row(
-        17134,
-        ANY,
-        SRC_CDP,
-        DeleteFiles {
-            path: r"$(runtime.windows)\ServiceProfiles\LocalService\AppData\Local\ConnectedDevicesPlatform\*.sst",
-        },
-    ),
-    row(
-        17134,
-        ANY,
-        SRC_CDP,
-        DeleteFiles {
-            path: r"$(runtime.windows)\ServiceProfiles\LocalService\AppData\Local\ConnectedDevicesPlatform\*.cdp",
-        },
-    ),
-    row(
-        17134,
-        18361,
-        SRC_CLOUD_STORE_17134,
-        DeleteKey {
-            path: r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\CloudStore",
-        },
-    ),
-    row(
-        18362,
-        ANY,
-        SRC_CLOUD_STORE_18362,
-        SetDword {
-            path: r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\CloudStore",
-            name: "IsSysPrepGeneralized",
-            value: 1,
-        },
-    ),
-    row(
-        18362,
-        ANY,
-        SRC_AUTOPILOT,
-        DeleteDirectory {
-            path: r"$(runtime.windows)\ServiceState\Autopilot",
-        },
-    ),
-    row(
-        18362,
-        ANY,
-        SRC_AUTOPILOT,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Provisioning\AutopilotPolicy",
-        },
-    ),
-    row(
-        18362,
-        ANY,
-        SRC_AUTOPILOT,
-        DeleteKey {
-            path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Provisioning\Diagnostics\Autopilot",
-        },
-    ),
-    row(
-        18362,
-        ANY,
-        SRC_AUTOPILOT,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Notifications\Data",
-            name: "41871D20A3BC1475",
-        },
-    ),
+    row(15063, ANY, SRC_WLID, DeleteKey { path: r"HKEY_USERS\.DEFAULT\Software\Microsoft\IdentityCRL" }),
+    row(15063, ANY, SRC_WWAN_UI, DeleteKey { path: r"HKEY_CURRENT_USER\SOFTWARE\Microsoft\Windows\CurrentVersion\MultiModeScenarios\LastKnownLocation" }),
+    row(15063, ANY, SRC_DIRECT_ACCESS, DeleteKey { path: r"HKEY_CURRENT_USER\SOFTWARE\Microsoft\Windows\CurrentVersion\VAN\{7724F5B4-9A4A-4a93-AD09-B06F7AB31035}\HideDisconnectMessage" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "ADBackupCommonName" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "ADBackupSrkPubDigest" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "LastPPIRequest" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "NoPPIClear" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "NoPPIProvision" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "NoResourceVirtualizationOnNextReboot" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "PPIVersion_Test" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "WindowsAIKHash" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "WindowsAIKBinding" }),
+    row(15063, ANY, SRC_TPM, DeleteValue { path: TPM_WMI, name: "WindowsAIKPub" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\Admin" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\Endorsement" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\HealthCert" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\WMI\User" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\KeyAttestationKeys" }),
+    row(15063, ANY, SRC_TPM, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\PlatformQuoteKeys" }),
+    row(17134, ANY, SRC_TPM_ODUID, DeleteKey { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\TPM\ODUID" }),
+    row(15063, ANY, SRC_MBB, DeleteKey { path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\WwanSvc\MobileBroadbandAccounts\NetworkInterfaceBindings" }),
+    row(15063, ANY, SRC_SECURE_BOOT, SetDword { path: r"HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\SecureBoot", name: "AvailableUpdates", value: 0x8002 }),
+    row(15063, ANY, SRC_PORTABLE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control", name: "PortableOperatingSystem" }),
+    row(15063, ANY, SRC_SPACEPORT, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\spaceport\Parameters", name: "ControlId" }),
+    row(15063, ANY, SRC_SPACEPORT, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\spaceport\Parameters", name: "PrimordialId" }),
+    row(15063, ANY, SRC_GPIO, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\PriorityControl", name: "ConvertibleSlateMode" }),
+    row(15063, ANY, SRC_INIT_MACHINE, SetDword { path: r"HKEY_LOCAL_MACHINE\System\CurrentControlSet\Control\InitialMachineConfig", name: "Sequence", value: 1 }),
+    row(15063, ANY, SRC_SENSE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Windows Advanced Threat Protection", name: "senseGuid" }),
+    row(15063, ANY, SRC_SENSE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\Software\Policies\Microsoft\Windows Advanced Threat Protection", name: "latency" }),
+    row(15063, ANY, SRC_SENSE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\Software\Policies\Microsoft\Windows Advanced Threat Protection", name: "latencyMode" }),
+    row(17134, ANY, SRC_CDP, DeleteFiles { path: r"$(runtime.windows)\ServiceProfiles\LocalService\AppData\Local\ConnectedDevicesPlatform\*.sst" }),
+    row(17134, ANY, SRC_CDP, DeleteFiles { path: r"$(runtime.windows)\ServiceProfiles\LocalService\AppData\Local\ConnectedDevicesPlatform\*.cdp" }),
+    row(17134, 18361, SRC_CLOUD_STORE_17134, DeleteKey { path: r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\CloudStore" }),
+    row(18362, ANY, SRC_CLOUD_STORE_18362, SetDword { path: r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\CloudStore", name: "IsSysPrepGeneralized", value: 1 }),
+    row(18362, ANY, SRC_AUTOPILOT, DeleteDirectory { path: r"$(runtime.windows)\ServiceState\Autopilot" }),
+    row(18362, ANY, SRC_AUTOPILOT, DeleteKey { path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Provisioning\AutopilotPolicy" }),
+    row(18362, ANY, SRC_AUTOPILOT, DeleteKey { path: r"HKEY_LOCAL_MACHINE\Software\Microsoft\Provisioning\Diagnostics\Autopilot" }),
+    row(18362, ANY, SRC_AUTOPILOT, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Notifications\Data", name: "41871D20A3BC1475" }),
 ];
 
 /// The registry and file rows of Cleanup.xml (sysprep-effects §6.3 "R" rows), run every time.
+#[rustfmt::skip]
 pub const CLEANUP_ROWS: &[Row] = &[
-    row(
-        0,
-        ANY,
-        SRC_SCHEDULE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule",
-            name: "HashingCompleted",
-        },
-    ),
-    row(
-        0,
-        ANY,
-        SRC_SCHEDULE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule",
-            name: "MigrationCleanupCompleted",
-        },
-    ),
-    row(
-        0,
-        ANY,
-        SRC_SCHEDULE,
-        DeleteValue {
-            path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule",
-            name: "DomainJoinDetected",
-        },
-    ),
-    row(
-        0,
-        ANY,
-        SRC_VSCACHE,
-        DeleteFiles {
-            path: r"$(runtime.windows)\Resources\Themes\aero\VSCache\*",
-        },
-    ),
+    row(0, ANY, SRC_SCHEDULE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule", name: "HashingCompleted" }),
+    row(0, ANY, SRC_SCHEDULE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule", name: "MigrationCleanupCompleted" }),
+    row(0, ANY, SRC_SCHEDULE, DeleteValue { path: r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Schedule", name: "DomainJoinDetected" }),
+    row(0, ANY, SRC_VSCACHE, DeleteFiles { path: r"$(runtime.windows)\Resources\Themes\aero\VSCache\*" }),
 ];
 
 /// Applies the action files' registry and file rows.
