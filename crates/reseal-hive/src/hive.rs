@@ -667,7 +667,15 @@ impl Hive {
             record.segment_count,
             record.segment_list,
         )?;
-        let mut data = Vec::with_capacity(len.min(segments.len() * SEGMENT_SIZE));
+        // Distinct segments are distinct cells, so the data can never outgrow the hive.
+        let mut distinct = HashSet::new();
+        if let Some(twice) = segments.iter().find(|&&s| !distinct.insert(s)) {
+            return Err(Error::corrupt(
+                file_offset(record.segment_list),
+                format!("big data segment {twice:#x} is listed twice"),
+            ));
+        }
+        let mut data = Vec::with_capacity(len.min(self.store.bins_size as usize));
         for segment in segments {
             let wanted = (len - data.len()).min(SEGMENT_SIZE);
             if wanted == 0 {

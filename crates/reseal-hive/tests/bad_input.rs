@@ -293,3 +293,23 @@ fn base_block_damage() {
         Err(Error::Unsupported(_))
     ));
 }
+
+#[test]
+fn big_data_segments_listed_twice_are_an_error() {
+    let mut hive = Hive::new_empty("ROOT", 5);
+    hive.create_key("A").unwrap();
+    hive.set_value("A", "big", ValueType::BINARY, &[9; 40000])
+        .unwrap();
+    let mut bytes = hive.commit();
+    let (db, cell) = allocated_cells(&bytes)
+        .into_iter()
+        .find(|(_, cell)| &cell[4..6] == b"db")
+        .unwrap();
+    let list = u32::from_le_bytes(cell[8..12].try_into().unwrap());
+    let first = field(&bytes, list, 0);
+    put_u32(&mut bytes, list, 4, first);
+    let hive = Hive::from_bytes(bytes).unwrap();
+    let error = hive.value("A", "big").unwrap().unwrap().data().unwrap_err();
+    assert!(error.to_string().contains("listed twice"), "{error}");
+    assert!(!hive.check().problems.is_empty(), "db at {db:#x}");
+}
