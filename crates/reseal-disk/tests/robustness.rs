@@ -241,7 +241,7 @@ fn mutated_real_vhdxs_never_panic() {
             positions.extend(structure..structure + 128);
         }
         positions.extend(metadata..metadata + 256);
-        positions.extend((metadata + 65536..metadata + 65536 + 4096).step_by(7));
+        positions.extend((metadata + 65536..metadata + 65536 + 4096).step_by(13));
         positions.extend(spread(len.min(8 << 20), 300, 42));
         positions.extend(spread(len, 100, 43));
         mutate_everywhere(&path, &positions);
@@ -414,4 +414,93 @@ fn interrupted_differencing_writes_keep_old_or_new_data() {
     let vhdx_child = dir.path().join("c.vhdx");
     reseal_disk::vhdx::create_differencing(&vhdx_parent, &vhdx_child).unwrap();
     interrupted_writes_on(&vhdx_child, Oracle::Ours);
+}
+
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Changes fields of checksummed structures and repairs the checksum, so that the damage gets
+/// past the checksum to the code that interprets the fields.
+#[test]
+fn damage_behind_valid_checksums_never_panics() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let vhd = qemu_image(
+        dir.path(),
+        "vpc",
+        "subformat=dynamic,force_size=on",
+        "d.vhd",
+    );
+    let vhdx = qemu_image(
+        dir.path(),
+        "vhdx",
+        "subformat=dynamic,block_size=1M",
+        "d.vhdx",
+    );
+    let values = [0x00u8, 0x80, 0xFF];
+
+    // VHD: footer (at the end and its copy at 0) and dynamic header, ones' complement sums.
+    let pristine = std::fs::read(&vhd).unwrap();
+    let footer = pristine.len() - 512;
+    for (structure, size, checksum_at) in [(footer, 512, 64), (0, 512, 64), (512, 1024, 36)] {
+        for position in (0..size).filter(|p| !(checksum_at..checksum_at + 4).contains(p)) {
+            for value in values {
+                let mut bytes = pristine[structure..structure + size].to_vec();
+                bytes[position] = value;
+                let checksum = vhd_checksum(&bytes, checksum_at);
+                bytes[checksum_at..checksum_at + 4].copy_from_slice(&checksum.to_be_bytes());
+                let file = std::fs::OpenOptions::new().write(true).open(&vhd).unwrap();
+                file.write_all_at(&bytes, structure as u64).unwrap();
+                let outcome = catch_unwind(AssertUnwindSafe(|| exercise(&vhd)));
+                file.write_all_at(&pristine[structure..structure + size], structure as u64)
+                    .unwrap();
+                assert!(
+                    outcome.is_ok(),
+                    "VHD byte {} set to {value:#x}",
+                    structure + position
+                );
+            }
+        }
+    }
+
+    // VHDX: both headers (fields up to 80) and both region tables (entries), CRC-32C.
+    let pristine = std::fs::read(&vhdx).unwrap();
+    for (structure, size, fields) in [
+        (64usize << 10, 4096usize, 8..80usize),
+        (128 << 10, 4096, 8..80),
+        (192 << 10, 65536, 8..80),
+        (256 << 10, 65536, 8..80),
+    ] {
+        for position in fields {
+            for value in values {
+                let mut bytes = pristine[structure..structure + size].to_vec();
+                bytes[position] = value;
+                bytes[4..8].fill(0);
+                let checksum = crc32c(&bytes);
+                bytes[4..8].copy_from_slice(&checksum.to_le_bytes());
+                let file = std::fs::OpenOptions::new().write(true).open(&vhdx).unwrap();
+                file.write_all_at(&bytes, structure as u64).unwrap();
+                let outcome = catch_unwind(AssertUnwindSafe(|| exercise(&vhdx)));
+                file.write_all_at(&pristine[structure..structure + size], structure as u64)
+                    .unwrap();
+                assert!(
+                    outcome.is_ok(),
+                    "VHDX byte {} set to {value:#x}",
+                    structure + position
+                );
+            }
+        }
+    }
 }
