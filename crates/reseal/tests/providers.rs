@@ -6,15 +6,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{hivex_key, hivex_value, Tree};
+use common::{edit_hive, hivex_key, hivex_value, new_hive, Tree};
 use reseal::image::{Image, DEFAULT, SAM, SECURITY, SOFTWARE, SYSTEM};
 use reseal::providers::accounts::is_account_disabled;
 use reseal::providers::machine_sid::machine_sid_bytes;
-use reseal::{
-    Action, DirectoryTarget, ErrorKind, GeneralizeOptions, Mode, Plan, Sid, Target, ValueType,
-};
+use reseal::{Action, DirectoryTarget, ErrorKind, GeneralizeOptions, Mode, Plan, Sid, ValueType};
 use reseal_hive::data::{decode_multi_sz, decode_sz, encode_dword, encode_multi_sz, encode_sz};
-use reseal_hive::Hive;
 use reseal_testutil::{hivex_tree, HivexKey};
 
 const CS: &str = "ControlSet001";
@@ -52,17 +49,21 @@ impl HiveSpec {
     fn dword(self, key: &str, name: &str, number: u32) -> HiveSpec {
         self.value(key, name, ValueType::DWORD, encode_dword(number))
     }
-    fn bytes(mut self) -> Vec<u8> {
-        let mut hive = Hive::new_empty("ROOT", 5);
-        for key in &self.keys {
-            hive.create_key(key).unwrap();
-        }
-        for (key, name, value_type, data) in &self.values {
-            hive.create_key(key).unwrap();
-            hive.set_value(key, name, *value_type, data).unwrap();
-        }
-        self.keys.clear();
-        hive.commit()
+    /// Writes the hive at `relative`.
+    fn write(self, tree: &Tree, relative: &str) {
+        let values: Vec<(&str, &str, ValueType, Vec<u8>)> = self
+            .values
+            .iter()
+            .map(|(key, name, value_type, data)| {
+                (key.as_str(), name.as_str(), *value_type, data.clone())
+            })
+            .collect();
+        new_hive(tree, relative, &values);
+        edit_hive(tree, relative, |hive| {
+            for key in &self.keys {
+                hive.create_key(key).unwrap();
+            }
+        });
     }
 }
 
@@ -78,7 +79,7 @@ fn administrator_f() -> Vec<u8> {
     f
 }
 
-fn system_hive() -> Vec<u8> {
+fn system_hive() -> HiveSpec {
     let tcpip = format!(r"{CS}\Services\Tcpip\Parameters");
     let interface = format!(r"{tcpip}\Interfaces\{INTERFACE}");
     let tpm = format!(r"{CS}\Services\TPM");
@@ -150,10 +151,9 @@ fn system_hive() -> Vec<u8> {
             2,
         )
         .key(&format!(r"{CS}\Enum\PCI\VEN_8086"))
-        .bytes()
 }
 
-fn software_hive() -> Vec<u8> {
+fn software_hive() -> HiveSpec {
     let current_version = r"Microsoft\Windows NT\CurrentVersion";
     let network_list = format!(r"{current_version}\NetworkList");
     HiveSpec::new()
@@ -263,10 +263,9 @@ fn software_hive() -> Vec<u8> {
             "senseGuid",
             "guid",
         )
-        .bytes()
 }
 
-fn sam_hive(sid: &[u8]) -> Vec<u8> {
+fn sam_hive(sid: &[u8]) -> HiveSpec {
     let mut v = vec![0x5Au8; 200];
     v.extend_from_slice(sid);
     HiveSpec::new()
@@ -277,16 +276,13 @@ fn sam_hive(sid: &[u8]) -> Vec<u8> {
             ValueType::BINARY,
             administrator_f(),
         )
-        .bytes()
 }
 
-fn security_hive() -> Vec<u8> {
-    HiveSpec::new()
-        .value(r"Policy\PolAcDmS", "", ValueType::NONE, sid_bytes())
-        .bytes()
+fn security_hive() -> HiveSpec {
+    HiveSpec::new().value(r"Policy\PolAcDmS", "", ValueType::NONE, sid_bytes())
 }
 
-fn default_hive() -> Vec<u8> {
+fn default_hive() -> HiveSpec {
     HiveSpec::new()
         .sz(r"Software\Microsoft\IdentityCRL\Immersive", "Value", "x")
         .sz(
@@ -294,10 +290,9 @@ fn default_hive() -> Vec<u8> {
             "Keep",
             "me",
         )
-        .bytes()
 }
 
-fn ntuser_hive() -> Vec<u8> {
+fn ntuser_hive() -> HiveSpec {
     HiveSpec::new()
         .sz(
             r"Software\Microsoft\Windows\CurrentVersion\CloudStore\Store\Cache",
@@ -314,7 +309,6 @@ fn ntuser_hive() -> Vec<u8> {
             "Keep",
             "me",
         )
-        .bytes()
 }
 
 fn state_ini_utf16(state: &str) -> Vec<u8> {
@@ -337,12 +331,12 @@ fn reference_image() -> Tree {
 
 fn reference_image_with_sam(sam_sid: &[u8]) -> Tree {
     let tree = Tree::empty();
-    tree.write("Windows/System32/config/SYSTEM", &system_hive());
-    tree.write("Windows/System32/config/SOFTWARE", &software_hive());
-    tree.write("Windows/System32/config/SAM", &sam_hive(sam_sid));
-    tree.write("Windows/System32/config/SECURITY", &security_hive());
-    tree.write("Windows/System32/config/DEFAULT", &default_hive());
-    tree.write(NTUSER, &ntuser_hive());
+    system_hive().write(&tree, "Windows/System32/config/SYSTEM");
+    software_hive().write(&tree, "Windows/System32/config/SOFTWARE");
+    sam_hive(sam_sid).write(&tree, "Windows/System32/config/SAM");
+    security_hive().write(&tree, "Windows/System32/config/SECURITY");
+    default_hive().write(&tree, "Windows/System32/config/DEFAULT");
+    ntuser_hive().write(&tree, NTUSER);
     tree.write(
         "Windows/Setup/State/State.ini",
         &state_ini_utf16("IMAGE_STATE_COMPLETE"),
@@ -1340,20 +1334,11 @@ fn older_builds_get_their_own_generalize_rows() {
     // 17134: CloudStore is deleted instead of marked; 14393: no Generalize.xml rows at all.
     for (build, cloud_store_kept, tpm_kept) in [("17134", false, false), ("14393", true, true)] {
         let tree = reference_image();
-        let mut target = DirectoryTarget::open(tree.root()).unwrap();
-        let mut hive =
-            Hive::from_bytes(std::fs::read(tree.path("Windows/System32/config/SOFTWARE")).unwrap())
+        edit_hive(&tree, "Windows/System32/config/SOFTWARE", |hive| {
+            let key = r"Microsoft\Windows NT\CurrentVersion";
+            hive.set_value(key, "CurrentBuildNumber", ValueType::SZ, &encode_sz(build))
                 .unwrap();
-        hive.set_value(
-            r"Microsoft\Windows NT\CurrentVersion",
-            "CurrentBuildNumber",
-            ValueType::SZ,
-            &encode_sz(build),
-        )
-        .unwrap();
-        target
-            .replace_file(r"Windows\System32\config\SOFTWARE", &hive.commit())
-            .unwrap();
+        });
         let plan = generalize(&tree, &options());
         let user = hivex(&tree, NTUSER);
         let cloud_store = r"Software\Microsoft\Windows\CurrentVersion\CloudStore";

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use common::{hivex_key, hivex_value};
+use common::{hivex_key, hivex_value, sample_tree, Tree};
 use reseal::answer_file::AnswerFile;
 use reseal::providers::accounts::is_account_disabled;
 use reseal::{Action, DirectoryTarget, GeneralizeOptions, Mode, Plan};
 use reseal_hive::data::{decode_multi_sz, decode_sz};
-use reseal_testutil::{hivex_tree, workspace_root, HivexKey};
+use reseal_testutil::{hivex_tree, HivexKey};
 
 const CS: &str = "ControlSet001";
 const SAMPLE_SID: &str = "S-1-5-21-2718281828-3141592653-1618033988";
@@ -28,26 +28,6 @@ const HIVES: [&str; 7] = [
     r"Users\Administrator\NTUSER.DAT",
     r"Users\Default\NTUSER.DAT",
 ];
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A writable copy of the sample image.
-fn sample() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&workspace_root().join("fixtures/sample"), dir.path());
-    dir
-}
 
 fn host(root: &Path, image_path: &str) -> std::path::PathBuf {
     root.join(image_path.replace('\\', "/"))
@@ -144,27 +124,12 @@ fn planned_file(plan: &Plan, path: &str) -> bool {
     })
 }
 
-/// Every file below `root` by image path (backslashes), with its bytes.
-fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                walk(root, &entry.path(), out);
-            } else {
-                let relative = entry
-                    .path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('/', "\\");
-                out.insert(relative, fs::read(entry.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
+/// Every file of the image by image path (backslashes), with its bytes.
+fn files(tree: &Tree) -> BTreeMap<String, Vec<u8>> {
+    tree.snapshot()
+        .into_iter()
+        .map(|(path, bytes)| (path.replace('/', "\\"), bytes))
+        .collect()
 }
 
 fn is_hive_file(path: &str) -> bool {
@@ -177,12 +142,27 @@ fn is_hive_file(path: &str) -> bool {
 
 #[test]
 fn every_difference_in_the_sample_is_a_planned_change() {
-    let image = sample();
-    let root = image.path();
-    let hives_before: Vec<_> = HIVES.iter().map(|h| flatten(&hive(root, h))).collect();
-    let files_before = files(root);
+    for mode in [Mode::Oobe, Mode::Audit] {
+        for generalize in [true, false] {
+            let options = GeneralizeOptions {
+                mode,
+                generalize,
+                ..GeneralizeOptions::default()
+            };
+            only_planned_differences(&options);
+        }
+    }
+}
 
-    let plan = run(root, &GeneralizeOptions::default());
+/// Runs `options` on a copy of the sample and checks every hive value, key and file that differs
+/// afterwards against the plan.
+fn only_planned_differences(options: &GeneralizeOptions) {
+    let Some(image) = sample_tree() else { return };
+    let root = image.root();
+    let hives_before: Vec<_> = HIVES.iter().map(|h| flatten(&hive(root, h))).collect();
+    let files_before = files(&image);
+
+    let plan = run(root, options);
     assert!(!plan.changes.is_empty());
 
     for (hive_path, before) in HIVES.iter().zip(&hives_before) {
@@ -209,7 +189,7 @@ fn every_difference_in_the_sample_is_a_planned_change() {
         }
     }
 
-    let files_after = files(root);
+    let files_after = files(&image);
     let paths: BTreeSet<&String> = files_before.keys().chain(files_after.keys()).collect();
     for path in paths {
         if is_hive_file(path) || files_before.get(path) == files_after.get(path) {
@@ -224,8 +204,8 @@ fn every_difference_in_the_sample_is_a_planned_change() {
 
 #[test]
 fn the_sample_generalizes_to_oobe_as_sysprep_leaves_it() {
-    let image = sample();
-    let root = image.path();
+    let Some(image) = sample_tree() else { return };
+    let root = image.root();
     let security = hive(root, r"Windows\System32\config\SECURITY");
     let (_, polacdms) = hivex_value(&security, r"Policy\PolAcDmS", "").unwrap();
     let logs = root.join("Windows/System32/winevt/Logs");
@@ -410,18 +390,18 @@ fn the_sample_generalizes_to_oobe_as_sysprep_leaves_it() {
 fn a_second_run_over_the_sample_plans_nothing() {
     for mode in [Mode::Oobe, Mode::Audit] {
         for generalize in [true, false] {
-            let image = sample();
+            let Some(image) = sample_tree() else { return };
             let options = GeneralizeOptions {
                 mode,
                 generalize,
                 ..GeneralizeOptions::default()
             };
-            run(image.path(), &options);
+            run(image.root(), &options);
             let again = GeneralizeOptions {
                 ignore_checks: vec!["already-generalized".to_string()],
                 ..options
             };
-            let mut target = DirectoryTarget::open(image.path()).unwrap();
+            let mut target = DirectoryTarget::open(image.root()).unwrap();
             let plan = reseal::plan(&mut target, &again, &[]).unwrap();
             assert!(
                 plan.changes.is_empty(),
