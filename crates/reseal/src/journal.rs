@@ -5,7 +5,8 @@
 //! marker is written: that rename is the moment the run is decided. Then each file is replaced
 //! atomically and the journal is removed. A later run that finds a journal rolls forward (redoes
 //! every operation; each one can be redone safely) when it is committed, and rolls back (deletes
-//! it) otherwise: nothing in the image is touched before the marker exists.
+//! it) otherwise: nothing in the image is touched before the marker exists, and the marker is
+//! removed only after every operation is done.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,8 @@ pub const JOURNAL_DIR: &str = "reseal-journal";
 const MANIFEST: &str = r"reseal-journal\manifest.json";
 const COMMITTED: &str = r"reseal-journal\COMMITTED";
 const STAGED_DIR: &str = r"reseal-journal\staged";
+/// The marker's contents once every operation is done and the journal is being removed.
+const DONE: &[u8] = b"done\n";
 const MANIFEST_VERSION: u32 = 1;
 
 /// One file operation of a run, as the journal records it.
@@ -82,6 +85,9 @@ pub enum RecoveryOutcome {
     },
     /// The journal was not committed: nothing had been applied; it was deleted.
     RolledBack,
+    /// The journal held nothing to finish or undo (the run had finished and was removing it, or
+    /// had not staged anything yet); what was left of it was deleted.
+    LeftoverRemoved,
 }
 
 /// Refuses to go on when an interrupted run left a journal (it must be recovered first).
@@ -154,7 +160,35 @@ pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) ->
             Operation::DeleteDirectory { path } => target.delete_dir_all(path)?,
         }
     }
+    finish(target)
+}
+
+/// Removes a rolled-forward journal so that a crash at any point of the removal is recognised:
+/// the marker first says "done", then the staged files and manifest go, then the marker, then
+/// the (by then empty) folder.
+fn finish(target: &mut dyn Target) -> Result<()> {
+    target.replace_file(COMMITTED, DONE)?;
+    target.delete_dir_all(STAGED_DIR)?;
+    target.delete_file(MANIFEST)?;
+    target.delete_file(COMMITTED)?;
     target.delete_dir_all(JOURNAL_DIR)
+}
+
+/// `true` when the journal folder holds no file at all (at most an empty `staged` folder): what a
+/// crash leaves just before staging starts or just after a finished journal is removed.
+fn holds_nothing(target: &mut dyn Target) -> Result<bool> {
+    let entries = target.list_dir(JOURNAL_DIR)?.unwrap_or_default();
+    for entry in entries {
+        let empty_staged_dir = entry.is_dir
+            && crate::target::same_path(&entry.name, "staged")
+            && target
+                .list_dir(STAGED_DIR)?
+                .is_none_or(|staged| staged.is_empty());
+        if !empty_staged_dir {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Reads a committed journal's operations, checking every staged file before anything is done.
@@ -212,9 +246,21 @@ pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
     if !target.exists(JOURNAL_DIR)? {
         return Ok(None);
     }
-    if !target.exists(COMMITTED)? {
-        target.delete_dir_all(JOURNAL_DIR)?;
-        return Ok(Some(RecoveryOutcome::RolledBack));
+    match target.read_file(COMMITTED)? {
+        Some(marker) if marker == DONE => {
+            target.delete_dir_all(JOURNAL_DIR)?;
+            return Ok(Some(RecoveryOutcome::LeftoverRemoved));
+        }
+        Some(_) => {}
+        None => {
+            let outcome = if holds_nothing(target)? {
+                RecoveryOutcome::LeftoverRemoved
+            } else {
+                RecoveryOutcome::RolledBack
+            };
+            target.delete_dir_all(JOURNAL_DIR)?;
+            return Ok(Some(outcome));
+        }
     }
     let operations = read_committed(target)?;
     roll_forward(target, &operations).map_err(|e| Error {

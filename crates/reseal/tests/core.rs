@@ -643,6 +643,9 @@ fn crash_at_every_step(after_write: bool) {
             // No journal left: the crash came after the run finished, or before it began.
             None => assert!(all_old || all_new, "{context}: {outcome:?}"),
             Some(RecoveryOutcome::RolledBack) => assert!(all_old, "{context}: {outcome:?}"),
+            Some(RecoveryOutcome::LeftoverRemoved) => {
+                assert!(all_old || all_new, "{context}: {outcome:?}")
+            }
             Some(RecoveryOutcome::RolledForward { .. }) => {
                 assert!(all_new, "{context}: {outcome:?}")
             }
