@@ -1,1 +1,92 @@
-fn main() {}
+//! `cargo xtask`: the project's chores, so a fresh machine needs only Rust and these commands.
+//!
+//! - `setup`: installs the system packages the build and the tests use (apt-get; idempotent).
+//! - `test`: setup, then formatting, clippy and the whole test suite, exactly as CI runs it.
+//! - `demo`: setup, build, and generalize a copy of the bundled sample image, showing before/after.
+//! - `fixtures`: regenerates `fixtures/sample/` and `fixtures/sample.wim` from `fixtures/spec/`.
+//! - `bench`: benchmarks (see docs/PERFORMANCE.md).
+//!
+//! xtask itself builds with nothing but Rust: every system tool is called as a process.
+
+mod bench;
+mod demo;
+mod fixtures;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <setup|test|demo|fixtures|bench>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("test") => test(),
+        Some("demo") => demo::run(),
+        Some("fixtures") => fixtures::generate(&workspace_root()),
+        Some("bench") => bench::run(),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// The Debian python that has the `hivex` module (a pyenv `python3` on PATH cannot import it).
+pub const HIVEX_PYTHON: &str = "/usr/bin/python3";
+
+/// Runs `cargo` with `args` in the workspace root, failing with the command line on error.
+pub fn cargo(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    run(Command::new(cargo).args(args).current_dir(workspace_root()))
+}
+
+/// Runs a command to completion, inheriting stdio; a non-zero exit is an error naming the command.
+pub fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    eprintln!("+ {shown}");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+/// Everything CI checks, in the order that fails fastest.
+fn test() -> Result<(), String> {
+    setup::run()?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace", "--all-targets"])?;
+    cargo(&["test", "--workspace", "--doc"])
+}

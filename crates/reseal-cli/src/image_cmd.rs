@@ -1,0 +1,279 @@
+//! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
+//!
+//! Each opens the target, first finishes or rolls back an apply that a crash interrupted (the
+//! library's journal), then does its work. Text goes to stdout for people; `--json` prints one
+//! JSON document instead.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use reseal::inspect::Inspection;
+use reseal::{ApplyReport, GeneralizeOptions, Mode, RecoveryOutcome, Sid};
+use serde_json::json;
+
+use crate::CliError;
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config).
+    target: PathBuf,
+    /// The image index inside a multi-image file (WIM); not used for directories.
+    #[arg(long)]
+    index: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GeneralizeArgs {
+    /// The image: a directory holding an offline Windows installation.
+    target: PathBuf,
+    /// The image index inside a multi-image file (WIM); not used for directories.
+    #[arg(long)]
+    index: Option<String>,
+    /// The next boot runs specialize, then OOBE (the default).
+    #[arg(long, conflicts_with = "audit")]
+    oobe: bool,
+    /// The next boot runs specialize, then audit mode.
+    #[arg(long)]
+    audit: bool,
+    /// An answer file (unattend.xml) to merge into the one reseal writes for the next boot.
+    #[arg(long, value_name = "FILE")]
+    unattend: Option<PathBuf>,
+    /// The computer name specialize gives the machine ("*" = random, the default).
+    #[arg(long, value_name = "NAME")]
+    computer_name: Option<String>,
+    /// The new machine SID setupcl assigns at first boot (S-1-5-21-A-B-C; default: random).
+    #[arg(long, value_name = "SID")]
+    sid: Option<String>,
+    /// Leave the licensing state alone (SkipRearm=1) instead of scheduling a rearm for first boot.
+    #[arg(long)]
+    skip_rearm: bool,
+    /// Keep device installs (PersistAllDeviceInstalls).
+    #[arg(long)]
+    persist_devices: bool,
+    /// Also give the image a new Cryptography MachineGuid.
+    #[arg(long)]
+    new_machine_guid: bool,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Go on although the named validation check fails (repeatable).
+    #[arg(long = "ignore-check", value_name = "NAME")]
+    ignore_checks: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// The image: a directory holding an offline Windows installation.
+    target: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ResealArgs {
+    /// The image: a directory holding an offline Windows installation.
+    target: PathBuf,
+    /// The image index inside a multi-image file (WIM); not used for directories.
+    #[arg(long)]
+    index: Option<String>,
+    /// The next boot goes to OOBE.
+    #[arg(long, conflicts_with = "audit", required_unless_present = "audit")]
+    oobe: bool,
+    /// The next boot goes to audit mode.
+    #[arg(long)]
+    audit: bool,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Go on although the named validation check fails (repeatable).
+    #[arg(long = "ignore-check", value_name = "NAME")]
+    ignore_checks: Vec<String>,
+}
+
+fn open(
+    target: &std::path::Path,
+    index: Option<&str>,
+) -> Result<Box<dyn reseal::Target>, CliError> {
+    if let Some(index) = index {
+        return Err(CliError::usage(format!(
+            "--index {index}: {} is a directory image, which holds one installation; --index is for WIM files",
+            target.display()
+        )));
+    }
+    let mut image = reseal::open_target(target)?;
+    if let Some(outcome) = reseal::recover(image.as_mut())? {
+        eprintln!("reseal: {}", recovery_text(&outcome));
+    }
+    Ok(image)
+}
+
+fn recovery_text(outcome: &RecoveryOutcome) -> String {
+    match outcome {
+        RecoveryOutcome::RolledForward { files } => format!(
+            "an interrupted run was finished ({} files written or deleted from its journal)",
+            files.len()
+        ),
+        RecoveryOutcome::RolledBack => {
+            "an interrupted run had not started changing the image; its journal was discarded"
+                .to_string()
+        }
+        RecoveryOutcome::LeftoverRemoved => {
+            "an interrupted run left an empty journal behind; it was removed".to_string()
+        }
+    }
+}
+
+/// `reseal recover TARGET`: finish or roll back an interrupted run, and nothing else.
+pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
+    let mut target = reseal::open_target(&args.target)?;
+    let outcome = reseal::recover(target.as_mut())?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "recovered": outcome })).unwrap_or_default()
+        );
+    } else {
+        match &outcome {
+            Some(outcome) => println!("{}", recovery_text(outcome)),
+            None => println!(
+                "nothing to recover: no interrupted run in {}",
+                args.target.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
+    let mut target = open(&args.target, args.index.as_deref())?;
+    let inspection = reseal::inspect(target.as_mut())?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&inspection).unwrap_or_default()
+        );
+    } else {
+        print!("{}", inspection_text(&inspection));
+    }
+    Ok(())
+}
+
+pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
+    let sid = args
+        .sid
+        .as_deref()
+        .map(|text| {
+            Sid::parse_machine_sid(text).map_err(|e| CliError::usage(format!("--sid {text}: {e}")))
+        })
+        .transpose()?;
+    let options = GeneralizeOptions {
+        generalize: true,
+        mode: if args.audit { Mode::Audit } else { Mode::Oobe },
+        unattend: args.unattend,
+        computer_name: args.computer_name,
+        sid,
+        skip_rearm: args.skip_rearm,
+        persist_devices: args.persist_devices,
+        new_machine_guid: args.new_machine_guid,
+        dry_run: args.dry_run,
+        ignore_checks: args.ignore_checks,
+    };
+    run(&args.target, args.index.as_deref(), &options, as_json)
+}
+
+pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
+    let options = GeneralizeOptions {
+        generalize: false,
+        mode: if args.audit { Mode::Audit } else { Mode::Oobe },
+        dry_run: args.dry_run,
+        ignore_checks: args.ignore_checks,
+        ..GeneralizeOptions::default()
+    };
+    run(&args.target, args.index.as_deref(), &options, as_json)
+}
+
+fn run(
+    target_path: &std::path::Path,
+    index: Option<&str>,
+    options: &GeneralizeOptions,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let mut target = open(target_path, index)?;
+    let (plan, applied) = reseal::generalize(target.as_mut(), options, &[])?;
+    if as_json {
+        let document = json!({
+            "target": target.describe(),
+            "dry_run": options.dry_run,
+            "plan": plan,
+            "applied": applied,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    print!("{plan}");
+    match applied {
+        Some(report) => println!("\n{}", apply_text(&report)),
+        None => println!("\ndry run: nothing was written"),
+    }
+    Ok(())
+}
+
+/// One `field: value` line per fact; `-` where the image does not say.
+fn inspection_text(i: &Inspection) -> String {
+    fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
+        value.as_ref().map_or_else(|| "-".to_string(), T::to_string)
+    }
+    let w = &i.windows;
+    let mut lines = vec![
+        ("product", show(&w.product_name)),
+        ("edition", show(&w.edition_id)),
+        ("build", show(&w.build)),
+        ("version", show(&w.version)),
+        ("architecture", show(&w.architecture)),
+        ("computer name", show(&i.computer_name)),
+        ("machine SID", show(&i.machine_sid)),
+        ("image state", show(&i.image_state)),
+        ("setup CmdLine", show(&i.setup.cmd_line)),
+        ("setup SetupType", show(&i.setup.setup_type)),
+        (
+            "setup SystemSetupInProgress",
+            show(&i.setup.system_setup_in_progress),
+        ),
+        ("setup OOBEInProgress", show(&i.setup.oobe_in_progress)),
+        ("setup SetupPhase", show(&i.setup.setup_phase)),
+        ("SID request pending", i.sid_request_pending.to_string()),
+        ("SkipRearm", show(&i.skip_rearm)),
+        ("domain joined", i.domain_joined.to_string()),
+        ("last logged-on user", show(&i.last_logged_on_user)),
+        ("event log records", show(&i.event_log_records)),
+        ("interrupted run", i.interrupted_run.to_string()),
+    ];
+    for hive in &i.hives {
+        let state = match (&hive.error, hive.present, hive.was_dirty, hive.recovered) {
+            (Some(error), _, _, _) => format!("unreadable: {error}"),
+            (None, false, _, _) => "absent".to_string(),
+            (None, true, Some(true), Some(true)) => "dirty, recovered from its logs".to_string(),
+            (None, true, Some(true), _) => "dirty, NOT recoverable from its logs".to_string(),
+            _ => "clean".to_string(),
+        };
+        lines.push(("hive", format!("{}: {state}", hive.path)));
+    }
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut text: String = lines
+        .iter()
+        .map(|(k, v)| format!("{k:width$}  {v}\n"))
+        .collect();
+    text.push_str(&format!("\nactivation: {}\n", i.activation_note));
+    text
+}
+
+fn apply_text(report: &ApplyReport) -> String {
+    format!(
+        "applied: {} hives committed, {} files written, {} files and {} directories deleted",
+        report.hives_written.len(),
+        report.files_written.len(),
+        report.files_deleted.len(),
+        report.directories_deleted.len()
+    )
+}
