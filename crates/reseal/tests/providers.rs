@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{edit_hive, hivex_key, hivex_value, new_hive, Tree};
+use common::{edit_hive, hivex_key, hivex_value, hivex_value_at, new_hive, Tree};
 use reseal::image::{Image, DEFAULT, SAM, SECURITY, SOFTWARE, SYSTEM};
 use reseal::providers::accounts::is_account_disabled;
 use reseal::providers::machine_sid::machine_sid_bytes;
@@ -444,14 +444,13 @@ fn has_key(root: &HivexKey, key: &str) -> bool {
 
 /// The `HKLM\SYSTEM\Setup` set: CmdLine, SetupType, SystemSetupInProgress, OOBEInProgress,
 /// SetupPhase.
-fn setup_values(tree: &Tree) -> (String, u32, u32, u32, u32) {
-    let root = system(tree);
+fn setup_values(system: &HivexKey) -> (String, u32, u32, u32, u32) {
     (
-        string(&root, "Setup", "CmdLine").unwrap(),
-        dword(&root, "Setup", "SetupType").unwrap(),
-        dword(&root, "Setup", "SystemSetupInProgress").unwrap(),
-        dword(&root, "Setup", "OOBEInProgress").unwrap(),
-        dword(&root, "Setup", "SetupPhase").unwrap(),
+        string(system, "Setup", "CmdLine").unwrap(),
+        dword(system, "Setup", "SetupType").unwrap(),
+        dword(system, "Setup", "SystemSetupInProgress").unwrap(),
+        dword(system, "Setup", "OOBEInProgress").unwrap(),
+        dword(system, "Setup", "SetupPhase").unwrap(),
     )
 }
 
@@ -512,7 +511,7 @@ fn generalize_to_oobe_leaves_the_sysprep_state() {
 
     // Setup state.
     assert_eq!(
-        setup_values(&tree),
+        setup_values(&system(&tree)),
         (r"oobe\windeploy.exe".to_string(), 1, 1, 0, 4)
     );
     let (registry_state, ini) = image_state(&tree);
@@ -937,7 +936,7 @@ fn audit_oobe_and_the_reseals_without_generalize_differ_as_sysprep_does() {
         generalize(&tree, &options);
         let what = format!("generalize={generalize_image} mode={mode:?}");
         assert_eq!(
-            setup_values(&tree),
+            setup_values(&system(&tree)),
             (r"oobe\windeploy.exe".to_string(), setup_type, 1, 0, 4),
             "{what}"
         );
@@ -1458,4 +1457,111 @@ fn the_generalize_rows_are_exactly_those_of_the_public_action_files() {
         };
         assert_eq!(our_rows(build), action_file_rows(&xml), "build {build}");
     }
+}
+
+#[test]
+fn real_windows_hives_generalize_as_hivex_reads_them() {
+    // A real Windows 10 SYSTEM hive (dirty, with its logs) and a real Server 2022 SAM/SECURITY
+    // pair; SOFTWARE is built, since no real one is at hand. The hives are big, so hivex reads
+    // single keys rather than whole trees.
+    let tree = Tree::empty();
+    let copies = [
+        ("hives/regipy/SYSTEM_B", "Windows/System32/config/SYSTEM"),
+        (
+            "hives/regipy/SYSTEM_B.LOG1",
+            "Windows/System32/config/SYSTEM.LOG1",
+        ),
+        (
+            "hives/regipy/SYSTEM_B.LOG2",
+            "Windows/System32/config/SYSTEM.LOG2",
+        ),
+        (
+            "hives/aiowinreg/win2022_64/sam.reg",
+            "Windows/System32/config/SAM",
+        ),
+        (
+            "hives/aiowinreg/win2022_64/security.reg",
+            "Windows/System32/config/SECURITY",
+        ),
+    ];
+    for (fixture, relative) in copies {
+        if tree.copy_fixture(fixture, relative).is_none() {
+            return;
+        }
+    }
+    software_hive().write(&tree, "Windows/System32/config/SOFTWARE");
+    let system_file = tree.path("Windows/System32/config/SYSTEM");
+    let control_set = {
+        let mut target = DirectoryTarget::open(tree.root()).unwrap();
+        Image::new(&mut target).control_set().unwrap()
+    };
+    let session_manager = format!(r"{control_set}\Control\Session Manager");
+    let computer_name_key = format!(r"{control_set}\Control\ComputerName\ComputerName");
+    let name_before = hivex_value_at(&system_file, &computer_name_key, "ComputerName");
+
+    // The server pair is domain-joined and SYSTEM_B has pending file renames: both are refused
+    // by validation, which is not what this test is about.
+    let options = GeneralizeOptions {
+        ignore_checks: vec!["domain-joined".to_string(), "pending-servicing".to_string()],
+        ..options()
+    };
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let plan = reseal::plan(&mut target, &options, &[]).unwrap();
+    let execute_before: Vec<String> = plan
+        .changes
+        .iter()
+        .find_map(|change| match &change.action {
+            Action::SetValue { name, before, .. } if name == "SetupExecute" => Some(
+                before
+                    .as_ref()
+                    .map(|(_, data)| decode_multi_sz(data))
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        })
+        .expect("setupcl.exe is added");
+    reseal::apply(&mut target, &plan).unwrap();
+
+    let read = |key: &str, name: &str| hivex_value_at(&system_file, key, name);
+    for (name, expected) in [
+        ("SetupType", 1),
+        ("SystemSetupInProgress", 1),
+        ("OOBEInProgress", 0),
+        ("SetupPhase", 4),
+    ] {
+        assert_eq!(
+            read("Setup", name),
+            Some((4, encode_dword(expected))),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        read("Setup", "CmdLine")
+            .map(|(_, d)| decode_sz(&d))
+            .as_deref(),
+        Some(r"oobe\windeploy.exe")
+    );
+    let polacdms = hivex_value_at(
+        &tree.path("Windows/System32/config/SECURITY"),
+        r"Policy\PolAcDmS",
+        "",
+    )
+    .unwrap()
+    .1;
+    assert_eq!(
+        read(r"Setup\SetupCl\PendingRequest", "SidAccountDomainOld"),
+        Some((3, polacdms))
+    );
+    let mut expected = execute_before;
+    expected.push("setupcl.exe".to_string());
+    let (_, execute) = read(&session_manager, "SetupExecute").unwrap();
+    assert_eq!(decode_multi_sz(&execute), expected);
+    assert_ne!(read(&computer_name_key, "ComputerName"), name_before);
+    let (_, f) = hivex_value_at(
+        &tree.path("Windows/System32/config/SAM"),
+        r"SAM\Domains\Account\Users\000001F4",
+        "F",
+    )
+    .unwrap();
+    assert_eq!(is_account_disabled(&f), Some(true));
 }
