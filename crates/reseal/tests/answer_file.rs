@@ -436,3 +436,44 @@ fn damaged_files_are_errors_never_panics() {
     }
     assert!(refused > 1000, "most damaged files are refused ({refused})");
 }
+
+#[test]
+fn merging_follows_the_files_own_prefixes() {
+    let text = r#"<u:unattend xmlns:u="urn:schemas-microsoft-com:unattend" xmlns:wcm="http://schemas.microsoft.com/WMIConfig/2002/State">
+  <u:settings pass="oobeSystem">
+    <u:component name="Microsoft-Windows-International-Core" processorArchitecture="arm64" publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS">
+      <u:UILanguage>de-DE</u:UILanguage>
+    </u:component>
+  </u:settings>
+</u:unattend>"#;
+    let mut answer = AnswerFile::parse(text).unwrap();
+    answer.merge(&rearm_and_name(), "arm64");
+    let written = answer.to_xml();
+    let reparsed = AnswerFile::parse(&written).unwrap();
+    assert!(
+        written.contains(r#"<u:settings pass="specialize">"#),
+        "{written}"
+    );
+    assert!(
+        written.contains(r#"<u:RunSynchronousCommand wcm:action="add">"#),
+        "{written}"
+    );
+    // wcm is declared on the root already, so it is not declared again.
+    assert_eq!(written.matches("xmlns:wcm").count(), 1, "{written}");
+    assert_eq!(
+        reparsed.setting(
+            "oobeSystem",
+            "Microsoft-Windows-International-Core",
+            &["UILanguage"]
+        ),
+        Some("de-DE".to_string())
+    );
+    assert_eq!(
+        reparsed.setting(
+            "specialize",
+            "Microsoft-Windows-Shell-Setup",
+            &["ComputerName"]
+        ),
+        Some("*".to_string())
+    );
+}
