@@ -257,3 +257,26 @@ fn open_target_wants_a_windows_image() {
     let err = reseal::open_target(&tree.path("missing")).err().unwrap();
     assert!(err.file.unwrap().ends_with("missing"));
 }
+
+#[test]
+fn replace_file_keeps_the_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let tree = Tree::empty();
+    let file = tree.path("Windows/owned.txt");
+    tree.write("Windows/owned.txt", b"old");
+    if std::os::unix::fs::chown(&file, Some(4242), Some(4343)).is_err() {
+        eprintln!("skipping: only root can give a file another owner");
+        return;
+    }
+    // Attributes outside the user namespace (ntfs-3g's are system.*) need root as well.
+    xattr::set(&file, "trusted.reseal.test", b"privileged").unwrap();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    target.replace_file(r"Windows\owned.txt", b"new").unwrap();
+    let meta = fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    assert_eq!(
+        xattr::get(&file, "trusted.reseal.test").unwrap().as_deref(),
+        Some(&b"privileged"[..])
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"new");
+}
