@@ -544,10 +544,13 @@ fn generalize_to_oobe_leaves_the_sysprep_state() {
         .find(|v| v.name == "SidAccountDomainOld")
         .unwrap();
     assert_eq!(old.data, polacdms);
-    assert_eq!(old.value_type, 3);
+    assert_eq!(
+        old.value_type, 0x5D6C_70BA,
+        "the type SclPendRequest writes"
+    );
     assert_eq!(
         dword(&sys, r"Setup\SetupCl\PendingRequest", "OperationFlags"),
-        Some(4)
+        Some(0x5F04)
     );
     assert!(!has_value(
         &sys,
@@ -1026,7 +1029,7 @@ fn a_chosen_sid_goes_into_the_request() {
         "SidAccountDomainNew",
     )
     .unwrap();
-    assert_eq!(value_type, 3);
+    assert_eq!(value_type, 0x5D6C_70BA);
     assert_eq!(data, sid.to_bytes());
 
     // A later run without --sid drops the stale choice, so setupcl picks a random SID.
@@ -1550,7 +1553,7 @@ fn real_windows_hives_generalize_as_hivex_reads_them() {
     .1;
     assert_eq!(
         read(r"Setup\SetupCl\PendingRequest", "SidAccountDomainOld"),
-        Some((3, polacdms))
+        Some((0x5D6C_70BA, polacdms))
     );
     let mut expected = execute_before;
     expected.push("setupcl.exe".to_string());

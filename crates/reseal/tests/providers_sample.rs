@@ -242,7 +242,7 @@ fn the_sample_generalizes_to_oobe_as_sysprep_leaves_it() {
         "SidAccountDomainOld",
     )
     .unwrap();
-    assert_eq!((old_type, old_sid), (3, polacdms.clone()));
+    assert_eq!((old_type, old_sid), (0x5D6C_70BA, polacdms.clone()));
     assert_eq!(
         reseal::Sid::from_bytes(&polacdms).unwrap().to_string(),
         SAMPLE_SID

@@ -10,21 +10,33 @@
 //! [O: SCL-DECOMP; CLONEID proves the mechanism end to end].
 //!
 //! What reseal writes:
-//! - `SidAccountDomainOld` (REG_BINARY) = the data of SECURITY `Policy\PolAcDmS` (default value),
-//!   byte for byte, after checking it against the last 24 bytes of SAM `SAM\Domains\Account\V`
-//!   (REGIPY, NewSID); a mismatch means the two hives disagree about the machine SID and stops the
-//!   run with an error naming both files. REG_BINARY because the decompiled writer's type code is
-//!   unusual [O] and CloneWindowsIdentity's `SidAccountDomainNew` is REG_BINARY [O].
-//! - `SidAccountDomainNew` (REG_BINARY) = `--sid` when given; otherwise any stale value is
-//!   deleted so setupcl generates a random SID, as after a plain generalize [O: SCL-DECOMP].
-//! - `OperationFlags` = 4 (REG_DWORD). The value real Sysprep writes is not public (§9 question
-//!   2). 4 is the one value seen in use to pend setupcl on an offline SYSTEM hive (OFFLINE-SCL-3P,
-//!   [O], unverified); in the decompiled flag table bit 0x4 is the registry/file-system SID
-//!   processing bit, and it requests no disk, partition or link operation (mask 0x4019).
+//! - `OperationFlags` (REG_DWORD) = 0x5F04. The value Sysprep passes is not public (§9 question 2),
+//!   so it is derived from how the Scl executor (`SclpExecuteRequestInternal`, public
+//!   decompilation) tests the flags: 0x4 asks for the account-domain SID to be replaced (the
+//!   resolver then reads the old SID from `PolAcDmS` and makes a random new one unless given);
+//!   registry processing runs only when a bit of 0x1F00 is set together with 0x2 or 0x4, so all
+//!   five registry-scope bits are set; file-system processing (the SIDs in ACLs) runs only with
+//!   0x4000 together with 0x4. Disk signatures (0x1), partition growth (0x10), path replacement
+//!   (0x2/0x8) and upgrade hives (0x20) are not requested: generalize keeps the Windows path and
+//!   disk. The writer keeps the bits of mask 0xFF3F, which 0x5F04 stays inside. [O for the bit
+//!   meanings, I for the combination.] A third-party offline tool writes 4 alone (OFFLINE-SCL-3P,
+//!   unverified); by the executor's tests that would process neither registry nor files.
+//! - `SidAccountDomainOld` = the data of SECURITY `Policy\PolAcDmS` (default value), byte for
+//!   byte, after checking it against the last 24 bytes of SAM `SAM\Domains\Account\V` (REGIPY,
+//!   NewSID); a mismatch means the two hives disagree about the machine SID and stops the run with
+//!   an error naming both files. Its value type is 0x5D6C70BA, the private type `SclPendRequest`
+//!   writes both SID values with [O: SCL-DECOMP disassembly]. The decompiled reader shows no type
+//!   check on them (it copies the data), which fits CloneWindowsIdentity's REG_BINARY
+//!   `SidAccountDomainNew` working too.
+//! - `SidAccountDomainNew` (same type) = `--sid` when given; otherwise any stale value is deleted,
+//!   as the writer deletes it when no new SID is given, and setupcl generates a random SID
+//!   [O: SCL-DECOMP].
+//! - `WinDirOld`/`WinDirNew`, `OS Footprint` and `PartitionName` are not written: the reader only
+//!   reads them when present, and they serve the path and partition operations not requested.
 //! - `setupcl.exe` appended once to `ControlSet00N\Control\Session Manager\SetupExecute`
-//!   (REG_MULTI_SZ), existing entries kept in order [O: SCL-DECOMP]. reseal always uses
-//!   `SetupExecute`, which smss processes on every build, not the `SetupExecuteNoPnpSync` variant
-//!   the writer may pick when `SetupCl\Session Manager\SupportedOneTimeExecute` allows it.
+//!   (REG_MULTI_SZ), existing entries kept in order [O: SCL-DECOMP]. Because file-system work is
+//!   requested (mask 0x4019 is not clear), the writer itself would choose `SetupExecute` rather
+//!   than `SetupExecuteNoPnpSync`.
 
 use reseal_hive::data::{encode_dword, encode_multi_sz};
 use reseal_hive::ValueType;
@@ -38,13 +50,22 @@ use crate::sid::Sid;
 const NAME: &str = "machine-sid";
 const SOURCE_REQUEST: &str =
     "sysprep-effects §2.2/§2.5 SetupCl PendingRequest [O] (SCL-DECOMP, CLONEID)";
-const SOURCE_FLAGS: &str = "sysprep-effects §2.2 OperationFlags=4 [O] (OFFLINE-SCL-3P, unverified)";
+const SOURCE_FLAGS: &str = "sysprep-effects §2.2 OperationFlags; bits from SCL-DECOMP SclpExecuteRequestInternal [O]; 0x5F04 combination [I]";
 const SOURCE_SETUP_EXECUTE: &str = "sysprep-effects §2.3 SetupExecute setupcl.exe [O] (SCL-DECOMP)";
 
 /// The request key setupcl reads.
 pub const PENDING_REQUEST: &str = r"Setup\SetupCl\PendingRequest";
-/// The `OperationFlags` reseal requests (see the module documentation).
-pub const OPERATION_FLAGS: u32 = 4;
+/// Replace the account-domain (machine) SID.
+pub const REPLACE_ACCOUNT_DOMAIN_SID: u32 = 0x4;
+/// The registry-scope bits; registry processing needs one of them.
+pub const PROCESS_REGISTRY: u32 = 0x1F00;
+/// Process the file system (the SIDs in ACLs, with [`REPLACE_ACCOUNT_DOMAIN_SID`]).
+pub const PROCESS_FILE_SYSTEM: u32 = 0x4000;
+/// The `OperationFlags` reseal requests (see the module documentation): 0x5F04.
+pub const OPERATION_FLAGS: u32 =
+    REPLACE_ACCOUNT_DOMAIN_SID | PROCESS_REGISTRY | PROCESS_FILE_SYSTEM;
+/// The value type `SclPendRequest` gives `SidAccountDomainOld`/`SidAccountDomainNew`.
+pub const SCL_SID_VALUE_TYPE: ValueType = ValueType(0x5D6C_70BA);
 /// The program smss runs from `SetupExecute`.
 pub const SETUPCL: &str = "setupcl.exe";
 /// A machine SID's binary length (S-1-5-21-A-B-C).
@@ -79,7 +100,7 @@ impl Provider for MachineSid {
             SYSTEM,
             PENDING_REQUEST,
             "SidAccountDomainOld",
-            ValueType::BINARY,
+            SCL_SID_VALUE_TYPE,
             &old_sid,
         )?;
         match &ctx.options.sid {
@@ -90,7 +111,7 @@ impl Provider for MachineSid {
                 SYSTEM,
                 PENDING_REQUEST,
                 "SidAccountDomainNew",
-                ValueType::BINARY,
+                SCL_SID_VALUE_TYPE,
                 &new_sid.to_bytes(),
             )?,
             None => plan.delete_value(
