@@ -24,14 +24,20 @@
 //! - `SetupType` 1 after generalize: [O] seen in a generalized install.wim (§1.2). 2 for the
 //!   reseals without generalize: [O] seen on Vista after an audit reseal (LU-307); per ReactOS and a
 //!   Microsoft forum answer, 2 = run `CmdLine`, then continue to logon instead of rebooting, which
-//!   is what a pass without specialize needs.
+//!   is what a pass without specialize needs. A public decompilation of a Windows function that
+//!   arms a boot into OOBE (`OrchestrateBootCommand`, binary not named) writes the same
+//!   `CmdLine` with `SetupType` 2 and `SetupPhase` 4 [O]; it also writes
+//!   `SystemSetupInProgress` 0 and `OOBEInProgress` 1, which reseal does not copy, because it is
+//!   not known to be the reseal path (windeploy sets `OOBEInProgress` itself when oobeSystem
+//!   starts, §1.2).
 //! - `SystemSetupInProgress` 1: [O] (§1.2).
 //! - `OOBEInProgress` 0: [O/?] set only once the oobeSystem pass starts (§1.2).
 //! - `SetupPhase` 4: [O] the value the reference leaves open (§9 question 1). Two independent
 //!   observations carry 4 in an image whose next boot is a setup boot: LU-138 forces a setup-mode
 //!   boot with `SetupPhase=4`, `SetupType=2`, `SystemSetupInProgress=1`, and a public installer
 //!   checks for exactly `SystemSetupInProgress=1`, `SetupPhase=4` in the SYSTEM hive Windows Setup
-//!   leaves after applying install.wim, before its first (specialize) boot.
+//!   leaves after applying install.wim, before its first (specialize) boot; the Windows function
+//!   above writes 4 too.
 //! - The kernel bug-checks (0x9A) when these values are missing or inconsistent (§1.2,
 //!   DECOMP-KERNEL), so they are always written as a full set and never deleted.
 //! - `Setup\Status\SysprepStatus` `GeneralizationState=7`, `CleanupState=2`: [O] the "last run
