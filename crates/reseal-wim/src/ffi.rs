@@ -27,7 +27,7 @@ use std::ptr::NonNull;
 use wimlib_sys as sys;
 
 /// The compression formats of WIM resources, numbered as wimlib numbers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     Xpress,
     Lzx,

@@ -1,0 +1,490 @@
+//! Resources: how a blob's bytes are stored in the file.
+//!
+//! - Uncompressed: the bytes as they are (`size_in_wim == uncompressed_size`).
+//! - Compressed (flag `RESOURCE_COMPRESSED`): the data is cut into chunks of the header's chunk
+//!   size (the last one shorter). A chunk table comes first: one entry per chunk except the
+//!   first, each the offset of that chunk counted from the end of the table, 4 bytes wide (8 when
+//!   the uncompressed size exceeds 4 GiB). A chunk whose stored size equals its uncompressed
+//!   size is stored raw.
+//! - Solid (flag `RESOURCE_SOLID`, WIM version 0xe00): a 16-byte header (uncompressed size u64,
+//!   chunk size u32, compression format u32: 1 XPRESS, 2 LZX, 3 LZMS), then one 4-byte entry per
+//!   chunk giving its stored size, then the chunks. Many blobs share one solid resource.
+//!
+//! Reads decompress only the chunks covering the requested range.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::error::{Error, Malformed, Result};
+use crate::ffi::{Codec, Compressor, Decompressor};
+use crate::header::{ResourceHeader, RESOURCE_COMPRESSED};
+
+const SOLID_HEADER_SIZE: u64 = 16;
+const MAX_CHUNK_SIZE: u32 = 1 << 30;
+
+/// Everything needed to read one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceSpec {
+    pub offset: u64,
+    pub size_in_wim: u64,
+    pub uncompressed_size: u64,
+    /// `None` for an uncompressed resource.
+    pub codec: Option<Codec>,
+    pub chunk_size: u32,
+    pub solid: bool,
+}
+
+impl ResourceSpec {
+    /// A non-solid resource of a WIM whose header names `codec` and `chunk_size`.
+    pub fn plain(reshdr: &ResourceHeader, codec: Option<Codec>, chunk_size: u32) -> Self {
+        let compressed = reshdr.is_compressed() && codec.is_some();
+        Self {
+            offset: reshdr.offset,
+            size_in_wim: reshdr.size_in_wim,
+            uncompressed_size: reshdr.uncompressed_size,
+            codec: if compressed { codec } else { None },
+            chunk_size,
+            solid: false,
+        }
+    }
+}
+
+/// Decompressors kept between reads, one per codec and chunk size.
+#[derive(Default)]
+pub struct Decompressors(HashMap<(Codec, u32), Decompressor>);
+
+impl Decompressors {
+    fn get(&mut self, codec: Codec, chunk_size: u32) -> Result<&mut Decompressor, Malformed> {
+        match self.0.entry((codec, chunk_size)) {
+            std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let decompressor = Decompressor::new(codec, chunk_size as usize).map_err(|e| {
+                    Malformed::unsupported(
+                        "resource",
+                        format!(
+                            "{} failed with wimlib error {} for {codec:?} chunks of {chunk_size} bytes",
+                            e.call, e.code
+                        ),
+                    )
+                })?;
+                Ok(entry.insert(decompressor))
+            }
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset`, refusing to read past `file_len`.
+pub fn read_at(
+    file: &File,
+    path: &Path,
+    file_len: u64,
+    offset: u64,
+    buf: &mut [u8],
+    what: &str,
+) -> Result<()> {
+    let end = offset.checked_add(buf.len() as u64);
+    if end.is_none_or(|end| end > file_len) {
+        return Err(Error::from_malformed(
+            path,
+            Malformed::new(
+                "resource",
+                format!("{what} at offset {offset} ({} bytes) lies beyond the end of the {file_len}-byte file", buf.len()),
+            ),
+        ));
+    }
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| reader.read_exact(buf))
+        .map_err(|e| Error::io(path, format!("reading {what} at offset {offset}"), e))
+}
+
+/// The solid resource header: uncompressed size, chunk size and codec.
+pub fn read_solid_header(
+    file: &File,
+    path: &Path,
+    file_len: u64,
+    reshdr: &ResourceHeader,
+) -> Result<ResourceSpec> {
+    let mut raw = [0u8; SOLID_HEADER_SIZE as usize];
+    read_at(
+        file,
+        path,
+        file_len,
+        reshdr.offset,
+        &mut raw,
+        "solid resource header",
+    )?;
+    let uncompressed_size = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
+    let chunk_size = u32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
+    let format = u32::from_le_bytes(raw[12..16].try_into().expect("4 bytes"));
+    let codec = match format {
+        0 => None,
+        1 => Some(Codec::Xpress),
+        2 => Some(Codec::Lzx),
+        3 => Some(Codec::Lzms),
+        other => {
+            return Err(Error::from_malformed(
+                path,
+                Malformed::unsupported(
+                    "solid resource",
+                    format!(
+                        "unknown compression format {other} at offset {}",
+                        reshdr.offset
+                    ),
+                ),
+            ))
+        }
+    };
+    Ok(ResourceSpec {
+        offset: reshdr.offset,
+        size_in_wim: reshdr.size_in_wim,
+        uncompressed_size,
+        codec,
+        chunk_size,
+        solid: true,
+    })
+}
+
+/// Reads `len` uncompressed bytes starting at `start` of the resource.
+pub fn read_range(
+    file: &File,
+    path: &Path,
+    file_len: u64,
+    spec: &ResourceSpec,
+    start: u64,
+    len: u64,
+    decompressors: &mut Decompressors,
+) -> Result<Vec<u8>> {
+    let bad = |reason: String| {
+        Error::from_malformed(
+            path,
+            Malformed::new("resource", format!("at offset {}: {reason}", spec.offset)),
+        )
+    };
+    let end = start
+        .checked_add(len)
+        .filter(|end| *end <= spec.uncompressed_size);
+    let Some(end) = end else {
+        return Err(bad(format!(
+            "range {start}+{len} exceeds the uncompressed size {}",
+            spec.uncompressed_size
+        )));
+    };
+    if spec
+        .offset
+        .checked_add(spec.size_in_wim)
+        .is_none_or(|e| e > file_len)
+    {
+        return Err(bad(format!(
+            "{} bytes run past the end of the {file_len}-byte file",
+            spec.size_in_wim
+        )));
+    }
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(codec) = spec.codec else {
+        if !spec.solid && spec.uncompressed_size != spec.size_in_wim {
+            return Err(bad("uncompressed resource with differing sizes".into()));
+        }
+        let base = spec.offset + if spec.solid { SOLID_HEADER_SIZE } else { 0 };
+        let mut out = vec![0u8; len as usize];
+        read_at(
+            file,
+            path,
+            file_len,
+            base + start,
+            &mut out,
+            "resource data",
+        )?;
+        return Ok(out);
+    };
+    let chunk_size = spec.chunk_size;
+    if !chunk_size.is_power_of_two() || chunk_size > MAX_CHUNK_SIZE {
+        return Err(bad(format!(
+            "chunk size {chunk_size} is not a power of two up to 1 GiB"
+        )));
+    }
+    let chunk = u64::from(chunk_size);
+    let chunk_count = spec.uncompressed_size.div_ceil(chunk);
+    let (entry_size, entry_count, table_start) = if spec.solid {
+        (4u64, chunk_count, spec.offset + SOLID_HEADER_SIZE)
+    } else {
+        let width = if spec.uncompressed_size > u64::from(u32::MAX) {
+            8
+        } else {
+            4
+        };
+        (width, chunk_count - 1, spec.offset)
+    };
+    // Every entry needs its bytes in the file: this bounds the claimed uncompressed size.
+    let table_size = entry_count
+        .checked_mul(entry_size)
+        .filter(|size| *size <= spec.size_in_wim);
+    let Some(table_size) = table_size else {
+        return Err(bad(format!(
+            "{chunk_count} chunks do not fit in {} stored bytes",
+            spec.size_in_wim
+        )));
+    };
+    let data_start = table_start + table_size;
+    let data_size = spec.offset + spec.size_in_wim - data_start;
+
+    let first_chunk = start / chunk;
+    let last_chunk = (end - 1) / chunk;
+    // Offsets (from data_start) of chunks first_chunk..=last_chunk+1.
+    let mut offsets = Vec::with_capacity((last_chunk - first_chunk + 2) as usize);
+    if spec.solid {
+        // Entries are sizes: sum those before first_chunk as well.
+        let needed = (last_chunk + 1) as usize;
+        let mut raw = vec![0u8; needed * 4];
+        read_at(
+            file,
+            path,
+            file_len,
+            table_start,
+            &mut raw,
+            "solid chunk table",
+        )?;
+        let mut position = 0u64;
+        for (index, size) in raw.chunks_exact(4).enumerate() {
+            if index as u64 >= first_chunk {
+                offsets.push(position);
+            }
+            position += u64::from(u32::from_le_bytes(size.try_into().expect("4 bytes")));
+        }
+        offsets.push(if last_chunk + 1 < chunk_count {
+            position
+        } else {
+            data_size
+        });
+    } else {
+        // Entry i (0-based) gives the offset of chunk i + 1.
+        let first_entry = first_chunk.saturating_sub(1);
+        let last_entry = last_chunk.min(chunk_count.saturating_sub(2));
+        let mut table = Vec::new();
+        if chunk_count > 1 && last_entry + 1 > first_entry {
+            let count = (last_entry - first_entry + 1) as usize;
+            table = vec![0u8; count * entry_size as usize];
+            read_at(
+                file,
+                path,
+                file_len,
+                table_start + first_entry * entry_size,
+                &mut table,
+                "chunk table",
+            )?;
+        }
+        let entry = |i: u64| -> u64 {
+            let at = ((i - first_entry) * entry_size) as usize;
+            if entry_size == 4 {
+                u64::from(u32::from_le_bytes(
+                    table[at..at + 4].try_into().expect("4 bytes"),
+                ))
+            } else {
+                u64::from_le_bytes(table[at..at + 8].try_into().expect("8 bytes"))
+            }
+        };
+        for chunk_index in first_chunk..=last_chunk + 1 {
+            offsets.push(match chunk_index {
+                0 => 0,
+                i if i == chunk_count => data_size,
+                i => entry(i - 1),
+            });
+        }
+    }
+
+    let decompressor = decompressors
+        .get(codec, chunk_size)
+        .map_err(|m| Error::from_malformed(path, m))?;
+    let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
+    let mut stored = Vec::new();
+    let mut expanded = vec![0u8; chunk.min(spec.uncompressed_size) as usize];
+    for (slot, chunk_index) in (first_chunk..=last_chunk).enumerate() {
+        let (from, to) = (offsets[slot], offsets[slot + 1]);
+        if to < from || to > data_size {
+            return Err(bad(format!(
+                "chunk {chunk_index} has offsets {from}..{to} outside 0..{data_size}"
+            )));
+        }
+        let chunk_start = chunk_index * chunk;
+        let chunk_len = chunk.min(spec.uncompressed_size - chunk_start) as usize;
+        let stored_len = (to - from) as usize;
+        if stored_len > chunk_len || stored_len == 0 {
+            return Err(bad(format!(
+                "chunk {chunk_index} is stored in {stored_len} bytes for {chunk_len} expanded"
+            )));
+        }
+        stored.resize(stored_len, 0);
+        read_at(
+            file,
+            path,
+            file_len,
+            data_start + from,
+            &mut stored,
+            "chunk",
+        )?;
+        let expanded = &mut expanded[..chunk_len];
+        if stored_len == chunk_len {
+            expanded.copy_from_slice(&stored);
+        } else if !decompressor.decompress(&stored, expanded) {
+            return Err(bad(format!(
+                "chunk {chunk_index} does not decompress ({codec:?})"
+            )));
+        }
+        let take_from = start.saturating_sub(chunk_start) as usize;
+        let take_to = ((end - chunk_start) as usize).min(chunk_len);
+        out.extend_from_slice(&expanded[take_from..take_to]);
+    }
+    Ok(out)
+}
+
+/// `data` stored as a non-solid resource: compressed in chunks with `codec` when that makes it
+/// smaller, else as is. Returns the stored bytes and whether they are compressed.
+pub fn encode(
+    data: &[u8],
+    codec: Option<Codec>,
+    chunk_size: u32,
+) -> std::result::Result<(Vec<u8>, bool), Malformed> {
+    let Some(codec) = codec else {
+        return Ok((data.to_vec(), false));
+    };
+    if data.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let mut compressor = Compressor::new(codec, chunk_size as usize).map_err(|e| {
+        Malformed::unsupported(
+            "resource",
+            format!("{} failed with wimlib error {}", e.call, e.code),
+        )
+    })?;
+    let chunks: Vec<&[u8]> = data.chunks(chunk_size as usize).collect();
+    let entry_size = if data.len() as u64 > u64::from(u32::MAX) {
+        8
+    } else {
+        4
+    };
+    let mut table = Vec::with_capacity((chunks.len() - 1) * entry_size);
+    let mut body = Vec::new();
+    let mut packed = Vec::new();
+    for (index, chunk) in chunks.iter().enumerate() {
+        if index > 0 {
+            let offset = body.len() as u64;
+            if entry_size == 4 {
+                table.extend_from_slice(&(offset as u32).to_le_bytes());
+            } else {
+                table.extend_from_slice(&offset.to_le_bytes());
+            }
+        }
+        if compressor.compress(chunk, &mut packed) {
+            body.extend_from_slice(&packed);
+        } else {
+            body.extend_from_slice(chunk);
+        }
+    }
+    if table.len() + body.len() >= data.len() {
+        // As wimlib does: a resource that does not shrink is stored uncompressed.
+        return Ok((data.to_vec(), false));
+    }
+    table.extend_from_slice(&body);
+    Ok((table, true))
+}
+
+/// Appends `data` at `offset` as a resource and returns its resource header (flags: compressed
+/// or not, plus `extra_flags`).
+#[allow(clippy::too_many_arguments)]
+pub fn append(
+    file: &mut File,
+    path: &Path,
+    offset: u64,
+    data: &[u8],
+    codec: Option<Codec>,
+    chunk_size: u32,
+    extra_flags: u8,
+) -> Result<ResourceHeader> {
+    let (stored, compressed) =
+        encode(data, codec, chunk_size).map_err(|m| Error::from_malformed(path, m))?;
+    file.seek(SeekFrom::Start(offset))
+        .and_then(|_| file.write_all(&stored))
+        .map_err(|e| Error::io(path, format!("writing a resource at offset {offset}"), e))?;
+    Ok(ResourceHeader {
+        size_in_wim: stored.len() as u64,
+        flags: extra_flags | if compressed { RESOURCE_COMPRESSED } else { 0 },
+        offset,
+        uncompressed_size: data.len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 97) as u8 ^ (i / 4099) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn encoded_resources_read_back_in_any_range() {
+        let data = sample(70_000);
+        for codec in [Codec::Xpress, Codec::Lzx, Codec::Lzms] {
+            let (stored, compressed) = encode(&data, Some(codec), 32768).unwrap();
+            assert!(compressed);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r");
+            let mut bytes = vec![0xeeu8; 5];
+            bytes.extend_from_slice(&stored);
+            std::fs::write(&path, &bytes).unwrap();
+            let file = File::open(&path).unwrap();
+            let spec = ResourceSpec {
+                offset: 5,
+                size_in_wim: stored.len() as u64,
+                uncompressed_size: data.len() as u64,
+                codec: Some(codec),
+                chunk_size: 32768,
+                solid: false,
+            };
+            let mut decompressors = Decompressors::default();
+            let len = bytes.len() as u64;
+            for (start, count) in [
+                (0u64, 70_000u64),
+                (32_000, 1_000),
+                (65_536, 4_464),
+                (69_999, 1),
+                (10, 0),
+            ] {
+                let got =
+                    read_range(&file, &path, len, &spec, start, count, &mut decompressors).unwrap();
+                assert_eq!(
+                    got,
+                    &data[start as usize..(start + count) as usize],
+                    "{codec:?} {start}+{count}"
+                );
+            }
+            assert!(read_range(&file, &path, len, &spec, 69_999, 2, &mut decompressors).is_err());
+            let lying = ResourceSpec {
+                uncompressed_size: 1 << 40,
+                ..spec
+            };
+            assert!(read_range(&file, &path, len, &lying, 0, 10, &mut decompressors).is_err());
+        }
+    }
+
+    #[test]
+    fn incompressible_data_is_stored_as_is() {
+        let mut state = 7u32;
+        let noise: Vec<u8> = (0..10_000)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let (stored, compressed) = encode(&noise, Some(Codec::Lzx), 32768).unwrap();
+        assert!(!compressed);
+        assert_eq!(stored, noise);
+    }
+}
