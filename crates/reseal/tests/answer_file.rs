@@ -60,6 +60,15 @@ fn user_file() -> String {
     )
 }
 
+/// The specialize-pass computer name of an answer file.
+fn computer_name(answer: &AnswerFile) -> Option<String> {
+    answer.setting(
+        "specialize",
+        "Microsoft-Windows-Shell-Setup",
+        &["ComputerName"],
+    )
+}
+
 fn settings(entries: &[(&str, &str, &[&str], &str)]) -> Vec<AnswerSetting> {
     entries
         .iter()
@@ -175,14 +184,7 @@ fn merge_keeps_every_user_setting_and_adds_ours() {
             "{pass}/{component}/{path:?} changed"
         );
     }
-    assert_eq!(
-        reparsed.setting(
-            "specialize",
-            "Microsoft-Windows-Shell-Setup",
-            &["ComputerName"]
-        ),
-        Some("*".to_string())
-    );
+    assert_eq!(computer_name(&reparsed), Some("*".to_string()));
     // The user's command stays first; ours is a new item with the next order.
     assert!(written.contains("cmd /c echo first &amp; exit"));
     let ours = written.find("slmgr.vbs /rearm").unwrap();
@@ -468,12 +470,5 @@ fn merging_follows_the_files_own_prefixes() {
         ),
         Some("de-DE".to_string())
     );
-    assert_eq!(
-        reparsed.setting(
-            "specialize",
-            "Microsoft-Windows-Shell-Setup",
-            &["ComputerName"]
-        ),
-        Some("*".to_string())
-    );
+    assert_eq!(computer_name(&reparsed), Some("*".to_string()));
 }

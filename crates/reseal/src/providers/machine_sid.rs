@@ -93,35 +93,27 @@ impl Provider for MachineSid {
             ValueType::DWORD,
             &encode_dword(OPERATION_FLAGS),
         )?;
-        plan.set_value(
-            image,
-            NAME,
-            SOURCE_REQUEST,
-            SYSTEM,
-            PENDING_REQUEST,
-            "SidAccountDomainOld",
-            SCL_SID_VALUE_TYPE,
-            &old_sid,
-        )?;
-        match &ctx.options.sid {
-            Some(new_sid) => plan.set_value(
-                image,
-                NAME,
-                SOURCE_REQUEST,
-                SYSTEM,
-                PENDING_REQUEST,
-                "SidAccountDomainNew",
-                SCL_SID_VALUE_TYPE,
-                &new_sid.to_bytes(),
-            )?,
-            None => plan.delete_value(
-                image,
-                NAME,
-                SOURCE_REQUEST,
-                SYSTEM,
-                PENDING_REQUEST,
-                "SidAccountDomainNew",
-            )?,
+        // As the writer does: a SID it has is written, a SID it lacks is deleted.
+        let new_sid = ctx.options.sid.as_ref().map(Sid::to_bytes);
+        for (name, sid) in [
+            ("SidAccountDomainOld", Some(old_sid)),
+            ("SidAccountDomainNew", new_sid),
+        ] {
+            match sid {
+                Some(sid) => plan.set_value(
+                    image,
+                    NAME,
+                    SOURCE_REQUEST,
+                    SYSTEM,
+                    PENDING_REQUEST,
+                    name,
+                    SCL_SID_VALUE_TYPE,
+                    &sid,
+                )?,
+                None => {
+                    plan.delete_value(image, NAME, SOURCE_REQUEST, SYSTEM, PENDING_REQUEST, name)?
+                }
+            }
         }
 
         let session_manager = control_set_key(image, r"Control\Session Manager")?;
