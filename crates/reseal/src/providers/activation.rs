@@ -15,7 +15,7 @@
 //! - Otherwise: the rearm is scheduled for the first boot, as the specialize-pass
 //!   `Microsoft-Windows-Deployment/RunSynchronous` command `cscript //B
 //!   %WINDIR%\System32\slmgr.vbs /rearm`, which consumes a rearm like real generalize [I: §5
-//!   "what an offline tool can do"], and a note says so. If the registry already holds
+//!   "what an offline generalizer can do"], and a note says so. If the registry already holds
 //!   `SkipRearm` = 1, the note says the scheduled rearm will do nothing; the value is left as the
 //!   image's owner set it.
 

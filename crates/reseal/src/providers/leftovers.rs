@@ -3,7 +3,7 @@
 //!
 //! What Sysprep does (sysprep-effects §6.3, §6.9, §6.10, §8 items 4 and 10):
 //! - Panther logs: the reference machine's `%WINDIR%\Panther\*.log`, `UnattendGC\` and
-//!   `diag*.xml` stay unless deleted; an offline tool may delete them [D locations; I cleanup].
+//!   `diag*.xml` stay unless deleted; an offline generalizer may delete them [D locations; I cleanup].
 //! - Cached answer files: Setup keeps an annotated copy in `%WINDIR%\Panther\`; stale copies
 //!   (`Panther\unattend.xml`, `Panther\Unattend\`, `System32\Sysprep\unattend.xml`) would feed
 //!   the next boot old settings, so they are removed [D: MS-AUTOMATION search order; §6.9].

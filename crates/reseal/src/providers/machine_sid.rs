@@ -19,7 +19,7 @@
 //!   0x4000 together with 0x4. Disk signatures (0x1), partition growth (0x10), path replacement
 //!   (0x2/0x8) and upgrade hives (0x20) are not requested: generalize keeps the Windows path and
 //!   disk. The writer keeps the bits of mask 0xFF3F, which 0x5F04 stays inside. [O for the bit
-//!   meanings, I for the combination.] A third-party offline tool writes 4 alone (OFFLINE-SCL-3P,
+//!   meanings, I for the combination.] A third-party offline program writes 4 alone (OFFLINE-SCL-3P,
 //!   unverified); by the executor's tests that would process neither registry nor files.
 //! - `SidAccountDomainOld` = the data of SECURITY `Policy\PolAcDmS` (default value), byte for
 //!   byte, after checking it against the last 24 bytes of SAM `SAM\Domains\Account\V` (REGIPY,

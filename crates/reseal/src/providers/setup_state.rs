@@ -42,7 +42,7 @@
 //!   DECOMP-KERNEL), so they are always written as a full set and never deleted.
 //! - `Setup\Status\SysprepStatus` `GeneralizationState=7`, `CleanupState=2`: [O] the "last run
 //!   fine" values a later real Sysprep checks (§1.3).
-//! - `Sysprep_succeeded.tag`: [O] an empty file, as automation tools expect (§1.6).
+//! - `Sysprep_succeeded.tag`: [O] an empty file, as automation scripts expect (§1.6).
 //! - State.ini keeps its encoding (UTF-16LE with BOM, UTF-8 with BOM, or ANSI), its line endings
 //!   and its quoting style; only the `ImageState` line changes (§1.1: the encoding is [?], so the
 //!   existing file's is copied). A missing file is created the way `WritePrivateProfileString`

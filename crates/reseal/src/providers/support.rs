@@ -1,4 +1,4 @@
-//! Helpers the providers share, on top of [`Image`]'s readers: multi-string values, control-set
+//! Functions the providers share, on top of [`Image`]'s readers: multi-string values, control-set
 //! paths, the build and architecture, and emptying a directory.
 
 use reseal_hive::data::{decode_multi_sz, decode_sz};
