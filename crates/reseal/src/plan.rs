@@ -39,42 +39,74 @@ pub struct Change {
 pub enum Action {
     /// Sets a value (the key exists or is created by an earlier `CreateKey`).
     SetValue {
+        /// The hive's image path.
         hive: String,
+        /// The key path below the hive root.
         key: String,
+        /// The value name (`""` = the default value).
         name: String,
+        /// The new type.
         value_type: ValueType,
+        /// The new data.
         data: Vec<u8>,
         /// The value before, `None` when it did not exist.
         before: Option<(ValueType, Vec<u8>)>,
     },
     /// Deletes a value.
     DeleteValue {
+        /// The hive's image path.
         hive: String,
+        /// The key path below the hive root.
         key: String,
+        /// The value name (`""` = the default value).
         name: String,
+        /// The value before.
         before: (ValueType, Vec<u8>),
     },
     /// Creates a key (and missing keys above it).
-    CreateKey { hive: String, key: String },
+    CreateKey {
+        /// The hive's image path.
+        hive: String,
+        /// The key path below the hive root.
+        key: String,
+    },
     /// Deletes a key with its subkeys and values.
-    DeleteKey { hive: String, key: String },
+    DeleteKey {
+        /// The hive's image path.
+        hive: String,
+        /// The key path below the hive root.
+        key: String,
+    },
     /// Renames a key (last path component) to `new_name`.
     RenameKey {
+        /// The hive's image path.
         hive: String,
+        /// The key path below the hive root.
         key: String,
+        /// The new last component.
         new_name: String,
     },
     /// Writes a file; `sensitive` contents (passwords) are never printed.
     WriteFile {
+        /// The file's image path.
         path: String,
+        /// The new contents.
         contents: Vec<u8>,
+        /// The file existed before (it is replaced, keeping its metadata).
         existed: bool,
+        /// The contents must never be shown.
         sensitive: bool,
     },
     /// Deletes a file.
-    DeleteFile { path: String },
+    DeleteFile {
+        /// The file's image path.
+        path: String,
+    },
     /// Deletes a directory with everything in it.
-    DeleteDirectory { path: String },
+    DeleteDirectory {
+        /// The directory's image path.
+        path: String,
+    },
 }
 
 /// Something the user should know about the run.
