@@ -603,6 +603,23 @@ impl WimImage {
         self.wim.read_blob(&hash).map(Some)
     }
 
+    /// The contents of the alternate data stream `name` (case-insensitive) of the file at
+    /// `path`; `None` when the file or the stream does not exist.
+    pub fn read_named_stream(&mut self, path: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        let Some(index) = self.metadata.lookup(path) else {
+            return Ok(None);
+        };
+        let wanted = crate::dentry::upper_case_name(name);
+        let stream = self.metadata.dentries[index]
+            .named_streams
+            .iter()
+            .find(|stream| crate::dentry::upper_case_name(&stream.name) == wanted);
+        match stream.map(|stream| stream.hash) {
+            Some(hash) => self.wim.read_blob(&hash).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The entries of the directory at `path` (`""` = the root) in on-disk order; `None` when
     /// it does not exist.
     pub fn list_dir(&self, path: &str) -> Result<Option<Vec<EntryInfo>>> {

@@ -251,3 +251,89 @@ fn read_only_handles_and_directories_are_refused() {
     assert!(writer.replace_file("missing.txt", b"x").is_err());
     assert_eq!(std::fs::read(&wim).unwrap(), before);
 }
+
+/// NTFS-3G mode capture: files carry real security descriptors and an alternate data stream,
+/// which a replace must keep (wimlib's own update API drops them).
+#[test]
+fn ntfs_captures_keep_security_descriptors_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("volume.img");
+    let run = |program: &str, args: &[&str]| {
+        let output = Command::new(program).args(args).output();
+        match output {
+            Ok(output) => assert!(
+                output.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::env::var("CI").as_deref() != Ok("true") =>
+            {
+                eprintln!("skipping: {program} is not installed");
+                return false;
+            }
+            Err(e) => panic!("{program}: {e}"),
+        }
+        true
+    };
+    std::fs::File::create(&volume)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    if !run(
+        "/usr/sbin/mkntfs",
+        &["-F", "-f", "-q", volume.to_str().unwrap()],
+    ) {
+        return;
+    }
+    let source = dir.path().join("hive");
+    std::fs::write(&source, b"original hive").unwrap();
+    let zone = dir.path().join("zone");
+    std::fs::write(&zone, b"[ZoneTransfer]\r\nZoneId=3\r\n").unwrap();
+    let v = volume.to_str().unwrap();
+    assert!(run(
+        "/usr/sbin/ntfscp",
+        &[v, source.to_str().unwrap(), "SYSTEM"]
+    ));
+    assert!(run(
+        "/usr/sbin/ntfscp",
+        &["-N", "Zone.Identifier", v, zone.to_str().unwrap(), "SYSTEM"]
+    ));
+    assert!(run(
+        "/usr/sbin/ntfscp",
+        &[v, zone.to_str().unwrap(), "other.txt"]
+    ));
+    let wim = dir.path().join("ntfs.wim");
+    capture(&volume, &wim, &["--compress=LZX"]);
+
+    let tree = oracle_tree(&wim, 1);
+    let system = &tree["/SYSTEM"];
+    assert!(
+        system.security_descriptor.is_some(),
+        "NTFS mode gives real descriptors"
+    );
+    assert!(system
+        .streams
+        .iter()
+        .any(|(label, _, _)| label.contains("Zone.Identifier")));
+    replace_and_check(&wim, 1, "/SYSTEM", &new_contents(11));
+    let after = oracle_tree(&wim, 1);
+    assert_eq!(
+        after["/SYSTEM"].security_descriptor,
+        system.security_descriptor
+    );
+    assert_eq!(after["/SYSTEM"].attributes, system.attributes);
+    let mut image = WimImage::open(&wim, "1", false).unwrap();
+    assert_eq!(
+        image
+            .read_named_stream("system", "zone.identifier")
+            .unwrap()
+            .unwrap(),
+        b"[ZoneTransfer]\r\nZoneId=3\r\n"
+    );
+    assert!(image
+        .read_named_stream("system", "other")
+        .unwrap()
+        .is_none());
+}
