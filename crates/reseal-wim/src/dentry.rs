@@ -59,6 +59,9 @@ pub struct StreamRef {
 pub struct Dentry {
     /// Absolute offset of the dentry in the uncompressed metadata resource.
     pub offset: usize,
+    /// Bytes of the dentry with its extra stream entries (copied as is when the tree is
+    /// re-serialized).
+    pub extent: usize,
     pub name: String,
     pub short_name: String,
     pub attributes: u32,
@@ -241,6 +244,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
 
     let dentry = Dentry {
         offset,
+        extent: position - offset,
         name,
         short_name,
         attributes,
@@ -257,6 +261,40 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         children: Vec::new(),
     };
     Ok(Some((dentry, position)))
+}
+
+/// A new dentry (no short name, no extra streams, no hard links, all times `time`), its
+/// subdir offset left 0 for the serializer to set.
+pub fn new_dentry_bytes(
+    name: &str,
+    attributes: u32,
+    security_id: i32,
+    time: u64,
+    hash: &Sha1,
+) -> Vec<u8> {
+    let units: Vec<u16> = name.encode_utf16().collect();
+    let name_bytes = units.len() * 2;
+    let length = (DENTRY_FIXED_SIZE + name_bytes + 2).div_ceil(8) * 8;
+    let mut out = vec![0u8; length];
+    out[..8].copy_from_slice(&(length as u64).to_le_bytes());
+    out[8..12].copy_from_slice(&attributes.to_le_bytes());
+    out[12..16].copy_from_slice(&security_id.to_le_bytes());
+    for field in [40, 48, LAST_WRITE_TIME_FIELD] {
+        out[field..field + 8].copy_from_slice(&time.to_le_bytes());
+    }
+    out[MAIN_HASH_FIELD..MAIN_HASH_FIELD + 20].copy_from_slice(hash);
+    out[100..102].copy_from_slice(&(name_bytes as u16).to_le_bytes());
+    for (i, unit) in units.iter().enumerate() {
+        out[DENTRY_FIXED_SIZE + 2 * i..DENTRY_FIXED_SIZE + 2 * i + 2]
+            .copy_from_slice(&unit.to_le_bytes());
+    }
+    out
+}
+
+/// A directory in wimlib's sense: it has a child list (reparse points never do).
+pub fn has_child_list(attributes: u32) -> bool {
+    attributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)
+        == FILE_ATTRIBUTE_DIRECTORY
 }
 
 fn utf16_to_string(bytes: &[u8]) -> String {

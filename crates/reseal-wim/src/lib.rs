@@ -22,6 +22,7 @@ pub mod integrity;
 pub mod metadata;
 pub mod resource;
 pub mod security;
+pub mod security_descriptor;
 mod wim;
 pub mod xml;
 

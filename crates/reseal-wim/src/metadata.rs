@@ -6,6 +6,8 @@
 //! a new last write time) can be patched in place and everything else written back
 //! byte-for-byte.
 
+use std::collections::HashMap;
+
 use crate::blob_table::Sha1;
 use crate::dentry::{self, Dentry, LAST_WRITE_TIME_FIELD};
 use crate::error::Malformed;
@@ -15,8 +17,10 @@ use crate::security::SecurityData;
 pub struct ImageMetadata {
     pub bytes: Vec<u8>,
     pub security: SecurityData,
-    /// Depth-first, the root first.
+    /// Depth-first, the root first. Unlinked dentries stay until the next serialization.
     pub dentries: Vec<Dentry>,
+    /// Bytes of dentries added since parsing, by index.
+    added: HashMap<usize, Vec<u8>>,
 }
 
 impl ImageMetadata {
@@ -42,6 +46,7 @@ impl ImageMetadata {
             bytes,
             security,
             dentries,
+            added: HashMap::new(),
         })
     }
 
@@ -126,5 +131,118 @@ impl ImageMetadata {
             self.bytes[at..at + 8].copy_from_slice(&last_write_time.to_le_bytes());
         }
         true
+    }
+
+    /// `index` and everything below it, parents first.
+    pub fn subtree(&self, index: usize) -> Vec<usize> {
+        let mut out = vec![index];
+        let mut next = 0;
+        while next < out.len() {
+            out.extend(self.dentries[out[next]].children.iter().copied());
+            next += 1;
+        }
+        out
+    }
+
+    /// Takes `index` (and its subtree) out of its parent's child list.
+    pub fn unlink(&mut self, index: usize) {
+        if let Some(parent) = self.dentries[index].parent {
+            self.dentries[parent]
+                .children
+                .retain(|&child| child != index);
+        }
+    }
+
+    /// Adds a child of `parent` from its serialized bytes, keeping the children sorted by
+    /// upper-cased name where they already were.
+    pub fn add_child(&mut self, parent: usize, bytes: Vec<u8>) -> Result<usize, Malformed> {
+        let mut probe = vec![0u8; bytes.len() + 8];
+        probe[..bytes.len()].copy_from_slice(&bytes);
+        let mut parsed = dentry::parse_tree(&probe, 0)?.swap_remove(0);
+        parsed.parent = Some(parent);
+        parsed.offset = usize::MAX;
+        let index = self.dentries.len();
+        let key = dentry::upper_case_name(&parsed.name);
+        let position = self.dentries[parent]
+            .children
+            .iter()
+            .position(|&c| dentry::upper_case_name(&self.dentries[c].name) > key)
+            .unwrap_or(self.dentries[parent].children.len());
+        self.dentries.push(parsed);
+        self.dentries[parent].children.insert(position, index);
+        self.added.insert(index, bytes);
+        Ok(index)
+    }
+
+    /// The index of `descriptor` in the security data, appended when new. Returns whether the
+    /// block changed.
+    pub fn security_id_for(&mut self, descriptor: Vec<u8>) -> (i32, bool) {
+        if let Some(id) = self
+            .security
+            .descriptors
+            .iter()
+            .position(|d| *d == descriptor)
+        {
+            return (id as i32, false);
+        }
+        self.security.descriptors.push(descriptor);
+        ((self.security.descriptors.len() - 1) as i32, true)
+    }
+
+    /// The metadata resource for the current tree, laid out as wimlib lays it out: security
+    /// data (kept byte-for-byte unless `security_changed`), the root and an end marker, then
+    /// each directory's children followed by an end marker, directories in depth-first order.
+    /// Dentries and their stream entries are copied as they are except the subdir offset.
+    pub fn serialize(&self, security_changed: bool) -> Result<ImageMetadata, Malformed> {
+        let mut out = if security_changed {
+            self.security.to_bytes()
+        } else {
+            self.bytes[..self.security.total_length].to_vec()
+        };
+        let raw = |i: usize| -> &[u8] {
+            match self.added.get(&i) {
+                Some(bytes) => bytes,
+                None => {
+                    &self.bytes
+                        [self.dentries[i].offset..self.dentries[i].offset + self.dentries[i].extent]
+                }
+            }
+        };
+        // Subdir offsets, assigned depth-first as wimlib's calculate_subdir_offsets().
+        let mut subdir = HashMap::new();
+        let mut next = (out.len() + raw(0).len() + 8) as u64;
+        let mut order = Vec::new();
+        let mut stack = vec![0usize];
+        while let Some(dir) = stack.pop() {
+            subdir.insert(dir, next);
+            order.push(dir);
+            next += self.dentries[dir]
+                .children
+                .iter()
+                .map(|&c| raw(c).len() as u64)
+                .sum::<u64>()
+                + 8;
+            for &child in self.dentries[dir].children.iter().rev() {
+                if dentry::has_child_list(self.dentries[child].attributes) {
+                    stack.push(child);
+                }
+            }
+        }
+        let emit = |out: &mut Vec<u8>, i: usize| {
+            let start = out.len();
+            out.extend_from_slice(raw(i));
+            let offset = subdir.get(&i).copied().unwrap_or(0);
+            out[start + 16..start + 24].copy_from_slice(&offset.to_le_bytes());
+        };
+        emit(&mut out, 0);
+        out.extend_from_slice(&[0; 8]);
+        for dir in order {
+            debug_assert_eq!(out.len() as u64, subdir[&dir]);
+            for &child in &self.dentries[dir].children {
+                emit(&mut out, child);
+            }
+            out.extend_from_slice(&[0; 8]);
+        }
+        ImageMetadata::parse(out)
     }
 }

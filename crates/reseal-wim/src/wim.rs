@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha1::{Digest, Sha1 as Sha1Hasher};
 
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
-use crate::dentry::{Dentry, FILE_ATTRIBUTE_ENCRYPTED};
+use crate::dentry::{self, Dentry, FILE_ATTRIBUTE_ENCRYPTED};
 use crate::error::{Error, Malformed, Result};
 use crate::ffi::Codec;
 use crate::header::{
@@ -27,6 +27,7 @@ use crate::header::{
 use crate::integrity;
 use crate::metadata::ImageMetadata;
 use crate::resource::{self, Decompressors, ResourceSpec};
+use crate::security_descriptor;
 use crate::xml::{ImageInfo, XmlData};
 
 /// The XML data is read whole; real ones are a few kilobytes.
@@ -315,7 +316,8 @@ impl Wim {
     /// Replaces the contents of the file `dentry` in `image` (image number `index`) and
     /// commits the change to the WIM file. The dentry and its hard links keep everything
     /// (security descriptor, attributes, creation and access times, short name, alternate data
-    /// streams, object id) except the data and the last write time, which becomes now.
+    /// streams, object id) except the data and the last write time, which becomes now. The
+    /// metadata resource is patched in place: no other byte of it changes.
     pub fn replace_file_data(
         &mut self,
         index: u32,
@@ -323,9 +325,7 @@ impl Wim {
         dentry: usize,
         contents: &[u8],
     ) -> Result<()> {
-        if !self.writable {
-            return Err(self.usage("opened read-only; use Wim::open_for_update".into()));
-        }
+        self.check_writable()?;
         let target = &image.dentries[dentry];
         let shown = image.path_of(dentry);
         if target.is_dir() {
@@ -338,15 +338,14 @@ impl Wim {
             ));
         }
         let old_hash = target.data_hash();
-        let new_hash: Sha1 = Sha1Hasher::digest(contents).into();
-        let new_hash = if contents.is_empty() {
-            ZERO_HASH
-        } else {
-            new_hash
-        };
         let old_size = self.blob_size(&old_hash).unwrap_or(0);
         let links = image.hard_links(dentry).len() as u32;
 
+        let mut update = Update::new(self);
+        let new_hash = update.store_blob(self, contents, links)?;
+        update.release_blob(&old_hash, links);
+        update.total_bytes_delta =
+            i128::from(links) * (contents.len() as i128 - i128::from(old_size));
         let mut patched = image.clone();
         if !patched.patch_data(dentry, new_hash, filetime_now()) {
             return Err(Error::from_malformed(
@@ -357,94 +356,179 @@ impl Wim {
                 ),
             ));
         }
+        self.commit(index, image, patched, update)
+    }
 
+    /// Deletes `dentry` of `image` with everything below it and commits the change. The blobs
+    /// it referenced lose those references (their bytes stay where they are, unused).
+    pub fn delete(&mut self, index: u32, image: &mut ImageMetadata, dentry: usize) -> Result<()> {
+        self.check_writable()?;
+        if dentry == 0 {
+            return Err(self.usage("the root directory cannot be deleted".into()));
+        }
+        let mut update = Update::new(self);
+        for i in image.subtree(dentry) {
+            let removed = &image.dentries[i];
+            let streams = removed
+                .data
+                .iter()
+                .chain(removed.reparse_data.iter())
+                .chain(removed.named_streams.iter());
+            for stream in streams {
+                update.release_blob(&stream.hash, 1);
+            }
+            if removed.is_dir() {
+                update.dir_count_delta -= 1;
+            } else {
+                update.file_count_delta -= 1;
+                update.total_bytes_delta -=
+                    i128::from(self.blob_size(&removed.data_hash()).unwrap_or(0));
+            }
+        }
+        let mut edited = image.clone();
+        edited.unlink(dentry);
+        let serialized = edited
+            .serialize(false)
+            .map_err(|m| Error::from_malformed(&self.path, m))?;
+        self.commit(index, image, serialized, update)
+    }
+
+    /// Creates `name` in the directory `parent` of `image`: a file with `contents`, or an empty
+    /// directory when `contents` is `None`, and commits the change. Its security descriptor is
+    /// inherited from the parent's inheritable ACEs (from the nearest ancestor that has a
+    /// descriptor; only an image without any descriptor gives none).
+    pub fn create(
+        &mut self,
+        index: u32,
+        image: &mut ImageMetadata,
+        parent: usize,
+        name: &str,
+        contents: Option<&[u8]>,
+    ) -> Result<usize> {
+        self.check_writable()?;
+        if name.is_empty() || name.contains(['\\', '/', ':', '\0']) || name == "." || name == ".." {
+            return Err(self.usage(format!("{name:?} is not a valid file name")));
+        }
+        if !dentry::has_child_list(image.dentries[parent].attributes) {
+            return Err(self.usage(format!("{:?} is not a directory", image.path_of(parent))));
+        }
+        let wanted = dentry::upper_case_name(name);
+        if image.dentries[parent]
+            .children
+            .iter()
+            .any(|&c| dentry::upper_case_name(&image.dentries[c].name) == wanted)
+        {
+            return Err(self.usage(format!(
+                "{name:?} already exists in {:?}",
+                image.path_of(parent)
+            )));
+        }
+        let mut edited = image.clone();
+        let mut ancestor = Some(parent);
+        let mut parent_descriptor = None;
+        while let (Some(i), None) = (ancestor, &parent_descriptor) {
+            parent_descriptor = edited.security_descriptor(i).map(<[u8]>::to_vec);
+            ancestor = edited.dentries[i].parent;
+        }
+        let (security_id, security_changed) = match parent_descriptor {
+            Some(descriptor) => {
+                let inherited = security_descriptor::inherit(&descriptor, contents.is_none())
+                    .map_err(|m| Error::from_malformed(&self.path, m))?;
+                edited.security_id_for(inherited)
+            }
+            None => (-1, false),
+        };
+        let mut update = Update::new(self);
+        let (attributes, hash) = match contents {
+            Some(data) => {
+                update.file_count_delta += 1;
+                update.total_bytes_delta += data.len() as i128;
+                (FILE_ATTRIBUTE_ARCHIVE, update.store_blob(self, data, 1)?)
+            }
+            None => {
+                update.dir_count_delta += 1;
+                (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH)
+            }
+        };
+        let bytes = dentry::new_dentry_bytes(name, attributes, security_id, filetime_now(), &hash);
+        edited
+            .add_child(parent, bytes)
+            .map_err(|m| Error::from_malformed(&self.path, m))?;
+        let serialized = edited
+            .serialize(security_changed)
+            .map_err(|m| Error::from_malformed(&self.path, m))?;
+        self.commit(index, image, serialized, update)?;
+        let path = format!("{}\\{name}", image.path_of(parent));
+        image.lookup(&path).ok_or_else(|| {
+            self.corrupt(
+                "dentry tree",
+                format!("{path:?} is missing after its creation"),
+            )
+        })
+    }
+
+    /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
+    /// integrity table after everything else, then the header.
+    fn commit(
+        &mut self,
+        index: u32,
+        image: &mut ImageMetadata,
+        edited: ImageMetadata,
+        mut update: Update,
+    ) -> Result<()> {
         let codec = self.codec()?;
-        let chunk_size = self.header.chunk_size.max(32768);
-        let mut table = self.blob_table.clone();
-        let mut write_at = self.file_len;
-        if new_hash != ZERO_HASH {
-            match table.find(&new_hash) {
-                Some(existing) => {
-                    table.entries[existing].refcount =
-                        table.entries[existing].refcount.saturating_add(links)
-                }
-                None => {
-                    let reshdr = resource::append(
-                        &mut self.file,
-                        &self.path,
-                        write_at,
-                        contents,
-                        codec,
-                        chunk_size,
-                        0,
-                    )?;
-                    write_at += reshdr.size_in_wim;
-                    table.push(BlobEntry {
-                        reshdr,
-                        part_number: 1,
-                        refcount: links,
-                        hash: new_hash,
-                        solid_run: None,
-                    });
-                }
-            }
-        }
-        if old_hash != ZERO_HASH {
-            // The entry stays (the data stays readable where it is); only its count drops.
-            if let Some(old) = table.find(&old_hash) {
-                table.entries[old].refcount = table.entries[old].refcount.saturating_sub(links);
-            }
-        }
-
-        let metadata_hash: Sha1 = Sha1Hasher::digest(&patched.bytes).into();
+        let chunk_size = update.chunk_size;
+        let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
         let metadata_reshdr = resource::append(
             &mut self.file,
             &self.path,
-            write_at,
-            &patched.bytes,
+            update.write_at,
+            &edited.bytes,
             codec,
             chunk_size,
             RESOURCE_METADATA,
         )?;
-        write_at += metadata_reshdr.size_in_wim;
+        update.write_at += metadata_reshdr.size_in_wim;
         let metadata_index = self.blob_table.metadata[index as usize - 1];
-        table.entries[metadata_index].reshdr = metadata_reshdr;
-        table.entries[metadata_index].hash = metadata_hash;
+        update.table.entries[metadata_index].reshdr = metadata_reshdr;
+        update.table.entries[metadata_index].hash = metadata_hash;
 
-        let table_bytes = table.to_bytes();
+        let table_bytes = update.table.to_bytes();
         let table_reshdr = resource::append(
             &mut self.file,
             &self.path,
-            write_at,
+            update.write_at,
             &table_bytes,
             None,
             chunk_size,
             0,
         )?;
-        write_at += table_reshdr.size_in_wim;
+        update.write_at += table_reshdr.size_in_wim;
 
         let mut xml = self.xml.clone();
-        let total_bytes = self
-            .images()
-            .iter()
-            .find(|image| image.index == index)
-            .and_then(|image| image.total_bytes)
-            .map(|total| {
-                (total + u64::from(links) * contents.len() as u64)
-                    .saturating_sub(u64::from(links) * old_size)
-            });
-        xml.update_image(index, total_bytes, filetime_now());
-        xml.set_wim_total_bytes(write_at);
+        let info = self.images().into_iter().find(|image| image.index == index);
+        let shifted = |value: Option<u64>, delta: i128| {
+            value.map(|v| (i128::from(v) + delta).clamp(0, i128::from(u64::MAX)) as u64)
+        };
+        let info = info.as_ref();
+        xml.update_image(
+            index,
+            shifted(info.and_then(|i| i.total_bytes), update.total_bytes_delta),
+            shifted(info.and_then(|i| i.dir_count), update.dir_count_delta),
+            shifted(info.and_then(|i| i.file_count), update.file_count_delta),
+            filetime_now(),
+        );
+        xml.set_wim_total_bytes(update.write_at);
         let xml_reshdr = resource::append(
             &mut self.file,
             &self.path,
-            write_at,
+            update.write_at,
             &xml.to_bytes(),
             None,
             chunk_size,
             0,
         )?;
-        write_at += xml_reshdr.size_in_wim;
+        update.write_at += xml_reshdr.size_in_wim;
 
         let mut header = self.header.clone();
         header.blob_table = table_reshdr;
@@ -453,14 +537,14 @@ impl Wim {
             header.boot_metadata = metadata_reshdr;
         }
         self.sync("syncing the appended resources")?;
-        let file_len = write_at;
         if self.header.has_integrity_table() {
             let old = self.header.integrity_table;
+            let old_spec = ResourceSpec::plain(&old, None, chunk_size);
             let old_table = resource::read_range(
                 &self.file,
                 &self.path,
-                file_len,
-                &ResourceSpec::plain(&old, None, chunk_size),
+                update.write_at,
+                &old_spec,
                 0,
                 old.uncompressed_size.min(1 << 30),
                 &mut self.decompressors,
@@ -468,18 +552,23 @@ impl Wim {
             let integrity_chunk =
                 integrity::chunk_size_of(&old_table).unwrap_or(integrity::DEFAULT_CHUNK_SIZE);
             let check_end = table_reshdr.end().unwrap_or(u64::MAX);
-            let integrity_table =
-                integrity::compute(&self.file, &self.path, file_len, check_end, integrity_chunk)?;
+            let integrity_table = integrity::compute(
+                &self.file,
+                &self.path,
+                update.write_at,
+                check_end,
+                integrity_chunk,
+            )?;
             header.integrity_table = resource::append(
                 &mut self.file,
                 &self.path,
-                write_at,
+                update.write_at,
                 &integrity_table,
                 None,
                 chunk_size,
                 0,
             )?;
-            write_at += header.integrity_table.size_in_wim;
+            update.write_at += header.integrity_table.size_in_wim;
             self.sync("syncing the integrity table")?;
         }
 
@@ -491,11 +580,19 @@ impl Wim {
         self.sync("syncing the header")?;
 
         self.header = header;
-        self.blob_table = table;
+        self.blob_table = update.table;
         self.xml = xml;
-        self.file_len = write_at;
-        *image = patched;
+        self.file_len = update.write_at;
+        *image = edited;
         Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(self.usage("opened read-only; use Wim::open_for_update".into()))
+        }
     }
 
     fn sync(&self, action: &str) -> Result<()> {
@@ -528,6 +625,77 @@ impl Wim {
         Error::Usage {
             file: self.path.clone(),
             reason,
+        }
+    }
+}
+
+/// An update being prepared: the new blob table and what is appended where.
+struct Update {
+    table: BlobTable,
+    write_at: u64,
+    chunk_size: u32,
+    total_bytes_delta: i128,
+    dir_count_delta: i128,
+    file_count_delta: i128,
+}
+
+impl Update {
+    fn new(wim: &Wim) -> Self {
+        Self {
+            table: wim.blob_table.clone(),
+            write_at: wim.file_len,
+            // Uncompressed WIMs may say 0; the value then only sizes our writes.
+            chunk_size: wim.header.chunk_size.max(32768),
+            total_bytes_delta: 0,
+            dir_count_delta: 0,
+            file_count_delta: 0,
+        }
+    }
+
+    /// Appends `contents` as a blob unless one with its hash is stored; adds `references`.
+    fn store_blob(&mut self, wim: &mut Wim, contents: &[u8], references: u32) -> Result<Sha1> {
+        if contents.is_empty() {
+            return Ok(ZERO_HASH);
+        }
+        let hash: Sha1 = Sha1Hasher::digest(contents).into();
+        match self.table.find(&hash) {
+            Some(existing) => {
+                let entry = &mut self.table.entries[existing];
+                entry.refcount = entry.refcount.saturating_add(references);
+            }
+            None => {
+                let codec = wim.codec()?;
+                let reshdr = resource::append(
+                    &mut wim.file,
+                    &wim.path,
+                    self.write_at,
+                    contents,
+                    codec,
+                    self.chunk_size,
+                    0,
+                )?;
+                self.write_at += reshdr.size_in_wim;
+                self.table.push(BlobEntry {
+                    reshdr,
+                    part_number: 1,
+                    refcount: references,
+                    hash,
+                    solid_run: None,
+                });
+            }
+        }
+        Ok(hash)
+    }
+
+    /// Drops `references` from a blob's count. The entry stays even at 0: the bytes stay
+    /// readable where they are, and a count that was already wrong cannot lose data.
+    fn release_blob(&mut self, hash: &Sha1, references: u32) {
+        if *hash == ZERO_HASH {
+            return;
+        }
+        if let Some(index) = self.table.find(hash) {
+            let entry = &mut self.table.entries[index];
+            entry.refcount = entry.refcount.saturating_sub(references);
         }
     }
 }
@@ -660,7 +828,80 @@ impl WimImage {
         self.wim
             .replace_file_data(self.index, &mut self.metadata, index, contents)
     }
+
+    /// Creates the file at `path` (it must not exist), creating missing parent directories,
+    /// and commits. New entries inherit their security descriptor from their parent.
+    pub fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        let (parent, name) = self.parent_for_create(path)?;
+        self.wim
+            .create(
+                self.index,
+                &mut self.metadata,
+                parent,
+                &name,
+                Some(contents),
+            )
+            .map(drop)
+    }
+
+    /// Creates the directory at `path` and any missing parents; an existing directory is fine.
+    pub fn create_dir_all(&mut self, path: &str) -> Result<()> {
+        let mut current = 0usize;
+        let mut so_far = String::new();
+        for component in path
+            .split(['\\', '/'])
+            .filter(|c| !c.is_empty() && *c != ".")
+        {
+            if !so_far.is_empty() {
+                so_far.push('\\');
+            }
+            so_far.push_str(component);
+            current = match self.metadata.lookup(&so_far) {
+                Some(existing)
+                    if dentry::has_child_list(self.metadata.dentries[existing].attributes) =>
+                {
+                    existing
+                }
+                Some(_) => {
+                    return Err(self
+                        .wim
+                        .usage(format!("{so_far:?} exists and is not a directory")))
+                }
+                None => {
+                    self.wim
+                        .create(self.index, &mut self.metadata, current, component, None)?
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Deletes the file or directory (with its contents) at `path` and commits; `false` when
+    /// nothing was there.
+    pub fn delete(&mut self, path: &str) -> Result<bool> {
+        let Some(index) = self.metadata.lookup(path) else {
+            return Ok(false);
+        };
+        self.wim.delete(self.index, &mut self.metadata, index)?;
+        Ok(true)
+    }
+
+    fn parent_for_create(&mut self, path: &str) -> Result<(usize, String)> {
+        let components: Vec<&str> = path
+            .split(['\\', '/'])
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let Some((name, parents)) = components.split_last() else {
+            return Err(self.wim.usage(format!("{path:?} names no file")));
+        };
+        let parent_path = parents.join("\\");
+        self.create_dir_all(&parent_path)?;
+        let parent = self.metadata.lookup(&parent_path).expect("created above");
+        Ok((parent, (*name).to_string()))
+    }
 }
+
+const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
 
 /// The current time as a Windows FILETIME (100 ns units since 1601).
 fn filetime_now() -> u64 {

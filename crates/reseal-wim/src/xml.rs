@@ -83,14 +83,28 @@ impl XmlData {
         images
     }
 
-    /// Sets `<IMAGE INDEX=index>`'s TOTALBYTES and LASTMODIFICATIONTIME (a FILETIME).
-    pub fn update_image(&mut self, index: u32, total_bytes: Option<u64>, modified: u64) {
+    /// Sets `<IMAGE INDEX=index>`'s TOTALBYTES, DIRCOUNT, FILECOUNT (each when given) and
+    /// LASTMODIFICATIONTIME (a FILETIME).
+    pub fn update_image(
+        &mut self,
+        index: u32,
+        total_bytes: Option<u64>,
+        dir_count: Option<u64>,
+        file_count: Option<u64>,
+        modified: u64,
+    ) {
         let Some(range) = image_body_range(&self.text, index) else {
             return;
         };
         let mut body = self.text[range.clone()].to_string();
-        if let Some(total_bytes) = total_bytes {
-            set_child_text(&mut body, "TOTALBYTES", &total_bytes.to_string());
+        for (tag, value) in [
+            ("TOTALBYTES", total_bytes),
+            ("DIRCOUNT", dir_count),
+            ("FILECOUNT", file_count),
+        ] {
+            if let Some(value) = value {
+                set_child_text(&mut body, tag, &value.to_string());
+            }
         }
         let time = format!(
             "<HIGHPART>0x{:08X}</HIGHPART><LOWPART>0x{:08X}</LOWPART>",
@@ -217,7 +231,7 @@ mod tests {
         assert_eq!(images.len(), 2);
         assert_eq!(images[0].name.as_deref(), Some("A & B"));
         assert_eq!(images[1].total_bytes, Some(9));
-        xml.update_image(2, Some(12), 0x01D3_A74E_97C5_056B);
+        xml.update_image(2, Some(12), None, Some(4), 0x01D3_A74E_97C5_056B);
         xml.set_wim_total_bytes(4242);
         assert!(xml
             .text

@@ -1,0 +1,307 @@
+//! Deleting and creating entries (a re-serialized dentry tree), checked with wimlib-imagex.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{extract_to_stdout, oracle_tree, wimlib_imagex};
+use reseal_wim::{Wim, WimImage};
+
+fn verify(wim: &Path) {
+    let output = Command::new("wimlib-imagex")
+        .args(["verify", wim.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "verify {}: {}{}",
+        wim.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn capture(source: &Path, out: &Path, extra: &[&str]) {
+    let status = Command::new("wimlib-imagex")
+        .args([
+            "capture",
+            source.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "Sample",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn build_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();
+    std::fs::create_dir_all(root.join("Windows/Temp/sub")).unwrap();
+    std::fs::write(root.join("Windows/Panther/unattend.xml"), b"<unattend/>").unwrap();
+    std::fs::write(root.join("Windows/Temp/a.log"), vec![b'a'; 70_000]).unwrap();
+    std::fs::write(root.join("Windows/Temp/sub/b.log"), b"b").unwrap();
+    std::fs::write(root.join("keep.txt"), b"keep").unwrap();
+    std::fs::hard_link(root.join("keep.txt"), root.join("Windows/keep-link.txt")).unwrap();
+}
+
+fn writable_copy(original: &Path, dir: &Path) -> std::path::PathBuf {
+    let copy = dir.join(original.file_name().unwrap());
+    std::fs::copy(original, &copy).unwrap();
+    let mut permissions = std::fs::metadata(&copy).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&copy, permissions).unwrap();
+    copy
+}
+
+/// An unedited tree serializes to a tree that parses the same; for wimlib's own layout,
+/// byte-for-byte the same.
+#[test]
+fn unedited_trees_serialize_to_the_same_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    let captured = dir.path().join("c.wim");
+    capture(&tree, &captured, &["--compress=LZX"]);
+    let mut wims = vec![(captured, true)];
+    for name in [
+        "XPRESS.wim",
+        "LZX.wim",
+        "LZMS.wim",
+        "BootXPRESS.wim",
+        "MultiImage.wim",
+    ] {
+        if let Some(path) = reseal_testutil::real_fixture(&format!("images/managedwimlib/{name}")) {
+            wims.push((path, false));
+        }
+    }
+    for (path, wimlib_layout) in wims {
+        let mut wim = Wim::open(&path).unwrap();
+        for index in 1..=wim.image_count() {
+            let image = wim.load_image(index).unwrap();
+            let again = image.serialize(false).unwrap();
+            let view = |m: &reseal_wim::ImageMetadata| -> Vec<_> {
+                (0..m.dentries.len())
+                    .map(|i| {
+                        (
+                            m.path_of(i),
+                            m.dentries[i].attributes,
+                            m.dentries[i].data_hash(),
+                            m.security_descriptor(i).map(<[u8]>::to_vec),
+                            m.dentries[i].short_name.clone(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                view(&again),
+                view(&image),
+                "{} image {index}",
+                path.display()
+            );
+            if wimlib_layout {
+                assert!(
+                    again.bytes == image.bytes,
+                    "{} image {index}: layout differs",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn deleting_files_and_directories_leaves_the_rest_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    for extra in [
+        &["--compress=LZX"][..],
+        &["--solid"][..],
+        &["--check", "--compress=XPRESS"][..],
+    ] {
+        let wim = dir.path().join("d.wim");
+        let _ = std::fs::remove_file(&wim);
+        capture(&tree, &wim, extra);
+        let before = oracle_tree(&wim, 1);
+        let mut image = WimImage::open(&wim, "1", true).unwrap();
+        assert!(image.delete(r"windows\temp").unwrap());
+        assert!(image.delete(r"Windows\Panther\unattend.xml").unwrap());
+        assert!(image.delete("keep.txt").unwrap());
+        assert!(!image.delete("not-there").unwrap());
+        assert!(image.delete("").is_err());
+        drop(image);
+        verify(&wim);
+        let after = oracle_tree(&wim, 1);
+        let gone = [
+            "/Windows/Temp",
+            "/Windows/Temp/a.log",
+            "/Windows/Temp/sub",
+            "/Windows/Temp/sub/b.log",
+            "/Windows/Panther/unattend.xml",
+            "/keep.txt",
+        ];
+        for (path, old) in &before {
+            if gone.contains(&path.as_str()) {
+                assert!(!after.contains_key(path), "{path} survived");
+            } else if path == "/Windows/keep-link.txt" {
+                // One of its two links is gone.
+                assert_eq!(after[path].link_count, 1);
+                assert_eq!(after[path].streams, old.streams);
+                assert_eq!(after[path].security_descriptor, old.security_descriptor);
+            } else {
+                assert_eq!(&after[path], old, "{path} changed");
+            }
+        }
+        assert_eq!(after.len(), before.len() - gone.len());
+        assert_eq!(
+            extract_to_stdout(&wim, 1, "/Windows/keep-link.txt"),
+            b"keep"
+        );
+        let info = String::from_utf8(wimlib_imagex(&["info", wim.to_str().unwrap(), "1"])).unwrap();
+        // The XML counts follow the deletions as wimlib's own update would set them.
+        for line in [
+            "Directory Count:        3",
+            "File Count:             1",
+            "Total Bytes:            4",
+        ] {
+            assert!(info.contains(line), "{line:?} missing from:\n{info}");
+        }
+    }
+}
+
+#[test]
+fn created_files_inherit_their_parents_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("volume.img");
+    std::fs::File::create(&volume)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    match Command::new("/usr/sbin/mkntfs")
+        .args(["-F", "-f", "-q", volume.to_str().unwrap()])
+        .status()
+    {
+        Ok(status) => assert!(status.success()),
+        Err(_) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipping: mkntfs is not installed");
+            return;
+        }
+        Err(e) => panic!("mkntfs: {e}"),
+    }
+    let source = dir.path().join("f");
+    std::fs::write(&source, b"existing").unwrap();
+    assert!(Command::new("/usr/sbin/ntfscp")
+        .args([
+            volume.to_str().unwrap(),
+            source.to_str().unwrap(),
+            "existing.txt"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let wim = dir.path().join("ntfs.wim");
+    capture(&volume, &wim, &["--compress=LZX"]);
+    let before = oracle_tree(&wim, 1);
+
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image
+        .create_file(r"Windows\Panther\unattend.xml", b"<unattend/>")
+        .unwrap();
+    image.create_file("top.txt", b"").unwrap();
+    assert!(
+        image.create_file("TOP.TXT", b"x").is_err(),
+        "names are unique case-insensitively"
+    );
+    assert!(image.create_file(r"existing.txt\below", b"x").is_err());
+    assert_eq!(
+        image
+            .read_file(r"windows\panther\UNATTEND.XML")
+            .unwrap()
+            .unwrap(),
+        b"<unattend/>"
+    );
+    drop(image);
+    verify(&wim);
+
+    let after = oracle_tree(&wim, 1);
+    for (path, old) in &before {
+        if path != "/" {
+            assert_eq!(&after[path], old, "{path} changed");
+        }
+    }
+    assert_eq!(after.len(), before.len() + 4);
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/Panther/unattend.xml"),
+        b"<unattend/>"
+    );
+    let root_sd = before["/"]
+        .security_descriptor
+        .clone()
+        .expect("NTFS root has a descriptor");
+    for path in [
+        "/Windows",
+        "/Windows/Panther",
+        "/Windows/Panther/unattend.xml",
+        "/top.txt",
+    ] {
+        let entry = &after[path];
+        let sd = entry
+            .security_descriptor
+            .as_deref()
+            .unwrap_or_else(|| panic!("{path} has no descriptor"));
+        assert_ne!(sd, root_sd, "{path}: inherited, not copied");
+        // Self-relative, DACL present and auto-inherited.
+        assert_eq!(&sd[..8], "01000484", "{path}: {sd}");
+    }
+    assert_eq!(after["/Windows"].attributes, 0x10);
+    assert_eq!(after["/top.txt"].attributes, 0x20);
+    // Files under the same parent share one stored descriptor.
+    let mut wim_reader = WimImage::open(&wim, "1", false).unwrap();
+    let meta = wim_reader.metadata();
+    let panther = meta.lookup(r"Windows\Panther").unwrap();
+    let file = meta.lookup(r"Windows\Panther\unattend.xml").unwrap();
+    assert_ne!(
+        meta.dentries[panther].security_id,
+        meta.dentries[file].security_id
+    );
+    assert_eq!(
+        meta.dentries[meta.lookup("top.txt").unwrap()].security_id,
+        meta.dentries[file].security_id
+    );
+    assert!(wim_reader.read_file("top.txt").unwrap().unwrap().is_empty());
+}
+
+/// A Microsoft-written multi-image WIM with an integrity table: the other images stay as
+/// they were.
+#[test]
+fn deleting_in_one_image_of_a_real_wim_keeps_the_others() {
+    let Some(original) = reseal_testutil::real_fixture("images/managedwimlib/MultiImage.wim")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wim = writable_copy(&original, dir.path());
+    let before: Vec<_> = (1..=3).map(|i| oracle_tree(&wim, i)).collect();
+    let victim = before[1]
+        .iter()
+        .find(|(path, entry)| path.as_str() != "/" && entry.attributes & 0x10 == 0)
+        .map(|(path, _)| path.clone())
+        .unwrap();
+    let mut image = WimImage::open(&wim, "2", true).unwrap();
+    assert!(image.delete(&victim[1..]).unwrap());
+    assert!(image.read_file(&victim[1..]).unwrap().is_none());
+    drop(image);
+    verify(&wim);
+    for (i, old) in before.iter().enumerate() {
+        let new = oracle_tree(&wim, i as u32 + 1);
+        let mut expected = old.clone();
+        if i == 1 {
+            expected.remove(&victim);
+        }
+        assert_eq!(new, expected, "image {}", i + 1);
+    }
+}
