@@ -39,6 +39,10 @@ pub struct Wim {
     file: File,
     file_len: u64,
     writable: bool,
+    /// When set, edits are staged and written by [`Wim::commit`].
+    batch: bool,
+    /// The staged update and the image it is for.
+    pending: Option<(u32, Update)>,
     header: Header,
     blob_table: BlobTable,
     xml: XmlData,
@@ -140,6 +144,8 @@ impl Wim {
             blob_table,
             xml,
             decompressors,
+            batch: false,
+            pending: None,
         })
     }
 
@@ -237,7 +243,7 @@ impl Wim {
         if *hash == ZERO_HASH {
             return Some(0);
         }
-        let entry = &self.blob_table.entries[self.blob_table.find(hash)?];
+        let entry = &self.current_table().entries[self.current_table().find(hash)?];
         Some(if entry.solid_run.is_some() {
             entry.reshdr.size_in_wim
         } else {
@@ -250,10 +256,10 @@ impl Wim {
         if *hash == ZERO_HASH {
             return Ok(Vec::new());
         }
-        let Some(index) = self.blob_table.find(hash) else {
+        let Some(index) = self.current_table().find(hash) else {
             return Err(self.corrupt("blob table", format!("no entry for blob {}", hex(hash))));
         };
-        let entry = self.blob_table.entries[index].clone();
+        let entry = self.current_table().entries[index].clone();
         let data = match entry.solid_run {
             None => {
                 let spec =
@@ -261,7 +267,7 @@ impl Wim {
                 resource::read_range(
                     &self.file,
                     &self.path,
-                    self.file_len,
+                    self.current_len(),
                     &spec,
                     0,
                     entry.reshdr.uncompressed_size,
@@ -273,12 +279,12 @@ impl Wim {
                 // assign_blob_to_solid_resource()).
                 let (mut offset, size) = (entry.reshdr.offset, entry.reshdr.size_in_wim);
                 let mut found = None;
-                for &resource_index in &self.blob_table.solid_runs[run] {
-                    let reshdr = self.blob_table.entries[resource_index].reshdr;
+                for &resource_index in &self.current_table().solid_runs[run].clone() {
+                    let reshdr = self.current_table().entries[resource_index].reshdr;
                     let spec = resource::read_solid_header(
                         &self.file,
                         &self.path,
-                        self.file_len,
+                        self.current_len(),
                         &reshdr,
                     )?;
                     if offset
@@ -299,7 +305,7 @@ impl Wim {
                 resource::read_range(
                     &self.file,
                     &self.path,
-                    self.file_len,
+                    self.current_len(),
                     &spec,
                     offset,
                     size,
@@ -311,6 +317,20 @@ impl Wim {
             return Err(self.corrupt("blob", format!("{} does not match its SHA-1", hex(hash))));
         }
         Ok(data)
+    }
+
+    /// The blob table with staged edits applied.
+    fn current_table(&self) -> &BlobTable {
+        self.pending
+            .as_ref()
+            .map_or(&self.blob_table, |(_, update)| &update.table)
+    }
+
+    /// The file length including blobs appended for staged edits.
+    fn current_len(&self) -> u64 {
+        self.pending
+            .as_ref()
+            .map_or(self.file_len, |(_, update)| update.write_at)
     }
 
     /// Replaces the contents of the file `dentry` in `image` (image number `index`) and
@@ -341,7 +361,7 @@ impl Wim {
         let old_size = self.blob_size(&old_hash).unwrap_or(0);
         let links = image.hard_links(dentry).len() as u32;
 
-        let mut update = Update::new(self);
+        let mut update = self.staged_update(index)?;
         let new_hash = update.store_blob(self, contents, links)?;
         update.release_blob(&old_hash, links);
         update.total_bytes_delta =
@@ -356,7 +376,7 @@ impl Wim {
                 ),
             ));
         }
-        self.commit(index, image, patched, update)
+        self.finish(index, image, patched, update)
     }
 
     /// Deletes `dentry` of `image` with everything below it and commits the change. The blobs
@@ -366,7 +386,7 @@ impl Wim {
         if dentry == 0 {
             return Err(self.usage("the root directory cannot be deleted".into()));
         }
-        let mut update = Update::new(self);
+        let mut update = self.staged_update(index)?;
         for i in image.subtree(dentry) {
             let removed = &image.dentries[i];
             let streams = removed
@@ -390,7 +410,7 @@ impl Wim {
         let serialized = edited
             .serialize(false)
             .map_err(|m| Error::from_malformed(&self.path, m))?;
-        self.commit(index, image, serialized, update)
+        self.finish(index, image, serialized, update)
     }
 
     /// Creates `name` in the directory `parent` of `image`: a file with `contents`, or an empty
@@ -438,7 +458,7 @@ impl Wim {
             }
             None => (-1, false),
         };
-        let mut update = Update::new(self);
+        let mut update = self.staged_update(index)?;
         let (attributes, hash) = match contents {
             Some(data) => {
                 update.file_count_delta += 1;
@@ -457,7 +477,7 @@ impl Wim {
         let serialized = edited
             .serialize(security_changed)
             .map_err(|m| Error::from_malformed(&self.path, m))?;
-        self.commit(index, image, serialized, update)?;
+        self.finish(index, image, serialized, update)?;
         let path = format!("{}\\{name}", image.path_of(parent));
         image.lookup(&path).ok_or_else(|| {
             self.corrupt(
@@ -467,13 +487,66 @@ impl Wim {
         })
     }
 
-    /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
-    /// integrity table after everything else, then the header.
-    fn commit(
+    /// Stages edits instead of writing each one (`true`), or writes each edit when it is made
+    /// (`false`, the default). Staged edits reach the file only through [`Wim::commit`]; until
+    /// then the file shows the image as it was (new blobs are appended, unreferenced).
+    pub fn set_batch(&mut self, batch: bool) {
+        self.batch = batch;
+    }
+
+    /// `true` when edits are staged and not yet written.
+    pub fn has_pending_changes(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Writes the staged edits of `image` (the same metadata the edits were made on).
+    pub fn commit(&mut self, image: &ImageMetadata) -> Result<()> {
+        let Some((index, update)) = self.pending.take() else {
+            return Ok(());
+        };
+        let result = self.write_update(index, image, update.clone());
+        if result.is_err() {
+            // Nothing was committed: keep the edits staged so the commit can be retried.
+            self.pending = Some((index, update));
+        }
+        result
+    }
+
+    /// The staged update (a copy, so that a failed edit leaves it as it was) or a new one.
+    fn staged_update(&self, index: u32) -> Result<Update> {
+        match &self.pending {
+            Some((staged, update)) if *staged == index => Ok(update.clone()),
+            Some((staged, _)) => Err(self.usage(format!(
+                "image {staged} has staged edits: commit them before editing image {index}"
+            ))),
+            None => Ok(Update::new(self)),
+        }
+    }
+
+    /// Stages the edit, or writes it now when not batching.
+    fn finish(
         &mut self,
         index: u32,
         image: &mut ImageMetadata,
         edited: ImageMetadata,
+        update: Update,
+    ) -> Result<()> {
+        if self.batch {
+            *image = edited;
+            self.pending = Some((index, update));
+            return Ok(());
+        }
+        self.write_update(index, &edited, update)?;
+        *image = edited;
+        Ok(())
+    }
+
+    /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
+    /// integrity table after everything else, then the header.
+    fn write_update(
+        &mut self,
+        index: u32,
+        edited: &ImageMetadata,
         mut update: Update,
     ) -> Result<()> {
         let codec = self.codec()?;
@@ -583,7 +656,6 @@ impl Wim {
         self.blob_table = update.table;
         self.xml = xml;
         self.file_len = update.write_at;
-        *image = edited;
         Ok(())
     }
 
@@ -630,6 +702,7 @@ impl Wim {
 }
 
 /// An update being prepared: the new blob table and what is appended where.
+#[derive(Clone)]
 struct Update {
     table: BlobTable,
     write_at: u64,
@@ -827,6 +900,18 @@ impl WimImage {
         };
         self.wim
             .replace_file_data(self.index, &mut self.metadata, index, contents)
+    }
+
+    /// Stages the following edits until [`WimImage::commit`] (see [`Wim::set_batch`]): one
+    /// metadata resource, blob table and header are written for all of them. Dropping the
+    /// image without committing discards them and leaves the file as it was.
+    pub fn set_batch(&mut self, batch: bool) {
+        self.wim.set_batch(batch);
+    }
+
+    /// Writes the staged edits.
+    pub fn commit(&mut self) -> Result<()> {
+        self.wim.commit(&self.metadata)
     }
 
     /// Creates the file at `path` (it must not exist), creating missing parent directories,

@@ -305,3 +305,106 @@ fn deleting_in_one_image_of_a_real_wim_keeps_the_others() {
         assert_eq!(new, expected, "image {}", i + 1);
     }
 }
+
+/// Staged edits: the file shows the old image until the commit, then all edits at once, with
+/// a single new metadata resource.
+#[test]
+fn batched_edits_are_written_by_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    let wim = dir.path().join("b.wim");
+    capture(&tree, &wim, &["--compress=LZX"]);
+    let before = oracle_tree(&wim, 1);
+    let header_before = std::fs::read(&wim).unwrap()[..208].to_vec();
+
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image
+        .replace_file("keep.txt", b"replaced in a batch")
+        .unwrap();
+    image.delete(r"Windows\Temp").unwrap();
+    image
+        .create_file(r"Windows\Setup\Scripts\SetupComplete.cmd", b"@echo off\r\n")
+        .unwrap();
+    assert_eq!(
+        image.read_file(r"windows\keep-link.txt").unwrap().unwrap(),
+        b"replaced in a batch"
+    );
+    assert!(image.wim().has_pending_changes());
+    // Nothing committed yet: wimlib still sees the original image.
+    assert_eq!(std::fs::read(&wim).unwrap()[..208], header_before[..]);
+    assert_eq!(oracle_tree(&wim, 1), before);
+    verify(&wim);
+    image.commit().unwrap();
+    assert!(!image.wim().has_pending_changes());
+    drop(image);
+
+    verify(&wim);
+    let after = oracle_tree(&wim, 1);
+    assert!(!after.contains_key("/Windows/Temp"));
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/keep.txt"),
+        b"replaced in a batch"
+    );
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/keep-link.txt"),
+        b"replaced in a batch"
+    );
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/Setup/Scripts/SetupComplete.cmd"),
+        b"@echo off\r\n"
+    );
+    assert_eq!(
+        after["/Windows/Panther/unattend.xml"],
+        before["/Windows/Panther/unattend.xml"]
+    );
+    // One metadata resource for the whole batch: the blob table has one metadata entry.
+    let wim_now = Wim::open(&wim).unwrap();
+    assert_eq!(wim_now.blob_table().metadata.len(), 1);
+
+    // Uncommitted edits are dropped with the image.
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image.delete("keep.txt").unwrap();
+    drop(image);
+    verify(&wim);
+    assert_eq!(oracle_tree(&wim, 1), after);
+}
+
+/// Until the header is rewritten the file is the old WIM: putting the old header back after
+/// an update gives exactly the original image (what a crash before the last write leaves).
+#[test]
+fn the_old_header_still_describes_the_old_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    for extra in [
+        &["--compress=LZX"][..],
+        &["--check", "--compress=XPRESS"][..],
+    ] {
+        let wim = dir.path().join("h.wim");
+        let _ = std::fs::remove_file(&wim);
+        capture(&tree, &wim, extra);
+        let before = oracle_tree(&wim, 1);
+        let original = std::fs::read(&wim).unwrap();
+        let mut image = WimImage::open(&wim, "1", true).unwrap();
+        image
+            .replace_file(r"Windows\Panther\unattend.xml", b"<new/>")
+            .unwrap();
+        image.delete("keep.txt").unwrap();
+        image.create_file("new.txt", b"new").unwrap();
+        drop(image);
+        let mut updated = std::fs::read(&wim).unwrap();
+        assert!(updated.len() > original.len());
+        assert_eq!(
+            updated[208..original.len()],
+            original[208..],
+            "existing bytes were overwritten"
+        );
+        updated[..208].copy_from_slice(&original[..208]);
+        std::fs::write(&wim, &updated).unwrap();
+        verify(&wim);
+        assert_eq!(oracle_tree(&wim, 1), before);
+    }
+}
