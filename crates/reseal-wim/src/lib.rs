@@ -11,6 +11,26 @@
 //! [`xml`], [`security`], [`dentry`], [`metadata`], [`integrity`]. wimlib, built from source by
 //! `wimlib-sys`, is used only for chunk compression and decompression; all unsafe code is in
 //! the private `ffi` module.
+//!
+//! Edits go to the file the way wimlib's append mode does: new blobs, the new metadata
+//! resource, blob table, XML data and integrity table are appended after everything the file
+//! holds, and the 208-byte header is rewritten last, so an interrupted edit leaves the
+//! original image. Unchanged blobs are never rewritten. Edits are written one by one, or
+//! staged with [`WimImage::set_batch`] and written by [`WimImage::commit`].
+//!
+//! A reseal `Target` over one image maps onto [`WimImage`] directly: `read_file`,
+//! `list_dir` (name, is_dir, size), `exists`, `replace_file`, `create_file` (missing parents
+//! are created; descriptors are inherited), `delete` for both `delete_file` and
+//! `delete_dir_all` (`false` = nothing was there). Nothing is ever written beside the WIM, so
+//! `discard_incomplete_write` has nothing to do.
+//!
+//! ```no_run
+//! let mut image = reseal_wim::WimImage::open("install.wim", "2", true)?;
+//! let hive = image.read_file(r"Windows\System32\config\SYSTEM")?.expect("a SYSTEM hive");
+//! image.replace_file(r"Windows\System32\config\SYSTEM", &hive)?;
+//! image.delete(r"Windows\Panther\setupact.log")?;
+//! # Ok::<(), reseal_wim::Error>(())
+//! ```
 #![deny(unsafe_code)]
 
 pub mod blob_table;

@@ -408,3 +408,62 @@ fn the_old_header_still_describes_the_old_image() {
         assert_eq!(oracle_tree(&wim, 1), before);
     }
 }
+
+/// The sysprep-like edits on the repository's sample image: replace a hive, delete logs,
+/// create an answer file, as one batch.
+#[test]
+fn the_sample_image_takes_a_generalize_like_batch() {
+    let committed = reseal_testutil::workspace_root().join("fixtures/sample.wim");
+    if !committed.is_file() {
+        eprintln!("skipping: fixtures/sample.wim is missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wim = writable_copy(&committed, dir.path());
+    let before = oracle_tree(&wim, 1);
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    let hive = image
+        .read_file(r"Windows\System32\config\SYSTEM")
+        .unwrap()
+        .expect("the sample has a SYSTEM hive");
+    let mut edited = hive.clone();
+    edited.extend_from_slice(&[0u8; 4096]);
+    image
+        .replace_file(r"Windows\System32\config\SYSTEM", &edited)
+        .unwrap();
+    assert!(image.delete(r"Windows\Panther\setupact.log").unwrap());
+    image
+        .create_file(r"Windows\Panther\Unattend\unattend.xml", b"<unattend/>")
+        .unwrap();
+    image.commit().unwrap();
+    drop(image);
+    verify(&wim);
+    let after = oracle_tree(&wim, 1);
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/System32/config/SYSTEM"),
+        edited
+    );
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/Panther/Unattend/unattend.xml"),
+        b"<unattend/>"
+    );
+    assert!(!after.contains_key("/Windows/Panther/setupact.log"));
+    let touched = [
+        "/Windows/System32/config/SYSTEM",
+        "/Windows/Panther/setupact.log",
+    ];
+    for (path, old) in &before {
+        if !touched.contains(&path.as_str()) {
+            assert_eq!(&after[path], old, "{path} changed");
+        }
+    }
+    let system_before = &before["/Windows/System32/config/SYSTEM"];
+    let system_after = &after["/Windows/System32/config/SYSTEM"];
+    assert_eq!(
+        system_after.security_descriptor,
+        system_before.security_descriptor
+    );
+    assert_eq!(system_after.attributes, system_before.attributes);
+    assert_eq!(system_after.creation_time, system_before.creation_time);
+}

@@ -171,6 +171,11 @@ fn captures_read_like_wimlib_in_every_compression() {
         capture(&tree, &wim, extra);
         assert!(assert_matches_wimlib(&wim) >= 4, "{name}");
     }
+    // The repository's sample image, as committed.
+    let committed = reseal_testutil::workspace_root().join("fixtures/sample.wim");
+    if committed.is_file() {
+        assert!(assert_matches_wimlib(&committed) > 0);
+    }
     let sample = sample_tree();
     if sample.is_dir() {
         let wim = dir.path().join("sample.wim");
