@@ -22,7 +22,8 @@ use crate::dentry::{self, Dentry, FILE_ATTRIBUTE_ENCRYPTED};
 use crate::error::{Error, Malformed, Result};
 use crate::ffi::Codec;
 use crate::header::{
-    Header, ResourceHeader, FLAG_READONLY, HEADER_SIZE, RESOURCE_METADATA, VERSION_SOLID,
+    Header, ResourceHeader, FLAG_COMPRESSION, FLAG_READONLY, HEADER_SIZE, RESOURCE_METADATA,
+    VERSION_SOLID,
 };
 use crate::integrity;
 use crate::metadata::ImageMetadata;
@@ -717,8 +718,13 @@ impl Update {
         Self {
             table: wim.blob_table.clone(),
             write_at: wim.file_len,
-            // Uncompressed WIMs may say 0; the value then only sizes our writes.
-            chunk_size: wim.header.chunk_size.max(32768),
+            // Compressed resources must use the header's chunk size. Uncompressed WIMs may say
+            // 0; the value then only bounds the compressor, which is not used.
+            chunk_size: if wim.header.flags & FLAG_COMPRESSION != 0 {
+                wim.header.chunk_size
+            } else {
+                32768
+            },
             total_bytes_delta: 0,
             dir_count_delta: 0,
             file_count_delta: 0,

@@ -209,6 +209,11 @@ fn captures_take_replaced_files_in_every_compression() {
         ("solid.esd", &["--solid"][..]),
         ("integrity.wim", &["--check", "--compress=XPRESS"][..]),
         ("boot.wim", &["--compress=LZX", "--boot"][..]),
+        // Chunks smaller than the usual 32 KiB: new resources must use them too.
+        (
+            "small-chunks.wim",
+            &["--compress=XPRESS", "--chunk-size=4096"][..],
+        ),
     ] {
         let wim = dir.path().join(name);
         capture(&tree, &wim, extra);
