@@ -191,6 +191,12 @@ pub fn read_range(
             return Err(bad("uncompressed resource with differing sizes".into()));
         }
         let base = spec.offset + if spec.solid { SOLID_HEADER_SIZE } else { 0 };
+        if base + end > spec.offset + spec.size_in_wim {
+            return Err(bad(format!(
+                "range {start}+{len} lies beyond the {} stored bytes",
+                spec.size_in_wim
+            )));
+        }
         let mut out = vec![0u8; len as usize];
         read_at(
             file,
@@ -231,7 +237,12 @@ pub fn read_range(
         )));
     };
     let data_start = table_start + table_size;
-    let data_size = spec.offset + spec.size_in_wim - data_start;
+    let Some(data_size) = (spec.offset + spec.size_in_wim).checked_sub(data_start) else {
+        return Err(bad(format!(
+            "the chunk table does not fit in {} stored bytes",
+            spec.size_in_wim
+        )));
+    };
 
     let first_chunk = start / chunk;
     let last_chunk = (end - 1) / chunk;
@@ -302,7 +313,13 @@ pub fn read_range(
         .map_err(|m| Error::from_malformed(path, m))?;
     let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
     let mut stored = Vec::new();
-    let mut expanded = vec![0u8; chunk.min(spec.uncompressed_size) as usize];
+    // A chunk may claim up to 1 GiB: ask for the buffer without aborting when it is refused.
+    let expanded_len = chunk.min(spec.uncompressed_size) as usize;
+    let mut expanded = Vec::new();
+    expanded
+        .try_reserve_exact(expanded_len)
+        .map_err(|_| bad(format!("no memory for a chunk of {expanded_len} bytes")))?;
+    expanded.resize(expanded_len, 0);
     for (slot, chunk_index) in (first_chunk..=last_chunk).enumerate() {
         let (from, to) = (offsets[slot], offsets[slot + 1]);
         if to < from || to > data_size {
@@ -472,6 +489,32 @@ mod tests {
             };
             assert!(read_range(&file, &path, len, &lying, 0, 10, &mut decompressors).is_err());
         }
+    }
+
+    #[test]
+    fn solid_resources_too_small_for_their_tables_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r");
+        std::fs::write(&path, [0u8; 64]).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut decompressors = Decompressors::default();
+        // 4 chunks need 16 table bytes after the 16-byte header: 20 stored bytes are too few.
+        let compressed = ResourceSpec {
+            offset: 0,
+            size_in_wim: 20,
+            uncompressed_size: 4 * 32768,
+            codec: Some(Codec::Lzms),
+            chunk_size: 32768,
+            solid: true,
+        };
+        assert!(read_range(&file, &path, 64, &compressed, 0, 10, &mut decompressors).is_err());
+        // An uncompressed solid resource claiming more than it stores.
+        let stored = ResourceSpec {
+            codec: None,
+            uncompressed_size: 1 << 40,
+            ..compressed
+        };
+        assert!(read_range(&file, &path, 64, &stored, 0, 1 << 39, &mut decompressors).is_err());
     }
 
     #[test]
