@@ -1,0 +1,43 @@
+//! Files on an NTFS volume inside a disk image, edited through libntfs-3g over reseal's own
+//! block layer: no loop device, no FUSE, no root.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use reseal_disk::PartitionWindow;
+//! use reseal_ntfs::Volume;
+//!
+//! let mut disk = reseal_disk::open_writable("disk.vhdx".as_ref())?;
+//! let table = reseal_disk::read_partition_table(disk.as_mut())?.expect("partitioned disk");
+//! let part = &table.partitions[0];
+//! let window = PartitionWindow::new(disk, part.start, part.size)?;
+//! let mut volume = Volume::mount(Box::new(window), true)?;
+//! volume.replace_file(r"Windows\System32\config\SYSTEM", b"new hive")?;
+//! volume.unmount()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! * [`volume`]: mounting and the refusals (BitLocker, hibernation/Fast Startup, dirty flag,
+//!   unclean journal), checked read-only before anything is written.
+//! * `files`: lookup by Windows path (case-insensitive, with the volume's `$UpCase`), read,
+//!   replace in place, create, delete.
+//! * [`security`]: security descriptors, and what a new file or directory inherits.
+//!
+//! # What is not crash-safe
+//!
+//! libntfs-3g writes metadata without journaling. An interrupted [`Volume::replace_file`] can
+//! leave the file truncated or half written, and an interrupted create or delete can leave
+//! metadata that chkdsk has to repair. Callers that need atomicity work on a copy of the image.
+#![forbid(unsafe_code)]
+
+mod error;
+mod files;
+mod path;
+pub mod security;
+mod upcase;
+pub mod volume;
+
+pub use error::{Error, Result};
+pub use files::{DirEntry, FileTimes};
+pub use volume::{Volume, VolumeState};

@@ -1,0 +1,76 @@
+//! Case-insensitive name comparison with the volume's own `$UpCase` table, as Windows does.
+
+/// Maps each UTF-16 unit to its upper case.
+pub struct Upcase {
+    table: Vec<u16>,
+}
+
+impl Upcase {
+    /// The table read from `$UpCase` (65536 little-endian units); `None` if it has another size.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Upcase> {
+        if bytes.len() != 65536 * 2 {
+            return None;
+        }
+        let table = bytes
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        Some(Upcase { table })
+    }
+
+    /// A table from Rust's simple case mapping, for a volume whose `$UpCase` is unreadable.
+    pub fn fallback() -> Upcase {
+        let table = (0..=u16::MAX)
+            .map(|unit| {
+                let Some(c) = char::from_u32(u32::from(unit)) else {
+                    return unit; // surrogate halves map to themselves
+                };
+                let mut upper = c.to_uppercase();
+                match (upper.next(), upper.next()) {
+                    (Some(u), None) if (u as u32) <= 0xFFFF => u as u32 as u16,
+                    _ => unit,
+                }
+            })
+            .collect();
+        Upcase { table }
+    }
+
+    fn upper(&self, unit: u16) -> u16 {
+        self.table.get(usize::from(unit)).copied().unwrap_or(unit)
+    }
+
+    /// Whether two UTF-16 names are equal without regard to case.
+    pub fn eq_ignore_case(&self, a: &[u16], b: &[u16]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || self.upper(*x) == self.upper(*y))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(s: &str) -> Vec<u16> {
+        s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn fallback_folds_ascii_and_latin() {
+        let upcase = Upcase::fallback();
+        assert!(upcase.eq_ignore_case(&utf16("System32"), &utf16("SYSTEM32")));
+        assert!(upcase.eq_ignore_case(&utf16("été"), &utf16("ÉTÉ")));
+        assert!(!upcase.eq_ignore_case(&utf16("config"), &utf16("configs")));
+        assert!(!upcase.eq_ignore_case(&utf16("a"), &utf16("b")));
+    }
+
+    #[test]
+    fn refuses_tables_of_the_wrong_size() {
+        assert!(Upcase::from_bytes(&[0; 10]).is_none());
+        let identity: Vec<u8> = (0..=u16::MAX).flat_map(|u| u.to_le_bytes()).collect();
+        let upcase = Upcase::from_bytes(&identity).unwrap();
+        // An identity table folds nothing.
+        assert!(!upcase.eq_ignore_case(&utf16("a"), &utf16("A")));
+    }
+}

@@ -1,0 +1,237 @@
+//! Mounting: the checks that refuse a volume Windows has not left in a state safe to edit.
+
+use std::path::{Path, PathBuf};
+
+use reseal_disk::BlockDevice;
+use reseal_ntfs_sys::{self as sys, Failure, Mount};
+
+use crate::error::{Error, Result};
+use crate::upcase::Upcase;
+
+/// MFT record numbers of the system files used here.
+pub(crate) const MFT_VOLUME: u64 = 3;
+pub(crate) const MFT_ROOT: u64 = 5;
+const MFT_UPCASE: u64 = 10;
+
+/// `$VOLUME_INFORMATION` flag: chkdsk must run before the volume is trusted.
+const VOLUME_IS_DIRTY: u16 = 0x0001;
+
+/// How Windows left the volume, as found when mounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeState {
+    /// The `$Volume` dirty flag is set.
+    pub dirty: bool,
+    /// hiberfil.sys starts with a hibernation signature (hibernation or Fast Startup).
+    pub hibernated: bool,
+}
+
+/// An NTFS volume mounted through libntfs-3g on a block device.
+///
+/// Writable mounts refuse volumes that are BitLocker-encrypted, hibernated (including Fast
+/// Startup), marked dirty, or whose `$LogFile` is unclean: each of these means Windows still
+/// owns state that an offline edit would clobber, so the caller gets a typed [`Error`] and the
+/// image is left untouched. libntfs-3g's `NTFS_MNT_RECOVER` (reset the journal and go ahead)
+/// is deliberately not used, since it drops the pending metadata changes.
+///
+/// Read-only mounts refuse only BitLocker and non-NTFS volumes; [`Volume::state`] tells whether
+/// what is read may be stale.
+pub struct Volume {
+    pub(crate) mount: Mount,
+    pub(crate) image: PathBuf,
+    pub(crate) upcase: Upcase,
+    pub(crate) writable: bool,
+    state: VolumeState,
+}
+
+impl Volume {
+    /// Mounts the NTFS file system that fills `device` (typically a
+    /// [`reseal_disk::PartitionWindow`]).
+    pub fn mount(mut device: Box<dyn BlockDevice>, writable: bool) -> Result<Volume> {
+        let image = device.path().to_path_buf();
+        check_boot_sector(device.as_mut(), &image)?;
+
+        // Inspect read-only first, so a refusal writes nothing at all.
+        let mount = Mount::open(device, sys::NTFS_MNT_RDONLY)
+            .map_err(|failure| mount_error(&image, failure.failure))?;
+        let state = match inspect(&mount, &image) {
+            Ok(state) => state,
+            Err(error) => {
+                let _ = mount.unmount();
+                return Err(error);
+            }
+        };
+        let mount = if writable {
+            if state.hibernated {
+                let _ = mount.unmount();
+                return Err(Error::Hibernated { image });
+            }
+            if state.dirty {
+                let _ = mount.unmount();
+                return Err(Error::Dirty { image });
+            }
+            let (result, device) = mount.unmount();
+            result.map_err(|failure| ntfs_error(&image, "unmount", "\\", failure))?;
+            Mount::open(device, 0).map_err(|failure| mount_error(&image, failure.failure))?
+        } else {
+            mount
+        };
+        let upcase = load_upcase(&mount).unwrap_or_else(Upcase::fallback);
+        Ok(Volume {
+            mount,
+            image,
+            upcase,
+            writable,
+            state,
+        })
+    }
+
+    /// The image file, as named in errors.
+    pub fn image(&self) -> &Path {
+        &self.image
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// How Windows left the volume (only ever clean for a writable mount).
+    pub fn state(&self) -> VolumeState {
+        self.state
+    }
+
+    /// Writes every change back, unmounts, and returns the device (flushed).
+    pub fn unmount(self) -> Result<Box<dyn BlockDevice>> {
+        let (result, device) = self.mount.unmount();
+        result.map_err(|failure| ntfs_error(&self.image, "unmount", "\\", failure))?;
+        Ok(device)
+    }
+
+    pub(crate) fn require_writable(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly {
+                image: self.image.clone(),
+            })
+        }
+    }
+}
+
+/// BitLocker replaces the OEM id with `-FVE-FS-`; anything but `NTFS    ` is not for us.
+fn check_boot_sector(device: &mut dyn BlockDevice, image: &Path) -> Result<()> {
+    if device.len() < 512 {
+        return Err(Error::NotNtfs {
+            image: image.to_path_buf(),
+            reason: format!("the partition is only {} bytes", device.len()),
+        });
+    }
+    let mut sector = [0u8; 512];
+    device.read_at(0, &mut sector)?;
+    match &sector[3..11] {
+        b"-FVE-FS-" => Err(Error::BitLocker {
+            image: image.to_path_buf(),
+        }),
+        b"NTFS    " => Ok(()),
+        other => Err(Error::NotNtfs {
+            image: image.to_path_buf(),
+            reason: format!("boot sector OEM id is {:?}", String::from_utf8_lossy(other)),
+        }),
+    }
+}
+
+/// Reads the dirty flag and looks for an active hiberfil.sys.
+fn inspect(mount: &Mount, image: &Path) -> Result<VolumeState> {
+    let volume = mount
+        .open_inode(MFT_VOLUME)
+        .map_err(|failure| ntfs_error(image, "open", "$Volume", failure))?;
+    let mut info = [0u8; 12];
+    let read = match volume
+        .open_attr(sys::AT_VOLUME_INFORMATION, &[])
+        .map_err(|failure| ntfs_error(image, "open", "$Volume", failure))?
+    {
+        Some(mut attr) => attr
+            .pread(0, &mut info)
+            .map_err(|failure| ntfs_error(image, "read", "$Volume", failure))?,
+        None => 0,
+    };
+    if read < info.len() {
+        return Err(Error::NotNtfs {
+            image: image.to_path_buf(),
+            reason: "$Volume has no volume information".into(),
+        });
+    }
+    let flags = u16::from_le_bytes([info[10], info[11]]);
+    drop(volume);
+    Ok(VolumeState {
+        dirty: flags & VOLUME_IS_DIRTY != 0,
+        hibernated: hiberfile_is_active(mount, image)?,
+    })
+}
+
+/// Whether `\hiberfil.sys` starts with `hibr` in any case, as libntfs-3g and Windows check.
+fn hiberfile_is_active(mount: &Mount, image: &Path) -> Result<bool> {
+    let mut root = mount
+        .open_inode(MFT_ROOT)
+        .map_err(|failure| ntfs_error(image, "open", "\\", failure))?;
+    let entries = root
+        .read_dir()
+        .map_err(|failure| ntfs_error(image, "list", "\\", failure))?;
+    let Some(entry) = entries
+        .iter()
+        .find(|entry| String::from_utf16_lossy(&entry.name).eq_ignore_ascii_case("hiberfil.sys"))
+    else {
+        return Ok(false);
+    };
+    let file = mount
+        .open_inode(entry.mft_reference & crate::files::MFT_RECORD_MASK)
+        .map_err(|failure| ntfs_error(image, "open", "\\hiberfil.sys", failure))?;
+    let mut signature = [0u8; 4];
+    let read = match file
+        .open_attr(sys::AT_DATA, &[])
+        .map_err(|failure| ntfs_error(image, "open", "\\hiberfil.sys", failure))?
+    {
+        Some(mut data) => data
+            .pread(0, &mut signature)
+            .map_err(|failure| ntfs_error(image, "read", "\\hiberfil.sys", failure))?,
+        None => 0,
+    };
+    Ok(read == 4 && signature.eq_ignore_ascii_case(b"hibr"))
+}
+
+fn load_upcase(mount: &Mount) -> Option<Upcase> {
+    let inode = mount.open_inode(MFT_UPCASE).ok()?;
+    let mut data = inode.open_attr(sys::AT_DATA, &[]).ok()??;
+    let mut bytes = vec![0u8; 65536 * 2];
+    let read = data.pread(0, &mut bytes).ok()?;
+    Upcase::from_bytes(&bytes[..read])
+}
+
+/// Translates libntfs-3g's mount errno into the refusal it stands for.
+fn mount_error(image: &Path, failure: Failure) -> Error {
+    let image = image.to_path_buf();
+    match failure.errno {
+        libc::EPERM => Error::Hibernated { image },
+        libc::EOPNOTSUPP => Error::UncleanJournal { image },
+        libc::EINVAL if failure.device_error.is_none() => Error::NotNtfs {
+            image,
+            reason: "libntfs-3g does not recognize the boot sector".into(),
+        },
+        _ => ntfs_error(&image, "mount", "\\", failure),
+    }
+}
+
+/// An [`Error::Ntfs`] for a failed libntfs-3g call.
+pub(crate) fn ntfs_error(
+    image: &Path,
+    action: &'static str,
+    path: &str,
+    failure: Failure,
+) -> Error {
+    Error::Ntfs {
+        image: image.to_path_buf(),
+        path: path.to_string(),
+        action,
+        errno: failure.errno,
+        reason: failure.to_string(),
+    }
+}

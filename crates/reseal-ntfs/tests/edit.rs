@@ -1,0 +1,249 @@
+//! Replace, create and delete through libntfs-3g on a partition inside raw, VHDX and VHD
+//! disks, then check the result with ntfs-3g's own programs and the `ntfs` crate.
+
+mod common;
+
+use common::*;
+use reseal_ntfs::security::{self, AceInfo, ACCESS_ALLOWED_ACE_TYPE, INHERITED_ACE};
+use reseal_ntfs::{Error, Volume};
+
+const SYSTEM: &str = r"Windows\System32\config\SYSTEM";
+const NEW_HIVE: &str = r"Windows\System32\config\NEWHIVE";
+const PUBLIC_NEW: &str = r"Users\Public\new.txt";
+const NEW_DIR_FILE: &str = r"Windows\Panther\unattend.log";
+
+/// Well-known SIDs that must never get to read a file its directory keeps from them.
+const BROAD_SIDS: &[&str] = &["S-1-1-0", "S-1-5-11", "S-1-5-32-545"];
+const FILE_READ_DATA: u32 = 0x0001;
+
+fn new_system() -> Vec<u8> {
+    let mut bytes = b"regf".to_vec();
+    bytes.extend(pattern(150_000, 11));
+    bytes
+}
+
+fn untouched() -> Vec<FixtureFile> {
+    fixture_files()
+        .into_iter()
+        .filter(|file| {
+            ![SYSTEM, "readme.txt", r"Windows\System32\drivers\etc\hosts"].contains(&file.path)
+                && !file.path.starts_with(r"Windows\Temp")
+        })
+        .collect()
+}
+
+fn summary(descriptor: &[u8]) -> security::Summary {
+    security::summarize(descriptor).unwrap()
+}
+
+fn allowed_read_data(aces: &[AceInfo], sid: &str) -> bool {
+    aces.iter().any(|ace| {
+        ace.ace_type == ACCESS_ALLOWED_ACE_TYPE && ace.sid == sid && ace.mask & FILE_READ_DATA != 0
+    })
+}
+
+fn edit_and_verify(container: Container) {
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    let system_descriptor_by_tool = ntfssecaudit_descriptor(&part, SYSTEM);
+    let disk = build_disk(dir.path(), &part, container);
+
+    // Read-only first: reads, case-insensitive lookup, listing, and the state before.
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    let original_system = &fixture_files()[0].contents;
+    assert_eq!(
+        volume.read_file(SYSTEM).unwrap().as_ref(),
+        Some(original_system)
+    );
+    assert_eq!(
+        volume
+            .read_file(r"windows\SYSTEM32\Config\system")
+            .unwrap()
+            .as_ref(),
+        Some(original_system)
+    );
+    assert_eq!(volume.read_file(r"Windows\nothing").unwrap(), None);
+    let mut names: Vec<String> = volume
+        .list_dir(r"Windows\System32\config")
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["SOFTWARE", "SYSTEM"]);
+    let root: Vec<String> = volume
+        .list_dir("")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(root.contains(&"Windows".to_string()) && !root.iter().any(|n| n.starts_with('$')));
+    let system_descriptor = volume.security_descriptor(SYSTEM).unwrap();
+    assert_eq!(
+        summary(&system_descriptor),
+        summary(&system_descriptor_by_tool)
+    );
+    let system_times = volume.file_times(SYSTEM).unwrap();
+    let system_attributes = volume.file_attributes(SYSTEM).unwrap();
+    let config_descriptor = volume
+        .security_descriptor(r"Windows\System32\config")
+        .unwrap();
+    // Why create_file sets a descriptor itself: what libntfs-3g's ntfs_create gives a new
+    // file (ntfscp uses it) lets Everyone do anything.
+    let copied = summary(&volume.security_descriptor(NTFSCP_FILE).unwrap());
+    assert!(
+        copied
+            .dacl
+            .iter()
+            .flatten()
+            .any(|ace| ace.ace_type == ACCESS_ALLOWED_ACE_TYPE
+                && ace.sid == "S-1-1-0"
+                && ace.mask == security::FILE_ALL_ACCESS),
+        "{copied:?}"
+    );
+    volume.unmount().unwrap();
+
+    let mut volume = Volume::mount(open_partition(&disk, true), true).unwrap();
+    volume.replace_file(SYSTEM, &new_system()).unwrap();
+    volume.replace_file("README.TXT", b"shorter").unwrap();
+    volume.create_file(NEW_HIVE, &pattern(5_000, 12)).unwrap();
+    volume.create_file(PUBLIC_NEW, b"public").unwrap();
+    volume.create_dir(r"Windows\Panther").unwrap();
+    volume.create_file(NEW_DIR_FILE, b"log").unwrap();
+    volume
+        .delete_file(r"windows\system32\drivers\etc\HOSTS")
+        .unwrap();
+    volume.delete_dir_all(r"Windows\Temp").unwrap();
+    // Refusals while mounted, each naming the path.
+    assert!(matches!(
+        volume.create_file(SYSTEM, b"x"),
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        volume.replace_file(r"Windows\missing.txt", b"x"),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        volume.delete_file(r"Windows\System32"),
+        Err(Error::IsADirectory { .. })
+    ));
+    assert!(matches!(
+        volume.delete_dir_all("big.bin"),
+        Err(Error::NotADirectory { .. })
+    ));
+    assert!(matches!(
+        volume.create_file(r"Windows\..\escape.txt", b"x"),
+        Err(Error::InvalidPath { .. })
+    ));
+    let error = volume.replace_file(r"Nowhere\x", b"x").unwrap_err();
+    assert!(error.to_string().contains(r"\Nowhere\x"), "{error}");
+    volume.unmount().unwrap();
+
+    // Our own reader after a fresh mount.
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    assert_eq!(volume.read_file(SYSTEM).unwrap(), Some(new_system()));
+    assert_eq!(
+        volume.security_descriptor(SYSTEM).unwrap(),
+        system_descriptor
+    );
+    assert_eq!(volume.file_attributes(SYSTEM).unwrap(), system_attributes);
+    let times = volume.file_times(SYSTEM).unwrap();
+    assert_eq!(times.creation, system_times.creation);
+    assert!(times.last_write >= system_times.last_write);
+    assert!(!volume.exists(r"Windows\Temp").unwrap());
+
+    // The new file in config inherits config's object-inheritable ACEs as effective ACEs.
+    let new_descriptor = volume.security_descriptor(NEW_HIVE).unwrap();
+    let expected = security::inherit_for_file(&config_descriptor).unwrap();
+    assert_eq!(new_descriptor, expected);
+    let config_aces = security::dacl_entries(&config_descriptor).unwrap().unwrap();
+    let new_aces = security::dacl_entries(&new_descriptor).unwrap().unwrap();
+    let inheritable = config_aces
+        .iter()
+        .filter(|ace| ace.flags & 0x01 != 0)
+        .count();
+    assert_eq!(new_aces.len(), inheritable);
+    assert!(new_aces.iter().all(|ace| ace.flags == INHERITED_ACE));
+    for sid in BROAD_SIDS {
+        assert!(
+            !allowed_read_data(&new_aces, sid),
+            "{sid} may read a file created in config: {new_aces:?}"
+        );
+    }
+    // ...while a file in a directory open to Everyone is open to Everyone, as on Windows.
+    let public_aces = security::dacl_entries(&volume.security_descriptor(PUBLIC_NEW).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        allowed_read_data(&public_aces, "S-1-1-0"),
+        "{public_aces:?}"
+    );
+    volume.unmount().unwrap();
+
+    // Programs we did not write, on the partition copied back out of the container.
+    let part = extract_partition(dir.path(), &disk, container);
+    assert_ntfsfix_clean(&part);
+    assert_eq!(ntfscat(&part, SYSTEM), Some(new_system()));
+    assert_eq!(
+        ntfscat(&part, "readme.txt").as_deref(),
+        Some(&b"shorter"[..])
+    );
+    assert_eq!(ntfscat(&part, NEW_HIVE), Some(pattern(5_000, 12)));
+    assert_eq!(ntfscat(&part, NEW_DIR_FILE).as_deref(), Some(&b"log"[..]));
+    assert_eq!(ntfscat(&part, r"Windows\System32\drivers\etc\hosts"), None);
+    assert!(!ntfsls(&part, "Windows").contains(&"Temp".to_string()));
+    assert!(ntfsls(&part, r"Windows\System32\config").contains(&"NEWHIVE".to_string()));
+    assert_eq!(
+        summary(&ntfssecaudit_descriptor(&part, SYSTEM)),
+        summary(&system_descriptor_by_tool)
+    );
+    assert_eq!(ntfssecaudit_descriptor(&part, NEW_HIVE), new_descriptor);
+    for file in untouched() {
+        assert_eq!(
+            ntfscat(&part, file.path).as_ref(),
+            Some(&file.contents),
+            "{} changed",
+            file.path
+        );
+    }
+    assert_eq!(ntfscat(&part, NTFSCP_FILE), Some(ntfscp_contents()));
+    assert_eq!(read_with_ntfs_crate(&part, SYSTEM), new_system());
+    assert_eq!(read_with_ntfs_crate(&part, NEW_HIVE), pattern(5_000, 12));
+}
+
+#[test]
+fn edits_a_partition_of_a_raw_gpt_disk() {
+    edit_and_verify(Container::Raw);
+}
+
+#[test]
+fn edits_a_partition_of_a_dynamic_vhdx() {
+    edit_and_verify(Container::Vhdx);
+}
+
+#[test]
+fn edits_a_partition_of_a_dynamic_vhd() {
+    edit_and_verify(Container::Vhd);
+}
+
+#[test]
+fn read_only_mount_refuses_writes_and_leaves_the_image_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    let disk = build_disk(dir.path(), &part, Container::Raw);
+    let before = std::fs::read(&disk).unwrap();
+    let mut volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    assert!(matches!(
+        volume.replace_file(SYSTEM, b"x"),
+        Err(Error::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        volume.create_file("new.txt", b"x"),
+        Err(Error::ReadOnly { .. })
+    ));
+    volume.unmount().unwrap();
+    assert!(
+        std::fs::read(&disk).unwrap() == before,
+        "a read-only mount changed the image"
+    );
+}
