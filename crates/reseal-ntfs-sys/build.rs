@@ -22,7 +22,6 @@ const FUNCTIONS: &[&str] = &[
     "ntfs_create",
     "ntfs_delete",
     "ntfs_readdir",
-    "ntfs_check_empty_dir",
     "ntfs_open_secure",
     "ntfs_get_ntfs_acl",
     "ntfs_set_ntfs_acl",

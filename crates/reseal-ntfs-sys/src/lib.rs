@@ -712,16 +712,6 @@ impl<'m> Inode<'m> {
         }
     }
 
-    /// Whether this directory has no entries; errors (not a directory) count as not empty.
-    pub fn is_empty_dir(&self) -> Result<bool, Failure> {
-        // SAFETY: the inode is open.
-        match unsafe { ffi::ntfs_check_empty_dir(self.ni.as_ptr()) } {
-            0 => Ok(true),
-            _ if errno() == libc::ENOTEMPTY => Ok(false),
-            _ => Err(self.mount.failure()),
-        }
-    }
-
     /// Opens the attribute of `attr_type` named `name` (empty: the unnamed one); `None` when
     /// the inode has no such attribute.
     pub fn open_attr(&self, attr_type: u32, name: &[u16]) -> Result<Option<Attr<'_>>, Failure> {

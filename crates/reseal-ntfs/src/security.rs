@@ -542,6 +542,62 @@ mod tests {
         }
     }
 
+    fn dacl_of(descriptor: &[u8]) -> Vec<(u8, u32, String)> {
+        dacl_entries(descriptor)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.flags, e.mask, e.sid))
+            .collect()
+    }
+
+    #[test]
+    fn a_directory_inherits_container_aces_and_passes_object_aces_on() {
+        let oi = OBJECT_INHERIT_ACE;
+        let ci = CONTAINER_INHERIT_ACE;
+        let dacl = [
+            ace(0, oi | ci, FILE_ALL_ACCESS, SID_LOCAL_SYSTEM),
+            ace(0, oi, 0x0012_00a9, USERS),
+            ace(0, ci | NO_PROPAGATE_INHERIT_ACE, 0x0012_0089, EVERYONE),
+            ace(0, oi | NO_PROPAGATE_INHERIT_ACE, FILE_ALL_ACCESS, EVERYONE),
+            ace(0, 0, FILE_ALL_ACCESS, USERS),
+        ];
+        let child = inherit_for_directory(&descriptor(0, Some(&dacl))).unwrap();
+        let inherited = INHERITED_ACE;
+        assert_eq!(
+            dacl_of(&child),
+            [
+                (oi | ci | inherited, FILE_ALL_ACCESS, "S-1-5-18".into()),
+                (
+                    oi | INHERIT_ONLY_ACE | inherited,
+                    0x0012_00a9,
+                    "S-1-5-32-545".into()
+                ),
+                (inherited, 0x0012_0089, "S-1-1-0".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_splits_generic_and_creator_owner_aces() {
+        let flags = OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE;
+        let dacl = [
+            ace(0, flags, GENERIC_ALL, SID_ADMINISTRATORS),
+            ace(0, flags | INHERIT_ONLY_ACE, GENERIC_ALL, SID_CREATOR_OWNER),
+        ];
+        let child = inherit_for_directory(&descriptor(0, Some(&dacl))).unwrap();
+        let io = INHERIT_ONLY_ACE | INHERITED_ACE | flags;
+        assert_eq!(
+            dacl_of(&child),
+            [
+                (INHERITED_ACE, FILE_ALL_ACCESS, "S-1-5-32-544".into()),
+                (io, GENERIC_ALL, "S-1-5-32-544".into()),
+                (INHERITED_ACE, FILE_ALL_ACCESS, "S-1-5-32-544".into()),
+                (io, GENERIC_ALL, "S-1-3-0".into()),
+            ]
+        );
+    }
+
     #[test]
     fn malformed_descriptors_are_errors_not_panics() {
         let good = mkntfs_root();

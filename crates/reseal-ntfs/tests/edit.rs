@@ -88,6 +88,7 @@ fn edit_and_verify(container: Container) {
     let config_descriptor = volume
         .security_descriptor(r"Windows\System32\config")
         .unwrap();
+    let windows_descriptor = volume.security_descriptor("Windows").unwrap();
     // Why create_file sets a descriptor itself: what libntfs-3g's ntfs_create gives a new
     // file (ntfscp uses it) lets Everyone do anything.
     let copied = summary(&volume.security_descriptor(NTFSCP_FILE).unwrap());
@@ -170,6 +171,16 @@ fn edit_and_verify(container: Container) {
             "{sid} may read a file created in config: {new_aces:?}"
         );
     }
+    // A new directory inherits from its parent, and a file in it from the new directory.
+    let panther = volume.security_descriptor(r"Windows\Panther").unwrap();
+    assert_eq!(
+        panther,
+        security::inherit_for_directory(&windows_descriptor).unwrap()
+    );
+    assert_eq!(
+        volume.security_descriptor(NEW_DIR_FILE).unwrap(),
+        security::inherit_for_file(&panther).unwrap()
+    );
     // ...while a file in a directory open to Everyone is open to Everyone, as on Windows.
     let public_aces = security::dacl_entries(&volume.security_descriptor(PUBLIC_NEW).unwrap())
         .unwrap()
