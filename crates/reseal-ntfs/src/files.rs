@@ -394,6 +394,9 @@ impl Volume {
 
     /// Creates a file that must not exist yet, with the security descriptor Windows would give
     /// it from its directory's inheritable ACEs (see [`security::inherit_for_file`]).
+    ///
+    /// The name is stored as libntfs-3g creates names: in the POSIX namespace, without an 8.3
+    /// alias. Windows opens such names like any other.
     pub fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
         self.create(path, Some(contents))
     }

@@ -35,6 +35,9 @@ pub struct VolumeState {
 ///
 /// Read-only mounts refuse only BitLocker and non-NTFS volumes; [`Volume::state`] tells whether
 /// what is read may be stale.
+///
+/// Call [`Volume::unmount`] to learn whether the final write-back succeeded; dropping a
+/// `Volume` unmounts too, but can only ignore a failure.
 pub struct Volume {
     pub(crate) mount: Mount,
     pub(crate) image: PathBuf,
