@@ -8,7 +8,7 @@
 //! [`Store`] owns the hive file bytes and hands out the data of allocated cells after checking all
 //! of the above, so the record parsers only ever see bytes that belong to one cell.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::hbin::{self, Bin};
@@ -74,10 +74,16 @@ pub(crate) fn require_signature(data: &[u8], expected: &'static str, offset: u32
 pub(crate) struct Store {
     pub(crate) bytes: Vec<u8>,
     pub(crate) bins: Vec<Bin>,
+    /// The bin holding each 4096-byte page of the hive bins data ([`hbin::bin_containing`] for
+    /// every page, computed once: every cell access needs its bin).
+    page_bins: Vec<Bin>,
     /// The hive bins data size (grows when bins are appended; written to the base block on commit).
     pub(crate) bins_size: u32,
     /// Free cells by offset, with their sizes; built on the first allocation or free.
     pub(crate) free_cells: Option<BTreeMap<u32, u32>>,
+    /// The same free cells as (size, offset), for best-fit allocation; kept in step with
+    /// `free_cells`.
+    pub(crate) free_by_size: BTreeSet<(u32, u32)>,
 }
 
 impl Store {
@@ -93,17 +99,33 @@ impl Store {
             });
         }
         let bins = hbin::parse_bins(&bytes[BASE_BLOCK_SIZE..end as usize])?;
-        Ok(Store {
+        let mut store = Store {
             bytes,
             bins,
+            page_bins: Vec::new(),
             bins_size,
             free_cells: None,
-        })
+            free_by_size: BTreeSet::new(),
+        };
+        store.index_new_pages();
+        Ok(store)
+    }
+
+    /// Extends the page-to-bin table over bins appended since it was last extended.
+    pub(crate) fn index_new_pages(&mut self) {
+        let pages = self.bins_size / hbin::BIN_ALIGNMENT;
+        for page in self.page_bins.len() as u32..pages {
+            match hbin::bin_containing(&self.bins, page * hbin::BIN_ALIGNMENT) {
+                Some(bin) => self.page_bins.push(bin),
+                None => break,
+            }
+        }
     }
 
     /// The bin holding `offset`, or an error naming it.
     pub(crate) fn bin_of(&self, offset: u32) -> Result<Bin> {
-        hbin::bin_containing(&self.bins, offset).ok_or_else(|| {
+        let page = (offset / hbin::BIN_ALIGNMENT) as usize;
+        self.page_bins.get(page).copied().ok_or_else(|| {
             Error::corrupt(
                 file_offset(offset),
                 format!(
@@ -114,8 +136,9 @@ impl Store {
         })
     }
 
-    /// The raw size field of the cell at `offset` (negative = allocated), checked to lie in a bin.
-    pub(crate) fn raw_size(&self, offset: u32) -> Result<i32> {
+    /// The raw size field of the cell at `offset` (negative = allocated), checked to lie in a bin,
+    /// and that bin.
+    fn raw_size(&self, offset: u32) -> Result<(i32, Bin)> {
         let bin = self.bin_of(offset)?;
         if offset < bin.cells_start() || offset % CELL_ALIGNMENT != 0 {
             return Err(Error::corrupt(
@@ -130,12 +153,12 @@ impl Store {
             ));
         }
         let at = BASE_BLOCK_SIZE + offset as usize;
-        Ok(read_u32(&self.bytes, at) as i32)
+        Ok((read_u32(&self.bytes, at) as i32, bin))
     }
 
     /// The byte range (in `bytes`) of the data of the allocated cell at `offset`.
     fn cell_range(&self, offset: u32) -> Result<std::ops::Range<usize>> {
-        let size = self.raw_size(offset)?;
+        let (size, bin) = self.raw_size(offset)?;
         if size >= 0 {
             return Err(Error::corrupt(
                 file_offset(offset),
@@ -143,7 +166,6 @@ impl Store {
             ));
         }
         let size = size.unsigned_abs();
-        let bin = self.bin_of(offset)?;
         if size < SIZE_FIELD || u64::from(offset) + u64::from(size) > u64::from(bin.end()) {
             return Err(Error::corrupt(
                 file_offset(offset),
