@@ -109,6 +109,35 @@ impl SubkeyIndex {
     }
 }
 
+/// Where a name is or belongs in a key's subkey list (see [`Hive::locate_subkey`]).
+struct Place {
+    ri: Option<u32>,
+    leaf_offsets: Vec<u32>,
+    /// The leaf holding the name or its place.
+    leaf_at: usize,
+    /// The name's position in that leaf: the first element that does not sort before it.
+    position: usize,
+    /// The key with that name, if there is one.
+    found: Option<u32>,
+}
+
+/// [`slice::partition_point`] over `0..len` with a predicate that can fail.
+fn try_partition_point(
+    len: usize,
+    mut is_before: impl FnMut(usize) -> Result<bool>,
+) -> Result<usize> {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if is_before(middle)? {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
+}
+
 impl Hive {
     /// Opens hive file bytes as they are, without log replay. A dirty hive opens (see
     /// [`Hive::was_dirty`]); structural errors are reported with their file offset.
@@ -539,21 +568,12 @@ impl Hive {
         KeySecurity::parse(self.store.cell(offset)?, offset)
     }
 
-    /// The subkey index of the key at `key`: its leaves (and `ri`), each leaf read once.
+    /// The subkey index of the key at `key`: its leaves (and `ri`), each leaf read once, checked
+    /// for leaves or keys listed twice.
     pub(crate) fn subkey_index(&self, key: u32) -> Result<SubkeyIndex> {
-        let node = self.nk(key)?;
-        let list = node.subkeys_list();
-        if node.subkey_count() == 0 || list == NIL {
-            return Ok(SubkeyIndex {
-                ri: None,
-                leaves: Vec::new(),
-            });
-        }
-        let top = SubkeyList::parse(self.store.cell(list)?, list)?;
-        let leaf_offsets: Vec<u32> = match top.kind {
-            ListKind::Ri => top.elements().map(|e| e.offset).collect(),
-            _ => vec![list],
-        };
+        let (ri, leaf_offsets) = self.subkey_leaf_offsets(key)?;
+        // The key's list cell: the ri, or its only leaf.
+        let list = ri.or(leaf_offsets.first().copied()).unwrap_or(NIL);
         let mut seen = HashSet::new();
         let mut leaves = Vec::with_capacity(leaf_offsets.len());
         for offset in leaf_offsets {
@@ -563,18 +583,7 @@ impl Hive {
                     format!("index root lists leaf {offset:#x} twice"),
                 ));
             }
-            let leaf = SubkeyList::parse(self.store.cell(offset)?, offset)?;
-            if leaf.kind == ListKind::Ri {
-                return Err(Error::corrupt(
-                    file_offset(offset),
-                    "an index root (ri) points to another index root",
-                ));
-            }
-            leaves.push(Leaf {
-                offset,
-                kind: leaf.kind,
-                elements: leaf.elements().collect(),
-            });
+            leaves.push(self.leaf(offset)?);
         }
         let mut keys = HashSet::new();
         if let Some(twice) = leaves
@@ -587,19 +596,90 @@ impl Hive {
                 format!("subkey list names key {:#x} twice", twice.offset),
             ));
         }
-        Ok(SubkeyIndex {
-            ri: (top.kind == ListKind::Ri).then_some(list),
-            leaves,
+        Ok(SubkeyIndex { ri, leaves })
+    }
+
+    /// The `ri` of the key at `key`, if its list has one, and the offsets of its leaves (none when
+    /// the key has no subkeys). The leaves themselves are not read.
+    fn subkey_leaf_offsets(&self, key: u32) -> Result<(Option<u32>, Vec<u32>)> {
+        let node = self.nk(key)?;
+        let list = node.subkeys_list();
+        if node.subkey_count() == 0 || list == NIL {
+            return Ok((None, Vec::new()));
+        }
+        let top = SubkeyList::parse(self.store.cell(list)?, list)?;
+        Ok(match top.kind {
+            ListKind::Ri => (Some(list), top.elements().map(|e| e.offset).collect()),
+            _ => (None, vec![list]),
         })
     }
 
-    fn find_subkey(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {
-        for element in self.subkey_index(key)?.elements() {
-            if name::eq_ignore_case(&self.nk(element.offset)?.name_units(), wanted) {
-                return Ok(Some(element.offset));
-            }
+    /// The leaf list at `offset`, never an `ri` (an index root only points to leaves).
+    fn leaf_list(&self, offset: u32) -> Result<SubkeyList<'_>> {
+        let list = SubkeyList::parse(self.store.cell(offset)?, offset)?;
+        if list.kind == ListKind::Ri {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                "an index root (ri) points to another index root",
+            ));
         }
-        Ok(None)
+        Ok(list)
+    }
+
+    /// The leaf at `offset` with its elements.
+    fn leaf(&self, offset: u32) -> Result<Leaf> {
+        let list = self.leaf_list(offset)?;
+        Ok(Leaf {
+            offset,
+            kind: list.kind,
+            elements: list.elements().collect(),
+        })
+    }
+
+    /// Where the name `upcased` (see [`name::upcase`]) is or belongs in the subkey list of the key
+    /// at `key`, found by binary search as Windows does (lists are sorted by upper-cased name):
+    /// `None` when the key has no subkeys.
+    fn locate_subkey(&self, key: u32, upcased: &[u16]) -> Result<Option<Place>> {
+        let (ri, leaf_offsets) = self.subkey_leaf_offsets(key)?;
+        let Some(last_leaf) = leaf_offsets.len().checked_sub(1) else {
+            return Ok(None);
+        };
+        let sorts_before = |element: Element| -> Result<bool> {
+            Ok(self.nk(element.offset)?.compare_name(upcased).is_lt())
+        };
+        // The first leaf whose last name sorts at or after the name, else the last leaf.
+        let leaf_at = try_partition_point(leaf_offsets.len(), |i| {
+            let leaf = self.leaf_list(leaf_offsets[i])?;
+            match leaf.get(leaf.len().wrapping_sub(1)) {
+                Some(last) => sorts_before(last),
+                None => Ok(true),
+            }
+        })?
+        .min(last_leaf);
+        let leaf = self.leaf_list(leaf_offsets[leaf_at])?;
+        let position = try_partition_point(leaf.len(), |i| match leaf.get(i) {
+            Some(element) => sorts_before(element),
+            None => Ok(false),
+        })?;
+        let found = match leaf.get(position) {
+            Some(element) if self.nk(element.offset)?.compare_name(upcased).is_eq() => {
+                Some(element.offset)
+            }
+            _ => None,
+        };
+        Ok(Some(Place {
+            ri,
+            leaf_offsets,
+            leaf_at,
+            position,
+            found,
+        }))
+    }
+
+    fn find_subkey(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {
+        Ok(self
+            .locate_subkey(key, &name::upcase(wanted))?
+            .and_then(|place| place.found))
     }
 
     pub(crate) fn value_offsets(&self, key: u32) -> Result<Vec<u32>> {
@@ -747,43 +827,34 @@ impl Hive {
     /// Inserts `key` (named `key_name`) into `parent`'s subkey list at its sorted place and updates
     /// the parent's subkey count, largest subkey name length and last-written time.
     fn insert_subkey(&mut self, parent: u32, key: u32, key_name: &[u16]) -> Result<()> {
-        let mut index = self.subkey_index(parent)?;
-        if index.leaves.is_empty() {
-            let kind = if self.minor_version() >= 5 {
-                ListKind::Lh
-            } else {
-                ListKind::Lf
-            };
-            index.leaves.push(Leaf {
-                offset: NIL,
-                kind,
-                elements: Vec::new(),
+        // A key without subkeys gets its first leaf.
+        let place = self
+            .locate_subkey(parent, &name::upcase(key_name))?
+            .unwrap_or(Place {
+                ri: None,
+                leaf_offsets: vec![NIL],
+                leaf_at: 0,
+                position: 0,
+                found: None,
             });
-        }
-        // The leaf to insert into: the first whose last name sorts at or after the new name.
-        let mut leaf_at = index.leaves.len() - 1;
-        for (i, leaf) in index.leaves.iter().enumerate() {
-            if let Some(last) = leaf.elements.last() {
-                if name::compare(&self.nk(last.offset)?.name_units(), key_name).is_ge() {
-                    leaf_at = i;
-                    break;
-                }
-            }
-        }
-        let leaf = &index.leaves[leaf_at];
-        let mut position = leaf.elements.len();
-        for (i, element) in leaf.elements.iter().enumerate() {
-            if name::compare(&self.nk(element.offset)?.name_units(), key_name).is_gt() {
-                position = i;
-                break;
-            }
-        }
+        let mut leaf = match place.leaf_offsets[place.leaf_at] {
+            NIL => Leaf {
+                offset: NIL,
+                kind: if self.minor_version() >= 5 {
+                    ListKind::Lh
+                } else {
+                    ListKind::Lf
+                },
+                elements: Vec::new(),
+            },
+            offset => self.leaf(offset)?,
+        };
         let element = Element {
             offset: key,
             hint: leaf.kind.hint(key_name),
         };
-        index.leaves[leaf_at].elements.insert(position, element);
-        self.write_subkey_index(parent, index, leaf_at)?;
+        leaf.elements.insert(place.position, element);
+        self.write_subkey_leaf(parent, place.ri, place.leaf_offsets, place.leaf_at, leaf)?;
 
         let node = self.nk(parent)?;
         let (count, max_name) = (node.subkey_count(), node.max_subkey_name());
@@ -812,8 +883,10 @@ impl Hive {
                 format!("key {key:#x} is missing from its parent's subkey list"),
             ));
         };
-        index.leaves[leaf_at].elements.remove(position);
-        self.write_subkey_index(parent, index, leaf_at)?;
+        let leaf_offsets = index.leaves.iter().map(|l| l.offset).collect();
+        let mut leaf = index.leaves.swap_remove(leaf_at);
+        leaf.elements.remove(position);
+        self.write_subkey_leaf(parent, index.ri, leaf_offsets, leaf_at, leaf)?;
         let node = self.nk(parent)?;
         let count = node.subkey_count().saturating_sub(1);
         let max_name = node.max_subkey_name();
@@ -832,52 +905,47 @@ impl Hive {
         Ok(())
     }
 
-    /// Writes back leaf `changed` of `index` (its elements were edited): in place when it fits,
-    /// split in two under an `ri` when it grew past [`MAX_LEAF_ELEMENTS`], dropped when empty. The
-    /// `ri` and the parent's list offset are rewritten only when the set of leaves changed.
-    fn write_subkey_index(
+    /// Writes back `leaf`, leaf `changed` of the list whose `ri` and leaves are `ri` and
+    /// `leaf_offsets` (its elements were edited): in place when it fits, split in two under an
+    /// `ri` when it grew past [`MAX_LEAF_ELEMENTS`], dropped when empty. The `ri` and the parent's
+    /// list offset are rewritten only when the set of leaves changed; other leaves are not touched.
+    fn write_subkey_leaf(
         &mut self,
         parent: u32,
-        mut index: SubkeyIndex,
+        ri: Option<u32>,
+        leaf_offsets: Vec<u32>,
         changed: usize,
+        mut leaf: Leaf,
     ) -> Result<()> {
-        let before: Vec<u32> = index.leaves.iter().map(|l| l.offset).collect();
-        let leaf = &mut index.leaves[changed];
+        let mut after = leaf_offsets.clone();
         let old_offset = (leaf.offset != NIL).then_some(leaf.offset);
         if leaf.elements.is_empty() {
             if let Some(offset) = old_offset {
                 self.store.free(offset)?;
             }
-            index.leaves.remove(changed);
+            after.remove(changed);
         } else if leaf.elements.len() > MAX_LEAF_ELEMENTS {
             let upper = leaf.elements.split_off(leaf.elements.len() / 2);
-            let kind = leaf.kind;
-            leaf.offset = self
+            after[changed] = self
                 .store
-                .rewrite(old_offset, &subkey_list::encode(kind, &leaf.elements))?;
-            let offset = self.store.alloc_with(&subkey_list::encode(kind, &upper))?;
-            index.leaves.insert(
-                changed + 1,
-                Leaf {
-                    offset,
-                    kind,
-                    elements: upper,
-                },
-            );
+                .rewrite(old_offset, &subkey_list::encode(leaf.kind, &leaf.elements))?;
+            let upper_offset = self
+                .store
+                .alloc_with(&subkey_list::encode(leaf.kind, &upper))?;
+            after.insert(changed + 1, upper_offset);
         } else {
-            leaf.offset = self
+            after[changed] = self
                 .store
                 .rewrite(old_offset, &subkey_list::encode(leaf.kind, &leaf.elements))?;
         }
-        let after: Vec<u32> = index.leaves.iter().map(|l| l.offset).collect();
-        if before == after {
+        if leaf_offsets == after {
             return Ok(());
         }
         let ri_elements: Vec<Element> = after
             .iter()
             .map(|&offset| Element { offset, hint: 0 })
             .collect();
-        let list = match (index.ri, after.len()) {
+        let list = match (ri, after.len()) {
             (Some(ri), 0) => {
                 self.store.free(ri)?;
                 NIL

@@ -131,6 +131,10 @@ impl<'a> KeyNode<'a> {
     pub(crate) fn name_units(&self) -> Vec<u16> {
         name::units(self.name_bytes(), self.compressed())
     }
+    /// Compares the key's name with `upcased` (see [`name::compare_upcased`]).
+    pub(crate) fn compare_name(&self, upcased: &[u16]) -> std::cmp::Ordering {
+        name::compare_upcased(self.name_bytes(), self.compressed(), upcased)
+    }
 }
 
 /// The cell data of a key node named `key_name` (raw stored bytes, `compressed` = Latin-1) with

@@ -13,15 +13,20 @@ pub(crate) const MAX_KEY_NAME_LEN: usize = 255;
 /// Longest value name Windows accepts, in UTF-16 code units.
 pub(crate) const MAX_VALUE_NAME_LEN: usize = 16383;
 
+/// The UTF-16 code units of a stored name, one by one (a unit is one Latin-1 byte when
+/// compressed, two little-endian bytes otherwise).
+pub(crate) fn units_iter(raw: &[u8], compressed: bool) -> impl Iterator<Item = u16> + '_ {
+    let width = if compressed { 1 } else { 2 };
+    raw.chunks_exact(width).map(|unit| {
+        unit.iter()
+            .rev()
+            .fold(0u16, |acc, &b| acc << 8 | u16::from(b))
+    })
+}
+
 /// The UTF-16 code units of a stored name.
 pub(crate) fn units(raw: &[u8], compressed: bool) -> Vec<u16> {
-    if compressed {
-        raw.iter().map(|&b| u16::from(b)).collect()
-    } else {
-        raw.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect()
-    }
+    units_iter(raw, compressed).collect()
 }
 
 /// A stored name as a `String` (unpaired surrogates become U+FFFD).
@@ -68,6 +73,19 @@ pub(crate) fn compare(a: &[u16], b: &[u16]) -> Ordering {
         .cmp(b.iter().map(|&u| upcase_unit(u)))
 }
 
+/// The upper-cased form of a name, for repeated comparisons with [`compare_upcased`].
+pub(crate) fn upcase(name: &[u16]) -> Vec<u16> {
+    name.iter().map(|&u| upcase_unit(u)).collect()
+}
+
+/// [`compare`] of a stored name with a name already upper-cased by [`upcase`], without
+/// decoding the stored name into a buffer (subkey lookups compare many stored names).
+pub(crate) fn compare_upcased(raw: &[u8], compressed: bool, upcased: &[u16]) -> Ordering {
+    units_iter(raw, compressed)
+        .map(upcase_unit)
+        .cmp(upcased.iter().copied())
+}
+
 /// `true` when two names are equal ignoring case.
 pub(crate) fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
     a.len() == b.len() && compare(a, b) == Ordering::Equal
@@ -109,6 +127,30 @@ mod tests {
         assert!(!eq_ignore_case(&u("straße"), &u("STRASSE")));
         assert_eq!(compare(&u("abc"), &u("ABD")), Ordering::Less);
         assert_eq!(compare(&u("ab"), &u("AB_")), Ordering::Less);
+    }
+
+    #[test]
+    fn stored_names_compare_like_decoded_ones() {
+        let names = [
+            "Grüße",
+            "grüsse",
+            "ab",
+            "AB_",
+            "日本",
+            "ΣΊΣΥΦΟΣ",
+            "σίσυφος",
+            "",
+        ];
+        for a in names {
+            for b in names {
+                let (raw, compressed) = encode(a);
+                assert_eq!(
+                    compare_upcased(&raw, compressed, &upcase(&u(b))),
+                    compare(&u(a), &u(b)),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -92,19 +92,30 @@ impl<'a> SubkeyList<'a> {
         Ok(SubkeyList { kind, data, count })
     }
 
-    pub(crate) fn elements(&self) -> impl Iterator<Item = Element> + '_ {
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Element `i`, if the list has that many.
+    pub(crate) fn get(&self, i: usize) -> Option<Element> {
+        if i >= self.count {
+            return None;
+        }
         let size = self.kind.element_size();
-        (0..self.count).map(move |i| {
-            let at = HEADER + i * size;
-            Element {
-                offset: read_u32(self.data, at),
-                hint: if size == 8 {
-                    read_u32(self.data, at + 4)
-                } else {
-                    0
-                },
-            }
+        let at = HEADER + i * size;
+        Some(Element {
+            offset: read_u32(self.data, at),
+            hint: if size == 8 {
+                read_u32(self.data, at + 4)
+            } else {
+                0
+            },
         })
+    }
+
+    pub(crate) fn elements(&self) -> impl Iterator<Item = Element> + '_ {
+        (0..self.count).filter_map(|i| self.get(i))
     }
 }
 
