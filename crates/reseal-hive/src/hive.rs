@@ -482,9 +482,21 @@ impl Hive {
     /// secondary set equal, last-written timestamp and checksum updated. An unmodified clean hive
     /// comes back byte-identical.
     pub fn commit(&mut self) -> Vec<u8> {
+        self.seal();
+        self.store.bytes.clone()
+    }
+
+    /// [`Hive::commit`] for a hive that is no longer needed: the committed bytes without a copy.
+    pub fn into_committed(mut self) -> Vec<u8> {
+        self.seal();
+        self.store.bytes
+    }
+
+    /// Brings the base block up to date for a commit (see [`Hive::commit`]), in place.
+    fn seal(&mut self) {
         let base = self.base_block();
         if !self.modified && !base.is_dirty() {
-            return self.store.bytes.clone();
+            return;
         }
         let sequence = base
             .primary_sequence()
@@ -498,7 +510,6 @@ impl Hive {
         base_block::write::set_hive_bins_data_size(header, self.store.bins_size);
         base_block::write::seal(header);
         self.modified = false;
-        self.store.bytes.clone()
     }
 
     /// Commits and writes the hive to `path` atomically (temporary file in the same directory,
@@ -510,7 +521,9 @@ impl Hive {
             let p = p.to_path_buf();
             move |source| Error::Io { path: p, source }
         };
-        let bytes = self.commit();
+        // Sealed in place and written from the hive's own bytes: no second copy of the hive.
+        self.seal();
+        let bytes = &self.store.bytes;
         let file_name = path.file_name().ok_or_else(|| {
             Error::InvalidArgument(format!("{} has no file name", path.display()))
         })?;
@@ -522,7 +535,7 @@ impl Hive {
         ));
         let written = (|| {
             let mut file = std::fs::File::create(&temp)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             // The replaced file's permissions carry over to the new one.
             if let Ok(existing) = std::fs::metadata(path) {
                 file.set_permissions(existing.permissions())?;
