@@ -2,7 +2,8 @@
 //!
 //! `hive_bench generate FILE KEYS` writes a hive shaped like a Windows 10 SOFTWARE hive: COM class
 //! registrations, interfaces, file extensions and per-product settings, with Windows-like names and
-//! value sizes. `hive_bench walk FILE` opens it and reads every key and value (names, types, data).
+//! value sizes; sibling lists of at most 50,000 keys, the rest of a family going under
+//! `WOW6432Node`. `hive_bench walk FILE` opens it and reads every key and value (names, types, data).
 //! `hive_bench edit FILE OUT` makes 100 edits (50 value sets, 25 key creations, 25 value deletions)
 //! and commits to OUT. Each prints one JSON line with its counts, seconds and peak memory.
 
@@ -51,6 +52,20 @@ fn guid(family: u32, i: u32) -> String {
     )
 }
 
+/// The longest sibling list the generator makes. The largest lists of real SOFTWARE hives are of
+/// this order, and python3-hivex refuses a key with more than 70,000 subkeys.
+const MAX_SIBLINGS: u32 = 50_000;
+
+/// The parent key of item `i` of a family rooted at `root`: the first [`MAX_SIBLINGS`] items go
+/// under `root`, the next ones under its 32-bit view `WOW6432Node\root`, then `WOW6432Node2\root`...
+fn family_parent(root: &str, i: u32) -> String {
+    match i / MAX_SIBLINGS {
+        0 => root.to_string(),
+        1 => format!("WOW6432Node\\{root}"),
+        n => format!("WOW6432Node{n}\\{root}"),
+    }
+}
+
 fn generate(file: &str, keys: u32) -> Result<(), String> {
     let start = Instant::now();
     let mut hive = Hive::new_empty("ROOT", 5);
@@ -62,7 +77,7 @@ fn generate(file: &str, keys: u32) -> Result<(), String> {
     let settings = keys / 10;
     let mut created = 0u64;
     for i in 0..clsids {
-        let key = format!("Classes\\CLSID\\{}", guid(1, i));
+        let key = format!("{}\\{}", family_parent("Classes\\CLSID", i), guid(1, i));
         let server = format!("{key}\\InprocServer32");
         hive.create_key(&server).map_err(e)?;
         hive.set_value(
@@ -80,7 +95,7 @@ fn generate(file: &str, keys: u32) -> Result<(), String> {
         created += 2;
     }
     for i in 0..interfaces {
-        let key = format!("Classes\\Interface\\{}", guid(2, i));
+        let key = format!("{}\\{}", family_parent("Classes\\Interface", i), guid(2, i));
         let stub = format!("{key}\\ProxyStubClsid32");
         hive.create_key(&stub).map_err(e)?;
         hive.set_value(
@@ -100,7 +115,7 @@ fn generate(file: &str, keys: u32) -> Result<(), String> {
         created += 2;
     }
     for i in 0..extensions {
-        let key = format!("Classes\\.ext{i:06}");
+        let key = format!("{}\\.ext{i:06}", family_parent("Classes", i));
         hive.create_key(&key).map_err(e)?;
         hive.set_value(&key, "", ValueType::SZ, &encode_sz(&format!("ext{i}file")))
             .map_err(e)?;
@@ -122,7 +137,7 @@ fn generate(file: &str, keys: u32) -> Result<(), String> {
             .map_err(e)?;
         created += 1;
     }
-    let bytes = hive.commit();
+    let bytes = hive.into_committed();
     std::fs::write(file, &bytes).map_err(|err| format!("{file}: {err}"))?;
     println!(
         "{{\"generated_keys\":{created},\"bytes\":{},\"seconds\":{:.3}}}",
@@ -185,7 +200,8 @@ fn edit(file: &str, out: &str) -> Result<(), String> {
         hive.delete_value(&format!("Classes\\.ext{:06}", i * 101), "Content Type")
             .map_err(e)?;
     }
-    let committed = hive.commit();
+    // Written as hivex's commit writes it (no fsync), from the hive's own bytes.
+    let committed = hive.into_committed();
     std::fs::write(out, &committed).map_err(|err| format!("{out}: {err}"))?;
     println!(
         "{{\"edits\":100,\"seconds\":{:.3},\"peak_rss_kib\":{}}}",
