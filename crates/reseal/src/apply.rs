@@ -3,7 +3,9 @@
 //! Everything is computed before the first write: each touched hive is opened once (logs
 //! replayed), gets all its registry changes in plan order and is committed to new bytes; each
 //! change is checked against the image first, so a plan made from another state of the image is
-//! refused instead of half-applied. Then the journal takes over (see [`crate::journal`]).
+//! refused instead of half-applied. Then the journal takes over (see [`crate::journal`]), or,
+//! for a target that commits atomically itself (a WIM), the operations are staged on the target
+//! and committed at once.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
@@ -36,6 +38,15 @@ pub fn apply(target: &mut dyn Target, plan: &Plan) -> Result<ApplyReport> {
     let mut operations = hive_operations(target, plan, &mut report)?;
     operations.extend(file_operations(target, plan, &mut report)?);
     if operations.is_empty() {
+        return Ok(report);
+    }
+    if target.commits_atomically() {
+        // The target's own commit makes the run all-or-nothing; an error before it leaves the
+        // image as it was.
+        for operation in &operations {
+            journal::perform(target, operation)?;
+        }
+        target.commit()?;
         return Ok(report);
     }
     journal::commit(target, &operations)?;

@@ -7,6 +7,9 @@
 //! every operation; each one can be redone safely) when it is committed, and rolls back (deletes
 //! it) otherwise: nothing in the image is touched before the marker exists, and the marker is
 //! removed only after every operation is done.
+//!
+//! Targets that commit atomically themselves (a WIM: its header is written last) get no
+//! journal: apply performs the operations on the target and commits it once.
 
 use serde::{Deserialize, Serialize};
 
@@ -149,18 +152,24 @@ fn stage(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
 pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
     for operation in operations {
         target.discard_incomplete_write(operation.path())?;
-        match operation {
-            Operation::Write { path, contents } => write_file(target, path, contents)?,
-            Operation::Empty { path } => {
-                if target.exists(path)? {
-                    target.replace_file(path, &[])?;
-                }
-            }
-            Operation::DeleteFile { path } => target.delete_file(path)?,
-            Operation::DeleteDirectory { path } => target.delete_dir_all(path)?,
-        }
+        perform(target, operation)?;
     }
     finish(target)
+}
+
+/// Carries out one operation on `target`.
+pub(crate) fn perform(target: &mut dyn Target, operation: &Operation) -> Result<()> {
+    match operation {
+        Operation::Write { path, contents } => write_file(target, path, contents),
+        Operation::Empty { path } => {
+            if target.exists(path)? {
+                target.replace_file(path, &[])?;
+            }
+            Ok(())
+        }
+        Operation::DeleteFile { path } => target.delete_file(path),
+        Operation::DeleteDirectory { path } => target.delete_dir_all(path),
+    }
 }
 
 /// Removes a rolled-forward journal so that a crash at any point of the removal is recognised:

@@ -1,7 +1,8 @@
 //! reseal: offline Sysprep. Generalizes a Windows image without booting it.
 //!
-//! The flow: [`open_target`] gives a [`Target`]; [`plan`] validates the image and asks each
-//! [`Provider`] for its changes; [`apply`] writes them all-or-nothing through a journal;
+//! The flow: [`open_target`] gives a [`Target`] (a directory, or one image of a WIM file);
+//! [`plan`] validates the image and asks each [`Provider`] for its changes; [`apply`] writes them
+//! all-or-nothing (through a journal, or the target's own atomic commit for a WIM);
 //! [`generalize`] does both. [`recover`] finishes or discards a run that was interrupted.
 #![forbid(unsafe_code)]
 
@@ -31,14 +32,54 @@ pub use plan::{Action, AnswerSetting, Change, Note, Plan};
 pub use providers::{PlanContext, Provider};
 pub use reseal_hive::ValueType;
 pub use sid::Sid;
-pub use target::{DirEntry, DirectoryTarget, Target};
+pub use target::{DirEntry, DirectoryTarget, Target, WimImageInfo, WimTarget};
 
 /// The folder every Windows image has; its absence means the path is not an image root.
 const CONFIG_DIR: &str = r"Windows\System32\config";
 
 /// Opens the image at `path`: a folder holding `Windows\System32\config` (a mounted volume or a
-/// copy of one).
+/// copy of one), or a WIM file holding a single image.
 pub fn open_target(path: &Path) -> Result<Box<dyn Target>> {
+    open_target_with_index(path, None)
+}
+
+/// Opens the image at `path`, as [`open_target`] does; `index` (a 1-based index or an image
+/// name) selects the image of a WIM file and is required when it holds more than one. An index
+/// on a directory is a usage error.
+pub fn open_target_with_index(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
+    if is_wim_file(path) {
+        let selector = match index {
+            Some(index) => index.to_string(),
+            None => {
+                let images = WimTarget::list_images(path)?;
+                if images.len() != 1 {
+                    let list: Vec<String> = images.iter().map(ToString::to_string).collect();
+                    return Err(Error::usage(format!(
+                        "{} holds {} images; choose one with --index N or NAME (or all): {}",
+                        path.display(),
+                        images.len(),
+                        list.join(", ")
+                    )));
+                }
+                "1".to_string()
+            }
+        };
+        let mut target = WimTarget::open(path, &selector)?;
+        if !target.exists(CONFIG_DIR)? {
+            return Err(Error::usage(format!(
+                "{} is not a Windows image: it has no {CONFIG_DIR}",
+                target.describe()
+            )));
+        }
+        return Ok(Box::new(target));
+    }
+    if let Some(index) = index {
+        return Err(Error::usage(format!(
+            "--index {index}: {} is a directory image, which holds one installation; --index is \
+             for WIM files",
+            path.display()
+        )));
+    }
     let mut target = DirectoryTarget::open(path)?;
     if !target.exists(CONFIG_DIR)? {
         return Err(Error::usage(format!(
@@ -47,6 +88,28 @@ pub fn open_target(path: &Path) -> Result<Box<dyn Target>> {
         )));
     }
     Ok(Box::new(target))
+}
+
+/// `true` when `path` is a WIM file: its name ends in `.wim` or `.esd` (any case), or it is a
+/// file that starts with the WIM magic (`.swm` parts, renamed files).
+pub fn is_wim_file(path: &Path) -> bool {
+    let by_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wim") || e.eq_ignore_ascii_case("esd"));
+    by_extension || starts_with_wim_magic(path)
+}
+
+/// `true` when `path` is a regular file whose first bytes are the WIM magic.
+fn starts_with_wim_magic(path: &Path) -> bool {
+    use std::io::Read;
+    if !path.is_file() {
+        return false;
+    }
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == target::wim::WIM_MAGIC)
 }
 
 /// Reads what the image is and what state it is in. Never writes.
@@ -112,7 +175,11 @@ pub fn generalize(
 }
 
 /// Finishes (committed) or discards (not committed) the journal an interrupted run left in the
-/// image; `None` when there is none.
+/// image; `None` when there is none, and always for a target that commits atomically itself (a
+/// WIM), which never holds a journal.
 pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
+    if target.commits_atomically() {
+        return Ok(None);
+    }
     journal::recover(target)
 }

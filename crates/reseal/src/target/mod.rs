@@ -5,8 +5,10 @@
 //! absolute paths are refused so nothing outside the image is ever touched.
 
 pub mod directory;
+pub mod wim;
 
 pub use directory::DirectoryTarget;
+pub use wim::{WimImageInfo, WimTarget};
 
 use crate::error::{Error, Result};
 
@@ -23,8 +25,14 @@ pub struct DirEntry {
 
 /// An offline Windows image.
 ///
-/// Every write is atomic and durable when it returns: the file is either entirely old or entirely
-/// new, even after a crash, and it survives a power loss.
+/// A target either writes through or commits atomically itself:
+/// - writing through (the directory target): every write is atomic and durable when it returns
+///   (the file is either entirely old or entirely new, even after a crash, and it survives a
+///   power loss); apply makes the whole run all-or-nothing with its journal in the image.
+/// - committing atomically ([`Target::commits_atomically`], the WIM target): writes are staged
+///   and visible to later reads through the target, and [`Target::commit`] makes all of them
+///   durable at once; a crash or an error before it leaves the image as it was. apply writes no
+///   journal there and calls `commit` once at the end.
 pub trait Target {
     /// A human-readable name for messages (`directory /mnt/win`).
     fn describe(&self) -> String;
@@ -47,6 +55,16 @@ pub trait Target {
     /// Removes whatever an interrupted [`Target::replace_file`] or [`Target::create_file`] of
     /// `path` may have left beside it (a half-written temporary file). Used by journal recovery.
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()>;
+    /// `true` when the target stages writes and makes them all durable at once in
+    /// [`Target::commit`], so a run needs no journal: the image is entirely old until the commit
+    /// and entirely new after it, even across a crash.
+    fn commits_atomically(&self) -> bool {
+        false
+    }
+    /// Makes every staged write durable at once. Targets that write through have nothing to do.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes `contents` to `path`: [`Target::replace_file`] when the file exists, else

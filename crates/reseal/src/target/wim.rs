@@ -1,0 +1,250 @@
+//! [`WimTarget`]: one image of a WIM (or ESD) file, edited in place without extracting it.
+//!
+//! Reads go straight to the WIM's resources. Writes are staged in `reseal-wim`'s batch mode and
+//! reach the file only in [`Target::commit`]: new blobs, one metadata resource, the blob table and
+//! the XML are appended, and the header is rewritten last. Until that header write the file
+//! describes the original image, so a run is all-or-nothing without a journal (see
+//! [`Target::commits_atomically`]). Dropping the target without committing discards the staged
+//! edits.
+//!
+//! The file is opened read-only; it is reopened for update only at the first write, so
+//! `inspect` works on a WIM the user may not write.
+
+use std::path::{Path, PathBuf};
+
+use reseal_wim::WimImage;
+
+use super::{path_components, DirEntry, Target};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The first eight bytes of every WIM, ESD and SWM file.
+pub const WIM_MAGIC: &[u8; 8] = b"MSWIM\0\0\0";
+
+/// One image of a WIM file.
+pub struct WimTarget {
+    path: PathBuf,
+    image: WimImage,
+    /// The image's name in the WIM's XML data, for messages.
+    name: Option<String>,
+    writable: bool,
+}
+
+/// An image a WIM file holds, as its XML data describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WimImageInfo {
+    /// The 1-based image index.
+    pub index: u32,
+    /// The image name, when the XML data gives one.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for WimImageInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{}: {name}", self.index),
+            None => write!(f, "{}", self.index),
+        }
+    }
+}
+
+impl WimTarget {
+    /// Opens image `selector` (a 1-based index or an image name) of the WIM file at `path`.
+    pub fn open(path: &Path, selector: &str) -> Result<WimTarget> {
+        let image = WimImage::open(path, selector, false).map_err(from_wim)?;
+        let name = image_name(&image);
+        Ok(WimTarget {
+            path: path.to_path_buf(),
+            image,
+            name,
+            writable: false,
+        })
+    }
+
+    /// The images the WIM file at `path` holds, in index order.
+    pub fn list_images(path: &Path) -> Result<Vec<WimImageInfo>> {
+        let wim = reseal_wim::Wim::open(path).map_err(from_wim)?;
+        let names = wim.images();
+        Ok((1..=wim.image_count())
+            .map(|index| WimImageInfo {
+                index,
+                name: names
+                    .iter()
+                    .find(|image| image.index == index)
+                    .and_then(|image| image.name.clone()),
+            })
+            .collect())
+    }
+
+    /// The WIM file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The 1-based index of the image.
+    pub fn index(&self) -> u32 {
+        self.image.index()
+    }
+
+    /// The image's name in the WIM's XML data, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Reopens the file for update before the first write. Nothing is staged yet, so the
+    /// reloaded image is the one read so far (unless another program changed the file, which
+    /// the check of each change against the image then reports).
+    fn writable_image(&mut self) -> Result<&mut WimImage> {
+        if !self.writable {
+            let index = self.image.index().to_string();
+            let mut image = WimImage::open(&self.path, &index, true).map_err(from_wim)?;
+            image.set_batch(true);
+            self.image = image;
+            self.writable = true;
+        }
+        Ok(&mut self.image)
+    }
+}
+
+/// The name the XML data gives the open image.
+fn image_name(image: &WimImage) -> Option<String> {
+    image
+        .wim()
+        .images()
+        .into_iter()
+        .find(|info| info.index == image.index())
+        .and_then(|info| info.name)
+}
+
+/// `path` checked (no escape from the image) and joined with `\`, as reseal-wim expects.
+fn wim_path(path: &str) -> Result<String> {
+    Ok(path_components(path)?.join("\\"))
+}
+
+/// A `reseal-wim` error as a reseal error: damaged structures and unsupported WIM features
+/// (split, pipable, encrypted files) are corrupt or unsupported input (exit code 4). The message
+/// already names the WIM file, the structure and the reason.
+pub fn from_wim(err: reseal_wim::Error) -> Error {
+    let kind = match &err {
+        reseal_wim::Error::Io { .. } => ErrorKind::Other,
+        reseal_wim::Error::Corrupt { .. } | reseal_wim::Error::Unsupported { .. } => {
+            ErrorKind::CorruptInput
+        }
+        reseal_wim::Error::Usage { .. } => ErrorKind::Usage,
+    };
+    Error {
+        kind,
+        file: None,
+        message: err.to_string(),
+    }
+}
+
+impl Target for WimTarget {
+    fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!(
+                "WIM image {} ({name}) of {}",
+                self.image.index(),
+                self.path.display()
+            ),
+            None => format!(
+                "WIM image {} of {}",
+                self.image.index(),
+                self.path.display()
+            ),
+        }
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let path = wim_path(path)?;
+        self.image.read_file(&path).map_err(from_wim)
+    }
+
+    fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
+        let path = wim_path(path)?;
+        let entries = self.image.list_dir(&path).map_err(from_wim)?;
+        Ok(entries.map(|entries| {
+            entries
+                .into_iter()
+                .map(|entry| DirEntry {
+                    name: entry.name,
+                    is_dir: entry.is_dir,
+                    size: entry.size,
+                })
+                .collect()
+        }))
+    }
+
+    fn exists(&mut self, path: &str) -> Result<bool> {
+        let path = wim_path(path)?;
+        Ok(self.image.exists(&path))
+    }
+
+    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        let path = wim_path(path)?;
+        self.writable_image()?
+            .replace_file(&path, contents)
+            .map_err(from_wim)
+    }
+
+    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        let path = wim_path(path)?;
+        if self.image.exists(&path) {
+            return Err(Error::other(
+                Some(&path),
+                format!("cannot create: it already exists in {}", self.describe()),
+            ));
+        }
+        self.writable_image()?
+            .create_file(&path, contents)
+            .map_err(from_wim)
+    }
+
+    fn delete_file(&mut self, path: &str) -> Result<()> {
+        let path = wim_path(path)?;
+        match self.image.lookup(&path) {
+            None => Ok(()),
+            Some(entry) if entry.is_dir() => Err(Error::other(
+                Some(&path),
+                "cannot delete as a file: it is a directory",
+            )),
+            Some(_) => self
+                .writable_image()?
+                .delete(&path)
+                .map(drop)
+                .map_err(from_wim),
+        }
+    }
+
+    fn delete_dir_all(&mut self, path: &str) -> Result<()> {
+        let path = wim_path(path)?;
+        match self.image.lookup(&path) {
+            None => Ok(()),
+            Some(entry) if !entry.is_dir() => Err(Error::other(
+                Some(&path),
+                "cannot delete as a directory: it is a file",
+            )),
+            Some(_) => self
+                .writable_image()?
+                .delete(&path)
+                .map(drop)
+                .map_err(from_wim),
+        }
+    }
+
+    fn discard_incomplete_write(&mut self, _path: &str) -> Result<()> {
+        // Nothing is ever written beside the WIM: staged blobs past the old end of the file are
+        // unreferenced until the header is rewritten.
+        Ok(())
+    }
+
+    fn commits_atomically(&self) -> bool {
+        true
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        self.image.commit().map_err(from_wim)
+    }
+}
