@@ -1,10 +1,14 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
-//! Each opens the target, first finishes or rolls back an apply that a crash interrupted (the
-//! library's journal), then does its work. Text goes to stdout for people; `--json` prints one
-//! JSON document instead.
+//! Each opens the target (a directory, or one image of a WIM file chosen with `--index`), first
+//! finishes or rolls back an apply that a crash interrupted (the library's journal; a WIM needs
+//! none), then does its work. `--index all` runs the command once per image of a WIM; with
+//! generalize and reseal each image is committed on its own, so an error on one image leaves
+//! the images before it done. `--output NEW.wim` copies the WIM first and edits the copy (removed
+//! again when the run fails). Text goes to stdout for people; `--json` prints one JSON document
+//! instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use reseal::inspect::Inspection;
@@ -15,19 +19,21 @@ use crate::CliError;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config).
+    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), or a WIM file.
     target: PathBuf,
-    /// The image index inside a multi-image file (WIM); not used for directories.
-    #[arg(long)]
+    /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
+    /// more than one image; not used for directories).
+    #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct GeneralizeArgs {
-    /// The image: a directory holding an offline Windows installation.
+    /// The image: a directory holding an offline Windows installation, or a WIM file.
     target: PathBuf,
-    /// The image index inside a multi-image file (WIM); not used for directories.
-    #[arg(long)]
+    /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
+    /// more than one image; not used for directories).
+    #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
     /// The next boot runs specialize, then OOBE (the default).
     #[arg(long, conflicts_with = "audit")]
@@ -59,20 +65,24 @@ pub struct GeneralizeArgs {
     /// Go on although the named validation check fails (repeatable).
     #[arg(long = "ignore-check", value_name = "NAME")]
     ignore_checks: Vec<String>,
+    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
+    #[arg(long, value_name = "NEW.wim")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
-    /// The image: a directory holding an offline Windows installation.
+    /// The image: a directory holding an offline Windows installation, or a WIM file.
     target: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct ResealArgs {
-    /// The image: a directory holding an offline Windows installation.
+    /// The image: a directory holding an offline Windows installation, or a WIM file.
     target: PathBuf,
-    /// The image index inside a multi-image file (WIM); not used for directories.
-    #[arg(long)]
+    /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
+    /// more than one image; not used for directories).
+    #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
     /// The next boot goes to OOBE.
     #[arg(long, conflicts_with = "audit", required_unless_present = "audit")]
@@ -86,23 +96,45 @@ pub struct ResealArgs {
     /// Go on although the named validation check fails (repeatable).
     #[arg(long = "ignore-check", value_name = "NAME")]
     ignore_checks: Vec<String>,
+    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
+    #[arg(long, value_name = "NEW.wim")]
+    output: Option<PathBuf>,
 }
 
+/// Opens one image and finishes or rolls back what an interrupted run left in it.
 fn open(
     target: &std::path::Path,
     index: Option<&str>,
 ) -> Result<Box<dyn reseal::Target>, CliError> {
-    if let Some(index) = index {
-        return Err(CliError::usage(format!(
-            "--index {index}: {} is a directory image, which holds one installation; --index is for WIM files",
-            target.display()
-        )));
-    }
-    let mut image = reseal::open_target(target)?;
+    let mut image = reseal::open_target_with_index(target, index)?;
     if let Some(outcome) = reseal::recover(image.as_mut())? {
         eprintln!("reseal: {}", recovery_text(&outcome));
     }
     Ok(image)
+}
+
+/// The `--index` values to run the command with: every image of the WIM for `all`, else the
+/// one given (or none).
+fn selections(
+    target: &std::path::Path,
+    index: Option<&str>,
+) -> Result<Vec<Option<String>>, CliError> {
+    match index {
+        Some(all) if all.eq_ignore_ascii_case("all") => {
+            if !reseal::is_wim_file(target) {
+                return Err(CliError::usage(format!(
+                    "--index all: {} is not a WIM file; --index is for WIM files",
+                    target.display()
+                )));
+            }
+            let images = reseal::WimTarget::list_images(target)?;
+            Ok(images
+                .iter()
+                .map(|image| Some(image.index.to_string()))
+                .collect())
+        }
+        other => Ok(vec![other.map(str::to_string)]),
+    }
 }
 
 fn recovery_text(outcome: &RecoveryOutcome) -> String {
@@ -123,6 +155,22 @@ fn recovery_text(outcome: &RecoveryOutcome) -> String {
 
 /// `reseal recover TARGET`: finish or roll back an interrupted run, and nothing else.
 pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
+    if reseal::is_wim_file(&args.target) {
+        // Opening it checks it is a WIM reseal can read.
+        reseal::WimTarget::list_images(&args.target)?;
+        let why = "a WIM is committed by rewriting its header last, so an interrupted run leaves \
+                   it as it was";
+        if as_json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "recovered": null, "reason": why }))
+                    .unwrap_or_default()
+            );
+        } else {
+            println!("nothing to recover in {}: {why}", args.target.display());
+        }
+        return Ok(());
+    }
     let mut target = reseal::open_target(&args.target)?;
     let outcome = reseal::recover(target.as_mut())?;
     if as_json {
@@ -143,15 +191,38 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
 }
 
 pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
-    let mut target = open(&args.target, args.index.as_deref())?;
-    let inspection = reseal::inspect(target.as_mut())?;
+    let selections = selections(&args.target, args.index.as_deref())?;
+    let several = selections.len() > 1;
+    let mut documents = Vec::new();
+    for (position, index) in selections.iter().enumerate() {
+        let mut target = open(&args.target, index.as_deref())?;
+        let inspection = reseal::inspect(target.as_mut())?;
+        if as_json {
+            documents.push(if several {
+                json!({ "target": target.describe(), "inspection": inspection })
+            } else {
+                serde_json::to_value(&inspection).unwrap_or_default()
+            });
+        } else {
+            if several {
+                if position > 0 {
+                    println!();
+                }
+                println!("== {} ==", target.describe());
+            }
+            print!("{}", inspection_text(&inspection));
+        }
+    }
     if as_json {
+        let document = if several {
+            serde_json::Value::Array(documents)
+        } else {
+            documents.pop().unwrap_or_default()
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&inspection).unwrap_or_default()
+            serde_json::to_string_pretty(&document).unwrap_or_default()
         );
-    } else {
-        print!("{}", inspection_text(&inspection));
     }
     Ok(())
 }
@@ -176,7 +247,13 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         dry_run: args.dry_run,
         ignore_checks: args.ignore_checks,
     };
-    run(&args.target, args.index.as_deref(), &options, as_json)
+    run(
+        &args.target,
+        args.index.as_deref(),
+        args.output.as_deref(),
+        &options,
+        as_json,
+    )
 }
 
 pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
@@ -187,39 +264,126 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         ignore_checks: args.ignore_checks,
         ..GeneralizeOptions::default()
     };
-    run(&args.target, args.index.as_deref(), &options, as_json)
+    run(
+        &args.target,
+        args.index.as_deref(),
+        args.output.as_deref(),
+        &options,
+        as_json,
+    )
 }
 
+/// Runs generalize or reseal on the target, or on a copy of it at `output`.
 fn run(
-    target_path: &std::path::Path,
+    target_path: &Path,
     index: Option<&str>,
+    output: Option<&Path>,
     options: &GeneralizeOptions,
     as_json: bool,
 ) -> Result<(), CliError> {
-    let mut target = open(target_path, index)?;
-    let (plan, applied) = reseal::generalize(target.as_mut(), options, &[])?;
+    let selections = selections(target_path, index)?;
+    let Some(output) = output else {
+        return run_images(target_path, &selections, options, as_json);
+    };
+    if !reseal::is_wim_file(target_path) {
+        return Err(CliError::usage(format!(
+            "--output: {} is not a WIM file; --output copies a WIM and edits the copy",
+            target_path.display()
+        )));
+    }
+    if options.dry_run {
+        // A dry run writes nothing, so the plan is made on the input itself.
+        return run_images(target_path, &selections, options, as_json);
+    }
+    copy_new_file(target_path, output)?;
+    let result = run_images(output, &selections, options, as_json);
+    if result.is_err() {
+        // The copy is the input with at most some images done: not the asked-for result.
+        let _ = std::fs::remove_file(output);
+    }
+    result
+}
+
+/// Copies `from` to the new file `to`, refusing to overwrite anything.
+fn copy_new_file(from: &Path, to: &Path) -> Result<(), CliError> {
+    let cannot = |e: std::io::Error, doing: &str| CliError {
+        message: format!("{}: {doing}: {e}", to.display()),
+        code: CliError::OTHER,
+    };
+    let mut source = std::fs::File::open(from).map_err(|e| CliError {
+        message: format!("{}: cannot open: {e}", from.display()),
+        code: CliError::OTHER,
+    })?;
+    let mut destination = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::usage(format!(
+                    "--output {}: the file exists; give a new file name",
+                    to.display()
+                ))
+            } else {
+                cannot(e, "cannot create")
+            }
+        })?;
+    let copied = std::io::copy(&mut source, &mut destination)
+        .and_then(|_| destination.sync_all())
+        .map_err(|e| cannot(e, "cannot copy the input into it"));
+    if copied.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    copied
+}
+
+/// Plans and applies on each selected image in turn, each committed on its own.
+fn run_images(
+    target_path: &Path,
+    selections: &[Option<String>],
+    options: &GeneralizeOptions,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let several = selections.len() > 1;
+    let mut documents = Vec::new();
+    for (position, index) in selections.iter().enumerate() {
+        let mut target = open(target_path, index.as_deref())?;
+        let (plan, applied) = reseal::generalize(target.as_mut(), options, &[])?;
+        if as_json {
+            documents.push(json!({
+                "target": target.describe(),
+                "dry_run": options.dry_run,
+                "plan": plan,
+                "applied": applied,
+            }));
+            continue;
+        }
+        if several {
+            if position > 0 {
+                println!();
+            }
+            println!("== {} ==", target.describe());
+        }
+        print!("{plan}");
+        match applied {
+            Some(report) => println!("\n{}", apply_text(&report)),
+            None => println!("\ndry run: nothing was written"),
+        }
+    }
     if as_json {
-        let document = json!({
-            "target": target.describe(),
-            "dry_run": options.dry_run,
-            "plan": plan,
-            "applied": applied,
-        });
+        let document = if several {
+            serde_json::Value::Array(documents)
+        } else {
+            documents.pop().unwrap_or_default()
+        };
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
         );
-        return Ok(());
-    }
-    print!("{plan}");
-    match applied {
-        Some(report) => println!("\n{}", apply_text(&report)),
-        None => println!("\ndry run: nothing was written"),
     }
     Ok(())
 }
 
-/// One `field: value` line per fact; `-` where the image does not say.
 fn inspection_text(i: &Inspection) -> String {
     fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
         value.as_ref().map_or_else(|| "-".to_string(), T::to_string)

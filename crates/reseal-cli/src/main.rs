@@ -1,4 +1,6 @@
 //! `reseal`: offline Sysprep for Windows images. A thin command line over the `reseal` library.
+//! An image is a directory (a mounted or extracted Windows volume) or a WIM file (`--index`
+//! chooses the image).
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 1 any other failure (nothing half-written).
@@ -16,7 +18,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "reseal",
     version,
-    about = "Offline Sysprep: generalize a Windows image without booting it"
+    about = "Offline Sysprep: generalize a Windows image without booting it",
+    long_about = "Offline Sysprep: generalize a Windows image without booting it.\n\nIMAGE is a \
+                  directory holding an offline Windows installation, or a WIM file \
+                  (--index N|NAME|all chooses the image)."
 )]
 struct Cli {
     /// Machine-readable JSON on stdout instead of text.
@@ -34,7 +39,8 @@ enum Command {
     Generalize(image_cmd::GeneralizeArgs),
     /// Reseal without generalizing, as `sysprep /oobe` or `sysprep /audit` would.
     Reseal(image_cmd::ResealArgs),
-    /// Finish or roll back a run that was interrupted (every command also does this first).
+    /// Finish or roll back a run that was interrupted in a directory image (every command also
+    /// does this first). A WIM never needs it: its edits are committed by rewriting its header last.
     Recover(image_cmd::RecoverArgs),
     /// Look at or edit one registry hive file.
     Hive {
