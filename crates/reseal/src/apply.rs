@@ -42,11 +42,15 @@ pub fn apply(target: &mut dyn Target, plan: &Plan) -> Result<ApplyReport> {
     }
     if target.commits_atomically() {
         // The target's own commit makes the run all-or-nothing; an error before it leaves the
-        // image as it was.
-        for operation in &operations {
-            journal::perform(target, operation)?;
+        // image as it was, and the staged writes are dropped so the target shows that too.
+        let staged = operations
+            .iter()
+            .try_for_each(|operation| journal::perform(target, operation))
+            .and_then(|()| target.commit());
+        if let Err(error) = staged {
+            let _ = target.discard_staged();
+            return Err(error);
         }
-        target.commit()?;
         return Ok(report);
     }
     journal::commit(target, &operations)?;

@@ -300,6 +300,13 @@ fn a_failed_run_leaves_the_wim_as_it_was() {
         .unwrap();
     // Staged edits are visible through the target...
     assert_eq!(target.read_file(SYSTEM).unwrap().unwrap(), b"not a hive");
+    // Discarding them shows the image on disk again.
+    target.discard_staged().unwrap();
+    assert_ne!(target.read_file(SYSTEM).unwrap().unwrap(), b"not a hive");
+    assert!(!target.exists(r"Windows\Panther\new.txt").unwrap());
+    target
+        .create_file(r"Windows\Panther\new.txt", b"x")
+        .unwrap();
     drop(target);
     // ...but without a commit the file still describes the original image.
     let mut reopened = WimTarget::open(&wim, "1").unwrap();

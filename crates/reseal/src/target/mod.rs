@@ -65,6 +65,11 @@ pub trait Target {
     fn commit(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Drops every staged write, so that reads show the image as it is on disk again (used when
+    /// a run fails before its commit). Targets that write through have nothing staged.
+    fn discard_staged(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes `contents` to `path`: [`Target::replace_file`] when the file exists, else

@@ -4,8 +4,8 @@
 //! reach the file only in [`Target::commit`]: new blobs, one metadata resource, the blob table and
 //! the XML are appended, and the header is rewritten last. Until that header write the file
 //! describes the original image, so a run is all-or-nothing without a journal (see
-//! [`Target::commits_atomically`]). Dropping the target without committing discards the staged
-//! edits.
+//! [`Target::commits_atomically`]). Dropping the target without committing, or
+//! [`Target::discard_staged`], discards the staged edits.
 //!
 //! The file is opened read-only; it is reopened for update only at the first write, so
 //! `inspect` works on a WIM the user may not write.
@@ -246,5 +246,16 @@ impl Target for WimTarget {
             return Ok(());
         }
         self.image.commit().map_err(from_wim)
+    }
+
+    fn discard_staged(&mut self) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        // The staged edits live only in memory: reloading the image from the file drops them.
+        let index = self.image.index().to_string();
+        self.image = WimImage::open(&self.path, &index, false).map_err(from_wim)?;
+        self.writable = false;
+        Ok(())
     }
 }
