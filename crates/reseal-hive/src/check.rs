@@ -278,6 +278,15 @@ impl Hive {
                 walk.report.allocated_cells = allocated.len() as u64;
                 walk.report.free_cells = (cells.len() - allocated.len()) as u64;
                 walk.report.orphan_cells = allocated.difference(&walk.used).copied().collect();
+                // A reference between two cell boundaries points into another cell: freeing or
+                // rewriting either one would damage the other.
+                let boundaries: BTreeSet<u32> = cells.iter().map(|&(offset, _)| offset).collect();
+                for &inside in walk.used.difference(&boundaries) {
+                    walk.report.problems.push(format!(
+                        "file offset {:#x}: referenced cell lies inside another cell (overlapping cells)",
+                        file_offset(inside)
+                    ));
+                }
             }
             Err(e) => walk.problem(e),
         }
