@@ -67,7 +67,8 @@ impl Store {
         Ok(())
     }
 
-    /// The free cells by offset, with their sizes.
+    /// The free cells by offset, with their sizes (what the indexes must always agree with).
+    #[cfg(test)]
     pub(crate) fn scan_free_cells(&self) -> Result<BTreeMap<u32, u32>> {
         let mut free = BTreeMap::new();
         self.for_each_cell(|offset, raw| {
@@ -78,16 +79,34 @@ impl Store {
         Ok(free)
     }
 
-    /// The free cells by offset, building both indexes on first use.
-    fn free_map(&mut self) -> Result<&mut BTreeMap<u32, u32>> {
-        if self.free_cells.is_none() {
-            let by_offset = self.scan_free_cells()?;
-            self.free_by_size = by_offset
-                .iter()
-                .map(|(&offset, &size)| (size, offset))
-                .collect();
-            self.free_cells = Some(by_offset);
+    /// Builds the free-cell indexes and the cell-start index with one walk of every bin, once.
+    /// Every edit calls it before reading anything, so that from then on a reference into the
+    /// middle of a cell is an error instead of a silent overwrite.
+    pub(crate) fn prepare_for_edits(&mut self) -> Result<()> {
+        if self.free_cells.is_some() {
+            return Ok(());
         }
+        let mut by_offset = BTreeMap::new();
+        let mut starts = vec![0u64; (self.bins_size / CELL_ALIGNMENT) as usize / 64 + 1];
+        self.for_each_cell(|offset, raw| {
+            let unit = (offset / CELL_ALIGNMENT) as usize;
+            starts[unit / 64] |= 1 << (unit % 64);
+            if raw > 0 {
+                by_offset.insert(offset, raw.unsigned_abs());
+            }
+        })?;
+        self.free_by_size = by_offset
+            .iter()
+            .map(|(&offset, &size)| (size, offset))
+            .collect();
+        self.free_cells = Some(by_offset);
+        self.cell_starts = Some(starts);
+        Ok(())
+    }
+
+    /// The free cells by offset, building the indexes on first use.
+    fn free_map(&mut self) -> Result<&mut BTreeMap<u32, u32>> {
+        self.prepare_for_edits()?;
         Ok(self.free_cells.get_or_insert_with(BTreeMap::new))
     }
 
@@ -148,6 +167,7 @@ impl Store {
         self.take_free(offset)?;
         let used = if size - needed >= CELL_ALIGNMENT {
             self.add_free(offset + needed, size - needed)?;
+            self.set_cell_start(offset + needed, true);
             self.write_size(offset + needed, (size - needed) as i32);
             needed
         } else {
@@ -184,6 +204,7 @@ impl Store {
         self.bins_size = new_total as u32;
         self.index_new_pages();
         let cell = (bin.cells_start(), bin.size - hbin::HEADER_SIZE);
+        self.set_cell_start(cell.0, true);
         self.write_size(cell.0, cell.1 as i32);
         self.add_free(cell.0, cell.1)?;
         Ok(cell)
@@ -191,6 +212,7 @@ impl Store {
 
     /// Frees the allocated cell at `offset`, zeroing it and merging it with free neighbours in its bin.
     pub(crate) fn free(&mut self, offset: u32) -> Result<()> {
+        self.prepare_for_edits()?;
         let size = self.cell(offset)?.len() as u32 + SIZE_FIELD;
         let bin = self.bin_of(offset)?;
         let mut start = offset;
@@ -198,6 +220,7 @@ impl Store {
         // A cell ending its bin is followed by a bin header, never by a free cell.
         if let Some(next_size) = self.take_free(offset + size)? {
             merged += next_size;
+            self.set_cell_start(offset + size, false);
         }
         let previous = self
             .free_map()?
@@ -207,6 +230,7 @@ impl Store {
         if let Some((prev, prev_size)) = previous {
             if prev + prev_size == offset {
                 self.take_free(prev)?;
+                self.set_cell_start(offset, false);
                 start = prev;
                 merged += prev_size;
             }
@@ -220,6 +244,7 @@ impl Store {
     /// Grows or shrinks the allocated cell at `offset` to hold `data`: rewritten in place when it
     /// fits, otherwise moved to a new cell (the old one is freed). Returns the cell's offset.
     pub(crate) fn rewrite(&mut self, offset: Option<u32>, data: &[u8]) -> Result<u32> {
+        self.prepare_for_edits()?;
         if let Some(offset) = offset {
             let cell = self.cell_mut(offset)?;
             if cell.len() >= data.len() {

@@ -84,6 +84,11 @@ pub(crate) struct Store {
     /// The same free cells as (size, offset), for best-fit allocation; kept in step with
     /// `free_cells`.
     pub(crate) free_by_size: BTreeSet<(u32, u32)>,
+    /// One bit per 8-byte unit of the hive bins data, set where a cell of a bin's cell chain
+    /// starts (allocated or free); built with `free_cells`. While it exists, every cell access
+    /// must land on a chain start: a reference into the middle of another cell (overlapping
+    /// cells) would otherwise let an edit overwrite or free cells that other keys still use.
+    pub(crate) cell_starts: Option<Vec<u64>>,
 }
 
 impl Store {
@@ -106,6 +111,7 @@ impl Store {
             bins_size,
             free_cells: None,
             free_by_size: BTreeSet::new(),
+            cell_starts: None,
         };
         store.index_new_pages();
         Ok(store)
@@ -118,6 +124,31 @@ impl Store {
             match hbin::bin_containing(&self.bins, page * hbin::BIN_ALIGNMENT) {
                 Some(bin) => self.page_bins.push(bin),
                 None => break,
+            }
+        }
+    }
+
+    /// `true` when `offset` starts a cell of its bin's chain, or when the chain is not indexed
+    /// (reading alone never needs it).
+    fn is_cell_start(&self, offset: u32) -> bool {
+        let unit = (offset / CELL_ALIGNMENT) as usize;
+        self.cell_starts.as_ref().is_none_or(|bits| {
+            bits.get(unit / 64)
+                .is_some_and(|word| word & (1 << (unit % 64)) != 0)
+        })
+    }
+
+    /// Marks (`true`) or unmarks the cell chain start at `offset` in the index, if it exists.
+    pub(crate) fn set_cell_start(&mut self, offset: u32, start: bool) {
+        let unit = (offset / CELL_ALIGNMENT) as usize;
+        if let Some(bits) = self.cell_starts.as_mut() {
+            if bits.len() <= unit / 64 {
+                bits.resize(unit / 64 + 1, 0);
+            }
+            if start {
+                bits[unit / 64] |= 1 << (unit % 64);
+            } else {
+                bits[unit / 64] &= !(1 << (unit % 64));
             }
         }
     }
@@ -150,6 +181,14 @@ impl Store {
             return Err(Error::corrupt(
                 file_offset(offset),
                 "cell size field crosses the end of its bin",
+            ));
+        }
+        if !self.is_cell_start(offset) {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!(
+                    "cell offset {offset:#x} lies inside another cell of its bin (overlapping cells)"
+                ),
             ));
         }
         let at = BASE_BLOCK_SIZE + offset as usize;

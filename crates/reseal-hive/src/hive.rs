@@ -318,6 +318,7 @@ impl Hive {
     /// security descriptor (reference count increased) and gets the current time as last-written
     /// time. Returns `false` when the key already existed (nothing changes then).
     pub fn create_key(&mut self, path: &str) -> Result<bool> {
+        self.store.prepare_for_edits()?;
         let components = split_path(path)?;
         for component in &components {
             validate_key_name(component)?;
@@ -341,6 +342,7 @@ impl Hive {
     /// security descriptor references (freeing an `sk` at zero). Returns `false` when absent.
     /// The root key cannot be deleted.
     pub fn delete_key(&mut self, path: &str) -> Result<bool> {
+        self.store.prepare_for_edits()?;
         let Some((parent, key)) = self.find_with_parent(path)? else {
             return Ok(false);
         };
@@ -354,6 +356,7 @@ impl Hive {
     /// Renames the key at `path` (last component) to `new_name`, keeping its subkeys, values,
     /// security and class; the parent's subkey list is re-sorted. Errors if a sibling has that name.
     pub fn rename_key(&mut self, path: &str, new_name: &str) -> Result<()> {
+        self.store.prepare_for_edits()?;
         validate_key_name(new_name)?;
         let Some((parent, key)) = self.find_with_parent(path)? else {
             return Err(Error::KeyNotFound(path.to_string()));
@@ -396,6 +399,7 @@ impl Hive {
         value_type: ValueType,
         data: &[u8],
     ) -> Result<()> {
+        self.store.prepare_for_edits()?;
         validate_value_name(name)?;
         let key = self.existing_key(path)?;
         let existing = self.find_value(key, &units_of(name))?;
@@ -439,6 +443,7 @@ impl Hive {
 
     /// Deletes value `name` of the key at `path`. Returns `false` when the key or value is absent.
     pub fn delete_value(&mut self, path: &str, name: &str) -> Result<bool> {
+        self.store.prepare_for_edits()?;
         let Some(key) = self.key(path)?.map(|k| k.offset) else {
             return Ok(false);
         };
