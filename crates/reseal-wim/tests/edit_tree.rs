@@ -5,37 +5,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{extract_to_stdout, oracle_tree, wimlib_imagex};
+use common::{capture, extract_to_stdout, oracle_tree, verify, wimlib_imagex};
 use reseal_wim::{Wim, WimImage};
-
-fn verify(wim: &Path) {
-    let output = Command::new("wimlib-imagex")
-        .args(["verify", wim.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "verify {}: {}{}",
-        wim.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn capture(source: &Path, out: &Path, extra: &[&str]) {
-    let status = Command::new("wimlib-imagex")
-        .args([
-            "capture",
-            source.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "Sample",
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 fn build_tree(root: &Path) {
     std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();

@@ -3,9 +3,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{extract_to_stdout, oracle_tree};
+use common::{capture, extract_to_stdout, oracle_tree};
 use reseal_wim::{Wim, WimImage};
 
 fn hex(bytes: &[u8]) -> String {
@@ -110,21 +109,6 @@ fn real_wims_read_like_wimlib() {
 
 fn sample_tree() -> PathBuf {
     reseal_testutil::workspace_root().join("fixtures/sample")
-}
-
-fn capture(source: &Path, out: &Path, extra: &[&str]) {
-    let status = Command::new("wimlib-imagex")
-        .args([
-            "capture",
-            source.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "Sample",
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// A tree with the shapes that matter: nested directories, empty and multi-chunk files, a hard

@@ -5,23 +5,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{extract_to_stdout, oracle_tree, OracleEntry};
+use common::{capture, extract_to_stdout, oracle_tree, verify, OracleEntry};
 use reseal_wim::WimImage;
 use sha1::{Digest, Sha1};
-
-fn verify(wim: &Path) {
-    let output = Command::new("wimlib-imagex")
-        .args(["verify", wim.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "wimlib-imagex verify {} failed: {}{}",
-        wim.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -159,21 +145,6 @@ fn real_wims_take_a_replaced_file() {
         // A second update on top of the first, with small contents this time.
         replace_and_check(&wim, count, &path, b"second");
     }
-}
-
-fn capture(source: &Path, out: &Path, extra: &[&str]) {
-    let status = Command::new("wimlib-imagex")
-        .args([
-            "capture",
-            source.to_str().unwrap(),
-            out.to_str().unwrap(),
-            "Sample",
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn build_tree(root: &Path) {

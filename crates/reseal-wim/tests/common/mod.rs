@@ -107,3 +107,38 @@ pub fn extract_to_stdout(wim: &Path, image: u32, path: &str) -> Vec<u8> {
         "--to-stdout",
     ])
 }
+
+/// Captures `source` into `out` as an image named "Sample" (`extra`: more capture options).
+pub fn capture(source: &Path, out: &Path, extra: &[&str]) {
+    let status = Command::new("wimlib-imagex")
+        .args([
+            "capture",
+            source.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "Sample",
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("wimlib-imagex is installed");
+    assert!(
+        status.success(),
+        "wimlib-imagex capture {} failed",
+        source.display()
+    );
+}
+
+/// `wimlib-imagex verify` must accept `wim`.
+pub fn verify(wim: &Path) {
+    let output = Command::new("wimlib-imagex")
+        .args(["verify", wim.to_str().unwrap()])
+        .output()
+        .expect("wimlib-imagex is installed");
+    assert!(
+        output.status.success(),
+        "wimlib-imagex verify {} failed: {}{}",
+        wim.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
