@@ -1,29 +1,14 @@
 //! The `reseal` binary on WIM files: image selection, `--output`, `recover`, and exit codes.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
 
+use common::{code, reseal, text};
 use reseal_testutil::{real_fixture, workspace_root};
-
-fn reseal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reseal"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A copy of the repository's sample.wim in a temporary folder.
 fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {

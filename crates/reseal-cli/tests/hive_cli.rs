@@ -1,0 +1,193 @@
+//! `reseal hive FILE ...` through the built binary, each edit checked with python3-hivex.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{code, reseal, text};
+use reseal_hive::data::{encode_dword, encode_multi_sz, encode_sz};
+use reseal_testutil::{hivex_tree, workspace_root, HivexKey, HivexValue};
+
+/// A copy of the sample image's SYSTEM hive (with its empty logs) in a temporary folder.
+fn sample_system() -> (tempfile::TempDir, PathBuf) {
+    let config = workspace_root().join("fixtures/sample/Windows/System32/config");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"] {
+        std::fs::copy(config.join(name), dir.path().join(name)).unwrap();
+    }
+    let hive = dir.path().join("SYSTEM");
+    (dir, hive)
+}
+
+fn run(hive: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["hive", hive.to_str().unwrap()];
+    all.extend_from_slice(args);
+    reseal(&all)
+}
+
+fn ok(hive: &Path, args: &[&str]) -> String {
+    let output = run(hive, args);
+    assert_eq!(code(&output), 0, "reseal hive {args:?}: {}", text(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The key at `path` (backslash-separated, below the root) of a hivex tree.
+fn key<'t>(tree: &'t HivexKey, path: &str) -> Option<&'t HivexKey> {
+    path.split('\\').try_fold(tree, |key, name| {
+        key.children
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    })
+}
+
+fn value<'t>(tree: &'t HivexKey, path: &str, name: &str) -> Option<&'t HivexValue> {
+    key(tree, path)?.values.iter().find(|v| v.name == name)
+}
+
+#[test]
+fn reads_list_get_export_and_check() {
+    let (_dir, hive) = sample_system();
+    let listing = ok(&hive, &["ls", r"ControlSet001\Control\ComputerName"]);
+    assert!(listing.lines().any(|l| l == r"ComputerName\"), "{listing}");
+
+    let got = ok(
+        &hive,
+        &[
+            "get",
+            r"ControlSet001\Control\ComputerName\ComputerName",
+            "ComputerName",
+        ],
+    );
+    assert!(got.contains("REG_SZ \"REF-PC01\""), "{got}");
+
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &hive,
+        &[
+            "--json",
+            "get",
+            r"controlset001\control\computername\computername",
+            "computername",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(json[0]["data"], "REF-PC01", "{json}");
+    assert_eq!(json[0]["type"], "REG_SZ");
+
+    let exported = ok(
+        &hive,
+        &[
+            "export",
+            r"ControlSet001\Control\ComputerName",
+            "--root",
+            r"HKEY_LOCAL_MACHINE\SYSTEM",
+        ],
+    );
+    assert!(
+        exported.starts_with("Windows Registry Editor Version 5.00"),
+        "{exported}"
+    );
+    assert!(exported
+        .contains(r"[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\ComputerName\ComputerName]"));
+    assert!(
+        exported.contains("\"ComputerName\"=\"REF-PC01\""),
+        "{exported}"
+    );
+
+    let check: serde_json::Value = serde_json::from_str(&ok(&hive, &["--json", "check"])).unwrap();
+    assert_eq!(check["structure"]["clean"], true, "{check}");
+    assert_eq!(check["was_dirty"], false);
+}
+
+#[test]
+fn edits_change_exactly_what_they_name() {
+    let (_dir, hive) = sample_system();
+    let original = hivex_tree(&hive);
+
+    ok(
+        &hive,
+        &["set", r"Reseal\Test", "Answer", "--type", "dword", "0x2a"],
+    );
+    ok(
+        &hive,
+        &[
+            "set",
+            r"Reseal\Test",
+            "List",
+            "--type",
+            "multi_sz",
+            "a",
+            "Grüße",
+        ],
+    );
+    ok(
+        &hive,
+        &["set", r"Reseal\Test", "@", "--type", "sz", "default"],
+    );
+    let edited = hivex_tree(&hive);
+    let answer = value(&edited, r"Reseal\Test", "Answer").expect("Answer was written");
+    assert_eq!(
+        (answer.value_type, answer.data.clone()),
+        (4, encode_dword(42))
+    );
+    let list = value(&edited, r"Reseal\Test", "List").expect("List was written");
+    assert_eq!(
+        (list.value_type, list.data.clone()),
+        (7, encode_multi_sz(&["a", "Grüße"]))
+    );
+    let default = value(&edited, r"Reseal\Test", "").expect("the default value was written");
+    assert_eq!(default.data, encode_sz("default"));
+
+    ok(&hive, &["del", r"Reseal\Test", "Answer"]);
+    let after_value = hivex_tree(&hive);
+    assert!(value(&after_value, r"Reseal\Test", "Answer").is_none());
+    assert!(value(&after_value, r"Reseal\Test", "List").is_some());
+
+    ok(&hive, &["del", "Reseal"]);
+    assert_eq!(
+        hivex_tree(&hive),
+        original,
+        "deleting what was added gives the original tree back"
+    );
+
+    // Every edit committed the hive: it is clean and its logs are empty.
+    let check: serde_json::Value = serde_json::from_str(&ok(&hive, &["--json", "check"])).unwrap();
+    assert_eq!(check["structure"]["clean"], true, "{check}");
+    assert_eq!(
+        std::fs::metadata(hive.with_extension("LOG1"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn mistakes_and_damage_get_their_exit_codes() {
+    let (dir, hive) = sample_system();
+    let before = std::fs::read(&hive).unwrap();
+
+    let missing = run(&hive, &["get", r"No\Such\Key"]);
+    assert_eq!(code(&missing), 2, "{}", text(&missing));
+    assert!(text(&missing).contains("not found"), "{}", text(&missing));
+    let bad_data = run(
+        &hive,
+        &["set", "Select", "Current", "--type", "dword", "lots"],
+    );
+    assert_eq!(code(&bad_data), 2, "{}", text(&bad_data));
+    let nothing = run(&hive, &["del", "Select", "NoSuchValue"]);
+    assert_eq!(code(&nothing), 2, "{}", text(&nothing));
+    assert_eq!(
+        std::fs::read(&hive).unwrap(),
+        before,
+        "refused commands wrote nothing"
+    );
+
+    let damaged = dir.path().join("DAMAGED");
+    std::fs::write(&damaged, &before[..4096 + 100]).unwrap();
+    let corrupt = run(&damaged, &["ls"]);
+    assert_eq!(code(&corrupt), 4, "{}", text(&corrupt));
+    assert!(
+        text(&corrupt).contains("DAMAGED"),
+        "the error names the file: {}",
+        text(&corrupt)
+    );
+}
