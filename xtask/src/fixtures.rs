@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use reseal_hive::{reg_file, Hive};
+use reseal_hive::{base_block, reg_file, Hive};
 
 use manifest::Manifest;
 
@@ -46,6 +46,19 @@ pub fn generate(workspace_root: &Path) -> Result<(), String> {
     capture_wim(&sample, &fixtures.join("sample.wim"))
 }
 
+/// The transaction log Windows keeps beside a clean hive: a new-format log (file type 6) that is
+/// only its 512-byte base block, a copy of the hive's with the same sequence numbers, and no log
+/// entries, so replay has nothing to apply.
+fn clean_hive_log(hive: &[u8]) -> Vec<u8> {
+    let mut log = hive[..LOG_BASE_BLOCK_SIZE].to_vec();
+    base_block::write::set_file_type(&mut log, base_block::FILE_TYPE_LOG_NEW);
+    base_block::write::seal(&mut log);
+    log
+}
+
+/// A log's base block is one 512-byte sector (clustering factor 1).
+const LOG_BASE_BLOCK_SIZE: usize = 512;
+
 /// Builds the sample tree described by `spec_dir` into `out_dir` (which must not exist yet).
 pub fn build_tree(spec_dir: &Path, out_dir: &Path) -> Result<(), String> {
     let manifest_path = spec_dir.join("image.txt");
@@ -57,8 +70,14 @@ pub fn build_tree(spec_dir: &Path, out_dir: &Path) -> Result<(), String> {
         let spec_path = spec_dir.join(&hive.spec);
         let bytes = build_hive(&spec_path, hive)?;
         write_new(out_dir, &hive.path, &bytes, &mut written)?;
-        for log in [".LOG1", ".LOG2"] {
-            write_new(out_dir, &format!("{}{log}", hive.path), &[], &mut written)?;
+        let log = clean_hive_log(&bytes);
+        for suffix in [".LOG1", ".LOG2"] {
+            write_new(
+                out_dir,
+                &format!("{}{suffix}", hive.path),
+                &log,
+                &mut written,
+            )?;
         }
     }
     for log in &manifest.logs {
