@@ -173,9 +173,7 @@ impl Plan {
             return Ok(());
         }
         self.create_key(image, provider, source, hive, key)?;
-        existing_hive(image, hive)?
-            .set_value(key, name, value_type, data)
-            .map_err(|e| Error::from_hive(hive, e))?;
+        edit_hive(image, hive, |h| h.set_value(key, name, value_type, data))?;
         self.push(
             provider,
             source,
@@ -204,9 +202,7 @@ impl Plan {
         let Some(before) = image.value(hive, key, name)? else {
             return Ok(());
         };
-        existing_hive(image, hive)?
-            .delete_value(key, name)
-            .map_err(|e| Error::from_hive(hive, e))?;
+        edit_hive(image, hive, |h| h.delete_value(key, name))?;
         self.push(
             provider,
             source,
@@ -232,9 +228,7 @@ impl Plan {
         if image.key_exists(hive, key)? {
             return Ok(());
         }
-        existing_hive(image, hive)?
-            .create_key(key)
-            .map_err(|e| Error::from_hive(hive, e))?;
+        edit_hive(image, hive, |h| h.create_key(key))?;
         self.push(
             provider,
             source,
@@ -258,9 +252,7 @@ impl Plan {
         if !image.key_exists(hive, key)? {
             return Ok(());
         }
-        existing_hive(image, hive)?
-            .delete_key(key)
-            .map_err(|e| Error::from_hive(hive, e))?;
+        edit_hive(image, hive, |h| h.delete_key(key))?;
         self.push(
             provider,
             source,
@@ -293,9 +285,7 @@ impl Plan {
         if current_name == new_name {
             return Ok(());
         }
-        existing_hive(image, hive)?
-            .rename_key(key, new_name)
-            .map_err(|e| Error::from_hive(hive, e))?;
+        edit_hive(image, hive, |h| h.rename_key(key, new_name))?;
         self.push(
             provider,
             source,
@@ -351,24 +341,7 @@ impl Plan {
         source: &'static str,
         path: &str,
     ) -> Result<()> {
-        match entry(image, path)? {
-            None => Ok(()),
-            Some(DirEntry { is_dir: true, .. }) => Err(Error::other(
-                Some(path),
-                "cannot delete it as a file: it is a directory",
-            )),
-            Some(_) => {
-                image.plan_delete(path);
-                self.push(
-                    provider,
-                    source,
-                    Action::DeleteFile {
-                        path: path.to_string(),
-                    },
-                );
-                Ok(())
-            }
-        }
+        self.delete_entry(image, provider, source, path, false)
     }
 
     /// Deletes the files in `dir` whose names match `pattern` (`*` and `?` wildcards,
@@ -400,24 +373,43 @@ impl Plan {
         source: &'static str,
         path: &str,
     ) -> Result<()> {
-        match entry(image, path)? {
-            None => Ok(()),
-            Some(DirEntry { is_dir: false, .. }) => Err(Error::other(
+        self.delete_entry(image, provider, source, path, true)
+    }
+
+    /// Deletes the file or (`directory`) the directory at `path` when it exists; the other kind
+    /// at that path is an error.
+    fn delete_entry(
+        &mut self,
+        image: &mut Image,
+        provider: &'static str,
+        source: &'static str,
+        path: &str,
+        directory: bool,
+    ) -> Result<()> {
+        let Some(found) = entry(image, path)? else {
+            return Ok(());
+        };
+        if found.is_dir != directory {
+            let (wanted, actual) = if directory {
+                ("a directory", "a file")
+            } else {
+                ("a file", "a directory")
+            };
+            return Err(Error::other(
                 Some(path),
-                "cannot delete it as a directory: it is a file",
-            )),
-            Some(_) => {
-                image.plan_delete_dir(path);
-                self.push(
-                    provider,
-                    source,
-                    Action::DeleteDirectory {
-                        path: path.to_string(),
-                    },
-                );
-                Ok(())
-            }
+                format!("cannot delete it as {wanted}: it is {actual}"),
+            ));
         }
+        let path = path.to_string();
+        let action = if directory {
+            image.plan_delete_dir(&path);
+            Action::DeleteDirectory { path }
+        } else {
+            image.plan_delete(&path);
+            Action::DeleteFile { path }
+        };
+        self.push(provider, source, action);
+        Ok(())
     }
 
     /// Adds a note for the user.
@@ -434,14 +426,20 @@ impl Plan {
     }
 }
 
-/// The hive at `path` for editing; a change to an absent hive is an error.
-fn existing_hive<'i>(image: &'i mut Image, path: &str) -> Result<&'i mut reseal_hive::Hive> {
-    image.hive_mut(path)?.ok_or_else(|| {
+/// Runs `edit` on the in-memory hive at `path` (so later providers see the change); a change to
+/// an absent hive is an error, and an engine error names the hive.
+fn edit_hive<T>(
+    image: &mut Image,
+    path: &str,
+    edit: impl FnOnce(&mut reseal_hive::Hive) -> reseal_hive::Result<T>,
+) -> Result<T> {
+    let hive = image.hive_mut(path)?.ok_or_else(|| {
         Error::other(
             Some(path),
             "the hive does not exist in the image, so it cannot be changed",
         )
-    })
+    })?;
+    edit(hive).map_err(|e| Error::from_hive(path, e))
 }
 
 /// The directory entry at `path` as planned so far (from its parent's listing).
