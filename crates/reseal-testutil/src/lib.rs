@@ -3,7 +3,11 @@
 //! - [`real_fixture`]: a file from `../shared/fixtures/real` (real Windows data that is never copied
 //!   into the repository). Missing data skips a test locally but fails it when `CI=true`.
 //! - [`hivex_tree`]: a hive read by python3-hivex, a reader we did not write, as the oracle.
+//! - [`ntfs_image`]: NTFS volumes and partitioned VHD/VHDX/raw disks made with mkntfs, sgdisk,
+//!   wimlib-imagex and qemu-img, and the ntfs-3g programs and `ntfs` crate that read them back.
 #![forbid(unsafe_code)]
+
+pub mod ntfs_image;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
