@@ -31,6 +31,8 @@ pub struct DirEntry {
     /// The long (Win32 or POSIX) name; 8.3 aliases are not listed separately.
     pub name: String,
     pub is_dir: bool,
+    /// The size of the unnamed data stream in bytes (0 for directories).
+    pub size: u64,
 }
 
 /// The four `$STANDARD_INFORMATION` timestamps, in 100 ns units since 1601 (FILETIME).
@@ -304,15 +306,36 @@ impl Volume {
             });
         }
         let is_root = parts.is_empty();
-        Ok(self
-            .children(&mut dir, &shown)?
+        self.children(&mut dir, &shown)?
             .into_iter()
             .filter(|found| !(is_root && found.mft_no < FIRST_USER_RECORD))
-            .map(|found| DirEntry {
-                name: String::from_utf16_lossy(&found.name),
-                is_dir: found.is_dir,
+            .map(|found| {
+                let name = String::from_utf16_lossy(&found.name);
+                let size = if found.is_dir {
+                    0
+                } else {
+                    self.data_size(found.mft_no, &format!("{shown}\\{name}"))?
+                };
+                Ok(DirEntry {
+                    name,
+                    is_dir: found.is_dir,
+                    size,
+                })
             })
-            .collect())
+            .collect()
+    }
+
+    /// The size of a file's unnamed data stream (0 when it has none). The directory index
+    /// holds a size too, but Windows does not keep it current, so the inode is asked.
+    fn data_size(&self, mft_no: u64, shown: &str) -> Result<u64> {
+        let inode = self
+            .mount
+            .open_inode(mft_no)
+            .map_err(|failure| ntfs_error(&self.image, "open", shown, failure))?;
+        let data = inode
+            .open_attr(sys::AT_DATA, &[])
+            .map_err(|failure| ntfs_error(&self.image, "open data of", shown, failure))?;
+        Ok(data.map_or(0, |data| data.data_size()))
     }
 
     /// Replaces the contents of an existing file in place: the same inode, so its security

@@ -63,14 +63,30 @@ fn edit_and_verify(container: Container) {
         Some(original_system)
     );
     assert_eq!(volume.read_file(r"Windows\nothing").unwrap(), None);
-    let mut names: Vec<String> = volume
+    let mut config: Vec<(String, bool, u64)> = volume
         .list_dir(r"Windows\System32\config")
         .unwrap()
         .into_iter()
-        .map(|entry| entry.name)
+        .map(|entry| (entry.name, entry.is_dir, entry.size))
         .collect();
-    names.sort();
-    assert_eq!(names, ["SOFTWARE", "SYSTEM"]);
+    config.sort();
+    let expected_size = |path: &str| {
+        fixture_files()
+            .into_iter()
+            .find(|file| file.path == path)
+            .map_or(0, |file| file.contents.len() as u64)
+    };
+    assert_eq!(
+        config,
+        [
+            (
+                "SOFTWARE".to_string(),
+                false,
+                expected_size(r"Windows\System32\config\SOFTWARE")
+            ),
+            ("SYSTEM".to_string(), false, expected_size(SYSTEM)),
+        ]
+    );
     let root: Vec<String> = volume
         .list_dir("")
         .unwrap()
