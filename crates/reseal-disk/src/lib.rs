@@ -12,6 +12,9 @@
 //!   the format from the content.
 //! * [`partition`]: MBR and GPT tables read from a `BlockDevice`; a [`PartitionWindow`] is one
 //!   partition as a `BlockDevice` of its own, which is what a file system layer mounts.
+//! * [`staged`]: a [`StagedDevice`] holds writes in memory over a read-only device, so a file
+//!   system can be edited without touching the image; [`redo_log`] then writes the changes
+//!   into the image all-or-nothing.
 //!
 //! Every structure is checked when it is read (signatures, checksums, sizes and offsets against
 //! the file size), and damage is reported as an [`Error`] naming the file, the structure and
@@ -51,7 +54,9 @@ mod io_adapter;
 mod parent;
 pub mod partition;
 pub mod raw;
+pub mod redo_log;
 mod sector_bitmap;
+pub mod staged;
 pub mod vhd;
 pub mod vhdx;
 
@@ -65,6 +70,7 @@ pub use io_adapter::BlockDeviceIo;
 pub use partition::{
     read_partition_table, Partition, PartitionScheme, PartitionTable, PartitionType,
 };
+pub use staged::{Staged, StagedDevice};
 
 /// The container formats [`open`] recognizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
