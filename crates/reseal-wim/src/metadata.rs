@@ -4,9 +4,11 @@
 //!
 //! The bytes are kept so that edits which do not change any dentry's size (a new stream hash,
 //! a new last write time) can be patched in place and everything else written back
-//! byte-for-byte.
+//! byte-for-byte. Edits that change the tree's shape (a dentry unlinked or added, a new
+//! security descriptor) change only the parsed tree; [`ImageMetadata::serialize`] lays the
+//! bytes out again once, when the image is written, however many such edits were made.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::blob_table::Sha1;
 use crate::dentry::{self, Dentry, LAST_WRITE_TIME_FIELD};
@@ -17,10 +19,15 @@ use crate::security::SecurityData;
 pub struct ImageMetadata {
     pub bytes: Vec<u8>,
     pub security: SecurityData,
-    /// Depth-first, the root first. Unlinked dentries stay until the next serialization.
+    /// Depth-first, the root first (dentries added since parsing at the end). Unlinked
+    /// dentries stay until the next serialization.
     pub dentries: Vec<Dentry>,
     /// Bytes of dentries added since parsing, by index.
     added: HashMap<usize, Vec<u8>>,
+    /// Dentries unlinked since parsing (with everything below them).
+    unlinked: HashSet<usize>,
+    /// `true` when a descriptor was added to `security` since parsing.
+    security_changed: bool,
 }
 
 impl ImageMetadata {
@@ -47,6 +54,8 @@ impl ImageMetadata {
             security,
             dentries,
             added: HashMap::new(),
+            unlinked: HashSet::new(),
+            security_changed: false,
         })
     }
 
@@ -101,14 +110,25 @@ impl ImageMetadata {
             .flatten()
     }
 
-    /// Every dentry that is a link to the same file as `index` (itself included).
+    /// `true` when dentries were added or unlinked, or a descriptor added, since parsing:
+    /// `bytes` no longer describe the tree until [`ImageMetadata::serialize`].
+    pub fn has_unserialized_changes(&self) -> bool {
+        !self.added.is_empty() || !self.unlinked.is_empty() || self.security_changed
+    }
+
+    /// `false` for a dentry unlinked (directly or with an ancestor) since parsing.
+    pub fn is_linked(&self, index: usize) -> bool {
+        !self.unlinked.contains(&index)
+    }
+
+    /// Every dentry in the tree that is a link to the same file as `index` (itself included).
     pub fn hard_links(&self, index: usize) -> Vec<usize> {
         let group = self.dentries[index].hard_link_group_id;
         if group == 0 {
             return vec![index];
         }
         (0..self.dentries.len())
-            .filter(|&i| self.dentries[i].hard_link_group_id == group)
+            .filter(|&i| self.dentries[i].hard_link_group_id == group && self.is_linked(i))
             .collect()
     }
 
@@ -117,20 +137,33 @@ impl ImageMetadata {
     /// the file has no slot for an unnamed data stream (a reparse point whose only slot holds
     /// its reparse data), which needs a new stream entry and so a re-serialized tree.
     pub fn patch_data(&mut self, index: usize, hash: Sha1, last_write_time: u64) -> bool {
-        let links = self.hard_links(index);
-        if links.iter().any(|&i| self.dentries[i].data.is_none()) {
+        if !self.can_patch_data(index) {
             return false;
         }
+        let links = self.hard_links(index);
         for i in links {
             let dentry = &mut self.dentries[i];
             let stream = dentry.data.as_mut().expect("checked above");
             stream.hash = hash;
-            self.bytes[stream.hash_field..stream.hash_field + 20].copy_from_slice(&hash);
             dentry.last_write_time = last_write_time;
-            let at = dentry.offset + LAST_WRITE_TIME_FIELD;
-            self.bytes[at..at + 8].copy_from_slice(&last_write_time.to_le_bytes());
+            // An added dentry was parsed on its own: its field offsets count from its start.
+            let (bytes, start) = match self.added.get_mut(&i) {
+                Some(bytes) => (bytes, 0),
+                None => (&mut self.bytes, dentry.offset),
+            };
+            bytes[stream.hash_field..stream.hash_field + 20].copy_from_slice(&hash);
+            let at = start + LAST_WRITE_TIME_FIELD;
+            bytes[at..at + 8].copy_from_slice(&last_write_time.to_le_bytes());
         }
         true
+    }
+
+    /// `true` when [`ImageMetadata::patch_data`] can point the unnamed data stream of
+    /// `index` at a new blob.
+    pub fn can_patch_data(&self, index: usize) -> bool {
+        self.hard_links(index)
+            .iter()
+            .all(|&i| self.dentries[i].data.is_some())
     }
 
     /// `index` and everything below it, parents first.
@@ -144,21 +177,46 @@ impl ImageMetadata {
         out
     }
 
-    /// Takes `index` (and its subtree) out of its parent's child list.
+    /// Takes `index` (and its subtree) out of its parent's child list. The root stays.
     pub fn unlink(&mut self, index: usize) {
-        if let Some(parent) = self.dentries[index].parent {
-            self.dentries[parent]
-                .children
-                .retain(|&child| child != index);
-        }
+        let Some(parent) = self.dentries[index].parent else {
+            return;
+        };
+        self.dentries[parent]
+            .children
+            .retain(|&child| child != index);
+        self.unlinked.extend(self.subtree(index));
     }
 
     /// Adds a child of `parent` from its serialized bytes, keeping the children sorted by
-    /// upper-cased name where they already were.
-    pub fn add_child(&mut self, parent: usize, bytes: Vec<u8>) -> Result<usize, Malformed> {
+    /// upper-cased name where they already were. `new_descriptor` is the descriptor the
+    /// dentry's security id stands for when it is not yet in the security data (its id must
+    /// then be the number of descriptors, see [`ImageMetadata::security_id_of`]). Nothing
+    /// changes when the bytes are not a valid dentry.
+    pub fn add_child(
+        &mut self,
+        parent: usize,
+        bytes: Vec<u8>,
+        new_descriptor: Option<Vec<u8>>,
+    ) -> Result<usize, Malformed> {
         let mut probe = vec![0u8; bytes.len() + 8];
         probe[..bytes.len()].copy_from_slice(&bytes);
         let mut parsed = dentry::parse_tree(&probe, 0)?.swap_remove(0);
+        if let Some(descriptor) = new_descriptor {
+            if parsed.security_id as usize != self.security.descriptors.len() {
+                return Err(Malformed::new(
+                    "dentry",
+                    format!(
+                        "{:?} has security id {} for a new descriptor, not {}",
+                        parsed.name,
+                        parsed.security_id,
+                        self.security.descriptors.len()
+                    ),
+                ));
+            }
+            self.security.descriptors.push(descriptor);
+            self.security_changed = true;
+        }
         parsed.parent = Some(parent);
         parsed.offset = usize::MAX;
         let index = self.dentries.len();
@@ -174,27 +232,22 @@ impl ImageMetadata {
         Ok(index)
     }
 
-    /// The index of `descriptor` in the security data, appended when new. Returns whether the
-    /// block changed.
-    pub fn security_id_for(&mut self, descriptor: Vec<u8>) -> (i32, bool) {
-        if let Some(id) = self
-            .security
+    /// The index of `descriptor` in the security data, if it is there.
+    pub fn security_id_of(&self, descriptor: &[u8]) -> Option<i32> {
+        self.security
             .descriptors
             .iter()
-            .position(|d| *d == descriptor)
-        {
-            return (id as i32, false);
-        }
-        self.security.descriptors.push(descriptor);
-        ((self.security.descriptors.len() - 1) as i32, true)
+            .position(|d| d == descriptor)
+            .map(|id| id as i32)
     }
 
     /// The metadata resource for the current tree, laid out as wimlib lays it out: security
-    /// data (kept byte-for-byte unless `security_changed`), the root and an end marker, then
-    /// each directory's children followed by an end marker, directories in depth-first order.
-    /// Dentries and their stream entries are copied as they are except the subdir offset.
-    pub fn serialize(&self, security_changed: bool) -> Result<ImageMetadata, Malformed> {
-        let mut out = if security_changed {
+    /// data (kept byte-for-byte unless a descriptor was added), the root and an end marker,
+    /// then each directory's children followed by an end marker, directories in depth-first
+    /// order. Dentries and their stream entries are copied as they are except the subdir
+    /// offset.
+    pub fn serialize(&self) -> Result<ImageMetadata, Malformed> {
+        let mut out = if self.security_changed {
             self.security.to_bytes()
         } else {
             self.bytes[..self.security.total_length].to_vec()

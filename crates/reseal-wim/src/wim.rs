@@ -9,6 +9,10 @@
 //! 208-byte header. Until that last write the old header points at the old, untouched
 //! structures, so an interrupted update leaves the original image (plus unused bytes at the
 //! end). This is wimlib's append mode.
+//!
+//! In batch mode each edit appends its new blob and changes the in-memory tree only; a
+//! replaced file's dentry is patched in place, while deletes and creates leave the tree to be
+//! serialized once, by the commit, however many there were.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -241,15 +245,7 @@ impl Wim {
 
     /// The uncompressed size of a stored blob (0 for the zero hash).
     pub fn blob_size(&self, hash: &Sha1) -> Option<u64> {
-        if *hash == ZERO_HASH {
-            return Some(0);
-        }
-        let entry = &self.current_table().entries[self.current_table().find(hash)?];
-        Some(if entry.solid_run.is_some() {
-            entry.reshdr.size_in_wim
-        } else {
-            entry.reshdr.uncompressed_size
-        })
+        blob_size_in(self.current_table(), hash)
     }
 
     /// The contents of the blob with this hash, checked against it.
@@ -346,7 +342,6 @@ impl Wim {
         dentry: usize,
         contents: &[u8],
     ) -> Result<()> {
-        self.check_writable()?;
         let target = &image.dentries[dentry];
         let shown = image.path_of(dentry);
         if target.is_dir() {
@@ -358,17 +353,7 @@ impl Wim {
                 Malformed::unsupported("dentry", format!("{shown:?} is encrypted (EFS)")),
             ));
         }
-        let old_hash = target.data_hash();
-        let old_size = self.blob_size(&old_hash).unwrap_or(0);
-        let links = image.hard_links(dentry).len() as u32;
-
-        let mut update = self.staged_update(index)?;
-        let new_hash = update.store_blob(self, contents, links)?;
-        update.release_blob(&old_hash, links);
-        update.total_bytes_delta =
-            i128::from(links) * (contents.len() as i128 - i128::from(old_size));
-        let mut patched = image.clone();
-        if !patched.patch_data(dentry, new_hash, filetime_now()) {
+        if !image.can_patch_data(dentry) {
             return Err(Error::from_malformed(
                 &self.path,
                 Malformed::unsupported(
@@ -377,41 +362,46 @@ impl Wim {
                 ),
             ));
         }
-        self.finish(index, image, patched, update)
+        let old_hash = target.data_hash();
+        let links = image.hard_links(dentry).len() as u32;
+        self.edit(index, image, |wim, update, image| {
+            let old_size = update.blob_size(&old_hash);
+            let new_hash = update.store_blob(wim, contents, links)?;
+            update.release_blob(&old_hash, links);
+            update.total_bytes_delta +=
+                i128::from(links) * (contents.len() as i128 - i128::from(old_size));
+            image.patch_data(dentry, new_hash, filetime_now());
+            Ok(())
+        })
     }
 
     /// Deletes `dentry` of `image` with everything below it and commits the change. The blobs
     /// it referenced lose those references (their bytes stay where they are, unused).
     pub fn delete(&mut self, index: u32, image: &mut ImageMetadata, dentry: usize) -> Result<()> {
-        self.check_writable()?;
         if dentry == 0 {
             return Err(self.usage("the root directory cannot be deleted".into()));
         }
-        let mut update = self.staged_update(index)?;
-        for i in image.subtree(dentry) {
-            let removed = &image.dentries[i];
-            let streams = removed
-                .data
-                .iter()
-                .chain(removed.reparse_data.iter())
-                .chain(removed.named_streams.iter());
-            for stream in streams {
-                update.release_blob(&stream.hash, 1);
+        self.edit(index, image, |_, update, image| {
+            for i in image.subtree(dentry) {
+                let removed = &image.dentries[i];
+                let streams = removed
+                    .data
+                    .iter()
+                    .chain(removed.reparse_data.iter())
+                    .chain(removed.named_streams.iter());
+                for stream in streams {
+                    update.release_blob(&stream.hash, 1);
+                }
+                if removed.is_dir() {
+                    update.dir_count_delta -= 1;
+                } else {
+                    update.file_count_delta -= 1;
+                    update.total_bytes_delta -= i128::from(update.blob_size(&removed.data_hash()));
+                }
             }
-            if removed.is_dir() {
-                update.dir_count_delta -= 1;
-            } else {
-                update.file_count_delta -= 1;
-                update.total_bytes_delta -=
-                    i128::from(self.blob_size(&removed.data_hash()).unwrap_or(0));
-            }
-        }
-        let mut edited = image.clone();
-        edited.unlink(dentry);
-        let serialized = edited
-            .serialize(false)
-            .map_err(|m| Error::from_malformed(&self.path, m))?;
-        self.finish(index, image, serialized, update)
+            image.unlink(dentry);
+            Ok(())
+        })
     }
 
     /// Creates `name` in the directory `parent` of `image`: a file with `contents`, or an empty
@@ -426,7 +416,6 @@ impl Wim {
         name: &str,
         contents: Option<&[u8]>,
     ) -> Result<usize> {
-        self.check_writable()?;
         if name.is_empty() || name.contains(['\\', '/', ':', '\0']) || name == "." || name == ".." {
             return Err(self.usage(format!("{name:?} is not a valid file name")));
         }
@@ -444,46 +433,55 @@ impl Wim {
                 image.path_of(parent)
             )));
         }
-        let mut edited = image.clone();
         let mut ancestor = Some(parent);
         let mut parent_descriptor = None;
         while let (Some(i), None) = (ancestor, &parent_descriptor) {
-            parent_descriptor = edited.security_descriptor(i).map(<[u8]>::to_vec);
-            ancestor = edited.dentries[i].parent;
+            parent_descriptor = image.security_descriptor(i).map(<[u8]>::to_vec);
+            ancestor = image.dentries[i].parent;
         }
-        let (security_id, security_changed) = match parent_descriptor {
-            Some(descriptor) => {
-                let inherited = security_descriptor::inherit(&descriptor, contents.is_none())
-                    .map_err(|m| Error::from_malformed(&self.path, m))?;
-                edited.security_id_for(inherited)
-            }
-            None => (-1, false),
-        };
-        let mut update = self.staged_update(index)?;
-        let (attributes, hash) = match contents {
-            Some(data) => {
-                update.file_count_delta += 1;
-                update.total_bytes_delta += data.len() as i128;
-                (FILE_ATTRIBUTE_ARCHIVE, update.store_blob(self, data, 1)?)
-            }
-            None => {
-                update.dir_count_delta += 1;
-                (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH)
-            }
-        };
-        let bytes = dentry::new_dentry_bytes(name, attributes, security_id, filetime_now(), &hash);
-        edited
-            .add_child(parent, bytes)
+        let inherited = parent_descriptor
+            .map(|descriptor| security_descriptor::inherit(&descriptor, contents.is_none()))
+            .transpose()
             .map_err(|m| Error::from_malformed(&self.path, m))?;
-        let serialized = edited
-            .serialize(security_changed)
-            .map_err(|m| Error::from_malformed(&self.path, m))?;
-        self.finish(index, image, serialized, update)?;
-        let path = format!("{}\\{name}", image.path_of(parent));
-        image.lookup(&path).ok_or_else(|| {
+        let created_path = match image.path_of(parent) {
+            parent_path if parent_path.is_empty() => name.to_string(),
+            parent_path => format!("{parent_path}\\{name}"),
+        };
+        self.edit(index, image, |wim, update, image| {
+            let (security_id, new_descriptor) = match inherited {
+                Some(descriptor) => match image.security_id_of(&descriptor) {
+                    Some(id) => (id, None),
+                    None => (image.security.descriptors.len() as i32, Some(descriptor)),
+                },
+                None => (-1, None),
+            };
+            let (attributes, hash) = match contents {
+                Some(data) => (FILE_ATTRIBUTE_ARCHIVE, update.store_blob(wim, data, 1)?),
+                None => (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH),
+            };
+            let bytes =
+                dentry::new_dentry_bytes(name, attributes, security_id, filetime_now(), &hash);
+            image
+                .add_child(parent, bytes, new_descriptor)
+                .map_err(|m| {
+                    // The blob stays appended, unused; its reference goes.
+                    update.release_blob(&hash, 1);
+                    Error::from_malformed(&wim.path, m)
+                })?;
+            match contents {
+                Some(data) => {
+                    update.file_count_delta += 1;
+                    update.total_bytes_delta += data.len() as i128;
+                }
+                None => update.dir_count_delta += 1,
+            }
+            Ok(())
+        })?;
+        // Written edits renumber the dentries: find the new one by its path.
+        image.lookup(&created_path).ok_or_else(|| {
             self.corrupt(
                 "dentry tree",
-                format!("{path:?} is missing after its creation"),
+                format!("{created_path:?} is missing after its creation"),
             )
         })
     }
@@ -500,8 +498,10 @@ impl Wim {
         self.pending.is_some()
     }
 
-    /// Writes the staged edits of `image` (the same metadata the edits were made on).
-    pub fn commit(&mut self, image: &ImageMetadata) -> Result<()> {
+    /// Writes the staged edits of `image` (the same metadata the edits were made on). A tree
+    /// whose shape changed is serialized here, once for all the staged edits; `image` is then
+    /// the re-parsed result (the same tree, its dentries renumbered depth-first).
+    pub fn commit(&mut self, image: &mut ImageMetadata) -> Result<()> {
         let Some((index, update)) = self.pending.take() else {
             return Ok(());
         };
@@ -513,43 +513,64 @@ impl Wim {
         result
     }
 
-    /// The staged update (a copy, so that a failed edit leaves it as it was) or a new one.
-    fn staged_update(&self, index: u32) -> Result<Update> {
-        match &self.pending {
-            Some((staged, update)) if *staged == index => Ok(update.clone()),
-            Some((staged, _)) => Err(self.usage(format!(
-                "image {staged} has staged edits: commit them before editing image {index}"
-            ))),
-            None => Ok(Update::new(self)),
-        }
-    }
-
-    /// Stages the edit, or writes it now when not batching.
-    fn finish(
+    /// Makes one edit of image `index`: `change` stores blobs and adjusts references in the
+    /// update and changes `image`, and must leave both as they were when it fails. When
+    /// batching, the edit joins the staged ones; otherwise it is written now, with any staged
+    /// edits, and `image` changes only when the write succeeds.
+    fn edit<T>(
         &mut self,
         index: u32,
         image: &mut ImageMetadata,
-        edited: ImageMetadata,
-        update: Update,
-    ) -> Result<()> {
+        change: impl FnOnce(&mut Self, &mut Update, &mut ImageMetadata) -> Result<T>,
+    ) -> Result<T> {
+        self.check_writable()?;
+        let (mut update, was_staged) = match self.pending.take() {
+            Some((staged, update)) if staged == index => (update, true),
+            Some((staged, update)) => {
+                self.pending = Some((staged, update));
+                return Err(self.usage(format!(
+                    "image {staged} has staged edits: commit them before editing image {index}"
+                )));
+            }
+            None => (Update::new(self), false),
+        };
         if self.batch {
-            *image = edited;
-            self.pending = Some((index, update));
-            return Ok(());
+            let result = change(self, &mut update, image);
+            if result.is_ok() || was_staged {
+                self.pending = Some((index, update));
+            }
+            return result;
         }
-        self.write_update(index, &edited, update)?;
-        *image = edited;
-        Ok(())
+        let staged = was_staged.then(|| update.clone());
+        let mut edited = image.clone();
+        let result = change(self, &mut update, &mut edited).and_then(|value| {
+            self.write_update(index, &mut edited, update)
+                .map(|()| value)
+        });
+        match result {
+            Ok(value) => {
+                *image = edited;
+                Ok(value)
+            }
+            Err(err) => {
+                self.pending = staged.map(|update| (index, update));
+                Err(err)
+            }
+        }
     }
-
     /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
     /// integrity table after everything else, then the header.
     fn write_update(
         &mut self,
         index: u32,
-        edited: &ImageMetadata,
+        edited: &mut ImageMetadata,
         mut update: Update,
     ) -> Result<()> {
+        if edited.has_unserialized_changes() {
+            *edited = edited
+                .serialize()
+                .map_err(|m| Error::from_malformed(&self.path, m))?;
+        }
         let codec = self.codec()?;
         let chunk_size = update.chunk_size;
         let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
@@ -766,6 +787,11 @@ impl Update {
         Ok(hash)
     }
 
+    /// The uncompressed size of a blob of the new table (0 when it is not there).
+    fn blob_size(&self, hash: &Sha1) -> u64 {
+        blob_size_in(&self.table, hash).unwrap_or(0)
+    }
+
     /// Drops `references` from a blob's count. The entry stays even at 0: the bytes stay
     /// readable where they are, and a count that was already wrong cannot lose data.
     fn release_blob(&mut self, hash: &Sha1, references: u32) {
@@ -777,6 +803,19 @@ impl Update {
             entry.refcount = entry.refcount.saturating_sub(references);
         }
     }
+}
+
+/// The uncompressed size of a blob of `table` (0 for the zero hash).
+fn blob_size_in(table: &BlobTable, hash: &Sha1) -> Option<u64> {
+    if *hash == ZERO_HASH {
+        return Some(0);
+    }
+    let entry = &table.entries[table.find(hash)?];
+    Some(if entry.solid_run.is_some() {
+        entry.reshdr.size_in_wim
+    } else {
+        entry.reshdr.uncompressed_size
+    })
 }
 
 /// One entry of [`WimImage::list_dir`].
@@ -917,7 +956,7 @@ impl WimImage {
 
     /// Writes the staged edits.
     pub fn commit(&mut self) -> Result<()> {
-        self.wim.commit(&self.metadata)
+        self.wim.commit(&mut self.metadata)
     }
 
     /// Creates the file at `path` (it must not exist), creating missing parent directories,

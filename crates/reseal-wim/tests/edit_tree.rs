@@ -53,7 +53,7 @@ fn unedited_trees_serialize_to_the_same_tree() {
         let mut wim = Wim::open(&path).unwrap();
         for index in 1..=wim.image_count() {
             let image = wim.load_image(index).unwrap();
-            let again = image.serialize(false).unwrap();
+            let again = image.serialize().unwrap();
             let view = |m: &reseal_wim::ImageMetadata| -> Vec<_> {
                 (0..m.dentries.len())
                     .map(|i| {
@@ -437,4 +437,189 @@ fn the_sample_image_takes_a_generalize_like_batch() {
     );
     assert_eq!(system_after.attributes, system_before.attributes);
     assert_eq!(system_after.creation_time, system_before.creation_time);
+}
+
+/// A tree with `dirs` directories of `files` small files each, plus `build_tree`'s entries.
+fn build_wide_tree(root: &Path, dirs: usize, files: usize) {
+    build_tree(root);
+    for d in 0..dirs {
+        let dir = root.join(format!("Data/dir{d:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..files {
+            std::fs::write(dir.join(format!("file{f:03}.txt")), format!("{d}/{f}")).unwrap();
+        }
+    }
+}
+
+/// The edits of `many_edits_in_one_batch_equal_the_same_edits_written_one_by_one`, checking
+/// after each that reads through the image see it; returns the paths whose times are now.
+fn make_many_edits(image: &mut WimImage) -> Vec<String> {
+    let mut fresh = Vec::new();
+    for d in (0..40).step_by(3) {
+        assert!(image.delete(&format!(r"Data\dir{d:03}")).unwrap());
+        assert!(!image.exists(&format!(r"data\DIR{d:03}\file000.txt")));
+    }
+    for d in (1..40).step_by(3) {
+        for f in (0..25).step_by(4) {
+            let path = format!(r"Data\dir{d:03}\file{f:03}.txt");
+            assert!(image.delete(&path).unwrap());
+            assert_eq!(image.read_file(&path).unwrap(), None);
+        }
+    }
+    for n in 0..30 {
+        let path = format!(r"Data\new{}\created{n:02}.txt", n % 4);
+        let contents = format!("created {n}").repeat(n + 1);
+        image.create_file(&path, contents.as_bytes()).unwrap();
+        assert_eq!(
+            image.read_file(&path).unwrap().unwrap(),
+            contents.as_bytes()
+        );
+        fresh.push(format!("/{}", path.replace('\\', "/")));
+    }
+    for n in 0..4 {
+        fresh.push(format!("/Data/new{n}"));
+    }
+    // Deleted then created again under the same name, in a directory deleted before.
+    image
+        .create_file(r"Data\dir000\file000.txt", b"back again")
+        .unwrap();
+    fresh.extend(["/Data/dir000".into(), "/Data/dir000/file000.txt".into()]);
+    // Created, replaced, then deleted within the batch.
+    image
+        .create_file(r"Data\short-lived.txt", b"soon gone")
+        .unwrap();
+    image
+        .replace_file(r"Data\short-lived.txt", b"replaced")
+        .unwrap();
+    assert_eq!(
+        image.read_file(r"Data\short-lived.txt").unwrap().unwrap(),
+        b"replaced"
+    );
+    assert!(image.delete(r"Data\short-lived.txt").unwrap());
+    // A created file replaced: the new dentry's bytes are patched.
+    image
+        .replace_file(r"Data\new1\created05.txt", b"patched")
+        .unwrap();
+    assert_eq!(
+        image
+            .read_file(r"Data\new1\created05.txt")
+            .unwrap()
+            .unwrap(),
+        b"patched"
+    );
+    // One link of a hard-linked pair deleted, the other replaced: one reference is left.
+    assert!(image.delete("keep.txt").unwrap());
+    image
+        .replace_file(r"Windows\keep-link.txt", b"one link left")
+        .unwrap();
+    fresh.push("/Windows/keep-link.txt".into());
+    assert_eq!(
+        image.list_dir(r"Data\new2").unwrap().unwrap().len(),
+        7,
+        "created02, 06, ... 26 and no more"
+    );
+    fresh
+}
+
+/// Many deletes and creates staged in one batch and serialized once at the commit give the
+/// image that writing them one by one (a serialization per edit) gives.
+#[test]
+fn many_edits_in_one_batch_equal_the_same_edits_written_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_wide_tree(&tree, 40, 25);
+    for extra in [
+        &["--compress=LZX"][..],
+        &["--check", "--compress=XPRESS"][..],
+    ] {
+        let one_by_one = dir.path().join("one-by-one.wim");
+        let batched = dir.path().join("batched.wim");
+        let _ = std::fs::remove_file(&one_by_one);
+        capture(&tree, &one_by_one, extra);
+        std::fs::copy(&one_by_one, &batched).unwrap();
+        let before = oracle_tree(&one_by_one, 1);
+
+        let mut image = WimImage::open(&one_by_one, "1", true).unwrap();
+        let fresh = make_many_edits(&mut image);
+        drop(image);
+
+        let mut image = WimImage::open(&batched, "1", true).unwrap();
+        image.set_batch(true);
+        assert_eq!(make_many_edits(&mut image), fresh);
+        // Reads before the commit see the staged tree; the file still holds the old one.
+        assert!(!image.exists(r"Data\dir003"));
+        assert_eq!(oracle_tree(&batched, 1), before);
+        image.commit().unwrap();
+        assert!(!image.exists(r"Data\dir003"));
+        assert_eq!(
+            image
+                .read_file(r"Data\dir000\file000.txt")
+                .unwrap()
+                .unwrap(),
+            b"back again"
+        );
+        drop(image);
+
+        verify(&one_by_one);
+        verify(&batched);
+        let without_new_times = |wim: &Path| {
+            let mut tree = oracle_tree(wim, 1);
+            for path in &fresh {
+                let entry = tree
+                    .get_mut(path)
+                    .unwrap_or_else(|| panic!("{path} is missing"));
+                entry.last_write_time.clear();
+                if path != "/Windows/keep-link.txt" {
+                    entry.creation_time.clear();
+                    entry.last_access_time.clear();
+                }
+            }
+            tree
+        };
+        let expected = without_new_times(&one_by_one);
+        assert_eq!(without_new_times(&batched), expected);
+        assert!(!expected.contains_key("/Data/dir003"));
+        assert!(!expected.contains_key("/Data/dir001/file004.txt"));
+        assert!(!expected.contains_key("/Data/short-lived.txt"));
+        assert!(!expected.contains_key("/keep.txt"));
+        assert!(expected.contains_key("/Data/dir001/file005.txt"));
+        assert_eq!(expected["/Windows/keep-link.txt"].link_count, 1);
+        for wim in [&one_by_one, &batched] {
+            assert_eq!(
+                extract_to_stdout(wim, 1, "/Data/new1/created05.txt"),
+                b"patched"
+            );
+            assert_eq!(
+                extract_to_stdout(wim, 1, "/Data/new3/created27.txt"),
+                "created 27".repeat(28).as_bytes()
+            );
+            assert_eq!(
+                extract_to_stdout(wim, 1, "/Windows/keep-link.txt"),
+                b"one link left"
+            );
+            assert_eq!(
+                extract_to_stdout(wim, 1, "/Data/dir001/file005.txt"),
+                b"1/5"
+            );
+        }
+        let counts = |wim: &Path| -> Vec<String> {
+            String::from_utf8(wimlib_imagex(&["info", wim.to_str().unwrap(), "1"]))
+                .unwrap()
+                .lines()
+                .filter(|line| {
+                    [
+                        "Directory Count",
+                        "File Count",
+                        "Total Bytes",
+                        "Hard Link Bytes",
+                    ]
+                    .iter()
+                    .any(|field| line.starts_with(field))
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(counts(&batched), counts(&one_by_one));
+        assert_eq!(counts(&batched).len(), 4);
+    }
 }
