@@ -9,6 +9,7 @@ const FUNCTIONS: &[&str] = &[
     "ntfs_device_free",
     "ntfs_device_mount",
     "ntfs_umount",
+    "ntfs_create_lru_caches",
     "ntfs_inode_open",
     "ntfs_inode_close",
     "ntfs_inode_close_in_dir",
@@ -27,6 +28,10 @@ const FUNCTIONS: &[&str] = &[
     "ntfs_set_ntfs_acl",
     "ntfs_get_ntfs_attrib",
     "ntfs_get_ntfs_reparse_data",
+    // Only for the `fixtures` feature (see `src/fixtures.rs`).
+    "ntfs_set_ntfs_attrib",
+    "ntfs_set_ntfs_reparse_data",
+    "ntfs_attr_add",
 ];
 
 const TYPES: &[&str] = &[
@@ -77,7 +82,8 @@ fn main() {
         .allowlist_type("ntfs_time_update_flags")
         .allowlist_type("ATTR_TYPES")
         .allowlist_type("ATTR_FLAGS")
-        .allowlist_type("ntfs_device_state_bits");
+        .allowlist_type("ntfs_device_state_bits")
+        .allowlist_type("ntfs_volume_state_bits");
 
     let bindings = builder
         .generate()

@@ -15,3 +15,4 @@
 #include <ntfs-3g/dir.h>
 #include <ntfs-3g/security.h>
 #include <ntfs-3g/reparse.h>
+#include <ntfs-3g/cache.h>

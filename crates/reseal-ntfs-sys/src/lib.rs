@@ -28,7 +28,8 @@
 //!   ([`Send`]: nothing in libntfs-3g is tied to the thread that mounted), but is not
 //!   [`Sync`]: one volume is used by one thread at a time. Inodes and attributes are neither.
 //! * **Struct fields.** The layout of `ntfs_volume`'s tail depends on libntfs-3g's build
-//!   options, so no `ntfs_volume` field is read here. `ntfs_inode` and `ntfs_attr` are read only
+//!   options, so no `ntfs_volume` field is read here (the test-only `fixtures` feature sets a bit
+//!   of `state`, its third field). `ntfs_inode` and `ntfs_attr` are read only
 //!   for fields ahead of any conditional part (`mft_no`, `data_size`, `initialized_size`,
 //!   `data_flags`).
 //! * **Panics** never cross the C boundary: the device callbacks catch them and report EIO.
@@ -41,6 +42,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use reseal_disk::BlockDevice;
+
+#[cfg(feature = "fixtures")]
+mod fixtures;
 
 /// The generated bindings (an allowlist: see `build.rs`).
 #[allow(
@@ -390,8 +394,8 @@ impl Mount {
     /// nothing is ever written to the device.
     ///
     /// libntfs-3g's refusals come back as errno: `EPERM` for a hibernated Windows (hiberfil.sys
-    /// starts with `hibr`), `EOPNOTSUPP` for an unclean `$LogFile`, `EINVAL` for a device that
-    /// holds no NTFS.
+    /// starts with `hibr`) or a version 2.0 `$LogFile` (metadata Windows kept cached),
+    /// `EOPNOTSUPP` for an unclean `$LogFile`, `EINVAL` for a device that holds no NTFS.
     pub fn open(device: Box<dyn BlockDevice>, flags: u64) -> Result<Mount, MountFailure> {
         let read_only = flags & NTFS_MNT_RDONLY != 0;
         let name = CString::new(device.path().display().to_string().replace('\0', "?"))
@@ -437,6 +441,11 @@ impl Mount {
                     device: state.device,
                 });
             };
+            // The caches `ntfs_mount` sets up (ntfs_umount frees them). Without the lookup
+            // cache, libntfs-3g cannot find `$Extend\$Reparse` or `$Extend\$ObjId` on a
+            // case-sensitive mount (it converts a null name), so setting or deleting a
+            // reparse point or object id would fail with EINVAL.
+            ffi::ntfs_create_lru_caches(volume.as_ptr());
             // Security descriptors of NTFS 3.x live in $Secure, which library users open
             // themselves; on older versions this fails harmlessly (they keep SDs per file).
             ffi::ntfs_open_secure(volume.as_ptr());

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::fs;
+
 use common::*;
 use reseal_ntfs::security::{self, AceInfo, ACCESS_ALLOWED_ACE_TYPE, INHERITED_ACE};
 use reseal_ntfs::{Error, Volume};
@@ -273,4 +275,41 @@ fn read_only_mount_refuses_writes_and_leaves_the_image_alone() {
         std::fs::read(&disk).unwrap() == before,
         "a read-only mount changed the image"
     );
+}
+
+#[test]
+fn deleting_a_reparse_point_removes_its_reparse_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    // wimlib-imagex applies a captured symbolic link as a reparse point, indexed in
+    // `$Extend\$Reparse`, which the delete must find and update.
+    fs::create_dir_all(dir.path().join("tree")).unwrap();
+    std::os::unix::fs::symlink("readme.txt", dir.path().join("tree/link.txt")).unwrap();
+    let part = build_partition(dir.path(), &[]);
+    let indexed = reparse_index_size(&part);
+    let disk = build_disk(dir.path(), &part, Container::Raw);
+    let mut volume = Volume::mount(open_partition(&disk, true), true).unwrap();
+    volume.delete_file("link.txt").unwrap();
+    volume.unmount().unwrap();
+    let part = extract_partition(dir.path(), &disk, Container::Raw);
+    assert_ntfsfix_clean(&part);
+    let root = ntfsls(&part, "");
+    assert!(!root.contains(&"link.txt".to_string()), "{root:?}");
+    assert!(root.contains(&"readme.txt".to_string()), "{root:?}");
+    // ntfsfix does not look at `$Reparse`: ntfsinfo shows its index lost the entry.
+    assert!(
+        reparse_index_size(&part) < indexed,
+        "the reparse index still holds the deleted link"
+    );
+}
+
+/// The size of `$Extend\$Reparse`'s index root as ntfsinfo reports it (32 bytes when empty).
+fn reparse_index_size(volume: &std::path::Path) -> u64 {
+    let output = run("ntfsinfo", &[&"-F", &"/$Extend/$Reparse", &volume]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("Index Size:"))
+        .unwrap_or_else(|| panic!("no index size in ntfsinfo output:\n{text}"));
+    let decimal = line.split_whitespace().nth(2).unwrap();
+    decimal.parse().unwrap()
 }
