@@ -74,7 +74,15 @@ impl Volume {
             }
             let (result, device) = mount.unmount();
             result.map_err(|failure| ntfs_error(&image, "unmount", "\\", failure))?;
-            Mount::open(device, 0).map_err(|failure| mount_error(&image, failure.failure))?
+            Mount::open(device, 0).map_err(|failure| match failure.failure.errno {
+                // hiberfil.sys is not active (checked above), so EPERM is libntfs-3g's answer
+                // to a version 2.0 `$LogFile`: Windows kept metadata cached for a fast
+                // restart, or lost power.
+                libc::EPERM => Error::UncleanJournal {
+                    image: image.clone(),
+                },
+                _ => mount_error(&image, failure.failure),
+            })?
         } else {
             mount
         };

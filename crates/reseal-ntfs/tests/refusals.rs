@@ -170,3 +170,283 @@ fn reparse_points_are_neither_read_nor_replaced() {
         "a refused replace changed the image"
     );
 }
+
+/// `$LogFile` record number and the size of its pages (mkntfs and Windows both use 4 KiB).
+const MFT_LOGFILE: u64 = 2;
+const LOG_PAGE_SIZE: usize = 4096;
+
+/// A `$LogFile` restart page (`RSTR`) as Windows leaves it while the volume is in use: one log
+/// client ("NTFS") in the in-use list and the restart area's RESTART_VOLUME_IS_CLEAN flag
+/// (0x0002) clear. Layout from the NTFS format (layout of `RESTART_PAGE_HEADER`,
+/// `RESTART_AREA` and `LOG_CLIENT_RECORD` in libntfs-3g's logfile.h), protected by an update
+/// sequence array like every multi-sector NTFS record.
+fn unclean_restart_page(log_size: u64, major_version: i16, minor_version: i16) -> Vec<u8> {
+    let mut page = vec![0u8; LOG_PAGE_SIZE];
+    let mut put = |at: usize, bytes: &[u8]| page[at..at + bytes.len()].copy_from_slice(bytes);
+    let sectors = LOG_PAGE_SIZE / 512;
+    const USA_OFFSET: usize = 0x1E;
+    const RESTART_AREA: usize = 0x30;
+    const CLIENT_ARRAY: usize = 0x40;
+    const CLIENT_RECORD_SIZE: usize = 0xA0;
+    const NO_CLIENT: u16 = 0xFFFF;
+    let lsn: u64 = 0x0010_0000;
+    // Restart page header.
+    put(0x00, b"RSTR");
+    put(0x04, &(USA_OFFSET as u16).to_le_bytes());
+    put(0x06, &(sectors as u16 + 1).to_le_bytes());
+    put(0x10, &(LOG_PAGE_SIZE as u32).to_le_bytes()); // system page size
+    put(0x14, &(LOG_PAGE_SIZE as u32).to_le_bytes()); // log page size
+    put(0x18, &(RESTART_AREA as u16).to_le_bytes());
+    put(0x1A, &minor_version.to_le_bytes());
+    put(0x1C, &major_version.to_le_bytes());
+    // Restart area.
+    let area = RESTART_AREA;
+    put(area, &lsn.to_le_bytes()); // current LSN
+    put(area + 0x08, &1u16.to_le_bytes()); // log clients
+    put(area + 0x0A, &NO_CLIENT.to_le_bytes()); // free list
+    put(area + 0x0C, &0u16.to_le_bytes()); // in-use list: client 0
+    put(area + 0x0E, &0u16.to_le_bytes()); // flags: not RESTART_VOLUME_IS_CLEAN
+    let size_bits = 64 - log_size.leading_zeros();
+    put(area + 0x10, &(67 - size_bits).to_le_bytes()); // sequence number bits
+    put(
+        area + 0x14,
+        &((CLIENT_ARRAY + CLIENT_RECORD_SIZE) as u16).to_le_bytes(),
+    );
+    put(area + 0x16, &(CLIENT_ARRAY as u16).to_le_bytes());
+    put(area + 0x18, &log_size.to_le_bytes()); // file size
+    put(area + 0x24, &0x30u16.to_le_bytes()); // log record header length
+    put(area + 0x26, &0x40u16.to_le_bytes()); // log page data offset
+    put(area + 0x28, &1u32.to_le_bytes()); // restart log open count
+                                           // The one client, the NTFS driver, with nothing before the current LSN checkpointed.
+    let client = area + CLIENT_ARRAY;
+    put(client, &lsn.to_le_bytes()); // oldest LSN
+    put(client + 0x08, &lsn.to_le_bytes()); // client restart LSN
+    put(client + 0x10, &NO_CLIENT.to_le_bytes()); // previous client
+    put(client + 0x12, &NO_CLIENT.to_le_bytes()); // next client
+    put(client + 0x14, &1u16.to_le_bytes()); // sequence number
+    put(client + 0x1C, &8u32.to_le_bytes()); // name length in bytes
+    let name: Vec<u8> = "NTFS".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    put(client + 0x20, &name);
+    // Update sequence array: the number first, then the words it replaces at each sector end.
+    let update_sequence_number = 1u16.to_le_bytes();
+    put(USA_OFFSET, &update_sequence_number);
+    for sector in 0..sectors {
+        let end = sector * 512 + 510;
+        let original = [page[end], page[end + 1]];
+        page[USA_OFFSET + 2 + 2 * sector..USA_OFFSET + 4 + 2 * sector].copy_from_slice(&original);
+        page[end..end + 2].copy_from_slice(&update_sequence_number);
+    }
+    page
+}
+
+/// Writes both restart pages of `$LogFile` in an NTFS volume file, where the pure-Rust `ntfs`
+/// crate (a reader independent of libntfs-3g) says its data lies.
+fn write_unclean_log(volume: &Path, major_version: i16, minor_version: i16) {
+    let mut reader = std::io::BufReader::new(fs::File::open(volume).unwrap());
+    let ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
+    let log = ntfs.file(&mut reader, MFT_LOGFILE).unwrap();
+    let data = log.data(&mut reader, "").unwrap().unwrap();
+    let attribute = data.to_attribute().unwrap();
+    let ntfs::attribute_value::NtfsAttributeValue::NonResident(value) =
+        attribute.value(&mut reader).unwrap()
+    else {
+        panic!("$LogFile data is not non-resident");
+    };
+    let log_size = value.len();
+    let first_run = value.data_runs().next().unwrap().unwrap();
+    assert!(first_run.allocated_size() >= 2 * LOG_PAGE_SIZE as u64);
+    let start = first_run.data_position().value().unwrap().get();
+    drop(reader);
+    // mkntfs leaves the journal empty (all 0xFF), which libntfs-3g takes as clean.
+    let current = fs::read(volume).unwrap();
+    assert!(current[start as usize..][..2 * LOG_PAGE_SIZE]
+        .iter()
+        .all(|&byte| byte == 0xFF));
+    let page = unclean_restart_page(log_size, major_version, minor_version);
+    write_at(volume, start, &page);
+    write_at(volume, start + LOG_PAGE_SIZE as u64, &page);
+}
+
+#[test]
+fn a_volume_whose_journal_was_not_closed_cleanly_is_refused_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    write_unclean_log(&part, 1, 1);
+    // ntfs-3g's own programs see the same unclean journal (ntfscp refuses without --force).
+    let copied = dir.path().join("probe.txt");
+    fs::write(&copied, b"probe").unwrap();
+    let ntfscp = try_run("ntfscp", &[&part, &copied, &"probe.txt"]);
+    let report = String::from_utf8_lossy(&ntfscp.stderr).to_string();
+    assert!(!ntfscp.status.success(), "ntfscp wrote to the volume");
+    assert!(report.contains("unclean file system"), "{report}");
+    let disk = build_disk(dir.path(), &part, Container::Raw);
+    assert_refused(&disk, |error| matches!(error, Error::UncleanJournal { .. }));
+    // Reading stays possible: the journal only matters to writers.
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    assert_eq!(
+        volume.read_file("readme.txt").unwrap().unwrap(),
+        pattern(3_000, 4)
+    );
+    volume.unmount().unwrap();
+}
+
+#[test]
+fn a_journal_holding_windows_cached_metadata_is_refused_as_unclean() {
+    // Version 2.0 restart pages: Windows 8 and later kept metadata cached for a fast restart
+    // (or lost power); libntfs-3g answers EPERM, as for hibernation, but hiberfil.sys is not
+    // active here, so the journal is what must be named.
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    write_unclean_log(&part, 2, 0);
+    let disk = build_disk(dir.path(), &part, Container::Vhdx);
+    assert_refused(&disk, |error| matches!(error, Error::UncleanJournal { .. }));
+}
+
+/// What `replace_file` of `path` answered on a writable mount of `disk`; the image must be
+/// byte-identical afterwards.
+fn refused_replace(disk: &Path, path: &str) -> Error {
+    let before = fs::read(disk).unwrap();
+    let mut volume = Volume::mount(open_partition(disk, true), true).unwrap();
+    let error = volume.replace_file(path, b"regf new hive").unwrap_err();
+    volume.unmount().unwrap();
+    assert!(
+        fs::read(disk).unwrap() == before,
+        "a refused replace changed the image"
+    );
+    for part in [disk.display().to_string(), path.to_string()] {
+        assert!(error.to_string().contains(&part), "{part} not in: {error}");
+    }
+    error
+}
+
+const FILE_ATTRIBUTE_COMPRESSED: u32 = 0x0800;
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x0400;
+
+#[test]
+fn an_ntfs_compressed_hive_is_read_but_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    // libntfs-3g compresses a new file's data when its directory carries the compressed
+    // attribute and compression is switched on, as Windows does for `compact /c` directories.
+    let hive: Vec<u8> = b"regf"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i % 251) as u8 & 0x0F))
+        .collect();
+    {
+        let mut mount = mount_volume_file(&part);
+        mount.enable_compression();
+        let mut config = open_by_path(&mount, r"Windows\System32\config");
+        let attributes = config.file_attributes().unwrap();
+        config
+            .set_file_attributes(attributes | FILE_ATTRIBUTE_COMPRESSED)
+            .unwrap();
+        let name: Vec<u16> = "SAM".encode_utf16().collect();
+        let file = mount.create(&config, &name, false).unwrap();
+        {
+            let mut data = file
+                .open_attr(reseal_ntfs_sys::AT_DATA, &[])
+                .unwrap()
+                .unwrap();
+            assert_eq!(data.pwrite(0, &hive).unwrap(), hive.len());
+        }
+        file.close_in_dir(&config).unwrap();
+        config.close().unwrap();
+        let (result, _) = mount.unmount();
+        result.unwrap();
+    }
+    // The `ntfs` crate sees a compressed data attribute whose clusters are not the plain
+    // bytes; ntfscat decompresses them to what was written.
+    let raw = read_with_ntfs_crate(&part, r"Windows\System32\config\SAM");
+    assert_ne!(raw, hive, "the data was stored uncompressed");
+    assert!(ntfscat(&part, r"Windows\System32\config\SAM").unwrap() == hive);
+    let disk = build_disk(dir.path(), &part, Container::Vhdx);
+
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    let attributes = volume
+        .file_attributes(r"Windows\System32\config\SAM")
+        .unwrap();
+    assert_ne!(attributes & FILE_ATTRIBUTE_COMPRESSED, 0);
+    assert!(
+        volume
+            .read_file(r"Windows\System32\config\SAM")
+            .unwrap()
+            .unwrap()
+            == hive
+    );
+    volume.unmount().unwrap();
+
+    let error = refused_replace(&disk, r"Windows\System32\config\SAM");
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    assert!(error.to_string().contains("compressed"), "{error}");
+}
+
+/// WOF reparse data as Windows writes it for `compact /c /exe:xpress4k` and CompactOS:
+/// `REPARSE_DATA_BUFFER` with tag IO_REPARSE_TAG_WOF, then `WOF_EXTERNAL_INFO` (version 1,
+/// provider 2 = file provider) and `FILE_PROVIDER_EXTERNAL_INFO_V1` (version 1, algorithm 0 =
+/// XPRESS4K).
+fn wof_reparse_data() -> Vec<u8> {
+    let mut data = Vec::new();
+    data.extend(0x8000_0017u32.to_le_bytes());
+    data.extend(16u16.to_le_bytes());
+    data.extend(0u16.to_le_bytes());
+    for word in [1u32, 2, 1, 0] {
+        data.extend(word.to_le_bytes());
+    }
+    data
+}
+
+#[test]
+fn a_wof_compressed_hive_is_neither_read_nor_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = build_partition(dir.path(), &[]);
+    let path = r"Windows\System32\config\SOFTWARE";
+    let size = pattern(70_000, 2).len() as u64;
+    // What Windows leaves: the compressed bytes in the `WofCompressedData` stream, the WOF
+    // reparse point, and the unnamed data a hole of the original size.
+    let compressed = pattern(30_000, 9);
+    {
+        let mount = mount_volume_file(&part);
+        let mut file = open_by_path(&mount, path);
+        file.set_reparse_data(&wof_reparse_data()).unwrap();
+        let name: Vec<u16> = "WofCompressedData".encode_utf16().collect();
+        file.add_data_stream(&name).unwrap();
+        {
+            let mut stream = file
+                .open_attr(reseal_ntfs_sys::AT_DATA, &name)
+                .unwrap()
+                .unwrap();
+            assert_eq!(stream.pwrite(0, &compressed).unwrap(), compressed.len());
+            let mut data = file
+                .open_attr(reseal_ntfs_sys::AT_DATA, &[])
+                .unwrap()
+                .unwrap();
+            data.truncate(0).unwrap();
+            data.truncate(size).unwrap();
+        }
+        file.close().unwrap();
+        let (result, _) = mount.unmount();
+        result.unwrap();
+    }
+    // Checked with the `ntfs` crate: the stream holds the bytes, the reparse point has the tag.
+    assert_eq!(
+        read_named_stream_with_ntfs_crate(&part, path, "WofCompressedData"),
+        compressed
+    );
+    assert_eq!(reparse_tag_with_ntfs_crate(&part, path), Some(0x8000_0017));
+    let disk = build_disk(dir.path(), &part, Container::Vhd);
+
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    assert_ne!(
+        volume.file_attributes(path).unwrap() & FILE_ATTRIBUTE_REPARSE_POINT,
+        0
+    );
+    let read = volume.read_file(path).unwrap_err();
+    assert!(matches!(read, Error::Unsupported { .. }), "{read}");
+    volume.unmount().unwrap();
+
+    let error = refused_replace(&disk, path);
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    assert!(error.to_string().contains("WOF"), "{error}");
+    assert!(error.to_string().contains("0x80000017"), "{error}");
+}

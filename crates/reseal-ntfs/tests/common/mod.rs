@@ -159,3 +159,90 @@ pub fn read_with_ntfs_crate(part: &Path, windows_path: &str) -> Vec<u8> {
     ntfs_image::read_with_ntfs_crate(part, windows_path)
         .unwrap_or_else(|| panic!("ntfs crate: {windows_path} not found"))
 }
+
+/// Opens the file or directory at a Windows path through libntfs-3g directly (names compared
+/// without regard to ASCII case), for building fixtures with what reseal-ntfs does not write.
+pub fn open_by_path<'m>(
+    mount: &'m reseal_ntfs_sys::Mount,
+    windows_path: &str,
+) -> reseal_ntfs_sys::Inode<'m> {
+    const MFT_ROOT: u64 = 5;
+    const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
+    let mut inode = mount.open_inode(MFT_ROOT).unwrap();
+    for name in windows_path.split('\\') {
+        let entries = inode.read_dir().unwrap();
+        let entry = entries
+            .iter()
+            .find(|entry| String::from_utf16_lossy(&entry.name).eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| panic!("{windows_path}: {name} not found"));
+        inode = mount
+            .open_inode(entry.mft_reference & MFT_RECORD_MASK)
+            .unwrap();
+    }
+    inode
+}
+
+/// Mounts an NTFS volume file writable through libntfs-3g directly (no refusals checked).
+pub fn mount_volume_file(volume: &Path) -> reseal_ntfs_sys::Mount {
+    let device = reseal_disk::open_writable(volume).unwrap();
+    reseal_ntfs_sys::Mount::open(device, 0).unwrap()
+}
+
+/// Runs `inspect` on the file at a Windows path, opened with the pure-Rust `ntfs` crate.
+fn with_ntfs_crate_file<R>(
+    volume: &Path,
+    windows_path: &str,
+    inspect: impl FnOnce(&ntfs::NtfsFile<'_>, &mut std::io::BufReader<fs::File>) -> R,
+) -> R {
+    let mut reader = std::io::BufReader::new(fs::File::open(volume).unwrap());
+    let mut ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
+    ntfs.read_upcase_table(&mut reader).unwrap();
+    let mut file = ntfs.root_directory(&mut reader).unwrap();
+    for name in windows_path.split('\\') {
+        let index = file.directory_index(&mut reader).unwrap();
+        let mut finder = index.finder();
+        let entry = ntfs::indexes::NtfsFileNameIndex::find(&mut finder, &ntfs, &mut reader, name)
+            .unwrap_or_else(|| panic!("ntfs crate: {windows_path} not found"))
+            .unwrap();
+        file = entry.to_file(&ntfs, &mut reader).unwrap();
+    }
+    inspect(&file, &mut reader)
+}
+
+/// A named data stream (alternate data stream) read with the `ntfs` crate.
+pub fn read_named_stream_with_ntfs_crate(
+    volume: &Path,
+    windows_path: &str,
+    stream: &str,
+) -> Vec<u8> {
+    with_ntfs_crate_file(volume, windows_path, |file, reader| {
+        let item = file
+            .data(reader, stream)
+            .unwrap_or_else(|| panic!("ntfs crate: {windows_path}:{stream} not found"))
+            .unwrap();
+        let attribute = item.to_attribute().unwrap();
+        let mut value = attribute.value(reader).unwrap().attach(reader);
+        let mut contents = Vec::new();
+        std::io::Read::read_to_end(&mut value, &mut contents).unwrap();
+        contents
+    })
+}
+
+/// The tag of the file's `$REPARSE_POINT` attribute as the `ntfs` crate finds it.
+pub fn reparse_tag_with_ntfs_crate(volume: &Path, windows_path: &str) -> Option<u32> {
+    with_ntfs_crate_file(volume, windows_path, |file, reader| {
+        let mut attributes = file.attributes();
+        while let Some(item) = attributes.next(reader) {
+            let item = item.unwrap();
+            let attribute = item.to_attribute().unwrap();
+            if attribute.ty().unwrap() != ntfs::NtfsAttributeType::ReparsePoint {
+                continue;
+            }
+            let mut value = attribute.value(reader).unwrap().attach(reader);
+            let mut tag = [0u8; 4];
+            std::io::Read::read_exact(&mut value, &mut tag).unwrap();
+            return Some(u32::from_le_bytes(tag));
+        }
+        None
+    })
+}
