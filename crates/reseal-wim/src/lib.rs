@@ -44,6 +44,8 @@ pub mod resource;
 pub mod security;
 pub mod security_descriptor;
 mod wim;
+#[doc(hidden)]
+pub mod writer;
 pub mod xml;
 
 pub use error::{Error, Result};

@@ -14,12 +14,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{Error, Malformed, Result};
 use crate::ffi::{Codec, Compressor, Decompressor};
 use crate::header::{ResourceHeader, RESOURCE_COMPRESSED};
+use crate::writer::WimWriter;
 
 const SOLID_HEADER_SIZE: u64 = 16;
 const MAX_CHUNK_SIZE: u32 = 1 << 30;
@@ -414,7 +415,7 @@ pub fn encode(
 /// or not, plus `extra_flags`).
 #[allow(clippy::too_many_arguments)]
 pub fn append(
-    file: &mut File,
+    writer: &mut dyn WimWriter,
     path: &Path,
     offset: u64,
     data: &[u8],
@@ -424,8 +425,8 @@ pub fn append(
 ) -> Result<ResourceHeader> {
     let (stored, compressed) =
         encode(data, codec, chunk_size).map_err(|m| Error::from_malformed(path, m))?;
-    file.seek(SeekFrom::Start(offset))
-        .and_then(|_| file.write_all(&stored))
+    writer
+        .write_all_at(offset, &stored)
         .map_err(|e| Error::io(path, format!("writing a resource at offset {offset}"), e))?;
     Ok(ResourceHeader {
         size_in_wim: stored.len() as u64,

@@ -8,14 +8,16 @@
 //! table, new XML data and, if the file had one, a new integrity table; then it rewrites the
 //! 208-byte header. Until that last write the old header points at the old, untouched
 //! structures, so an interrupted update leaves the original image (plus unused bytes at the
-//! end). This is wimlib's append mode.
+//! end). This is wimlib's append mode. An update that fails before the header write cuts
+//! the file back to its length before the update, as wimlib does; one whose header write
+//! fails leaves a file holding the old or the new image, and the handle refuses to write more.
+//! All writes go through a [`WimWriter`], which tests wrap to fail at each step.
 //!
 //! In batch mode each edit appends its new blob and changes the in-memory tree only; a
 //! replaced file's dentry is patched in place, while deletes and creates leave the tree to be
 //! serialized once, by the commit, however many there were.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +35,7 @@ use crate::integrity;
 use crate::metadata::ImageMetadata;
 use crate::resource::{self, Decompressors, ResourceSpec};
 use crate::security_descriptor;
+use crate::writer::WimWriter;
 use crate::xml::{ImageInfo, XmlData};
 
 /// The XML data is read whole; real ones are a few kilobytes.
@@ -41,7 +44,13 @@ const MAX_XML_SIZE: u64 = 64 << 20;
 /// An open WIM file (one part, not pipable).
 pub struct Wim {
     path: PathBuf,
+    /// Reads go here.
     file: File,
+    /// Writes go here: the same file (or, in tests, a wrapper around it).
+    writer: Box<dyn WimWriter>,
+    /// Set while the header is being written and left set when that fails: the file then
+    /// holds the old or the new image, and this handle writes nothing more.
+    header_in_doubt: bool,
     file_len: u64,
     writable: bool,
     /// When set, edits are staged and written by [`Wim::commit`].
@@ -140,9 +149,14 @@ impl Wim {
             &mut decompressors,
         )?;
         let xml = XmlData::parse(&xml_bytes).map_err(|m| Error::from_malformed(path, m))?;
+        let writer = file
+            .try_clone()
+            .map_err(|e| Error::io(path, "opening for update", e))?;
         Ok(Self {
             path: path.into(),
             file,
+            writer: Box::new(writer),
+            header_in_doubt: false,
             file_len,
             writable,
             header,
@@ -505,7 +519,8 @@ impl Wim {
         let Some((index, update)) = self.pending.take() else {
             return Ok(());
         };
-        let result = self.write_update(index, image, update.clone());
+        let keep_len = update.write_at;
+        let result = self.write_update(index, image, update.clone(), keep_len);
         if result.is_err() {
             // Nothing was committed: keep the edits staged so the commit can be retried.
             self.pending = Some((index, update));
@@ -534,8 +549,13 @@ impl Wim {
             }
             None => (Update::new(self), false),
         };
+        // What the file held before this edit appended anything: a failed edit cuts it back.
+        let keep_len = update.write_at;
         if self.batch {
             let result = change(self, &mut update, image);
+            if result.is_err() {
+                self.discard_after(keep_len);
+            }
             if result.is_ok() || was_staged {
                 self.pending = Some((index, update));
             }
@@ -543,10 +563,15 @@ impl Wim {
         }
         let staged = was_staged.then(|| update.clone());
         let mut edited = image.clone();
-        let result = change(self, &mut update, &mut edited).and_then(|value| {
-            self.write_update(index, &mut edited, update)
-                .map(|()| value)
-        });
+        let result = match change(self, &mut update, &mut edited) {
+            Ok(value) => self
+                .write_update(index, &mut edited, update, keep_len)
+                .map(|()| value),
+            Err(err) => {
+                self.discard_after(keep_len);
+                Err(err)
+            }
+        };
         match result {
             Ok(value) => {
                 *image = edited;
@@ -558,14 +583,62 @@ impl Wim {
             }
         }
     }
+
+    /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
+    /// follows a failure: the old header never points there, so the bytes are unused anyway.
+    fn discard_after(&mut self, len: u64) {
+        let _ = self.writer.set_len(len);
+    }
+
     /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
-    /// integrity table after everything else, then the header.
+    /// integrity table after everything else, then the header. When this fails before the
+    /// header write, the file is cut back to `keep_len` bytes as wimlib does (the old header
+    /// never pointed past it); once the header write was attempted the file may hold either
+    /// image, so nothing more is written through this handle.
     fn write_update(
         &mut self,
         index: u32,
         edited: &mut ImageMetadata,
         mut update: Update,
+        keep_len: u64,
     ) -> Result<()> {
+        if self.header_in_doubt {
+            return Err(self.usage(
+                "a header write failed: reopen the file to see which image it holds".into(),
+            ));
+        }
+        let (header, xml) = match self.append_update(index, edited, &mut update) {
+            Ok(appended) => appended,
+            Err(err) => {
+                self.discard_after(keep_len);
+                return Err(err);
+            }
+        };
+
+        // The commit point: one 208-byte write inside the first sector, which storage writes
+        // whole (wimlib relies on the same).
+        self.header_in_doubt = true;
+        self.writer
+            .write_all_at(0, &header.to_bytes())
+            .map_err(|e| Error::io(&self.path, "writing the header", e))?;
+        self.sync("syncing the header")?;
+        self.header_in_doubt = false;
+
+        self.header = header;
+        self.blob_table = update.table;
+        self.xml = xml;
+        self.file_len = update.write_at;
+        Ok(())
+    }
+
+    /// Everything [`Wim::write_update`] writes before the header; returns the new header and
+    /// XML data.
+    fn append_update(
+        &mut self,
+        index: u32,
+        edited: &mut ImageMetadata,
+        update: &mut Update,
+    ) -> Result<(Header, XmlData)> {
         if edited.has_unserialized_changes() {
             *edited = edited
                 .serialize()
@@ -575,7 +648,7 @@ impl Wim {
         let chunk_size = update.chunk_size;
         let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
         let metadata_reshdr = resource::append(
-            &mut self.file,
+            self.writer.as_mut(),
             &self.path,
             update.write_at,
             &edited.bytes,
@@ -590,7 +663,7 @@ impl Wim {
 
         let table_bytes = update.table.to_bytes();
         let table_reshdr = resource::append(
-            &mut self.file,
+            self.writer.as_mut(),
             &self.path,
             update.write_at,
             &table_bytes,
@@ -615,7 +688,7 @@ impl Wim {
         );
         xml.set_wim_total_bytes(update.write_at);
         let xml_reshdr = resource::append(
-            &mut self.file,
+            self.writer.as_mut(),
             &self.path,
             update.write_at,
             &xml.to_bytes(),
@@ -655,7 +728,7 @@ impl Wim {
                 integrity_chunk,
             )?;
             header.integrity_table = resource::append(
-                &mut self.file,
+                self.writer.as_mut(),
                 &self.path,
                 update.write_at,
                 &integrity_table,
@@ -666,31 +739,29 @@ impl Wim {
             update.write_at += header.integrity_table.size_in_wim;
             self.sync("syncing the integrity table")?;
         }
+        Ok((header, xml))
+    }
 
-        // The commit point: one 208-byte write.
-        self.file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.write_all(&header.to_bytes()))
-            .map_err(|e| Error::io(&self.path, "writing the header", e))?;
-        self.sync("syncing the header")?;
-
-        self.header = header;
-        self.blob_table = update.table;
-        self.xml = xml;
-        self.file_len = update.write_at;
-        Ok(())
+    /// Makes updates write through `writer`, which must write to this WIM file. Tests use it
+    /// to make writes fail part way.
+    #[doc(hidden)]
+    pub fn set_writer(&mut self, writer: Box<dyn WimWriter>) {
+        self.writer = writer;
     }
 
     fn check_writable(&self) -> Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
+        if !self.writable {
             Err(self.usage("opened read-only; use Wim::open_for_update".into()))
+        } else if self.header_in_doubt {
+            Err(self
+                .usage("a header write failed: reopen the file to see which image it holds".into()))
+        } else {
+            Ok(())
         }
     }
 
-    fn sync(&self, action: &str) -> Result<()> {
-        self.file
+    fn sync(&mut self, action: &str) -> Result<()> {
+        self.writer
             .sync_all()
             .map_err(|e| Error::io(&self.path, action, e))
     }
@@ -766,7 +837,7 @@ impl Update {
             None => {
                 let codec = wim.codec()?;
                 let reshdr = resource::append(
-                    &mut wim.file,
+                    wim.writer.as_mut(),
                     &wim.path,
                     self.write_at,
                     contents,
@@ -952,6 +1023,12 @@ impl WimImage {
     /// image without committing discards them and leaves the file as it was.
     pub fn set_batch(&mut self, batch: bool) {
         self.wim.set_batch(batch);
+    }
+
+    /// Makes updates write through `writer` (see [`Wim::set_writer`]).
+    #[doc(hidden)]
+    pub fn set_writer(&mut self, writer: Box<dyn WimWriter>) {
+        self.wim.set_writer(writer);
     }
 
     /// Writes the staged edits.

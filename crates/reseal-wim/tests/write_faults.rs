@@ -1,0 +1,351 @@
+//! Failures and crashes at every write of an update: the file always verifies and holds
+//! exactly the old image (up to the header write) or exactly the new one (after it).
+//!
+//! Writes go through a writer that stops at a chosen operation, the way a crash does (nothing
+//! more reaches the file) or an I/O error does (the update sees the error and cleans up), and
+//! can let part of that write through first (a torn write).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use common::{capture, extract_to_stdout, oracle_tree, verify, OracleEntry};
+use reseal_wim::writer::WimWriter;
+use reseal_wim::WimImage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write { offset: u64, len: usize },
+    Sync,
+    SetLen(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The failing operation and every later one fail: nothing more reaches the file.
+    Crash,
+    /// Only the failing operation fails: the update sees an error and cleans up.
+    Error,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    /// Index of the operation that fails.
+    at: usize,
+    /// Bytes of a failing write that reach the file before it fails.
+    torn_bytes: usize,
+    stop: Stop,
+}
+
+/// Writes to the WIM file like the update's own writer, records each operation and fails the
+/// one `fault` names.
+struct FaultyWriter {
+    file: File,
+    done: Arc<Mutex<Vec<Op>>>,
+    fault: Option<Fault>,
+    failed: bool,
+}
+
+impl FaultyWriter {
+    fn new(wim: &Path, fault: Option<Fault>) -> (Self, Arc<Mutex<Vec<Op>>>) {
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let file = OpenOptions::new().write(true).open(wim).unwrap();
+        let writer = Self {
+            file,
+            done: done.clone(),
+            fault,
+            failed: false,
+        };
+        (writer, done)
+    }
+
+    /// Records `op`; `Err` with the bytes to let through when it must fail.
+    fn admit(&mut self, op: Op) -> Result<(), usize> {
+        let index = {
+            let mut done = self.done.lock().unwrap();
+            done.push(op);
+            done.len() - 1
+        };
+        match self.fault {
+            Some(fault) if fault.at == index => {
+                self.failed = true;
+                Err(fault.torn_bytes)
+            }
+            Some(Fault {
+                stop: Stop::Crash, ..
+            }) if self.failed => Err(0),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn injected() -> io::Error {
+    io::Error::other("injected failure")
+}
+
+impl WimWriter for FaultyWriter {
+    fn write_all_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        match self.admit(Op::Write {
+            offset,
+            len: bytes.len(),
+        }) {
+            Ok(()) => self.file.write_all_at(offset, bytes),
+            Err(torn) => {
+                self.file
+                    .write_all_at(offset, &bytes[..torn.min(bytes.len())])?;
+                Err(injected())
+            }
+        }
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        match self.admit(Op::Sync) {
+            Ok(()) => WimWriter::sync_all(&mut self.file),
+            Err(_) => Err(injected()),
+        }
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        match self.admit(Op::SetLen(len)) {
+            Ok(()) => WimWriter::set_len(&mut self.file, len),
+            Err(_) => Err(injected()),
+        }
+    }
+}
+
+fn build_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();
+    std::fs::create_dir_all(root.join("Windows/Temp/sub")).unwrap();
+    std::fs::write(root.join("Windows/Panther/unattend.xml"), b"<unattend/>").unwrap();
+    std::fs::write(root.join("Windows/Temp/a.log"), vec![b'a'; 70_000]).unwrap();
+    std::fs::write(root.join("Windows/Temp/sub/b.log"), b"b").unwrap();
+    std::fs::write(root.join("keep.txt"), b"keep").unwrap();
+    std::fs::hard_link(root.join("keep.txt"), root.join("Windows/keep-link.txt")).unwrap();
+}
+
+const REPLACED: &str = "/Windows/Panther/unattend.xml";
+const CREATED: &str = "/Windows/Setup/Scripts/SetupComplete.cmd";
+
+/// Paths whose times an update sets to now.
+const FRESH: [&str; 3] = [REPLACED, "/Windows/Setup", "/Windows/Setup/Scripts"];
+
+/// The update every case makes: two new blobs, a delete, new directories. With `batch`, all
+/// of it is written by one commit; otherwise each edit is written when it is made.
+fn update(image: &mut WimImage, batch: bool) -> reseal_wim::Result<()> {
+    image.set_batch(batch);
+    image.replace_file(r"Windows\Panther\unattend.xml", &vec![b'u'; 90_000])?;
+    image.delete(r"Windows\Temp")?;
+    image.create_file(&CREATED[1..], b"@echo off\r\n")?;
+    image.commit()
+}
+
+/// The image without the times an update sets to now.
+fn comparable(wim: &Path) -> BTreeMap<String, OracleEntry> {
+    let mut tree = oracle_tree(wim, 1);
+    for path in FRESH.iter().chain([&CREATED]) {
+        if let Some(entry) = tree.get_mut(*path) {
+            entry.last_write_time.clear();
+            entry.creation_time.clear();
+            entry.last_access_time.clear();
+        }
+    }
+    tree
+}
+
+struct Case {
+    original: Vec<u8>,
+    old: BTreeMap<String, OracleEntry>,
+    new: BTreeMap<String, OracleEntry>,
+    /// Every operation of an update that succeeds.
+    ops: Vec<Op>,
+}
+
+fn prepare(dir: &Path, capture_options: &[&str], batch: bool) -> Case {
+    let tree = dir.join("tree");
+    if !tree.exists() {
+        build_tree(&tree);
+    }
+    let wim = dir.join("original.wim");
+    let _ = std::fs::remove_file(&wim);
+    capture(&tree, &wim, capture_options);
+    let original = std::fs::read(&wim).unwrap();
+    let old = comparable(&wim);
+
+    let updated = dir.join("updated.wim");
+    std::fs::write(&updated, &original).unwrap();
+    let mut image = WimImage::open(&updated, "1", true).unwrap();
+    let (writer, done) = FaultyWriter::new(&updated, None);
+    image.set_writer(Box::new(writer));
+    update(&mut image, batch).unwrap();
+    drop(image);
+    verify(&updated);
+    let new = comparable(&updated);
+    assert_ne!(new, old);
+    assert_eq!(extract_to_stdout(&updated, 1, CREATED), b"@echo off\r\n");
+    let ops = done.lock().unwrap().clone();
+    Case {
+        original,
+        old,
+        new,
+        ops,
+    }
+}
+
+/// Runs the update with `fault` on a fresh copy; returns the copy and the error.
+fn run_with(dir: &Path, case: &Case, batch: bool, fault: Fault) -> (PathBuf, reseal_wim::Error) {
+    let wim = dir.join("faulty.wim");
+    std::fs::write(&wim, &case.original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    let (writer, _) = FaultyWriter::new(&wim, Some(fault));
+    image.set_writer(Box::new(writer));
+    let err = update(&mut image, batch).expect_err("the injected fault must surface");
+    drop(image);
+    (wim, err)
+}
+
+fn the_file_is_old_or_new_after_each_fault(capture_options: &[&str], batch: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let case = prepare(dir.path(), capture_options, batch);
+    let header = case
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::Write { offset: 0, .. }))
+        .expect("the header is written");
+    assert_eq!(
+        case.ops[header],
+        Op::Write {
+            offset: 0,
+            len: 208
+        }
+    );
+    assert_eq!(
+        case.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Write { offset: 0, .. }))
+            .count(),
+        if batch { 1 } else { 5 }
+    );
+    let last_header = case
+        .ops
+        .iter()
+        .rposition(|op| matches!(op, Op::Write { offset: 0, .. }))
+        .unwrap();
+    let mut checked = 0;
+    for at in 0..case.ops.len() {
+        let mut faults = Vec::new();
+        for stop in [Stop::Crash, Stop::Error] {
+            faults.push(Fault {
+                at,
+                torn_bytes: 0,
+                stop,
+            });
+            // A torn write: part of it reaches the file. The header is one write inside the
+            // first sector, which storage writes whole, so it is only stopped before it.
+            if let Op::Write { offset, len } = case.ops[at] {
+                if offset != 0 && len > 1 {
+                    faults.push(Fault {
+                        at,
+                        torn_bytes: len / 2,
+                        stop,
+                    });
+                }
+            }
+        }
+        for fault in faults {
+            let (wim, err) = run_with(dir.path(), &case, batch, fault);
+            let shown = format!("{fault:?} at {:?}", case.ops[at]);
+            assert!(
+                err.to_string().contains(&wim.display().to_string()),
+                "{shown}: the error {err} does not name the file"
+            );
+            verify(&wim);
+            let now = comparable(&wim);
+            // One by one, each edit is its own update: after the first header write the file
+            // holds the first edits, which is neither the old nor the final image.
+            if at <= header {
+                assert_eq!(now, case.old, "{shown}: expected the old image");
+                let bytes = std::fs::read(&wim).unwrap();
+                assert_eq!(
+                    bytes[..case.original.len()],
+                    case.original[..],
+                    "{shown}: original bytes changed"
+                );
+                if fault.stop == Stop::Error && !batch && at < header {
+                    assert_eq!(bytes.len(), case.original.len(), "{shown}: not cut back");
+                }
+                let mut reopened = WimImage::open(&wim, "1", false).unwrap();
+                assert_eq!(
+                    reopened.read_file(&REPLACED[1..]).unwrap().unwrap(),
+                    b"<unattend/>"
+                );
+            } else if at > last_header {
+                assert_eq!(now, case.new, "{shown}: expected the new image");
+                assert_eq!(extract_to_stdout(&wim, 1, CREATED), b"@echo off\r\n");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > case.ops.len());
+}
+
+#[test]
+fn a_batch_leaves_the_old_or_the_new_image_after_a_fault_at_any_step() {
+    the_file_is_old_or_new_after_each_fault(&["--compress=LZX"], true);
+}
+
+#[test]
+fn a_batch_with_an_integrity_table_leaves_the_old_or_the_new_image() {
+    the_file_is_old_or_new_after_each_fault(&["--check", "--compress=XPRESS"], true);
+}
+
+#[test]
+fn edits_written_one_by_one_leave_a_valid_image_after_a_fault_at_any_step() {
+    the_file_is_old_or_new_after_each_fault(&["--compress=LZX"], false);
+}
+
+/// After a failed commit the edits stay staged: a second commit with a working writer
+/// writes them.
+#[test]
+fn a_failed_commit_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = prepare(dir.path(), &["--compress=LZX"], true);
+    let header = case
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::Write { offset: 0, .. }))
+        .unwrap();
+    let blobs = 2;
+    for at in blobs..=header {
+        let wim = dir.path().join("retried.wim");
+        std::fs::write(&wim, &case.original).unwrap();
+        let mut image = WimImage::open(&wim, "1", true).unwrap();
+        let fault = Fault {
+            at,
+            torn_bytes: 0,
+            stop: Stop::Error,
+        };
+        let (writer, _) = FaultyWriter::new(&wim, Some(fault));
+        image.set_writer(Box::new(writer));
+        let err = update(&mut image, true).expect_err("the commit fails");
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert!(image.wim().has_pending_changes());
+        if at == header {
+            // The header write may have happened: the handle writes nothing more.
+            assert!(image.commit().is_err());
+            drop(image);
+            verify(&wim);
+            assert_eq!(comparable(&wim), case.old);
+            continue;
+        }
+        let (writer, _) = FaultyWriter::new(&wim, None);
+        image.set_writer(Box::new(writer));
+        image.commit().unwrap();
+        drop(image);
+        verify(&wim);
+        assert_eq!(comparable(&wim), case.new, "retry after a fault at {at}");
+    }
+}
