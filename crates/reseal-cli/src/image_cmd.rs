@@ -1,40 +1,50 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
-//! Each opens the target (a directory, or one image of a WIM file chosen with `--index`), first
+//! Each opens the target (a directory, one image of a WIM file chosen with `--index`, or the
+//! Windows partition of a VHD, VHDX or raw disk image, found or chosen with `--partition`), first
 //! finishes or rolls back an apply that a crash interrupted (the library's journal; a WIM needs
 //! none), then does its work. `--index all` runs the command once per image of a WIM; with
 //! generalize and reseal each image is committed on its own, so an error on one image leaves
 //! the images before it done. `--output NEW.wim` copies the WIM first and edits the copy (removed
-//! again when the run fails). Text goes to stdout for people; `--json` prints one JSON document
+//! again when the run fails); `--output-diff CHILD.vhdx` writes a disk image's changes into a new
+//! differencing disk instead. Text goes to stdout for people; `--json` prints one JSON document
 //! instead.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use reseal::inspect::Inspection;
-use reseal::{ApplyReport, GeneralizeOptions, Mode, RecoveryOutcome, Sid};
+use reseal::{ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, Sid};
 use serde_json::json;
 
 use crate::CliError;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), or a WIM file.
+    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
     #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
+    /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
+    /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
+    #[arg(long, value_name = "N")]
+    partition: Option<u32>,
 }
 
 #[derive(Args, Debug)]
 pub struct GeneralizeArgs {
-    /// The image: a directory holding an offline Windows installation, or a WIM file.
+    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
     #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
+    /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
+    /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
+    #[arg(long, value_name = "N")]
+    partition: Option<u32>,
     /// The next boot runs specialize, then OOBE (the default).
     #[arg(long, conflicts_with = "audit")]
     oobe: bool,
@@ -68,22 +78,30 @@ pub struct GeneralizeArgs {
     /// Copy the WIM to this new file and edit the copy; the input is left untouched.
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
+    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
+    /// for a VHD) whose parent is the image; the image is left untouched.
+    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
+    output_diff: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
-    /// The image: a directory holding an offline Windows installation, or a WIM file.
+    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct ResealArgs {
-    /// The image: a directory holding an offline Windows installation, or a WIM file.
+    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
     #[arg(long, value_name = "N|NAME|all")]
     index: Option<String>,
+    /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
+    /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
+    #[arg(long, value_name = "N")]
+    partition: Option<u32>,
     /// The next boot goes to OOBE.
     #[arg(long, conflicts_with = "audit", required_unless_present = "audit")]
     oobe: bool,
@@ -99,14 +117,15 @@ pub struct ResealArgs {
     /// Copy the WIM to this new file and edit the copy; the input is left untouched.
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
+    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
+    /// for a VHD) whose parent is the image; the image is left untouched.
+    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
+    output_diff: Option<PathBuf>,
 }
 
 /// Opens one image and finishes or rolls back what an interrupted run left in it.
-fn open(
-    target: &std::path::Path,
-    index: Option<&str>,
-) -> Result<Box<dyn reseal::Target>, CliError> {
-    let mut image = reseal::open_target_with_index(target, index)?;
+fn open(target: &Path, options: &OpenOptions) -> Result<Box<dyn reseal::Target>, CliError> {
+    let mut image = reseal::open_target_with(target, options)?;
     if let Some(outcome) = reseal::recover(image.as_mut())? {
         eprintln!("reseal: {}", recovery_text(&outcome));
     }
@@ -195,7 +214,12 @@ pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
     let several = selections.len() > 1;
     let mut documents = Vec::new();
     for (position, index) in selections.iter().enumerate() {
-        let mut target = open(&args.target, index.as_deref())?;
+        let options = OpenOptions {
+            index: index.as_deref(),
+            partition: args.partition,
+            output_diff: None,
+        };
+        let mut target = open(&args.target, &options)?;
         let inspection = reseal::inspect(target.as_mut())?;
         if as_json {
             documents.push(if several {
@@ -247,10 +271,15 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         dry_run: args.dry_run,
         ignore_checks: args.ignore_checks,
     };
+    let destination = Destination {
+        output: args.output.as_deref(),
+        partition: args.partition,
+        output_diff: args.output_diff.as_deref(),
+    };
     run(
         &args.target,
         args.index.as_deref(),
-        args.output.as_deref(),
+        &destination,
         &options,
         as_json,
     )
@@ -264,39 +293,54 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         ignore_checks: args.ignore_checks,
         ..GeneralizeOptions::default()
     };
+    let destination = Destination {
+        output: args.output.as_deref(),
+        partition: args.partition,
+        output_diff: args.output_diff.as_deref(),
+    };
     run(
         &args.target,
         args.index.as_deref(),
-        args.output.as_deref(),
+        &destination,
         &options,
         as_json,
     )
 }
 
-/// Runs generalize or reseal on the target, or on a copy of it at `output`.
+/// Where in a disk image generalize and reseal work, and where their changes go.
+struct Destination<'a> {
+    /// `--output NEW.wim`: copy the WIM there and edit the copy.
+    output: Option<&'a Path>,
+    /// `--partition N` of a disk image.
+    partition: Option<u32>,
+    /// `--output-diff CHILD`: a disk image's changes go into this new differencing disk.
+    output_diff: Option<&'a Path>,
+}
+
+/// Runs generalize or reseal on the target, or on a copy of it at `--output`.
 fn run(
     target_path: &Path,
     index: Option<&str>,
-    output: Option<&Path>,
+    destination: &Destination,
     options: &GeneralizeOptions,
     as_json: bool,
 ) -> Result<(), CliError> {
     let selections = selections(target_path, index)?;
-    let Some(output) = output else {
-        return run_images(target_path, &selections, options, as_json);
+    let Some(output) = destination.output else {
+        return run_images(target_path, &selections, destination, options, as_json);
     };
     if !reseal::is_wim_file(target_path) {
         return Err(CliError::usage(format!(
-            "--output: {} is not a WIM file; --output copies a WIM and edits the copy",
+            "--output: {} is not a WIM file; --output copies a WIM and edits the copy (for a VHD or VHDX image, use --output-diff)",
             target_path.display()
         )));
     }
     if options.dry_run {
         // A dry run writes nothing, so the plan is made on the input itself.
-        return run_images(target_path, &selections, options, as_json);
+        return run_images(target_path, &selections, destination, options, as_json);
     }
     copy_new_file(target_path, output)?;
-    let result = run_images(output, &selections, options, as_json);
+    let result = run_images(output, &selections, destination, options, as_json);
     if result.is_err() {
         // The copy is the input with at most some images done: not the asked-for result.
         let _ = std::fs::remove_file(output);
@@ -341,13 +385,19 @@ fn copy_new_file(from: &Path, to: &Path) -> Result<(), CliError> {
 fn run_images(
     target_path: &Path,
     selections: &[Option<String>],
+    destination: &Destination,
     options: &GeneralizeOptions,
     as_json: bool,
 ) -> Result<(), CliError> {
     let several = selections.len() > 1;
     let mut documents = Vec::new();
     for (position, index) in selections.iter().enumerate() {
-        let mut target = open(target_path, index.as_deref())?;
+        let open_options = OpenOptions {
+            index: index.as_deref(),
+            partition: destination.partition,
+            output_diff: destination.output_diff,
+        };
+        let mut target = open(target_path, &open_options)?;
         let (plan, applied) = reseal::generalize(target.as_mut(), options, &[])?;
         if as_json {
             documents.push(json!({

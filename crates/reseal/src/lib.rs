@@ -1,6 +1,7 @@
 //! reseal: offline Sysprep. Generalizes a Windows image without booting it.
 //!
-//! The flow: [`open_target`] gives a [`Target`] (a directory, or one image of a WIM file);
+//! The flow: [`open_target`] gives a [`Target`] (a directory, one image of a WIM file, or the
+//! Windows volume of a VHD, VHDX or raw disk image);
 //! [`plan`] validates the image and asks each [`Provider`] for its changes; [`apply`] writes them
 //! all-or-nothing (through a journal, or the target's own atomic commit for a WIM);
 //! [`generalize`] does both. [`recover`] finishes or discards a run that was interrupted.
@@ -32,59 +33,124 @@ pub use plan::{Action, AnswerSetting, Change, Note, Plan};
 pub use providers::{PlanContext, Provider};
 pub use reseal_hive::ValueType;
 pub use sid::Sid;
-pub use target::{DirEntry, DirectoryTarget, Target, WimImageInfo, WimTarget};
+pub use target::{
+    DirEntry, DirectoryTarget, DiskTarget, Target, VolumeLocation, WimImageInfo, WimTarget,
+};
 
 /// The folder every Windows image has; its absence means the path is not an image root.
 const CONFIG_DIR: &str = r"Windows\System32\config";
 
 /// Opens the image at `path`: a folder holding `Windows\System32\config` (a mounted volume or a
-/// copy of one), or a WIM file holding a single image.
+/// copy of one), a WIM file holding a single image, or a disk image with one Windows volume.
 pub fn open_target(path: &Path) -> Result<Box<dyn Target>> {
-    open_target_with_index(path, None)
+    open_target_with(path, &OpenOptions::default())
 }
 
 /// Opens the image at `path`, as [`open_target`] does; `index` (a 1-based index or an image
-/// name) selects the image of a WIM file and is required when it holds more than one. An index
-/// on a directory is a usage error.
+/// name) selects the image of a WIM file and is required when it holds more than one.
 pub fn open_target_with_index(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
-    if is_wim_file(path) {
-        let selector = match index {
-            Some(index) => index.to_string(),
-            None => {
-                let images = WimTarget::list_images(path)?;
-                if images.len() != 1 {
-                    let list: Vec<String> = images.iter().map(ToString::to_string).collect();
-                    return Err(Error::usage(format!(
-                        "{} holds {} images; choose one with --index N or NAME (or all): {}",
-                        path.display(),
-                        images.len(),
-                        list.join(", ")
-                    )));
-                }
-                "1".to_string()
-            }
-        };
-        let mut target = WimTarget::open(path, &selector)?;
+    open_target_with(
+        path,
+        &OpenOptions {
+            index,
+            ..OpenOptions::default()
+        },
+    )
+}
+
+/// Which part of an image file to open, and where a disk image's changes go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions<'a> {
+    /// The image of a WIM file: a 1-based index or an image name (WIM files only).
+    pub index: Option<&'a str>,
+    /// The partition of a disk image, 1-based; by default the one holding Windows.
+    pub partition: Option<u32>,
+    /// Write a disk image's changes into this new differencing disk instead of the image.
+    pub output_diff: Option<&'a Path>,
+}
+
+/// Opens the image at `path` (see [`open_target`]) with `options`; an option that does not
+/// apply to the kind of image is a usage error.
+pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> {
+    let refuse = |option: &str, for_what: &str| {
+        Err(Error::usage(format!(
+            "{option}: {} is not {for_what}",
+            path.display()
+        )))
+    };
+    if path.is_dir() {
+        if options.index.is_some() {
+            return refuse("--index", "a WIM file (a directory holds one installation)");
+        }
+        if options.partition.is_some() || options.output_diff.is_some() {
+            let option = if options.partition.is_some() {
+                "--partition"
+            } else {
+                "--output-diff"
+            };
+            return refuse(option, "a disk image");
+        }
+        let mut target = DirectoryTarget::open(path)?;
         if !target.exists(CONFIG_DIR)? {
             return Err(Error::usage(format!(
-                "{} is not a Windows image: it has no {CONFIG_DIR}",
-                target.describe()
+                "{} is not a Windows image: it has no {CONFIG_DIR} (give the root of the Windows \
+                 volume)",
+                path.display()
             )));
         }
         return Ok(Box::new(target));
     }
-    if let Some(index) = index {
+    if !path.exists() {
         return Err(Error::usage(format!(
-            "--index {index}: {} is a directory image, which holds one installation; --index is \
-             for WIM files",
+            "{}: no such file or directory",
             path.display()
         )));
     }
-    let mut target = DirectoryTarget::open(path)?;
+    if is_wim_file(path) {
+        if options.partition.is_some() {
+            return refuse(
+                "--partition",
+                "a disk image (it is a WIM file; use --index)",
+            );
+        }
+        if options.output_diff.is_some() {
+            return refuse("--output-diff", "a VHD or VHDX image (it is a WIM file)");
+        }
+        return open_wim_image(path, options.index);
+    }
+    if options.index.is_some() {
+        return refuse("--index", "a WIM file (for a disk image, use --partition)");
+    }
+    let mut target = DiskTarget::open(path, options.partition)?;
+    if let Some(child) = options.output_diff {
+        target.set_output_diff(child)?;
+    }
+    Ok(Box::new(target))
+}
+
+/// Opens image `index` of a WIM file (required when it holds more than one image).
+fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
+    let selector = match index {
+        Some(index) => index.to_string(),
+        None => {
+            let images = WimTarget::list_images(path)?;
+            if images.len() != 1 {
+                let list: Vec<String> = images.iter().map(ToString::to_string).collect();
+                return Err(Error::usage(format!(
+                    "{} holds {} images; choose one with --index N or NAME (or all): {}",
+                    path.display(),
+                    images.len(),
+                    list.join(", ")
+                )));
+            }
+            "1".to_string()
+        }
+    };
+    let mut target = WimTarget::open(path, &selector)?;
     if !target.exists(CONFIG_DIR)? {
         return Err(Error::usage(format!(
-            "{} is not a Windows image: it has no {CONFIG_DIR} (give the root of the Windows volume)",
-            path.display()
+            "{} is not a Windows image: it has no {CONFIG_DIR}",
+            target.describe()
         )));
     }
     Ok(Box::new(target))
@@ -132,6 +198,7 @@ pub fn plan(
         }
     }
     journal::ensure_no_journal(target)?;
+    target.prepare_for_writes()?;
     let answer = match &options.unattend {
         Some(path) => Some(answer_file::AnswerFile::load(path)?),
         None => None,
@@ -175,11 +242,11 @@ pub fn generalize(
 }
 
 /// Finishes (committed) or discards (not committed) the journal an interrupted run left in the
-/// image; `None` when there is none, and always for a target that commits atomically itself (a
-/// WIM), which never holds a journal.
+/// image, or for a target that commits atomically itself what its interrupted commit left (a
+/// disk image's redo log; a WIM never needs anything); `None` when there is nothing.
 pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
     if target.commits_atomically() {
-        return Ok(None);
+        return target.recover_interrupted_commit();
     }
     journal::recover(target)
 }

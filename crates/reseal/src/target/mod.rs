@@ -5,12 +5,15 @@
 //! absolute paths are refused so nothing outside the image is ever touched.
 
 pub mod directory;
+pub mod disk;
 pub mod wim;
 
 pub use directory::DirectoryTarget;
+pub use disk::{DiskTarget, VolumeLocation};
 pub use wim::{WimImageInfo, WimTarget};
 
 use crate::error::{Error, Result};
+use crate::journal::RecoveryOutcome;
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,9 +32,10 @@ pub struct DirEntry {
 /// - writing through (the directory target): every write is atomic and durable when it returns
 ///   (the file is either entirely old or entirely new, even after a crash, and it survives a
 ///   power loss); apply makes the whole run all-or-nothing with its journal in the image.
-/// - committing atomically ([`Target::commits_atomically`], the WIM target): writes are staged
-///   and visible to later reads through the target, and [`Target::commit`] makes all of them
-///   durable at once; a crash or an error before it leaves the image as it was. apply writes no
+/// - committing atomically ([`Target::commits_atomically`], the WIM and disk targets): writes
+///   are staged and visible to later reads through the target, and [`Target::commit`] makes all
+///   of them durable at once; a crash or an error before it leaves the image as it was (a disk
+///   target may need [`Target::recover_interrupted_commit`] to get there). apply writes no
 ///   journal there and calls `commit` once at the end.
 pub trait Target {
     /// A human-readable name for messages (`directory /mnt/win`).
@@ -52,6 +56,12 @@ pub trait Target {
     fn delete_file(&mut self, path: &str) -> Result<()>;
     /// Deletes the directory at `path` with everything in it; a missing directory is not an error.
     fn delete_dir_all(&mut self, path: &str) -> Result<()>;
+    /// Checks that the image can be written, before any plan is made: a disk target mounts its
+    /// volume for writing here, which refuses a hibernated or dirty volume. Writes need not
+    /// call it first. Targets that can always be written have nothing to check.
+    fn prepare_for_writes(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Removes whatever an interrupted [`Target::replace_file`] or [`Target::create_file`] of
     /// `path` may have left beside it (a half-written temporary file). Used by journal recovery.
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()>;
@@ -69,6 +79,12 @@ pub trait Target {
     /// a run fails before its commit). Targets that write through have nothing staged.
     fn discard_staged(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// For a target that commits atomically: finishes or discards a commit that a crash
+    /// interrupted (a disk target's redo log), `None` when there was none. A WIM never needs
+    /// it: its commit ends with the header write.
+    fn recover_interrupted_commit(&mut self) -> Result<Option<RecoveryOutcome>> {
+        Ok(None)
     }
 }
 
