@@ -1,168 +1,52 @@
-//! `cargo xtask bench`: benchmarks, each side by side with the tool a user would use otherwise,
-//! measured in the same run on the same machine. docs/PERFORMANCE.md records the figures.
+//! `cargo xtask bench [hive|wim|disk]...`: benchmarks, each side by side with the tools a user
+//! would use otherwise, measured in the same run on the same machine. With no name, all three
+//! run. docs/PERFORMANCE.md records the figures and the aims they are held against.
 //!
-//! Hive engine: a generated hive shaped like a Windows 10 SOFTWARE hive (`BENCH_HIVE_KEYS` keys,
-//! default 500,000), (1) open + full walk of every key and value and (2) 100 edits + commit, by
-//! reseal-hive (release build) and by python3-hivex doing the same work. Each step runs
-//! [`RUNS`] times, alternating the two sides, and the fastest run of each is reported: on a busy
-//! machine the fastest run is the one least disturbed by other work.
+//! - `hive` ([`hive`]): the regf engine against python3-hivex on a SOFTWARE-shaped hive.
+//! - `wim` ([`wim`]): `reseal generalize` on a WIM against `wimlib-imagex update` replacing the
+//!   same files, and against the apply + generalize + capture round trip.
+//! - `disk` ([`disk`]): `reseal generalize` on a dynamic VHDX against a `qemu-img convert` round
+//!   trip through a raw disk.
+//!
+//! The WIM and disk benches share one generated Windows-shaped tree ([`windows_tree`]). Sizes
+//! come from environment variables (each module lists its own), so a small quick run is
+//! `BENCH_HIVE_KEYS=25000 BENCH_WIM_FILES=2000 BENCH_WIM_TREE_MIB=100 BENCH_WIM_HIVE_KEYS=25000
+//! BENCH_DISK_GIB=1 cargo xtask bench`. Generated inputs are kept in `target/bench/` (or
+//! `BENCH_DIR`) and made again only when missing.
 
-use std::path::Path;
+mod disk;
+mod hive;
+mod measure;
+mod wim;
+mod windows_tree;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-/// How many times each step runs.
-const RUNS: usize = 3;
-
-const HIVEX_WORK: &str = r#"
-import hivex, json, resource, sys, time
-mode, path = sys.argv[1], sys.argv[2]
-start = time.monotonic()
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if mode == "walk":
-    h = hivex.Hivex(path)
-    keys = values = data = 0
-    stack = [h.root()]
-    while stack:
-        n = stack.pop()
-        keys += 1
-        h.node_name(n)
-        for v in h.node_values(n):
-            h.value_key(v)
-            t, d = h.value_value(v)
-            data += len(d)
-            values += 1
-        stack.extend(h.node_children(n))
-    print(json.dumps({"keys": keys, "values": values, "data_bytes": data,
-                      "seconds": time.monotonic() - start, "peak_rss_kib": peak()}))
-else:
-    out = sys.argv[3]
-    h = hivex.Hivex(path, write=True)
-    def node(p):
-        n = h.root()
-        for part in p.split("\\"):
-            n = h.node_get_child(n, part)
-            if n is None:
-                raise SystemExit("missing key " + p)
-        return n
-    guids = sys.argv[4].split(",")
-    for g in guids:
-        n = node("Classes\\CLSID\\" + g + "\\InprocServer32")
-        h.node_set_value(n, {"key": "ThreadingModel", "t": 1, "value": "Apartment\0".encode("utf-16-le")})
-    for i in range(25):
-        h.node_add_child(node("Microsoft\\Product%03d" % (i * 7)), "Added%02d" % i)
-    for i in range(25):
-        n = node("Classes\\.ext%06d" % (i * 101))
-        keep = [{"key": h.value_key(v), "t": h.value_type(v)[0], "value": h.value_value(v)[1]}
-                for v in h.node_values(n) if h.value_key(v) != "Content Type"]
-        h.node_set_values(n, keep)
-    h.commit(out)
-    print(json.dumps({"edits": 100, "seconds": time.monotonic() - start, "peak_rss_kib": peak()}))
-"#;
+const BENCH_USAGE: &str = "usage: cargo xtask bench [hive|wim|disk]... (default: all three)";
 
 pub fn run() -> Result<(), String> {
+    // main.rs hands over nothing; the words after `bench` choose the benches.
+    let chosen: Vec<String> = std::env::args().skip(2).collect();
+    let known = ["hive", "wim", "disk"];
+    if let Some(unknown) = chosen.iter().find(|name| !known.contains(&name.as_str())) {
+        return Err(format!("unknown bench {unknown:?}; {BENCH_USAGE}"));
+    }
+    let wanted = |name: &str| chosen.is_empty() || chosen.iter().any(|c| c == name);
+
     crate::setup::run()?;
-    crate::cargo(&[
-        "build",
-        "--release",
-        "--quiet",
-        "--package",
-        "reseal-hive",
-        "--example",
-        "hive_bench",
-    ])?;
-    let root = crate::workspace_root();
-    let target = crate::target_dir(&root);
-    let bench_tool = target.join("release").join("examples").join("hive_bench");
-    let work = target.join("bench");
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let keys: u32 = std::env::var("BENCH_HIVE_KEYS")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(500_000);
-    if keys < 25_000 {
-        return Err(format!(
-            "BENCH_HIVE_KEYS={keys}: the edit step needs at least 25000 keys"
-        ));
+    let work = work_dir()?;
+    eprintln!("bench: load average at start: {}", load_average());
+    if wanted("hive") {
+        hive::run(&work)?;
     }
-    let hive = work.join(format!("software-{keys}.hive"));
-    if !hive.exists() {
-        eprintln!(
-            "bench: generating a SOFTWARE-shaped hive with {keys} keys (once; kept in {})",
-            work.display()
-        );
-        let generated = json_of(
-            Command::new(&bench_tool)
-                .arg("generate")
-                .arg(&hive)
-                .arg(keys.to_string()),
-        )?;
-        eprintln!("bench: generated {generated}");
+    if wanted("wim") {
+        wim::run(&work)?;
     }
-    let size_mib = std::fs::metadata(&hive)
-        .map(|m| m.len() as f64 / 1048576.0)
-        .unwrap_or(0.0);
-
-    let (ours_walk, hivex_walk) = fastest_of_each(
-        || {
-            let mut command = Command::new(&bench_tool);
-            command.arg("walk").arg(&hive);
-            command
-        },
-        || {
-            let mut command = Command::new(crate::HIVEX_PYTHON);
-            command.args(["-c", HIVEX_WORK, "walk"]).arg(&hive);
-            command
-        },
-    )?;
-    if ours_walk["keys"] != hivex_walk["keys"] || ours_walk["values"] != hivex_walk["values"] {
-        return Err(format!(
-            "the two walks disagree: reseal-hive {ours_walk}, hivex {hivex_walk}"
-        ));
-    }
-    let guids = edited_guids(&bench_tool)?;
-    let (ours_edit, hivex_edit) = fastest_of_each(
-        || {
-            let mut command = Command::new(&bench_tool);
-            command
-                .arg("edit")
-                .arg(&hive)
-                .arg(work.join("edited-reseal.hive"));
-            command
-        },
-        || {
-            let mut command = Command::new(crate::HIVEX_PYTHON);
-            command
-                .args(["-c", HIVEX_WORK, "edit"])
-                .arg(&hive)
-                .arg(work.join("edited-hivex.hive"))
-                .arg(&guids);
-            command
-        },
-    )?;
-
-    println!(
-        "\nHive: {} keys, {} values, {size_mib:.1} MiB ({})\n",
-        ours_walk["keys"],
-        ours_walk["values"],
-        hive.display()
-    );
-    println!("Fastest of {RUNS} runs each.\n");
-    println!("| work | reseal-hive | python3-hivex |");
-    println!("|---|---|---|");
-    for (label, ours, theirs) in [
-        ("open + full walk", &ours_walk, &hivex_walk),
-        ("100 edits + commit", &ours_edit, &hivex_edit),
-    ] {
-        println!(
-            "| {label} | {:.2} s, peak {:.0} MiB | {:.2} s, peak {:.0} MiB |",
-            ours["seconds"].as_f64().unwrap_or(f64::NAN),
-            ours["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-            theirs["seconds"].as_f64().unwrap_or(f64::NAN),
-            theirs["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-        );
+    if wanted("disk") {
+        disk::run(&work)?;
     }
     println!(
         "\nRecord these figures in docs/PERFORMANCE.md with the machine they were measured on."
@@ -170,56 +54,104 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The CLSIDs the edit step touches, in the form python needs (the example derives the same ones).
-fn edited_guids(bench_tool: &Path) -> Result<String, String> {
-    let out = Command::new(bench_tool)
-        .arg("edited-guids")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bench_tool.display()))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+/// Where generated inputs and work copies go: `BENCH_DIR`, else `bench/` in cargo's target
+/// directory. The WIM and disk benches need about 30 GB there.
+fn work_dir() -> Result<PathBuf, String> {
+    let work = std::env::var_os("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::target_dir(&crate::workspace_root()).join("bench"));
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    Ok(work)
 }
 
-/// Runs our side and hivex's side of a step [`RUNS`] times, alternating, and returns the fastest
-/// run of each.
-fn fastest_of_each(
-    ours: impl Fn() -> Command,
-    hivex: impl Fn() -> Command,
-) -> Result<(Value, Value), String> {
-    let seconds = |run: &Value| run["seconds"].as_f64().unwrap_or(f64::INFINITY);
-    let mut fastest: [Option<Value>; 2] = [None, None];
-    for _ in 0..RUNS {
-        for (side, mut command) in [ours(), hivex()].into_iter().enumerate() {
-            let run = json_of(&mut command)?;
-            if fastest[side]
-                .as_ref()
-                .is_none_or(|best| seconds(&run) < seconds(best))
-            {
-                fastest[side] = Some(run);
-            }
-        }
+/// A size from the environment variable `name`, or `default` when it is unset.
+fn env_number(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{name}={text:?} is not a whole number")),
+        Err(_) => Ok(default),
     }
-    let [Some(ours), Some(hivex)] = fastest else {
-        return Err("no benchmark run".to_string());
-    };
-    Ok((ours, hivex))
 }
 
-/// Runs a benchmark step and parses the one JSON line it prints.
-fn json_of(command: &mut Command) -> Result<Value, String> {
+/// The three load averages of /proc/loadavg ("1-min 5-min 15-min"), recorded beside each figure:
+/// the machine is shared, and a busy machine stretches every time.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// Builds the release `reseal` binary and returns its path.
+fn release_reseal() -> Result<PathBuf, String> {
+    crate::cargo(&["build", "--release", "--quiet", "--package", "reseal-cli"])?;
+    Ok(crate::target_dir(&crate::workspace_root())
+        .join("release")
+        .join("reseal"))
+}
+
+/// Runs a command to completion with its output captured; a failure returns its stderr.
+fn output_of(command: &mut Command) -> Result<Vec<u8>, String> {
     let shown = format!("{command:?}");
     let out = command
         .output()
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "{shown} failed: {}",
+            "{shown} failed ({}): {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(out.stdout)
+}
+
+/// Runs a benchmark step and parses the one JSON line it prints.
+fn json_of(command: &mut Command) -> Result<Value, String> {
+    let shown = format!("{command:?}");
+    let stdout = output_of(command)?;
+    let text = String::from_utf8_lossy(&stdout);
     let line = text.lines().last().unwrap_or_default();
     serde_json::from_str(line).map_err(|e| format!("{shown} printed {line:?}, not JSON: {e}"))
+}
+
+/// Removes a file or a directory tree if it exists.
+fn remove_if_present(path: &Path) -> Result<(), String> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("{}: {e}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Copies `from` to a fresh `to` (each side of a bench works on its own copy).
+fn fresh_copy(from: &Path, to: &Path) -> Result<(), String> {
+    remove_if_present(to)?;
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+}
+
+fn file_size(path: &Path) -> Result<u64, String> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Bytes as MiB with one decimal, the unit the tables use.
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / 1048576.0)
 }

@@ -1,0 +1,481 @@
+//! `cargo xtask bench wim`: `reseal generalize` on a WIM, side by side with the two ways there
+//! are without it, each on its own fresh copy of the generated WIM ([`super::windows_tree`]):
+//!
+//! 1. `reseal generalize copy.wim`: edits the image in place;
+//! 2. `wimlib-imagex update copy.wim 1` with `add` and `delete` commands that make exactly the
+//!    changes reseal made (found by comparing `wimlib-imagex dir --detailed` before and after
+//!    reseal; the new contents are extracted from reseal's result beforehand, outside the
+//!    measured time): the floor for an engine that edits a WIM in place;
+//! 3. `wimlib-imagex apply` to a directory, `reseal generalize` on the directory and
+//!    `wimlib-imagex capture --compress=LZX` to a new WIM: what users do today.
+//!
+//! Sides 1 and 2 run `BENCH_WIM_RUNS` times (default 3), alternating, and the fastest run of
+//! each is reported; the round trip runs once. Sizes: see [`super::windows_tree`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use super::measure::{measure, Cost};
+use super::windows_tree::{self, TreeSize, IMAGE_NAME};
+use super::{file_size, fresh_copy, load_average, mib, output_of, remove_if_present};
+
+/// The aims of issue #5.
+const MAX_RATIO_TO_UPDATE: f64 = 1.3;
+const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 30.0;
+
+/// One measured side: what it cost, how much the WIM grew, and the load when it finished.
+struct Side {
+    cost: Cost,
+    grown: i64,
+    load: String,
+}
+
+pub fn run(work: &Path) -> Result<(), String> {
+    let size = TreeSize::from_env()?;
+    let runs = super::env_number("BENCH_WIM_RUNS", 3)?.max(1);
+    let reseal = super::release_reseal()?;
+    let source = windows_tree::tree_wim(work, size)?;
+    let source_size = file_size(&source)?;
+    let scratch = work.join("wim-run");
+    remove_if_present(&scratch)?;
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let before = Listing::of(&source)?;
+    let described = describe(&source)?;
+    eprintln!("bench: WIM {}: {described}", source.display());
+
+    let reseal_copy = scratch.join("reseal.wim");
+    let update_copy = scratch.join("update.wim");
+    let commands = scratch.join("update-commands.txt");
+    let mut fastest_reseal: Option<Side> = None;
+    let mut fastest_update: Option<Side> = None;
+    let mut growth_budget = None;
+    let mut same_result = None;
+    for run in 0..runs {
+        fresh_copy(&source, &reseal_copy)?;
+        let cost = measure(&reseal, &[&"generalize", &reseal_copy], None, &scratch)?;
+        let side = Side {
+            cost,
+            grown: file_size(&reseal_copy)? as i64 - source_size as i64,
+            load: load_average(),
+        };
+        if run == 0 {
+            let after = Listing::of(&reseal_copy)?;
+            prepare_update(&before, &after, &reseal_copy, &scratch, &commands)?;
+            growth_budget = Some(Budget::of(&source, &reseal_copy)?);
+        }
+        keep_fastest(&mut fastest_reseal, side);
+
+        fresh_copy(&source, &update_copy)?;
+        let cost = measure(
+            Path::new("wimlib-imagex"),
+            &[&"update", &update_copy, &"1"],
+            Some(&commands),
+            &scratch,
+        )?;
+        let side = Side {
+            cost,
+            grown: file_size(&update_copy)? as i64 - source_size as i64,
+            load: load_average(),
+        };
+        if run == 0 {
+            // The update must give the image reseal gave, or it is not the same work.
+            let ours = Listing::of(&reseal_copy)?;
+            same_result = Some(ours.differences(&Listing::of(&update_copy)?));
+        }
+        keep_fastest(&mut fastest_update, side);
+    }
+    let reseal_listing = Listing::of(&reseal_copy)?;
+    remove_if_present(&update_copy)?;
+    remove_if_present(&scratch.join("staging"))?;
+
+    let (round_trip, round_trip_paths) = round_trip(&reseal, &source, &scratch, source_size)?;
+    let round_trip_differences = reseal_listing.path_differences(&round_trip_paths);
+    remove_if_present(&reseal_copy)?;
+
+    let (Some(ours), Some(update), Some(budget)) = (fastest_reseal, fastest_update, growth_budget)
+    else {
+        return Err("no WIM benchmark run".to_string());
+    };
+    println!("\n== WIM (load average {})", load_average());
+    println!("\n{described}; {}\n", source.display());
+    println!(
+        "Fastest of {runs} alternating runs for reseal and update, one round trip; warm page cache.\n"
+    );
+    println!(
+        "| side | wall time | WIM grew by | peak memory | bytes written | load (1/5/15 min) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (label, side) in [
+        ("reseal generalize", &ours),
+        ("wimlib-imagex update (same changes)", &update),
+        ("apply + reseal + capture round trip", &round_trip),
+    ] {
+        println!(
+            "| {label} | {:.2} s | {} | {:.0} MiB | {} | {} |",
+            side.cost.seconds,
+            mib(side.grown as f64),
+            side.cost.peak_rss_kib as f64 / 1024.0,
+            mib(side.cost.written_bytes as f64),
+            side.load
+        );
+    }
+    println!(
+        "\nChanges reseal made (and the update replays): {}",
+        budget.summary
+    );
+    println!(
+        "update gives the image reseal gives: {}",
+        match same_result.as_deref() {
+            Some([]) => "yes (same paths, same contents)".to_string(),
+            Some(list) => format!("NO: {}", list.join("; ")),
+            None => "not checked".to_string(),
+        }
+    );
+    println!(
+        "round trip gives the same paths: {}",
+        if round_trip_differences.is_empty() {
+            "yes".to_string()
+        } else {
+            format!("NO: {}", round_trip_differences.join("; "))
+        }
+    );
+    let ratio = ours.cost.seconds / update.cost.seconds;
+    let speedup = round_trip.cost.seconds / ours.cost.seconds;
+    println!("\nAgainst the aims:\n");
+    println!(
+        "- at most {MAX_RATIO_TO_UPDATE}x the update floor: {ratio:.2}x ({})",
+        verdict(ratio <= MAX_RATIO_TO_UPDATE)
+    );
+    println!(
+        "- at least {MIN_SPEEDUP_OVER_ROUND_TRIP}x faster than the round trip: {speedup:.1}x ({})",
+        verdict(speedup >= MIN_SPEEDUP_OVER_ROUND_TRIP)
+    );
+    println!(
+        "- growth within the changed blobs and the new metadata: grew {} against {} ({})",
+        mib(ours.grown as f64),
+        mib(budget.bytes as f64),
+        verdict(ours.grown <= budget.bytes as i64)
+    );
+    if let Some(note) = &budget.compression_note {
+        println!("  {note}");
+    }
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+fn keep_fastest(fastest: &mut Option<Side>, side: Side) {
+    if fastest
+        .as_ref()
+        .is_none_or(|best| side.cost.seconds < best.cost.seconds)
+    {
+        *fastest = Some(side);
+    }
+}
+
+/// The (one) image's file count, total bytes and the WIM's size, from `wimlib-imagex info`.
+fn describe(wim: &Path) -> Result<String, String> {
+    let info = String::from_utf8_lossy(&output_of(
+        Command::new("wimlib-imagex").arg("info").arg(wim),
+    )?)
+    .into_owned();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|rest| rest.trim_start_matches([' ', ':']).trim().to_string())
+            .unwrap_or_default()
+    };
+    let total: f64 = field("Total Bytes").parse().unwrap_or(0.0);
+    Ok(format!(
+        "{} files in {} directories, {} of data, WIM of {} ({} compression)",
+        field("File Count"),
+        field("Directory Count"),
+        mib(total),
+        mib(file_size(wim)? as f64),
+        field("Compression")
+    ))
+}
+
+/// One image's entries from `wimlib-imagex dir --detailed`: path -> (is a directory, hash of
+/// the unnamed data stream).
+struct Listing(BTreeMap<String, (bool, String)>);
+
+impl Listing {
+    fn of(wim: &Path) -> Result<Listing, String> {
+        let text = String::from_utf8_lossy(&output_of(
+            Command::new("wimlib-imagex")
+                .arg("dir")
+                .arg(wim)
+                .arg("1")
+                .arg("--detailed"),
+        )?)
+        .into_owned();
+        let mut entries = BTreeMap::new();
+        for block in text.split("\n----------------------------------------") {
+            let mut path = None;
+            let mut is_dir = false;
+            let mut hash = String::new();
+            for line in block.lines() {
+                let Some((name, value)) = line.split_once(" = ") else {
+                    continue;
+                };
+                match name.trim() {
+                    "Full Path" => path = Some(value.trim().trim_matches('"').to_string()),
+                    "Attributes" => {
+                        let bits = u32::from_str_radix(value.trim().trim_start_matches("0x"), 16)
+                            .unwrap_or(0);
+                        is_dir = bits & 0x10 != 0;
+                    }
+                    "Hash" if hash.is_empty() => hash = value.trim().to_string(),
+                    _ => {}
+                }
+            }
+            if let Some(path) = path {
+                entries.insert(path, (is_dir, hash));
+            }
+        }
+        Ok(Listing(entries))
+    }
+
+    /// Paths and file contents that differ, as short descriptions (empty when the same).
+    fn differences(&self, other: &Listing) -> Vec<String> {
+        let mut found = self.path_differences(&other.paths());
+        for (path, (is_dir, hash)) in &self.0 {
+            if let Some((_, other_hash)) = other.0.get(path) {
+                if !is_dir && hash != other_hash {
+                    found.push(format!("{path} has other contents"));
+                }
+            }
+        }
+        found
+    }
+
+    fn paths(&self) -> BTreeSet<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    fn path_differences(&self, other: &BTreeSet<String>) -> Vec<String> {
+        let ours = self.paths();
+        let mut found: Vec<String> = ours
+            .difference(other)
+            .map(|p| format!("{p} missing"))
+            .collect();
+        found.extend(other.difference(&ours).map(|p| format!("{p} extra")));
+        found
+    }
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(slash) => &path[..slash],
+    }
+}
+
+/// Writes the `wimlib-imagex update` commands that turn `before` into `after`, with the new
+/// contents extracted from `generalized` into `scratch/staging`: a changed or new file is
+/// added (replacing the old one), a new directory is added whole, a removed file or directory
+/// is deleted (only the topmost of a removed tree).
+fn prepare_update(
+    before: &Listing,
+    after: &Listing,
+    generalized: &Path,
+    scratch: &Path,
+    commands: &Path,
+) -> Result<(), String> {
+    let staging = scratch.join("staging");
+    remove_if_present(&staging)?;
+    std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+    let mut script = String::new();
+    let mut extracted = Vec::new();
+    for (path, (is_dir, hash)) in &after.0 {
+        let added = match before.0.get(path) {
+            None => before.0.contains_key(parent(path)),
+            Some((was_dir, old_hash)) => !is_dir && !was_dir && hash != old_hash,
+        };
+        if added {
+            extracted.push(path.clone());
+            script.push_str(&format!("add \"{}{path}\" \"{path}\"\n", staging.display()));
+        }
+    }
+    for (path, (is_dir, _)) in &before.0 {
+        if !after.0.contains_key(path) && after.0.contains_key(parent(path)) {
+            let recursive = if *is_dir { "--recursive " } else { "" };
+            script.push_str(&format!("delete {recursive}\"{path}\"\n"));
+        }
+    }
+    if !extracted.is_empty() {
+        let list = scratch.join("extract-list.txt");
+        std::fs::write(&list, extracted.join("\n") + "\n")
+            .map_err(|e| format!("{}: {e}", list.display()))?;
+        output_of(
+            Command::new("wimlib-imagex")
+                .arg("extract")
+                .arg(generalized)
+                .arg("1")
+                .arg(format!("@{}", list.display()))
+                .arg(format!("--dest-dir={}", staging.display()))
+                .args(["--preserve-dir-structure", "--no-globs"]),
+        )?;
+    }
+    std::fs::write(commands, &script).map_err(|e| format!("{}: {e}", commands.display()))
+}
+
+/// What the aim lets the WIM grow by: the blobs reseal's run added (compressed as it wrote
+/// them), its new metadata resource, and the blob table, XML data and integrity table written
+/// after them.
+struct Budget {
+    bytes: u64,
+    summary: String,
+    compression_note: Option<String>,
+}
+
+/// A blob table entry from `wimlib-imagex info --blobs`.
+struct Blob {
+    hash: String,
+    size: u64,
+    compressed: u64,
+    metadata: bool,
+}
+
+fn blobs(wim: &Path) -> Result<Vec<Blob>, String> {
+    let text = String::from_utf8_lossy(&output_of(
+        Command::new("wimlib-imagex")
+            .arg("info")
+            .arg(wim)
+            .arg("--blobs"),
+    )?)
+    .into_owned();
+    let mut found = Vec::new();
+    for block in text.split("\n\n") {
+        let field = |name: &str| {
+            block.lines().find_map(|line| {
+                let (key, value) = line.split_once(" = ")?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        let number = |name: &str| {
+            field(name)
+                .and_then(|v| v.trim_end_matches(" bytes").parse().ok())
+                .unwrap_or(0)
+        };
+        if let Some(hash) = field("Hash") {
+            found.push(Blob {
+                hash,
+                size: number("Uncompressed size"),
+                compressed: number("Compressed size"),
+                metadata: field("Flags").is_some_and(|f| f.contains("METADATA")),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A numeric field of `wimlib-imagex info --header`.
+fn header_field(header: &str, name: &str) -> u64 {
+    header
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(" = ")?;
+            (key.trim() == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+impl Budget {
+    fn of(source: &Path, generalized: &Path) -> Result<Budget, String> {
+        let old: BTreeSet<String> = blobs(source)?.into_iter().map(|b| b.hash).collect();
+        let new_blobs: Vec<Blob> = blobs(generalized)?
+            .into_iter()
+            .filter(|b| !old.contains(&b.hash))
+            .collect();
+        let (data, metadata): (Vec<&Blob>, Vec<&Blob>) =
+            new_blobs.iter().partition(|blob| !blob.metadata);
+        let data_bytes: u64 = data.iter().map(|b| b.compressed).sum();
+        let data_size: u64 = data.iter().map(|b| b.size).sum();
+        let metadata_bytes: u64 = metadata.iter().map(|b| b.compressed).sum();
+        let header = String::from_utf8_lossy(&output_of(
+            Command::new("wimlib-imagex")
+                .arg("info")
+                .arg(generalized)
+                .arg("--header"),
+        )?)
+        .into_owned();
+        let tables = header_field(&header, "Blob Table Size")
+            + header_field(&header, "XML Data Size")
+            + header_field(&header, "Integrity Size");
+        let incompressible: Vec<&&Blob> = data
+            .iter()
+            .filter(|b| b.size > 64 << 10 && b.compressed >= b.size)
+            .collect();
+        Ok(Budget {
+            bytes: data_bytes + metadata_bytes + tables,
+            summary: format!(
+                "{} new blobs of {} ({} compressed), metadata resource {}, blob table + XML + integrity {}",
+                data.len(),
+                mib(data_size as f64),
+                mib(data_bytes as f64),
+                mib(metadata_bytes as f64),
+                mib(tables as f64)
+            ),
+            compression_note: (!incompressible.is_empty()).then(|| {
+                format!(
+                    "{} new blobs above 64 KiB were stored uncompressed",
+                    incompressible.len()
+                )
+            }),
+        })
+    }
+}
+
+/// apply + reseal generalize + capture, each step measured; returns the summed cost and the
+/// paths of the captured image.
+fn round_trip(
+    reseal: &Path,
+    source: &Path,
+    scratch: &Path,
+    source_size: u64,
+) -> Result<(Side, BTreeSet<String>), String> {
+    let tree = scratch.join("applied");
+    let captured = scratch.join("round-trip.wim");
+    remove_if_present(&tree)?;
+    remove_if_present(&captured)?;
+    let apply = measure(
+        Path::new("wimlib-imagex"),
+        &[&"apply", &source, &"1", &tree],
+        None,
+        scratch,
+    )?;
+    let load_apply = load_average();
+    let edit = measure(reseal, &[&"generalize", &tree], None, scratch)?;
+    let load_edit = load_average();
+    let capture = measure(
+        Path::new("wimlib-imagex"),
+        &[&"capture", &tree, &captured, &IMAGE_NAME, &"--compress=LZX"],
+        None,
+        scratch,
+    )?;
+    eprintln!(
+        "bench: round trip: apply {:.1} s (load {load_apply}), generalize {:.1} s (load {load_edit}), capture {:.1} s (load {})",
+        apply.seconds,
+        edit.seconds,
+        capture.seconds,
+        load_average()
+    );
+    let side = Side {
+        cost: apply + edit + capture,
+        grown: file_size(&captured)? as i64 - source_size as i64,
+        load: load_average(),
+    };
+    let paths = Listing::of(&captured)?.paths();
+    remove_if_present(&tree)?;
+    remove_if_present(&captured)?;
+    Ok((side, paths))
+}
