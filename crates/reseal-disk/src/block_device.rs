@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::image_file::ImageFile;
 
 /// A virtual disk: a fixed number of bytes that can be read and written at any offset.
 ///
@@ -27,47 +28,34 @@ pub trait BlockDevice: Send {
     fn flush(&mut self) -> Result<()>;
 }
 
-impl<D: BlockDevice + ?Sized> BlockDevice for Box<D> {
-    fn path(&self) -> &Path {
-        (**self).path()
-    }
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn logical_sector_size(&self) -> u32 {
-        (**self).logical_sector_size()
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
+/// Forwards every method to the device behind a pointer, so `Box<dyn BlockDevice>` and
+/// `&mut D` are devices too.
+macro_rules! forward_block_device {
+    ($($pointer:ty),*) => {$(
+        impl<D: BlockDevice + ?Sized> BlockDevice for $pointer {
+            fn path(&self) -> &Path {
+                (**self).path()
+            }
+            fn len(&self) -> u64 {
+                (**self).len()
+            }
+            fn logical_sector_size(&self) -> u32 {
+                (**self).logical_sector_size()
+            }
+            fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+                (**self).read_at(offset, buf)
+            }
+            fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+                (**self).write_at(offset, buf)
+            }
+            fn flush(&mut self) -> Result<()> {
+                (**self).flush()
+            }
+        }
+    )*};
 }
 
-impl<D: BlockDevice + ?Sized> BlockDevice for &mut D {
-    fn path(&self) -> &Path {
-        (**self).path()
-    }
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn logical_sector_size(&self) -> u32 {
-        (**self).logical_sector_size()
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        (**self).write_at(offset, buf)
-    }
-    fn flush(&mut self) -> Result<()> {
-        (**self).flush()
-    }
-}
+forward_block_device!(Box<D>, &mut D);
 
 /// Fails with [`Error::OutOfRange`] unless `offset..offset+len` lies within `size`.
 pub(crate) fn check_range(path: &Path, offset: u64, len: usize, size: u64) -> Result<()> {
@@ -79,6 +67,18 @@ pub(crate) fn check_range(path: &Path, offset: u64, len: usize, size: u64) -> Re
             len: len as u64,
             size,
         }),
+    }
+}
+
+/// [`check_range`] for a write, which also needs `file` open for writing.
+pub(crate) fn check_write(file: &dyn ImageFile, offset: u64, len: usize, size: u64) -> Result<()> {
+    check_range(file.path(), offset, len, size)?;
+    if file.is_writable() {
+        Ok(())
+    } else {
+        Err(Error::ReadOnly {
+            path: file.path().to_path_buf(),
+        })
     }
 }
 

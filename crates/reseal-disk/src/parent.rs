@@ -6,6 +6,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::{Error, Result};
+
 /// Where a child says its parent is.
 #[derive(Default)]
 pub(crate) struct ParentHints {
@@ -76,6 +78,22 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// Where a new differencing child records its parent: the parent's absolute path, and its path
+/// relative to the child's directory in Windows form (`None` when they share no root).
+pub(crate) fn parent_paths_for_child(
+    parent_path: &Path,
+    child_path: &Path,
+) -> Result<(PathBuf, Option<String>)> {
+    let absolute = |path: &Path| {
+        std::path::absolute(path).map_err(|e| Error::io(path, "cannot make the path absolute", e))
+    };
+    let parent_absolute = absolute(parent_path)?;
+    let child_absolute = absolute(child_path)?;
+    let child_directory = child_absolute.parent().unwrap_or(Path::new("/"));
+    let relative = windows_relative_path(child_directory, &parent_absolute);
+    Ok((parent_absolute, relative))
 }
 
 /// The path of `target` relative to `base_directory`, in Windows form (`.\name`, `..\dir\name`).

@@ -22,12 +22,12 @@ pub mod footer;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::block_device::{check_range, BlockDevice};
+use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::bytes::utf16le_bytes;
 use crate::error::{Error, Result};
 use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
-use crate::parent::{windows_relative_path, ParentHints};
+use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
 use dynamic_header::{DynamicHeader, ParentLocator, DYNAMIC_HEADER_SIZE};
 use footer::{DiskType, Footer, FOOTER_SIZE};
@@ -201,17 +201,6 @@ impl Sparse {
         }
     }
 
-    /// Reads what the disk holds where this file has no data: the parent's bytes or zeros.
-    fn read_absent(&mut self, virtual_offset: u64, out: &mut [u8]) -> Result<()> {
-        match &mut self.parent {
-            Some(parent) => parent.read_at(virtual_offset, out),
-            None => {
-                out.fill(0);
-                Ok(())
-            }
-        }
-    }
-
     fn read_bitmap(&mut self, file: &mut dyn ImageFile, block_offset: u64) -> Result<Vec<u8>> {
         if let Some((offset, bitmap)) = &self.cached_bitmap {
             if *offset == block_offset {
@@ -247,7 +236,7 @@ impl Sparse {
     ) -> Result<()> {
         let virtual_offset = block as u64 * self.block_size + in_block;
         let Some(block_offset) = self.block_offset(block) else {
-            return self.read_absent(virtual_offset, out);
+            return read_absent(&mut self.parent, virtual_offset, out);
         };
         let bitmap = self.read_bitmap(file, block_offset)?;
         let data_offset = block_offset + self.bitmap_size;
@@ -268,7 +257,7 @@ impl Sparse {
             if present {
                 file.read_at(data_offset + in_block + done as u64, run)?;
             } else {
-                self.read_absent(virtual_offset + done as u64, run)?;
+                read_absent(&mut self.parent, virtual_offset + done as u64, run)?;
             }
             done = end;
         }
@@ -389,12 +378,7 @@ impl BlockDevice for Vhd {
     }
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        check_range(self.file.path(), offset, buf.len(), self.len())?;
-        if !self.file.is_writable() {
-            return Err(Error::ReadOnly {
-                path: self.file.path().to_path_buf(),
-            });
-        }
+        check_write(&*self.file, offset, buf.len(), self.len())?;
         let Some(sparse) = &mut self.sparse else {
             return self.file.write_at(offset, buf);
         };
@@ -495,17 +479,27 @@ fn vhd_timestamp_now() -> u32 {
     unix.saturating_sub(UNIX_TO_2000) as u32
 }
 
+/// Reads what a sparse disk holds where its file has no data: the parent's bytes, or zeros.
+pub(crate) fn read_absent(
+    parent: &mut Option<Box<dyn BlockDevice>>,
+    virtual_offset: u64,
+    out: &mut [u8],
+) -> Result<()> {
+    match parent {
+        Some(parent) => parent.read_at(virtual_offset, out),
+        None => {
+            out.fill(0);
+            Ok(())
+        }
+    }
+}
+
 /// Creates an empty differencing VHD at `child_path` whose parent is the VHD at `parent_path`.
 ///
 /// The child records the parent as a relative (W2ru) and an absolute (W2ku) path and by name.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhd::open(parent_path, false)?;
-    let parent_absolute = std::path::absolute(parent_path)
-        .map_err(|e| Error::io(parent_path, "cannot make the path absolute", e))?;
-    let child_absolute = std::path::absolute(child_path)
-        .map_err(|e| Error::io(child_path, "cannot make the path absolute", e))?;
-    let child_directory = child_absolute.parent().unwrap_or(Path::new("/"));
-    let relative = windows_relative_path(child_directory, &parent_absolute);
+    let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
 
     let size = parent.footer.current_size;
     let block_size = parent

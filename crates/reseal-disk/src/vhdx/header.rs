@@ -8,14 +8,16 @@
 
 use std::path::Path;
 
+use super::checksummed;
 use crate::bytes::{array, le_u16, le_u32, le_u64, put};
-use crate::crc32c::{crc32c, crc32c_with_zeroed_field};
 use crate::error::{Error, Result};
 use crate::guid::Guid;
 
 pub const HEADER_SIZE: usize = 4096;
 pub const HEADER_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
 const SIGNATURE: &[u8; 4] = b"head";
+/// The names errors give the two copies.
+const STRUCTURES: [&str; 2] = ["VHDX header 1", "VHDX header 2"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -31,27 +33,8 @@ pub struct Header {
 
 impl Header {
     pub fn parse(path: &Path, bytes: &[u8], which: usize) -> Result<Self> {
-        let structure = if which == 0 {
-            "VHDX header 1"
-        } else {
-            "VHDX header 2"
-        };
-        if &bytes[..4] != SIGNATURE {
-            return Err(Error::corrupt(
-                path,
-                structure,
-                "the signature \"head\" is missing",
-            ));
-        }
-        let stored = le_u32(bytes, 4);
-        let computed = crc32c_with_zeroed_field(bytes, 4);
-        if stored != computed {
-            return Err(Error::corrupt(
-                path,
-                structure,
-                format!("CRC-32C is {stored:#010x}, the content hashes to {computed:#010x}"),
-            ));
-        }
+        let structure = STRUCTURES[which.min(1)];
+        checksummed::verify(path, structure, SIGNATURE, bytes)?;
         let header = Header {
             sequence_number: le_u64(bytes, 8),
             file_write_guid: Guid(array(bytes, 16)),
@@ -77,7 +60,6 @@ impl Header {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = vec![0u8; HEADER_SIZE];
-        put(&mut bytes, 0, SIGNATURE);
         put(&mut bytes, 8, &self.sequence_number.to_le_bytes());
         put(&mut bytes, 16, &self.file_write_guid.0);
         put(&mut bytes, 32, &self.data_write_guid.0);
@@ -86,8 +68,7 @@ impl Header {
         put(&mut bytes, 66, &self.version.to_le_bytes());
         put(&mut bytes, 68, &self.log_length.to_le_bytes());
         put(&mut bytes, 72, &self.log_offset.to_le_bytes());
-        let checksum = crc32c(&bytes);
-        put(&mut bytes, 4, &checksum.to_le_bytes());
+        checksummed::seal(SIGNATURE, &mut bytes);
         bytes
     }
 }

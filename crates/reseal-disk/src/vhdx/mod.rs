@@ -18,6 +18,7 @@
 //! writes being atomic, as the VHD format does.
 
 pub mod bat;
+mod checksummed;
 pub mod file_identifier;
 pub mod header;
 pub mod log;
@@ -27,13 +28,13 @@ pub mod region_table;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::block_device::{check_range, BlockDevice};
+use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
 use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
-use crate::parent::{windows_relative_path, ParentHints};
+use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
-use crate::vhd::{block_pieces, describe_candidates, MAX_PARENT_DEPTH};
+use crate::vhd::{block_pieces, describe_candidates, read_absent, MAX_PARENT_DEPTH};
 use bat::{BatEntry, BatGeometry, MIB};
 use file_identifier::FileIdentifier;
 use header::{Header, HEADER_OFFSETS, HEADER_SIZE};
@@ -201,16 +202,6 @@ impl Vhdx {
         self.log_entries_replayed
     }
 
-    fn read_absent(&mut self, virtual_offset: u64, out: &mut [u8]) -> Result<()> {
-        match &mut self.parent {
-            Some(parent) => parent.read_at(virtual_offset, out),
-            None => {
-                out.fill(0);
-                Ok(())
-            }
-        }
-    }
-
     /// The sector bitmap bytes for `first_sector..end_sector` of `block`, and the bit index of
     /// `first_sector` within them.
     fn read_bitmap(
@@ -268,13 +259,17 @@ impl Vhdx {
                             &mut out[done..end],
                         )?;
                     } else {
-                        self.read_absent(virtual_offset + done as u64, &mut out[done..end])?;
+                        read_absent(
+                            &mut self.parent,
+                            virtual_offset + done as u64,
+                            &mut out[done..end],
+                        )?;
                     }
                     done = end;
                 }
                 Ok(())
             }
-            bat::NOT_PRESENT => self.read_absent(virtual_offset, out),
+            bat::NOT_PRESENT => read_absent(&mut self.parent, virtual_offset, out),
             _ => {
                 out.fill(0);
                 Ok(())
@@ -398,12 +393,7 @@ impl BlockDevice for Vhdx {
     }
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        check_range(self.file.path(), offset, buf.len(), self.len())?;
-        if !self.file.is_writable() {
-            return Err(Error::ReadOnly {
-                path: self.file.path().to_path_buf(),
-            });
-        }
+        check_write(&*self.file, offset, buf.len(), self.len())?;
         self.start_write_session()?;
         for (block, in_block, at, len) in block_pieces(offset, buf.len(), self.geometry.block_size)
         {
@@ -577,18 +567,14 @@ fn open_parent(path: &Path, metadata: &Metadata, depth: usize) -> Result<Box<dyn
 /// region at 2 MiB, the BAT at 3 MiB.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhdx::open(parent_path, false)?;
-    let parent_absolute = std::path::absolute(parent_path)
-        .map_err(|e| Error::io(parent_path, "cannot make the path absolute", e))?;
-    let child_absolute = std::path::absolute(child_path)
-        .map_err(|e| Error::io(child_path, "cannot make the path absolute", e))?;
-    let child_directory = child_absolute.parent().unwrap_or(Path::new("/"));
+    let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
 
     let mut parent_locator = BTreeMap::new();
     parent_locator.insert(
         "parent_linkage".to_string(),
         format!("{{{}}}", parent.header.data_write_guid),
     );
-    if let Some(relative) = windows_relative_path(child_directory, &parent_absolute) {
+    if let Some(relative) = relative {
         parent_locator.insert("relative_path".to_string(), relative);
     }
     parent_locator.insert(

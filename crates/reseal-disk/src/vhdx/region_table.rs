@@ -7,14 +7,16 @@
 
 use std::path::Path;
 
+use super::checksummed;
 use crate::bytes::{array, le_u32, le_u64, put};
-use crate::crc32c::{crc32c, crc32c_with_zeroed_field};
 use crate::error::{Error, Result};
 use crate::guid::Guid;
 
 pub const REGION_TABLE_SIZE: usize = 64 * 1024;
 pub const REGION_TABLE_OFFSETS: [u64; 2] = [192 * 1024, 256 * 1024];
 const SIGNATURE: &[u8; 4] = b"regi";
+/// The names errors give the two copies.
+const STRUCTURES: [&str; 2] = ["VHDX region table 1", "VHDX region table 2"];
 const MAX_ENTRIES: u32 = 2047;
 const REQUIRED: u32 = 1;
 
@@ -45,27 +47,8 @@ pub struct RegionTable {
 
 impl RegionTable {
     pub fn parse(path: &Path, bytes: &[u8], which: usize) -> Result<Self> {
-        let structure = if which == 0 {
-            "VHDX region table 1"
-        } else {
-            "VHDX region table 2"
-        };
-        if &bytes[..4] != SIGNATURE {
-            return Err(Error::corrupt(
-                path,
-                structure,
-                "the signature \"regi\" is missing",
-            ));
-        }
-        let stored = le_u32(bytes, 4);
-        let computed = crc32c_with_zeroed_field(bytes, 4);
-        if stored != computed {
-            return Err(Error::corrupt(
-                path,
-                structure,
-                format!("CRC-32C is {stored:#010x}, the content hashes to {computed:#010x}"),
-            ));
-        }
+        let structure = STRUCTURES[which.min(1)];
+        checksummed::verify(path, structure, SIGNATURE, bytes)?;
         let count = le_u32(bytes, 8);
         if count > MAX_ENTRIES {
             return Err(Error::corrupt(
@@ -88,7 +71,6 @@ impl RegionTable {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = vec![0u8; REGION_TABLE_SIZE];
-        put(&mut bytes, 0, SIGNATURE);
         put(&mut bytes, 8, &(self.regions.len() as u32).to_le_bytes());
         for (index, region) in self.regions.iter().enumerate() {
             let entry = 16 + index * 32;
@@ -101,8 +83,7 @@ impl RegionTable {
                 &u32::from(region.required).to_le_bytes(),
             );
         }
-        let checksum = crc32c(&bytes);
-        put(&mut bytes, 4, &checksum.to_le_bytes());
+        checksummed::seal(SIGNATURE, &mut bytes);
         bytes
     }
 
