@@ -5,9 +5,27 @@ mod common;
 
 use common::*;
 use reseal_disk::{
-    open, open_writable, read_partition_table, BlockDevice, Error, PartitionScheme, PartitionType,
-    PartitionWindow,
+    open, open_writable, read_partition_table, BlockDevice, Error, PartitionScheme, PartitionTable,
+    PartitionType, PartitionWindow,
 };
+use std::path::Path;
+
+/// Writes `bytes` as the disk image at `path` and reads its partition table back.
+fn rewrite_and_read_table(
+    path: &Path,
+    bytes: &[u8],
+) -> reseal_disk::Result<Option<PartitionTable>> {
+    std::fs::write(path, bytes).unwrap();
+    read_partition_table(&mut *open(path).unwrap())
+}
+
+/// The structure named by the error of a table that must be refused as corrupt.
+fn corrupt_table_structure(path: &Path, bytes: &[u8]) -> &'static str {
+    match rewrite_and_read_table(path, bytes) {
+        Err(Error::Corrupt { structure, .. }) => structure,
+        other => panic!("expected a corrupt partition table, got {other:?}"),
+    }
+}
 
 fn mbr_entry(sector: &mut [u8], index: usize, partition_type: u8, first_lba: u32, sectors: u32) {
     let entry = &mut sector[446 + index * 16..462 + index * 16];
@@ -33,10 +51,7 @@ fn mbr_with_primary_and_logical_partitions() {
     let second = (10240 + 5000) * 512;
     mbr_entry(&mut disk[second..second + 512], 0, 0x0B, 63, 2000);
     signature(&mut disk[second..second + 512]);
-    std::fs::write(&path, &disk).unwrap();
-
-    let mut device = open(&path).unwrap();
-    let table = read_partition_table(&mut *device).unwrap().unwrap();
+    let table = rewrite_and_read_table(&path, &disk).unwrap().unwrap();
     assert_eq!(table.scheme, PartitionScheme::Mbr);
     let summary: Vec<(u32, PartitionType, u64, u64)> = table
         .partitions
@@ -54,15 +69,7 @@ fn mbr_with_primary_and_logical_partitions() {
 
     // A partition past the end of the disk is reported, not trusted.
     mbr_entry(&mut disk[..512], 2, 0x07, 30000, 100_000);
-    std::fs::write(&path, &disk).unwrap();
-    let mut device = open(&path).unwrap();
-    assert!(matches!(
-        read_partition_table(&mut *device),
-        Err(Error::Corrupt {
-            structure: "MBR partition entry",
-            ..
-        })
-    ));
+    assert_eq!(corrupt_table_structure(&path, &disk), "MBR partition entry");
 }
 
 #[test]
@@ -86,41 +93,28 @@ fn gpt_falls_back_to_the_backup_header() {
         table.partitions
     };
 
-    let mut damaged = pristine.clone();
-    damaged[512 + 40] ^= 0xFF; // inside the primary header
-    std::fs::write(&raw, &damaged).unwrap();
-    let mut device = open(&raw).unwrap();
-    assert_eq!(
-        read_partition_table(&mut *device)
-            .unwrap()
-            .unwrap()
-            .partitions,
-        expected
-    );
+    // A damaged primary header or primary entry array: the backup copy is used.
+    for (position, what) in [(512 + 40, "primary header"), (1024 + 3, "primary entries")] {
+        let mut damaged = pristine.clone();
+        damaged[position] ^= 0xFF;
+        assert_eq!(
+            rewrite_and_read_table(&raw, &damaged)
+                .unwrap()
+                .unwrap()
+                .partitions,
+            expected,
+            "damaged {what}"
+        );
+    }
 
     let mut damaged = pristine.clone();
     damaged[1024 + 3] ^= 0xFF; // the primary entries
-    std::fs::write(&raw, &damaged).unwrap();
-    let mut device = open(&raw).unwrap();
-    assert_eq!(
-        read_partition_table(&mut *device)
-            .unwrap()
-            .unwrap()
-            .partitions,
-        expected
-    );
-
     let last_sector = pristine.len() - 512;
     damaged[last_sector + 40] ^= 0xFF; // and the backup header
-    std::fs::write(&raw, &damaged).unwrap();
-    let mut device = open(&raw).unwrap();
-    assert!(matches!(
-        read_partition_table(&mut *device),
-        Err(Error::Corrupt {
-            structure: "GPT partition entries",
-            ..
-        })
-    ));
+    assert_eq!(
+        corrupt_table_structure(&raw, &damaged),
+        "GPT partition entries"
+    );
 }
 
 #[test]

@@ -5,6 +5,30 @@ mod common;
 use common::*;
 use reseal_disk::vhdx::Vhdx;
 use reseal_disk::{open, open_writable, read_partition_table, BlockDevice, Error, PartitionScheme};
+use std::path::{Path, PathBuf};
+
+/// A copy of `image` in `dir` whose log qemu-img has replayed (it replays when it opens a file
+/// for writing, as `check -r all` does).
+fn replayed_by_qemu(image: &Path, dir: &Path) -> PathBuf {
+    let copy = dir.join("qemu-replayed.vhdx");
+    std::fs::copy(image, &copy).unwrap();
+    run(
+        "qemu-img",
+        &["check", "-r", "all", "-f", "vhdx", path_str(&copy)],
+    );
+    copy
+}
+
+/// Opens `image` read-only, which must find log entries and replay them in memory only.
+fn open_with_pending_log(image: &Path) -> Vhdx {
+    let vhdx = Vhdx::open(image, false).unwrap();
+    assert!(vhdx.log_entries_replayed() > 0);
+    assert!(
+        !vhdx.header().log_guid.is_zero(),
+        "the file's header is unchanged"
+    );
+    vhdx
+}
 
 /// Reads the whole disk in 1 MiB pieces and returns how many bytes are not zero.
 fn nonzero_bytes(disk: &mut dyn BlockDevice) -> u64 {
@@ -112,20 +136,9 @@ fn pending_log_is_applied_in_memory_read_only_and_replayed_for_writing() {
         return;
     };
     let before = std::fs::read(&path).unwrap();
-    let qemu_copy = dir.path().join("qemu-replayed.vhdx");
-    std::fs::copy(&path, &qemu_copy).unwrap();
-    run(
-        "qemu-img",
-        &["check", "-r", "all", "-f", "vhdx", path_str(&qemu_copy)],
-    );
+    let qemu_copy = replayed_by_qemu(&path, dir.path());
     let read_only = {
-        let vhdx = Vhdx::open(&path, false).unwrap();
-        assert!(vhdx.log_entries_replayed() > 0);
-        assert!(
-            !vhdx.header().log_guid.is_zero(),
-            "the file's header is unchanged"
-        );
-        let mut disk: Box<dyn BlockDevice> = Box::new(vhdx);
+        let mut disk: Box<dyn BlockDevice> = Box::new(open_with_pending_log(&path));
         let table = read_partition_table(&mut *disk)
             .unwrap()
             .expect("a partition table");
@@ -174,20 +187,12 @@ fn qemu_dirty_log_replays_like_qemu() {
         return;
     };
     let in_memory = {
-        let vhdx = Vhdx::open(&path, false).unwrap();
-        assert!(vhdx.log_entries_replayed() > 0);
-        let mut disk: Box<dyn BlockDevice> = Box::new(vhdx);
+        let mut disk: Box<dyn BlockDevice> = Box::new(open_with_pending_log(&path));
         let mut start = vec![0u8; 64 << 20];
         disk.read_at(0, &mut start).unwrap();
         start
     };
-    // qemu replays the log when it opens the file for writing (check -r all).
-    let qemu_copy = dir.path().join("qemu.vhdx");
-    std::fs::copy(&path, &qemu_copy).unwrap();
-    run(
-        "qemu-img",
-        &["check", "-r", "all", "-f", "vhdx", path_str(&qemu_copy)],
-    );
+    let qemu_copy = replayed_by_qemu(&path, dir.path());
     let mut qemu_disk = open(&qemu_copy).unwrap();
     let mut qemu_start = vec![0u8; 64 << 20];
     qemu_disk.read_at(0, &mut qemu_start).unwrap();
