@@ -152,19 +152,15 @@ fn check_boot_sector(device: &mut dyn BlockDevice, image: &Path) -> Result<()> {
 
 /// Reads the dirty flag and looks for an active hiberfil.sys.
 fn inspect(mount: &Mount, image: &Path) -> Result<VolumeState> {
-    let volume = mount
-        .open_inode(MFT_VOLUME)
-        .map_err(|failure| ntfs_error(image, "open", "$Volume", failure))?;
     let mut info = [0u8; 12];
-    let read = match volume
-        .open_attr(sys::AT_VOLUME_INFORMATION, &[])
-        .map_err(|failure| ntfs_error(image, "open", "$Volume", failure))?
-    {
-        Some(mut attr) => attr
-            .pread(0, &mut info)
-            .map_err(|failure| ntfs_error(image, "read", "$Volume", failure))?,
-        None => 0,
-    };
+    let read = read_attribute_start(
+        mount,
+        image,
+        MFT_VOLUME,
+        "$Volume",
+        sys::AT_VOLUME_INFORMATION,
+        &mut info,
+    )?;
     if read < info.len() {
         return Err(Error::NotNtfs {
             image: image.to_path_buf(),
@@ -172,7 +168,6 @@ fn inspect(mount: &Mount, image: &Path) -> Result<VolumeState> {
         });
     }
     let flags = u16::from_le_bytes([info[10], info[11]]);
-    drop(volume);
     Ok(VolumeState {
         dirty: flags & VOLUME_IS_DIRTY != 0,
         hibernated: hiberfile_is_active(mount, image)?,
@@ -193,20 +188,40 @@ fn hiberfile_is_active(mount: &Mount, image: &Path) -> Result<bool> {
     else {
         return Ok(false);
     };
-    let file = mount
-        .open_inode(entry.mft_reference & crate::files::MFT_RECORD_MASK)
-        .map_err(|failure| ntfs_error(image, "open", "\\hiberfil.sys", failure))?;
     let mut signature = [0u8; 4];
-    let read = match file
-        .open_attr(sys::AT_DATA, &[])
-        .map_err(|failure| ntfs_error(image, "open", "\\hiberfil.sys", failure))?
-    {
-        Some(mut data) => data
-            .pread(0, &mut signature)
-            .map_err(|failure| ntfs_error(image, "read", "\\hiberfil.sys", failure))?,
-        None => 0,
-    };
+    let read = read_attribute_start(
+        mount,
+        image,
+        entry.mft_reference & crate::files::MFT_RECORD_MASK,
+        "\\hiberfil.sys",
+        sys::AT_DATA,
+        &mut signature,
+    )?;
     Ok(read == 4 && signature.eq_ignore_ascii_case(b"hibr"))
+}
+
+/// Reads the first bytes of an unnamed attribute of the inode `mft_no` (named `shown` in
+/// errors) into `buf`; how many there were (0 when the inode has no such attribute).
+fn read_attribute_start(
+    mount: &Mount,
+    image: &Path,
+    mft_no: u64,
+    shown: &str,
+    attr_type: u32,
+    buf: &mut [u8],
+) -> Result<usize> {
+    let inode = mount
+        .open_inode(mft_no)
+        .map_err(|failure| ntfs_error(image, "open", shown, failure))?;
+    let attr = inode
+        .open_attr(attr_type, &[])
+        .map_err(|failure| ntfs_error(image, "open", shown, failure))?;
+    match attr {
+        Some(mut attr) => attr
+            .pread(0, buf)
+            .map_err(|failure| ntfs_error(image, "read", shown, failure)),
+        None => Ok(0),
+    }
 }
 
 fn load_upcase(mount: &Mount) -> Option<Upcase> {

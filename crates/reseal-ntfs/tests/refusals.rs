@@ -69,19 +69,24 @@ fn assert_refused(disk: &Path, check: impl Fn(&Error) -> bool) {
     );
 }
 
+/// A raw disk whose volume holds `\hiberfil.sys` with `contents`.
+fn disk_with_hiberfil(dir: &Path, contents: Vec<u8>) -> std::path::PathBuf {
+    let part = build_partition(
+        dir,
+        &[FixtureFile {
+            path: "hiberfil.sys",
+            contents,
+        }],
+    );
+    build_disk(dir, &part, Container::Raw)
+}
+
 #[test]
 fn a_hibernated_volume_is_refused_for_writing_and_readable() {
     let dir = tempfile::tempdir().unwrap();
     let mut hiberfil = b"HIBR".to_vec();
     hiberfil.extend(pattern(16_384, 7));
-    let part = build_partition(
-        dir.path(),
-        &[FixtureFile {
-            path: "hiberfil.sys",
-            contents: hiberfil,
-        }],
-    );
-    let disk = build_disk(dir.path(), &part, Container::Raw);
+    let disk = disk_with_hiberfil(dir.path(), hiberfil);
     assert_refused(&disk, |error| matches!(error, Error::Hibernated { .. }));
     assert!(Volume::mount(open_partition(&disk, true), true)
         .err()
@@ -99,14 +104,7 @@ fn a_hiberfil_that_was_resumed_from_does_not_block_writing() {
     let dir = tempfile::tempdir().unwrap();
     let mut hiberfil = b"wake".to_vec();
     hiberfil.extend(vec![0; 8192]);
-    let part = build_partition(
-        dir.path(),
-        &[FixtureFile {
-            path: "hiberfil.sys",
-            contents: hiberfil,
-        }],
-    );
-    let disk = build_disk(dir.path(), &part, Container::Raw);
+    let disk = disk_with_hiberfil(dir.path(), hiberfil);
     let mut volume = Volume::mount(open_partition(&disk, true), true).unwrap();
     assert!(!volume.state().hibernated);
     volume.replace_file("readme.txt", b"ok").unwrap();
