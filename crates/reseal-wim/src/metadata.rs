@@ -14,6 +14,7 @@ use crate::blob_table::Sha1;
 use crate::dentry::{self, Dentry, LAST_WRITE_TIME_FIELD};
 use crate::error::Malformed;
 use crate::security::SecurityData;
+use crate::xml::ImageCounts;
 
 #[derive(Debug, Clone)]
 pub struct ImageMetadata {
@@ -164,6 +165,46 @@ impl ImageMetadata {
         self.hard_links(index)
             .iter()
             .all(|&i| self.dentries[i].data.is_some())
+    }
+
+    /// The XML counts of the tree (see [`ImageCounts`]), with `blob_size` giving each stream's
+    /// size (0 for a blob that is not stored).
+    pub fn counts(&self, blob_size: impl Fn(&Sha1) -> u64) -> ImageCounts {
+        let mut counts = ImageCounts::default();
+        // The size of each hard-link group's inode, taken from its first link.
+        let mut inode_sizes = HashMap::new();
+        for i in self.subtree(0) {
+            let dentry = &self.dentries[i];
+            if dentry::has_child_list(dentry.attributes) {
+                counts.dir_count += 1;
+            } else {
+                counts.file_count += 1;
+            }
+            let own_size = || {
+                let streams = dentry
+                    .data
+                    .iter()
+                    .chain(dentry.reparse_data.iter())
+                    .chain(dentry.named_streams.iter());
+                streams.map(|stream| blob_size(&stream.hash)).sum::<u64>()
+            };
+            if dentry.hard_link_group_id == 0 {
+                counts.total_bytes += own_size();
+                continue;
+            }
+            match inode_sizes.get(&dentry.hard_link_group_id) {
+                Some(&size) => {
+                    counts.total_bytes += size;
+                    counts.hard_link_bytes += size;
+                }
+                None => {
+                    let size = own_size();
+                    inode_sizes.insert(dentry.hard_link_group_id, size);
+                    counts.total_bytes += size;
+                }
+            }
+        }
+        counts
     }
 
     /// `index` and everything below it, parents first.

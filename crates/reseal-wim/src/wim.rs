@@ -379,11 +379,8 @@ impl Wim {
         let old_hash = target.data_hash();
         let links = image.hard_links(dentry).len() as u32;
         self.edit(index, image, |wim, update, image| {
-            let old_size = update.blob_size(&old_hash);
             let new_hash = update.store_blob(wim, contents, links)?;
             update.release_blob(&old_hash, links);
-            update.total_bytes_delta +=
-                i128::from(links) * (contents.len() as i128 - i128::from(old_size));
             image.patch_data(dentry, new_hash, filetime_now());
             Ok(())
         })
@@ -405,12 +402,6 @@ impl Wim {
                     .chain(removed.named_streams.iter());
                 for stream in streams {
                     update.release_blob(&stream.hash, 1);
-                }
-                if removed.is_dir() {
-                    update.dir_count_delta -= 1;
-                } else {
-                    update.file_count_delta -= 1;
-                    update.total_bytes_delta -= i128::from(update.blob_size(&removed.data_hash()));
                 }
             }
             image.unlink(dentry);
@@ -482,13 +473,6 @@ impl Wim {
                     update.release_blob(&hash, 1);
                     Error::from_malformed(&wim.path, m)
                 })?;
-            match contents {
-                Some(data) => {
-                    update.file_count_delta += 1;
-                    update.total_bytes_delta += data.len() as i128;
-                }
-                None => update.dir_count_delta += 1,
-            }
             Ok(())
         })?;
         // Written edits renumber the dentries: find the new one by its path.
@@ -674,18 +658,8 @@ impl Wim {
         update.write_at += table_reshdr.size_in_wim;
 
         let mut xml = self.xml.clone();
-        let info = self.images().into_iter().find(|image| image.index == index);
-        let shifted = |value: Option<u64>, delta: i128| {
-            value.map(|v| (i128::from(v) + delta).clamp(0, i128::from(u64::MAX)) as u64)
-        };
-        let info = info.as_ref();
-        xml.update_image(
-            index,
-            shifted(info.and_then(|i| i.total_bytes), update.total_bytes_delta),
-            shifted(info.and_then(|i| i.dir_count), update.dir_count_delta),
-            shifted(info.and_then(|i| i.file_count), update.file_count_delta),
-            filetime_now(),
-        );
+        let counts = edited.counts(|hash| update.blob_size(hash));
+        xml.update_image(index, &counts, filetime_now());
         xml.set_wim_total_bytes(update.write_at);
         let xml_reshdr = resource::append(
             self.writer.as_mut(),
@@ -800,9 +774,6 @@ struct Update {
     table: BlobTable,
     write_at: u64,
     chunk_size: u32,
-    total_bytes_delta: i128,
-    dir_count_delta: i128,
-    file_count_delta: i128,
 }
 
 impl Update {
@@ -817,9 +788,6 @@ impl Update {
             } else {
                 32768
             },
-            total_bytes_delta: 0,
-            dir_count_delta: 0,
-            file_count_delta: 0,
         }
     }
 

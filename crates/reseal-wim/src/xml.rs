@@ -5,7 +5,7 @@
 //! <WIM>
 //!   <TOTALBYTES>offset of this XML data</TOTALBYTES>
 //!   <IMAGE INDEX="1"><NAME>…</NAME><DIRCOUNT>…</DIRCOUNT><FILECOUNT>…</FILECOUNT>
-//!     <TOTALBYTES>sum of file sizes</TOTALBYTES>…
+//!     <TOTALBYTES>sum of file sizes</TOTALBYTES><HARDLINKBYTES>…</HARDLINKBYTES>…
 //!     <LASTMODIFICATIONTIME><HIGHPART>0x…</HIGHPART><LOWPART>0x…</LOWPART></LASTMODIFICATIONTIME>
 //!   </IMAGE>…
 //! </WIM>
@@ -26,6 +26,20 @@ pub struct ImageInfo {
     pub total_bytes: Option<u64>,
     pub dir_count: Option<u64>,
     pub file_count: Option<u64>,
+}
+
+/// The counts an `<IMAGE>` element holds, as wimlib's `xml_update_image_info()` computes them
+/// from the tree: every inode (a file with all its hard links) counts once per link, the root
+/// included, as a directory when it is one and not a reparse point, else as a file; its size is
+/// the sum of all its streams (data, reparse data, alternate data streams).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageCounts {
+    pub dir_count: u64,
+    pub file_count: u64,
+    /// Size × links, summed over inodes.
+    pub total_bytes: u64,
+    /// Size × (links - 1), summed over inodes.
+    pub hard_link_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,28 +97,20 @@ impl XmlData {
         images
     }
 
-    /// Sets `<IMAGE INDEX=index>`'s TOTALBYTES, DIRCOUNT, FILECOUNT (each when given) and
+    /// Sets `<IMAGE INDEX=index>`'s DIRCOUNT, FILECOUNT, TOTALBYTES, HARDLINKBYTES and
     /// LASTMODIFICATIONTIME (a FILETIME).
-    pub fn update_image(
-        &mut self,
-        index: u32,
-        total_bytes: Option<u64>,
-        dir_count: Option<u64>,
-        file_count: Option<u64>,
-        modified: u64,
-    ) {
+    pub fn update_image(&mut self, index: u32, counts: &ImageCounts, modified: u64) {
         let Some(range) = image_body_range(&self.text, index) else {
             return;
         };
         let mut body = self.text[range.clone()].to_string();
         for (tag, value) in [
-            ("TOTALBYTES", total_bytes),
-            ("DIRCOUNT", dir_count),
-            ("FILECOUNT", file_count),
+            ("DIRCOUNT", counts.dir_count),
+            ("FILECOUNT", counts.file_count),
+            ("TOTALBYTES", counts.total_bytes),
+            ("HARDLINKBYTES", counts.hard_link_bytes),
         ] {
-            if let Some(value) = value {
-                set_child_text(&mut body, tag, &value.to_string());
-            }
+            set_child_text(&mut body, tag, &value.to_string());
         }
         let time = format!(
             "<HIGHPART>0x{:08X}</HIGHPART><LOWPART>0x{:08X}</LOWPART>",
@@ -231,11 +237,21 @@ mod tests {
         assert_eq!(images.len(), 2);
         assert_eq!(images[0].name.as_deref(), Some("A & B"));
         assert_eq!(images[1].total_bytes, Some(9));
-        xml.update_image(2, Some(12), None, Some(4), 0x01D3_A74E_97C5_056B);
+        let counts = ImageCounts {
+            dir_count: 1,
+            file_count: 4,
+            total_bytes: 12,
+            hard_link_bytes: 5,
+        };
+        xml.update_image(2, &counts, 0x01D3_A74E_97C5_056B);
         xml.set_wim_total_bytes(4242);
         assert!(xml
             .text
             .contains("<IMAGE INDEX=\"2\"><NAME>Second</NAME><TOTALBYTES>12</TOTALBYTES>"));
+        // Elements the image lacked are added.
+        assert!(xml.text.contains("<DIRCOUNT>1</DIRCOUNT>"));
+        assert!(xml.text.contains("<FILECOUNT>4</FILECOUNT>"));
+        assert!(xml.text.contains("<HARDLINKBYTES>5</HARDLINKBYTES>"));
         assert!(xml
             .text
             .contains("<HIGHPART>0x01D3A74E</HIGHPART><LOWPART>0x97C5056B</LOWPART>"));
