@@ -113,18 +113,15 @@ pub fn run(work: &Path) -> Result<(), String> {
                 m.cost.peak_rss_kib as f64 / 1024.0,
                 m.load
             ),
-            Err(why) => println!(
-                "| {} | not measured: {} | | | | |",
-                side.label,
-                why.lines().last().unwrap_or_default()
-            ),
+            Err(why) => println!("| {} | not measured: {} | | | | |", side.label, why),
         }
     }
     remove_if_present(&scratch)?;
     Ok(())
 }
 
-/// `reseal generalize --dry-run` on the image: Ok when reseal can open and plan it.
+/// `reseal generalize --dry-run` on the image: Ok when reseal can open and plan it, else the
+/// first line reseal printed on stderr.
 fn dry_run(
     reseal: &Path,
     image: &Path,
@@ -135,9 +132,21 @@ fn dry_run(
     for arg in extra {
         command.arg(arg);
     }
-    super::output_of(&mut command)
-        .map(|_| ())
-        .map_err(|e| format!("reseal cannot generalize it yet ({})", e.trim()))
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", reseal.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default();
+    Err(format!(
+        "`reseal generalize --dry-run` refuses it: {}",
+        first.trim()
+    ))
 }
 
 /// qemu-img to raw, reseal on the raw disk (when it can), qemu-img back to a dynamic VHDX.
@@ -166,7 +175,7 @@ fn round_trip(
             eprintln!("bench: round trip without the edit: {why}");
             (
                 Cost::default(),
-                "without the edit: reseal cannot open a raw disk yet".to_string(),
+                "without the edit: reseal cannot open the raw disk".to_string(),
             )
         }
     };
