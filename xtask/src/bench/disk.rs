@@ -232,7 +232,9 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
         .checked_sub(2)
         .filter(|&mib| mib >= 64)
         .ok_or("BENCH_DISK_GIB must be at least 1")?;
-    let volume = dir.join("volume.img");
+    // Named after this process, so that two benches started together cannot clobber each other.
+    let pid = std::process::id();
+    let volume = dir.join(format!("volume-{pid}.img"));
     sparse_file(&volume, partition_mib << 20)?;
     crate::run(
         Command::new("mkntfs")
@@ -250,7 +252,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .arg("1")
             .arg(&volume),
     )?;
-    let raw = dir.join("disk.raw");
+    let raw = dir.join(format!("disk-{pid}.raw"));
     sparse_file(&raw, disk_bytes)?;
     crate::run(
         Command::new("sgdisk")
@@ -267,7 +269,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]),
     )?;
     remove_if_present(&volume)?;
-    let partial = dir.join("disk.vhdx.partial");
+    let partial = dir.join(format!("disk.vhdx.partial-{pid}"));
     crate::run(
         Command::new("qemu-img")
             .args([

@@ -59,7 +59,8 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
         return Ok(wim);
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tree = dir.join("tree");
+    // Named after this process, so that two benches started together cannot clobber each other.
+    let tree = dir.join(format!("tree-{}", std::process::id()));
     super::remove_if_present(&tree)?;
     eprintln!(
         "bench: generating a Windows tree in {} (once; the WIM is kept)",
@@ -83,7 +84,7 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
         super::mib(filler_bytes as f64)
     );
 
-    let partial = dir.join("tree.wim.partial");
+    let partial = dir.join(format!("tree.wim.partial-{}", std::process::id()));
     super::remove_if_present(&partial)?;
     crate::run(
         Command::new("wimlib-imagex")
