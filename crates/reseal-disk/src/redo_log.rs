@@ -103,7 +103,10 @@ pub fn recover(image: &Path) -> Result<Recovery> {
     }
 }
 
-fn write_log(
+/// The first step of [`commit`] on its own: writes and flushes the complete redo log of
+/// `changes` for the disk image `image` (whose virtual disk is `device_len` bytes), leaving the
+/// image untouched. [`recover`] then writes the changes in, as after a crash at that point.
+pub fn write_log(
     image: &Path,
     device_len: u64,
     changes: &[Change],

@@ -1,0 +1,462 @@
+//! The disk target: the repository's sample image applied into an NTFS volume (wimlib's NTFS-3G
+//! mode) inside raw, VHD and VHDX disks with GPT or MBR tables (sgdisk, qemu-img), generalized
+//! in place or into a differencing child, and checked with tools we did not write: qemu-img
+//! (check, convert to raw), ntfsfix, ntfssecaudit, the `ntfs` crate and hivex. Also: finding the
+//! Windows partition, the refusals, the redo log's recovery, and the real Windows-made disks.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::sample_tree;
+use reseal::{DirectoryTarget, ErrorKind, GeneralizeOptions, OpenOptions, Sid, Target};
+use reseal_disk::redo_log;
+use reseal_disk::staged::Change;
+use reseal_testutil::ntfs_image::{
+    self, apply_wim, assert_ntfsfix_clean, assert_qemu_img_check_clean, build_disk, convert_to_raw,
+    extract_range, make_volume, ntfssecaudit_descriptor, read_with_ntfs_crate, run, Container,
+    Scheme, FIRST_PARTITION_START,
+};
+use reseal_testutil::{hivex_tree_of_bytes, real_fixture, workspace_root};
+
+const VOLUME_SIZE: u64 = 64 << 20;
+const SYSTEM: &str = r"Windows\System32\config\SYSTEM";
+const SAM: &str = r"Windows\System32\config\SAM";
+/// A file no provider touches.
+const UNTOUCHED: &str = r"Windows\System32\setupcl.exe";
+
+/// Options whose every generated value is fixed, so two runs plan the same bytes.
+fn fixed_options() -> GeneralizeOptions {
+    GeneralizeOptions {
+        computer_name: Some("NEW-PC".into()),
+        sid: Some(Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap()),
+        ..Default::default()
+    }
+}
+
+/// A 64 MiB NTFS volume file holding the sample image, applied from `fixtures/sample.wim`.
+fn windows_volume(dir: &Path, name: &str) -> PathBuf {
+    let volume = dir.join(name);
+    make_volume(&volume, VOLUME_SIZE);
+    apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
+    volume
+}
+
+/// A 64 MiB NTFS volume with one file and no Windows.
+fn data_volume(dir: &Path, name: &str) -> PathBuf {
+    let volume = dir.join(name);
+    make_volume(&volume, VOLUME_SIZE);
+    let file = dir.join("data.txt");
+    fs::write(&file, b"data").unwrap();
+    run("ntfscp", &[&volume, &file, &"data.txt"]);
+    volume
+}
+
+/// The NTFS volume at `start` of a disk image, copied into `<dir>/<name>` through qemu-img.
+fn volume_of(dir: &Path, disk: &Path, start: u64, name: &str) -> PathBuf {
+    let raw = dir.join(format!("{name}.raw"));
+    convert_to_raw(disk, &raw);
+    let volume = dir.join(name);
+    extract_range(&raw, start, VOLUME_SIZE, &volume);
+    fs::remove_file(raw).unwrap();
+    volume
+}
+
+fn open(disk: &Path, partition: Option<u32>) -> reseal::Result<Box<dyn Target>> {
+    reseal::open_target_with(
+        disk,
+        &OpenOptions {
+            partition,
+            ..OpenOptions::default()
+        },
+    )
+}
+
+/// Generalizes each kind of disk and checks the result with independent readers, and against
+/// what the directory target makes of the same tree.
+#[test]
+fn generalizing_raw_vhd_and_vhdx_disks_gives_the_directory_result() {
+    let Some(tree) = sample_tree() else { return };
+    let mut directory = DirectoryTarget::open(tree.root()).unwrap();
+    let directory_before = reseal::inspect(&mut directory).unwrap();
+    let (directory_plan, directory_report) =
+        reseal::generalize(&mut directory, &fixed_options(), &[]).unwrap();
+    let directory_report = directory_report.unwrap();
+    let directory_after = reseal::inspect(&mut directory).unwrap();
+
+    for (scheme, container) in [
+        (Scheme::Gpt, Container::Vhdx),
+        (Scheme::Gpt, Container::Vhd),
+        (Scheme::Mbr, Container::Raw),
+    ] {
+        let case = format!("{scheme:?} {container:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let volume = windows_volume(dir.path(), "windows.img");
+        let disk = build_disk(dir.path(), &[&volume], scheme, container);
+        let raw_before = dir.path().join("before.raw");
+        convert_to_raw(&disk, &raw_before);
+        let volume_before = volume_of(dir.path(), &disk, FIRST_PARTITION_START, "v0.img");
+
+        let mut target = open(&disk, None).unwrap();
+        assert!(target.describe().contains("partition 1"), "{case}");
+        assert_eq!(
+            reseal::inspect(target.as_mut()).unwrap(),
+            directory_before,
+            "{case}"
+        );
+        let (plan, report) = reseal::generalize(target.as_mut(), &fixed_options(), &[]).unwrap();
+        assert_eq!(
+            serde_json::to_value(&plan).unwrap(),
+            serde_json::to_value(&directory_plan).unwrap(),
+            "{case}"
+        );
+        assert_eq!(report.as_ref(), Some(&directory_report), "{case}");
+        drop(target);
+        assert!(!redo_log::is_pending(&disk), "{case}: the redo log is gone");
+
+        let mut reopened = open(&disk, None).unwrap();
+        assert_eq!(
+            reseal::inspect(reopened.as_mut()).unwrap(),
+            directory_after,
+            "{case}"
+        );
+
+        // The container and the volume, as other programs see them.
+        if container == Container::Vhdx {
+            assert_qemu_img_check_clean(&disk);
+        }
+        let raw_after = dir.path().join("after.raw");
+        convert_to_raw(&disk, &raw_after);
+        let (before, after) = (
+            fs::read(&raw_before).unwrap(),
+            fs::read(&raw_after).unwrap(),
+        );
+        assert_eq!(before.len(), after.len(), "{case}");
+        let volume_range =
+            FIRST_PARTITION_START as usize..(FIRST_PARTITION_START + VOLUME_SIZE) as usize;
+        assert!(
+            before[..volume_range.start] == after[..volume_range.start]
+                && before[volume_range.end..] == after[volume_range.end..],
+            "{case}: bytes outside the Windows volume changed"
+        );
+        let volume_after = volume_of(dir.path(), &disk, FIRST_PARTITION_START, "v1.img");
+        assert_ntfsfix_clean(&volume_after);
+
+        // Hives read back with the `ntfs` crate hold what the directory target wrote (value for
+        // value: their headers carry the commit time), other files byte for byte.
+        for path in &directory_report.hives_written {
+            let from_disk = read_with_ntfs_crate(&volume_after, path).unwrap();
+            let from_directory = directory.read_file(path).unwrap().unwrap();
+            assert_eq!(
+                hivex_tree_of_bytes(&from_disk),
+                hivex_tree_of_bytes(&from_directory),
+                "{case}: {path}"
+            );
+        }
+        for path in &directory_report.files_written {
+            let from_disk = read_with_ntfs_crate(&volume_after, path);
+            let from_directory = directory.read_file(path).unwrap();
+            assert!(
+                from_disk == from_directory,
+                "{case}: {path} differs: {:?} bytes on the disk, {:?} in the directory",
+                from_disk.map(|b| b.len()),
+                from_directory.map(|b| b.len())
+            );
+        }
+        for path in &directory_report.files_deleted {
+            assert_eq!(
+                read_with_ntfs_crate(&volume_after, path),
+                None,
+                "{case}: {path}"
+            );
+        }
+        // Replaced hives keep their security descriptor; untouched files keep everything.
+        for path in [SYSTEM, SAM, UNTOUCHED] {
+            assert_eq!(
+                ntfssecaudit_descriptor(&volume_before, path),
+                ntfssecaudit_descriptor(&volume_after, path),
+                "{case}: the security descriptor of {path}"
+            );
+        }
+        assert!(
+            read_with_ntfs_crate(&volume_before, UNTOUCHED)
+                == read_with_ntfs_crate(&volume_after, UNTOUCHED),
+            "{case}: {UNTOUCHED} changed"
+        );
+    }
+}
+
+#[test]
+fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
+    let Some(_) = sample_tree() else { return };
+    for (container, child_name) in [
+        (Container::Vhdx, "child.vhdx"),
+        (Container::Vhd, "child.vhd"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = windows_volume(dir.path(), "windows.img");
+        let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, container);
+        let parent_bytes = fs::read(&disk).unwrap();
+        let child = dir.path().join(child_name);
+
+        let mut target = reseal::open_target_with(
+            &disk,
+            &OpenOptions {
+                output_diff: Some(&child),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        reseal::generalize(target.as_mut(), &fixed_options(), &[]).unwrap();
+        drop(target);
+        assert!(
+            fs::read(&disk).unwrap() == parent_bytes,
+            "{container:?}: parent changed"
+        );
+        assert!(!dir
+            .path()
+            .join(format!("{child_name}.reseal-partial"))
+            .exists());
+
+        // The child reads as the generalized image; the parent still as the original.
+        let mut from_child = open(&child, None).unwrap();
+        let inspection = reseal::inspect(from_child.as_mut()).unwrap();
+        assert_eq!(
+            inspection.computer_name.as_deref(),
+            Some("NEW-PC"),
+            "{container:?}"
+        );
+        let mut from_parent = open(&disk, None).unwrap();
+        let original = reseal::inspect(from_parent.as_mut()).unwrap();
+        assert_eq!(original.computer_name.as_deref(), Some("REF-PC01"));
+
+        // The child's whole disk, read through its parent, is a clean NTFS volume whose
+        // SYSTEM hive hivex reads.
+        let mut device = reseal_disk::open(&child).unwrap();
+        let mut bytes = vec![0u8; VOLUME_SIZE as usize];
+        device.read_at(FIRST_PARTITION_START, &mut bytes).unwrap();
+        let volume_after = dir.path().join("child-volume.img");
+        fs::write(&volume_after, &bytes).unwrap();
+        assert_ntfsfix_clean(&volume_after);
+        hivex_tree_of_bytes(&read_with_ntfs_crate(&volume_after, SYSTEM).unwrap());
+
+        // A second run must not overwrite the child.
+        let again = reseal::open_target_with(
+            &disk,
+            &OpenOptions {
+                output_diff: Some(&child),
+                ..OpenOptions::default()
+            },
+        );
+        assert_eq!(again.err().map(|e| e.kind), Some(ErrorKind::Usage));
+    }
+}
+
+#[test]
+fn output_diff_needs_a_parent_of_the_same_format() {
+    let Some(_) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    let raw = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Raw);
+    for child in ["child.vhdx", "child.vhd", "child.img"] {
+        let error = reseal::open_target_with(
+            &raw,
+            &OpenOptions {
+                output_diff: Some(&dir.path().join(child)),
+                ..OpenOptions::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert_eq!(error.kind, ErrorKind::Usage, "{child}: {error}");
+    }
+}
+
+#[test]
+fn the_windows_partition_is_found_and_several_are_refused() {
+    let Some(_) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_volume(dir.path(), "data.img");
+    let windows = windows_volume(dir.path(), "windows.img");
+    let disk = build_disk(dir.path(), &[&data, &windows], Scheme::Gpt, Container::Vhdx);
+    let target = open(&disk, None).unwrap();
+    assert!(
+        target.describe().starts_with("partition 2 "),
+        "{}",
+        target.describe()
+    );
+    assert!(open(&disk, Some(2)).is_ok());
+    let not_windows = open(&disk, Some(1)).err().unwrap();
+    assert_eq!(not_windows.kind, ErrorKind::Usage);
+    assert!(
+        not_windows.message.contains("holds no Windows"),
+        "{not_windows}"
+    );
+    let missing = open(&disk, Some(3)).err().unwrap();
+    assert_eq!(missing.kind, ErrorKind::Usage);
+    assert!(missing.message.contains("no such partition"), "{missing}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = windows_volume(dir.path(), "first.img");
+    let second = windows_volume(dir.path(), "second.img");
+    let disk = build_disk(dir.path(), &[&first, &second], Scheme::Mbr, Container::Raw);
+    let before = fs::read(&disk).unwrap();
+    let several = open(&disk, None).err().unwrap();
+    assert_eq!(several.kind, ErrorKind::Usage);
+    for expected in ["partition 1", "partition 2", "--partition"] {
+        assert!(several.message.contains(expected), "{several}");
+    }
+    let mut chosen = open(&disk, Some(2)).unwrap();
+    reseal::generalize(chosen.as_mut(), &fixed_options(), &[]).unwrap();
+    let after = fs::read(&disk).unwrap();
+    let first_volume =
+        FIRST_PARTITION_START as usize..(FIRST_PARTITION_START + VOLUME_SIZE) as usize;
+    assert!(
+        before[first_volume.clone()] == after[first_volume],
+        "generalizing partition 2 changed partition 1"
+    );
+    assert_ne!(before, after);
+}
+
+/// Refusals come before anything is written, with the reason, and leave every byte.
+#[test]
+fn hibernated_and_bitlocker_volumes_are_refused_untouched() {
+    let Some(_) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    let mut hiberfil = b"HIBR".to_vec();
+    hiberfil.extend(vec![0x5Au8; 16_384]);
+    let hiberfil_file = dir.path().join("hiberfil.sys");
+    fs::write(&hiberfil_file, &hiberfil).unwrap();
+    run("ntfscp", &[&volume, &hiberfil_file, &"hiberfil.sys"]);
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Vhdx);
+    let before = fs::read(&disk).unwrap();
+    // Inspect reads a hibernated image; generalize (and its dry run) refuse it.
+    let mut target = open(&disk, None).unwrap();
+    reseal::inspect(target.as_mut()).unwrap();
+    for dry_run in [true, false] {
+        let options = GeneralizeOptions {
+            dry_run,
+            ..fixed_options()
+        };
+        let error = reseal::generalize(target.as_mut(), &options, &[])
+            .err()
+            .unwrap();
+        assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+        assert!(error.message.contains("hibernated"), "{error}");
+        assert!(
+            error.message.contains(&disk.display().to_string()),
+            "{error}"
+        );
+    }
+    drop(target);
+    assert!(
+        fs::read(&disk).unwrap() == before,
+        "the refused run changed the image"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Raw);
+    ntfs_image::write_at(&disk, FIRST_PARTITION_START + 3, b"-FVE-FS-");
+    let before = fs::read(&disk).unwrap();
+    let error = open(&disk, None).err().unwrap();
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    assert!(error.message.contains("BitLocker"), "{error}");
+    assert!(fs::read(&disk).unwrap() == before);
+}
+
+/// The commit's redo log, interrupted after it was written, is finished by `recover`; a torn
+/// one is discarded and the image stays as it was.
+#[test]
+fn an_interrupted_commit_is_finished_or_discarded_by_recover() {
+    let Some(_) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Raw);
+    let original = fs::read(&disk).unwrap();
+    let mut target = open(&disk, None).unwrap();
+    reseal::generalize(target.as_mut(), &fixed_options(), &[]).unwrap();
+    drop(target);
+    let generalized = fs::read(&disk).unwrap();
+
+    // What the commit wrote, as 4 KiB changes.
+    let changes: Vec<Change> = original
+        .chunks(4096)
+        .zip(generalized.chunks(4096))
+        .enumerate()
+        .filter(|(_, (old, new))| old != new)
+        .map(|(index, (_, new))| Change {
+            offset: index as u64 * 4096,
+            data: new.to_vec(),
+        })
+        .collect();
+    assert!(!changes.is_empty());
+
+    fs::write(&disk, &original).unwrap();
+    redo_log::write_log(
+        &disk,
+        original.len() as u64,
+        &changes,
+        &["replaced SYSTEM".into()],
+    )
+    .unwrap();
+    let mut pending = open(&disk, None).unwrap();
+    let refused = pending.read_file(SYSTEM).err().unwrap();
+    assert!(refused.message.contains("reseal recover"), "{refused}");
+    let outcome = reseal::recover(pending.as_mut()).unwrap();
+    assert_eq!(
+        outcome,
+        Some(reseal::RecoveryOutcome::RolledForward {
+            files: vec!["replaced SYSTEM".into()]
+        })
+    );
+    assert!(
+        fs::read(&disk).unwrap() == generalized,
+        "rolled forward to the new image"
+    );
+    assert_eq!(
+        reseal::inspect(pending.as_mut())
+            .unwrap()
+            .computer_name
+            .as_deref(),
+        Some("NEW-PC")
+    );
+
+    fs::write(&disk, &original).unwrap();
+    redo_log::write_log(&disk, original.len() as u64, &changes, &[]).unwrap();
+    let log = redo_log::redo_log_path(&disk);
+    let complete = fs::read(&log).unwrap();
+    fs::write(&log, &complete[..complete.len() - 10]).unwrap();
+    let mut torn = open(&disk, None).unwrap();
+    assert_eq!(
+        reseal::recover(torn.as_mut()).unwrap(),
+        Some(reseal::RecoveryOutcome::RolledBack)
+    );
+    assert!(
+        fs::read(&disk).unwrap() == original,
+        "rolled back to the old image"
+    );
+    assert!(!log.exists());
+}
+
+/// The Windows-made VHDX with a pending log: read-only it replays in memory, shows its two
+/// partitions, has no Windows to generalize, and stays byte-identical.
+#[test]
+fn a_real_windows_made_vhdx_is_read_and_left_alone() {
+    let Some(source) = real_fixture("images/discutils/vhdx-log-replay.vhdx") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("vhdx-log-replay.vhdx");
+    fs::copy(&source, &disk).unwrap();
+    let before = fs::read(&disk).unwrap();
+    let error = open(&disk, None).err().unwrap();
+    assert_eq!(error.kind, ErrorKind::Usage, "{error}");
+    assert!(
+        error.message.contains("partition 1") && error.message.contains("partition 2"),
+        "{error}"
+    );
+    assert!(fs::read(&disk).unwrap() == before);
+}
