@@ -248,24 +248,36 @@ fn mutated_real_vhdxs_never_panic() {
     }
 }
 
-/// An image file that fails every write after the first `allowed` ones.
+/// An image file that crashes after its first `allowed` writes: the next write fails and, when
+/// `torn`, leaves the whole sectors of its first half written (sector writes are atomic, larger
+/// ones may tear); every write after that fails without writing anything.
 struct FailingFile {
     inner: LocalFile,
     allowed: usize,
     done: usize,
+    torn: bool,
 }
 
 impl FailingFile {
-    fn count(&mut self) -> reseal_disk::Result<()> {
-        if self.done >= self.allowed {
-            return Err(Error::Io {
-                path: self.inner.path().to_path_buf(),
-                action: "injected failure".into(),
-                source: std::io::Error::other("injected"),
-            });
+    fn new(image: &Path, allowed: usize, torn: bool) -> Self {
+        FailingFile {
+            inner: LocalFile::open(image, true).unwrap(),
+            allowed,
+            done: 0,
+            torn,
         }
-        self.done += 1;
-        Ok(())
+    }
+
+    fn injected(&self) -> Error {
+        Error::Io {
+            path: self.inner.path().to_path_buf(),
+            action: "injected failure".into(),
+            source: std::io::Error::other("injected"),
+        }
+    }
+
+    fn crashed(&self) -> bool {
+        self.done > self.allowed
     }
 }
 
@@ -280,11 +292,28 @@ impl ImageFile for FailingFile {
         self.inner.read_at(offset, buf)
     }
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
-        self.count()?;
+        if self.crashed() {
+            return Err(self.injected());
+        }
+        self.done += 1;
+        if self.crashed() {
+            let torn_end = (offset + buf.len() as u64 / 2) / 512 * 512;
+            if self.torn && torn_end > offset {
+                self.inner
+                    .write_at(offset, &buf[..(torn_end - offset) as usize])?;
+            }
+            return Err(self.injected());
+        }
         self.inner.write_at(offset, buf)
     }
     fn set_len(&mut self, len: u64) -> reseal_disk::Result<()> {
-        self.count()?;
+        if self.crashed() {
+            return Err(self.injected());
+        }
+        self.done += 1;
+        if self.crashed() {
+            return Err(self.injected());
+        }
         self.inner.set_len(len)
     }
     fn sync(&mut self) -> reseal_disk::Result<()> {
@@ -295,91 +324,114 @@ impl ImageFile for FailingFile {
     }
 }
 
-/// How an interrupted image is checked and read back.
+/// A reader of interrupted images.
 #[derive(Clone, Copy)]
 enum Oracle {
-    /// `qemu-img check` (VHDX) and `qemu-img convert`.
+    /// `qemu-img check` (VHDX) and `qemu-img convert` to raw.
     Qemu(&'static str),
-    /// Our own reader (qemu cannot open differencing images).
+    /// reseal-disk itself, opening the image read-only.
     Ours,
 }
 
-fn read_back(image: &Path, oracle: Oracle) -> Vec<u8> {
-    match oracle {
+/// The virtual disk as every oracle reads it; they must agree.
+fn read_back(image: &Path, oracles: &[Oracle]) -> Vec<u8> {
+    let name = image.file_name().unwrap().to_string_lossy().into_owned();
+    let mut views = oracles.iter().map(|oracle| match oracle {
         Oracle::Qemu(format) => {
-            if format == "vhdx" {
+            if *format == "vhdx" {
                 qemu_check_vhdx(image);
             }
             qemu_read_raw(image, format)
         }
         Oracle::Ours => read_all(&mut *open(image).unwrap()),
+    });
+    let first = views.next().unwrap();
+    for other in views {
+        assert!(other == first, "{name}: reseal-disk and qemu-img disagree");
     }
+    first
 }
 
-/// Writes into a present block and into absent ones, failing after each possible number of
-/// file writes; the image must then hold, for each write, the old or the new bytes and nothing
-/// else changed.
+/// Writes into a present block and into absent ones, crashing after each possible number of
+/// file writes (cleanly, then tearing the last write); the image must then hold, for each
+/// write, the old or the new bytes and nothing else changed.
 fn interrupted_writes(format: &str, options: &str, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let image = qemu_image(dir.path(), format, options, name);
-    interrupted_writes_on(
-        &image,
-        Oracle::Qemu(if format == "vpc" { "vpc" } else { "vhdx" }),
-    );
+    let qemu = Oracle::Qemu(if format == "vpc" { "vpc" } else { "vhdx" });
+    interrupted_writes_on(&image, &[Oracle::Ours, qemu]);
 }
 
-fn interrupted_writes_on(image: &Path, oracle: Oracle) {
+/// The ranges of `offset..offset+len` that must each be all old or all new: the whole write,
+/// or with `by_sector` each 512-byte sector of the virtual disk it touches.
+fn pieces(offset: usize, len: usize, by_sector: bool) -> Vec<(usize, usize)> {
+    if !by_sector {
+        return vec![(offset, offset + len)];
+    }
+    let end = offset + len;
+    let mut starts = vec![offset];
+    starts.extend((offset / 512 + 1..end.div_ceil(512)).map(|sector| sector * 512));
+    starts
+        .iter()
+        .map(|&start| (start, ((start / 512 + 1) * 512).min(end)))
+        .collect()
+}
+
+fn interrupted_writes_on(image: &Path, oracles: &[Oracle]) {
     let name = image.file_name().unwrap().to_string_lossy().into_owned();
     let image = image.to_path_buf();
     let pristine = std::fs::read(&image).unwrap();
-    let old = read_back(&image, oracle);
+    let old = read_back(&image, oracles);
     let writes: Vec<(usize, Vec<u8>)> = vec![
         (1 << 20, pseudo_random(3000, 51)),          // present
         ((11 << 20) + 77, pseudo_random(5000, 52)),  // absent block
         ((13 << 20) + 4096, pseudo_random(512, 53)), // another absent block
     ];
-    let mut allowed = 0;
-    loop {
-        std::fs::write(&image, &pristine).unwrap();
-        let file = FailingFile {
-            inner: LocalFile::open(&image, true).unwrap(),
-            allowed,
-            done: 0,
-        };
-        let completed = match open_file(Box::new(file)) {
-            Ok(mut disk) => writes
-                .iter()
-                .all(|(offset, data)| disk.write_at(*offset as u64, data).is_ok()),
-            Err(_) => false,
-        };
-        let seen = read_back(&image, oracle);
-        let mut expected_old = old.clone();
-        for (offset, data) in &writes {
-            let region = &seen[*offset..*offset + data.len()];
-            assert!(
-                region == &old[*offset..*offset + data.len()] || region == &data[..],
-                "{name}: after {allowed} writes the bytes at {offset} are neither old nor new"
-            );
-            expected_old[*offset..*offset + data.len()].copy_from_slice(region);
-        }
-        assert!(
-            seen == expected_old,
-            "{name}: after {allowed} writes other bytes changed"
-        );
-        if completed {
+    for torn in [false, true] {
+        let mut allowed = 0;
+        loop {
+            std::fs::write(&image, &pristine).unwrap();
+            let file = FailingFile::new(&image, allowed, torn);
+            let completed = match open_file(Box::new(file)) {
+                Ok(mut disk) => writes
+                    .iter()
+                    .all(|(offset, data)| disk.write_at(*offset as u64, data).is_ok()),
+                Err(_) => false,
+            };
+            let seen = read_back(&image, oracles);
+            let mut expected_old = old.clone();
             for (offset, data) in &writes {
-                assert!(seen[*offset..*offset + data.len()] == data[..]);
+                // A torn data write may leave some sectors new and others old, as on any disk.
+                for (start, end) in pieces(*offset, data.len(), torn) {
+                    let region = &seen[start..end];
+                    assert!(
+                        region == &old[start..end] || region == &data[start - offset..end - offset],
+                        "{name}: after {allowed} writes (torn: {torn}) the bytes at {start} are neither old nor new"
+                    );
+                }
+                expected_old[*offset..*offset + data.len()]
+                    .copy_from_slice(&seen[*offset..*offset + data.len()]);
             }
-            break;
+            assert!(
+                seen == expected_old,
+                "{name}: after {allowed} writes (torn: {torn}) other bytes changed"
+            );
+            if completed {
+                for (offset, data) in &writes {
+                    assert!(seen[*offset..*offset + data.len()] == data[..]);
+                }
+                break;
+            }
+            allowed += 1;
+            assert!(allowed < 100, "{name}: the writes never complete");
         }
-        allowed += 1;
-        assert!(allowed < 100, "{name}: the writes never complete");
+        // The header, the allocations and the data each take writes: a crash was injected
+        // between them.
+        assert!(
+            allowed >= 4,
+            "{name}: only {allowed} file writes; nothing was interrupted"
+        );
     }
-    // The header, the allocations and the data each take writes: a failure was injected between them.
-    assert!(
-        allowed >= 4,
-        "{name}: only {allowed} file writes; nothing was interrupted"
-    );
 }
 
 #[test]
@@ -403,7 +455,8 @@ fn interrupted_differencing_writes_keep_old_or_new_data() {
     );
     let vhd_child = dir.path().join("c.vhd");
     reseal_disk::vhd::create_differencing(&vhd_parent, &vhd_child).unwrap();
-    interrupted_writes_on(&vhd_child, Oracle::Ours);
+    // qemu-img cannot open differencing images.
+    interrupted_writes_on(&vhd_child, &[Oracle::Ours]);
 
     let vhdx_parent = qemu_image(
         dir.path(),
@@ -413,7 +466,91 @@ fn interrupted_differencing_writes_keep_old_or_new_data() {
     );
     let vhdx_child = dir.path().join("c.vhdx");
     reseal_disk::vhdx::create_differencing(&vhdx_parent, &vhdx_child).unwrap();
-    interrupted_writes_on(&vhdx_child, Oracle::Ours);
+    interrupted_writes_on(&vhdx_child, &[Oracle::Ours]);
+}
+
+/// Opening a VHDX with a pending log for writing replays the log into the file and then clears
+/// the LogGuid in both headers. Crashing after each possible number of those writes (cleanly,
+/// then tearing the last one) must leave an image that still opens and reads as the replayed
+/// disk: the log stays pending until a header says it is empty, and replaying is idempotent.
+#[test]
+fn interrupted_log_replay_keeps_the_replayed_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = real_image("images/discutils/vhdx-log-replay.vhdx", dir.path()) else {
+        return;
+    };
+    let pristine = std::fs::read(&image).unwrap();
+    // The reference: qemu-img's own replay (it replays only when it opens the file for
+    // writing), as a VHDX and as raw bytes.
+    let replayed_by_qemu = |image: &Path, name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::copy(image, &copy).unwrap();
+        run(
+            "qemu-img",
+            &["check", "-r", "all", "-f", "vhdx", path_str(&copy)],
+        );
+        copy
+    };
+    let reference = replayed_by_qemu(&image, "reference.vhdx");
+    let reference_raw = dir.path().join("reference.raw");
+    qemu_convert(&reference, "vhdx", &reference_raw, "raw", "");
+    assert_reads_as_raw(&image, &reference_raw, "before any write");
+    for torn in [false, true] {
+        let mut allowed = 0;
+        loop {
+            std::fs::write(&image, &pristine).unwrap();
+            let file = FailingFile::new(&image, allowed, torn);
+            let completed = open_file(Box::new(file)).is_ok();
+            let context = format!("after {allowed} writes (torn: {torn})");
+            assert_reads_as_raw(&image, &reference_raw, &context);
+            let by_qemu = replayed_by_qemu(&image, "interrupted.vhdx");
+            let compare = std::process::Command::new("qemu-img")
+                .args(["compare", "-f", "vhdx", "-F", "vhdx"])
+                .args([&by_qemu, &reference])
+                .output()
+                .unwrap();
+            assert!(
+                compare.status.success(),
+                "{context}: qemu-img reads other data: {}",
+                String::from_utf8_lossy(&compare.stdout)
+            );
+            if completed {
+                let reopened = reseal_disk::vhdx::Vhdx::open(&image, false).unwrap();
+                assert_eq!(reopened.log_entries_replayed(), 0, "the log was cleared");
+                qemu_check_vhdx(&image);
+                break;
+            }
+            allowed += 1;
+            assert!(allowed < 1000, "the replay never completes");
+        }
+        // The replayed entries' writes and the two header updates.
+        assert!(
+            allowed >= 3,
+            "only {allowed} file writes; nothing was interrupted"
+        );
+    }
+}
+
+/// reseal-disk opens `image` read-only (replaying a pending log in memory) and reads the same
+/// bytes as the raw file `expected`, compared a piece at a time.
+fn assert_reads_as_raw(image: &Path, expected: &Path, context: &str) {
+    use std::io::Read;
+    let mut disk = open(image).unwrap();
+    let mut raw = std::fs::File::open(expected).unwrap();
+    assert_eq!(disk.len(), raw.metadata().unwrap().len());
+    let mut ours = vec![0u8; 4 << 20];
+    let mut theirs = vec![0u8; 4 << 20];
+    let mut offset = 0;
+    while offset < disk.len() {
+        let len = (disk.len() - offset).min(ours.len() as u64) as usize;
+        disk.read_at(offset, &mut ours[..len]).unwrap();
+        raw.read_exact(&mut theirs[..len]).unwrap();
+        assert!(
+            ours[..len] == theirs[..len],
+            "{context}: reseal-disk reads other bytes than qemu-img in the 4 MiB at {offset}"
+        );
+        offset += len as u64;
+    }
 }
 
 fn crc32c(bytes: &[u8]) -> u32 {
