@@ -18,6 +18,31 @@
 //! original image. Unchanged blobs are never rewritten. Edits are written one by one, or
 //! staged with [`WimImage::set_batch`] and written by [`WimImage::commit`].
 //!
+//! # Solid WIMs (ESD files)
+//!
+//! Blobs already in solid resources are read from them. New blobs are appended as ordinary,
+//! non-solid resources compressed with the codec and chunk size the header names (LZMS for an
+//! ESD), which wimlib and Microsoft's software read alongside solid ones (WIMGAPI from
+//! Windows 8 and DISM from Windows 8.1, the first versions that read ESD files at all).
+//! wimlib's own in-place update would put them in a new solid resource instead; this crate
+//! does not, for three reasons:
+//!
+//! - A solid resource cannot just be appended to the blob table. A solid run is a series of
+//!   consecutive solid entries whose resource entries come first, and wimlib's
+//!   `read_blob_table()` ignores a resource entry that follows blob entries of the same run.
+//!   A new run must therefore be separated from the table's last run by a non-solid entry, or
+//!   merged into it with its blob offsets shifted by the uncompressed sizes of that run's
+//!   resources: the table's run structure has to be rewritten, not appended to.
+//! - Staged edits append each blob when it is made. One solid resource for a batch would have
+//!   to be written by the commit, with every staged blob held in memory until then.
+//! - LZMS at the usual solid chunk size of 64 MiB needs about 640 MiB of memory per
+//!   compressor (wimlib-imagex capture's manual); the format allows smaller chunks, but
+//!   Microsoft's software has limited support for non-default chunk sizes and cannot be tested
+//!   here.
+//!
+//! The cost is compression: the few new blobs of a run (hives, small files) compress a little
+//! worse than in a solid resource. `wimlib-imagex optimize --solid` repacks the file.
+//!
 //! A reseal `Target` over one image maps onto [`WimImage`] directly: `read_file`,
 //! `list_dir` (name, is_dir, size), `exists`, `replace_file`, `create_file` (missing parents
 //! are created; descriptors are inherited), `delete` for both `delete_file` and

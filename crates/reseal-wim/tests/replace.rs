@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{capture, extract_to_stdout, oracle_tree, verify, OracleEntry};
-use reseal_wim::WimImage;
+use common::{capture, extract_to_stdout, oracle_tree, verify, wimlib_imagex, OracleEntry};
+use reseal_wim::{Wim, WimImage};
 use sha1::{Digest, Sha1};
 
 fn hex(bytes: &[u8]) -> String {
@@ -312,4 +312,40 @@ fn ntfs_captures_keep_security_descriptors_and_streams() {
         .read_named_stream("system", "other")
         .unwrap()
         .is_none());
+}
+
+/// In a solid WIM new blobs are ordinary resources compressed with the header's codec (see
+/// the crate documentation); wimlib reads them and can repack them into a solid resource.
+#[test]
+fn new_blobs_in_a_solid_wim_are_non_solid_and_repackable() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    let wim = dir.path().join("solid.esd");
+    capture(&tree, &wim, &["--solid"]);
+    let contents = new_contents(3);
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image
+        .replace_file(r"Windows\System32\config\SOFTWARE", &contents)
+        .unwrap();
+    drop(image);
+    verify(&wim);
+
+    let mut reopened = Wim::open(&wim).unwrap();
+    assert!(!reopened.blob_table().solid_runs.is_empty(), "a solid WIM");
+    let hash: [u8; 20] = Sha1::digest(&contents).into();
+    let entry = &reopened.blob_table().entries[reopened.blob_table().find(&hash).unwrap()];
+    assert_eq!(entry.solid_run, None);
+    assert!(entry.reshdr.is_compressed());
+    assert_eq!(reopened.read_blob(&hash).unwrap(), contents);
+
+    wimlib_imagex(&["optimize", wim.to_str().unwrap(), "--solid"]);
+    verify(&wim);
+    assert_eq!(
+        extract_to_stdout(&wim, 1, "/Windows/System32/config/SOFTWARE"),
+        contents
+    );
+    let repacked = Wim::open(&wim).unwrap();
+    let index = repacked.blob_table().find(&hash).unwrap();
+    assert!(repacked.blob_table().entries[index].solid_run.is_some());
 }
