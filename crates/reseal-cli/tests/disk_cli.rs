@@ -1,0 +1,153 @@
+//! The `reseal` binary on disk images: the same inspect/generalize JSON as for a directory,
+//! `--partition`, `--output-diff`, `recover`, and the exit codes of mistakes and refusals.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{code, reseal, text};
+use reseal_testutil::ntfs_image::{apply_wim, build_disk, make_volume, run, Container, Scheme};
+use reseal_testutil::workspace_root;
+
+/// A VHDX (or other container) whose one GPT partition holds the sample image.
+fn sample_disk(dir: &Path, container: Container) -> PathBuf {
+    let volume = dir.join("windows.img");
+    make_volume(&volume, 64 << 20);
+    apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
+    build_disk(dir, &[&volume], Scheme::Gpt, container)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    assert_eq!(code(output), 0, "{}", text(output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The fields of a generalize document that do not depend on the kind of target.
+fn plan_and_report(document: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "dry_run": document["dry_run"],
+        "plan": document["plan"],
+        "applied": document["applied"],
+    })
+}
+
+#[test]
+fn a_disk_gives_the_same_json_as_the_directory_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), Container::Vhdx);
+    let tree = dir.path().join("tree");
+    run(
+        "wimlib-imagex",
+        &[
+            &"apply",
+            &workspace_root().join("fixtures/sample.wim"),
+            &"1",
+            &tree,
+        ],
+    );
+    let fixed = [
+        "--computer-name",
+        "NEW-PC",
+        "--sid",
+        "S-1-5-21-1111111111-2222222222-3333333333",
+        "--json",
+    ];
+
+    let inspect_disk = json(&reseal(&["inspect", s(&disk), "--json"]));
+    let inspect_tree = json(&reseal(&["inspect", s(&tree), "--json"]));
+    assert_eq!(inspect_disk, inspect_tree);
+
+    let mut disk_args = vec!["generalize", s(&disk)];
+    disk_args.extend(fixed);
+    let mut tree_args = vec!["generalize", s(&tree)];
+    tree_args.extend(fixed);
+    let on_disk = json(&reseal(&disk_args));
+    let on_tree = json(&reseal(&tree_args));
+    assert_eq!(plan_and_report(&on_disk), plan_and_report(&on_tree));
+    let target = on_disk["target"].as_str().unwrap();
+    assert!(target.starts_with("partition 1 "), "{target}");
+
+    assert_eq!(
+        json(&reseal(&["inspect", s(&disk), "--json"])),
+        json(&reseal(&["inspect", s(&tree), "--json"]))
+    );
+    let nothing = reseal(&["recover", s(&disk)]);
+    assert_eq!(code(&nothing), 0, "{}", text(&nothing));
+    assert!(
+        text(&nothing).contains("nothing to recover"),
+        "{}",
+        text(&nothing)
+    );
+}
+
+#[test]
+fn output_diff_and_partition_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), Container::Vhd);
+    let parent = fs::read(&disk).unwrap();
+    let child = dir.path().join("child.vhd");
+
+    let generalized = reseal(&[
+        "generalize",
+        s(&disk),
+        "--partition",
+        "1",
+        "--output-diff",
+        s(&child),
+    ]);
+    assert_eq!(code(&generalized), 0, "{}", text(&generalized));
+    assert!(fs::read(&disk).unwrap() == parent, "the parent changed");
+    let state = |path: &Path| json(&reseal(&["inspect", s(path), "--json"]))["image_state"].clone();
+    assert_eq!(state(&child), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
+    assert_eq!(state(&disk), "IMAGE_STATE_COMPLETE");
+
+    // Mistakes are usage errors (exit code 2) that write nothing.
+    for args in [
+        vec!["generalize", s(&disk), "--output-diff", s(&child)],
+        vec!["generalize", s(&disk), "--output-diff", "child.vhdx"],
+        vec!["generalize", s(&disk), "--partition", "7"],
+        vec!["generalize", s(&disk), "--index", "1"],
+        vec!["inspect", s(&disk), "--partition", "0"],
+    ] {
+        let refused = reseal(&args);
+        assert_eq!(code(&refused), 2, "{args:?}: {}", text(&refused));
+    }
+    let wim = workspace_root().join("fixtures/sample.wim");
+    let refused = reseal(&["inspect", s(&wim), "--partition", "1"]);
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    assert!(fs::read(&disk).unwrap() == parent, "the parent changed");
+}
+
+#[test]
+fn refusals_and_damage_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), Container::Raw);
+    // BitLocker: exit code 3, the image untouched.
+    let mut bytes = fs::read(&disk).unwrap();
+    bytes[(1 << 20) + 3..(1 << 20) + 11].copy_from_slice(b"-FVE-FS-");
+    fs::write(&disk, &bytes).unwrap();
+    let refused = reseal(&["generalize", s(&disk)]);
+    assert_eq!(code(&refused), 3, "{}", text(&refused));
+    assert!(text(&refused).contains("BitLocker"), "{}", text(&refused));
+    assert!(fs::read(&disk).unwrap() == bytes);
+
+    // A VHD whose footer checksums (the copy at the start too) are wrong: exit code 4, naming
+    // the file.
+    let vhd_dir = dir.path().join("vhd");
+    fs::create_dir(&vhd_dir).unwrap();
+    let vhd = sample_disk(&vhd_dir, Container::Vhd);
+    let mut vhd_bytes = fs::read(&vhd).unwrap();
+    let footer = vhd_bytes.len() - 512;
+    vhd_bytes[footer + 64] ^= 0xFF;
+    vhd_bytes[64] ^= 0xFF;
+    fs::write(&vhd, &vhd_bytes).unwrap();
+    let damaged = reseal(&["inspect", s(&vhd)]);
+    assert_eq!(code(&damaged), 4, "{}", text(&damaged));
+    assert!(text(&damaged).contains("disk.vhd"), "{}", text(&damaged));
+    assert!(fs::read(&vhd).unwrap() == vhd_bytes);
+}
