@@ -7,15 +7,10 @@ use reseal_disk::vhdx::Vhdx;
 use reseal_disk::{open, open_writable, read_partition_table, BlockDevice, Error, PartitionScheme};
 use std::path::{Path, PathBuf};
 
-/// A copy of `image` in `dir` whose log qemu-img has replayed (it replays when it opens a file
-/// for writing, as `check -r all` does).
+/// A copy of `image` in `dir` whose log qemu-img has replayed.
 fn replayed_by_qemu(image: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("qemu-replayed.vhdx");
-    std::fs::copy(image, &copy).unwrap();
-    run(
-        "qemu-img",
-        &["check", "-r", "all", "-f", "vhdx", path_str(&copy)],
-    );
+    replay_with_qemu(image, &copy);
     copy
 }
 

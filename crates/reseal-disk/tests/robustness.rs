@@ -484,11 +484,7 @@ fn interrupted_log_replay_keeps_the_replayed_content() {
     // writing), as a VHDX and as raw bytes.
     let replayed_by_qemu = |image: &Path, name: &str| {
         let copy = dir.path().join(name);
-        std::fs::copy(image, &copy).unwrap();
-        run(
-            "qemu-img",
-            &["check", "-r", "all", "-f", "vhdx", path_str(&copy)],
-        );
+        replay_with_qemu(image, &copy);
         copy
     };
     let reference = replayed_by_qemu(&image, "reference.vhdx");

@@ -119,6 +119,16 @@ pub fn decompress(fixture: &Path, dir: &Path) -> PathBuf {
     out
 }
 
+/// Copies a VHDX to `copy` and lets qemu-img replay its pending log there (it replays only
+/// when it opens a file for writing, as `check -r all` does).
+pub fn replay_with_qemu(image: &Path, copy: &Path) {
+    std::fs::copy(image, copy).unwrap();
+    run(
+        "qemu-img",
+        &["check", "-r", "all", "-f", "vhdx", path_str(copy)],
+    );
+}
+
 /// A real image from the shared fixtures, decompressed into `dir` when needed, or `None` when
 /// the fixtures are absent (outside CI).
 pub fn real_image(relative: &str, dir: &Path) -> Option<PathBuf> {
