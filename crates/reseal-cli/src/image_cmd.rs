@@ -17,6 +17,7 @@ use reseal::inspect::Inspection;
 use reseal::{ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, Sid};
 use serde_json::json;
 
+use crate::progress_bar::TerminalProgress;
 use crate::CliError;
 
 #[derive(Args, Debug)]
@@ -398,7 +399,13 @@ fn run_images(
             output_diff: destination.output_diff,
         };
         let mut target = open(target_path, &open_options)?;
-        let (plan, applied) = reseal::generalize(target.as_mut(), options, &[])?;
+        let progress = TerminalProgress::for_stderr();
+        let progress: &dyn reseal::Progress = match &progress {
+            Some(bar) => bar,
+            None => &reseal::NoProgress,
+        };
+        let (plan, applied) =
+            reseal::generalize_with_progress(target.as_mut(), options, &[], progress)?;
         if as_json {
             documents.push(json!({
                 "target": target.describe(),

@@ -7,6 +7,7 @@
 
 mod hive_cmd;
 mod image_cmd;
+mod progress_bar;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::image::{hive_logs, load_hive, Image};
 use crate::journal::{self, Operation};
 use crate::plan::{Action, Plan};
+use crate::progress::{in_phase, Progress};
 use crate::target::{canonical_path, Target};
 
 /// What [`apply`] did.
@@ -30,12 +31,15 @@ pub struct ApplyReport {
     pub directories_deleted: Vec<String>,
 }
 
-/// Applies `plan` to `target`: all changes or none, even across a crash.
-pub fn apply(target: &mut dyn Target, plan: &Plan) -> Result<ApplyReport> {
+/// Applies `plan` to `target`: all changes or none, even across a crash. `progress` hears of
+/// the hive commits, each write or delete, and the target's commit.
+pub fn apply(target: &mut dyn Target, plan: &Plan, progress: &dyn Progress) -> Result<ApplyReport> {
     journal::ensure_no_journal(target)?;
     refuse_mixed_changes(plan)?;
     let mut report = ApplyReport::default();
-    let mut operations = hive_operations(target, plan, &mut report)?;
+    let mut operations = in_phase(progress, "committing the hives", || {
+        hive_operations(target, plan, &mut report)
+    })?;
     operations.extend(file_operations(target, plan, &mut report)?);
     if operations.is_empty() {
         return Ok(report);
@@ -43,24 +47,29 @@ pub fn apply(target: &mut dyn Target, plan: &Plan) -> Result<ApplyReport> {
     if target.commits_atomically() {
         // The target's own commit makes the run all-or-nothing; an error before it leaves the
         // image as it was, and the staged writes are dropped so the target shows that too.
-        let staged = operations
-            .iter()
-            .try_for_each(|operation| journal::perform(target, operation))
-            .and_then(|()| target.commit());
+        let staged = journal::perform_all(target, &operations, progress).and_then(|()| {
+            in_phase(progress, "writing the changes into the image", || {
+                target.commit()
+            })
+        });
         if let Err(error) = staged {
             let _ = target.discard_staged();
             return Err(error);
         }
         return Ok(report);
     }
-    journal::commit(target, &operations)?;
-    journal::roll_forward(target, &operations).map_err(|e| Error {
-        message: format!(
-            "{} (the run is committed: run `reseal recover` on the image to finish it)",
-            e.message
-        ),
-        ..e
+    in_phase(progress, "writing the journal", || {
+        journal::commit(target, &operations)
     })?;
+    journal::perform_all(target, &operations, progress)
+        .and_then(|()| journal::finish(target))
+        .map_err(|e| Error {
+            message: format!(
+                "{} (the run is committed: run `reseal recover` on the image to finish it)",
+                e.message
+            ),
+            ..e
+        })?;
     Ok(report)
 }
 

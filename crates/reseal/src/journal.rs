@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::progress::{NoProgress, Progress};
 use crate::target::{write_file, Target};
 
 /// The journal folder at the image root.
@@ -150,11 +151,29 @@ fn stage(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
 /// Carries out committed `operations` in order, then removes the journal. Each operation can be
 /// redone, so an interrupted roll-forward is finished by the next one.
 pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
-    for operation in operations {
-        target.discard_incomplete_write(operation.path())?;
-        perform(target, operation)?;
-    }
+    perform_all(target, operations, &NoProgress)?;
     finish(target)
+}
+
+/// Carries out `operations` in order, first removing what an interrupted earlier attempt may
+/// have left beside each file; one phase of `progress` with a step per operation.
+pub(crate) fn perform_all(
+    target: &mut dyn Target,
+    operations: &[Operation],
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.start("writing and deleting files", Some(operations.len() as u64));
+    let result = operations
+        .iter()
+        .enumerate()
+        .try_for_each(|(index, operation)| {
+            target.discard_incomplete_write(operation.path())?;
+            perform(target, operation)?;
+            progress.advance(index as u64 + 1);
+            Ok(())
+        });
+    progress.finish();
+    result
 }
 
 /// Carries out one operation on `target`.
@@ -175,7 +194,7 @@ pub(crate) fn perform(target: &mut dyn Target, operation: &Operation) -> Result<
 /// Removes a rolled-forward journal so that a crash at any point of the removal is recognised:
 /// the marker first says "done", then the staged files and manifest go, then the marker, then
 /// the (by then empty) folder.
-fn finish(target: &mut dyn Target) -> Result<()> {
+pub(crate) fn finish(target: &mut dyn Target) -> Result<()> {
     target.replace_file(COMMITTED, DONE)?;
     target.delete_dir_all(STAGED_DIR)?;
     target.delete_file(MANIFEST)?;

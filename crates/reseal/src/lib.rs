@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod journal;
 pub mod options;
 pub mod plan;
+pub mod progress;
 pub mod providers;
 pub mod sid;
 pub mod target;
@@ -30,6 +31,7 @@ pub use inspect::Inspection;
 pub use journal::RecoveryOutcome;
 pub use options::{GeneralizeOptions, Mode};
 pub use plan::{Action, AnswerSetting, Change, Note, Plan};
+pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Provider};
 pub use reseal_hive::ValueType;
 pub use sid::Sid;
@@ -224,7 +226,7 @@ pub fn plan(
 
 /// Applies `plan` to `target`, all-or-nothing.
 pub fn apply(target: &mut dyn Target, plan: &Plan) -> Result<ApplyReport> {
-    apply::apply(target, plan)
+    apply::apply(target, plan, &NoProgress)
 }
 
 /// Plans, then applies unless `options.dry_run`.
@@ -233,11 +235,24 @@ pub fn generalize(
     options: &GeneralizeOptions,
     extra: &[Box<dyn Provider>],
 ) -> Result<(Plan, Option<ApplyReport>)> {
-    let plan = plan(target, options, extra)?;
+    generalize_with_progress(target, options, extra, &NoProgress)
+}
+
+/// [`generalize`], reporting its phases (planning, writing each change, committing) to
+/// `progress`.
+pub fn generalize_with_progress(
+    target: &mut dyn Target,
+    options: &GeneralizeOptions,
+    extra: &[Box<dyn Provider>],
+    progress: &dyn Progress,
+) -> Result<(Plan, Option<ApplyReport>)> {
+    let plan = progress::in_phase(progress, "reading the image and planning", || {
+        plan(target, options, extra)
+    })?;
     if options.dry_run {
         return Ok((plan, None));
     }
-    let report = apply(target, &plan)?;
+    let report = apply::apply(target, &plan, progress)?;
     Ok((plan, Some(report)))
 }
 
