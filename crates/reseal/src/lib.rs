@@ -103,10 +103,12 @@ pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Ta
         return Ok(Box::new(target));
     }
     if !path.exists() {
-        return Err(Error::usage(format!(
-            "{}: no such file or directory",
-            path.display()
-        )));
+        return Err(Error {
+            file: Some(path.display().to_string()),
+            ..Error::usage(
+                "no such file or directory: give an image folder, a WIM file or a disk image",
+            )
+        });
     }
     if is_wim_file(path) {
         if options.partition.is_some() {
