@@ -199,6 +199,19 @@ impl DiskTarget {
         }
     }
 
+    /// Runs `edit` on the volume mounted for writing (into memory), and records `what` for the
+    /// redo log's description.
+    fn edit(
+        &mut self,
+        what: String,
+        edit: impl FnOnce(&mut Volume) -> reseal_ntfs::Result<()>,
+    ) -> Result<()> {
+        let result = edit(self.writable_volume()?);
+        result.map_err(|e| self.ntfs_error(e))?;
+        self.changed_paths.push(what);
+        Ok(())
+    }
+
     fn ntfs_error(&self, error: reseal_ntfs::Error) -> Error {
         from_ntfs(error, self.location.as_ref())
     }
@@ -243,51 +256,38 @@ impl Target for DiskTarget {
 
     fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
         path_components(path)?;
-        let result = self.writable_volume()?.replace_file(path, contents);
-        result.map_err(|e| self.ntfs_error(e))?;
-        self.changed_paths.push(format!("replaced {path}"));
-        Ok(())
+        self.edit(format!("replaced {path}"), |volume| {
+            volume.replace_file(path, contents)
+        })
     }
 
     fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
         let components = path_components(path)?;
-        let volume = self.writable_volume()?;
-        let mut result = Ok(());
-        for depth in 1..components.len() {
-            let directory = components[..depth].join("\\");
-            result = match volume.exists(&directory) {
-                Ok(true) => Ok(()),
-                Ok(false) => volume.create_dir(&directory),
-                Err(error) => Err(error),
-            };
-            if result.is_err() {
-                break;
+        self.edit(format!("created {path}"), |volume| {
+            for depth in 1..components.len() {
+                let directory = components[..depth].join("\\");
+                if !volume.exists(&directory)? {
+                    volume.create_dir(&directory)?;
+                }
             }
-        }
-        let result = result.and_then(|()| volume.create_file(path, contents));
-        result.map_err(|e| self.ntfs_error(e))?;
-        self.changed_paths.push(format!("created {path}"));
-        Ok(())
+            volume.create_file(path, contents)
+        })
     }
 
     fn delete_file(&mut self, path: &str) -> Result<()> {
         if !self.exists(path)? {
             return Ok(());
         }
-        let result = self.writable_volume()?.delete_file(path);
-        result.map_err(|e| self.ntfs_error(e))?;
-        self.changed_paths.push(format!("deleted {path}"));
-        Ok(())
+        self.edit(format!("deleted {path}"), |volume| volume.delete_file(path))
     }
 
     fn delete_dir_all(&mut self, path: &str) -> Result<()> {
         if !self.exists(path)? {
             return Ok(());
         }
-        let result = self.writable_volume()?.delete_dir_all(path);
-        result.map_err(|e| self.ntfs_error(e))?;
-        self.changed_paths.push(format!("deleted {path}\\"));
-        Ok(())
+        self.edit(format!("deleted {path}\\"), |volume| {
+            volume.delete_dir_all(path)
+        })
     }
 
     fn discard_incomplete_write(&mut self, _path: &str) -> Result<()> {
