@@ -1,7 +1,9 @@
-//! `cargo xtask setup`: installs the Debian packages the build and the tests use.
+//! `cargo xtask setup`: installs the Debian packages the build and the tests use, and
+//! libvhdi-python (the VHD/VHDX oracle, published on PyPI only) in a virtualenv of its own.
 //!
 //! Idempotent: packages already installed are skipped, and nothing runs when all are present.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Debian packages, each with why the project needs it.
@@ -26,9 +28,22 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libhivex-bin", "hivexsh and hivexml"),
     ("qemu-utils", "qemu-img for disk-image tests"),
     ("gdisk", "sgdisk for partitioned test images"),
+    ("python3-venv", "the virtualenv that holds libvhdi-python"),
 ];
 
+/// libvhdi-python, pinned: the version the disk tests were checked against. PyPI has manylinux
+/// wheels of it for Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled.
+const LIBVHDI_PYTHON_VERSION: &str = "20260901";
+
+/// Debian's python, which python3-venv serves (a pyenv `python3` on PATH may lack `venv`).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
 pub fn run() -> Result<(), String> {
+    system_packages()?;
+    libvhdi_python()
+}
+
+fn system_packages() -> Result<(), String> {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .map(|(name, _)| *name)
@@ -70,6 +85,66 @@ pub fn run() -> Result<(), String> {
             still_missing.join(" ")
         ))
     }
+}
+
+/// The virtualenv holding libvhdi-python: `<target dir>/libvhdi-venv`, where the disk tests
+/// look for it (crates/reseal-disk/tests/common).
+pub fn libvhdi_venv() -> PathBuf {
+    crate::target_dir(&crate::workspace_root()).join("libvhdi-venv")
+}
+
+/// Creates the virtualenv with Debian's python and installs the pinned libvhdi-python in it,
+/// unless that version already imports there. The system's python is left as it was.
+fn libvhdi_python() -> Result<(), String> {
+    let venv = libvhdi_venv();
+    let python = venv.join("bin").join("python");
+    if pyvhdi_version(&python).as_deref() == Some(LIBVHDI_PYTHON_VERSION) {
+        eprintln!(
+            "setup: libvhdi-python {LIBVHDI_PYTHON_VERSION} is installed in {}",
+            venv.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "setup: installing libvhdi-python {LIBVHDI_PYTHON_VERSION} in {}",
+        venv.display()
+    );
+    crate::run(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
+    crate::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--only-binary=libvhdi-python",
+            ])
+            .arg(format!("libvhdi-python=={LIBVHDI_PYTHON_VERSION}")),
+    )?;
+    match pyvhdi_version(&python) {
+        Some(version) if version == LIBVHDI_PYTHON_VERSION => Ok(()),
+        other => Err(format!(
+            "pip finished but {} reports pyvhdi version {other:?}, not {LIBVHDI_PYTHON_VERSION}",
+            python.display()
+        )),
+    }
+}
+
+/// The version `pyvhdi` reports under `python`, or `None` when it cannot be imported there.
+fn pyvhdi_version(python: &Path) -> Option<String> {
+    let out = Command::new(python)
+        .args(["-c", "import pyvhdi; print(pyvhdi.get_version())"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn installed(package: &str) -> bool {
