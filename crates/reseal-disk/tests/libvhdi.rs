@@ -329,3 +329,68 @@ fn libvhdi_tells_fixed_from_dynamic() {
     assert_eq!(libvhdi.fact(0, "disk_type"), FIXED);
     assert_same_disk("fixed", &libvhdi.bytes, &std::fs::read(&raw).unwrap());
 }
+
+#[test]
+fn differencing_chains_written_by_us_read_through_both_parents_in_libvhdi() {
+    let Some(python) = libvhdi_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 64);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    type Create = fn(&Path, &Path) -> reseal_disk::Result<()>;
+    let chains: [(&str, &str, Create); 2] = [
+        (
+            "vhdx",
+            "subformat=dynamic",
+            reseal_disk::vhdx::create_differencing,
+        ),
+        (
+            "vpc",
+            "subformat=dynamic,force_size=on",
+            reseal_disk::vhd::create_differencing,
+        ),
+    ];
+    for (format, options, create) in chains {
+        let extension = if format == "vpc" { "vhd" } else { "vhdx" };
+        let base = qemu_image(dir.path(), &raw, format, options, &format!("base-{format}"));
+        let child = dir.path().join(format!("child.{extension}"));
+        let grandchild = dir.path().join(format!("grandchild.{extension}"));
+        let mut expected = raw_bytes.clone();
+        create(&base, &child).unwrap();
+        // Whole 4 KiB runs (see the VHD children above for why the ends are aligned).
+        write_through_reseal(
+            &child,
+            &mut expected,
+            &[((1 << 20) + 100, 8092, 21), ((5 << 20) - 4096, 8192, 22)],
+        );
+        create(&child, &grandchild).unwrap();
+        write_through_reseal(
+            &grandchild,
+            &mut expected,
+            &[((1 << 20) + 4000, 4192, 23), ((9 << 20) + 1, 4095, 24)],
+        );
+
+        let libvhdi = libvhdi_read(&python, &grandchild);
+        for (level, file) in [(1, &child), (2, &base)] {
+            assert_eq!(
+                libvhdi.fact(level, "path"),
+                path_str(&file.canonicalize().unwrap()),
+                "{format}: level {level} of the chain"
+            );
+            assert_eq!(
+                libvhdi.fact(level - 1, "parent_identifier"),
+                libvhdi.fact(level, "identifier"),
+                "{format}: level {} names level {level}",
+                level - 1
+            );
+        }
+        assert_eq!(libvhdi.fact(1, "disk_type"), DIFFERENTIAL, "{format}");
+        assert_same_disk(&format!("{format}: libvhdi"), &libvhdi.bytes, &expected);
+        assert_same_disk(
+            &format!("{format}: reseal-disk"),
+            &read_all(&mut *open(&grandchild).unwrap()),
+            &expected,
+        );
+    }
+}
