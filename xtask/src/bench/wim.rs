@@ -24,11 +24,14 @@ use super::{file_size, fresh_copy, load_average, mib, output_of, remove_if_prese
 const MAX_RATIO_TO_UPDATE: f64 = 1.3;
 const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 30.0;
 
-/// One measured side: what it cost, how much the WIM grew, and the load when it finished.
+/// One measured side: what it cost, how much the WIM grew, and the load when it finished;
+/// for reseal's runs, also what that run's changes let the WIM grow by (its new hives differ
+/// from run to run by a few compressed bytes).
 struct Side {
     cost: Cost,
     grown: i64,
     load: String,
+    budget: Option<Budget>,
 }
 
 pub fn run(work: &Path) -> Result<(), String> {
@@ -41,6 +44,7 @@ pub fn run(work: &Path) -> Result<(), String> {
     remove_if_present(&scratch)?;
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let before = Listing::of(&source)?;
+    let source_blobs: BTreeSet<String> = blobs(&source)?.into_iter().map(|b| b.hash).collect();
     let described = describe(&source)?;
     eprintln!("bench: WIM {}: {described}", source.display());
 
@@ -49,7 +53,6 @@ pub fn run(work: &Path) -> Result<(), String> {
     let commands = scratch.join("update-commands.txt");
     let mut fastest_reseal: Option<Side> = None;
     let mut fastest_update: Option<Side> = None;
-    let mut growth_budget = None;
     let mut same_result = None;
     for run in 0..runs {
         fresh_copy(&source, &reseal_copy)?;
@@ -58,11 +61,11 @@ pub fn run(work: &Path) -> Result<(), String> {
             cost,
             grown: file_size(&reseal_copy)? as i64 - source_size as i64,
             load: load_average(),
+            budget: Some(Budget::of(&source_blobs, &reseal_copy)?),
         };
         if run == 0 {
             let after = Listing::of(&reseal_copy)?;
             prepare_update(&before, &after, &reseal_copy, &scratch, &commands)?;
-            growth_budget = Some(Budget::of(&source, &reseal_copy)?);
         }
         keep_fastest(&mut fastest_reseal, side);
 
@@ -77,6 +80,7 @@ pub fn run(work: &Path) -> Result<(), String> {
             cost,
             grown: file_size(&update_copy)? as i64 - source_size as i64,
             load: load_average(),
+            budget: None,
         };
         if run == 0 {
             // The update must give the image reseal gave, or it is not the same work.
@@ -93,9 +97,11 @@ pub fn run(work: &Path) -> Result<(), String> {
     let round_trip_differences = reseal_listing.path_differences(&round_trip_paths);
     remove_if_present(&reseal_copy)?;
 
-    let (Some(ours), Some(update), Some(budget)) = (fastest_reseal, fastest_update, growth_budget)
-    else {
+    let (Some(ours), Some(update)) = (fastest_reseal, fastest_update) else {
         return Err("no WIM benchmark run".to_string());
+    };
+    let Some(budget) = &ours.budget else {
+        return Err("reseal's run has no growth budget".to_string());
     };
     println!("\n== WIM (load average {})", load_average());
     println!("\n{described}; {}\n", source.display());
@@ -152,9 +158,9 @@ pub fn run(work: &Path) -> Result<(), String> {
         verdict(speedup >= MIN_SPEEDUP_OVER_ROUND_TRIP)
     );
     println!(
-        "- growth within the changed blobs and the new metadata: grew {} against {} ({})",
-        mib(ours.grown as f64),
-        mib(budget.bytes as f64),
+        "- growth within the changed blobs and the new metadata: grew {} bytes against {} ({})",
+        ours.grown,
+        budget.bytes,
         verdict(ours.grown <= budget.bytes as i64)
     );
     if let Some(note) = &budget.compression_note {
@@ -390,8 +396,8 @@ fn header_field(header: &str, name: &str) -> u64 {
 }
 
 impl Budget {
-    fn of(source: &Path, generalized: &Path) -> Result<Budget, String> {
-        let old: BTreeSet<String> = blobs(source)?.into_iter().map(|b| b.hash).collect();
+    /// The budget of `generalized`, made from a WIM whose blobs had the hashes `old`.
+    fn of(old: &BTreeSet<String>, generalized: &Path) -> Result<Budget, String> {
         let new_blobs: Vec<Blob> = blobs(generalized)?
             .into_iter()
             .filter(|b| !old.contains(&b.hash))
@@ -473,6 +479,7 @@ fn round_trip(
         cost: apply + edit + capture,
         grown: file_size(&captured)? as i64 - source_size as i64,
         load: load_average(),
+        budget: None,
     };
     let paths = Listing::of(&captured)?.paths();
     remove_if_present(&tree)?;
