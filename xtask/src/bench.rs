@@ -137,12 +137,36 @@ fn remove_if_present(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Copies `from` to a fresh `to` (each side of a bench works on its own copy).
+/// Copies `from` to a fresh `to` (each side of a bench works on its own copy), keeping holes:
+/// the disk images are sparse files, and a dense copy of one would take its whole size.
 fn fresh_copy(from: &Path, to: &Path) -> Result<(), String> {
     remove_if_present(to)?;
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+    output_of(Command::new("cp").arg("--sparse=always").arg(from).arg(to)).map(|_| ())
+}
+
+/// Checks with `reseal inspect` that `image` has come out generalized (a run that exits 0 but
+/// leaves the image as it was would otherwise look fast).
+fn check_generalized(reseal: &Path, image: &Path) -> Result<(), String> {
+    let out = output_of(Command::new(reseal).arg("inspect").arg(image).arg("--json"))?;
+    let inspection: Value = serde_json::from_slice(&out)
+        .map_err(|e| format!("reseal inspect {} printed no JSON: {e}", image.display()))?;
+    let state = inspection["image_state"].as_str().unwrap_or_default();
+    if state == "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not generalized after reseal generalize: image state {state:?}",
+            image.display()
+        ))
+    }
+}
+
+/// The bytes a file takes on disk (a sparse file takes less than its size).
+fn allocated_size(path: &Path) -> Result<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.blocks() * 512)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn file_size(path: &Path) -> Result<u64, String> {

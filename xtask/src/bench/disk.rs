@@ -20,7 +20,7 @@ use std::process::Command;
 
 use super::measure::{measure, Cost};
 use super::windows_tree::{self, TreeSize};
-use super::{file_size, fresh_copy, load_average, mib, remove_if_present};
+use super::{allocated_size, check_generalized, fresh_copy, load_average, mib, remove_if_present};
 
 /// One measured side, or why it was not measured.
 struct Side {
@@ -30,7 +30,8 @@ struct Side {
 
 struct Measured {
     cost: Cost,
-    /// How much bigger the resulting image file is than the input VHDX.
+    /// How many more bytes the resulting image files take on disk than the input VHDX (files
+    /// are sparse: their size says little).
     grown: i64,
     load: String,
 }
@@ -41,7 +42,7 @@ pub fn run(work: &Path) -> Result<(), String> {
     let reseal = super::release_reseal()?;
     let wim = windows_tree::tree_wim(work, size)?;
     let vhdx = disk_image(&wim, disk_gib)?;
-    let vhdx_size = file_size(&vhdx)?;
+    let vhdx_size = allocated_size(&vhdx)?;
     let scratch = work.join("disk-run");
     remove_if_present(&scratch)?;
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
@@ -54,8 +55,11 @@ pub fn run(work: &Path) -> Result<(), String> {
         label: "reseal generalize disk.vhdx (in place)".to_string(),
         outcome: in_place_probe.clone().and_then(|()| {
             fresh_copy(&vhdx, &copy)?;
+            // A copy is not as sparse as qemu-img's file: compare with the copy itself.
+            let before = allocated_size(&copy)?;
             let cost = measure(&reseal, &[&"generalize", &copy], None, &scratch)?;
-            let grown = file_size(&copy)? as i64 - vhdx_size as i64;
+            check_generalized(&reseal, &copy)?;
+            let grown = allocated_size(&copy)? as i64 - before as i64;
             remove_if_present(&copy)?;
             Ok(Measured {
                 cost,
@@ -68,6 +72,7 @@ pub fn run(work: &Path) -> Result<(), String> {
         label: "reseal generalize disk.vhdx --output-diff child.vhdx".to_string(),
         outcome: dry_run(&reseal, &vhdx, &[&"--output-diff", &child]).and_then(|()| {
             fresh_copy(&vhdx, &copy)?;
+            let before = allocated_size(&copy)?;
             remove_if_present(&child)?;
             let cost = measure(
                 &reseal,
@@ -75,8 +80,10 @@ pub fn run(work: &Path) -> Result<(), String> {
                 None,
                 &scratch,
             )?;
+            check_generalized(&reseal, &child)?;
             // The child is the new file; the parent must not change.
-            let grown = file_size(&child)? as i64 + file_size(&copy)? as i64 - vhdx_size as i64;
+            let grown =
+                allocated_size(&child)? as i64 + allocated_size(&copy)? as i64 - before as i64;
             remove_if_present(&copy)?;
             remove_if_present(&child)?;
             Ok(Measured {
@@ -94,12 +101,12 @@ pub fn run(work: &Path) -> Result<(), String> {
 
     println!("\n== Disk (load average {})", load_average());
     println!(
-        "\n{disk_gib} GiB dynamic VHDX of {} holding the generated tree ({})\n",
+        "\n{disk_gib} GiB dynamic VHDX taking {} holding the generated tree ({})\n",
         mib(vhdx_size as f64),
         vhdx.display()
     );
     println!(
-        "| side | wall time | bytes written | image grew by | peak memory | load (1/5/15 min) |"
+        "| side | wall time | bytes written | image files grew by (allocated) | peak memory | load (1/5/15 min) |"
     );
     println!("|---|---|---|---|---|---|");
     for side in &sides {
@@ -199,7 +206,10 @@ fn round_trip(
         "bench: round trip: to raw {:.1} s, edit {:.1} s, back to VHDX {:.1} s",
         to_raw.seconds, edit.seconds, to_vhdx.seconds
     );
-    let grown = file_size(&back)? as i64 - vhdx_size as i64;
+    if edit.seconds > 0.0 {
+        check_generalized(reseal, &back)?;
+    }
+    let grown = allocated_size(&back)? as i64 - vhdx_size as i64;
     remove_if_present(&raw)?;
     remove_if_present(&back)?;
     Ok((

@@ -64,6 +64,7 @@ pub fn run(work: &Path) -> Result<(), String> {
             budget: Some(Budget::of(&source_blobs, &reseal_copy)?),
         };
         if run == 0 {
+            super::check_generalized(&reseal, &reseal_copy)?;
             let after = Listing::of(&reseal_copy)?;
             prepare_update(&before, &after, &reseal_copy, &scratch, &commands)?;
         }
@@ -461,6 +462,7 @@ fn round_trip(
     )?;
     let load_apply = load_average();
     let edit = measure(reseal, &[&"generalize", &tree], None, scratch)?;
+    super::check_generalized(reseal, &tree)?;
     let load_edit = load_average();
     let capture = measure(
         Path::new("wimlib-imagex"),
