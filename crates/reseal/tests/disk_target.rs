@@ -241,6 +241,14 @@ fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
         assert_ntfsfix_clean(&volume_after);
         hivex_tree_of_bytes(&read_with_ntfs_crate(&volume_after, SYSTEM).unwrap());
 
+        // Without its parent the child is refused as unusable input, naming the parent.
+        let moved = dir.path().join("moved-parent");
+        fs::rename(&disk, &moved).unwrap();
+        let orphan = open(&child, None).err().unwrap();
+        assert_eq!(orphan.kind, ErrorKind::CorruptInput, "{orphan}");
+        assert!(orphan.message.contains("parent"), "{orphan}");
+        fs::rename(&moved, &disk).unwrap();
+
         // A second run must not overwrite the child.
         let again = reseal::open_target_with(
             &disk,
@@ -459,4 +467,73 @@ fn a_real_windows_made_vhdx_is_read_and_left_alone() {
         "{error}"
     );
     assert!(fs::read(&disk).unwrap() == before);
+}
+
+/// Real Windows hives in a VHDX: a Windows 10 SYSTEM left dirty with its two logs, and a Server
+/// 2022 SAM/SECURITY pair, in place of the sample's. The plan and the hives written equal what
+/// the directory target makes of the same files.
+#[test]
+fn real_windows_hives_in_a_vhdx_are_generalized_like_in_a_directory() {
+    let Some(tree) = sample_tree() else { return };
+    for (fixture, relative) in [
+        ("hives/regipy/SYSTEM_B", "Windows/System32/config/SYSTEM"),
+        (
+            "hives/regipy/SYSTEM_B.LOG1",
+            "Windows/System32/config/SYSTEM.LOG1",
+        ),
+        (
+            "hives/regipy/SYSTEM_B.LOG2",
+            "Windows/System32/config/SYSTEM.LOG2",
+        ),
+        (
+            "hives/aiowinreg/win2022_64/sam.reg",
+            "Windows/System32/config/SAM",
+        ),
+        (
+            "hives/aiowinreg/win2022_64/security.reg",
+            "Windows/System32/config/SECURITY",
+        ),
+    ] {
+        if tree.copy_fixture(fixture, relative).is_none() {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wim = dir.path().join("real.wim");
+    run("wimlib-imagex", &[&"capture", &tree.root(), &wim]);
+    let volume = dir.path().join("windows.img");
+    make_volume(&volume, VOLUME_SIZE);
+    apply_wim(&wim, &volume);
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Vhdx);
+
+    // The server pair is domain-joined and SYSTEM_B has pending file renames: validation would
+    // refuse both, which is not what this test is about.
+    let options = GeneralizeOptions {
+        ignore_checks: vec!["domain-joined".into(), "pending-servicing".into()],
+        ..fixed_options()
+    };
+    let mut directory = DirectoryTarget::open(tree.root()).unwrap();
+    let (directory_plan, directory_report) =
+        reseal::generalize(&mut directory, &options, &[]).unwrap();
+    let mut target = open(&disk, None).unwrap();
+    let (plan, report) = reseal::generalize(target.as_mut(), &options, &[]).unwrap();
+    assert_eq!(
+        serde_json::to_value(&plan).unwrap(),
+        serde_json::to_value(&directory_plan).unwrap()
+    );
+    assert_eq!(report, directory_report);
+    drop(target);
+    assert_qemu_img_check_clean(&disk);
+    let volume_after = volume_of(dir.path(), &disk, FIRST_PARTITION_START, "after.img");
+    assert_ntfsfix_clean(&volume_after);
+    let written = directory_report.unwrap().hives_written;
+    assert!(written.iter().any(|path| path.ends_with("SYSTEM")));
+    for path in &written {
+        let from_disk = read_with_ntfs_crate(&volume_after, path).unwrap();
+        let from_directory = directory.read_file(path).unwrap().unwrap();
+        assert!(
+            hivex_tree_of_bytes(&from_disk) == hivex_tree_of_bytes(&from_directory),
+            "{path} differs"
+        );
+    }
 }
