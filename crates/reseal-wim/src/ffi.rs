@@ -1,7 +1,7 @@
 //! The only unsafe code of the crate: wimlib's chunk compressor and decompressor.
 //!
 //! wimlib (built statically by `wimlib-sys`) is used for nothing else; the WIM structures are
-//! parsed and written in Rust. The four C entry points and their contracts (wimlib 1.14.4,
+//! parsed and written in Rust. The C entry points used and their contracts (wimlib 1.14.4,
 //! `src/compress.c`, `src/decompress.c`):
 //!
 //! - `wimlib_create_compressor(ctype, max_block_size, level, &out)` / `wimlib_create_decompressor`:
@@ -14,15 +14,29 @@
 //!   exactly `out_len` bytes, returns 0 on success and non-zero on corrupt input or when
 //!   `out_len > max_block_size`. Corrupt input is detected, never read or written out of bounds.
 //!
+//! - `wimlib_get_compressor_needed_memory(ctype, max_block_size, level)`: arithmetic on its
+//!   arguments and the default levels (never changed here), 0 when they are invalid.
+//! - `wimlib_global_init(flags)`: sets up wimlib's tables once; later calls return at once.
+//!
+//! Threads: `wimlib.h` ("Thread Safety") names `wimlib_global_init` among the functions to call
+//! only while a single thread is in the library, and it tests its "initialized" flag without a
+//! lock before taking its mutex. The compression functions are not named; a compressor or
+//! decompressor is a heap object reached only through its handle, with no thread-local or
+//! global mutable state, and wimlib's own parallel writer (`src/compress_parallel.c`) creates
+//! one compressor per worker on the calling thread, then uses each on its worker thread only.
+//!
 //! Invariants kept here:
 //! 1. The pointers passed always come from live slices of the stated lengths.
 //! 2. A compressor or decompressor holds private scratch state, so it is used by one caller at
 //!    a time: every call takes `&mut self`. Nothing in it refers to thread-local data, so it may
-//!    move between threads (`Send`), but it is not `Sync`.
+//!    move to and be used on another thread (`Send`), but it is not `Sync`.
 //! 3. Each object is freed exactly once, by `Drop`, and the wrapper never hands out the raw pointer.
+//! 4. `wimlib_global_init` first runs inside a `std::sync::Once`, before any create call: its
+//!    unlocked flag read then always happens after the write, whichever threads create objects.
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
+use std::sync::Once;
 
 use wimlib_sys as sys;
 
@@ -44,6 +58,18 @@ impl Codec {
     }
 }
 
+/// Invariant 4: initializes wimlib once, synchronized by Rust, before any create call.
+fn init_wimlib_once() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // SAFETY: no pointers; `Once` keeps any other thread out of this call meanwhile. A
+        // failure is left for the create call, which calls it again and reports the code.
+        unsafe {
+            sys::wimlib_global_init(0);
+        }
+    });
+}
+
 /// A wimlib error code with the call that returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WimlibError {
@@ -57,12 +83,24 @@ pub struct Compressor {
     max_block_size: usize,
 }
 
-// SAFETY: invariant 2 above; the object owns only heap memory and is used through `&mut self`.
+// SAFETY: invariant 2 above; the object owns only heap memory, no thread-local state, and is
+// used through `&mut self`, so moving it to another thread and using it there is sound.
 unsafe impl Send for Compressor {}
 
 impl Compressor {
+    /// Bytes one compressor for `codec` and chunks of `max_block_size` allocates, or `None` when
+    /// wimlib refuses those parameters.
+    pub fn needed_memory(codec: Codec, max_block_size: usize) -> Option<u64> {
+        // SAFETY: plain values in, a number out; it reads only the default levels, never written.
+        let bytes = unsafe {
+            sys::wimlib_get_compressor_needed_memory(codec.wimlib_type(), max_block_size, 0)
+        };
+        (bytes != 0).then_some(bytes)
+    }
+
     /// A compressor at wimlib's default level for `codec`.
     pub fn new(codec: Codec, max_block_size: usize) -> Result<Self, WimlibError> {
+        init_wimlib_once();
         let mut raw: *mut sys::wimlib_compressor = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; wimlib writes it only on success.
         let code = unsafe {
@@ -124,11 +162,13 @@ pub struct Decompressor {
     max_block_size: usize,
 }
 
-// SAFETY: invariant 2 above; the object owns only heap memory and is used through `&mut self`.
+// SAFETY: invariant 2 above; the object owns only heap memory, no thread-local state, and is
+// used through `&mut self`, so moving it to another thread and using it there is sound.
 unsafe impl Send for Decompressor {}
 
 impl Decompressor {
     pub fn new(codec: Codec, max_block_size: usize) -> Result<Self, WimlibError> {
+        init_wimlib_once();
         let mut raw: *mut sys::wimlib_decompressor = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; wimlib writes it only on success.
         let code = unsafe {

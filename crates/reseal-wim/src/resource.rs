@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Malformed, Result};
 use crate::ffi::{Codec, Compressor, Decompressor};
@@ -360,12 +361,37 @@ pub fn read_range(
     Ok(out)
 }
 
+/// Chunks a compressing thread takes at a time: enough to make taking them cheap, few enough
+/// that the threads finish close together.
+const CHUNKS_PER_BATCH: usize = 16;
+
+/// Memory all the compressors of one `encode` may take together; at least one is always made.
+const COMPRESSOR_MEMORY_BUDGET: u64 = 256 << 20;
+
+/// The stored forms of consecutive chunks: each compressed when that made it smaller, else raw.
+struct StoredBatch {
+    bytes: Vec<u8>,
+    lens: Vec<usize>,
+}
+
 /// `data` stored as a non-solid resource: compressed in chunks with `codec` when that makes it
-/// smaller, else as is. Returns the stored bytes and whether they are compressed.
+/// smaller, else as is. Returns the stored bytes and whether they are compressed. Chunks are
+/// compressed on up to one thread per core; the bytes do not depend on the thread count.
 pub fn encode(
     data: &[u8],
     codec: Option<Codec>,
     chunk_size: u32,
+) -> std::result::Result<(Vec<u8>, bool), Malformed> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    encode_with_threads(data, codec, chunk_size, cores)
+}
+
+/// [`encode`] on at most `threads` threads, the calling one included.
+fn encode_with_threads(
+    data: &[u8],
+    codec: Option<Codec>,
+    chunk_size: u32,
+    threads: usize,
 ) -> std::result::Result<(Vec<u8>, bool), Malformed> {
     let Some(codec) = codec else {
         return Ok((data.to_vec(), false));
@@ -373,42 +399,108 @@ pub fn encode(
     if data.is_empty() {
         return Ok((Vec::new(), false));
     }
-    let mut compressor = Compressor::new(codec, chunk_size as usize).map_err(|e| {
-        Malformed::unsupported(
-            "resource",
-            format!("{} failed with wimlib error {}", e.call, e.code),
-        )
-    })?;
     let chunks: Vec<&[u8]> = data.chunks(chunk_size as usize).collect();
+    let batches: Vec<&[&[u8]]> = chunks.chunks(CHUNKS_PER_BATCH).collect();
+    let memory_cap = Compressor::needed_memory(codec, chunk_size as usize)
+        .map_or(1, |each| (COMPRESSOR_MEMORY_BUDGET / each.max(1)).max(1));
+    let threads = threads
+        .min(batches.len())
+        .min(usize::try_from(memory_cap).unwrap_or(usize::MAX))
+        .max(1);
+    let mut compressors = (0..threads)
+        .map(|_| {
+            Compressor::new(codec, chunk_size as usize).map_err(|e| {
+                Malformed::unsupported(
+                    "resource",
+                    format!("{} failed with wimlib error {}", e.call, e.code),
+                )
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let stored = compress_batches(&batches, &mut compressors);
+
     let entry_size = if data.len() as u64 > u64::from(u32::MAX) {
         8
     } else {
         4
     };
-    let mut table = Vec::with_capacity((chunks.len() - 1) * entry_size);
-    let mut body = Vec::new();
-    let mut packed = Vec::new();
-    for (index, chunk) in chunks.iter().enumerate() {
-        if index > 0 {
-            let offset = body.len() as u64;
-            if entry_size == 4 {
-                table.extend_from_slice(&(offset as u32).to_le_bytes());
-            } else {
-                table.extend_from_slice(&offset.to_le_bytes());
-            }
-        }
-        if compressor.compress(chunk, &mut packed) {
-            body.extend_from_slice(&packed);
-        } else {
-            body.extend_from_slice(chunk);
-        }
-    }
-    if table.len() + body.len() >= data.len() {
+    let body_len: usize = stored.iter().map(|batch| batch.bytes.len()).sum();
+    let table_len = (chunks.len() - 1) * entry_size;
+    if table_len + body_len >= data.len() {
         // As wimlib does: a resource that does not shrink is stored uncompressed.
         return Ok((data.to_vec(), false));
     }
-    table.extend_from_slice(&body);
-    Ok((table, true))
+    let mut out = Vec::with_capacity(table_len + body_len);
+    // One entry per chunk but the first: where that chunk starts, counted from the table's end.
+    let mut offset = 0u64;
+    let lens = stored.iter().flat_map(|batch| &batch.lens);
+    for len in lens.take(chunks.len() - 1) {
+        offset += *len as u64;
+        if entry_size == 4 {
+            out.extend_from_slice(&(offset as u32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&offset.to_le_bytes());
+        }
+    }
+    for batch in &stored {
+        out.extend_from_slice(&batch.bytes);
+    }
+    Ok((out, true))
+}
+
+/// Every batch compressed, in order. Each compressor serves one thread; the calling thread works
+/// with the first, so the work gets done even when no other thread can be started.
+fn compress_batches(batches: &[&[&[u8]]], compressors: &mut [Compressor]) -> Vec<StoredBatch> {
+    let next_batch = AtomicUsize::new(0);
+    let work = |compressor: &mut Compressor| {
+        let mut done = Vec::new();
+        let mut packed = Vec::new();
+        loop {
+            let index = next_batch.fetch_add(1, Ordering::Relaxed);
+            let Some(chunks) = batches.get(index) else {
+                return done;
+            };
+            let mut batch = StoredBatch {
+                bytes: Vec::new(),
+                lens: Vec::with_capacity(chunks.len()),
+            };
+            for chunk in *chunks {
+                let stored: &[u8] = if compressor.compress(chunk, &mut packed) {
+                    &packed
+                } else {
+                    chunk
+                };
+                batch.bytes.extend_from_slice(stored);
+                batch.lens.push(stored.len());
+            }
+            done.push((index, batch));
+        }
+    };
+    let (own, helpers) = compressors
+        .split_first_mut()
+        .expect("at least one compressor");
+    let mut done = std::thread::scope(|scope| {
+        let started: Vec<_> = helpers
+            .iter_mut()
+            .filter_map(|compressor| {
+                std::thread::Builder::new()
+                    .name("wim-compress".into())
+                    .spawn_scoped(scope, || work(compressor))
+                    .ok()
+            })
+            .collect();
+        let mut done = work(own);
+        for helper in started {
+            match helper.join() {
+                Ok(theirs) => done.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(index, _)| *index);
+    debug_assert!(done.iter().enumerate().all(|(i, (index, _))| i == *index));
+    done.into_iter().map(|(_, batch)| batch).collect()
 }
 
 /// Appends `data` at `offset` as a resource and returns its resource header (flags: compressed
@@ -516,6 +608,95 @@ mod tests {
             ..compressed
         };
         assert!(read_range(&file, &path, 64, &stored, 0, 1 << 39, &mut decompressors).is_err());
+    }
+
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect()
+    }
+
+    /// The chunks compressed one after another with one compressor, the way a resource was
+    /// encoded before chunks were spread over threads.
+    fn encode_one_by_one(data: &[u8], codec: Codec, chunk_size: u32) -> (Vec<u8>, bool) {
+        if data.is_empty() {
+            return (Vec::new(), false);
+        }
+        let mut compressor = Compressor::new(codec, chunk_size as usize).unwrap();
+        let (mut table, mut body, mut packed) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, chunk) in data.chunks(chunk_size as usize).enumerate() {
+            if index > 0 {
+                table.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            }
+            if compressor.compress(chunk, &mut packed) {
+                body.extend_from_slice(&packed);
+            } else {
+                body.extend_from_slice(chunk);
+            }
+        }
+        if table.len() + body.len() >= data.len() {
+            return (data.to_vec(), false);
+        }
+        table.extend_from_slice(&body);
+        (table, true)
+    }
+
+    #[test]
+    fn threads_do_not_change_the_stored_bytes() {
+        let chunk = 4096usize;
+        // Compressible chunks with runs of noise between them, so that some chunks of a
+        // compressed resource are stored raw.
+        let mut mixed = Vec::new();
+        for part in 0..40 {
+            if part % 3 == 1 {
+                mixed.extend_from_slice(&noise(chunk * 2 + 300, part));
+            } else {
+                mixed.extend_from_slice(&sample(chunk * 2 + 17));
+            }
+        }
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("one byte", vec![7]),
+            ("under one chunk", sample(1000)),
+            ("exactly one chunk", sample(chunk)),
+            ("partial last chunk", sample(chunk * 2 + 1)),
+            ("many chunks", sample(chunk * CHUNKS_PER_BATCH * 5 + 999)),
+            ("some chunks raw", mixed),
+            (
+                "incompressible",
+                noise(chunk * CHUNKS_PER_BATCH * 3 + 5, 99),
+            ),
+        ];
+        for codec in [Codec::Xpress, Codec::Lzx] {
+            for (name, data) in &cases {
+                let expected = encode_one_by_one(data, codec, chunk as u32);
+                for threads in [1, 2, 3, 8] {
+                    let got =
+                        encode_with_threads(data, Some(codec), chunk as u32, threads).unwrap();
+                    assert!(got == expected, "{codec:?} {name}, {threads} threads");
+                }
+            }
+        }
+        // The cases cover raw chunks inside a compressed resource and wholly raw resources.
+        let (mixed_stored, mixed_compressed) =
+            encode_one_by_one(&cases[6].1, Codec::Lzx, chunk as u32);
+        assert!(mixed_compressed);
+        let chunk_count = cases[6].1.len().div_ceil(chunk);
+        let table_len = (chunk_count - 1) * 4;
+        let mut starts: Vec<usize> = vec![0];
+        starts.extend(
+            mixed_stored[..table_len]
+                .chunks_exact(4)
+                .map(|entry| u32::from_le_bytes(entry.try_into().unwrap()) as usize),
+        );
+        starts.push(mixed_stored.len() - table_len);
+        let raw_chunks = starts.windows(2).filter(|w| w[1] - w[0] == chunk).count();
+        assert!(raw_chunks > 0 && raw_chunks < chunk_count);
+        assert!(!encode_one_by_one(&cases[7].1, Codec::Lzx, chunk as u32).1);
     }
 
     #[test]
