@@ -97,6 +97,12 @@ fn release_reseal() -> Result<PathBuf, String> {
         .join("reseal"))
 }
 
+/// Runs a preparation step like [`crate::run`], its progress output sent to stderr so that
+/// stdout holds only the tables.
+fn run_to_stderr(command: &mut Command) -> Result<(), String> {
+    crate::run(command.stdout(std::io::stderr()))
+}
+
 /// Runs a command to completion with its output captured; a failure returns its stderr.
 fn output_of(command: &mut Command) -> Result<Vec<u8>, String> {
     let shown = format!("{command:?}");

@@ -246,7 +246,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
     let pid = std::process::id();
     let volume = dir.join(format!("volume-{pid}.img"));
     sparse_file(&volume, partition_mib << 20)?;
-    crate::run(
+    super::run_to_stderr(
         Command::new("mkntfs")
             .args([
                 "-F", "-Q", "-q", "-s", "512", "-p", "2048", "-H", "255", "-S", "63",
@@ -255,7 +255,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .arg(&volume),
     )?;
     // wimlib's NTFS-3G mode: the target is an unmounted NTFS volume, not a directory.
-    crate::run(
+    super::run_to_stderr(
         Command::new("wimlib-imagex")
             .arg("apply")
             .arg(wim)
@@ -264,7 +264,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
     )?;
     let raw = dir.join(format!("disk-{pid}.raw"));
     sparse_file(&raw, disk_bytes)?;
-    crate::run(
+    super::run_to_stderr(
         Command::new("sgdisk")
             .arg("-o")
             .arg("-n")
@@ -272,7 +272,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .args(["-t", "1:0700"])
             .arg(&raw),
     )?;
-    crate::run(
+    super::run_to_stderr(
         Command::new("dd")
             .arg(format!("if={}", volume.display()))
             .arg(format!("of={}", raw.display()))
@@ -280,7 +280,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
     )?;
     remove_if_present(&volume)?;
     let partial = dir.join(format!("disk.vhdx.partial-{pid}"));
-    crate::run(
+    super::run_to_stderr(
         Command::new("qemu-img")
             .args([
                 "convert",

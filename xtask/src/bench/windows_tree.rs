@@ -86,7 +86,7 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
 
     let partial = dir.join(format!("tree.wim.partial-{}", std::process::id()));
     super::remove_if_present(&partial)?;
-    crate::run(
+    super::run_to_stderr(
         Command::new("wimlib-imagex")
             .arg("capture")
             .arg(&tree)
