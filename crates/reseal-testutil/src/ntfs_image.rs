@@ -219,9 +219,13 @@ pub fn ntfssecaudit_descriptor(volume: &Path, windows_path: &str) -> Vec<u8> {
     bytes
 }
 
-/// Reads a file with the pure-Rust `ntfs` crate, a reader independent of libntfs-3g; `None`
-/// when a component of the path is missing.
-pub fn read_with_ntfs_crate(volume: &Path, windows_path: &str) -> Option<Vec<u8>> {
+/// Runs `inspect` on the file at a Windows path, opened with the pure-Rust `ntfs` crate, a
+/// reader independent of libntfs-3g; `None` when a component of the path is missing.
+pub fn with_ntfs_crate_file<R>(
+    volume: &Path,
+    windows_path: &str,
+    inspect: impl FnOnce(&ntfs::NtfsFile<'_>, &mut BufReader<fs::File>) -> R,
+) -> Option<R> {
     let mut reader = BufReader::new(fs::File::open(volume).unwrap());
     let mut ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
     ntfs.read_upcase_table(&mut reader).unwrap();
@@ -233,10 +237,29 @@ pub fn read_with_ntfs_crate(volume: &Path, windows_path: &str) -> Option<Vec<u8>
             ntfs::indexes::NtfsFileNameIndex::find(&mut finder, &ntfs, &mut reader, name)?.unwrap();
         file = entry.to_file(&ntfs, &mut reader).unwrap();
     }
-    let item = file.data(&mut reader, "").unwrap().unwrap();
+    Some(inspect(&file, &mut reader))
+}
+
+/// Reads a data stream of a file opened with the `ntfs` crate (`""`: the unnamed one); `None`
+/// when the file has no such stream.
+pub fn read_ntfs_crate_stream(
+    file: &ntfs::NtfsFile<'_>,
+    reader: &mut BufReader<fs::File>,
+    stream: &str,
+) -> Option<Vec<u8>> {
+    let item = file.data(reader, stream)?.unwrap();
     let attribute = item.to_attribute().unwrap();
-    let mut value = attribute.value(&mut reader).unwrap().attach(&mut reader);
+    let mut value = attribute.value(reader).unwrap().attach(reader);
     let mut contents = Vec::new();
     value.read_to_end(&mut contents).unwrap();
     Some(contents)
+}
+
+/// Reads a file with the pure-Rust `ntfs` crate; `None` when a component of the path is
+/// missing.
+pub fn read_with_ntfs_crate(volume: &Path, windows_path: &str) -> Option<Vec<u8>> {
+    with_ntfs_crate_file(volume, windows_path, |file, reader| {
+        read_ntfs_crate_stream(file, reader, "")
+            .unwrap_or_else(|| panic!("ntfs crate: {windows_path} has no data stream"))
+    })
 }

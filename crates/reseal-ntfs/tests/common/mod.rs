@@ -194,19 +194,8 @@ fn with_ntfs_crate_file<R>(
     windows_path: &str,
     inspect: impl FnOnce(&ntfs::NtfsFile<'_>, &mut std::io::BufReader<fs::File>) -> R,
 ) -> R {
-    let mut reader = std::io::BufReader::new(fs::File::open(volume).unwrap());
-    let mut ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
-    ntfs.read_upcase_table(&mut reader).unwrap();
-    let mut file = ntfs.root_directory(&mut reader).unwrap();
-    for name in windows_path.split('\\') {
-        let index = file.directory_index(&mut reader).unwrap();
-        let mut finder = index.finder();
-        let entry = ntfs::indexes::NtfsFileNameIndex::find(&mut finder, &ntfs, &mut reader, name)
-            .unwrap_or_else(|| panic!("ntfs crate: {windows_path} not found"))
-            .unwrap();
-        file = entry.to_file(&ntfs, &mut reader).unwrap();
-    }
-    inspect(&file, &mut reader)
+    ntfs_image::with_ntfs_crate_file(volume, windows_path, inspect)
+        .unwrap_or_else(|| panic!("ntfs crate: {windows_path} not found"))
 }
 
 /// A named data stream (alternate data stream) read with the `ntfs` crate.
@@ -216,15 +205,8 @@ pub fn read_named_stream_with_ntfs_crate(
     stream: &str,
 ) -> Vec<u8> {
     with_ntfs_crate_file(volume, windows_path, |file, reader| {
-        let item = file
-            .data(reader, stream)
+        ntfs_image::read_ntfs_crate_stream(file, reader, stream)
             .unwrap_or_else(|| panic!("ntfs crate: {windows_path}:{stream} not found"))
-            .unwrap();
-        let attribute = item.to_attribute().unwrap();
-        let mut value = attribute.value(reader).unwrap().attach(reader);
-        let mut contents = Vec::new();
-        std::io::Read::read_to_end(&mut value, &mut contents).unwrap();
-        contents
     })
 }
 
