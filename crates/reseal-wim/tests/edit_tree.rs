@@ -3,20 +3,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{capture, extract_to_stdout, oracle_tree, verify, wimlib_imagex};
+use common::{capture, extract_to_stdout, oracle_tree, small_windows_tree, verify, wimlib_imagex};
+use reseal_testutil::ntfs_image::{make_volume, run};
 use reseal_wim::{Wim, WimImage};
-
-fn build_tree(root: &Path) {
-    std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();
-    std::fs::create_dir_all(root.join("Windows/Temp/sub")).unwrap();
-    std::fs::write(root.join("Windows/Panther/unattend.xml"), b"<unattend/>").unwrap();
-    std::fs::write(root.join("Windows/Temp/a.log"), vec![b'a'; 70_000]).unwrap();
-    std::fs::write(root.join("Windows/Temp/sub/b.log"), b"b").unwrap();
-    std::fs::write(root.join("keep.txt"), b"keep").unwrap();
-    std::fs::hard_link(root.join("keep.txt"), root.join("Windows/keep-link.txt")).unwrap();
-}
 
 fn writable_copy(original: &Path, dir: &Path) -> std::path::PathBuf {
     let copy = dir.join(original.file_name().unwrap());
@@ -34,7 +24,7 @@ fn writable_copy(original: &Path, dir: &Path) -> std::path::PathBuf {
 fn unedited_trees_serialize_to_the_same_tree() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
-    build_tree(&tree);
+    small_windows_tree(&tree);
     let captured = dir.path().join("c.wim");
     capture(&tree, &captured, &["--compress=LZX"]);
     let mut wims = vec![(captured, true)];
@@ -88,7 +78,7 @@ fn unedited_trees_serialize_to_the_same_tree() {
 fn deleting_files_and_directories_leaves_the_rest_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
-    build_tree(&tree);
+    small_windows_tree(&tree);
     for extra in [
         &["--compress=LZX"][..],
         &["--solid"][..],
@@ -148,32 +138,10 @@ fn deleting_files_and_directories_leaves_the_rest_untouched() {
 fn created_files_inherit_their_parents_descriptor() {
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("volume.img");
-    std::fs::File::create(&volume)
-        .unwrap()
-        .set_len(16 << 20)
-        .unwrap();
-    match Command::new("/usr/sbin/mkntfs")
-        .args(["-F", "-f", "-q", volume.to_str().unwrap()])
-        .status()
-    {
-        Ok(status) => assert!(status.success()),
-        Err(_) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("skipping: mkntfs is not installed");
-            return;
-        }
-        Err(e) => panic!("mkntfs: {e}"),
-    }
+    make_volume(&volume, 16 << 20);
     let source = dir.path().join("f");
     std::fs::write(&source, b"existing").unwrap();
-    assert!(Command::new("/usr/sbin/ntfscp")
-        .args([
-            volume.to_str().unwrap(),
-            source.to_str().unwrap(),
-            "existing.txt"
-        ])
-        .status()
-        .unwrap()
-        .success());
+    run("ntfscp", &[&volume, &source, &"existing.txt"]);
     let wim = dir.path().join("ntfs.wim");
     capture(&volume, &wim, &["--compress=LZX"]);
     let before = oracle_tree(&wim, 1);
@@ -283,7 +251,7 @@ fn deleting_in_one_image_of_a_real_wim_keeps_the_others() {
 fn batched_edits_are_written_by_one_commit() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
-    build_tree(&tree);
+    small_windows_tree(&tree);
     let wim = dir.path().join("b.wim");
     capture(&tree, &wim, &["--compress=LZX"]);
     let before = oracle_tree(&wim, 1);
@@ -349,7 +317,7 @@ fn batched_edits_are_written_by_one_commit() {
 fn the_old_header_still_describes_the_old_image() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
-    build_tree(&tree);
+    small_windows_tree(&tree);
     for extra in [
         &["--compress=LZX"][..],
         &["--check", "--compress=XPRESS"][..],
@@ -441,7 +409,7 @@ fn the_sample_image_takes_a_generalize_like_batch() {
 
 /// A tree with `dirs` directories of `files` small files each, plus `build_tree`'s entries.
 fn build_wide_tree(root: &Path, dirs: usize, files: usize) {
-    build_tree(root);
+    small_windows_tree(root);
     for d in 0..dirs {
         let dir = root.join(format!("Data/dir{d:03}"));
         std::fs::create_dir_all(&dir).unwrap();

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{capture, extract_to_stdout, oracle_tree, verify, OracleEntry};
+use common::{capture, extract_to_stdout, oracle_tree, small_windows_tree, verify, OracleEntry};
 use reseal_wim::writer::WimWriter;
 use reseal_wim::WimImage;
 
@@ -117,16 +117,6 @@ impl WimWriter for FaultyWriter {
     }
 }
 
-fn build_tree(root: &Path) {
-    std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();
-    std::fs::create_dir_all(root.join("Windows/Temp/sub")).unwrap();
-    std::fs::write(root.join("Windows/Panther/unattend.xml"), b"<unattend/>").unwrap();
-    std::fs::write(root.join("Windows/Temp/a.log"), vec![b'a'; 70_000]).unwrap();
-    std::fs::write(root.join("Windows/Temp/sub/b.log"), b"b").unwrap();
-    std::fs::write(root.join("keep.txt"), b"keep").unwrap();
-    std::fs::hard_link(root.join("keep.txt"), root.join("Windows/keep-link.txt")).unwrap();
-}
-
 const REPLACED: &str = "/Windows/Panther/unattend.xml";
 const CREATED: &str = "/Windows/Setup/Scripts/SetupComplete.cmd";
 
@@ -167,7 +157,7 @@ struct Case {
 fn prepare(dir: &Path, capture_options: &[&str], batch: bool) -> Case {
     let tree = dir.join("tree");
     if !tree.exists() {
-        build_tree(&tree);
+        small_windows_tree(&tree);
     }
     let wim = dir.join("original.wim");
     let _ = std::fs::remove_file(&wim);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{capture, verify, wimlib_imagex};
+use reseal_testutil::ntfs_image::{make_volume, run};
 use reseal_wim::WimImage;
 
 /// The count lines of `wimlib-imagex info` for image 1.
@@ -145,41 +146,18 @@ fn counts_match_wimlib_after_deletes_creates_and_replaces() {
 fn alternate_data_streams_count_as_wimlib_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("volume.img");
-    std::fs::File::create(&volume)
-        .unwrap()
-        .set_len(16 << 20)
-        .unwrap();
-    let run = |program: &str, args: &[&str]| match Command::new(program).args(args).output() {
-        Ok(output) => {
-            assert!(output.status.success(), "{program} {args:?} failed");
-            true
-        }
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                && std::env::var("CI").as_deref() != Ok("true") =>
-        {
-            eprintln!("skipping: {program} is not installed");
-            false
-        }
-        Err(e) => panic!("{program}: {e}"),
-    };
-    let v = volume.to_str().unwrap();
-    if !run("/usr/sbin/mkntfs", &["-F", "-f", "-q", v]) {
-        return;
-    }
+    make_volume(&volume, 16 << 20);
     let data = dir.path().join("data");
     std::fs::write(&data, vec![b'd'; 700]).unwrap();
     let zone = dir.path().join("zone");
     std::fs::write(&zone, b"[ZoneTransfer]\r\nZoneId=3\r\n").unwrap();
-    let data_path = data.to_str().unwrap();
-    assert!(run("/usr/sbin/ntfscp", &[v, data_path, "SYSTEM"]));
-    assert!(run("/usr/sbin/ntfscp", &[v, data_path, "other.bin"]));
+    run("ntfscp", &[&volume, &data, &"SYSTEM"]);
+    run("ntfscp", &[&volume, &data, &"other.bin"]);
     for file in ["SYSTEM", "other.bin"] {
-        let zone_path = zone.to_str().unwrap();
-        assert!(run(
-            "/usr/sbin/ntfscp",
-            &["-N", "Zone.Identifier", v, zone_path, file]
-        ));
+        run(
+            "ntfscp",
+            &[&"-N", &"Zone.Identifier", &volume, &zone, &file],
+        );
     }
     let wim = dir.path().join("ntfs.wim");
     capture(&volume, &wim, &["--compress=LZX"]);

@@ -108,6 +108,17 @@ pub fn extract_to_stdout(wim: &Path, image: u32, path: &str) -> Vec<u8> {
     ])
 }
 
+/// A small tree to edit: an answer file, a temp folder with a subfolder, a file with a hard link.
+pub fn small_windows_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("Windows/Panther")).unwrap();
+    std::fs::create_dir_all(root.join("Windows/Temp/sub")).unwrap();
+    std::fs::write(root.join("Windows/Panther/unattend.xml"), b"<unattend/>").unwrap();
+    std::fs::write(root.join("Windows/Temp/a.log"), vec![b'a'; 70_000]).unwrap();
+    std::fs::write(root.join("Windows/Temp/sub/b.log"), b"b").unwrap();
+    std::fs::write(root.join("keep.txt"), b"keep").unwrap();
+    std::fs::hard_link(root.join("keep.txt"), root.join("Windows/keep-link.txt")).unwrap();
+}
+
 /// Captures `source` into `out` as an image named "Sample" (`extra`: more capture options).
 pub fn capture(source: &Path, out: &Path, extra: &[&str]) {
     let status = Command::new("wimlib-imagex")
