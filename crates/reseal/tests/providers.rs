@@ -1468,29 +1468,8 @@ fn real_windows_hives_generalize_as_hivex_reads_them() {
     // pair; SOFTWARE is built, since no real one is at hand. The hives are big, so hivex reads
     // single keys rather than whole trees.
     let tree = Tree::empty();
-    let copies = [
-        ("hives/regipy/SYSTEM_B", "Windows/System32/config/SYSTEM"),
-        (
-            "hives/regipy/SYSTEM_B.LOG1",
-            "Windows/System32/config/SYSTEM.LOG1",
-        ),
-        (
-            "hives/regipy/SYSTEM_B.LOG2",
-            "Windows/System32/config/SYSTEM.LOG2",
-        ),
-        (
-            "hives/aiowinreg/win2022_64/sam.reg",
-            "Windows/System32/config/SAM",
-        ),
-        (
-            "hives/aiowinreg/win2022_64/security.reg",
-            "Windows/System32/config/SECURITY",
-        ),
-    ];
-    for (fixture, relative) in copies {
-        if tree.copy_fixture(fixture, relative).is_none() {
-            return;
-        }
+    if tree.copy_real_hives().is_none() {
+        return;
     }
     software_hive().write(&tree, "Windows/System32/config/SOFTWARE");
     let system_file = tree.path("Windows/System32/config/SYSTEM");

@@ -7,6 +7,28 @@ use std::path::{Path, PathBuf};
 
 use reseal_testutil::{real_fixture, HivexKey};
 
+/// Real Windows hives (a dirty Windows 10 SYSTEM with its logs, a Server 2022 SAM/SECURITY
+/// pair) under `../shared/fixtures/real`, each with where it goes in an image.
+pub const REAL_HIVES: [(&str, &str); 5] = [
+    ("hives/regipy/SYSTEM_B", "Windows/System32/config/SYSTEM"),
+    (
+        "hives/regipy/SYSTEM_B.LOG1",
+        "Windows/System32/config/SYSTEM.LOG1",
+    ),
+    (
+        "hives/regipy/SYSTEM_B.LOG2",
+        "Windows/System32/config/SYSTEM.LOG2",
+    ),
+    (
+        "hives/aiowinreg/win2022_64/sam.reg",
+        "Windows/System32/config/SAM",
+    ),
+    (
+        "hives/aiowinreg/win2022_64/security.reg",
+        "Windows/System32/config/SECURITY",
+    ),
+];
+
 /// A temporary image folder (deleted on drop).
 pub struct Tree {
     pub dir: tempfile::TempDir,
@@ -36,6 +58,15 @@ impl Tree {
         let dest = self.path(relative);
         fs::create_dir_all(dest.parent().unwrap()).unwrap();
         fs::write(&dest, fs::read(source).unwrap()).unwrap();
+        Some(())
+    }
+
+    /// Copies the real Windows hives of [`REAL_HIVES`] into the tree; `None` when the real
+    /// fixtures are missing (outside CI).
+    pub fn copy_real_hives(&self) -> Option<()> {
+        for (fixture, relative) in REAL_HIVES {
+            self.copy_fixture(fixture, relative)?;
+        }
         Some(())
     }
 
