@@ -19,7 +19,7 @@ pub fn run() -> Result<(), String> {
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     }
-    copy_tree(&sample, &work)?;
+    crate::copy_tree(&sample, &work)?;
     eprintln!(
         "demo: working on a copy of the sample image in {}",
         work.display()
@@ -107,20 +107,4 @@ fn show(value: &Value) -> String {
     } else {
         text
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
-        let path = entry.path();
-        let dest = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_tree(&path, &dest)?;
-        } else {
-            std::fs::copy(&path, &dest).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    Ok(())
 }

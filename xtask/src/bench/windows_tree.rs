@@ -67,7 +67,7 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
         tree.display()
     );
     let sample = crate::workspace_root().join("fixtures").join("sample");
-    copy_tree(&sample, &tree)?;
+    crate::copy_tree(&sample, &tree)?;
 
     let config = Path::new("Windows").join("System32").join("config");
     let generated = super::hive::generated_hive(work, size.hive_keys)?;
@@ -132,22 +132,6 @@ fn merge_keys(generated: &Path, sample: &Path) -> Result<Vec<u8>, String> {
 /// Maps a hive error to a message naming the file.
 fn named(path: &Path) -> impl Fn(reseal_hive::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
-        let path = entry.path();
-        let dest = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_tree(&path, &dest)?;
-        } else {
-            std::fs::copy(&path, &dest).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// SplitMix64: a small deterministic generator, so every run builds the same tree.
