@@ -1,6 +1,7 @@
 //! Writers that only tests use, to build volumes reseal must refuse to edit: files compressed by
-//! NTFS, WOF reparse points with their `WofCompressedData` stream. Compiled with the `fixtures`
-//! feature only; reseal itself never writes any of these.
+//! NTFS, WOF reparse points with their `WofCompressedData` stream, and a lookup by path to reach
+//! the files to change. Compiled with the `fixtures` feature only; reseal itself never writes any
+//! of these.
 
 use std::ffi::c_char;
 
@@ -16,6 +17,26 @@ impl Mount {
         unsafe {
             (*self.volume.as_ptr()).state |= 1 << ffi::ntfs_volume_state_bits_NV_Compression;
         }
+    }
+
+    /// Opens the file or directory at a Windows path (`Windows\System32\config`) from the
+    /// root, names compared without regard to ASCII case; `ENOENT` when a component is missing.
+    pub fn open_path(&self, windows_path: &str) -> Result<Inode<'_>, Failure> {
+        const MFT_ROOT: u64 = 5;
+        const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
+        let mut inode = self.open_inode(MFT_ROOT)?;
+        for name in windows_path.split('\\') {
+            let entries = inode.read_dir()?;
+            let entry = entries
+                .iter()
+                .find(|entry| String::from_utf16_lossy(&entry.name).eq_ignore_ascii_case(name))
+                .ok_or(Failure {
+                    errno: libc::ENOENT,
+                    device_error: None,
+                })?;
+            inode = self.open_inode(entry.mft_reference & MFT_RECORD_MASK)?;
+        }
+        Ok(inode)
     }
 }
 

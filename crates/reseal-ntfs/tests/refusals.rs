@@ -334,7 +334,7 @@ fn an_ntfs_compressed_hive_is_read_but_not_replaced() {
     {
         let mut mount = mount_volume_file(&part);
         mount.enable_compression();
-        let mut config = open_by_path(&mount, r"Windows\System32\config");
+        let mut config = mount.open_path(r"Windows\System32\config").unwrap();
         let attributes = config.file_attributes().unwrap();
         config
             .set_file_attributes(attributes | FILE_ATTRIBUTE_COMPRESSED)
@@ -405,7 +405,7 @@ fn a_wof_compressed_hive_is_neither_read_nor_replaced() {
     let compressed = pattern(30_000, 9);
     {
         let mount = mount_volume_file(&part);
-        let mut file = open_by_path(&mount, path);
+        let mut file = mount.open_path(path).unwrap();
         file.set_reparse_data(&wof_reparse_data()).unwrap();
         let name: Vec<u16> = "WofCompressedData".encode_utf16().collect();
         file.add_data_stream(&name).unwrap();

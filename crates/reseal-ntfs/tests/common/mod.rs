@@ -160,28 +160,6 @@ pub fn read_with_ntfs_crate(part: &Path, windows_path: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("ntfs crate: {windows_path} not found"))
 }
 
-/// Opens the file or directory at a Windows path through libntfs-3g directly (names compared
-/// without regard to ASCII case), for building fixtures with what reseal-ntfs does not write.
-pub fn open_by_path<'m>(
-    mount: &'m reseal_ntfs_sys::Mount,
-    windows_path: &str,
-) -> reseal_ntfs_sys::Inode<'m> {
-    const MFT_ROOT: u64 = 5;
-    const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
-    let mut inode = mount.open_inode(MFT_ROOT).unwrap();
-    for name in windows_path.split('\\') {
-        let entries = inode.read_dir().unwrap();
-        let entry = entries
-            .iter()
-            .find(|entry| String::from_utf16_lossy(&entry.name).eq_ignore_ascii_case(name))
-            .unwrap_or_else(|| panic!("{windows_path}: {name} not found"));
-        inode = mount
-            .open_inode(entry.mft_reference & MFT_RECORD_MASK)
-            .unwrap();
-    }
-    inode
-}
-
 /// Mounts an NTFS volume file writable through libntfs-3g directly (no refusals checked).
 pub fn mount_volume_file(volume: &Path) -> reseal_ntfs_sys::Mount {
     let device = reseal_disk::open_writable(volume).unwrap();
