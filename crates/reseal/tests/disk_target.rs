@@ -517,3 +517,79 @@ fn real_windows_hives_in_a_vhdx_are_generalized_like_in_a_directory() {
         );
     }
 }
+
+/// A hive compressed by NTFS is read but cannot be rewritten safely: the run stops while
+/// applying, naming the file and the reason, as unsupported input (exit code 4), and not one
+/// byte of the disk changes (what was applied before it was only staged).
+#[test]
+fn an_ntfs_compressed_hive_stops_the_run_and_leaves_the_disk_untouched() {
+    const FILE_ATTRIBUTE_COMPRESSED: u32 = 0x0800;
+    let Some(tree) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    // SAM written again, compressed: once compression is switched on, libntfs-3g compresses a
+    // new file's data in a directory marked compressed, as Windows does after `compact /c`.
+    let sam = fs::read(tree.path("Windows/System32/config/SAM")).unwrap();
+    {
+        let device = reseal_disk::open_writable(&volume).unwrap();
+        let mut mount = reseal_ntfs_sys::Mount::open(device, 0).unwrap();
+        mount.enable_compression();
+        let name: Vec<u16> = "SAM".encode_utf16().collect();
+        mount
+            .delete(
+                mount.open_path(SAM).unwrap(),
+                mount.open_path(r"Windows\System32\config").unwrap(),
+                &name,
+                "/Windows/System32/config/SAM",
+            )
+            .unwrap();
+        let mut config = mount.open_path(r"Windows\System32\config").unwrap();
+        let attributes = config.file_attributes().unwrap();
+        config
+            .set_file_attributes(attributes | FILE_ATTRIBUTE_COMPRESSED)
+            .unwrap();
+        let file = mount.create(&config, &name, false).unwrap();
+        {
+            let mut data = file
+                .open_attr(reseal_ntfs_sys::AT_DATA, &[])
+                .unwrap()
+                .unwrap();
+            assert_eq!(data.pwrite(0, &sam).unwrap(), sam.len());
+        }
+        file.close_in_dir(&config).unwrap();
+        config.close().unwrap();
+        let (result, _) = mount.unmount();
+        result.unwrap();
+    }
+    // ntfsinfo shows the data attribute compressed (flag 0x0001). The 12 KiB hive is shorter
+    // than one 64 KiB compression unit, so its clusters hold the plain bytes: Windows, too,
+    // stores a unit that would not shrink as it is.
+    let info = run(
+        "ntfsinfo",
+        &[&"-F", &"/Windows/System32/config/SAM", &volume],
+    );
+    let info = String::from_utf8_lossy(&info.stdout);
+    let data = &info[info.find("$DATA").expect("SAM has a $DATA attribute")..];
+    assert!(
+        data.contains("Attribute flags:\t 0x0001"),
+        "SAM's data is not compressed:\n{info}"
+    );
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Vhdx);
+    let before = fs::read(&disk).unwrap();
+
+    let mut target = open(&disk, None).unwrap();
+    let error = reseal::generalize(target.as_mut(), &fixed_options(), &[])
+        .err()
+        .unwrap();
+    drop(target);
+    assert_eq!(error.kind, ErrorKind::CorruptInput, "{error}");
+    assert_eq!(error.exit_code(), 4);
+    for part in [disk.display().to_string(), SAM.into(), "compressed".into()] {
+        assert!(error.to_string().contains(&part), "{part} not in: {error}");
+    }
+    assert!(!redo_log::is_pending(&disk));
+    assert!(
+        fs::read(&disk).unwrap() == before,
+        "the stopped run changed the disk"
+    );
+}
