@@ -177,6 +177,26 @@ impl ImageFile for LocalFile {
     }
 }
 
+/// Flushes the directory that holds `path`, so that creating, renaming or removing `path` is
+/// durable. Some file systems (FUSE ones among them) cannot flush a directory handle and answer
+/// EINVAL or "unsupported"; their directory changes are durable once the call returns, so that
+/// answer counts as done.
+pub fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    const EINVAL: i32 = 22;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match File::open(directory).and_then(|d| d.sync_all()) {
+        Err(e)
+            if e.raw_os_error() == Some(EINVAL) || e.kind() == std::io::ErrorKind::Unsupported =>
+        {
+            Ok(())
+        }
+        result => result,
+    }
+}
+
 /// Reads a structure of `len` bytes, reporting a file too short for it as corruption of that
 /// structure. `len` must already be bounded by the caller (it is allocated).
 pub(crate) fn read_structure(

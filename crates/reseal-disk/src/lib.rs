@@ -65,7 +65,7 @@ use std::path::Path;
 pub use block_device::{BlockDevice, PartitionWindow};
 pub use error::{Error, Result};
 pub use guid::Guid;
-pub use image_file::{ImageFile, LocalFile};
+pub use image_file::{sync_directory_of, ImageFile, LocalFile};
 pub use io_adapter::BlockDeviceIo;
 pub use partition::{
     read_partition_table, Partition, PartitionScheme, PartitionTable, PartitionType,

@@ -30,13 +30,14 @@
 //! | | 4 | CRC-32C of everything before it |
 //! | | 8 | end marker `REDOEND\0` |
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::crc32c::crc32c;
 use crate::error::{Error, Result};
-use crate::staged::Change;
+use crate::image_file::sync_directory_of;
+use crate::staged::{write_changes, Change};
 
 const MAGIC: &[u8; 8] = b"RESEALRD";
 const END_MARKER: &[u8; 8] = b"REDOEND\0";
@@ -78,10 +79,13 @@ pub fn commit(image: &Path, changes: &[Change], description: &[String]) -> Resul
             "an unfinished commit's redo log is still beside the image; recover it first",
         ));
     }
-    let device_len = crate::open(image)?.len();
-    write_log(image, device_len, changes, description)?;
-    replay(image)?;
-    Ok(())
+    // Opened for writing before the log exists: an image that cannot be written (read-only,
+    // say) must not leave a complete log that every later run would try to finish.
+    let mut device = crate::open_writable(image)?;
+    write_log(image, device.len(), changes, description)?;
+    write_changes(device.as_mut(), changes)?;
+    drop(device);
+    remove_log(&redo_log_path(image))
 }
 
 /// Finishes or discards what an interrupted [`commit`] left beside `image`.
@@ -137,16 +141,23 @@ pub fn write_log(
         .create_new(true)
         .open(&log_path)
         .map_err(|e| Error::io(&log_path, "cannot create the redo log", e))?;
-    let mut writer = BufWriter::new(file);
-    writer
-        .write_all(&bytes)
-        .and_then(|()| writer.flush())
-        .map_err(|e| Error::io(&log_path, "cannot write the redo log", e))?;
-    writer
-        .get_ref()
-        .sync_all()
-        .map_err(|e| Error::io(&log_path, "cannot flush the redo log", e))?;
-    sync_directory_of(&log_path)
+    let written = (|| {
+        let mut writer = BufWriter::new(file);
+        writer
+            .write_all(&bytes)
+            .and_then(|()| writer.flush())
+            .map_err(|e| Error::io(&log_path, "cannot write the redo log", e))?;
+        writer
+            .get_ref()
+            .sync_all()
+            .map_err(|e| Error::io(&log_path, "cannot flush the redo log", e))?;
+        sync_log_directory(&log_path)
+    })();
+    if written.is_err() {
+        // The run fails here, so its log must not be finished by a later one.
+        let _ = fs::remove_file(&log_path);
+    }
+    written
 }
 
 /// A parsed, complete redo log.
@@ -182,7 +193,12 @@ fn read_log(log_path: &Path) -> Result<Log> {
     };
     let version = reader.u32().ok_or_else(|| corrupt("truncated header"))?;
     if version != VERSION {
-        return Err(corrupt(&format!("version {version}, expected {VERSION}")));
+        // Complete, so possibly half written into the image already: kept, not discarded.
+        return Err(Error::unsupported(
+            log_path,
+            "redo log",
+            format!("version {version}, but this reseal writes and reads version {VERSION}; recover it with the reseal that wrote it"),
+        ));
     }
     reader.u32().ok_or_else(|| corrupt("truncated header"))?;
     let device_len = reader.u64().ok_or_else(|| corrupt("truncated header"))?;
@@ -239,10 +255,7 @@ fn replay(image: &Path) -> Result<Vec<String>> {
             ),
         ));
     }
-    for change in &log.changes {
-        device.write_at(change.offset, &change.data)?;
-    }
-    device.flush()?;
+    write_changes(device.as_mut(), &log.changes)?;
     drop(device);
     remove_log(&log_path)?;
     Ok(log.description)
@@ -250,18 +263,18 @@ fn replay(image: &Path) -> Result<Vec<String>> {
 
 fn remove_log(log_path: &Path) -> Result<()> {
     fs::remove_file(log_path).map_err(|e| Error::io(log_path, "cannot remove the redo log", e))?;
-    sync_directory_of(log_path)
+    sync_log_directory(log_path)
 }
 
-/// Makes a file's creation or removal durable.
-fn sync_directory_of(path: &Path) -> Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    File::open(directory)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(directory, "cannot flush the directory", e))
+/// Makes the log's creation or removal durable.
+fn sync_log_directory(log_path: &Path) -> Result<()> {
+    sync_directory_of(log_path).map_err(|e| {
+        Error::io(
+            log_path,
+            "cannot flush the directory holding the redo log",
+            e,
+        )
+    })
 }
 
 struct Reader<'a> {
@@ -392,5 +405,57 @@ mod tests {
             commit(&image, &changes(), &[]).is_err(),
             "a pending log blocks a commit"
         );
+    }
+
+    #[test]
+    fn a_complete_log_of_another_version_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (image, original) = raw_image(dir.path());
+        write_log(&image, original.len() as u64, &changes(), &[]).unwrap();
+        let log_path = redo_log_path(&image);
+        let mut log = fs::read(&log_path).unwrap();
+        log[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let body_len = log.len() - 12;
+        let crc = crc32c(&log[..body_len]);
+        log[body_len..body_len + 4].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&log_path, &log).unwrap();
+        let error = recover(&image).unwrap_err();
+        assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+        assert!(error.to_string().contains("version 2"), "{error}");
+        assert_eq!(fs::read(&image).unwrap(), original);
+        assert_eq!(fs::read(&log_path).unwrap(), log, "the log was not kept");
+    }
+
+    /// An image that can be read but not written gets no log. Linux refuses to open a running
+    /// program for writing (ETXTBSY), root included, so the image is a copy of `sleep` that is
+    /// running; any file is a raw disk.
+    #[test]
+    fn an_image_that_cannot_be_written_gets_no_log() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.img");
+        fs::copy("/bin/sleep", &image).unwrap();
+        fs::set_permissions(&image, fs::Permissions::from_mode(0o755)).unwrap();
+        let original = fs::read(&image).unwrap();
+        // `spawn` returns once the program runs.
+        let mut running = std::process::Command::new(&image)
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let writable = OpenOptions::new().write(true).open(&image).is_ok();
+        let result = (!writable).then(|| commit(&image, &changes(), &[]));
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let Some(result) = result else {
+            eprintln!("skipping: this kernel lets a running program be opened for writing");
+            return;
+        };
+        let error = result.unwrap_err();
+        assert!(error.to_string().contains("disk.img"), "{error}");
+        assert!(
+            !redo_log_path(&image).exists(),
+            "a log was left beside the image"
+        );
+        assert_eq!(fs::read(&image).unwrap(), original);
     }
 }

@@ -44,6 +44,14 @@ pub struct Change {
     pub data: Vec<u8>,
 }
 
+/// Writes `changes` into `device` and flushes it.
+pub fn write_changes(device: &mut dyn BlockDevice, changes: &[Change]) -> Result<()> {
+    for change in changes {
+        device.write_at(change.offset, &change.data)?;
+    }
+    device.flush()
+}
+
 impl StagedDevice {
     /// Stages writes over `base`, which is only ever read.
     pub fn new(base: Box<dyn BlockDevice>) -> StagedDevice {
