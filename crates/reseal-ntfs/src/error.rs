@@ -70,6 +70,9 @@ pub enum Error {
         action: &'static str,
         errno: i32,
         reason: String,
+        /// The block layer's error (already in `reason`), kept so callers can classify it: a
+        /// damaged container is not a file system failure.
+        device: Option<Box<reseal_disk::Error>>,
     },
     /// The block layer failed outside libntfs-3g (reading the boot sector).
     #[error(transparent)]

@@ -257,6 +257,7 @@ impl Volume {
                     action: "read",
                     errno: libc::EIO,
                     reason: format!("data ends at {done} of {len} bytes"),
+                    device: None,
                 });
             }
             done += read;
@@ -408,6 +409,7 @@ impl Volume {
                     action: "write",
                     errno: libc::ENOSPC,
                     reason: format!("stopped at {done} of {} bytes", contents.len()),
+                    device: None,
                 });
             }
             done += written;
@@ -484,6 +486,7 @@ impl Volume {
                             action: "open data of",
                             errno: libc::ENOENT,
                             reason: "the new file has no data stream".into(),
+                            device: None,
                         })?;
                     self.write_all(&mut data, contents, &shown)
                 }
@@ -587,6 +590,7 @@ impl Volume {
                             action: "delete",
                             errno: libc::ELOOP,
                             reason: "the directory contains itself (corrupt index)".into(),
+                            device: None,
                         });
                     }
                     subdirs.push(Pending {

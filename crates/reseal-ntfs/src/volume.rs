@@ -253,11 +253,13 @@ pub(crate) fn ntfs_error(
     path: &str,
     failure: Failure,
 ) -> Error {
+    let reason = failure.to_string();
     Error::Ntfs {
         image: image.to_path_buf(),
         path: path.to_string(),
         action,
         errno: failure.errno,
-        reason: failure.to_string(),
+        reason,
+        device: failure.device_error.map(Box::new),
     }
 }

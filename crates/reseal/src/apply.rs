@@ -63,13 +63,7 @@ pub fn apply(target: &mut dyn Target, plan: &Plan, progress: &dyn Progress) -> R
     })?;
     journal::perform_all(target, &operations, progress)
         .and_then(|()| journal::finish(target))
-        .map_err(|e| Error {
-            message: format!(
-                "{} (the run is committed: run `reseal recover` on the image to finish it)",
-                e.message
-            ),
-            ..e
-        })?;
+        .map_err(Error::after_commit_point)?;
     Ok(report)
 }
 

@@ -92,6 +92,18 @@ impl Error {
         }
     }
 
+    /// This error, saying that the run got past its commit point, so `reseal recover` (or the
+    /// next run) finishes it.
+    pub(crate) fn after_commit_point(self) -> Error {
+        Error {
+            message: format!(
+                "{} (the run is committed: run `reseal recover` on the image to finish it)",
+                self.message
+            ),
+            ..self
+        }
+    }
+
     /// The process exit code for this error: usage 2, refused 3, corrupt input 4, other 1.
     pub fn exit_code(&self) -> i32 {
         match self.kind {

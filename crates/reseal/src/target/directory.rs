@@ -355,21 +355,13 @@ fn create_parents(dir: &Path, count: usize) -> Result<()> {
 
 /// Flushes the directory holding `path`, so a new, renamed or deleted entry is on disk.
 fn sync_parent(path: &Path) -> Result<()> {
-    let Some(dir) = path.parent() else {
-        return Ok(());
-    };
-    let result = File::open(dir).and_then(|d| d.sync_all());
-    match result {
-        Ok(()) => Ok(()),
-        // Some filesystems (FUSE ones among them) cannot flush a directory handle; their renames
-        // are durable once the call returns.
-        Err(e) if e.raw_os_error() == Some(22) || e.kind() == IoKind::Unsupported => Ok(()),
-        Err(e) => Err(Error::io(
-            shown(dir),
+    reseal_disk::sync_directory_of(path).map_err(|e| {
+        Error::io(
+            shown(path.parent().unwrap_or(path)),
             "cannot flush the directory to disk",
             &e,
-        )),
-    }
+        )
+    })
 }
 
 /// Copying a file's metadata to its replacement.

@@ -320,7 +320,14 @@ impl Target for DiskTarget {
         let changes = mounted.staged.changes().map_err(from_disk)?;
         let description = std::mem::take(&mut self.changed_paths);
         match &self.output_diff {
-            None => redo_log::commit(&self.source, &changes, &description).map_err(from_disk)?,
+            None => redo_log::commit(&self.source, &changes, &description).map_err(|e| {
+                // A complete log left behind means the image may hold part of the changes.
+                if redo_log::is_pending(&self.source) {
+                    from_disk(e).after_commit_point()
+                } else {
+                    from_disk(e)
+                }
+            })?,
             Some(child) => {
                 write_differencing_disk(&self.source, child, &changes)?;
                 self.source = child.clone();
@@ -345,7 +352,6 @@ impl Target for DiskTarget {
             }
             redo_log::Recovery::Discarded => Some(RecoveryOutcome::RolledBack),
         };
-        self.volume()?;
         Ok(outcome)
     }
 }
@@ -498,26 +504,20 @@ fn write_differencing_disk(
         }
         .map_err(from_disk)?;
         let mut device = reseal_disk::open_writable(&partial).map_err(from_disk)?;
-        for change in changes {
-            device
-                .write_at(change.offset, &change.data)
-                .map_err(from_disk)?;
-        }
-        device.flush().map_err(from_disk)?;
+        reseal_disk::staged::write_changes(device.as_mut(), changes).map_err(from_disk)?;
         drop(device);
         // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
         fs::hard_link(&partial, child)
             .map_err(|e| Error::io(child.display().to_string(), "cannot create", &e))?;
-        let directory = child.parent().filter(|p| !p.as_os_str().is_empty());
-        fs::File::open(directory.unwrap_or(Path::new(".")))
-            .and_then(|d| d.sync_all())
-            .map_err(|e| {
-                Error::io(
-                    child.display().to_string(),
-                    "cannot flush its directory",
-                    &e,
-                )
-            })
+        reseal_disk::sync_directory_of(child).map_err(|e| {
+            // The run fails, so the child it names must not stay.
+            let _ = fs::remove_file(child);
+            Error::io(
+                child.display().to_string(),
+                "cannot flush its directory",
+                &e,
+            )
+        })
     })();
     let _ = fs::remove_file(&partial);
     written
@@ -596,6 +596,9 @@ fn from_ntfs(error: reseal_ntfs::Error, location: Option<&VolumeLocation>) -> Er
         | E::InvalidSecurityDescriptor { .. }
         | E::AmbiguousName { .. } => ErrorKind::CorruptInput,
         E::Disk(disk) => disk_error_kind(disk),
+        E::Ntfs {
+            device: Some(disk), ..
+        } => disk_error_kind(disk),
         E::InvalidPath { .. } => ErrorKind::Usage,
         E::ReadOnly { .. }
         | E::NotFound { .. }
