@@ -89,6 +89,10 @@ pub struct GeneralizeArgs {
 pub struct RecoverArgs {
     /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
+    /// The partition that holds Windows, for a disk image with several (an interrupted run's
+    /// redo log is finished whatever the partition).
+    #[arg(long, value_name = "N")]
+    partition: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -191,7 +195,11 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let mut target = reseal::open_target(&args.target)?;
+    let options = OpenOptions {
+        partition: args.partition,
+        ..OpenOptions::default()
+    };
+    let mut target = reseal::open_target_with(&args.target, &options)?;
     let outcome = reseal::recover(target.as_mut())?;
     if as_json {
         println!(

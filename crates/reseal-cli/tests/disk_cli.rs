@@ -151,3 +151,56 @@ fn refusals_and_damage_have_their_exit_codes() {
     assert!(text(&damaged).contains("disk.vhd"), "{}", text(&damaged));
     assert!(fs::read(&vhd).unwrap() == vhd_bytes);
 }
+
+/// `recover` on a disk with two Windows partitions: with nothing to recover it wants
+/// `--partition` like every command; an interrupted run's redo log is finished without it,
+/// since the log is the whole disk's.
+#[test]
+fn recover_on_a_disk_with_two_windows_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let volumes: Vec<PathBuf> = ["first.img", "second.img"]
+        .iter()
+        .map(|name| {
+            let volume = dir.path().join(name);
+            make_volume(&volume, 64 << 20);
+            apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
+            volume
+        })
+        .collect();
+    let disk = build_disk(
+        dir.path(),
+        &[&volumes[0], &volumes[1]],
+        Scheme::Gpt,
+        Container::Vhdx,
+    );
+    let refused = reseal(&["recover", s(&disk)]);
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    assert!(text(&refused).contains("--partition"), "{}", text(&refused));
+    let nothing = reseal(&["recover", s(&disk), "--partition", "2"]);
+    assert_eq!(code(&nothing), 0, "{}", text(&nothing));
+    assert!(
+        text(&nothing).contains("nothing to recover"),
+        "{}",
+        text(&nothing)
+    );
+
+    // What a run leaves when it stops right after writing its redo log: a complete log (here
+    // rewriting the first sector with its own bytes).
+    let mut first_sector = vec![0u8; 512];
+    reseal_disk::open(&disk)
+        .unwrap()
+        .read_at(0, &mut first_sector)
+        .unwrap();
+    let device_len = reseal_disk::open(&disk).unwrap().len();
+    let change = reseal_disk::staged::Change {
+        offset: 0,
+        data: first_sector,
+    };
+    reseal_disk::redo_log::write_log(&disk, device_len, &[change], &["SAM".into()]).unwrap();
+    let finished = reseal(&["recover", s(&disk)]);
+    assert_eq!(code(&finished), 0, "{}", text(&finished));
+    assert!(text(&finished).contains("finished"), "{}", text(&finished));
+    assert!(!reseal_disk::redo_log::is_pending(&disk));
+    let inspected = reseal(&["inspect", s(&disk), "--partition", "1"]);
+    assert_eq!(code(&inspected), 0, "{}", text(&inspected));
+}
