@@ -171,7 +171,8 @@ impl ImageMetadata {
     /// size (0 for a blob that is not stored).
     pub fn counts(&self, blob_size: impl Fn(&Sha1) -> u64) -> ImageCounts {
         let mut counts = ImageCounts::default();
-        // The size of each hard-link group's inode, taken from its first link.
+        // The size of each hard-link group's inode, taken from its first link. Sizes come from
+        // the blob table unchecked, so sums saturate rather than overflow.
         let mut inode_sizes = HashMap::new();
         for i in self.subtree(0) {
             let dentry = &self.dentries[i];
@@ -186,21 +187,23 @@ impl ImageMetadata {
                     .iter()
                     .chain(dentry.reparse_data.iter())
                     .chain(dentry.named_streams.iter());
-                streams.map(|stream| blob_size(&stream.hash)).sum::<u64>()
+                streams.fold(0u64, |sum, stream| {
+                    sum.saturating_add(blob_size(&stream.hash))
+                })
             };
             if dentry.hard_link_group_id == 0 {
-                counts.total_bytes += own_size();
+                counts.total_bytes = counts.total_bytes.saturating_add(own_size());
                 continue;
             }
             match inode_sizes.get(&dentry.hard_link_group_id) {
                 Some(&size) => {
-                    counts.total_bytes += size;
-                    counts.hard_link_bytes += size;
+                    counts.total_bytes = counts.total_bytes.saturating_add(size);
+                    counts.hard_link_bytes = counts.hard_link_bytes.saturating_add(size);
                 }
                 None => {
                     let size = own_size();
                     inode_sizes.insert(dentry.hard_link_group_id, size);
-                    counts.total_bytes += size;
+                    counts.total_bytes = counts.total_bytes.saturating_add(size);
                 }
             }
         }
