@@ -53,7 +53,8 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// The Debian python that has the `hivex` module (a pyenv `python3` on PATH cannot import it).
+/// Debian's python: the one that has the `hivex` module and whose `venv` python3-venv serves
+/// (a pyenv `python3` on PATH has neither).
 pub const HIVEX_PYTHON: &str = "/usr/bin/python3";
 
 /// Runs `cargo` with `args` in the workspace root, failing with the command line on error.

@@ -35,9 +35,6 @@ const PACKAGES: &[(&str, &str)] = &[
 /// wheels of it for Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled.
 const LIBVHDI_PYTHON_VERSION: &str = "20260901";
 
-/// Debian's python, which python3-venv serves (a pyenv `python3` on PATH may lack `venv`).
-const SYSTEM_PYTHON: &str = "/usr/bin/python3";
-
 pub fn run() -> Result<(), String> {
     system_packages()?;
     libvhdi_python()
@@ -110,7 +107,7 @@ fn libvhdi_python() -> Result<(), String> {
         venv.display()
     );
     crate::run(
-        Command::new(SYSTEM_PYTHON)
+        Command::new(crate::HIVEX_PYTHON)
             .args(["-m", "venv", "--clear"])
             .arg(&venv),
     )?;
