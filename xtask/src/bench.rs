@@ -23,6 +23,8 @@ mod windows_tree;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::remove_if_present;
+
 use serde_json::Value;
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench [hive|wim|disk]... (default: all three)";
@@ -126,21 +128,6 @@ fn json_of(command: &mut Command) -> Result<Value, String> {
     let text = String::from_utf8_lossy(&stdout);
     let line = text.lines().last().unwrap_or_default();
     serde_json::from_str(line).map_err(|e| format!("{shown} printed {line:?}, not JSON: {e}"))
-}
-
-/// Removes a file or a directory tree if it exists.
-fn remove_if_present(path: &Path) -> Result<(), String> {
-    let result = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    match result {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(format!("{}: {e}", path.display()))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Copies `from` to a fresh `to` (each side of a bench works on its own copy), keeping holes:

@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::remove_if_present;
 use std::time::{Duration, SystemTime};
 
 use reseal_hive::{base_block, reg_file, Hive};
@@ -246,18 +248,6 @@ fn capture_wim(sample: &Path, wim: &Path) -> Result<(), String> {
     fs::rename(&staging, wim).map_err(|e| io_error(wim, e))?;
     eprintln!("fixtures: wrote {}", wim.display());
     Ok(())
-}
-
-fn remove_if_present(path: &Path) -> Result<(), String> {
-    let result = if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    match result {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path, e)),
-        _ => Ok(()),
-    }
 }
 
 fn read_text(path: &Path) -> Result<String, String> {

@@ -81,6 +81,42 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Removes a file or a directory tree; one that is not there is fine.
+pub fn remove_if_present(path: &Path) -> Result<(), String> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("{}: {e}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Paths a step creates for itself, removed when it ends however it ends (a failed step
+/// leaves nothing behind, even under names no later run would reuse).
+#[derive(Default)]
+pub struct Scratch(Vec<PathBuf>);
+
+impl Scratch {
+    /// Puts `path` in the scratch set and gives it back.
+    pub fn add(&mut self, path: PathBuf) -> PathBuf {
+        self.0.push(path.clone());
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = remove_if_present(path);
+        }
+    }
+}
+
 pub fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     eprintln!("+ {shown}");

@@ -20,7 +20,8 @@ use std::process::Command;
 
 use super::measure::{measure, Cost};
 use super::windows_tree::{self, TreeSize};
-use super::{allocated_size, check_generalized, fresh_copy, load_average, mib, remove_if_present};
+use super::{allocated_size, check_generalized, fresh_copy, load_average, mib};
+use crate::{remove_if_present, Scratch};
 
 /// One measured side, or why it was not measured.
 struct Side {
@@ -244,7 +245,8 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
         .ok_or("BENCH_DISK_GIB must be at least 1")?;
     // Named after this process, so that two benches started together cannot clobber each other.
     let pid = std::process::id();
-    let volume = dir.join(format!("volume-{pid}.img"));
+    let mut scratch = Scratch::default();
+    let volume = scratch.add(dir.join(format!("volume-{pid}.img")));
     sparse_file(&volume, partition_mib << 20)?;
     super::run_to_stderr(
         Command::new("mkntfs")
@@ -262,7 +264,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .arg("1")
             .arg(&volume),
     )?;
-    let raw = dir.join(format!("disk-{pid}.raw"));
+    let raw = scratch.add(dir.join(format!("disk-{pid}.raw")));
     sparse_file(&raw, disk_bytes)?;
     super::run_to_stderr(
         Command::new("sgdisk")
@@ -279,7 +281,7 @@ fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
             .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]),
     )?;
     remove_if_present(&volume)?;
-    let partial = dir.join(format!("disk.vhdx.partial-{pid}"));
+    let partial = scratch.add(dir.join(format!("disk.vhdx.partial-{pid}")));
     super::run_to_stderr(
         Command::new("qemu-img")
             .args([

@@ -61,7 +61,7 @@ pub fn measure(
     scratch: &Path,
 ) -> Result<Cost, String> {
     let report = scratch.join("measure.json");
-    super::remove_if_present(&report)?;
+    crate::remove_if_present(&report)?;
     let mut command = Command::new(crate::HIVEX_PYTHON);
     command.args(["-c", WRAPPER]).arg(&report).arg(program);
     for arg in args {

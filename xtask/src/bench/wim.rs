@@ -18,7 +18,8 @@ use std::process::Command;
 
 use super::measure::{measure, Cost};
 use super::windows_tree::{self, TreeSize, IMAGE_NAME};
-use super::{file_size, fresh_copy, load_average, mib, output_of, remove_if_present};
+use super::{file_size, fresh_copy, load_average, mib, output_of};
+use crate::remove_if_present;
 
 /// The aims of issue #5.
 const MAX_RATIO_TO_UPDATE: f64 = 1.3;

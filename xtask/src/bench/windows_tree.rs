@@ -60,8 +60,9 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // Named after this process, so that two benches started together cannot clobber each other.
-    let tree = dir.join(format!("tree-{}", std::process::id()));
-    super::remove_if_present(&tree)?;
+    let mut scratch = crate::Scratch::default();
+    let tree = scratch.add(dir.join(format!("tree-{}", std::process::id())));
+    crate::remove_if_present(&tree)?;
     eprintln!(
         "bench: generating a Windows tree in {} (once; the WIM is kept)",
         tree.display()
@@ -84,8 +85,8 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
         super::mib(filler_bytes as f64)
     );
 
-    let partial = dir.join(format!("tree.wim.partial-{}", std::process::id()));
-    super::remove_if_present(&partial)?;
+    let partial = scratch.add(dir.join(format!("tree.wim.partial-{}", std::process::id())));
+    crate::remove_if_present(&partial)?;
     super::run_to_stderr(
         Command::new("wimlib-imagex")
             .arg("capture")
@@ -95,7 +96,7 @@ pub fn tree_wim(work: &Path, size: TreeSize) -> Result<PathBuf, String> {
             .arg("--compress=LZX"),
     )?;
     std::fs::rename(&partial, &wim).map_err(|e| format!("{}: {e}", wim.display()))?;
-    super::remove_if_present(&tree)?;
+    crate::remove_if_present(&tree)?;
     Ok(wim)
 }
 
