@@ -19,6 +19,37 @@ impl Mount {
         }
     }
 
+    /// Creates the file `name` in the directory at `dir_path` holding `contents` compressed by
+    /// NTFS, as Windows does after `compact /c` on the directory: compression is switched on,
+    /// the directory gets `FILE_ATTRIBUTE_COMPRESSED`, and the new file's data is written in
+    /// LZNT1 units (a unit that would not shrink is stored as it is, in a compressed attribute).
+    pub fn create_compressed_file(
+        &mut self,
+        dir_path: &str,
+        name: &str,
+        contents: &[u8],
+    ) -> Result<(), Failure> {
+        const FILE_ATTRIBUTE_COMPRESSED: u32 = 0x0800;
+        self.enable_compression();
+        let mut dir = self.open_path(dir_path)?;
+        let attributes = dir.file_attributes()?;
+        dir.set_file_attributes(attributes | FILE_ATTRIBUTE_COMPRESSED)?;
+        let name: Vec<u16> = name.encode_utf16().collect();
+        let file = self.create(&dir, &name, false)?;
+        let no_data = || Failure {
+            errno: libc::EIO,
+            device_error: None,
+        };
+        {
+            let mut data = file.open_attr(AT_DATA, &[])?.ok_or_else(no_data)?;
+            if data.pwrite(0, contents)? != contents.len() {
+                return Err(no_data());
+            }
+        }
+        file.close_in_dir(&dir)?;
+        dir.close()
+    }
+
     /// Opens the file or directory at a Windows path (`Windows\System32\config`) from the
     /// root, names compared without regard to ASCII case; `ENOENT` when a component is missing.
     pub fn open_path(&self, windows_path: &str) -> Result<Inode<'_>, Failure> {

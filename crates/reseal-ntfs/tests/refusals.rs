@@ -331,28 +331,12 @@ fn an_ntfs_compressed_hive_is_read_but_not_replaced() {
         .copied()
         .chain((0..200_000u32).map(|i| (i % 251) as u8 & 0x0F))
         .collect();
-    {
-        let mut mount = mount_volume_file(&part);
-        mount.enable_compression();
-        let mut config = mount.open_path(r"Windows\System32\config").unwrap();
-        let attributes = config.file_attributes().unwrap();
-        config
-            .set_file_attributes(attributes | FILE_ATTRIBUTE_COMPRESSED)
-            .unwrap();
-        let name: Vec<u16> = "SAM".encode_utf16().collect();
-        let file = mount.create(&config, &name, false).unwrap();
-        {
-            let mut data = file
-                .open_attr(reseal_ntfs_sys::AT_DATA, &[])
-                .unwrap()
-                .unwrap();
-            assert_eq!(data.pwrite(0, &hive).unwrap(), hive.len());
-        }
-        file.close_in_dir(&config).unwrap();
-        config.close().unwrap();
-        let (result, _) = mount.unmount();
-        result.unwrap();
-    }
+    let mut mount = mount_volume_file(&part);
+    mount
+        .create_compressed_file(r"Windows\System32\config", "SAM", &hive)
+        .unwrap();
+    let (result, _) = mount.unmount();
+    result.unwrap();
     // The `ntfs` crate sees a compressed data attribute whose clusters are not the plain
     // bytes; ntfscat decompresses them to what was written.
     let raw = read_with_ntfs_crate(&part, r"Windows\System32\config\SAM");
