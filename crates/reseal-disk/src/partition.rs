@@ -61,7 +61,12 @@ pub struct PartitionTable {
     pub partitions: Vec<Partition>,
 }
 
-/// Reads the partition table; `None` when sector 0 has no MBR signature.
+/// The OEM IDs (bytes 3 to 10) of the volume boot records of NTFS, BitLocker and exFAT. A boot
+/// record also ends with 0x55 0xAA, and its boot code fills the place of the MBR's entries.
+const VOLUME_OEM_IDS: [&[u8; 8]; 3] = [b"NTFS    ", b"-FVE-FS-", b"EXFAT   "];
+
+/// Reads the partition table; `None` when sector 0 has no MBR signature, or is the boot record
+/// of a volume (the image is one file system, such as a partition copied out of a disk).
 pub fn read_partition_table(device: &mut dyn BlockDevice) -> Result<Option<PartitionTable>> {
     let sector_size = device.logical_sector_size() as u64;
     if device.len() < sector_size.max(512) {
@@ -70,6 +75,9 @@ pub fn read_partition_table(device: &mut dyn BlockDevice) -> Result<Option<Parti
     let mut mbr = vec![0u8; sector_size as usize];
     device.read_at(0, &mut mbr)?;
     if mbr[510..512] != [0x55, 0xAA] {
+        return Ok(None);
+    }
+    if VOLUME_OEM_IDS.iter().any(|id| mbr[3..11] == id[..]) {
         return Ok(None);
     }
     let entries: Vec<&[u8]> = (0..4)

@@ -34,6 +34,28 @@ fn mbr_entry(sector: &mut [u8], index: usize, partition_type: u8, first_lba: u32
     entry[12..16].copy_from_slice(&sectors.to_le_bytes());
 }
 
+/// An image that starts with a volume's boot record (mkntfs's NTFS, whose boot code fills the
+/// place of MBR entries; a BitLocker or exFAT one) is one file system, not a partitioned disk.
+#[test]
+fn a_volume_boot_record_is_not_a_partition_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("volume.img");
+    reseal_testutil::ntfs_image::make_volume(&volume, 16 << 20);
+    let mut bytes = std::fs::read(&volume).unwrap();
+    assert_eq!(&bytes[510..512], &[0x55, 0xAA]);
+    for oem_id in [b"NTFS    ", b"-FVE-FS-", b"EXFAT   "] {
+        bytes[3..11].copy_from_slice(oem_id);
+        let table = rewrite_and_read_table(&volume, &bytes).unwrap();
+        assert!(table.is_none(), "{oem_id:?}: {table:?}");
+    }
+    // The same sector with an MBR's first bytes and one entry is a table again.
+    bytes[3..11].copy_from_slice(b"\0\0\0\0\0\0\0\0");
+    bytes[446..510].fill(0);
+    mbr_entry(&mut bytes, 0, 0x07, 2048, 4096);
+    let table = rewrite_and_read_table(&volume, &bytes).unwrap().unwrap();
+    assert_eq!(table.partitions.len(), 1);
+}
+
 #[test]
 fn mbr_with_primary_and_logical_partitions() {
     let dir = tempfile::tempdir().unwrap();
