@@ -42,6 +42,12 @@ pub fn apply(target: &mut dyn Target, plan: &Plan, progress: &dyn Progress) -> R
     })?;
     operations.extend(file_operations(target, plan, &mut report)?);
     if operations.is_empty() {
+        if target.commits_atomically() {
+            // Nothing to write, but the target may owe its output (a differencing child).
+            in_phase(progress, "writing the changes into the image", || {
+                target.commit()
+            })?;
+        }
         return Ok(report);
     }
     if target.commits_atomically() {

@@ -261,6 +261,63 @@ fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
     }
 }
 
+/// A run whose plan is empty (the image is already generalized with the same options) writes
+/// nothing into the image and still gives `--output-diff` its child. The first run is on the
+/// bare NTFS volume file (a partition copied out of a disk, no partition table).
+#[test]
+fn a_run_with_nothing_to_change_writes_nothing_but_the_asked_for_child() {
+    let Some(_) = sample_tree() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let volume = windows_volume(dir.path(), "windows.img");
+    let options = GeneralizeOptions {
+        ignore_checks: vec!["already-generalized".into()],
+        ..fixed_options()
+    };
+    let mut target = open(&volume, None).unwrap();
+    reseal::generalize(target.as_mut(), &options, &[]).unwrap();
+    drop(target);
+    let disk = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Vhdx);
+    let generalized = fs::read(&disk).unwrap();
+
+    let mut target = open(&disk, None).unwrap();
+    let (plan, _) = reseal::generalize(target.as_mut(), &options, &[]).unwrap();
+    drop(target);
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert!(
+        fs::read(&disk).unwrap() == generalized,
+        "a run with nothing to change wrote into the image"
+    );
+
+    let child = dir.path().join("child.vhdx");
+    let mut target = reseal::open_target_with(
+        &disk,
+        &OpenOptions {
+            output_diff: Some(&child),
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
+    reseal::generalize(target.as_mut(), &options, &[]).unwrap();
+    drop(target);
+    assert!(
+        fs::read(&disk).unwrap() == generalized,
+        "the parent changed"
+    );
+    let (mut from_child, mut from_parent) = (
+        reseal_disk::open(&child).unwrap(),
+        reseal_disk::open(&disk).unwrap(),
+    );
+    let mut child_bytes = vec![0u8; VOLUME_SIZE as usize];
+    let mut parent_bytes = vec![0u8; VOLUME_SIZE as usize];
+    from_child
+        .read_at(FIRST_PARTITION_START, &mut child_bytes)
+        .unwrap();
+    from_parent
+        .read_at(FIRST_PARTITION_START, &mut parent_bytes)
+        .unwrap();
+    assert!(child_bytes == parent_bytes, "the child holds changes");
+}
+
 #[test]
 fn output_diff_needs_a_parent_of_the_same_format() {
     let Some(_) = sample_tree() else { return };

@@ -304,21 +304,29 @@ impl Target for DiskTarget {
     }
 
     fn commit(&mut self) -> Result<()> {
-        let Some(mounted) = self.mounted.take() else {
-            return Ok(());
-        };
-        if !mounted.writable {
-            self.mounted = Some(mounted);
-            return Ok(());
-        }
-        let location = self.location.clone();
-        // Unmounting writes libntfs-3g's caches back, into the staged memory.
-        mounted
-            .volume
-            .unmount()
-            .map_err(|e| from_ntfs(e, location.as_ref()))?;
-        let changes = mounted.staged.changes().map_err(from_disk)?;
         let description = std::mem::take(&mut self.changed_paths);
+        let changes = match self.mounted.take() {
+            Some(mounted) if mounted.writable => {
+                let location = self.location.clone();
+                // Unmounting writes libntfs-3g's caches back, into the staged memory.
+                mounted
+                    .volume
+                    .unmount()
+                    .map_err(|e| from_ntfs(e, location.as_ref()))?;
+                // Without an edit, what the writable mount itself changed (libntfs-3g resets
+                // the journal) is not written: a run that changes nothing leaves the image as
+                // it was.
+                if description.is_empty() {
+                    Vec::new()
+                } else {
+                    mounted.staged.changes().map_err(from_disk)?
+                }
+            }
+            read_only => {
+                self.mounted = read_only;
+                Vec::new()
+            }
+        };
         match &self.output_diff {
             None => redo_log::commit(&self.source, &changes, &description).map_err(|e| {
                 // A complete log left behind means the image may hold part of the changes.
