@@ -73,6 +73,17 @@ fn open(disk: &Path, partition: Option<u32>) -> reseal::Result<Box<dyn Target>> 
     )
 }
 
+/// Opens `disk` with its changes going into a new differencing disk `child`.
+fn open_with_child(disk: &Path, child: &Path) -> reseal::Result<Box<dyn Target>> {
+    reseal::open_target_with(
+        disk,
+        &OpenOptions {
+            output_diff: Some(child),
+            ..OpenOptions::default()
+        },
+    )
+}
+
 /// Generalizes each kind of disk and checks the result with independent readers, and against
 /// what the directory target makes of the same tree.
 #[test]
@@ -200,14 +211,7 @@ fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
         let parent_bytes = fs::read(&disk).unwrap();
         let child = dir.path().join(child_name);
 
-        let mut target = reseal::open_target_with(
-            &disk,
-            &OpenOptions {
-                output_diff: Some(&child),
-                ..OpenOptions::default()
-            },
-        )
-        .unwrap();
+        let mut target = open_with_child(&disk, &child).unwrap();
         reseal::generalize(target.as_mut(), &fixed_options(), &[]).unwrap();
         drop(target);
         assert!(
@@ -250,13 +254,7 @@ fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
         fs::rename(&moved, &disk).unwrap();
 
         // A second run must not overwrite the child.
-        let again = reseal::open_target_with(
-            &disk,
-            &OpenOptions {
-                output_diff: Some(&child),
-                ..OpenOptions::default()
-            },
-        );
+        let again = open_with_child(&disk, &child);
         assert_eq!(again.err().map(|e| e.kind), Some(ErrorKind::Usage));
     }
 }
@@ -289,14 +287,7 @@ fn a_run_with_nothing_to_change_writes_nothing_but_the_asked_for_child() {
     );
 
     let child = dir.path().join("child.vhdx");
-    let mut target = reseal::open_target_with(
-        &disk,
-        &OpenOptions {
-            output_diff: Some(&child),
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
+    let mut target = open_with_child(&disk, &child).unwrap();
     reseal::generalize(target.as_mut(), &options, &[]).unwrap();
     drop(target);
     assert!(
@@ -325,15 +316,9 @@ fn output_diff_needs_a_parent_of_the_same_format() {
     let volume = windows_volume(dir.path(), "windows.img");
     let raw = build_disk(dir.path(), &[&volume], Scheme::Gpt, Container::Raw);
     for child in ["child.vhdx", "child.vhd", "child.img"] {
-        let error = reseal::open_target_with(
-            &raw,
-            &OpenOptions {
-                output_diff: Some(&dir.path().join(child)),
-                ..OpenOptions::default()
-            },
-        )
-        .err()
-        .unwrap();
+        let error = open_with_child(&raw, &dir.path().join(child))
+            .err()
+            .unwrap();
         assert_eq!(error.kind, ErrorKind::Usage, "{child}: {error}");
     }
 }
