@@ -46,7 +46,8 @@ use reseal_disk::BlockDevice;
 #[cfg(feature = "fixtures")]
 mod fixtures;
 
-/// The generated bindings (an allowlist: see `build.rs`).
+/// The generated bindings: an allowlist (`bindgen/src/lib.rs`), checked in and rewritten by
+/// `cargo xtask bindgen`.
 #[allow(
     non_upper_case_globals,
     non_camel_case_types,
@@ -55,7 +56,7 @@ mod fixtures;
     clippy::all
 )]
 pub mod ffi {
-    include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+    include!("bindings.rs");
 }
 
 /// `ntfs_mount_flags` (volume.h); the enum has no name bindgen could pick up.

@@ -25,7 +25,7 @@
 //! (8 bytes).
 
 use crate::error::Malformed;
-use crate::ffi::Codec;
+use reseal_wimlib_sys::Codec;
 
 pub const HEADER_SIZE: usize = 208;
 pub const MAGIC: &[u8; 8] = b"MSWIM\0\0\0";

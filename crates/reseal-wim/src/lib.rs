@@ -8,9 +8,9 @@
 //! and hard links.
 //!
 //! The on-disk structures each have their module: [`header`], [`blob_table`], [`resource`],
-//! [`xml`], [`security`], [`dentry`], [`metadata`], [`integrity`]. wimlib, built from source by
-//! `wimlib-sys`, is used only for chunk compression and decompression; all unsafe code is in
-//! the private `ffi` module.
+//! [`xml`], [`security`], [`dentry`], [`metadata`], [`integrity`]. wimlib's codecs, linked
+//! statically by `reseal-wimlib-sys`, are used only for chunk compression and decompression;
+//! this crate has no unsafe code.
 //!
 //! Edits go to the file the way wimlib's append mode does: new blobs, the new metadata
 //! resource, blob table, XML data and integrity table are appended after everything the file
@@ -56,12 +56,11 @@
 //! image.delete(r"Windows\Panther\setupact.log")?;
 //! # Ok::<(), reseal_wim::Error>(())
 //! ```
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod blob_table;
 pub mod dentry;
 pub mod error;
-mod ffi;
 pub mod header;
 pub mod integrity;
 pub mod metadata;
@@ -74,6 +73,6 @@ pub mod writer;
 pub mod xml;
 
 pub use error::{Error, Result};
-pub use ffi::Codec;
 pub use metadata::ImageMetadata;
+pub use reseal_wimlib_sys::Codec;
 pub use wim::{EntryInfo, Wim, WimImage};

@@ -19,9 +19,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Malformed, Result};
-use crate::ffi::{Codec, Compressor, Decompressor};
 use crate::header::{ResourceHeader, RESOURCE_COMPRESSED};
 use crate::writer::WimWriter;
+use reseal_wimlib_sys::{Codec, Compressor, Decompressor};
 
 const SOLID_HEADER_SIZE: u64 = 16;
 const MAX_CHUNK_SIZE: u32 = 1 << 30;

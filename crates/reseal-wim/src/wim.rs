@@ -26,7 +26,6 @@ use sha1::{Digest, Sha1 as Sha1Hasher};
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
 use crate::dentry::{self, Dentry, FILE_ATTRIBUTE_ENCRYPTED};
 use crate::error::{Error, Malformed, Result};
-use crate::ffi::Codec;
 use crate::header::{
     Header, ResourceHeader, FLAG_COMPRESSION, FLAG_READONLY, HEADER_SIZE, RESOURCE_METADATA,
     VERSION_SOLID,
@@ -37,6 +36,7 @@ use crate::resource::{self, Decompressors, ResourceSpec};
 use crate::security_descriptor;
 use crate::writer::WimWriter;
 use crate::xml::{ImageInfo, XmlData};
+use reseal_wimlib_sys::Codec;
 
 /// The XML data is read whole; real ones are a few kilobytes.
 const MAX_XML_SIZE: u64 = 64 << 20;

@@ -10,7 +10,6 @@
 pub mod answer_file;
 pub mod apply;
 pub mod error;
-pub mod evtx;
 pub mod image;
 pub mod inspect;
 pub mod journal;
@@ -18,7 +17,6 @@ pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod providers;
-pub mod sid;
 pub mod target;
 pub mod validate;
 
@@ -34,7 +32,7 @@ pub use plan::{Action, AnswerSetting, Change, Note, Plan};
 pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Provider};
 pub use reseal_hive::ValueType;
-pub use sid::Sid;
+pub use reseal_nt::{evtx, sid, Sid};
 pub use target::{
     DirEntry, DirectoryTarget, DiskTarget, Target, VolumeLocation, WimImageInfo, WimTarget,
 };

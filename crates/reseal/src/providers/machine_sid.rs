@@ -148,7 +148,7 @@ pub fn machine_sid_bytes(image: &mut Image) -> Result<Vec<u8>> {
         ));
     };
     let sid = Sid::from_bytes(&policy)
-        .map_err(|err| Error::corrupt(SECURITY, format!("Policy\\PolAcDmS: {}", err.message)))?;
+        .map_err(|err| Error::corrupt(SECURITY, format!("Policy\\PolAcDmS: {err}")))?;
     if !sid.is_machine_domain_sid() || policy.len() != MACHINE_SID_LENGTH {
         return Err(Error::corrupt(
             SECURITY,

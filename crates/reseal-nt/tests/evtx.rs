@@ -2,7 +2,7 @@
 //! write) and real Windows logs.
 
 use evtx::{EvtxParser, ParserSettings};
-use reseal::evtx::{
+use reseal_nt::evtx::{
     chunk_header_crc, count_records, empty_log, event_record, file_header_crc, log_file,
     ChunkBuilder, EvtxError, CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, RECORD_HEADER_SIZE,
 };

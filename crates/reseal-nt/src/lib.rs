@@ -1,0 +1,11 @@
+//! Windows building blocks shared by the reseal crates and its chores, in pure Rust: nothing
+//! here links a C library, so `xtask` can use it on a machine that has only Rust.
+//!
+//! - [`sid`]: security identifiers, as text and in binary form.
+//! - [`evtx`]: event log files, the parts reseal writes and the record count it reports.
+#![forbid(unsafe_code)]
+
+pub mod evtx;
+pub mod sid;
+
+pub use sid::{Sid, SidError};
