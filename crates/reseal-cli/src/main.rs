@@ -5,6 +5,7 @@
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 1 any other failure (nothing half-written).
 
+mod docs_cmd;
 mod hive_cmd;
 mod image_cmd;
 mod progress_bar;
@@ -13,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +51,21 @@ enum Command {
         #[command(subcommand)]
         command: hive_cmd::HiveCommand,
     },
+    /// Print the shell completion script for SHELL.
+    ///
+    /// For example: `reseal completions bash > ~/.local/share/bash-completion/completions/reseal`
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the reseal(1) man page (`reseal man | man -l -` shows it).
+    Man {
+        /// Write reseal.1 and one page per subcommand (reseal-generalize.1, reseal-hive-ls.1, ...)
+        /// into DIR instead, creating it if missing.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// An error on its way to the user: the message (naming the file and the reason) and the exit code.
@@ -69,6 +85,13 @@ impl CliError {
         CliError {
             message: message.into(),
             code: Self::USAGE,
+        }
+    }
+    /// A failure that is neither the user's input nor the image's: exit code 1.
+    pub fn other(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: Self::OTHER,
         }
     }
     pub fn corrupt(message: impl Into<String>) -> Self {
@@ -124,6 +147,8 @@ fn main() -> ExitCode {
         Command::Reseal(args) => image_cmd::reseal(args, cli.json),
         Command::Recover(args) => image_cmd::recover(args, cli.json),
         Command::Hive { file, command } => hive_cmd::run(&file, command, cli.json),
+        Command::Completions { shell } => docs_cmd::completions(shell, Cli::command()),
+        Command::Man { out_dir } => docs_cmd::man(out_dir.as_deref(), Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
