@@ -23,7 +23,7 @@ mod windows_tree;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::remove_if_present;
+use crate::{output_of, remove_if_present};
 
 use serde_json::Value;
 
@@ -105,22 +105,6 @@ fn run_to_stderr(command: &mut Command) -> Result<(), String> {
     crate::run(command.stdout(std::io::stderr()))
 }
 
-/// Runs a command to completion with its output captured; a failure returns its stderr.
-fn output_of(command: &mut Command) -> Result<Vec<u8>, String> {
-    let shown = format!("{command:?}");
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(out.stdout)
-}
-
 /// Runs a benchmark step and parses the one JSON line it prints.
 fn json_of(command: &mut Command) -> Result<Value, String> {
     let shown = format!("{command:?}");
@@ -141,17 +125,7 @@ fn fresh_copy(from: &Path, to: &Path) -> Result<(), String> {
 /// leaves the image as it was would otherwise look fast).
 fn check_generalized(reseal: &Path, image: &Path) -> Result<(), String> {
     let out = output_of(Command::new(reseal).arg("inspect").arg(image).arg("--json"))?;
-    let inspection: Value = serde_json::from_slice(&out)
-        .map_err(|e| format!("reseal inspect {} printed no JSON: {e}", image.display()))?;
-    let state = inspection["image_state"].as_str().unwrap_or_default();
-    if state == "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is not generalized after reseal generalize: image state {state:?}",
-            image.display()
-        ))
-    }
+    crate::expect_generalized(&image.display().to_string(), &out)
 }
 
 /// The bytes a file takes on disk (a sparse file takes less than its size).

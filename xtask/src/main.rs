@@ -6,18 +6,27 @@
 //! - `demo`: setup, build, and generalize a copy of the bundled sample image, showing before/after.
 //! - `fixtures`: regenerates `fixtures/sample/` and `fixtures/sample.wim` from `fixtures/spec/`.
 //! - `bench`: benchmarks (see docs/PERFORMANCE.md).
+//! - `bindgen`: rewrites the checked-in libntfs-3g bindings from the installed headers.
+//! - `fresh`: the README's two commands inside a bare Debian 12 root (see `fresh.rs`).
+//! - `dist`: the release bundle, checked in a bare Debian 12 root (see `dist.rs`).
 //!
-//! xtask itself builds with nothing but Rust: every system tool is called as a process.
+//! xtask itself builds with nothing but Rust (`tests/rust_alone.rs` holds it to that): it
+//! links no C library and depends on none of the native crates; every system tool, and every
+//! crate that needs what `setup` installs, is run as a process.
 
+mod bare_root;
 mod bench;
 mod demo;
+mod dist;
 mod fixtures;
+mod fresh;
 mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|fixtures|bench>";
+const USAGE: &str =
+    "usage: cargo xtask <setup|test|demo|fixtures|bench|bindgen|fresh [--demo] [--keep]|dist>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +36,10 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("fixtures") => fixtures::generate(&workspace_root()),
         Some("bench") => bench::run(),
+        Some("bindgen") => setup::run()
+            .and_then(|()| cargo(&["run", "--quiet", "--package", "reseal-ntfs-sys-bindgen"])),
+        Some("fresh") => fresh::run(&args[1..]),
+        Some("dist") => dist::run(),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -63,7 +76,6 @@ pub fn cargo(args: &[&str]) -> Result<(), String> {
     run(Command::new(cargo).args(args).current_dir(workspace_root()))
 }
 
-/// Runs a command to completion, inheriting stdio; a non-zero exit is an error naming the command.
 /// Copies the directory tree `from` to `to` (files and directories only).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
@@ -117,6 +129,7 @@ impl Drop for Scratch {
     }
 }
 
+/// Runs a command to completion, inheriting stdio; a non-zero exit is an error naming the command.
 pub fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     eprintln!("+ {shown}");
@@ -127,6 +140,37 @@ pub fn run(command: &mut Command) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{shown} failed with {status}"))
+    }
+}
+
+/// Runs a command to completion with its output captured; a failure returns its stderr.
+pub fn output_of(command: &mut Command) -> Result<Vec<u8>, String> {
+    let shown = format!("{command:?}");
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// Checks that `inspect_json`, what `reseal inspect --json` printed for `image`, shows an image
+/// generalized for OOBE.
+pub fn expect_generalized(image: &str, inspect_json: &[u8]) -> Result<(), String> {
+    let inspection: serde_json::Value = serde_json::from_slice(inspect_json)
+        .map_err(|e| format!("reseal inspect {image} printed no JSON: {e}"))?;
+    let state = inspection["image_state"].as_str().unwrap_or_default();
+    if state == "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{image} is not generalized after reseal generalize: image state {state:?}"
+        ))
     }
 }
 

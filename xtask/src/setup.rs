@@ -6,29 +6,49 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Debian packages, each with why the project needs it.
-const PACKAGES: &[(&str, &str)] = &[
+/// Debian packages, each with why the project needs it. The build links two static archives
+/// and needs nothing else but Rust and the C linker (gcc, which brings binutils); the rest is
+/// for the tests and the chores.
+pub const PACKAGES: &[(&str, &str)] = &[
+    (
+        "ntfs-3g-dev",
+        "build: libntfs-3g.a, linked by reseal-ntfs-sys; its headers for `cargo xtask bindgen`",
+    ),
     (
         "libwim-dev",
-        "wimlib headers and library for the WIM target",
+        "build: libwim.a, whose codec objects reseal-wimlib-sys links; wimlib.h for its prototype test",
     ),
-    ("libfuse-dev", "Debian's wimlib.pc requires fuse"),
-    ("libclang-dev", "bindgen for the -sys crates"),
-    ("pkg-config", "locating system libraries"),
+    (
+        "binutils",
+        "build: ar, which copies wimlib's codec objects out of libwim.a",
+    ),
+    (
+        "libclang-dev",
+        "`cargo xtask bindgen` and the test that the checked-in NTFS bindings are current",
+    ),
     (
         "wimtools",
-        "wimlib-imagex: sample.wim capture and WIM oracles",
+        "tests: wimlib-imagex, the WIM oracle; sample.wim capture",
     ),
-    ("ntfs-3g", "NTFS tools used as oracles"),
-    ("ntfs-3g-dev", "libntfs-3g for the disk targets"),
+    (
+        "ntfs-3g",
+        "tests: mkntfs, ntfsfix, ntfssecaudit, the NTFS oracles",
+    ),
     (
         "python3-hivex",
-        "hivex, the registry oracle the tests compare against",
+        "tests: hivex, the registry oracle the tests compare against",
     ),
-    ("libhivex-bin", "hivexsh and hivexml"),
-    ("qemu-utils", "qemu-img for disk-image tests"),
-    ("gdisk", "sgdisk for partitioned test images"),
-    ("python3-venv", "the virtualenv that holds libvhdi-python"),
+    ("libhivex-bin", "tests: hivexsh and hivexml"),
+    ("qemu-utils", "tests: qemu-img for disk images"),
+    ("gdisk", "tests: sgdisk for partitioned disk images"),
+    (
+        "python3-venv",
+        "tests: the virtualenv that holds libvhdi-python",
+    ),
+    (
+        "debootstrap",
+        "`cargo xtask fresh` and the release-bundle test: a bare Debian root",
+    ),
 ];
 
 /// libvhdi-python, pinned: the version the disk tests were checked against. PyPI has manylinux
@@ -41,15 +61,21 @@ pub fn run() -> Result<(), String> {
 }
 
 fn system_packages() -> Result<(), String> {
-    let missing: Vec<&str> = PACKAGES
+    let names: Vec<&str> = PACKAGES.iter().map(|(name, _)| *name).collect();
+    ensure_packages(&names)
+}
+
+/// Installs those of `packages` that are missing (apt-get, as root).
+pub fn ensure_packages(packages: &[&str]) -> Result<(), String> {
+    let missing: Vec<&str> = packages
         .iter()
-        .map(|(name, _)| *name)
+        .copied()
         .filter(|name| !installed(name))
         .collect();
     if missing.is_empty() {
         eprintln!(
             "setup: all {} system packages are installed",
-            PACKAGES.len()
+            packages.len()
         );
         return Ok(());
     }
@@ -155,7 +181,7 @@ fn installed(package: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
