@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use crate::base_block::BaseBlock;
 use crate::cell::{file_offset, NIL};
 use crate::hive::{Hive, Leaf, MAX_KEY_DEPTH};
-use crate::{name, Result};
+use crate::Result;
 
 /// What [`Hive::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl Walk<'_> {
             }
             let name = node.name_units();
             if let Some(previous) = &previous {
-                if name::compare(previous, &name).is_ge() {
+                if reseal_nt::upcase::compare_ignore_case(previous, &name).is_ge() {
                     self.report.problems.push(format!(
                         "file offset {:#x}: subkey list of key {key:#x} is not sorted at {:?}",
                         file_offset(subkey),

@@ -654,9 +654,9 @@ impl Hive {
         })
     }
 
-    /// Where the name `upcased` (see [`name::upcase`]) is or belongs in the subkey list of the key
-    /// at `key`, found by binary search as Windows does (lists are sorted by upper-cased name):
-    /// `None` when the key has no subkeys.
+    /// Where the name `upcased` (see [`reseal_nt::upcase::upcase_units`]) is or belongs in the
+    /// subkey list of the key at `key`, found by binary search as Windows does (lists are sorted by
+    /// upper-cased name): `None` when the key has no subkeys.
     fn locate_subkey(&self, key: u32, upcased: &[u16]) -> Result<Option<Place>> {
         let (ri, leaf_offsets) = self.subkey_leaf_offsets(key)?;
         let Some(last_leaf) = leaf_offsets.len().checked_sub(1) else {
@@ -696,7 +696,7 @@ impl Hive {
 
     fn find_subkey(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {
         Ok(self
-            .locate_subkey(key, &name::upcase(wanted))?
+            .locate_subkey(key, &reseal_nt::upcase::upcase_units(wanted))?
             .and_then(|place| place.found))
     }
 
@@ -714,7 +714,7 @@ impl Hive {
 
     fn find_value(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {
         for offset in self.value_offsets(key)? {
-            if name::eq_ignore_case(&self.vk(offset)?.name_units(), wanted) {
+            if reseal_nt::upcase::eq_ignore_case(&self.vk(offset)?.name_units(), wanted) {
                 return Ok(Some(offset));
             }
         }
@@ -847,7 +847,7 @@ impl Hive {
     fn insert_subkey(&mut self, parent: u32, key: u32, key_name: &[u16]) -> Result<()> {
         // A key without subkeys gets its first leaf.
         let place = self
-            .locate_subkey(parent, &name::upcase(key_name))?
+            .locate_subkey(parent, &reseal_nt::upcase::upcase_units(key_name))?
             .unwrap_or(Place {
                 ri: None,
                 leaf_offsets: vec![NIL],

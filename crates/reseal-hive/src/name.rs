@@ -1,12 +1,13 @@
-//! Key and value names: decoding, encoding, Windows-style case folding and the `lh` name hash.
+//! Key and value names: decoding, encoding, comparison with a stored name and the `lh` name hash.
 //!
 //! Names are stored either "compressed" (one byte per character, Latin-1: flag `KEY_COMP_NAME` on
 //! a key node, `VALUE_COMP_NAME` on a key value) or as UTF-16LE. Windows compares names by
-//! upper-casing each UTF-16 code unit on its own (`RtlUpcaseUnicodeChar`): no case mapping expands
-//! one unit into several (so `ß` stays `ß`) and surrogates are left alone. [`upcase_unit`] follows
-//! that rule with Unicode's simple upper-case mapping.
+//! upper-casing each UTF-16 code unit on its own (`RtlUpcaseUnicodeChar`), with the table in
+//! [`reseal_nt::upcase`].
 
 use std::cmp::Ordering;
+
+use reseal_nt::upcase::upcase_unit;
 
 /// Longest key name Windows accepts, in UTF-16 code units.
 pub(crate) const MAX_KEY_NAME_LEN: usize = 255;
@@ -51,44 +52,13 @@ pub(crate) fn encode(name: &str) -> (Vec<u8>, bool) {
     }
 }
 
-/// Upper-cases one UTF-16 code unit the way Windows does (one unit in, one unit out).
-pub(crate) fn upcase_unit(unit: u16) -> u16 {
-    if unit < 0x80 {
-        return u16::from((unit as u8).to_ascii_uppercase());
-    }
-    let Some(c) = char::from_u32(u32::from(unit)) else {
-        return unit; // a surrogate half
-    };
-    let mut upper = c.to_uppercase();
-    match (upper.next(), upper.next()) {
-        (Some(u), None) => u16::try_from(u32::from(u)).unwrap_or(unit),
-        _ => unit,
-    }
-}
-
-/// Compares two names as Windows orders subkey lists: unit by unit after upper-casing.
-pub(crate) fn compare(a: &[u16], b: &[u16]) -> Ordering {
-    a.iter()
-        .map(|&u| upcase_unit(u))
-        .cmp(b.iter().map(|&u| upcase_unit(u)))
-}
-
-/// The upper-cased form of a name, for repeated comparisons with [`compare_upcased`].
-pub(crate) fn upcase(name: &[u16]) -> Vec<u16> {
-    name.iter().map(|&u| upcase_unit(u)).collect()
-}
-
-/// [`compare`] of a stored name with a name already upper-cased by [`upcase`], without
-/// decoding the stored name into a buffer (subkey lookups compare many stored names).
+/// Compares a stored name with a name already upper-cased by [`reseal_nt::upcase::upcase_units`],
+/// as [`reseal_nt::upcase::compare_ignore_case`] would, without decoding the stored name into a
+/// buffer (subkey lookups compare many stored names).
 pub(crate) fn compare_upcased(raw: &[u8], compressed: bool, upcased: &[u16]) -> Ordering {
     units_iter(raw, compressed)
         .map(upcase_unit)
         .cmp(upcased.iter().copied())
-}
-
-/// `true` when two names are equal ignoring case.
-pub(crate) fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
-    a.len() == b.len() && compare(a, b) == Ordering::Equal
 }
 
 /// The `lh` hash: `H = 37 * H + upcase(unit)` over the name's UTF-16 code units, wrapping.
@@ -115,18 +85,10 @@ pub(crate) fn lf_hint(name: &[u16]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reseal_nt::upcase::{compare_ignore_case, upcase_units};
 
     fn u(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()
-    }
-
-    #[test]
-    fn folding_is_unicode_but_one_to_one() {
-        assert!(eq_ignore_case(&u("grüße"), &u("GRÜßE")));
-        assert!(eq_ignore_case(&u("σίσυφος"), &u("ΣΊΣΥΦΟΣ")));
-        assert!(!eq_ignore_case(&u("straße"), &u("STRASSE")));
-        assert_eq!(compare(&u("abc"), &u("ABD")), Ordering::Less);
-        assert_eq!(compare(&u("ab"), &u("AB_")), Ordering::Less);
     }
 
     #[test]
@@ -139,14 +101,15 @@ mod tests {
             "日本",
             "ΣΊΣΥΦΟΣ",
             "σίσυφος",
+            "σίσυφοσ",
             "",
         ];
         for a in names {
             for b in names {
                 let (raw, compressed) = encode(a);
                 assert_eq!(
-                    compare_upcased(&raw, compressed, &upcase(&u(b))),
-                    compare(&u(a), &u(b)),
+                    compare_upcased(&raw, compressed, &upcase_units(&u(b))),
+                    compare_ignore_case(&u(a), &u(b)),
                     "{a} vs {b}"
                 );
             }

@@ -341,7 +341,9 @@ fn rename_key_resorts_and_keeps_contents() {
     tree_key(&mut expected, &["data-test"]).name = "ΣΊΣΥΦΟΣ".to_string();
     assert_readers_see(&after, &expected);
     let reopened = Hive::from_bytes(after.clone()).unwrap();
-    assert!(reopened.key("σίσυφος").unwrap().is_some());
+    assert!(reopened.key("σίσυφοσ").unwrap().is_some());
+    // Windows' table leaves the final sigma as it is: it does not name the same key.
+    assert!(reopened.key("σίσυφος").unwrap().is_none());
     let names: Vec<Vec<u16>> = reopened
         .root()
         .unwrap()
@@ -415,7 +417,7 @@ fn non_ascii_names_round_trip() {
     let reopened = Hive::from_bytes(committed.clone()).unwrap();
     for (name, other_case) in names
         .iter()
-        .zip(["GRÜßE", "σίσυφος", "日本語のキー", "EMOJI 𐐐"])
+        .zip(["GRÜßE", "σίσυφοσ", "日本語のキー", "EMOJI 𐐐"])
     {
         let key = reopened.key(other_case).unwrap().unwrap();
         assert_eq!(key.name().unwrap(), *name);

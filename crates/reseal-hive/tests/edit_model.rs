@@ -46,17 +46,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Windows-style folding: each character upper-cased unless that would change its length.
+/// Windows' folding ("σίσυφος" and "ΣΊΣΥΦΟΣ" are two keys: the final sigma stays as it is).
 fn fold(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            let mut upper = c.to_uppercase();
-            match (upper.next(), upper.next()) {
-                (Some(u), None) if u.len_utf16() == c.len_utf16() => u,
-                _ => c,
-            }
-        })
-        .collect()
+    reseal_nt::upcase::upcase_str(name)
 }
 
 fn names(path: &[usize]) -> Vec<&'static str> {

@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
+use reseal_nt::security_descriptor::{self, ObjectKind};
 use reseal_ntfs_sys::{self as sys, Inode};
 
 use crate::error::{Error, Result};
 use crate::path;
-use crate::security;
 use crate::volume::{ntfs_error, Volume, MFT_ROOT};
 
 /// The record number part of an MFT reference (the top 16 bits are the sequence number).
@@ -418,7 +418,7 @@ impl Volume {
     }
 
     /// Creates a file that must not exist yet, with the security descriptor Windows would give
-    /// it from its directory's inheritable ACEs (see [`security::inherit_for_file`]).
+    /// it in its directory ([`security_descriptor::inherit`], the same for every reseal target).
     ///
     /// The name is stored as libntfs-3g creates names: in the POSIX namespace, without an 8.3
     /// alias. Windows opens such names like any other.
@@ -427,7 +427,7 @@ impl Volume {
     }
 
     /// Creates a directory (its parent must exist), inheriting like Windows
-    /// ([`security::inherit_for_directory`]).
+    /// ([`security_descriptor::inherit`]).
     pub fn create_dir(&mut self, path: &str) -> Result<()> {
         self.create(path, None)
     }
@@ -453,15 +453,17 @@ impl Volume {
         let parent_descriptor = parent.security_descriptor().map_err(|failure| {
             ntfs_error(&self.image, "read security of", &parent_shown, failure)
         })?;
-        let inherit = match contents {
-            Some(_) => security::inherit_for_file,
-            None => security::inherit_for_directory,
+        let kind = match contents {
+            Some(_) => ObjectKind::File,
+            None => ObjectKind::Directory,
         };
         let descriptor =
-            inherit(&parent_descriptor).map_err(|reason| Error::InvalidSecurityDescriptor {
-                image: self.image.clone(),
-                path: parent_shown.clone(),
-                reason,
+            security_descriptor::inherit(&parent_descriptor, kind).map_err(|error| {
+                Error::InvalidSecurityDescriptor {
+                    image: self.image.clone(),
+                    path: parent_shown.clone(),
+                    reason: error.to_string(),
+                }
             })?;
         let name16 = utf16(name);
         let mut inode = self

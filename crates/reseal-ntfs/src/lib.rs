@@ -21,8 +21,8 @@
 //! * [`volume`]: mounting and the refusals (BitLocker, hibernation/Fast Startup, dirty flag,
 //!   unclean journal), checked read-only before anything is written.
 //! * `files`: lookup by Windows path (case-insensitive, with the volume's `$UpCase`), read,
-//!   replace in place, create, delete.
-//! * [`security`]: security descriptors, and what a new file or directory inherits.
+//!   replace in place, create (with the descriptor `reseal_nt::security_descriptor::inherit`
+//!   gives), delete.
 //!
 //! # What is not crash-safe
 //!
@@ -34,7 +34,6 @@
 mod error;
 mod files;
 mod path;
-pub mod security;
 mod upcase;
 pub mod volume;
 

@@ -1,8 +1,11 @@
-//! Case-insensitive name comparison with the volume's own `$UpCase` table, as Windows does.
+//! Case-insensitive name comparison with the volume's own `$UpCase` table, as Windows does: a
+//! volume's names were ordered with its own table, which can be older than today's.
+
+use std::borrow::Cow;
 
 /// Maps each UTF-16 unit to its upper case.
 pub struct Upcase {
-    table: Vec<u16>,
+    table: Cow<'static, [u16]>,
 }
 
 impl Upcase {
@@ -15,24 +18,17 @@ impl Upcase {
             .chunks_exact(2)
             .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
             .collect();
-        Some(Upcase { table })
+        Some(Upcase {
+            table: Cow::Owned(table),
+        })
     }
 
-    /// A table from Rust's simple case mapping, for a volume whose `$UpCase` is unreadable.
+    /// Windows' table (the `$UpCase` of volumes Windows 8 and later format), for a volume whose
+    /// `$UpCase` is unreadable.
     pub fn fallback() -> Upcase {
-        let table = (0..=u16::MAX)
-            .map(|unit| {
-                let Some(c) = char::from_u32(u32::from(unit)) else {
-                    return unit; // surrogate halves map to themselves
-                };
-                let mut upper = c.to_uppercase();
-                match (upper.next(), upper.next()) {
-                    (Some(u), None) if (u as u32) <= 0xFFFF => u as u32 as u16,
-                    _ => unit,
-                }
-            })
-            .collect();
-        Upcase { table }
+        Upcase {
+            table: Cow::Borrowed(reseal_nt::upcase::table()),
+        }
     }
 
     fn upper(&self, unit: u16) -> u16 {
@@ -63,6 +59,17 @@ mod tests {
         assert!(upcase.eq_ignore_case(&utf16("été"), &utf16("ÉTÉ")));
         assert!(!upcase.eq_ignore_case(&utf16("config"), &utf16("configs")));
         assert!(!upcase.eq_ignore_case(&utf16("a"), &utf16("b")));
+    }
+
+    #[test]
+    fn fallback_is_windows_table() {
+        let upcase = Upcase::fallback();
+        for unit in 0..=u16::MAX {
+            assert_eq!(upcase.upper(unit), reseal_nt::upcase::upcase_unit(unit));
+        }
+        // Windows leaves the dotless i and the final sigma alone.
+        assert!(!upcase.eq_ignore_case(&utf16("ı"), &utf16("I")));
+        assert!(!upcase.eq_ignore_case(&utf16("ς"), &utf16("Σ")));
     }
 
     #[test]

@@ -305,19 +305,6 @@ fn utf16_to_string(bytes: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
-/// `name` upper-cased as Windows compares file names (one character to one).
-pub fn upper_case_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            let mut upper = c.to_uppercase();
-            match (upper.next(), upper.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

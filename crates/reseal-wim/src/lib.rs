@@ -66,7 +66,6 @@ pub mod integrity;
 pub mod metadata;
 pub mod resource;
 pub mod security;
-pub mod security_descriptor;
 mod wim;
 #[doc(hidden)]
 pub mod writer;

@@ -75,11 +75,11 @@ impl ImageMetadata {
             let exact = children
                 .iter()
                 .find(|&&c| self.dentries[c].name == component);
-            let wanted = dentry::upper_case_name(component);
+            let wanted = reseal_nt::upcase::upcase_str(component);
             current = *exact.or_else(|| {
                 children
                     .iter()
-                    .find(|&&c| dentry::upper_case_name(&self.dentries[c].name) == wanted)
+                    .find(|&&c| reseal_nt::upcase::upcase_str(&self.dentries[c].name) == wanted)
             })?;
         }
         Some(current)
@@ -264,11 +264,11 @@ impl ImageMetadata {
         parsed.parent = Some(parent);
         parsed.offset = usize::MAX;
         let index = self.dentries.len();
-        let key = dentry::upper_case_name(&parsed.name);
+        let key = reseal_nt::upcase::upcase_str(&parsed.name);
         let position = self.dentries[parent]
             .children
             .iter()
-            .position(|&c| dentry::upper_case_name(&self.dentries[c].name) > key)
+            .position(|&c| reseal_nt::upcase::upcase_str(&self.dentries[c].name) > key)
             .unwrap_or(self.dentries[parent].children.len());
         self.dentries.push(parsed);
         self.dentries[parent].children.insert(position, index);

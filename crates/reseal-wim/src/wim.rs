@@ -33,9 +33,9 @@ use crate::header::{
 use crate::integrity;
 use crate::metadata::ImageMetadata;
 use crate::resource::{self, Decompressors, ResourceSpec};
-use crate::security_descriptor;
 use crate::writer::WimWriter;
 use crate::xml::{ImageInfo, XmlData};
+use reseal_nt::security_descriptor::{self, ObjectKind};
 use reseal_wimlib_sys::Codec;
 
 /// The XML data is read whole; real ones are a few kilobytes.
@@ -411,8 +411,9 @@ impl Wim {
 
     /// Creates `name` in the directory `parent` of `image`: a file with `contents`, or an empty
     /// directory when `contents` is `None`, and commits the change. Its security descriptor is
-    /// inherited from the parent's inheritable ACEs (from the nearest ancestor that has a
-    /// descriptor; only an image without any descriptor gives none).
+    /// the one Windows gives a new file there ([`security_descriptor::inherit`], the same for
+    /// every reseal target), from the nearest ancestor that has a descriptor; only an image
+    /// without any descriptor gives none.
     pub fn create(
         &mut self,
         index: u32,
@@ -427,11 +428,11 @@ impl Wim {
         if !dentry::has_child_list(image.dentries[parent].attributes) {
             return Err(self.usage(format!("{:?} is not a directory", image.path_of(parent))));
         }
-        let wanted = dentry::upper_case_name(name);
+        let wanted = reseal_nt::upcase::upcase_str(name);
         if image.dentries[parent]
             .children
             .iter()
-            .any(|&c| dentry::upper_case_name(&image.dentries[c].name) == wanted)
+            .any(|&c| reseal_nt::upcase::upcase_str(&image.dentries[c].name) == wanted)
         {
             return Err(self.usage(format!(
                 "{name:?} already exists in {:?}",
@@ -444,10 +445,19 @@ impl Wim {
             parent_descriptor = image.security_descriptor(i).map(<[u8]>::to_vec);
             ancestor = image.dentries[i].parent;
         }
+        let kind = match contents {
+            Some(_) => ObjectKind::File,
+            None => ObjectKind::Directory,
+        };
         let inherited = parent_descriptor
-            .map(|descriptor| security_descriptor::inherit(&descriptor, contents.is_none()))
+            .map(|descriptor| security_descriptor::inherit(&descriptor, kind))
             .transpose()
-            .map_err(|m| Error::from_malformed(&self.path, m))?;
+            .map_err(|e| {
+                Error::from_malformed(
+                    &self.path,
+                    Malformed::new("security descriptor", e.to_string()),
+                )
+            })?;
         let created_path = match image.path_of(parent) {
             parent_path if parent_path.is_empty() => name.to_string(),
             parent_path => format!("{parent_path}\\{name}"),
@@ -934,11 +944,11 @@ impl WimImage {
         let Some(index) = self.metadata.lookup(path) else {
             return Ok(None);
         };
-        let wanted = crate::dentry::upper_case_name(name);
+        let wanted = reseal_nt::upcase::upcase_str(name);
         let stream = self.metadata.dentries[index]
             .named_streams
             .iter()
-            .find(|stream| crate::dentry::upper_case_name(&stream.name) == wanted);
+            .find(|stream| reseal_nt::upcase::upcase_str(&stream.name) == wanted);
         match stream.map(|stream| stream.hash) {
             Some(hash) => self.wim.read_blob(&hash).map(Some),
             None => Ok(None),

@@ -16,7 +16,7 @@ use crate::image::{hive_logs, load_hive, Image};
 use crate::journal::{self, Operation};
 use crate::plan::{Action, Plan};
 use crate::progress::{in_phase, Progress};
-use crate::target::{canonical_path, Target};
+use crate::targets::{canonical_path, Target};
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use reseal_hive::{Hive, ValueType};
 
 use crate::error::{Error, Result};
-use crate::target::{canonical_path, split_parent, upper_case_name, DirEntry, Target};
+use crate::targets::{canonical_path, split_parent, upper_case_name, DirEntry, Target};
 
 /// The SYSTEM hive.
 pub const SYSTEM: &str = r"Windows\System32\config\SYSTEM";

@@ -10,7 +10,7 @@ use crate::evtx;
 use crate::image::{join_path, Image, MACHINE_HIVES, SAM, SECURITY, SOFTWARE, SYSTEM};
 use crate::journal::JOURNAL_DIR;
 use crate::sid::Sid;
-use crate::target::Target;
+use crate::targets::Target;
 use crate::validate;
 
 /// The folder of the event logs.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::progress::{NoProgress, Progress};
-use crate::target::{write_file, Target};
+use crate::targets::{write_file, Target};
 
 /// The journal folder at the image root.
 pub const JOURNAL_DIR: &str = "reseal-journal";
@@ -208,7 +208,7 @@ fn holds_nothing(target: &mut dyn Target) -> Result<bool> {
     let entries = target.list_dir(JOURNAL_DIR)?.unwrap_or_default();
     for entry in entries {
         let empty_staged_dir = entry.is_dir
-            && crate::target::same_path(&entry.name, "staged")
+            && crate::targets::same_path(&entry.name, "staged")
             && target
                 .list_dir(STAGED_DIR)?
                 .is_none_or(|staged| staged.is_empty());

@@ -17,7 +17,7 @@ pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod providers;
-pub mod target;
+pub mod targets;
 pub mod validate;
 
 use std::path::Path;
@@ -33,7 +33,7 @@ pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Provider};
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
-pub use target::{
+pub use targets::{
     DirEntry, DirectoryTarget, DiskTarget, Target, VolumeLocation, WimImageInfo, WimTarget,
 };
 
@@ -177,7 +177,7 @@ fn starts_with_wim_magic(path: &Path) -> bool {
     let mut magic = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| &magic == target::wim::WIM_MAGIC)
+        .is_ok_and(|()| &magic == targets::wim::WIM_MAGIC)
 }
 
 /// Reads what the image is and what state it is in. Never writes.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::image::{join_path, Image};
-use crate::target::{split_parent, upper_case_name, DirEntry};
+use crate::targets::{split_parent, upper_case_name, DirEntry};
 
 /// Everything one run will change, in order, with notes for the user.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -483,7 +483,7 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 /// hives all share the name NTUSER.DAT).
 fn hive_name(hive: &str) -> String {
     let (dir, name) = split_parent(hive);
-    if crate::target::same_path(&dir, r"Windows\System32\config") {
+    if crate::targets::same_path(&dir, r"Windows\System32\config") {
         name
     } else {
         hive.to_string()

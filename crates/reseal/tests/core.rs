@@ -731,8 +731,9 @@ fn planned_names_whose_upper_case_changes_length_list_correctly() {
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     let mut image = Image::new(&mut target);
     let mut plan = Plan::new();
-    // 'ı' and 'ſ' upper-case to the one-byte 'I' and 'S'.
-    plan.write_file(&mut image, P, S, "Windows\\ıdir\\ſfile.txt", b"x", false)
+    // 'ⱥ' (three bytes in UTF-8) upper-cases to the two-byte 'Ⱥ', 'ɐ' (two bytes) to the
+    // three-byte 'Ɐ'.
+    plan.write_file(&mut image, P, S, "Windows\\ⱥdir\\ɐfile.txt", b"x", false)
         .unwrap();
     let names = |image: &mut Image, dir: &str| -> Vec<String> {
         image
@@ -743,12 +744,12 @@ fn planned_names_whose_upper_case_changes_length_list_correctly() {
             .map(|e| e.name)
             .collect()
     };
-    assert_eq!(names(&mut image, "Windows"), vec!["System32", "ıdir"]);
-    assert_eq!(names(&mut image, "WINDOWS\\IDIR"), vec!["ſfile.txt"]);
+    assert_eq!(names(&mut image, "Windows"), vec!["System32", "ⱥdir"]);
+    assert_eq!(names(&mut image, "WINDOWS\\ȺDIR"), vec!["ɐfile.txt"]);
     drop(image);
     reseal::apply(&mut target, &plan).unwrap();
     assert_eq!(
-        std::fs::read(tree.path("Windows/ıdir/ſfile.txt")).unwrap(),
+        std::fs::read(tree.path("Windows/ⱥdir/ɐfile.txt")).unwrap(),
         b"x"
     );
 }

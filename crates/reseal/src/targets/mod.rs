@@ -129,19 +129,10 @@ pub fn canonical_path(path: &str) -> String {
         .join("\\")
 }
 
-/// A file name upper-cased as Windows compares names (simple per-character upper-casing).
+/// A file name upper-cased as Windows compares names (Windows' upcase table, one UTF-16 unit to
+/// one: see [`reseal_nt::upcase`]).
 pub fn upper_case_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            let mut upper = c.to_uppercase();
-            // Windows' upcase table maps one UTF-16 unit to one; keep characters whose upper case
-            // expands (like 'ß') as they are.
-            match (upper.next(), upper.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
+    reseal_nt::upcase::upcase_str(name)
 }
 
 /// `true` when `a` and `b` name the same file on Windows.
@@ -173,6 +164,8 @@ mod tests {
         ));
         assert!(!same_path(r"Windows\a", r"Windows\b"));
         assert_eq!(upper_case_name("straße"), "STRAßE");
+        // Windows' table leaves the dotless i as it is: "ıdir" is not "IDIR".
+        assert!(!same_path(r"Windows\ıdir", r"WINDOWS\IDIR"));
         assert_eq!(
             split_parent(r"Windows\Panther\unattend.xml"),
             (r"Windows\Panther".to_string(), "unattend.xml".to_string())
