@@ -20,8 +20,10 @@ use serde_json::json;
 use crate::progress_bar::TerminalProgress;
 use crate::CliError;
 
+/// The image an image command works on: the path, and which image of a WIM or which partition
+/// of a disk image. Declared once, flattened into each command.
 #[derive(Args, Debug)]
-pub struct InspectArgs {
+pub struct ImageArgs {
     /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), a WIM file, or a .vhd/.vhdx/raw disk image.
     target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
@@ -34,18 +36,34 @@ pub struct InspectArgs {
     partition: Option<u32>,
 }
 
+/// How generalize and reseal write: not at all, despite failed checks, or somewhere else.
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Go on although the named validation check fails (repeatable).
+    #[arg(long = "ignore-check", value_name = "NAME")]
+    ignore_checks: Vec<String>,
+    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
+    #[arg(long, value_name = "NEW.wim")]
+    output: Option<PathBuf>,
+    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
+    /// for a VHD) whose parent is the image; the image is left untouched.
+    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
+    output_diff: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct GeneralizeArgs {
-    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
-    target: PathBuf,
-    /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
-    /// more than one image; not used for directories).
-    #[arg(long, value_name = "N|NAME|all")]
-    index: Option<String>,
-    /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
-    /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
-    #[arg(long, value_name = "N")]
-    partition: Option<u32>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// The next boot runs specialize, then OOBE (the default).
     #[arg(long, conflicts_with = "audit")]
     oobe: bool,
@@ -70,19 +88,8 @@ pub struct GeneralizeArgs {
     /// Also give the image a new Cryptography MachineGuid.
     #[arg(long)]
     new_machine_guid: bool,
-    /// Print the plan and write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Go on although the named validation check fails (repeatable).
-    #[arg(long = "ignore-check", value_name = "NAME")]
-    ignore_checks: Vec<String>,
-    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
-    #[arg(long, value_name = "NEW.wim")]
-    output: Option<PathBuf>,
-    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD) whose parent is the image; the image is left untouched.
-    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
-    output_diff: Option<PathBuf>,
+    #[command(flatten)]
+    write: WriteArgs,
 }
 
 #[derive(Args, Debug)]
@@ -97,35 +104,16 @@ pub struct RecoverArgs {
 
 #[derive(Args, Debug)]
 pub struct ResealArgs {
-    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
-    target: PathBuf,
-    /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
-    /// more than one image; not used for directories).
-    #[arg(long, value_name = "N|NAME|all")]
-    index: Option<String>,
-    /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
-    /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
-    #[arg(long, value_name = "N")]
-    partition: Option<u32>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// The next boot goes to OOBE.
     #[arg(long, conflicts_with = "audit", required_unless_present = "audit")]
     oobe: bool,
     /// The next boot goes to audit mode.
     #[arg(long)]
     audit: bool,
-    /// Print the plan and write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Go on although the named validation check fails (repeatable).
-    #[arg(long = "ignore-check", value_name = "NAME")]
-    ignore_checks: Vec<String>,
-    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
-    #[arg(long, value_name = "NEW.wim")]
-    output: Option<PathBuf>,
-    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD) whose parent is the image; the image is left untouched.
-    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
-    output_diff: Option<PathBuf>,
+    #[command(flatten)]
+    write: WriteArgs,
 }
 
 /// Opens one image and finishes or rolls back what an interrupted run left in it.
@@ -219,6 +207,7 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
 }
 
 pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
+    let args = args.image;
     let selections = selections(&args.target, args.index.as_deref())?;
     let several = selections.len() > 1;
     let mut documents = Vec::new();
@@ -277,43 +266,21 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         skip_rearm: args.skip_rearm,
         persist_devices: args.persist_devices,
         new_machine_guid: args.new_machine_guid,
-        dry_run: args.dry_run,
-        ignore_checks: args.ignore_checks,
+        dry_run: args.write.dry_run,
+        ignore_checks: args.write.ignore_checks.clone(),
     };
-    let destination = Destination {
-        output: args.output.as_deref(),
-        partition: args.partition,
-        output_diff: args.output_diff.as_deref(),
-    };
-    run(
-        &args.target,
-        args.index.as_deref(),
-        &destination,
-        &options,
-        as_json,
-    )
+    run(&args.image, &args.write, &options, as_json)
 }
 
 pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
     let options = GeneralizeOptions {
         generalize: false,
         mode: if args.audit { Mode::Audit } else { Mode::Oobe },
-        dry_run: args.dry_run,
-        ignore_checks: args.ignore_checks,
+        dry_run: args.write.dry_run,
+        ignore_checks: args.write.ignore_checks.clone(),
         ..GeneralizeOptions::default()
     };
-    let destination = Destination {
-        output: args.output.as_deref(),
-        partition: args.partition,
-        output_diff: args.output_diff.as_deref(),
-    };
-    run(
-        &args.target,
-        args.index.as_deref(),
-        &destination,
-        &options,
-        as_json,
-    )
+    run(&args.image, &args.write, &options, as_json)
 }
 
 /// Where in a disk image generalize and reseal work, and where their changes go.
@@ -328,13 +295,18 @@ struct Destination<'a> {
 
 /// Runs generalize or reseal on the target, or on a copy of it at `--output`.
 fn run(
-    target_path: &Path,
-    index: Option<&str>,
-    destination: &Destination,
+    image: &ImageArgs,
+    write: &WriteArgs,
     options: &GeneralizeOptions,
     as_json: bool,
 ) -> Result<(), CliError> {
-    let selections = selections(target_path, index)?;
+    let target_path = image.target.as_path();
+    let destination = &Destination {
+        output: write.output.as_deref(),
+        partition: image.partition,
+        output_diff: write.output_diff.as_deref(),
+    };
+    let selections = selections(target_path, image.index.as_deref())?;
     let Some(output) = destination.output else {
         return run_images(target_path, &selections, destination, options, as_json);
     };

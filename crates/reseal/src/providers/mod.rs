@@ -1,7 +1,7 @@
 //! Providers: each one reproduces one part of what Sysprep does, by planning changes.
 //!
 //! The [`Provider`] trait and [`PlanContext`] are the interface between the core and the providers
-//! (see docs/library-contract.md).
+//! (docs/ARCHITECTURE.md, "Extending"; docs/providers.md lists what each provider changes).
 
 pub mod accounts;
 pub mod action_files;
