@@ -42,6 +42,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-utils", "tests: qemu-img for disk images"),
     ("gdisk", "tests: sgdisk for partitioned disk images"),
     (
+        "bzip2",
+        "tests: unpacks the real Windows-made VHD/VHDX images kept compressed in ../shared",
+    ),
+    (
         "python3-venv",
         "tests: the virtualenv that holds libvhdi-python",
     ),
