@@ -3,9 +3,13 @@
 //! Layout of the cell data (msuhanov's specification, "Big data"): signature `db`, a 16-bit number
 //! of segments, and the offset of the segment list (a cell of segment offsets). Each segment is a
 //! cell holding 16344 bytes of the data (the last one holds the rest).
+//!
+//! `Hive`'s methods here tell a big data record from a plain data cell and join its segments.
 
-use crate::cell::{read_u16, read_u32, require_len, require_signature};
-use crate::Result;
+use std::collections::HashSet;
+
+use crate::cell::{file_offset, read_u16, read_u32, require_len, require_signature};
+use crate::{Error, Hive, Result};
 
 /// Data above this size goes into a big data record (format 1.4+); also the size of each segment.
 pub(crate) const SEGMENT_SIZE: usize = 16344;
@@ -46,4 +50,53 @@ pub(crate) fn segment_offsets(list: &[u8], count: u16, offset: u32) -> Result<Ve
     let count = usize::from(count);
     require_len(list, count * 4, offset, "big data segment list")?;
     Ok((0..count).map(|i| read_u32(list, i * 4)).collect())
+}
+
+impl Hive {
+    /// `true` when a value of `len` bytes whose data cell is `cell` is stored as big data.
+    pub(crate) fn is_big_data(&self, len: usize, cell: &[u8]) -> bool {
+        self.minor_version() >= 4 && len > SEGMENT_SIZE && looks_like_big_data(cell)
+    }
+
+    pub(crate) fn big_data(&self, offset: u32, len: usize) -> Result<Vec<u8>> {
+        let record = BigData::parse(self.store.cell(offset)?, offset)?;
+        let segments = segment_offsets(
+            self.store.cell(record.segment_list)?,
+            record.segment_count,
+            record.segment_list,
+        )?;
+        // Distinct segments are distinct cells, so the data can never outgrow the hive.
+        let mut distinct = HashSet::new();
+        if let Some(twice) = segments.iter().find(|&&s| !distinct.insert(s)) {
+            return Err(Error::corrupt(
+                file_offset(record.segment_list),
+                format!("big data segment {twice:#x} is listed twice"),
+            ));
+        }
+        let mut data = Vec::with_capacity(len.min(self.store.bins_size as usize));
+        for segment in segments {
+            let wanted = (len - data.len()).min(SEGMENT_SIZE);
+            if wanted == 0 {
+                break;
+            }
+            let cell = self.store.cell(segment)?;
+            let part = cell.get(..wanted).ok_or_else(|| {
+                Error::corrupt(
+                    file_offset(segment),
+                    format!(
+                        "big data segment of {} bytes, {wanted} expected",
+                        cell.len()
+                    ),
+                )
+            })?;
+            data.extend_from_slice(part);
+        }
+        if data.len() < len {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!("big data record holds {} of {len} bytes", data.len()),
+            ));
+        }
+        Ok(data)
+    }
 }

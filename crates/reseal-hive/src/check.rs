@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::base_block::BaseBlock;
 use crate::cell::{file_offset, NIL};
-use crate::hive::{Hive, Leaf, MAX_KEY_DEPTH};
-use crate::Result;
+use crate::key::MAX_KEY_DEPTH;
+use crate::subkey_list::Leaf;
+use crate::{Hive, Result};
 
 /// What [`Hive::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,9 +11,11 @@
 //! | 12 | 4 | reference count (number of keys using it) |
 //! | 16 | 4 | security descriptor size |
 //! | 20 | ... | self-relative security descriptor |
+//!
+//! `Hive`'s method here drops references to an `sk`, unlinking and freeing it at zero.
 
-use crate::cell::{read_u32, require_len, require_signature};
-use crate::Result;
+use crate::cell::{read_u32, require_len, require_signature, write_u32};
+use crate::{Hive, Result};
 
 pub(crate) const FLINK: usize = 4;
 pub(crate) const BLINK: usize = 8;
@@ -115,4 +117,24 @@ pub(crate) fn default_descriptor() -> Vec<u8> {
     sd.extend_from_slice(system);
     sd.extend_from_slice(&acl);
     sd
+}
+
+impl Hive {
+    /// Decreases the reference count of the `sk` at `offset`; at zero it leaves the sk list and is freed.
+    pub(crate) fn drop_security_references(&mut self, offset: u32, dropped: u32) -> Result<()> {
+        let sk = self.sk(offset)?;
+        let (count, flink, blink) = (sk.reference_count(), sk.flink(), sk.blink());
+        let count = count.saturating_sub(dropped);
+        if count > 0 {
+            write_u32(self.store.cell_mut(offset)?, REFERENCE_COUNT, count);
+            return Ok(());
+        }
+        if flink != offset {
+            self.sk(flink)?;
+            self.sk(blink)?;
+            write_u32(self.store.cell_mut(blink)?, FLINK, flink);
+            write_u32(self.store.cell_mut(flink)?, BLINK, blink);
+        }
+        self.store.free(offset)
+    }
 }

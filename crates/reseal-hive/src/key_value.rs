@@ -14,9 +14,15 @@
 //! | 20 | ... | value name |
 //!
 //! The key's value list is a plain cell holding the vk offsets (unsorted).
+//!
+//! `Hive`'s methods here read a key's value list and a value's data wherever it lives (inline in
+//! the vk, a plain cell, or a `db` record), store new data, and list the cells it occupies.
 
-use crate::cell::{read_u16, read_u32, require_len, require_signature};
-use crate::{name, Result};
+use std::borrow::Cow;
+
+use crate::big_data::{self, BigData, SEGMENT_SIZE};
+use crate::cell::{file_offset, read_u16, read_u32, require_len, require_signature};
+use crate::{name, Error, Hive, Result};
 
 pub(crate) const DATA_SIZE: usize = 4;
 pub(crate) const DATA_OFFSET: usize = 8;
@@ -94,4 +100,118 @@ pub(crate) fn encode(value_name: &str) -> Vec<u8> {
     data[FLAGS..FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
     data.extend_from_slice(&raw);
     data
+}
+
+impl Hive {
+    pub(crate) fn value_offsets(&self, key: u32) -> Result<Vec<u32>> {
+        let node = self.nk(key)?;
+        let count = node.value_count() as usize;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let list = node.values_list();
+        let data = self.store.cell(list)?;
+        crate::cell::require_len(data, count.saturating_mul(4), list, "value list")?;
+        Ok((0..count).map(|i| read_u32(data, i * 4)).collect())
+    }
+
+    pub(crate) fn find_value(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {
+        for offset in self.value_offsets(key)? {
+            if reseal_nt::upcase::eq_ignore_case(&self.vk(offset)?.name_units(), wanted) {
+                return Ok(Some(offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The data of the value at `offset`, following inline, plain-cell and big-data storage.
+    pub(crate) fn value_data(&self, offset: u32) -> Result<Cow<'_, [u8]>> {
+        let vk = self.vk(offset)?;
+        let len = vk.data_len() as usize;
+        if vk.is_inline() {
+            if len > MAX_INLINE {
+                return Err(Error::corrupt(
+                    file_offset(offset),
+                    format!("inline value data of {len} bytes (at most 4 fit)"),
+                ));
+            }
+            return Ok(Cow::Borrowed(&vk.inline_bytes()[..len]));
+        }
+        if len == 0 {
+            return Ok(Cow::Borrowed(&[]));
+        }
+        let data_offset = vk.data_offset();
+        let cell = self.store.cell(data_offset)?;
+        if self.is_big_data(len, cell) {
+            return self.big_data(data_offset, len).map(Cow::Owned);
+        }
+        cell.get(..len).map(Cow::Borrowed).ok_or_else(|| {
+            Error::corrupt(
+                file_offset(data_offset),
+                format!(
+                    "value data of {len} bytes does not fit its cell of {} bytes",
+                    cell.len()
+                ),
+            )
+        })
+    }
+
+    /// Stores value data: inline (up to 4 bytes), a plain cell, or a big data record. Returns the
+    /// vk's data size field (with the inline bit when inline) and data offset field, and whether
+    /// the plain cell `reuse` was taken over (rewritten in place, or moved and freed).
+    pub(crate) fn store_value_data(
+        &mut self,
+        data: &[u8],
+        reuse: Option<u32>,
+    ) -> Result<(u32, u32, bool)> {
+        let len = u32::try_from(data.len())
+            .ok()
+            .filter(|&l| l & DATA_INLINE == 0)
+            .ok_or_else(|| Error::InvalidArgument(format!("value data of {} bytes", data.len())))?;
+        if data.len() <= MAX_INLINE {
+            let mut inline = [0u8; 4];
+            inline[..data.len()].copy_from_slice(data);
+            return Ok((len | DATA_INLINE, u32::from_le_bytes(inline), false));
+        }
+        if data.len() <= SEGMENT_SIZE || self.minor_version() < 4 {
+            return Ok((len, self.store.rewrite(reuse, data)?, reuse.is_some()));
+        }
+        let count = u16::try_from(data.len().div_ceil(SEGMENT_SIZE)).map_err(|_| {
+            Error::InvalidArgument(format!("value data of {} bytes is too large", data.len()))
+        })?;
+        let mut segments = Vec::with_capacity(usize::from(count));
+        for chunk in data.chunks(SEGMENT_SIZE) {
+            // Every segment gets a full-size cell, the last one too, as Windows allocates them
+            // (some readers take a segment's length from its cell).
+            let segment = self.store.alloc(SEGMENT_SIZE)?;
+            self.store.cell_mut(segment)?[..chunk.len()].copy_from_slice(chunk);
+            segments.push(segment);
+        }
+        let list: Vec<u8> = segments.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let list = self.store.alloc_with(&list)?;
+        let record = self.store.alloc_with(&big_data::encode(count, list))?;
+        Ok((len, record, false))
+    }
+
+    /// The cells holding the data of the value at `vk` (not the vk itself).
+    pub(crate) fn value_data_cells(&self, vk: u32) -> Result<Vec<u32>> {
+        let value = self.vk(vk)?;
+        let len = value.data_len() as usize;
+        if value.is_inline() || len == 0 {
+            return Ok(Vec::new());
+        }
+        let data_offset = value.data_offset();
+        let cell = self.store.cell(data_offset)?;
+        if !self.is_big_data(len, cell) {
+            return Ok(vec![data_offset]);
+        }
+        let record = BigData::parse(cell, data_offset)?;
+        let mut cells = big_data::segment_offsets(
+            self.store.cell(record.segment_list)?,
+            record.segment_count,
+            record.segment_list,
+        )?;
+        cells.extend([record.segment_list, data_offset]);
+        Ok(cells)
+    }
 }

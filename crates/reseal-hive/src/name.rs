@@ -82,6 +82,15 @@ pub(crate) fn lf_hint(name: &[u16]) -> u32 {
     u32::from_le_bytes(hint)
 }
 
+pub(crate) fn units_of(text: &str) -> Vec<u16> {
+    text.encode_utf16().collect()
+}
+
+/// "Largest name length" fields count bytes of the UTF-16LE form.
+pub(crate) fn name_bytes_len(units: &[u16]) -> u32 {
+    units.len() as u32 * 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
