@@ -28,9 +28,9 @@ pub use image::Image;
 pub use inspect::Inspection;
 pub use journal::RecoveryOutcome;
 pub use options::{GeneralizeOptions, Mode};
-pub use plan::{Action, AnswerSetting, Change, Note, Plan};
+pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
-pub use providers::{PlanContext, Provider};
+pub use providers::{PlanContext, Planner, Provider};
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
 pub use targets::{
@@ -210,12 +210,13 @@ pub fn plan(
     let mut plan = Plan::new();
     let builtin = providers::builtin_providers(options);
     for provider in builtin.iter().chain(extra) {
-        let mut ctx = PlanContext {
-            image: &mut image,
+        let mut ctx = PlanContext::new(
+            &mut image,
             options,
-            answer: answer.as_ref(),
-            plan: &mut plan,
-        };
+            answer.as_ref(),
+            &mut plan,
+            provider.name(),
+        );
         provider.plan(&mut ctx).map_err(|e| Error {
             message: format!("{}: {}", provider.name(), e.message),
             ..e

@@ -1,5 +1,6 @@
-//! [`Plan`]: the list of changes a run will make, built by providers through helpers that only add
-//! a change when the image differs from the wanted state (which makes runs idempotent).
+//! [`Plan`]: the list of changes a run will make, built through helpers that only add a change
+//! when the image differs from the wanted state (which makes runs idempotent). Providers reach
+//! them through [`crate::PlanContext`], which gives every change its [`Origin`].
 
 use std::fmt;
 
@@ -31,6 +32,15 @@ pub struct Change {
     pub source: &'static str,
     /// What changes.
     pub action: Action,
+}
+
+/// Who plans a change and why; every change carries one, copied into [`Change`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The provider that plans it.
+    pub provider: &'static str,
+    /// The Sysprep behaviour it reproduces (`"Generalize.xml: spopk.dll"`...).
+    pub source: &'static str,
 }
 
 /// One change to the image. Hive paths are image paths; key paths are below the hive root.
@@ -146,10 +156,10 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    fn push(&mut self, provider: &'static str, source: &'static str, action: Action) {
+    fn push(&mut self, origin: Origin, action: Action) {
         self.changes.push(Change {
-            provider,
-            source,
+            provider: origin.provider,
+            source: origin.source,
             action,
         });
     }
@@ -160,8 +170,7 @@ impl Plan {
     pub fn set_value(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         hive: &str,
         key: &str,
         name: &str,
@@ -172,11 +181,10 @@ impl Plan {
         if before.as_ref() == Some(&(value_type, data.to_vec())) {
             return Ok(());
         }
-        self.create_key(image, provider, source, hive, key)?;
+        self.create_key(image, origin, hive, key)?;
         edit_hive(image, hive, |h| h.set_value(key, name, value_type, data))?;
         self.push(
-            provider,
-            source,
+            origin,
             Action::SetValue {
                 hive: hive.to_string(),
                 key: key.to_string(),
@@ -193,8 +201,7 @@ impl Plan {
     pub fn delete_value(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         hive: &str,
         key: &str,
         name: &str,
@@ -204,8 +211,7 @@ impl Plan {
         };
         edit_hive(image, hive, |h| h.delete_value(key, name))?;
         self.push(
-            provider,
-            source,
+            origin,
             Action::DeleteValue {
                 hive: hive.to_string(),
                 key: key.to_string(),
@@ -220,8 +226,7 @@ impl Plan {
     pub fn create_key(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         hive: &str,
         key: &str,
     ) -> Result<()> {
@@ -230,8 +235,7 @@ impl Plan {
         }
         edit_hive(image, hive, |h| h.create_key(key))?;
         self.push(
-            provider,
-            source,
+            origin,
             Action::CreateKey {
                 hive: hive.to_string(),
                 key: key.to_string(),
@@ -244,8 +248,7 @@ impl Plan {
     pub fn delete_key(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         hive: &str,
         key: &str,
     ) -> Result<()> {
@@ -254,8 +257,7 @@ impl Plan {
         }
         edit_hive(image, hive, |h| h.delete_key(key))?;
         self.push(
-            provider,
-            source,
+            origin,
             Action::DeleteKey {
                 hive: hive.to_string(),
                 key: key.to_string(),
@@ -265,12 +267,10 @@ impl Plan {
     }
 
     /// Renames `key` in `hive` to `new_name` when it exists and is not already named exactly so.
-    #[allow(clippy::too_many_arguments)]
     pub fn rename_key(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         hive: &str,
         key: &str,
         new_name: &str,
@@ -287,8 +287,7 @@ impl Plan {
         }
         edit_hive(image, hive, |h| h.rename_key(key, new_name))?;
         self.push(
-            provider,
-            source,
+            origin,
             Action::RenameKey {
                 hive: hive.to_string(),
                 key: key.to_string(),
@@ -299,12 +298,10 @@ impl Plan {
     }
 
     /// Writes `contents` to the file at `path` unless it already holds exactly that.
-    #[allow(clippy::too_many_arguments)]
     pub fn write_file(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         path: &str,
         contents: &[u8],
         sensitive: bool,
@@ -321,8 +318,7 @@ impl Plan {
         }
         image.plan_write(path, contents);
         self.push(
-            provider,
-            source,
+            origin,
             Action::WriteFile {
                 path: path.to_string(),
                 contents: contents.to_vec(),
@@ -334,14 +330,8 @@ impl Plan {
     }
 
     /// Deletes the file at `path` when it exists.
-    pub fn delete_file(
-        &mut self,
-        image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
-        path: &str,
-    ) -> Result<()> {
-        self.delete_entry(image, provider, source, path, false)
+    pub fn delete_file(&mut self, image: &mut Image, origin: Origin, path: &str) -> Result<()> {
+        self.delete_entry(image, origin, path, false)
     }
 
     /// Deletes the files in `dir` whose names match `pattern` (`*` and `?` wildcards,
@@ -349,8 +339,7 @@ impl Plan {
     pub fn delete_files_matching(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         dir: &str,
         pattern: &str,
     ) -> Result<()> {
@@ -359,7 +348,7 @@ impl Plan {
         };
         for entry in entries {
             if !entry.is_dir && wildcard_match(pattern, &entry.name) {
-                self.delete_file(image, provider, source, &join_path(dir, &entry.name))?;
+                self.delete_file(image, origin, &join_path(dir, &entry.name))?;
             }
         }
         Ok(())
@@ -369,11 +358,10 @@ impl Plan {
     pub fn delete_directory(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         path: &str,
     ) -> Result<()> {
-        self.delete_entry(image, provider, source, path, true)
+        self.delete_entry(image, origin, path, true)
     }
 
     /// Deletes the file or (`directory`) the directory at `path` when it exists; the other kind
@@ -381,8 +369,7 @@ impl Plan {
     fn delete_entry(
         &mut self,
         image: &mut Image,
-        provider: &'static str,
-        source: &'static str,
+        origin: Origin,
         path: &str,
         directory: bool,
     ) -> Result<()> {
@@ -408,7 +395,7 @@ impl Plan {
             image.plan_delete(&path);
             Action::DeleteFile { path }
         };
-        self.push(provider, source, action);
+        self.push(origin, action);
         Ok(())
     }
 
@@ -848,8 +835,10 @@ mod tests {
         let mut plan = Plan::new();
         let secret = b"<Password>hunter2</Password>";
         plan.push(
-            "answer-file",
-            "test",
+            Origin {
+                provider: "answer-file",
+                source: "test",
+            },
             Action::WriteFile {
                 path: r"Windows\Panther\unattend.xml".into(),
                 contents: secret.to_vec(),

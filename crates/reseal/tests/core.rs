@@ -13,7 +13,7 @@ use common::{
 };
 use reseal::image::{SAM, SECURITY, SYSTEM};
 use reseal::{
-    Action, DirEntry, DirectoryTarget, Error, Image, Plan, RecoveryOutcome, Result, Target,
+    Action, DirEntry, DirectoryTarget, Error, Image, Origin, Plan, RecoveryOutcome, Result, Target,
     ValueType,
 };
 use reseal_hive::data::{encode_dword, encode_sz};
@@ -21,6 +21,10 @@ use reseal_testutil::{hivex_tree, hivex_tree_of_bytes};
 
 const P: &str = "test";
 const S: &str = "hand-made plan";
+const O: Origin = Origin {
+    provider: P,
+    source: S,
+};
 
 /// Adds the files the sample plan works on.
 fn add_sample_files(tree: &Tree) {
@@ -41,8 +45,7 @@ fn sample_plan(image: &mut Image) -> Result<Plan> {
     let mut plan = Plan::new();
     plan.set_value(
         image,
-        P,
-        S,
+        O,
         SYSTEM,
         "Setup",
         "CmdLine",
@@ -51,22 +54,20 @@ fn sample_plan(image: &mut Image) -> Result<Plan> {
     )?;
     plan.set_value(
         image,
-        P,
-        S,
+        O,
         SYSTEM,
         r"Setup\ResealTest\Sub",
         "Answer",
         ValueType::DWORD,
         &encode_dword(42),
     )?;
-    plan.delete_value(image, P, S, SYSTEM, "RNG", "Seed")?;
-    plan.create_key(image, P, S, SYSTEM, "ResealEmpty")?;
-    plan.delete_key(image, P, S, SYSTEM, "MountedDevices")?;
-    plan.rename_key(image, P, S, SYSTEM, "ControlSet002", "ControlSet009")?;
+    plan.delete_value(image, O, SYSTEM, "RNG", "Seed")?;
+    plan.create_key(image, O, SYSTEM, "ResealEmpty")?;
+    plan.delete_key(image, O, SYSTEM, "MountedDevices")?;
+    plan.rename_key(image, O, SYSTEM, "ControlSet002", "ControlSet009")?;
     plan.set_value(
         image,
-        P,
-        S,
+        O,
         SAM,
         r"SAM\Domains\Account",
         "ResealTest",
@@ -75,23 +76,21 @@ fn sample_plan(image: &mut Image) -> Result<Plan> {
     )?;
     plan.write_file(
         image,
-        P,
-        S,
+        O,
         r"Windows\Panther\unattend.xml",
         b"<unattend/>",
         false,
     )?;
     plan.write_file(
         image,
-        P,
-        S,
+        O,
         r"Windows\Setup\State\State.ini",
         b"[State]\r\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\r\n",
         false,
     )?;
-    plan.delete_file(image, P, S, r"Windows\Temp\old.log")?;
-    plan.delete_directory(image, P, S, r"Windows\Prefetch")?;
-    plan.delete_files_matching(image, P, S, r"Windows\Logs", "*.etl")?;
+    plan.delete_file(image, O, r"Windows\Temp\old.log")?;
+    plan.delete_directory(image, O, r"Windows\Prefetch")?;
+    plan.delete_files_matching(image, O, r"Windows\Logs", "*.etl")?;
     Ok(plan)
 }
 
@@ -243,14 +242,14 @@ fn the_image_overlay_shows_planned_changes_to_later_providers() {
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     let mut image = Image::new(&mut target);
     let mut plan = Plan::new();
-    plan.delete_directory(&mut image, P, S, r"Windows\Prefetch")
+    plan.delete_directory(&mut image, O, r"Windows\Prefetch")
         .unwrap();
     assert!(!image.exists(r"Windows\Prefetch\CMD.EXE-1.pf").unwrap());
     assert!(image.list_dir(r"Windows\Prefetch").unwrap().is_none());
     // Deleting a file in a deleted directory is no change.
-    plan.delete_file(&mut image, P, S, r"Windows\Prefetch\CMD.EXE-1.pf")
+    plan.delete_file(&mut image, O, r"Windows\Prefetch\CMD.EXE-1.pf")
         .unwrap();
-    plan.write_file(&mut image, P, S, r"Windows\Prefetch\new.txt", b"n", false)
+    plan.write_file(&mut image, O, r"Windows\Prefetch\new.txt", b"n", false)
         .unwrap();
     let listing = image.list_dir(r"windows\prefetch").unwrap().unwrap();
     assert_eq!(
@@ -261,14 +260,13 @@ fn the_image_overlay_shows_planned_changes_to_later_providers() {
             size: 1
         }]
     );
-    plan.write_file(&mut image, P, S, r"Windows\Prefetch\new.txt", b"n", false)
+    plan.write_file(&mut image, O, r"Windows\Prefetch\new.txt", b"n", false)
         .unwrap();
-    plan.delete_key(&mut image, P, S, SYSTEM, "WPA").unwrap();
-    plan.delete_key(&mut image, P, S, SYSTEM, "WPA").unwrap();
+    plan.delete_key(&mut image, O, SYSTEM, "WPA").unwrap();
+    plan.delete_key(&mut image, O, SYSTEM, "WPA").unwrap();
     plan.set_value(
         &mut image,
-        P,
-        S,
+        O,
         SYSTEM,
         r"WPA\X",
         "v",
@@ -359,8 +357,7 @@ fn a_dirty_hive_is_recovered_from_its_logs_and_its_logs_emptied() {
     let mut plan = Plan::new();
     plan.set_value(
         &mut image,
-        P,
-        S,
+        O,
         SYSTEM,
         "Setup",
         "ResealMark",
@@ -395,8 +392,7 @@ fn the_plan_prints_as_a_table_and_serializes() {
     let mut plan = sample_plan(&mut image).unwrap();
     plan.write_file(
         &mut image,
-        P,
-        S,
+        O,
         r"Windows\Panther\secret.xml",
         b"<Password>pw-123</Password>",
         true,
@@ -501,8 +497,7 @@ fn crash_plan(image: &mut Image) -> Plan {
     let mut plan = Plan::new();
     plan.set_value(
         image,
-        P,
-        S,
+        O,
         SAM,
         r"SAM\Domains\Account",
         "ResealTest",
@@ -510,11 +505,10 @@ fn crash_plan(image: &mut Image) -> Plan {
         &[9; 40],
     )
     .unwrap();
-    plan.delete_key(image, P, S, SECURITY, "RXACT").unwrap();
+    plan.delete_key(image, O, SECURITY, "RXACT").unwrap();
     plan.write_file(
         image,
-        P,
-        S,
+        O,
         r"Windows\Panther\unattend.xml",
         b"<unattend/>",
         false,
@@ -522,16 +516,14 @@ fn crash_plan(image: &mut Image) -> Plan {
     .unwrap();
     plan.write_file(
         image,
-        P,
-        S,
+        O,
         r"Windows\Setup\State\State.ini",
         b"[State]\r\nImageState=X\r\n",
         false,
     )
     .unwrap();
-    plan.delete_file(image, P, S, r"Windows\Temp\old.log")
-        .unwrap();
-    plan.delete_directory(image, P, S, r"Windows\Prefetch")
+    plan.delete_file(image, O, r"Windows\Temp\old.log").unwrap();
+    plan.delete_directory(image, O, r"Windows\Prefetch")
         .unwrap();
     plan
 }
@@ -733,7 +725,7 @@ fn planned_names_whose_upper_case_changes_length_list_correctly() {
     let mut plan = Plan::new();
     // 'ⱥ' (three bytes in UTF-8) upper-cases to the two-byte 'Ⱥ', 'ɐ' (two bytes) to the
     // three-byte 'Ɐ'.
-    plan.write_file(&mut image, P, S, "Windows\\ⱥdir\\ɐfile.txt", b"x", false)
+    plan.write_file(&mut image, O, "Windows\\ⱥdir\\ɐfile.txt", b"x", false)
         .unwrap();
     let names = |image: &mut Image, dir: &str| -> Vec<String> {
         image

@@ -10,8 +10,11 @@ use std::path::Path;
 
 use common::{hivex_key, hivex_value, sample_tree, Tree};
 use reseal::answer_file::AnswerFile;
+use reseal::image::SOFTWARE;
 use reseal::providers::accounts::is_account_disabled;
-use reseal::{Action, DirectoryTarget, GeneralizeOptions, Mode, Plan};
+use reseal::{
+    Action, DirectoryTarget, GeneralizeOptions, Mode, Plan, PlanContext, Provider, ValueType,
+};
 use reseal_hive::data::{decode_multi_sz, decode_sz};
 use reseal_testutil::{hivex_tree, HivexKey};
 
@@ -409,4 +412,82 @@ fn a_second_run_over_the_sample_plans_nothing() {
             );
         }
     }
+}
+
+/// A caller's provider (the `extra` argument): its changes and notes carry its own name and the
+/// source it gave each group.
+struct BuildStamp;
+
+const STAMP_SOURCE: &str = "build farm: image record";
+const CLEANUP_SOURCE: &str = "build farm: cleanup";
+
+impl Provider for BuildStamp {
+    fn name(&self) -> &'static str {
+        "build-stamp"
+    }
+
+    fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> reseal::Result<()> {
+        let mut stamp = ctx.source(STAMP_SOURCE);
+        stamp.set_value(
+            SOFTWARE,
+            r"Contoso\Build",
+            "Generalized",
+            ValueType::DWORD,
+            &1u32.to_le_bytes(),
+        )?;
+        ctx.source(CLEANUP_SOURCE)
+            .delete_file(r"Windows\build-farm.log")?;
+        ctx.note(format!("stamped by {}", ctx.provider()));
+        Ok(())
+    }
+}
+
+/// A caller's provider that fails.
+struct Failing;
+
+impl Provider for Failing {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+
+    fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> reseal::Result<()> {
+        ctx.source("nowhere")
+            .delete_directory(r"Windows\System32\config\SYSTEM")
+    }
+}
+
+#[test]
+fn an_external_provider_plans_under_its_own_name_and_sources() {
+    let Some(image) = sample_tree() else { return };
+    fs::write(image.root().join("Windows/build-farm.log"), b"log").unwrap();
+    let mut target = DirectoryTarget::open(image.root()).unwrap();
+    let options = GeneralizeOptions::default();
+    let extra: Vec<Box<dyn Provider>> = vec![Box::new(BuildStamp)];
+    let plan = reseal::plan(&mut target, &options, &extra).unwrap();
+
+    let first = plan
+        .changes
+        .iter()
+        .position(|c| c.provider == "build-stamp")
+        .unwrap();
+    let ours: Vec<(&str, &str, &str)> = plan.changes[first..]
+        .iter()
+        .map(|c| (c.provider, c.source, c.action.verb()))
+        .collect();
+    assert_eq!(
+        ours,
+        vec![
+            ("build-stamp", STAMP_SOURCE, "create key"),
+            ("build-stamp", STAMP_SOURCE, "add value"),
+            ("build-stamp", CLEANUP_SOURCE, "delete file"),
+        ]
+    );
+    assert!(plan
+        .notes
+        .iter()
+        .any(|n| n.provider == "build-stamp" && n.message == "stamped by build-stamp"));
+
+    let extra: Vec<Box<dyn Provider>> = vec![Box::new(Failing)];
+    let err = reseal::plan(&mut target, &options, &extra).unwrap_err();
+    assert!(err.message.starts_with("failing: "), "{err}");
 }

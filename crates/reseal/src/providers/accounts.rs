@@ -53,15 +53,10 @@ impl Provider for Accounts {
     }
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
-        let plan = &mut *ctx.plan;
-        let image = &mut *ctx.image;
         if ctx.options.mode == Mode::Audit {
-            plan.note(
-                NAME,
-                "audit mode logs on as the built-in Administrator, so it stays enabled",
-            );
+            ctx.note("audit mode logs on as the built-in Administrator, so it stays enabled");
         } else {
-            let Some((value_type, data)) = image.value(SAM, ADMINISTRATOR_KEY, "F")? else {
+            let Some((value_type, data)) = ctx.image.value(SAM, ADMINISTRATOR_KEY, "F")? else {
                 return Err(Error::corrupt(
                     SAM,
                     format!("{ADMINISTRATOR_KEY}\\F (the built-in Administrator) is missing"),
@@ -76,10 +71,7 @@ impl Provider for Accounts {
                     ),
                 )
             })?;
-            plan.set_value(
-                image,
-                NAME,
-                SOURCE_ADMINISTRATOR,
+            ctx.source(SOURCE_ADMINISTRATOR).set_value(
                 SAM,
                 ADMINISTRATOR_KEY,
                 "F",
@@ -88,24 +80,19 @@ impl Provider for Accounts {
             )?;
         }
 
+        let mut last_user = ctx.source(SOURCE_LAST_USER);
         for name in LAST_USER_VALUES {
-            plan.delete_value(image, NAME, SOURCE_LAST_USER, SOFTWARE, LOGON_UI, name)?;
+            last_user.delete_value(SOFTWARE, LOGON_UI, name)?;
         }
-        let auto_logon = image.string_value(SOFTWARE, WINLOGON, "AutoAdminLogon")?;
+        let auto_logon = last_user
+            .image()
+            .string_value(SOFTWARE, WINLOGON, "AutoAdminLogon")?;
         if auto_logon.as_deref().map(str::trim) == Some("1") {
-            plan.note(
-                NAME,
+            ctx.note(
                 "Winlogon AutoAdminLogon is 1, so DefaultUserName is kept for automatic logon",
             );
         } else {
-            plan.delete_value(
-                image,
-                NAME,
-                SOURCE_LAST_USER,
-                SOFTWARE,
-                WINLOGON,
-                "DefaultUserName",
-            )?;
+            last_user.delete_value(SOFTWARE, WINLOGON, "DefaultUserName")?;
         }
         Ok(())
     }

@@ -177,8 +177,7 @@ impl Provider for ActionFiles {
             match generalize_build(build) {
                 Some(selected) => {
                     if build.is_none() {
-                        ctx.plan.note(
-                            NAME,
+                        ctx.note(
                             "the Windows build is unreadable (SOFTWARE CurrentBuildNumber); the \
                              Generalize.xml rows of build 18362 are applied",
                         );
@@ -189,14 +188,11 @@ impl Provider for ActionFiles {
                             .filter(|row| (row.first_build..=row.last_build).contains(&selected)),
                     );
                 }
-                None => ctx.plan.note(
-                    NAME,
-                    format!(
-                        "build {} is older than every public Generalize.xml copy (15063 is the \
+                None => ctx.note(format!(
+                    "build {} is older than every public Generalize.xml copy (15063 is the \
                          oldest); none of its registry and file rows are applied",
-                        build.unwrap_or_default()
-                    ),
-                ),
+                    build.unwrap_or_default()
+                )),
             }
         }
         let user_hive = administrator_hive(ctx.image)?;
@@ -207,13 +203,10 @@ impl Provider for ActionFiles {
             }
         }
         if skipped_user_rows > 0 {
-            ctx.plan.note(
-                NAME,
-                format!(
-                    "the built-in Administrator's NTUSER.DAT was not found; {skipped_user_rows} \
+            ctx.note(format!(
+                "the built-in Administrator's NTUSER.DAT was not found; {skipped_user_rows} \
                      HKEY_CURRENT_USER action(s) skipped"
-                ),
-            );
+            ));
         }
         Ok(())
     }
@@ -221,44 +214,33 @@ impl Provider for ActionFiles {
 
 /// Plans one row; `false` when it targets HKEY_CURRENT_USER and there is no user hive.
 fn apply_row(ctx: &mut PlanContext<'_, '_>, row: &Row, user_hive: Option<&str>) -> Result<bool> {
-    let (plan, image) = (&mut *ctx.plan, &mut *ctx.image);
-    let source = row.source;
+    let mut changes = ctx.source(row.source);
     match row.action {
         DeleteValue { path, name } => {
-            let Some((hive, key)) = registry_location(image, path, user_hive)? else {
+            let Some((hive, key)) = registry_location(changes.image(), path, user_hive)? else {
                 return Ok(false);
             };
-            plan.delete_value(image, NAME, source, &hive, &key, name)?;
+            changes.delete_value(&hive, &key, name)?;
         }
         DeleteKey { path } => {
-            let Some((hive, key)) = registry_location(image, path, user_hive)? else {
+            let Some((hive, key)) = registry_location(changes.image(), path, user_hive)? else {
                 return Ok(false);
             };
-            plan.delete_key(image, NAME, source, &hive, &key)?;
+            changes.delete_key(&hive, &key)?;
         }
         SetDword { path, name, value } => {
-            let Some((hive, key)) = registry_location(image, path, user_hive)? else {
+            let Some((hive, key)) = registry_location(changes.image(), path, user_hive)? else {
                 return Ok(false);
             };
-            let data = encode_dword(value);
-            plan.set_value(
-                image,
-                NAME,
-                source,
-                &hive,
-                &key,
-                name,
-                ValueType::DWORD,
-                &data,
-            )?;
+            changes.set_value(&hive, &key, name, ValueType::DWORD, &encode_dword(value))?;
         }
         DeleteFiles { path } => {
             let path = image_file_path(path);
             let (dir, pattern) = path.rsplit_once('\\').unwrap_or(("", path.as_str()));
-            plan.delete_files_matching(image, NAME, source, dir, pattern)?;
+            changes.delete_files_matching(dir, pattern)?;
         }
         DeleteDirectory { path } => {
-            plan.delete_directory(image, NAME, source, &image_file_path(path))?;
+            changes.delete_directory(&image_file_path(path))?;
         }
     }
     Ok(true)

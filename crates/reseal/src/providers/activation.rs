@@ -24,7 +24,6 @@ use reseal_hive::ValueType;
 
 use crate::error::Result;
 use crate::image::SOFTWARE;
-use crate::plan::AnswerSetting;
 use crate::providers::{PlanContext, Provider};
 
 const NAME: &str = "activation";
@@ -46,34 +45,25 @@ impl Provider for Activation {
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let from_answer = ctx.answer.and_then(|answer| answer.skip_rearm());
         if ctx.options.skip_rearm || from_answer == Some(1) {
-            ctx.plan.set_value(
-                ctx.image,
-                NAME,
-                SOURCE_SKIP_REARM,
+            ctx.source(SOURCE_SKIP_REARM).set_value(
                 SOFTWARE,
                 SPP_KEY,
                 "SkipRearm",
                 ValueType::DWORD,
                 &encode_dword(1),
             )?;
-            ctx.plan.note(
-                NAME,
+            ctx.note(
                 "SkipRearm: the licensing state is left as it is (no rearm); KMS clients made \
                  from this image share one client machine ID until `slmgr /rearm` runs on each",
             );
             return Ok(());
         }
-        ctx.plan.answer_setting(AnswerSetting {
-            provider: NAME,
-            pass: "specialize".into(),
-            component: "Microsoft-Windows-Deployment".into(),
-            path: vec![
-                "RunSynchronous".into(),
-                "RunSynchronousCommand".into(),
-                "Path".into(),
-            ],
-            value: REARM_COMMAND.into(),
-        });
+        ctx.answer_setting(
+            "specialize",
+            "Microsoft-Windows-Deployment",
+            &["RunSynchronous", "RunSynchronousCommand", "Path"],
+            REARM_COMMAND,
+        );
         let already_skipping = ctx.image.dword_value(SOFTWARE, SPP_KEY, "SkipRearm")? == Some(1);
         let mut message = String::from(
             "reseal cannot rearm licensing offline (the licensing store is not edited); the rearm \
@@ -86,7 +76,7 @@ impl Provider for Activation {
                  set to 0",
             );
         }
-        ctx.plan.note(NAME, message);
+        ctx.note(message);
         Ok(())
     }
 }

@@ -31,14 +31,14 @@ pub struct AnswerFileProvider;
 /// Whether the answer-file provider will write [`ANSWER_FILE`] for this run, given the settings
 /// planned so far (it runs last, so later providers must not add settings after this is asked).
 pub fn writes_answer_file(ctx: &PlanContext<'_, '_>) -> bool {
-    ctx.answer.is_some() || !ctx.plan.answer_settings.is_empty()
+    ctx.answer.is_some() || !ctx.plan().answer_settings.is_empty()
 }
 
 /// The user's answer file (or an empty one) with the plan's answer settings merged in.
 pub fn merged_answer_file(ctx: &mut PlanContext<'_, '_>) -> Result<AnswerFile> {
     let architecture = answer_file_architecture(ctx.image)?;
     let mut answer = ctx.answer.cloned().unwrap_or_else(AnswerFile::empty);
-    answer.merge(&ctx.plan.answer_settings, &architecture);
+    answer.merge(&ctx.plan().answer_settings, &architecture);
     Ok(answer)
 }
 
@@ -54,13 +54,7 @@ impl Provider for AnswerFileProvider {
         let answer = merged_answer_file(ctx)?;
         let sensitive = answer.contains_passwords();
         let xml = answer.to_xml();
-        ctx.plan.write_file(
-            ctx.image,
-            NAME,
-            SOURCE,
-            ANSWER_FILE,
-            xml.as_bytes(),
-            sensitive,
-        )
+        ctx.source(SOURCE)
+            .write_file(ANSWER_FILE, xml.as_bytes(), sensitive)
     }
 }

@@ -32,7 +32,6 @@ use reseal_hive::ValueType;
 
 use crate::error::{Error, Result};
 use crate::image::{SOFTWARE, SYSTEM};
-use crate::plan::AnswerSetting;
 use crate::providers::machine_sid::machine_sid_bytes;
 use crate::providers::support::{control_set_key, WINLOGON};
 use crate::providers::{PlanContext, Provider};
@@ -96,13 +95,7 @@ impl Provider for ComputerName {
         };
         validate_computer_name(&wanted)?;
         if from_answer.as_deref() != Some(wanted.as_str()) {
-            ctx.plan.answer_setting(AnswerSetting {
-                provider: NAME,
-                pass: "specialize".into(),
-                component: COMPONENT.into(),
-                path: vec![ELEMENT.into()],
-                value: wanted.clone(),
-            });
+            ctx.answer_setting("specialize", COMPONENT, &[ELEMENT], wanted.clone());
         }
 
         let interim = if wanted == RANDOM {
@@ -138,17 +131,9 @@ impl Provider for ComputerName {
                 ));
             }
         }
+        let mut registry = ctx.source(SOURCE_REGISTRY);
         for (hive, key, name, value) in values {
-            ctx.plan.set_value(
-                image,
-                NAME,
-                SOURCE_REGISTRY,
-                hive,
-                &key,
-                name,
-                ValueType::SZ,
-                &encode_sz(&value),
-            )?;
+            registry.set_value(hive, &key, name, ValueType::SZ, &encode_sz(&value))?;
         }
         Ok(())
     }

@@ -39,7 +39,7 @@ impl Provider for Devices {
              tree stays as with PersistAllDeviceInstalls=true; deploy to the same hardware or \
              hypervisor, where specialize re-detects what differs"
         };
-        ctx.plan.note(NAME, message);
+        ctx.note(message);
         Ok(())
     }
 }

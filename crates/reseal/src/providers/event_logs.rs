@@ -32,20 +32,17 @@ impl Provider for EventLogs {
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let Some(entries) = ctx.image.list_dir(LOGS_DIR)? else {
-            ctx.plan.note(
-                NAME,
-                format!("{LOGS_DIR} does not exist: no event logs to clear"),
-            );
+            ctx.note(format!("{LOGS_DIR} does not exist: no event logs to clear"));
             return Ok(());
         };
         let empty = crate::evtx::empty_log();
+        let mut logs = ctx.source(SOURCE);
         for entry in entries {
             if entry.is_dir || !entry.name.to_ascii_lowercase().ends_with(".evtx") {
                 continue;
             }
             let path = join(LOGS_DIR, &entry.name);
-            ctx.plan
-                .write_file(ctx.image, NAME, SOURCE, &path, &empty, false)?;
+            logs.write_file(&path, &empty, false)?;
         }
         Ok(())
     }

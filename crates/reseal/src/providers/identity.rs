@@ -67,49 +67,35 @@ impl Provider for Identity {
     }
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
-        let plan = &mut *ctx.plan;
-        let image = &mut *ctx.image;
         let windows_update = r"Microsoft\Windows\CurrentVersion\WindowsUpdate";
+        let mut wsus = ctx.source(SOURCE_WSUS);
         for name in ["SusClientId", "SusClientIdValidation"] {
-            plan.delete_value(image, NAME, SOURCE_WSUS, SOFTWARE, windows_update, name)?;
+            wsus.delete_value(SOFTWARE, windows_update, name)?;
         }
-        plan.delete_value(
-            image,
-            NAME,
-            SOURCE_SQM,
-            SOFTWARE,
-            r"Microsoft\SQMClient",
-            "MachineId",
-        )?;
+        ctx.source(SOURCE_SQM)
+            .delete_value(SOFTWARE, r"Microsoft\SQMClient", "MachineId")?;
 
-        let tcpip6 = control_set_key(image, r"Services\Tcpip6\Parameters")?;
-        plan.delete_value(image, NAME, SOURCE_DHCP, SYSTEM, &tcpip6, "Dhcpv6DUID")?;
-        let interfaces = control_set_key(image, r"Services\Tcpip\Parameters\Interfaces")?;
-        for interface in image.subkey_names(SYSTEM, &interfaces)? {
+        let mut dhcp = ctx.source(SOURCE_DHCP);
+        let tcpip6 = control_set_key(dhcp.image(), r"Services\Tcpip6\Parameters")?;
+        dhcp.delete_value(SYSTEM, &tcpip6, "Dhcpv6DUID")?;
+        let interfaces = control_set_key(dhcp.image(), r"Services\Tcpip\Parameters\Interfaces")?;
+        for interface in dhcp.image().subkey_names(SYSTEM, &interfaces)? {
             let key = format!("{interfaces}\\{interface}");
             for name in DHCP_LEASE_VALUES {
-                plan.delete_value(image, NAME, SOURCE_DHCP, SYSTEM, &key, name)?;
+                dhcp.delete_value(SYSTEM, &key, name)?;
             }
         }
 
+        let mut network_list = ctx.source(SOURCE_NLA);
         for container in NETWORK_LIST_CONTAINERS {
             let key = format!("{NETWORK_LIST}\\{container}");
-            for entry in image.subkey_names(SOFTWARE, &key)? {
-                plan.delete_key(
-                    image,
-                    NAME,
-                    SOURCE_NLA,
-                    SOFTWARE,
-                    &format!("{key}\\{entry}"),
-                )?;
+            for entry in network_list.image().subkey_names(SOFTWARE, &key)? {
+                network_list.delete_key(SOFTWARE, &format!("{key}\\{entry}"))?;
             }
         }
 
         if ctx.options.new_machine_guid {
-            plan.set_value(
-                image,
-                NAME,
-                SOURCE_MACHINE_GUID,
+            ctx.source(SOURCE_MACHINE_GUID).set_value(
                 SOFTWARE,
                 r"Microsoft\Cryptography",
                 "MachineGuid",

@@ -46,38 +46,35 @@ impl Provider for Leftovers {
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let keep_cached_answer = writes_answer_file(ctx);
-        let plan = &mut *ctx.plan;
-        let image = &mut *ctx.image;
 
+        let mut panther = ctx.source(SOURCE_PANTHER);
         for pattern in ["*.log", "diag*.xml"] {
-            plan.delete_files_matching(image, NAME, SOURCE_PANTHER, PANTHER, pattern)?;
+            panther.delete_files_matching(PANTHER, pattern)?;
         }
-        plan.delete_directory(image, NAME, SOURCE_PANTHER, &join(PANTHER, "UnattendGC"))?;
+        panther.delete_directory(&join(PANTHER, "UnattendGC"))?;
 
+        let mut cached_answer = ctx.source(SOURCE_ANSWER);
         // The answer-file provider overwrites the cached copy in place when it writes one.
         if !keep_cached_answer {
-            plan.delete_files_matching(image, NAME, SOURCE_ANSWER, PANTHER, "unattend.xml")?;
+            cached_answer.delete_files_matching(PANTHER, "unattend.xml")?;
         }
-        plan.delete_directory(image, NAME, SOURCE_ANSWER, &join(PANTHER, "Unattend"))?;
-        plan.delete_files_matching(
-            image,
-            NAME,
-            SOURCE_ANSWER,
-            r"Windows\System32\Sysprep",
-            "unattend.xml",
-        )?;
+        cached_answer.delete_directory(&join(PANTHER, "Unattend"))?;
+        cached_answer.delete_files_matching(r"Windows\System32\Sysprep", "unattend.xml")?;
 
+        let mut prefetch = ctx.source(SOURCE_PREFETCH);
         for pattern in ["*.pf", "Layout.ini", "*.db"] {
-            plan.delete_files_matching(image, NAME, SOURCE_PREFETCH, PREFETCH, pattern)?;
+            prefetch.delete_files_matching(PREFETCH, pattern)?;
         }
 
+        let mut wer = ctx.source(SOURCE_WER);
         for queue in ["ReportQueue", "ReportArchive", "Temp"] {
-            empty_directory(plan, image, NAME, SOURCE_WER, &join(WER, queue))?;
+            empty_directory(&mut wer, &join(WER, queue))?;
         }
 
-        plan.delete_file(image, NAME, SOURCE_DUMPS, r"Windows\MEMORY.DMP")?;
-        for dumps in [r"Windows\Minidump", r"Windows\LiveKernelReports"] {
-            empty_directory(plan, image, NAME, SOURCE_DUMPS, dumps)?;
+        let mut dumps = ctx.source(SOURCE_DUMPS);
+        dumps.delete_file(r"Windows\MEMORY.DMP")?;
+        for dir in [r"Windows\Minidump", r"Windows\LiveKernelReports"] {
+            empty_directory(&mut dumps, dir)?;
         }
         Ok(())
     }

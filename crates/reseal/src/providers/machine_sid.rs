@@ -81,12 +81,7 @@ impl Provider for MachineSid {
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let old_sid = machine_sid_bytes(ctx.image)?;
-        let plan = &mut *ctx.plan;
-        let image = &mut *ctx.image;
-        plan.set_value(
-            image,
-            NAME,
-            SOURCE_FLAGS,
+        ctx.source(SOURCE_FLAGS).set_value(
             SYSTEM,
             PENDING_REQUEST,
             "OperationFlags",
@@ -95,27 +90,21 @@ impl Provider for MachineSid {
         )?;
         // As the writer does: a SID it has is written, a SID it lacks is deleted.
         let new_sid = ctx.options.sid.as_ref().map(Sid::to_bytes);
+        let mut request = ctx.source(SOURCE_REQUEST);
         for (name, sid) in [
             ("SidAccountDomainOld", Some(old_sid)),
             ("SidAccountDomainNew", new_sid),
         ] {
             match sid {
-                Some(sid) => plan.set_value(
-                    image,
-                    NAME,
-                    SOURCE_REQUEST,
-                    SYSTEM,
-                    PENDING_REQUEST,
-                    name,
-                    SCL_SID_VALUE_TYPE,
-                    &sid,
-                )?,
-                None => {
-                    plan.delete_value(image, NAME, SOURCE_REQUEST, SYSTEM, PENDING_REQUEST, name)?
+                Some(sid) => {
+                    request.set_value(SYSTEM, PENDING_REQUEST, name, SCL_SID_VALUE_TYPE, &sid)?
                 }
+                None => request.delete_value(SYSTEM, PENDING_REQUEST, name)?,
             }
         }
 
+        let mut setup_execute = ctx.source(SOURCE_SETUP_EXECUTE);
+        let image = setup_execute.image();
         let session_manager = control_set_key(image, r"Control\Session Manager")?;
         let mut entries =
             read_strings(image, SYSTEM, &session_manager, "SetupExecute")?.unwrap_or_default();
@@ -125,10 +114,7 @@ impl Provider for MachineSid {
         {
             entries.push(SETUPCL.to_string());
         }
-        plan.set_value(
-            image,
-            NAME,
-            SOURCE_SETUP_EXECUTE,
+        setup_execute.set_value(
             SYSTEM,
             &session_manager,
             "SetupExecute",

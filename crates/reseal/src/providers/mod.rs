@@ -16,21 +16,55 @@ pub mod machine_sid;
 pub mod setup_state;
 mod support;
 
+use reseal_hive::ValueType;
+
 use crate::answer_file::AnswerFile;
 use crate::error::Result;
 use crate::image::Image;
 use crate::options::GeneralizeOptions;
-use crate::plan::Plan;
+use crate::plan::{AnswerSetting, Origin, Plan};
 
 /// One part of Sysprep's work: it reads the image and adds changes to the plan.
+///
+/// A provider names the source of each group of changes with [`PlanContext::source`]; the core
+/// adds the provider's [`name`](Provider::name) to each change and note itself.
+///
+/// ```
+/// use reseal::image::SOFTWARE;
+/// use reseal::{PlanContext, Provider, Result, ValueType};
+///
+/// /// Records in the image that it was generalized by our build farm.
+/// struct BuildStamp;
+///
+/// impl Provider for BuildStamp {
+///     fn name(&self) -> &'static str {
+///         "build-stamp"
+///     }
+///
+///     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
+///         let mut changes = ctx.source("our build farm's image record");
+///         changes.set_value(
+///             SOFTWARE,
+///             r"Contoso\Build",
+///             "Generalized",
+///             ValueType::DWORD,
+///             &1u32.to_le_bytes(),
+///         )?;
+///         ctx.note("the image is stamped as generalized");
+///         Ok(())
+///     }
+/// }
+/// // Passed in the `extra` argument: reseal::generalize(target, &options, &[Box::new(BuildStamp)])
+/// ```
 pub trait Provider {
     /// A short name for the plan and notes (`"machine-sid"`).
     fn name(&self) -> &'static str;
-    /// Reads the image through `ctx.image` and adds the changes it needs to `ctx.plan`.
+    /// Reads the image through `ctx.image` and adds the changes it needs through `ctx`.
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()>;
 }
 
-/// What a provider gets while planning.
+/// What a provider gets while planning: the image, the options, and the plan, which it changes
+/// only through these methods so every change and note names the provider running.
 pub struct PlanContext<'i, 't> {
     /// The image, with the changes planned by earlier providers overlaid.
     pub image: &'i mut Image<'t>,
@@ -38,8 +72,154 @@ pub struct PlanContext<'i, 't> {
     pub options: &'i GeneralizeOptions,
     /// The answer file the caller gave, parsed.
     pub answer: Option<&'i AnswerFile>,
-    /// The plan being built.
-    pub plan: &'i mut Plan,
+    plan: &'i mut Plan,
+    provider: &'static str,
+}
+
+impl<'i, 't> PlanContext<'i, 't> {
+    /// The context in which `provider` (its [`Provider::name`]) plans.
+    pub(crate) fn new(
+        image: &'i mut Image<'t>,
+        options: &'i GeneralizeOptions,
+        answer: Option<&'i AnswerFile>,
+        plan: &'i mut Plan,
+        provider: &'static str,
+    ) -> PlanContext<'i, 't> {
+        PlanContext {
+            image,
+            options,
+            answer,
+            plan,
+            provider,
+        }
+    }
+
+    /// The name of the provider planning.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The plan so far, read-only (the answer settings earlier providers asked for...).
+    pub fn plan(&self) -> &Plan {
+        self.plan
+    }
+
+    /// Plans changes whose source is `source` (a section of sysprep-effects.md or an action-file
+    /// row, with its confidence tag): every change made through the returned [`Planner`] carries
+    /// it. Changes can only be planned through a `Planner`, so none lacks a source.
+    pub fn source(&mut self, source: &'static str) -> Planner<'_, 't> {
+        debug_assert!(!source.is_empty(), "{}: an empty source", self.provider);
+        Planner {
+            image: &mut *self.image,
+            plan: &mut *self.plan,
+            origin: Origin {
+                provider: self.provider,
+                source,
+            },
+        }
+    }
+
+    /// Adds a note for the user.
+    pub fn note(&mut self, message: impl Into<String>) {
+        self.plan.note(self.provider, message);
+    }
+
+    /// Asks for `value` at `path` (elements below `component`) in pass `pass` of the answer file.
+    pub fn answer_setting(
+        &mut self,
+        pass: &str,
+        component: &str,
+        path: &[&str],
+        value: impl Into<String>,
+    ) {
+        self.plan.answer_setting(AnswerSetting {
+            provider: self.provider,
+            pass: pass.into(),
+            component: component.into(),
+            path: path.iter().map(|element| element.to_string()).collect(),
+            value: value.into(),
+        });
+    }
+}
+
+/// Plans changes for one provider from one source (see [`PlanContext::source`]). Each method
+/// adds a change only when the image differs from the wanted state.
+pub struct Planner<'c, 't> {
+    image: &'c mut Image<'t>,
+    plan: &'c mut Plan,
+    origin: Origin,
+}
+
+impl<'t> Planner<'_, 't> {
+    /// The image, for reads between changes (it shows the changes planned so far).
+    pub fn image(&mut self) -> &mut Image<'t> {
+        self.image
+    }
+
+    /// The provider and source the changes get.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Sets value `name` of `key` in `hive` unless it already has that type and data; creates the
+    /// key first when missing.
+    pub fn set_value(
+        &mut self,
+        hive: &str,
+        key: &str,
+        name: &str,
+        value_type: ValueType,
+        data: &[u8],
+    ) -> Result<()> {
+        self.plan
+            .set_value(self.image, self.origin, hive, key, name, value_type, data)
+    }
+
+    /// Deletes value `name` of `key` in `hive` when it exists.
+    pub fn delete_value(&mut self, hive: &str, key: &str, name: &str) -> Result<()> {
+        self.plan
+            .delete_value(self.image, self.origin, hive, key, name)
+    }
+
+    /// Creates `key` (and missing keys above it) in `hive` when it is missing.
+    pub fn create_key(&mut self, hive: &str, key: &str) -> Result<()> {
+        self.plan.create_key(self.image, self.origin, hive, key)
+    }
+
+    /// Deletes `key` in `hive` with its subkeys and values when it exists.
+    pub fn delete_key(&mut self, hive: &str, key: &str) -> Result<()> {
+        self.plan.delete_key(self.image, self.origin, hive, key)
+    }
+
+    /// Renames `key` in `hive` to `new_name` when it exists and is not already named exactly so.
+    pub fn rename_key(&mut self, hive: &str, key: &str, new_name: &str) -> Result<()> {
+        self.plan
+            .rename_key(self.image, self.origin, hive, key, new_name)
+    }
+
+    /// Writes `contents` to the file at `path` unless it already holds exactly that;
+    /// `sensitive` contents are never printed.
+    pub fn write_file(&mut self, path: &str, contents: &[u8], sensitive: bool) -> Result<()> {
+        self.plan
+            .write_file(self.image, self.origin, path, contents, sensitive)
+    }
+
+    /// Deletes the file at `path` when it exists.
+    pub fn delete_file(&mut self, path: &str) -> Result<()> {
+        self.plan.delete_file(self.image, self.origin, path)
+    }
+
+    /// Deletes the files in `dir` whose names match `pattern` (`*` and `?` wildcards,
+    /// case-insensitive, like `*.pf`). Subdirectories are left alone.
+    pub fn delete_files_matching(&mut self, dir: &str, pattern: &str) -> Result<()> {
+        self.plan
+            .delete_files_matching(self.image, self.origin, dir, pattern)
+    }
+
+    /// Deletes the directory at `path` with its contents when it exists.
+    pub fn delete_directory(&mut self, path: &str) -> Result<()> {
+        self.plan.delete_directory(self.image, self.origin, path)
+    }
 }
 
 /// The built-in providers for `options`, in the order they run (the answer-file provider last).

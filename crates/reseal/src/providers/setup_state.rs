@@ -107,30 +107,22 @@ impl Provider for SetupState {
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let generalize = ctx.options.generalize;
         let state = image_state(generalize, ctx.options.mode);
-        let plan = &mut *ctx.plan;
-        let image = &mut *ctx.image;
 
-        let dwords: [(&str, u32, &'static str); 4] = [
-            ("SetupType", setup_type(generalize), SOURCE_SETUP_VALUES),
-            ("SystemSetupInProgress", 1, SOURCE_SETUP_VALUES),
-            ("OOBEInProgress", 0, SOURCE_SETUP_VALUES),
-            ("SetupPhase", SETUP_PHASE, SOURCE_SETUP_PHASE),
-        ];
-        plan.set_value(
-            image,
-            NAME,
-            SOURCE_SETUP_VALUES,
+        let mut setup = ctx.source(SOURCE_SETUP_VALUES);
+        setup.set_value(
             SYSTEM,
             "Setup",
             "CmdLine",
             ValueType::SZ,
             &encode_sz(CMD_LINE),
         )?;
-        for (name, value, source) in dwords {
-            plan.set_value(
-                image,
-                NAME,
-                source,
+        let dwords = [
+            ("SetupType", setup_type(generalize)),
+            ("SystemSetupInProgress", 1),
+            ("OOBEInProgress", 0),
+        ];
+        for (name, value) in dwords {
+            setup.set_value(
                 SYSTEM,
                 "Setup",
                 name,
@@ -138,11 +130,17 @@ impl Provider for SetupState {
                 &encode_dword(value),
             )?;
         }
+        ctx.source(SOURCE_SETUP_PHASE).set_value(
+            SYSTEM,
+            "Setup",
+            "SetupPhase",
+            ValueType::DWORD,
+            &encode_dword(SETUP_PHASE),
+        )?;
+
+        let mut status = ctx.source(SOURCE_STATUS);
         for (name, value) in [("GeneralizationState", 7), ("CleanupState", 2)] {
-            plan.set_value(
-                image,
-                NAME,
-                SOURCE_STATUS,
+            status.set_value(
                 SYSTEM,
                 r"Setup\Status\SysprepStatus",
                 name,
@@ -151,22 +149,19 @@ impl Provider for SetupState {
             )?;
         }
 
-        plan.set_value(
-            image,
-            NAME,
-            SOURCE_IMAGE_STATE,
+        let mut state_changes = ctx.source(SOURCE_IMAGE_STATE);
+        state_changes.set_value(
             SOFTWARE,
             STATE_KEY,
             "ImageState",
             ValueType::SZ,
             &encode_sz(state),
         )?;
-        let existing = image.read_file(STATE_INI)?;
+        let existing = state_changes.image().read_file(STATE_INI)?;
         let contents = state_ini_with_image_state(existing.as_deref(), state);
-        plan.write_file(image, NAME, SOURCE_IMAGE_STATE, STATE_INI, &contents, false)?;
+        state_changes.write_file(STATE_INI, &contents, false)?;
 
-        plan.write_file(image, NAME, SOURCE_TAG, SUCCEEDED_TAG, b"", false)?;
-        Ok(())
+        ctx.source(SOURCE_TAG).write_file(SUCCEEDED_TAG, b"", false)
     }
 }
 

@@ -6,7 +6,7 @@ use reseal_hive::ValueType;
 
 use crate::error::Result;
 use crate::image::{Image, SYSTEM};
-use crate::plan::Plan;
+use crate::providers::Planner;
 
 /// Winlogon's key in SOFTWARE.
 pub(crate) const WINLOGON: &str = r"Microsoft\Windows NT\CurrentVersion\Winlogon";
@@ -70,22 +70,16 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
 
 /// Plans the deletion of everything inside `dir` (files and subdirectories), keeping `dir`
 /// itself, which the owning service expects to find.
-pub(crate) fn empty_directory(
-    plan: &mut Plan,
-    image: &mut Image,
-    provider: &'static str,
-    source: &'static str,
-    dir: &str,
-) -> Result<()> {
-    let Some(entries) = image.list_dir(dir)? else {
+pub(crate) fn empty_directory(changes: &mut Planner, dir: &str) -> Result<()> {
+    let Some(entries) = changes.image().list_dir(dir)? else {
         return Ok(());
     };
     for entry in entries {
         let path = join(dir, &entry.name);
         if entry.is_dir {
-            plan.delete_directory(image, provider, source, &path)?;
+            changes.delete_directory(&path)?;
         } else {
-            plan.delete_file(image, provider, source, &path)?;
+            changes.delete_file(&path)?;
         }
     }
     Ok(())
