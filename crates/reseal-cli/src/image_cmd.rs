@@ -1,20 +1,19 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
-//! Each opens the target (a directory, one image of a WIM file chosen with `--index`, or the
-//! Windows partition of a VHD, VHDX or raw disk image, found or chosen with `--partition`), first
-//! finishes or rolls back an apply that a crash interrupted (the library's journal; a WIM needs
-//! none), then does its work. `--index all` runs the command once per image of a WIM; with
-//! generalize and reseal each image is committed on its own, so an error on one image leaves
-//! the images before it done. `--output NEW.wim` copies the WIM first and edits the copy (removed
-//! again when the run fails); `--output-diff CHILD.vhdx` writes a disk image's changes into a new
-//! differencing disk instead. Text goes to stdout for people; `--json` prints one JSON document
-//! instead.
+//! Each runs the library's [`reseal::run`] calls on the target (a directory, one image of a WIM
+//! file chosen with `--index`, or the Windows partition of a VHD, VHDX or raw disk image, found
+//! or chosen with `--partition`): an interrupted run is finished or rolled back first, `--index
+//! all` runs on every image of a WIM (each committed on its own), `--output NEW.wim` edits a
+//! copy, `--output-diff CHILD.vhdx` writes a disk image's changes into a new differencing disk.
+//! Text goes to stdout for people; `--json` prints one JSON document instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use reseal::inspect::Inspection;
-use reseal::{ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, Sid};
+use reseal::{
+    ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, RunEvent, RunOptions, Sid,
+};
 use serde_json::json;
 
 use crate::progress_bar::TerminalProgress;
@@ -116,39 +115,6 @@ pub struct ResealArgs {
     write: WriteArgs,
 }
 
-/// Opens one image and finishes or rolls back what an interrupted run left in it.
-fn open(target: &Path, options: &OpenOptions) -> Result<Box<dyn reseal::Target>, CliError> {
-    let mut image = reseal::open_target_with(target, options)?;
-    if let Some(outcome) = reseal::recover(image.as_mut())? {
-        eprintln!("reseal: {}", recovery_text(&outcome));
-    }
-    Ok(image)
-}
-
-/// The `--index` values to run the command with: every image of the WIM for `all`, else the
-/// one given (or none).
-fn selections(
-    target: &std::path::Path,
-    index: Option<&str>,
-) -> Result<Vec<Option<String>>, CliError> {
-    match index {
-        Some(all) if all.eq_ignore_ascii_case("all") => {
-            if !reseal::is_wim_file(target) {
-                return Err(CliError::usage(format!(
-                    "--index all: {} is not a WIM file; --index is for WIM files",
-                    target.display()
-                )));
-            }
-            let images = reseal::WimTarget::list_images(target)?;
-            Ok(images
-                .iter()
-                .map(|image| Some(image.index.to_string()))
-                .collect())
-        }
-        other => Ok(vec![other.map(str::to_string)]),
-    }
-}
-
 fn recovery_text(outcome: &RecoveryOutcome) -> String {
     match outcome {
         RecoveryOutcome::RolledForward { files } => format!(
@@ -208,45 +174,90 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
 
 pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
     let args = args.image;
-    let selections = selections(&args.target, args.index.as_deref())?;
-    let several = selections.len() > 1;
-    let mut documents = Vec::new();
-    for (position, index) in selections.iter().enumerate() {
-        let options = OpenOptions {
-            index: index.as_deref(),
-            partition: args.partition,
-            output_diff: None,
-        };
-        let mut target = open(&args.target, &options)?;
-        let inspection = reseal::inspect(target.as_mut())?;
-        if as_json {
-            documents.push(if several {
-                json!({ "target": target.describe(), "inspection": inspection })
+    let options = OpenOptions {
+        index: args.index.as_deref(),
+        partition: args.partition,
+        output_diff: None,
+    };
+    let several = is_all(args.index.as_deref());
+    let mut output = Output::new(as_json, several);
+    reseal::inspect_images(&args.target, &options, &mut |event| match event {
+        RunEvent::Inspected { target, inspection } => {
+            let document = if several {
+                json!({ "target": target, "inspection": inspection })
             } else {
                 serde_json::to_value(&inspection).unwrap_or_default()
-            });
-        } else {
-            if several {
-                if position > 0 {
-                    println!();
-                }
-                println!("== {} ==", target.describe());
-            }
-            print!("{}", inspection_text(&inspection));
+            };
+            output.image(&target, document, || inspection_text(&inspection))
+        }
+        other => output.event(other),
+    })?;
+    output.finish();
+    Ok(())
+}
+
+/// `true` when `--index all` asks for every image.
+fn is_all(index: Option<&str>) -> bool {
+    index.is_some_and(|index| index.eq_ignore_ascii_case(reseal::run::ALL_IMAGES))
+}
+
+/// Prints each image's result as it comes: text at once, or one JSON document at the end (an
+/// array when every image was asked for).
+struct Output {
+    as_json: bool,
+    several: bool,
+    images: usize,
+    documents: Vec<serde_json::Value>,
+}
+
+impl Output {
+    fn new(as_json: bool, several: bool) -> Output {
+        Output {
+            as_json,
+            several,
+            images: 0,
+            documents: Vec::new(),
         }
     }
-    if as_json {
-        let document = if several {
-            serde_json::Value::Array(documents)
+
+    /// One image's result: `document` for JSON (`{target, ...}` when several), `text` else.
+    fn image(&mut self, target: &str, document: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.as_json {
+            self.documents.push(document);
         } else {
-            documents.pop().unwrap_or_default()
+            if self.several {
+                if self.images > 0 {
+                    println!();
+                }
+                println!("== {target} ==");
+            }
+            print!("{}", text());
+        }
+        self.images += 1;
+    }
+
+    /// An event that is not an image's result: recovery is told on stderr.
+    fn event(&mut self, event: RunEvent) {
+        if let RunEvent::Recovered { outcome, .. } = event {
+            eprintln!("reseal: {}", recovery_text(&outcome));
+        }
+    }
+
+    /// Prints the JSON document of a run that succeeded.
+    fn finish(&mut self) {
+        if !self.as_json {
+            return;
+        }
+        let document = if self.several {
+            serde_json::Value::Array(std::mem::take(&mut self.documents))
+        } else {
+            self.documents.pop().unwrap_or_default()
         };
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
         );
     }
-    Ok(())
 }
 
 pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
@@ -283,16 +294,6 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
     run(&args.image, &args.write, &options, as_json)
 }
 
-/// Where in a disk image generalize and reseal work, and where their changes go.
-struct Destination<'a> {
-    /// `--output NEW.wim`: copy the WIM there and edit the copy.
-    output: Option<&'a Path>,
-    /// `--partition N` of a disk image.
-    partition: Option<u32>,
-    /// `--output-diff CHILD`: a disk image's changes go into this new differencing disk.
-    output_diff: Option<&'a Path>,
-}
-
 /// Runs generalize or reseal on the target, or on a copy of it at `--output`.
 fn run(
     image: &ImageArgs,
@@ -300,124 +301,51 @@ fn run(
     options: &GeneralizeOptions,
     as_json: bool,
 ) -> Result<(), CliError> {
-    let target_path = image.target.as_path();
-    let destination = &Destination {
+    let run = RunOptions {
+        open: OpenOptions {
+            index: image.index.as_deref(),
+            partition: image.partition,
+            output_diff: write.output_diff.as_deref(),
+        },
         output: write.output.as_deref(),
-        partition: image.partition,
-        output_diff: write.output_diff.as_deref(),
     };
-    let selections = selections(target_path, image.index.as_deref())?;
-    let Some(output) = destination.output else {
-        return run_images(target_path, &selections, destination, options, as_json);
+    let progress = TerminalProgress::for_stderr();
+    let progress: &dyn reseal::Progress = match &progress {
+        Some(bar) => bar,
+        None => &reseal::NoProgress,
     };
-    if !reseal::is_wim_file(target_path) {
-        return Err(CliError::usage(format!(
-            "--output: {} is not a WIM file; --output copies a WIM and edits the copy (for a VHD or VHDX image, use --output-diff)",
-            target_path.display()
-        )));
-    }
-    if options.dry_run {
-        // A dry run writes nothing, so the plan is made on the input itself.
-        return run_images(target_path, &selections, destination, options, as_json);
-    }
-    copy_new_file(target_path, output)?;
-    let result = run_images(output, &selections, destination, options, as_json);
-    if result.is_err() {
-        // The copy is the input with at most some images done: not the asked-for result.
-        let _ = std::fs::remove_file(output);
-    }
-    result
-}
-
-/// Copies `from` to the new file `to`, refusing to overwrite anything.
-fn copy_new_file(from: &Path, to: &Path) -> Result<(), CliError> {
-    let cannot = |e: std::io::Error, doing: &str| CliError {
-        message: format!("{}: {doing}: {e}", to.display()),
-        code: CliError::OTHER,
-    };
-    let mut source = std::fs::File::open(from).map_err(|e| CliError {
-        message: format!("{}: cannot open: {e}", from.display()),
-        code: CliError::OTHER,
-    })?;
-    let mut destination = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::usage(format!(
-                    "--output {}: the file exists; give a new file name",
-                    to.display()
-                ))
-            } else {
-                cannot(e, "cannot create")
+    let several = is_all(image.index.as_deref());
+    let mut output = Output::new(as_json, several);
+    reseal::generalize_images(
+        &image.target,
+        &run,
+        options,
+        &[],
+        progress,
+        &mut |event| match event {
+            RunEvent::Generalized {
+                target,
+                plan,
+                applied,
+            } => {
+                let document = json!({
+                    "target": target,
+                    "dry_run": options.dry_run,
+                    "plan": plan,
+                    "applied": applied,
+                });
+                output.image(&target, document, || {
+                    let outcome = match &applied {
+                        Some(report) => apply_text(report),
+                        None => "dry run: nothing was written".to_string(),
+                    };
+                    format!("{plan}\n{outcome}\n")
+                })
             }
-        })?;
-    let copied = std::io::copy(&mut source, &mut destination)
-        .and_then(|_| destination.sync_all())
-        .map_err(|e| cannot(e, "cannot copy the input into it"));
-    if copied.is_err() {
-        let _ = std::fs::remove_file(to);
-    }
-    copied
-}
-
-/// Plans and applies on each selected image in turn, each committed on its own.
-fn run_images(
-    target_path: &Path,
-    selections: &[Option<String>],
-    destination: &Destination,
-    options: &GeneralizeOptions,
-    as_json: bool,
-) -> Result<(), CliError> {
-    let several = selections.len() > 1;
-    let mut documents = Vec::new();
-    for (position, index) in selections.iter().enumerate() {
-        let open_options = OpenOptions {
-            index: index.as_deref(),
-            partition: destination.partition,
-            output_diff: destination.output_diff,
-        };
-        let mut target = open(target_path, &open_options)?;
-        let progress = TerminalProgress::for_stderr();
-        let progress: &dyn reseal::Progress = match &progress {
-            Some(bar) => bar,
-            None => &reseal::NoProgress,
-        };
-        let (plan, applied) =
-            reseal::generalize_with_progress(target.as_mut(), options, &[], progress)?;
-        if as_json {
-            documents.push(json!({
-                "target": target.describe(),
-                "dry_run": options.dry_run,
-                "plan": plan,
-                "applied": applied,
-            }));
-            continue;
-        }
-        if several {
-            if position > 0 {
-                println!();
-            }
-            println!("== {} ==", target.describe());
-        }
-        print!("{plan}");
-        match applied {
-            Some(report) => println!("\n{}", apply_text(&report)),
-            None => println!("\ndry run: nothing was written"),
-        }
-    }
-    if as_json {
-        let document = if several {
-            serde_json::Value::Array(documents)
-        } else {
-            documents.pop().unwrap_or_default()
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&document).unwrap_or_default()
-        );
-    }
+            other => output.event(other),
+        },
+    )?;
+    output.finish();
     Ok(())
 }
 

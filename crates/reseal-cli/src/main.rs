@@ -6,15 +6,17 @@
 //! unsupported input (nothing written); 1 any other failure (nothing half-written).
 
 mod docs_cmd;
+mod error;
 mod hive_cmd;
 mod image_cmd;
 mod progress_bar;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+pub use error::CliError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,77 +68,6 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
-}
-
-/// An error on its way to the user: the message (naming the file and the reason) and the exit code.
-#[derive(Debug)]
-pub struct CliError {
-    pub message: String,
-    pub code: u8,
-}
-
-impl CliError {
-    pub const USAGE: u8 = 2;
-    pub const REFUSED: u8 = 3;
-    pub const CORRUPT: u8 = 4;
-    pub const OTHER: u8 = 1;
-
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code: Self::USAGE,
-        }
-    }
-    /// A failure that is neither the user's input nor the image's: exit code 1.
-    pub fn other(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code: Self::OTHER,
-        }
-    }
-    pub fn corrupt(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-            code: Self::CORRUPT,
-        }
-    }
-    /// A key or value that the user named does not exist: a usage error.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::usage(message)
-    }
-    /// A hive engine error on `file`: corrupt input (4) or another failure (1).
-    pub fn hive(file: &Path, error: reseal_hive::Error) -> Self {
-        let code = if error.is_corrupt_input() {
-            Self::CORRUPT
-        } else if matches!(
-            error,
-            reseal_hive::Error::InvalidArgument(_) | reseal_hive::Error::KeyNotFound(_)
-        ) {
-            Self::USAGE
-        } else {
-            Self::OTHER
-        };
-        CliError {
-            message: format!("{}: {error}", file.display()),
-            code,
-        }
-    }
-}
-
-impl From<reseal::Error> for CliError {
-    fn from(error: reseal::Error) -> Self {
-        let code = u8::try_from(error.exit_code()).unwrap_or(Self::OTHER);
-        CliError {
-            message: error.to_string(),
-            code,
-        }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 fn main() -> ExitCode {

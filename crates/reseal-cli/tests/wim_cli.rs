@@ -125,11 +125,22 @@ fn index_errors_are_usage_errors() {
     fs::create_dir_all(folder.join("Windows/System32/config")).unwrap();
     let on_directory = reseal(&["inspect", s(&folder), "--index", "1"]);
     assert_eq!(code(&on_directory), 2, "{}", text(&on_directory));
+    // The library's error names the input; the command line names the flag.
+    assert!(
+        text(&on_directory).contains("--index: "),
+        "{}",
+        text(&on_directory)
+    );
     let output = dir.path().join("out.wim");
     let output_on_directory = reseal(&["generalize", s(&folder), "--output", s(&output)]);
     assert_eq!(
         code(&output_on_directory),
         2,
+        "{}",
+        text(&output_on_directory)
+    );
+    assert!(
+        text(&output_on_directory).contains("--output: "),
         "{}",
         text(&output_on_directory)
     );
@@ -144,6 +155,11 @@ fn multi_image_wim_without_index_lists_the_images() {
     let run = reseal(&["inspect", s(&wim)]);
     assert_eq!(code(&run), 2, "{}", text(&run));
     assert!(text(&run).contains("2: Changes"), "{}", text(&run));
+    assert!(
+        text(&run).contains("choose one with --index N or NAME (or all)"),
+        "{}",
+        text(&run)
+    );
     // No image of it holds Windows: each is refused, by name.
     let all = reseal(&["inspect", s(&wim), "--index", "all"]);
     assert_eq!(code(&all), 2, "{}", text(&all));

@@ -1,11 +1,14 @@
-//! [`apply`]: carries out a [`Plan`] all-or-nothing, through the journal.
+//! [`apply`]: carries out a [`Plan`] all-or-nothing, in one transaction of the target.
 //!
-//! Everything is computed before the first write: each touched hive is opened once (logs
-//! replayed), gets all its registry changes in plan order and is committed to new bytes; each
-//! change is checked against the image first, so a plan made from another state of the image is
-//! refused instead of half-applied. Then the journal takes over (see [`crate::journal`]), or,
-//! for a target that commits atomically itself (a WIM), the operations are staged on the target
-//! and committed at once.
+//! Everything is computed before the first write: each touched hive gets all its registry
+//! changes in plan order and is committed to new bytes; each change is checked against the image
+//! first, so a plan made from another state of the image is refused instead of half-applied.
+//! Then the writes are staged in a transaction of the target, which commits them at once (see
+//! [`Target`]).
+//!
+//! When the plan was just made on the same target ([`crate::generalize`]), the hives the planning
+//! loaded and edited are committed as they are: each hive is read and its logs replayed once
+//! per run.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
@@ -13,7 +16,6 @@ use reseal_hive::Hive;
 
 use crate::error::{Error, Result};
 use crate::image::{hive_logs, load_hive, Image};
-use crate::journal::{self, Operation};
 use crate::plan::{Action, Plan};
 use crate::progress::{in_phase, Progress};
 use crate::targets::{canonical_path, Target};
@@ -34,43 +36,63 @@ pub struct ApplyReport {
 /// Applies `plan` to `target`: all changes or none, even across a crash. `progress` hears of
 /// the hive commits, each write or delete, and the target's commit.
 pub fn apply(target: &mut dyn Target, plan: &Plan, progress: &dyn Progress) -> Result<ApplyReport> {
-    journal::ensure_no_journal(target)?;
+    apply_with_hives(target, plan, None, progress)
+}
+
+/// [`apply`], with the hives the plan edits already loaded and edited as planned (by canonical
+/// path), when the plan was just made on this target.
+pub(crate) fn apply_with_hives(
+    target: &mut dyn Target,
+    plan: &Plan,
+    edited_hives: Option<BTreeMap<String, Hive>>,
+    progress: &dyn Progress,
+) -> Result<ApplyReport> {
     refuse_mixed_changes(plan)?;
+    target.begin()?;
     let mut report = ApplyReport::default();
-    let mut operations = in_phase(progress, "committing the hives", || {
-        hive_operations(target, plan, &mut report)
-    })?;
-    operations.extend(file_operations(target, plan, &mut report)?);
-    if operations.is_empty() {
-        if target.commits_atomically() {
-            // Nothing to write, but the target may owe its output (a differencing child).
-            in_phase(progress, "writing the changes into the image", || {
-                target.commit()
-            })?;
-        }
-        return Ok(report);
+    let result = (|| {
+        let mut writes = in_phase(progress, "committing the hives", || {
+            hive_writes(target, plan, edited_hives, &mut report)
+        })?;
+        writes.extend(file_writes(target, plan, &mut report)?);
+        stage_all(target, &writes, progress)?;
+        // Even with nothing to write the target may owe its output (a differencing child).
+        target.commit(progress)
+    })();
+    if result.is_err() {
+        // Whatever was staged is dropped, so the target shows the image as it is again.
+        target.abort();
     }
-    if target.commits_atomically() {
-        // The target's own commit makes the run all-or-nothing; an error before it leaves the
-        // image as it was, and the staged writes are dropped so the target shows that too.
-        let staged = journal::perform_all(target, &operations, progress).and_then(|()| {
-            in_phase(progress, "writing the changes into the image", || {
-                target.commit()
-            })
-        });
-        if let Err(error) = staged {
-            let _ = target.discard_staged();
-            return Err(error);
-        }
-        return Ok(report);
-    }
-    in_phase(progress, "writing the journal", || {
-        journal::commit(target, &operations)
-    })?;
-    journal::perform_all(target, &operations, progress)
-        .and_then(|()| journal::finish(target))
-        .map_err(Error::after_commit_point)?;
-    Ok(report)
+    result.map(|()| report)
+}
+
+/// One write of a run, decided before the transaction begins.
+enum Write {
+    /// Replace the existing file at `path` (an emptied hive log has empty contents).
+    Replace { path: String, contents: Vec<u8> },
+    /// Create the file at `path`.
+    Create { path: String, contents: Vec<u8> },
+    /// Delete the file at `path`.
+    DeleteFile { path: String },
+    /// Delete the directory at `path` with everything in it.
+    DeleteDirectory { path: String },
+}
+
+/// Stages `writes` in the open transaction of `target`, one progress step each.
+fn stage_all(target: &mut dyn Target, writes: &[Write], progress: &dyn Progress) -> Result<()> {
+    progress.start("writing and deleting files", Some(writes.len() as u64));
+    let result = writes.iter().enumerate().try_for_each(|(index, write)| {
+        match write {
+            Write::Replace { path, contents } => target.replace_file(path, contents),
+            Write::Create { path, contents } => target.create_file(path, contents),
+            Write::DeleteFile { path } => target.delete_file(path),
+            Write::DeleteDirectory { path } => target.delete_dir_all(path),
+        }?;
+        progress.advance(index as u64 + 1);
+        Ok(())
+    });
+    progress.finish();
+    result
 }
 
 /// The error for a change that does not match the image.
@@ -81,8 +103,7 @@ fn stale(file: &str, what: String) -> Error {
     )
 }
 
-/// Refuses plans that both edit a hive and write or delete its file or logs directly, and plans
-/// that touch the journal folder.
+/// Refuses plans that both edit a hive and write or delete its file or logs directly.
 fn refuse_mixed_changes(plan: &Plan) -> Result<()> {
     let hives: Vec<String> = plan
         .changes
@@ -97,14 +118,6 @@ fn refuse_mixed_changes(plan: &Plan) -> Result<()> {
             | Action::DeleteDirectory { path } => canonical_path(path),
             _ => continue,
         };
-        if path == canonical_path(journal::JOURNAL_DIR)
-            || path.starts_with(&format!("{}\\", canonical_path(journal::JOURNAL_DIR)))
-        {
-            return Err(Error::usage(format!(
-                "the plan changes {path}, inside reseal's own journal folder ({})",
-                change.provider
-            )));
-        }
         if let Some(hive) = hives.iter().find(|h| {
             **h == path
                 || h.starts_with(&format!("{path}\\"))
@@ -119,15 +132,54 @@ fn refuse_mixed_changes(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Opens each hive the plan edits once, makes its changes in plan order, commits it, and
-/// returns the writes (hive bytes, emptied logs).
-fn hive_operations(
+/// Commits each hive the plan edits and returns the writes (hive bytes, emptied logs). Hives
+/// edited by the planning are committed as they are; otherwise each is opened once and gets
+/// its changes in plan order, each checked against it first.
+fn hive_writes(
     target: &mut dyn Target,
     plan: &Plan,
+    edited_hives: Option<BTreeMap<String, Hive>>,
     report: &mut ApplyReport,
-) -> Result<Vec<Operation>> {
+) -> Result<Vec<Write>> {
     // Hives in the order the plan first touches them.
     let mut order: Vec<String> = Vec::new();
+    for path in plan.changes.iter().filter_map(|c| c.action.hive()) {
+        if !order
+            .iter()
+            .any(|seen| canonical_path(seen) == canonical_path(path))
+        {
+            order.push(path.to_string());
+        }
+    }
+    let mut hives = match edited_hives {
+        Some(hives) => hives,
+        None => load_and_edit(target, plan)?,
+    };
+    let mut writes = Vec::new();
+    for path in order {
+        let Some(mut hive) = hives.remove(&canonical_path(&path)) else {
+            return Err(stale(
+                &path,
+                "the hive the plan edits was not loaded".to_string(),
+            ));
+        };
+        writes.push(Write::Replace {
+            path: path.clone(),
+            contents: hive.commit(),
+        });
+        for log in hive_logs(target, &path)? {
+            writes.push(Write::Replace {
+                path: log,
+                contents: Vec::new(),
+            });
+        }
+        report.hives_written.push(path);
+    }
+    Ok(writes)
+}
+
+/// Loads each hive the plan edits once and makes its changes in plan order.
+fn load_and_edit(target: &mut dyn Target, plan: &Plan) -> Result<BTreeMap<String, Hive>> {
     let mut hives: BTreeMap<String, Hive> = BTreeMap::new();
     for change in &plan.changes {
         let Some(path) = change.action.hive() else {
@@ -139,27 +191,12 @@ fn hive_operations(
                 let (hive, _) = load_hive(target, path)?.ok_or_else(|| {
                     stale(path, "the hive the plan edits does not exist".to_string())
                 })?;
-                order.push(path.to_string());
                 entry.insert(hive)
             }
         };
         edit_hive(hive, path, &change.action)?;
     }
-    let mut operations = Vec::new();
-    for path in order {
-        let Some(mut hive) = hives.remove(&canonical_path(&path)) else {
-            continue;
-        };
-        operations.push(Operation::Write {
-            path: path.clone(),
-            contents: hive.commit(),
-        });
-        for log in hive_logs(target, &path)? {
-            operations.push(Operation::Empty { path: log });
-        }
-        report.hives_written.push(path);
-    }
-    Ok(operations)
+    Ok(hives)
 }
 
 /// Makes one registry change, after checking the hive is in the state the plan saw.
@@ -223,15 +260,15 @@ fn edit_hive(hive: &mut Hive, path: &str, action: &Action) -> Result<()> {
     }
 }
 
-/// The plan's file changes as operations, each checked against the image as the earlier changes
+/// The plan's file changes as writes, each checked against the image as the earlier changes
 /// leave it.
-fn file_operations(
+fn file_writes(
     target: &mut dyn Target,
     plan: &Plan,
     report: &mut ApplyReport,
-) -> Result<Vec<Operation>> {
+) -> Result<Vec<Write>> {
     let mut image = Image::new(target);
-    let mut operations = Vec::new();
+    let mut writes = Vec::new();
     for change in &plan.changes {
         match &change.action {
             Action::WriteFile {
@@ -249,18 +286,20 @@ fn file_operations(
                     return Err(stale(path, format!("the file {state}")));
                 }
                 image.plan_write(path, contents);
-                operations.push(Operation::Write {
-                    path: path.clone(),
-                    contents: contents.clone(),
-                });
                 report.files_written.push(path.clone());
+                let (path, contents) = (path.clone(), contents.clone());
+                writes.push(if *existed {
+                    Write::Replace { path, contents }
+                } else {
+                    Write::Create { path, contents }
+                });
             }
             Action::DeleteFile { path } => {
                 if !image.exists(path)? {
                     return Err(stale(path, "the file to delete is missing".to_string()));
                 }
                 image.plan_delete(path);
-                operations.push(Operation::DeleteFile { path: path.clone() });
+                writes.push(Write::DeleteFile { path: path.clone() });
                 report.files_deleted.push(path.clone());
             }
             Action::DeleteDirectory { path } => {
@@ -271,11 +310,11 @@ fn file_operations(
                     ));
                 }
                 image.plan_delete_dir(path);
-                operations.push(Operation::DeleteDirectory { path: path.clone() });
+                writes.push(Write::DeleteDirectory { path: path.clone() });
                 report.directories_deleted.push(path.clone());
             }
             _ => {}
         }
     }
-    Ok(operations)
+    Ok(writes)
 }

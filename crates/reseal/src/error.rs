@@ -1,79 +1,198 @@
-//! Errors: what went wrong, in which file, and the exit code a command line should use.
+//! Errors: what went wrong, in which file, about which of the caller's inputs, what the caller
+//! can do next, and the lower-level error it comes from.
+//!
+//! The library speaks of inputs and remedies as values ([`Input`], [`Remedy`]), not in any
+//! front end's words: a command line maps them to its flags and commands, and its exit codes to
+//! [`ErrorKind`].
 
 use std::fmt;
+use std::sync::Arc;
 
-/// The class of an [`Error`]; it decides the exit code.
+/// The class of an [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ErrorKind {
-    /// The caller asked for something impossible (bad option, bad path, bad SID). Exit code 2.
+    /// The caller asked for something impossible (bad option, bad path, bad SID).
     Usage,
-    /// A check refused the image (domain-joined, pending servicing...). Exit code 3.
+    /// A check refused the image (domain-joined, pending servicing...). Nothing was written.
     Refused,
-    /// A file of the image is damaged (hive, event log, journal). Exit code 4.
+    /// A file of the image is damaged or uses a structure reseal cannot edit safely (hive, event
+    /// log, journal, container, file system).
     CorruptInput,
-    /// Anything else: I/O errors, an image that changed under us. Exit code 1.
+    /// Anything else: I/O errors, an image that changed under us.
     Other,
 }
 
-/// A reseal error: its kind, the image file it concerns (if any) and a message that says why and
-/// what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The caller's input an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Input {
+    /// The image of a WIM file ([`crate::OpenOptions::index`]).
+    Index,
+    /// The partition of a disk image ([`crate::OpenOptions::partition`]).
+    Partition,
+    /// The differencing disk to write into ([`crate::OpenOptions::output_diff`]).
+    OutputDiff,
+    /// The new WIM file to copy the image to and edit ([`crate::run::RunOptions::output`]).
+    Output,
+    /// The new machine SID ([`crate::GeneralizeOptions::sid`]).
+    Sid,
+    /// A check to skip ([`crate::GeneralizeOptions::ignore_checks`]).
+    IgnoreCheck,
+}
+
+impl Input {
+    /// How the library names the input in its own messages.
+    pub fn description(self) -> &'static str {
+        match self {
+            Input::Index => "image index",
+            Input::Partition => "partition",
+            Input::OutputDiff => "output differencing disk",
+            Input::Output => "output WIM",
+            Input::Sid => "machine SID",
+            Input::IgnoreCheck => "check to skip",
+        }
+    }
+}
+
+/// What the caller can do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Remedy {
+    /// An interrupted run must be finished or undone first ([`crate::recover`]).
+    Recover,
+    /// The run passed its commit point; [`crate::recover`] (or the next run) finishes it.
+    FinishCommittedRun,
+    /// Finishing an interrupted run failed; fix the cause and recover again.
+    RecoverAgain,
+    /// The WIM holds several images: choose one by index or name, or all of them.
+    ChooseWimImage,
+    /// The disk holds several Windows installations: choose the partition.
+    ChoosePartition,
+    /// Fix the image, or skip the failed checks when the result is known to be safe.
+    FixOrSkipChecks,
+}
+
+impl Remedy {
+    /// How the library words the remedy in its own messages.
+    pub fn description(self) -> &'static str {
+        match self {
+            Remedy::Recover => "recover the image first (it finishes or undoes that run)",
+            Remedy::FinishCommittedRun => "the run is committed: recover the image to finish it",
+            Remedy::RecoverAgain => "fix the cause and recover the image again",
+            Remedy::ChooseWimImage => "choose one by index or name, or all",
+            Remedy::ChoosePartition => "choose the partition",
+            Remedy::FixOrSkipChecks => {
+                "fix the image, or skip a check by name if you know the result is safe"
+            }
+        }
+    }
+}
+
+/// A reseal error: its kind, the image file it concerns (if any), the caller's input it is about
+/// (if any), a message that says why, what to do about it (if anything), and the lower-level
+/// error it comes from.
+///
+/// `Display` gives the whole message (a wrapped error's text is its message); the
+/// [`std::error::Error::source`] is there to be matched by a program (a
+/// [`reseal_hive::Error`], [`reseal_wim::Error`], [`reseal_disk::Error`],
+/// [`reseal_ntfs::Error`] or [`std::io::Error`]).
+#[derive(Debug, Clone)]
 pub struct Error {
     /// The class of the error.
     pub kind: ErrorKind,
     /// The file the error is about: a path inside the image, or a host path.
     pub file: Option<String>,
-    /// What went wrong and, where it helps, what to do about it.
+    /// The caller's input the error is about.
+    pub input: Option<Input>,
+    /// What went wrong.
     pub message: String,
+    /// What the caller can do about it.
+    pub remedy: Option<Remedy>,
+    /// The lower-level error this one comes from.
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// A caller mistake (exit code 2).
+    /// An error of `kind` with `message` and nothing else.
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            file: None,
+            input: None,
+            message: message.into(),
+            remedy: None,
+            source: None,
+        }
+    }
+
+    /// A caller mistake.
     pub fn usage(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Usage, message)
+    }
+
+    /// A caller mistake in `input`.
+    pub fn bad_input(input: Input, message: impl Into<String>) -> Error {
         Error {
-            kind: ErrorKind::Usage,
-            file: None,
-            message: message.into(),
+            input: Some(input),
+            ..Error::usage(message)
         }
     }
 
-    /// A refusal by a check (exit code 3).
+    /// A refusal by a check.
     pub fn refused(message: impl Into<String>) -> Error {
-        Error {
-            kind: ErrorKind::Refused,
-            file: None,
-            message: message.into(),
-        }
+        Error::new(ErrorKind::Refused, message)
     }
 
-    /// A damaged file (exit code 4).
+    /// A damaged file.
     pub fn corrupt(file: impl Into<String>, message: impl Into<String>) -> Error {
         Error {
-            kind: ErrorKind::CorruptInput,
             file: Some(file.into()),
-            message: message.into(),
+            ..Error::new(ErrorKind::CorruptInput, message)
         }
     }
 
-    /// Any other failure (exit code 1), about `file` when one is known.
+    /// Any other failure, about `file` when one is known.
     pub fn other(file: Option<&str>, message: impl Into<String>) -> Error {
         Error {
-            kind: ErrorKind::Other,
             file: file.map(str::to_string),
-            message: message.into(),
+            ..Error::new(ErrorKind::Other, message)
         }
     }
 
     /// An I/O error on `file`, with what was being done (`"cannot read"`, `"cannot rename"`...).
     pub fn io(file: impl Into<String>, doing: &str, err: &std::io::Error) -> Error {
         Error {
-            kind: ErrorKind::Other,
             file: Some(file.into()),
-            message: format!("{doing}: {err}"),
+            source: Some(Arc::new(std::io::Error::new(err.kind(), err.to_string()))),
+            ..Error::new(ErrorKind::Other, format!("{doing}: {err}"))
+        }
+    }
+
+    /// An error of `kind` whose message is `source`'s text, keeping `source`.
+    pub fn wrap(
+        kind: ErrorKind,
+        file: Option<&str>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error {
+            file: file.map(str::to_string),
+            ..Error::new(kind, source.to_string())
+        }
+        .with_source(source)
+    }
+
+    /// This error, keeping `source` as the lower-level error it comes from.
+    pub fn with_source(self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error {
+            source: Some(Arc::new(source)),
+            ..self
         }
     }
 
@@ -85,43 +204,56 @@ impl Error {
         } else {
             ErrorKind::Other
         };
+        Error::wrap(kind, Some(file), err)
+    }
+
+    /// The error for an image in which an interrupted run waits to be finished or undone.
+    pub fn interrupted_run(image: &str) -> Error {
         Error {
-            kind,
-            file: Some(file.to_string()),
-            message: err.to_string(),
+            remedy: Some(Remedy::Recover),
+            ..Error::other(
+                None,
+                format!("{image}: an earlier reseal run on this image was interrupted"),
+            )
         }
     }
 
-    /// This error, saying that the run got past its commit point, so `reseal recover` (or the
-    /// next run) finishes it.
+    /// This error, saying that the run got past its commit point, so recovering the image (or
+    /// the next run) finishes it.
     pub(crate) fn after_commit_point(self) -> Error {
         Error {
-            message: format!(
-                "{} (the run is committed: run `reseal recover` on the image to finish it)",
-                self.message
-            ),
+            remedy: Some(Remedy::FinishCommittedRun),
             ..self
         }
     }
 
-    /// The process exit code for this error: usage 2, refused 3, corrupt input 4, other 1.
-    pub fn exit_code(&self) -> i32 {
-        match self.kind {
-            ErrorKind::Usage => 2,
-            ErrorKind::Refused => 3,
-            ErrorKind::CorruptInput => 4,
-            ErrorKind::Other => 1,
-        }
+    /// `true` when the run that failed got past its commit point: the image must be recovered
+    /// (see [`crate::recover`]) to be entirely new.
+    pub fn needs_recovery(&self) -> bool {
+        self.remedy == Some(Remedy::FinishCommittedRun)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(file) => write!(f, "{file}: {}", self.message),
-            None => f.write_str(&self.message),
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
         }
+        if let Some(input) = self.input {
+            write!(f, "{}: ", input.description())?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(remedy) = self.remedy {
+            write!(f, "; {}", remedy.description())?;
+        }
+        Ok(())
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}

@@ -452,6 +452,15 @@ impl<'t> Image<'t> {
         Ok(hives)
     }
 
+    /// The hives loaded so far, with the planned edits made, by canonical path; the image is
+    /// done with.
+    pub(crate) fn into_hives(self) -> BTreeMap<String, Hive> {
+        self.hives
+            .into_iter()
+            .filter_map(|(path, loaded)| Some((path, loaded.ok()??.hive)))
+            .collect()
+    }
+
     /// The target under this image (reads through it bypass the planned changes).
     pub fn target(&mut self) -> &mut dyn Target {
         self.target

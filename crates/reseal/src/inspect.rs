@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::evtx;
 use crate::image::{join_path, Image, MACHINE_HIVES, SAM, SECURITY, SOFTWARE, SYSTEM};
-use crate::journal::JOURNAL_DIR;
 use crate::sid::Sid;
 use crate::targets::Target;
 use crate::validate;
@@ -109,7 +108,7 @@ pub struct HiveInspection {
 
 /// Reads what the image is and what state it is in. Never writes.
 pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
-    let interrupted_run = target.exists(JOURNAL_DIR).unwrap_or(false);
+    let interrupted_run = target.has_interrupted_run().unwrap_or(false);
     let mut image = Image::new(target);
     let image = &mut image;
     let control_set = image.control_set().ok();

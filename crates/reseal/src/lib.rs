@@ -3,8 +3,8 @@
 //! The flow: [`open_target`] gives a [`Target`] (a directory, one image of a WIM file, or the
 //! Windows volume of a VHD, VHDX or raw disk image);
 //! [`plan`] validates the image and asks each [`Provider`] for its changes; [`apply`] writes them
-//! all-or-nothing (through a journal, or the target's own atomic commit for a WIM);
-//! [`generalize`] does both. [`recover`] finishes or discards a run that was interrupted.
+//! all-or-nothing, in one transaction of the target; [`generalize`] does both, reading each hive
+//! once. [`recover`] finishes or discards a run that was interrupted.
 #![forbid(unsafe_code)]
 
 pub mod answer_file;
@@ -12,29 +12,32 @@ pub mod apply;
 pub mod error;
 pub mod image;
 pub mod inspect;
-pub mod journal;
 pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod providers;
+pub mod run;
 pub mod targets;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use apply::ApplyReport;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Input, Remedy, Result};
 pub use image::Image;
 pub use inspect::Inspection;
-pub use journal::RecoveryOutcome;
 pub use options::{GeneralizeOptions, Mode};
 pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Planner, Provider};
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
+pub use run::{generalize_images, inspect_images, RunEvent, RunOptions};
+pub use targets::wim::is_wim_file;
 pub use targets::{
-    DirEntry, DirectoryTarget, DiskTarget, Target, VolumeLocation, WimImageInfo, WimTarget,
+    DirEntry, DirectoryTarget, DiskTarget, RecoveryOutcome, Target, VolumeLocation, WimImageInfo,
+    WimTarget,
 };
 
 /// The folder every Windows image has; its absence means the path is not an image root.
@@ -72,23 +75,24 @@ pub struct OpenOptions<'a> {
 /// Opens the image at `path` (see [`open_target`]) with `options`; an option that does not
 /// apply to the kind of image is a usage error.
 pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> {
-    let refuse = |option: &str, for_what: &str| {
-        Err(Error::usage(format!(
-            "{option}: {} is not {for_what}",
-            path.display()
-        )))
+    let refuse = |input: Input, for_what: &str| {
+        Err(Error::bad_input(
+            input,
+            format!("{} is not {for_what}", path.display()),
+        ))
     };
     if path.is_dir() {
         if options.index.is_some() {
-            return refuse("--index", "a WIM file (a directory holds one installation)");
+            return refuse(
+                Input::Index,
+                "a WIM file (a directory holds one installation)",
+            );
         }
-        if options.partition.is_some() || options.output_diff.is_some() {
-            let option = if options.partition.is_some() {
-                "--partition"
-            } else {
-                "--output-diff"
-            };
-            return refuse(option, "a disk image");
+        if options.partition.is_some() {
+            return refuse(Input::Partition, "a disk image");
+        }
+        if options.output_diff.is_some() {
+            return refuse(Input::OutputDiff, "a disk image");
         }
         let mut target = DirectoryTarget::open(path)?;
         if !target.exists(CONFIG_DIR)? {
@@ -111,17 +115,20 @@ pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Ta
     if is_wim_file(path) {
         if options.partition.is_some() {
             return refuse(
-                "--partition",
-                "a disk image (it is a WIM file; use --index)",
+                Input::Partition,
+                "a disk image (it is a WIM file, whose images are chosen by index)",
             );
         }
         if options.output_diff.is_some() {
-            return refuse("--output-diff", "a VHD or VHDX image (it is a WIM file)");
+            return refuse(Input::OutputDiff, "a VHD or VHDX image (it is a WIM file)");
         }
         return open_wim_image(path, options.index);
     }
     if options.index.is_some() {
-        return refuse("--index", "a WIM file (for a disk image, use --partition)");
+        return refuse(
+            Input::Index,
+            "a WIM file (a disk image's volume is chosen by partition)",
+        );
     }
     let mut target = DiskTarget::open(path, options.partition)?;
     if let Some(child) = options.output_diff {
@@ -138,12 +145,15 @@ fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
             let images = WimTarget::list_images(path)?;
             if images.len() != 1 {
                 let list: Vec<String> = images.iter().map(ToString::to_string).collect();
-                return Err(Error::usage(format!(
-                    "{} holds {} images; choose one with --index N or NAME (or all): {}",
-                    path.display(),
-                    images.len(),
-                    list.join(", ")
-                )));
+                return Err(Error {
+                    remedy: Some(Remedy::ChooseWimImage),
+                    ..Error::usage(format!(
+                        "{} holds {} images: {}",
+                        path.display(),
+                        images.len(),
+                        list.join(", ")
+                    ))
+                });
             }
             "1".to_string()
         }
@@ -158,28 +168,6 @@ fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
     Ok(Box::new(target))
 }
 
-/// `true` when `path` is a WIM file: its name ends in `.wim` or `.esd` (any case), or it is a
-/// file that starts with the WIM magic (`.swm` parts, renamed files).
-pub fn is_wim_file(path: &Path) -> bool {
-    let by_extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("wim") || e.eq_ignore_ascii_case("esd"));
-    by_extension || starts_with_wim_magic(path)
-}
-
-/// `true` when `path` is a regular file whose first bytes are the WIM magic.
-fn starts_with_wim_magic(path: &Path) -> bool {
-    use std::io::Read;
-    if !path.is_file() {
-        return false;
-    }
-    let mut magic = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| &magic == targets::wim::WIM_MAGIC)
-}
-
 /// Reads what the image is and what state it is in. Never writes.
 pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
     inspect::inspect(target)
@@ -192,14 +180,27 @@ pub fn plan(
     options: &GeneralizeOptions,
     extra: &[Box<dyn Provider>],
 ) -> Result<Plan> {
+    plan_keeping_hives(target, options, extra).map(|(plan, _)| plan)
+}
+
+/// [`plan`], also giving back the hives the planning loaded, edited as planned (by canonical
+/// path), so that applying the plan right away reads none of them again.
+fn plan_keeping_hives(
+    target: &mut dyn Target,
+    options: &GeneralizeOptions,
+    extra: &[Box<dyn Provider>],
+) -> Result<(Plan, BTreeMap<String, reseal_hive::Hive>)> {
     if let Some(sid) = &options.sid {
         if !sid.is_machine_domain_sid() {
-            return Err(Error::usage(format!(
-                "--sid {sid} is not a machine SID: it must be S-1-5-21-A-B-C"
-            )));
+            return Err(Error::bad_input(
+                Input::Sid,
+                format!("{sid} is not a machine SID: it must be S-1-5-21-A-B-C"),
+            ));
         }
     }
-    journal::ensure_no_journal(target)?;
+    if target.has_interrupted_run()? {
+        return Err(Error::interrupted_run(&target.describe()));
+    }
     target.prepare_for_writes()?;
     let answer = match &options.unattend {
         Some(path) => Some(answer_file::AnswerFile::load(path)?),
@@ -222,7 +223,7 @@ pub fn plan(
             ..e
         })?;
     }
-    Ok(plan)
+    Ok((plan, image.into_hives()))
 }
 
 /// Applies `plan` to `target`, all-or-nothing.
@@ -247,22 +248,18 @@ pub fn generalize_with_progress(
     extra: &[Box<dyn Provider>],
     progress: &dyn Progress,
 ) -> Result<(Plan, Option<ApplyReport>)> {
-    let plan = progress::in_phase(progress, "reading the image and planning", || {
-        plan(target, options, extra)
+    let (plan, hives) = progress::in_phase(progress, "reading the image and planning", || {
+        plan_keeping_hives(target, options, extra)
     })?;
     if options.dry_run {
         return Ok((plan, None));
     }
-    let report = apply::apply(target, &plan, progress)?;
+    let report = apply::apply_with_hives(target, &plan, Some(hives), progress)?;
     Ok((plan, Some(report)))
 }
 
-/// Finishes (committed) or discards (not committed) the journal an interrupted run left in the
-/// image, or for a target that commits atomically itself what its interrupted commit left (a
-/// disk image's redo log; a WIM never needs anything); `None` when there is nothing.
+/// Finishes (committed) or discards (not committed) what an interrupted run left: a directory's
+/// journal, a disk image's redo log (a WIM never needs anything); `None` when there is nothing.
 pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
-    if target.commits_atomically() {
-        return target.recover_interrupted_commit();
-    }
-    journal::recover(target)
+    target.recover()
 }

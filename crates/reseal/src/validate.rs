@@ -1,7 +1,7 @@
 //! Checks that run before anything is written. Each has a name; all failures are reported at
 //! once, and each can be skipped with `--ignore-check NAME`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Input, Remedy, Result};
 use crate::image::{Image, MACHINE_HIVES, SECURITY, SOFTWARE, SYSTEM};
 use crate::options::GeneralizeOptions;
 
@@ -43,10 +43,13 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
         .iter()
         .find(|name| !CHECKS.contains(&name.as_str()))
     {
-        return Err(Error::usage(format!(
-            "--ignore-check {unknown}: no such check (the checks are {})",
-            CHECKS.join(", ")
-        )));
+        return Err(Error::bad_input(
+            Input::IgnoreCheck,
+            format!(
+                "{unknown}: no such check (the checks are {})",
+                CHECKS.join(", ")
+            ),
+        ));
     }
     let failures: Vec<CheckFailure> = run_checks(image)?
         .into_iter()
@@ -59,10 +62,10 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
     for failure in &failures {
         message.push_str(&format!("\n  {}: {}", failure.check, failure.reason));
     }
-    message.push_str(
-        "\nFix the image, or skip a check with --ignore-check NAME if you know the result is safe.",
-    );
-    Err(Error::refused(message))
+    Err(Error {
+        remedy: Some(Remedy::FixOrSkipChecks),
+        ..Error::refused(message)
+    })
 }
 
 /// Runs every check and returns the failures (none ignored).

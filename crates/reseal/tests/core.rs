@@ -12,9 +12,10 @@ use common::{
     HivexShallowKey, Tree,
 };
 use reseal::image::{SAM, SECURITY, SYSTEM};
+use reseal::targets::{FileStore, Folder};
 use reseal::{
-    Action, DirEntry, DirectoryTarget, Error, Image, Origin, Plan, RecoveryOutcome, Result, Target,
-    ValueType,
+    Action, DirEntry, DirectoryTarget, Error, ErrorKind, Image, Origin, Plan, RecoveryOutcome,
+    Remedy, Result, ValueType,
 };
 use reseal_hive::data::{encode_dword, encode_sz};
 use reseal_testutil::{hivex_tree, hivex_tree_of_bytes};
@@ -428,31 +429,54 @@ fn the_plan_prints_as_a_table_and_serializes() {
 // ---------------------------------------------------------------------------------------------
 // Crashes during apply.
 
-/// A target that fails every write (like a crash) once `budget` writes have been made. With
+/// A folder that fails every write (like a crash) once `budget` writes have been made. With
 /// `after_write`, the write the crash happens at still reaches the disk (a crash right after it).
-struct FailingTarget {
-    inner: DirectoryTarget,
-    writes: Rc<Cell<usize>>,
-    budget: usize,
+struct FailingStore {
+    inner: Folder,
+    crash: Crash,
     after_write: bool,
 }
 
-impl FailingTarget {
-    fn write<T>(&mut self, op: impl FnOnce(&mut DirectoryTarget) -> Result<T>) -> Result<T> {
-        let n = self.writes.get();
-        self.writes.set(n + 1);
-        if n < self.budget {
+/// The write count and the budget of a [`FailingStore`], shared with the test.
+#[derive(Clone, Default)]
+struct Crash {
+    writes: Rc<Cell<usize>>,
+    budget: Rc<Cell<usize>>,
+}
+
+/// A directory target over the folder at `root` that crashes after `budget` writes.
+fn failing_target(
+    root: &std::path::Path,
+    budget: usize,
+    after_write: bool,
+) -> (DirectoryTarget, Crash) {
+    let crash = Crash::default();
+    crash.budget.set(budget);
+    let store = FailingStore {
+        inner: Folder::open(root).unwrap(),
+        crash: crash.clone(),
+        after_write,
+    };
+    (DirectoryTarget::over(Box::new(store)), crash)
+}
+
+impl FailingStore {
+    fn write<T>(&mut self, op: impl FnOnce(&mut Folder) -> Result<T>) -> Result<T> {
+        let n = self.crash.writes.get();
+        self.crash.writes.set(n + 1);
+        let budget = self.crash.budget.get();
+        if n < budget {
             return op(&mut self.inner);
         }
         // Only the write the crash happens at can still reach the disk; nothing runs after it.
-        if self.after_write && n == self.budget {
+        if self.after_write && n == budget {
             let _ = op(&mut self.inner);
         }
         Err(Error::other(None, "simulated crash"))
     }
 }
 
-impl Target for FailingTarget {
+impl FileStore for FailingStore {
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -589,17 +613,10 @@ fn crash_at_every_step(after_write: bool) {
         return;
     };
     let old = reference.snapshot();
-    let mut target = DirectoryTarget::open(reference.root()).unwrap();
-    let plan = crash_plan(&mut Image::new(&mut target));
-    let writes = Rc::new(Cell::new(0));
-    let mut counting = FailingTarget {
-        inner: target,
-        writes: writes.clone(),
-        budget: usize::MAX,
-        after_write,
-    };
+    let (mut counting, crash) = failing_target(reference.root(), usize::MAX, after_write);
+    let plan = crash_plan(&mut Image::new(&mut counting));
     reseal::apply(&mut counting, &plan).unwrap();
-    let total = writes.get();
+    let total = crash.writes.get();
     assert!(total >= 10, "only {total} writes");
     let new = reference.snapshot();
     // The keys the plan changes, as hivex sees them after a clean run.
@@ -616,14 +633,12 @@ fn crash_at_every_step(after_write: bool) {
     for budget in 0..total {
         let tree = crash_tree().unwrap();
         let context = format!("crash at write {budget} of {total} (after_write={after_write})");
-        let mut target = FailingTarget {
-            inner: DirectoryTarget::open(tree.root()).unwrap(),
-            writes: Rc::new(Cell::new(0)),
-            budget,
-            after_write,
-        };
+        let (mut target, _) = failing_target(tree.root(), budget, after_write);
         let err = reseal::apply(&mut target, &plan).expect_err(&context);
-        assert!(err.message.contains("simulated crash"), "{context}: {err}");
+        assert!(
+            err.to_string().contains("simulated crash"),
+            "{context}: {err}"
+        );
         check_files(&tree, &old, &new, &new_hives, &context);
 
         // The next run finds the journal and finishes or undoes the run.
@@ -675,9 +690,9 @@ fn plan_and_apply_refuse_to_run_over_an_interrupted_run() {
     tree.write("reseal-journal/manifest.json", b"{}");
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     let err = reseal::apply(&mut target, &Plan::new()).unwrap_err();
-    assert!(err.message.contains("reseal recover"), "{err}");
+    assert_eq!(err.remedy, Some(Remedy::Recover), "{err}");
     let err = reseal::plan(&mut target, &Default::default(), &[]).unwrap_err();
-    assert!(err.message.contains("reseal recover"), "{err}");
+    assert_eq!(err.remedy, Some(Remedy::Recover), "{err}");
     // Not committed: recovery removes it.
     assert_eq!(
         reseal::recover(&mut target).unwrap(),
@@ -689,13 +704,8 @@ fn plan_and_apply_refuse_to_run_over_an_interrupted_run() {
 #[test]
 fn a_damaged_committed_journal_is_reported_and_left_alone() {
     let Some(tree) = crash_tree() else { return };
-    let mut target = FailingTarget {
-        inner: DirectoryTarget::open(tree.root()).unwrap(),
-        writes: Rc::new(Cell::new(0)),
-        budget: 0,
-        after_write: false,
-    };
-    let plan = crash_plan(&mut Image::new(&mut target.inner));
+    let (mut target, crash) = failing_target(tree.root(), 0, false);
+    let plan = crash_plan(&mut Image::new(&mut target));
     // Let the journal commit, then crash on the first write into the image.
     let staged = plan
         .changes
@@ -703,7 +713,7 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
         .filter(|c| matches!(c.action, Action::WriteFile { .. }))
         .count()
         + 2;
-    target.budget = staged + 2;
+    crash.budget.set(staged + 2);
     reseal::apply(&mut target, &plan).unwrap_err();
     assert!(tree.path("reseal-journal/COMMITTED").exists());
     let staged_file = tree.path("reseal-journal/staged/0001");
@@ -712,7 +722,7 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
     std::fs::write(&staged_file, bytes).unwrap();
     let before = tree.snapshot();
     let err = reseal::recover(&mut DirectoryTarget::open(tree.root()).unwrap()).unwrap_err();
-    assert_eq!(err.exit_code(), 4, "{err}");
+    assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
     assert!(err.message.contains("damaged"), "{err}");
     assert_eq!(tree.snapshot(), before);
 }
@@ -782,7 +792,7 @@ fn plans_that_fight_over_a_file_are_refused() {
             ..Plan::new()
         };
         let err = reseal::apply(&mut target, &plan).unwrap_err();
-        assert_eq!(err.exit_code(), 2, "{err}");
+        assert_eq!(err.kind, ErrorKind::Usage, "{err}");
     }
     assert_eq!(tree.snapshot(), before);
 }

@@ -95,9 +95,10 @@ fn windows_volume(path: &Path) -> Vec<u8> {
 /// Creates the two files through the target at `image` and commits.
 fn create_files(image: &Path) {
     let mut target = reseal::open_target(image).unwrap();
+    target.begin().unwrap();
     target.create_file(UNATTEND, b"<unattend/>").unwrap();
     target.create_file(TAG, b"").unwrap();
-    target.commit().unwrap();
+    target.commit(&reseal::NoProgress).unwrap();
 }
 
 /// `wimlib-imagex dir --detailed`: each path's security descriptor.

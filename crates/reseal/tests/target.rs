@@ -7,14 +7,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
 use common::Tree;
-use reseal::{DirectoryTarget, ErrorKind, Target};
+use reseal::targets::{FileStore, Folder};
+use reseal::ErrorKind;
 
 #[test]
 fn paths_resolve_case_insensitively_as_on_windows() {
     let tree = Tree::empty();
     tree.write("Windows/System32/config/SYSTEM", b"hive");
     tree.write("Users/Administrator/NTUSER.DAT", b"user");
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
 
     assert_eq!(
         target.read_file(r"WINDOWS\system32\Config\system").unwrap(),
@@ -60,7 +61,7 @@ fn two_names_differing_only_in_case_are_an_error_naming_both() {
     let tree = Tree::empty();
     tree.write("Windows/Temp/a.log", b"1");
     tree.write("Windows/Temp/A.LOG", b"2");
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     // The exact name wins, as it is the one the caller means.
     assert_eq!(
         target.read_file(r"Windows\Temp\a.log").unwrap(),
@@ -79,7 +80,7 @@ fn paths_cannot_leave_the_image() {
     let outside = tempfile::tempdir().unwrap();
     fs::write(outside.path().join("secret"), b"x").unwrap();
     std::os::unix::fs::symlink(outside.path(), tree.path("Windows/link")).unwrap();
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
 
     for escaping in [
         r"..\secret",
@@ -101,7 +102,7 @@ fn paths_cannot_leave_the_image() {
 #[test]
 fn create_file_makes_parents_and_refuses_to_overwrite() {
     let tree = Tree::empty();
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target
         .create_file(r"Windows\Panther\Unattend\unattend.xml", b"<unattend/>")
         .unwrap();
@@ -143,7 +144,7 @@ fn create_file_makes_parents_and_refuses_to_overwrite() {
 #[test]
 fn new_files_take_the_default_permissions() {
     let tree = Tree::empty();
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target.create_file(r"Windows\new.txt", b"x").unwrap();
     // Compare with a file the host creates in the same directory the ordinary way.
     fs::write(tree.path("Windows/reference.txt"), b"x").unwrap();
@@ -174,7 +175,7 @@ fn replace_file_keeps_permissions_access_time_and_extended_attributes() {
         eprintln!("skipping the extended attribute part: this filesystem refuses user xattrs");
     }
 
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target
         .replace_file(r"Windows\System32\config\SAM", b"new contents")
         .unwrap();
@@ -202,7 +203,7 @@ fn replace_file_keeps_a_read_only_mode() {
     tree.write("Windows/ro.txt", b"old");
     let _ = xattr::set(&file, "user.attr", b"v");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o444)).unwrap();
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target.replace_file(r"Windows\ro.txt", b"new").unwrap();
     assert_eq!(fs::read(&file).unwrap(), b"new");
     assert_eq!(
@@ -216,7 +217,7 @@ fn deletes_are_idempotent_and_type_checked() {
     let tree = Tree::empty();
     tree.write("Windows/Prefetch/A.pf", b"1");
     tree.write("Windows/Temp/x.tmp", b"1");
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target.delete_file(r"windows\temp\X.TMP").unwrap();
     assert!(!tree.path("Windows/Temp/x.tmp").exists());
     target.delete_file(r"windows\temp\X.TMP").unwrap();
@@ -232,7 +233,7 @@ fn an_interrupted_write_is_discarded() {
     tree.write("Windows/a.txt", b"old");
     // What a crash between writing and renaming leaves.
     tree.write("Windows/.reseal-new.A.TXT", b"half");
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     let names: Vec<String> = target
         .list_dir("Windows")
         .unwrap()
@@ -241,7 +242,10 @@ fn an_interrupted_write_is_discarded() {
         .map(|e| e.name)
         .collect();
     assert_eq!(names, vec!["System32", "a.txt"]);
-    target.discard_incomplete_write(r"Windows\a.txt").unwrap();
+    Folder::open(tree.root())
+        .unwrap()
+        .discard_incomplete_write(r"Windows\a.txt")
+        .unwrap();
     assert!(!tree.path("Windows/.reseal-new.A.TXT").exists());
     assert_eq!(fs::read(tree.path("Windows/a.txt")).unwrap(), b"old");
 }
@@ -250,7 +254,7 @@ fn an_interrupted_write_is_discarded() {
 fn open_target_wants_a_windows_image() {
     let empty = tempfile::tempdir().unwrap();
     let err = reseal::open_target(empty.path()).err().unwrap();
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.kind, ErrorKind::Usage);
     assert!(err.message.contains(r"Windows\System32\config"), "{err}");
     let tree = Tree::empty();
     assert!(reseal::open_target(tree.root()).is_ok());
@@ -270,7 +274,7 @@ fn replace_file_keeps_the_owner() {
     }
     // Attributes outside the user namespace (ntfs-3g's are system.*) need root as well.
     xattr::set(&file, "trusted.reseal.test", b"privileged").unwrap();
-    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let mut target = Folder::open(tree.root()).unwrap();
     target.replace_file(r"Windows\owned.txt", b"new").unwrap();
     let meta = fs::metadata(&file).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (4242, 4343));

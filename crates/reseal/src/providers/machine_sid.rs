@@ -41,7 +41,7 @@
 use reseal_hive::data::{encode_dword, encode_multi_sz};
 use reseal_hive::ValueType;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::image::{Image, SAM, SECURITY, SYSTEM};
 use crate::providers::support::{control_set_key, read_strings};
 use crate::providers::{PlanContext, Provider};
@@ -161,15 +161,14 @@ pub fn machine_sid_bytes(image: &mut Image) -> Result<Vec<u8>> {
         let sam_sid = Sid::from_bytes(sam_tail)
             .map(|sid| sid.to_string())
             .unwrap_or_else(|_| "an unreadable SID".to_string());
-        return Err(Error {
-            kind: ErrorKind::CorruptInput,
-            file: Some(SECURITY.to_string()),
-            message: format!(
+        return Err(Error::corrupt(
+            SECURITY,
+            format!(
                 "the machine SID in {SECURITY} (Policy\\PolAcDmS: {sid}) differs from the one in {SAM} \
                  (SAM\\Domains\\Account\\V: {sam_sid}); the image's hives disagree, so setupcl \
                  could not replace the SID consistently"
             ),
-        });
+        ));
     }
     Ok(policy)
 }

@@ -11,9 +11,9 @@
 //! (all-or-nothing across a crash: see [`reseal_disk::redo_log`]) or, with
 //! [`DiskTarget::set_output_diff`], into a new differencing disk whose parent is the image,
 //! which stays byte-identical. An error or a refusal before the commit leaves the image as it
-//! was, which is why this target [commits atomically](Target::commits_atomically).
+//! was.
 //!
-//! Refused with the reason, before any plan is made (see [`Target::prepare_for_writes`]): a
+//! Refused with the reason, before any plan is made (see [`Target::begin`]): a
 //! BitLocker volume, a hibernated volume (or Fast Startup), a volume marked dirty or with an
 //! unclean `$LogFile`; while applying, still before anything is written: hives that are NTFS-
 //! or WOF-compressed.
@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use reseal_disk::{redo_log, BlockDevice, Format, PartitionWindow, Staged, StagedDevice};
 use reseal_ntfs::Volume;
 
-use super::{path_components, DirEntry, Target};
+use super::{path_components, DirEntry, RecoveryOutcome, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::journal::RecoveryOutcome;
+use crate::progress::{in_phase, Progress};
 
 /// The file whose presence marks the Windows volume.
 const SYSTEM_HIVE: &str = r"Windows\System32\config\SYSTEM";
@@ -80,7 +80,7 @@ impl DiskTarget {
     /// (listing them). Nothing is written.
     ///
     /// When an interrupted commit left a redo log beside the image, the volume is not read
-    /// until [`Target::recover_interrupted_commit`] has dealt with it.
+    /// until [`Target::recover`] has dealt with it.
     pub fn open(image: &Path, partition: Option<u32>) -> Result<DiskTarget> {
         let mut target = DiskTarget {
             image: image.to_path_buf(),
@@ -290,20 +290,45 @@ impl Target for DiskTarget {
         })
     }
 
-    fn discard_incomplete_write(&mut self, _path: &str) -> Result<()> {
-        // Writes are staged in memory; nothing is ever half-written beside a file.
-        Ok(())
-    }
-
     fn prepare_for_writes(&mut self) -> Result<()> {
         self.writable_volume().map(drop)
     }
 
-    fn commits_atomically(&self) -> bool {
-        true
+    fn begin(&mut self) -> Result<()> {
+        self.writable_volume().map(drop)
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn commit(&mut self, progress: &dyn Progress) -> Result<()> {
+        in_phase(progress, "writing the changes into the image", || {
+            self.commit_staged()
+        })
+    }
+
+    fn abort(&mut self) {
+        self.unmount_discarding();
+    }
+
+    fn has_interrupted_run(&mut self) -> Result<bool> {
+        Ok(redo_log::is_pending(&self.source))
+    }
+
+    fn recover(&mut self) -> Result<Option<RecoveryOutcome>> {
+        self.unmount_discarding();
+        let recovery = redo_log::recover(&self.source).map_err(from_disk)?;
+        let outcome = match recovery {
+            redo_log::Recovery::Nothing => None,
+            redo_log::Recovery::RolledForward { description } => {
+                Some(RecoveryOutcome::RolledForward { files: description })
+            }
+            redo_log::Recovery::Discarded => Some(RecoveryOutcome::RolledBack),
+        };
+        Ok(outcome)
+    }
+}
+
+impl DiskTarget {
+    /// Writes the staged changes through the redo log or into the differencing child.
+    fn commit_staged(&mut self) -> Result<()> {
         let description = std::mem::take(&mut self.changed_paths);
         let changes = match self.mounted.take() {
             Some(mounted) if mounted.writable => {
@@ -343,24 +368,6 @@ impl Target for DiskTarget {
             }
         }
         Ok(())
-    }
-
-    fn discard_staged(&mut self) -> Result<()> {
-        self.unmount_discarding();
-        Ok(())
-    }
-
-    fn recover_interrupted_commit(&mut self) -> Result<Option<RecoveryOutcome>> {
-        self.unmount_discarding();
-        let recovery = redo_log::recover(&self.source).map_err(from_disk)?;
-        let outcome = match recovery {
-            redo_log::Recovery::Nothing => None,
-            redo_log::Recovery::RolledForward { description } => {
-                Some(RecoveryOutcome::RolledForward { files: description })
-            }
-            redo_log::Recovery::Discarded => Some(RecoveryOutcome::RolledBack),
-        };
-        Ok(outcome)
     }
 }
 
@@ -563,16 +570,12 @@ fn human_size(bytes: u64) -> String {
 /// `true` when `path` names a disk image file this target opens: any regular file that is not
 /// a WIM (the format is recognized from its content; see [`reseal_disk::detect_format`]).
 pub fn is_disk_image(path: &Path) -> bool {
-    path.is_file() && !crate::is_wim_file(path)
+    path.is_file() && !super::wim::is_wim_file(path)
 }
 
 /// A container or partition-table error as a reseal error (see [`disk_error_kind`]).
 pub fn from_disk(error: reseal_disk::Error) -> Error {
-    Error {
-        kind: disk_error_kind(&error),
-        file: None,
-        message: error.to_string(),
-    }
+    Error::wrap(disk_error_kind(&error), None, error)
 }
 
 /// Damaged or unsupported structures, and a missing or mismatched differencing parent, are
@@ -621,9 +624,9 @@ fn from_ntfs(error: reseal_ntfs::Error, location: Option<&VolumeLocation>) -> Er
     };
     Error {
         kind,
-        file: None,
-        message,
+        ..Error::other(None, message)
     }
+    .with_source(error)
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ pub mod directory;
 pub mod disk;
 pub mod wim;
 
-pub use directory::DirectoryTarget;
+pub use directory::{DirectoryTarget, FileStore, Folder};
 pub use disk::{DiskTarget, VolumeLocation};
 pub use wim::{WimImageInfo, WimTarget};
 
 use crate::error::{Error, Result};
-use crate::journal::RecoveryOutcome;
+use crate::progress::Progress;
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -26,17 +26,38 @@ pub struct DirEntry {
     pub size: u64,
 }
 
-/// An offline Windows image.
+/// What [`Target::recover`] did with what an interrupted run left.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum RecoveryOutcome {
+    /// The run was committed: its changes were finished.
+    RolledForward {
+        /// The files the run wrote or deleted.
+        files: Vec<String>,
+    },
+    /// The run was not committed: nothing had been applied; what it left was deleted.
+    RolledBack,
+    /// The run had left nothing to finish or undo (it had finished and was cleaning up, or had
+    /// not staged anything yet); what was left of it was deleted.
+    LeftoverRemoved,
+}
+
+/// An offline Windows image, read at any time and written in transactions.
 ///
-/// A target either writes through or commits atomically itself:
-/// - writing through (the directory target): every write is atomic and durable when it returns
-///   (the file is either entirely old or entirely new, even after a crash, and it survives a
-///   power loss); apply makes the whole run all-or-nothing with its journal in the image.
-/// - committing atomically ([`Target::commits_atomically`], the WIM and disk targets): writes
-///   are staged and visible to later reads through the target, and [`Target::commit`] makes all
-///   of them durable at once; a crash or an error before it leaves the image as it was (a disk
-///   target may need [`Target::recover_interrupted_commit`] to get there). apply writes no
-///   journal there and calls `commit` once at the end.
+/// A run is: open the target (each container is opened and parsed once), read, [`begin`], stage
+/// writes, then [`commit`] or [`abort`]. The commit is all-or-nothing, even across a crash:
+/// until its commit point the image is entirely old; after it, entirely new, or finished by
+/// [`recover`] (each target keeps what it needs for that: a directory its journal in the image,
+/// a disk image a redo log beside it; a WIM needs nothing, its header is written last).
+///
+/// Reads between `begin` and `commit` are not guaranteed to see the staged writes (a directory
+/// stages them in memory, a WIM or a disk image in its own structures): read everything a
+/// change depends on first.
+///
+/// [`begin`]: Target::begin
+/// [`commit`]: Target::commit
+/// [`abort`]: Target::abort
+/// [`recover`]: Target::recover
 pub trait Target {
     /// A human-readable name for messages (`directory /mnt/win`).
     fn describe(&self) -> String;
@@ -46,49 +67,46 @@ pub trait Target {
     fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>>;
     /// `true` when a file or directory exists at `path`.
     fn exists(&mut self, path: &str) -> Result<bool>;
-    /// Replaces the existing file at `path` with `contents`, keeping its metadata (permissions,
-    /// owner, access and creation times, extended attributes such as NTFS security descriptors).
-    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
-    /// Creates the file at `path` (it must not exist) with `contents`, creating missing parent
-    /// directories. It gets the parent directory's default permissions.
-    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
-    /// Deletes the file at `path`; a missing file is not an error.
-    fn delete_file(&mut self, path: &str) -> Result<()>;
-    /// Deletes the directory at `path` with everything in it; a missing directory is not an error.
-    fn delete_dir_all(&mut self, path: &str) -> Result<()>;
-    /// Checks that the image can be written, before any plan is made: a disk target mounts its
-    /// volume for writing here, which refuses a hibernated or dirty volume. Writes need not
-    /// call it first. Targets that can always be written have nothing to check.
+
+    /// Checks, before a plan is made, that the image's state allows writing it: a disk target
+    /// mounts its volume for writing (into memory), which refuses a hibernated or dirty volume.
+    /// Nothing is written; targets that can always be written have nothing to check.
     fn prepare_for_writes(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Removes whatever an interrupted [`Target::replace_file`] or [`Target::create_file`] of
-    /// `path` may have left beside it (a half-written temporary file). Used by journal recovery.
-    fn discard_incomplete_write(&mut self, path: &str) -> Result<()>;
-    /// `true` when the target stages writes and makes them all durable at once in
-    /// [`Target::commit`], so a run needs no journal: the image is entirely old until the commit
-    /// and entirely new after it, even across a crash.
-    fn commits_atomically(&self) -> bool {
-        false
-    }
-    /// Makes every staged write durable at once. Targets that write through have nothing to do.
-    fn commit(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// Drops every staged write, so that reads show the image as it is on disk again (used when
-    /// a run fails before its commit). Targets that write through have nothing staged.
-    fn discard_staged(&mut self) -> Result<()> {
-        Ok(())
-    }
-    /// For a target that commits atomically: finishes or discards a commit that a crash
-    /// interrupted (a disk target's redo log), `None` when there was none. A WIM never needs
-    /// it: its commit ends with the header write.
-    fn recover_interrupted_commit(&mut self) -> Result<Option<RecoveryOutcome>> {
-        Ok(None)
-    }
+    /// Starts a transaction, after checking that the image can be written: an interrupted run
+    /// must be recovered first, and a disk target mounts its volume for writing (into memory),
+    /// which refuses a hibernated or dirty volume. Nothing is written. Starting a transaction
+    /// that is already open does nothing.
+    fn begin(&mut self) -> Result<()>;
+    /// Stages the replacement of the existing file at `path` by `contents`; the file keeps its
+    /// metadata (permissions, owner, times, extended attributes such as NTFS security
+    /// descriptors).
+    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
+    /// Stages the creation of the file at `path` (it must not exist) with `contents`, and of its
+    /// missing parent directories. It gets the security Windows gives a new file there.
+    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
+    /// Stages the deletion of the file at `path`; a missing file is not an error.
+    fn delete_file(&mut self, path: &str) -> Result<()>;
+    /// Stages the deletion of the directory at `path` with everything in it; a missing directory
+    /// is not an error.
+    fn delete_dir_all(&mut self, path: &str) -> Result<()>;
+    /// Makes every write staged since [`Target::begin`] durable at once, reporting its steps to
+    /// `progress`, and ends the transaction. After an error the image is as it was, unless the
+    /// error says the commit point was passed ([`crate::Error::needs_recovery`]).
+    fn commit(&mut self, progress: &dyn Progress) -> Result<()>;
+    /// Drops every write staged since [`Target::begin`] and ends the transaction.
+    fn abort(&mut self);
+
+    /// `true` when an interrupted run left something that [`Target::recover`] must finish or
+    /// discard before the image is read for a plan or written.
+    fn has_interrupted_run(&mut self) -> Result<bool>;
+    /// Finishes (committed) or discards (not committed) what an interrupted run left; `None`
+    /// when there is nothing.
+    fn recover(&mut self) -> Result<Option<RecoveryOutcome>>;
 }
 
-/// Writes `contents` to `path`: [`Target::replace_file`] when the file exists, else
+/// Stages `contents` at `path`: [`Target::replace_file`] when the file exists, else
 /// [`Target::create_file`].
 pub fn write_file(target: &mut dyn Target, path: &str, contents: &[u8]) -> Result<()> {
     if target.exists(path)? {

@@ -3,22 +3,45 @@
 //! Reads go straight to the WIM's resources. Writes are staged in `reseal-wim`'s batch mode and
 //! reach the file only in [`Target::commit`]: new blobs, one metadata resource, the blob table and
 //! the XML are appended, and the header is rewritten last. Until that header write the file
-//! describes the original image, so a run is all-or-nothing without a journal (see
-//! [`Target::commits_atomically`]). Dropping the target without committing, or
-//! [`Target::discard_staged`], discards the staged edits.
+//! describes the original image, so a run is all-or-nothing without a journal, and there is
+//! never anything to recover. Dropping the target without committing, or [`Target::abort`],
+//! discards the staged edits.
 //!
-//! The file is opened read-only; it is reopened for update only at the first write, so
+//! The file is opened read-only; it is reopened for update only by [`Target::begin`], so
 //! `inspect` works on a WIM the user may not write.
 
 use std::path::{Path, PathBuf};
 
 use reseal_wim::WimImage;
 
-use super::{path_components, DirEntry, Target};
+use super::{path_components, DirEntry, RecoveryOutcome, Target};
 use crate::error::{Error, ErrorKind, Result};
+use crate::progress::{in_phase, Progress};
 
 /// The first eight bytes of every WIM, ESD and SWM file.
 pub const WIM_MAGIC: &[u8; 8] = b"MSWIM\0\0\0";
+
+/// `true` when `path` is a WIM file: its name ends in `.wim` or `.esd` (any case), or it is a
+/// file that starts with the WIM magic (`.swm` parts, renamed files).
+pub fn is_wim_file(path: &Path) -> bool {
+    let by_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wim") || e.eq_ignore_ascii_case("esd"));
+    by_extension || starts_with_wim_magic(path)
+}
+
+/// `true` when `path` is a regular file whose first bytes are the WIM magic.
+fn starts_with_wim_magic(path: &Path) -> bool {
+    use std::io::Read;
+    if !path.is_file() {
+        return false;
+    }
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == WIM_MAGIC)
+}
 
 /// One image of a WIM file.
 pub struct WimTarget {
@@ -90,16 +113,13 @@ impl WimTarget {
         self.name.as_deref()
     }
 
-    /// Reopens the file for update before the first write. Nothing is staged yet, so the
-    /// reloaded image is the one read so far (unless another program changed the file, which
-    /// the check of each change against the image then reports).
+    /// The image, open for update: only inside a transaction.
     fn writable_image(&mut self) -> Result<&mut WimImage> {
         if !self.writable {
-            let index = self.image.index().to_string();
-            let mut image = WimImage::open(&self.path, &index, true).map_err(from_wim)?;
-            image.set_batch(true);
-            self.image = image;
-            self.writable = true;
+            return Err(Error::usage(format!(
+                "{}: a write outside a transaction (begin one first)",
+                self.describe()
+            )));
         }
         Ok(&mut self.image)
     }
@@ -131,11 +151,7 @@ pub fn from_wim(err: reseal_wim::Error) -> Error {
         }
         reseal_wim::Error::Usage { .. } => ErrorKind::Usage,
     };
-    Error {
-        kind,
-        file: None,
-        message: err.to_string(),
-    }
+    Error::wrap(kind, None, err)
 }
 
 impl Target for WimTarget {
@@ -231,31 +247,49 @@ impl Target for WimTarget {
         }
     }
 
-    fn discard_incomplete_write(&mut self, _path: &str) -> Result<()> {
-        // Nothing is ever written beside the WIM: staged blobs past the old end of the file are
-        // unreferenced until the header is rewritten.
+    fn begin(&mut self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        // Nothing is staged yet, so the reloaded image is the one read so far (unless another
+        // program changed the file, which the check of each change against the image reports).
+        let index = self.image.index().to_string();
+        let mut image = WimImage::open(&self.path, &index, true).map_err(from_wim)?;
+        image.set_batch(true);
+        self.image = image;
+        self.writable = true;
         Ok(())
     }
 
-    fn commits_atomically(&self) -> bool {
-        true
-    }
-
-    fn commit(&mut self) -> Result<()> {
+    fn commit(&mut self, progress: &dyn Progress) -> Result<()> {
         if !self.writable {
             return Ok(());
         }
-        self.image.commit().map_err(from_wim)
-    }
-
-    fn discard_staged(&mut self) -> Result<()> {
-        if !self.writable {
-            return Ok(());
-        }
-        // The staged edits live only in memory: reloading the image from the file drops them.
-        let index = self.image.index().to_string();
-        self.image = WimImage::open(&self.path, &index, false).map_err(from_wim)?;
+        in_phase(progress, "writing the changes into the image", || {
+            self.image.commit().map_err(from_wim)
+        })?;
         self.writable = false;
         Ok(())
+    }
+
+    fn abort(&mut self) {
+        if !self.writable {
+            return;
+        }
+        // The staged edits live only in memory: reloading the image from the file drops them.
+        // Should the reload fail, the image stays as staged but can no longer be written.
+        let index = self.image.index().to_string();
+        if let Ok(image) = WimImage::open(&self.path, &index, false) {
+            self.image = image;
+        }
+        self.writable = false;
+    }
+
+    fn has_interrupted_run(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn recover(&mut self) -> Result<Option<RecoveryOutcome>> {
+        Ok(None)
     }
 }

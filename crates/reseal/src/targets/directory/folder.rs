@@ -1,4 +1,6 @@
-//! [`DirectoryTarget`]: an image that is a folder on the host (a mounted NTFS volume or a copy).
+//! [`Folder`]: the files of an image folder on the host (a mounted NTFS volume or a copy),
+//! written through. The [`DirectoryTarget`](super::DirectoryTarget) makes transactions of its
+//! writes with the journal.
 //!
 //! Image paths are resolved component by component as Windows would: an exact name first, else
 //! the one entry whose name matches case-insensitively. Symbolic links are never followed, so no
@@ -14,11 +16,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
 use std::path::{Path, PathBuf};
 
-use super::{path_components, upper_case_name, DirEntry, Target};
+use super::FileStore;
 use crate::error::{Error, Result};
+use crate::targets::{path_components, upper_case_name, DirEntry};
 
 /// An image stored as a host directory: the folder that holds `Windows\System32\config`.
-pub struct DirectoryTarget {
+pub struct Folder {
     root: PathBuf,
 }
 
@@ -40,9 +43,9 @@ impl Resolved {
 /// The prefix of the temporary file a write goes through, beside its destination.
 const TEMP_PREFIX: &str = ".reseal-new.";
 
-impl DirectoryTarget {
+impl Folder {
     /// Opens the image folder at `root` (it must be a directory).
-    pub fn open(root: &Path) -> Result<DirectoryTarget> {
+    pub fn open(root: &Path) -> Result<Folder> {
         let shown = root.display().to_string();
         let meta =
             fs::metadata(root).map_err(|e| Error::io(&shown, "cannot open the image", &e))?;
@@ -52,7 +55,7 @@ impl DirectoryTarget {
             )));
         }
         let root = fs::canonicalize(root).map_err(|e| Error::io(&shown, "cannot open", &e))?;
-        Ok(DirectoryTarget { root })
+        Ok(Folder { root })
     }
 
     /// The host folder of the image.
@@ -157,7 +160,7 @@ impl DirectoryTarget {
     }
 }
 
-impl Target for DirectoryTarget {
+impl FileStore for Folder {
     fn describe(&self) -> String {
         format!("directory {}", self.root.display())
     }

@@ -8,14 +8,15 @@
 //! it) otherwise: nothing in the image is touched before the marker exists, and the marker is
 //! removed only after every operation is done.
 //!
-//! Targets that commit atomically themselves (a WIM: its header is written last) get no
-//! journal: apply performs the operations on the target and commits it once.
+//! Only the directory target has a journal: a WIM and a disk image commit atomically in their
+//! own ways.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use super::{write_file, FileStore};
+use crate::error::{Error, Remedy, Result};
 use crate::progress::{NoProgress, Progress};
-use crate::targets::{write_file, Target};
+use crate::targets::RecoveryOutcome;
 
 /// The journal folder at the image root.
 pub const JOURNAL_DIR: &str = "reseal-journal";
@@ -78,38 +79,23 @@ enum ManifestEntry {
     },
 }
 
-/// What [`recover`] did with a journal it found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-pub enum RecoveryOutcome {
-    /// The journal was committed: its changes were finished.
-    RolledForward {
-        /// The files the journal wrote or deleted.
-        files: Vec<String>,
-    },
-    /// The journal was not committed: nothing had been applied; it was deleted.
-    RolledBack,
-    /// The journal held nothing to finish or undo (the run had finished and was removing it, or
-    /// had not staged anything yet); what was left of it was deleted.
-    LeftoverRemoved,
-}
-
-/// Refuses to go on when an interrupted run left a journal (it must be recovered first).
-pub(crate) fn ensure_no_journal(target: &mut dyn Target) -> Result<()> {
-    if target.exists(JOURNAL_DIR)? {
-        return Err(Error::other(
+/// The error for a run that finds a journal: the interrupted run must be recovered first.
+pub(crate) fn interrupted_run_error() -> Error {
+    Error {
+        remedy: Some(Remedy::Recover),
+        ..Error::other(
             Some(JOURNAL_DIR),
-            "an earlier reseal run on this image was interrupted; run `reseal recover` on it \
-             first (it finishes or undoes that run)",
-        ));
+            "an earlier reseal run on this image was interrupted",
+        )
     }
-    Ok(())
 }
 
 /// Stages `operations` and commits the journal. Nothing outside the journal folder is touched.
 /// On failure the partial journal is removed (best effort; a leftover one is rolled back later).
-pub(crate) fn commit(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
-    ensure_no_journal(target)?;
+pub(crate) fn commit(target: &mut dyn FileStore, operations: &[Operation]) -> Result<()> {
+    if target.exists(JOURNAL_DIR)? {
+        return Err(interrupted_run_error());
+    }
     let result = stage(target, operations);
     if result.is_err() {
         let _ = target.delete_dir_all(JOURNAL_DIR);
@@ -117,7 +103,7 @@ pub(crate) fn commit(target: &mut dyn Target, operations: &[Operation]) -> Resul
     result
 }
 
-fn stage(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
+fn stage(target: &mut dyn FileStore, operations: &[Operation]) -> Result<()> {
     let mut entries = Vec::with_capacity(operations.len());
     for (index, operation) in operations.iter().enumerate() {
         entries.push(match operation {
@@ -150,7 +136,7 @@ fn stage(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
 
 /// Carries out committed `operations` in order, then removes the journal. Each operation can be
 /// redone, so an interrupted roll-forward is finished by the next one.
-pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) -> Result<()> {
+pub(crate) fn roll_forward(target: &mut dyn FileStore, operations: &[Operation]) -> Result<()> {
     perform_all(target, operations, &NoProgress)?;
     finish(target)
 }
@@ -158,7 +144,7 @@ pub(crate) fn roll_forward(target: &mut dyn Target, operations: &[Operation]) ->
 /// Carries out `operations` in order, first removing what an interrupted earlier attempt may
 /// have left beside each file; one phase of `progress` with a step per operation.
 pub(crate) fn perform_all(
-    target: &mut dyn Target,
+    target: &mut dyn FileStore,
     operations: &[Operation],
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -177,7 +163,7 @@ pub(crate) fn perform_all(
 }
 
 /// Carries out one operation on `target`.
-pub(crate) fn perform(target: &mut dyn Target, operation: &Operation) -> Result<()> {
+pub(crate) fn perform(target: &mut dyn FileStore, operation: &Operation) -> Result<()> {
     match operation {
         Operation::Write { path, contents } => write_file(target, path, contents),
         Operation::Empty { path } => {
@@ -194,7 +180,7 @@ pub(crate) fn perform(target: &mut dyn Target, operation: &Operation) -> Result<
 /// Removes a rolled-forward journal so that a crash at any point of the removal is recognised:
 /// the marker first says "done", then the staged files and manifest go, then the marker, then
 /// the (by then empty) folder.
-pub(crate) fn finish(target: &mut dyn Target) -> Result<()> {
+pub(crate) fn finish(target: &mut dyn FileStore) -> Result<()> {
     target.replace_file(COMMITTED, DONE)?;
     target.delete_dir_all(STAGED_DIR)?;
     target.delete_file(MANIFEST)?;
@@ -204,7 +190,7 @@ pub(crate) fn finish(target: &mut dyn Target) -> Result<()> {
 
 /// `true` when the journal folder holds no file at all (at most an empty `staged` folder): what a
 /// crash leaves just before staging starts or just after a finished journal is removed.
-fn holds_nothing(target: &mut dyn Target) -> Result<bool> {
+fn holds_nothing(target: &mut dyn FileStore) -> Result<bool> {
     let entries = target.list_dir(JOURNAL_DIR)?.unwrap_or_default();
     for entry in entries {
         let empty_staged_dir = entry.is_dir
@@ -220,7 +206,7 @@ fn holds_nothing(target: &mut dyn Target) -> Result<bool> {
 }
 
 /// Reads a committed journal's operations, checking every staged file before anything is done.
-fn read_committed(target: &mut dyn Target) -> Result<Vec<Operation>> {
+fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
     let corrupt = |why: String| {
         Error::corrupt(
             MANIFEST,
@@ -270,7 +256,7 @@ fn read_committed(target: &mut dyn Target) -> Result<Vec<Operation>> {
 }
 
 /// Finishes or discards an interrupted run's journal; `None` when there is none.
-pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
+pub fn recover(target: &mut dyn FileStore) -> Result<Option<RecoveryOutcome>> {
     if !target.exists(JOURNAL_DIR)? {
         return Ok(None);
     }
@@ -292,10 +278,8 @@ pub fn recover(target: &mut dyn Target) -> Result<Option<RecoveryOutcome>> {
     }
     let operations = read_committed(target)?;
     roll_forward(target, &operations).map_err(|e| Error {
-        message: format!(
-            "{} (while finishing an interrupted run; fix the cause and run `reseal recover` again)",
-            e.message
-        ),
+        message: format!("{} (while finishing an interrupted run)", e.message),
+        remedy: Some(Remedy::RecoverAgain),
         ..e
     })?;
     Ok(Some(RecoveryOutcome::RolledForward {

@@ -1,0 +1,219 @@
+//! Running a command on an image file as a user names it: every image of a WIM at once
+//! (`index` `"all"`), a new copy of a WIM that is edited instead of the input, and an
+//! interrupted run recovered before anything else.
+//!
+//! [`inspect_images`] and [`generalize_images`] report what happens to each image through a
+//! callback as it happens, so a front end can show the first images' results even when a later
+//! one fails. Each image of a WIM is committed on its own: an error on one leaves the images
+//! before it done.
+
+use std::fs::{self, File, OpenOptions as FileOptions};
+use std::path::Path;
+
+use crate::error::{Error, Input, Result};
+use crate::inspect::Inspection;
+use crate::progress::Progress;
+use crate::targets::{RecoveryOutcome, Target};
+use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider};
+
+/// The index value that selects every image of a WIM.
+pub const ALL_IMAGES: &str = "all";
+
+/// Which images to run on and where the result goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions<'a> {
+    /// The image (`index`: a 1-based index, a name, or [`ALL_IMAGES`] for a WIM), the partition
+    /// and the differencing child, as for [`crate::open_target_with`].
+    pub open: OpenOptions<'a>,
+    /// Copy the WIM to this new file and edit the copy, leaving the input untouched; the copy
+    /// is removed again when the run fails (WIM files only).
+    pub output: Option<&'a Path>,
+}
+
+/// What happened to one image of a run, reported as it happens.
+#[derive(Debug)]
+pub enum RunEvent {
+    /// An interrupted earlier run was finished or discarded before this run's work.
+    Recovered {
+        /// The image, as [`Target::describe`] names it.
+        target: String,
+        /// What recovery did.
+        outcome: RecoveryOutcome,
+    },
+    /// The image was inspected.
+    Inspected {
+        /// The image, as [`Target::describe`] names it.
+        target: String,
+        /// What it is and what state it is in.
+        inspection: Box<Inspection>,
+    },
+    /// The image was planned and, unless it was a dry run, written.
+    Generalized {
+        /// The image, as [`Target::describe`] names it.
+        target: String,
+        /// The changes.
+        plan: Plan,
+        /// What was written; `None` for a dry run.
+        applied: Option<ApplyReport>,
+    },
+}
+
+/// The images `index` selects in the image file at `path`: every image of a WIM for
+/// [`ALL_IMAGES`] (any case), else just the one given (or none, the default).
+pub fn selected_images(path: &Path, index: Option<&str>) -> Result<Vec<Option<String>>> {
+    match index {
+        Some(all) if all.eq_ignore_ascii_case(ALL_IMAGES) => {
+            if !crate::is_wim_file(path) {
+                return Err(Error::bad_input(
+                    Input::Index,
+                    format!(
+                        "{}: {} is not a WIM file; only a WIM file has images to choose",
+                        ALL_IMAGES,
+                        path.display()
+                    ),
+                ));
+            }
+            let images = crate::WimTarget::list_images(path)?;
+            Ok(images
+                .iter()
+                .map(|image| Some(image.index.to_string()))
+                .collect())
+        }
+        other => Ok(vec![other.map(str::to_string)]),
+    }
+}
+
+/// What a run does to one open image, telling the run's events to its second argument.
+type ImageWork<'a> = dyn FnMut(&mut dyn Target, &mut dyn FnMut(RunEvent)) -> Result<()> + 'a;
+
+/// Opens each selected image of `path` in turn, finishes or discards what an interrupted run
+/// left in it, and runs `work` on it; stops at the first error.
+fn for_each_image(
+    path: &Path,
+    selections: &[Option<String>],
+    options: &OpenOptions,
+    each: &mut dyn FnMut(RunEvent),
+    work: &mut ImageWork,
+) -> Result<()> {
+    for index in selections {
+        let open = OpenOptions {
+            index: index.as_deref(),
+            ..*options
+        };
+        let mut target = crate::open_target_with(path, &open)?;
+        if let Some(outcome) = target.recover()? {
+            each(RunEvent::Recovered {
+                target: target.describe(),
+                outcome,
+            });
+        }
+        work(target.as_mut(), each)?;
+    }
+    Ok(())
+}
+
+/// Inspects each image `options.index` selects of the image file at `path` (an interrupted run
+/// is recovered first), reporting each to `each`.
+pub fn inspect_images(
+    path: &Path,
+    options: &OpenOptions,
+    each: &mut dyn FnMut(RunEvent),
+) -> Result<()> {
+    let selections = selected_images(path, options.index)?;
+    for_each_image(path, &selections, options, each, &mut |target, each| {
+        let inspection = crate::inspect(target)?;
+        each(RunEvent::Inspected {
+            target: target.describe(),
+            inspection: Box::new(inspection),
+        });
+        Ok(())
+    })
+}
+
+/// Generalizes (or reseals, by `options`) each image `run.open.index` selects of the image
+/// file at `path`, or of its copy at `run.output`; an interrupted run is recovered first. Each
+/// image is reported to `each` once done.
+pub fn generalize_images(
+    path: &Path,
+    run: &RunOptions,
+    options: &GeneralizeOptions,
+    extra: &[Box<dyn Provider>],
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(RunEvent),
+) -> Result<()> {
+    let selections = selected_images(path, run.open.index)?;
+    let Some(output) = run.output else {
+        return generalize_each(path, &selections, run, options, extra, progress, each);
+    };
+    if !crate::is_wim_file(path) {
+        return Err(Error::bad_input(
+            Input::Output,
+            format!(
+                "{} is not a WIM file: only a WIM is copied and the copy edited (a VHD or VHDX \
+                 image's changes go into a differencing disk)",
+                path.display()
+            ),
+        ));
+    }
+    if options.dry_run {
+        // A dry run writes nothing, so the plan is made on the input itself.
+        return generalize_each(path, &selections, run, options, extra, progress, each);
+    }
+    copy_to_new_file(path, output)?;
+    let result = generalize_each(output, &selections, run, options, extra, progress, each);
+    if result.is_err() {
+        // The copy is the input with at most some images done: not the asked-for result.
+        let _ = fs::remove_file(output);
+    }
+    result
+}
+
+/// Generalizes each selected image of `path` in turn, each committed on its own.
+fn generalize_each(
+    path: &Path,
+    selections: &[Option<String>],
+    run: &RunOptions,
+    options: &GeneralizeOptions,
+    extra: &[Box<dyn Provider>],
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(RunEvent),
+) -> Result<()> {
+    for_each_image(path, selections, &run.open, each, &mut |target, each| {
+        let (plan, applied) = crate::generalize_with_progress(target, options, extra, progress)?;
+        each(RunEvent::Generalized {
+            target: target.describe(),
+            plan,
+            applied,
+        });
+        Ok(())
+    })
+}
+
+/// Copies `from` to the new file `to` and flushes it, refusing to overwrite anything; a
+/// partial copy is removed.
+fn copy_to_new_file(from: &Path, to: &Path) -> Result<()> {
+    let shown = to.display().to_string();
+    let mut source =
+        File::open(from).map_err(|e| Error::io(from.display().to_string(), "cannot open", &e))?;
+    let mut destination = FileOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::bad_input(
+                    Input::Output,
+                    format!("{shown}: the file exists; give a new file name"),
+                )
+            } else {
+                Error::io(&shown, "cannot create", &e)
+            }
+        })?;
+    let copied = std::io::copy(&mut source, &mut destination)
+        .and_then(|_| destination.sync_all())
+        .map_err(|e| Error::io(&shown, "cannot copy the input into it", &e));
+    if copied.is_err() {
+        let _ = fs::remove_file(to);
+    }
+    copied
+}

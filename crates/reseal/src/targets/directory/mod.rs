@@ -1,0 +1,216 @@
+//! [`DirectoryTarget`]: an image that is a folder on the host (a mounted NTFS volume or a copy),
+//! written in transactions through a journal kept in the image.
+//!
+//! The layers, bottom up:
+//! - [`FileStore`]: files written through, each write atomic and durable when it returns;
+//!   [`Folder`] is the store of a host folder (Windows path resolution, metadata kept on
+//!   replacement).
+//! - [`journal`]: how a transaction over a store survives a crash.
+//! - [`DirectoryTarget`]: the [`Target`] over a store. Its writes are staged in memory between
+//!   [`Target::begin`] and [`Target::commit`]; the commit writes the journal, carries the
+//!   writes out and removes the journal. A journal found at open time belongs to an interrupted
+//!   run, which [`Target::recover`] finishes or discards.
+
+pub mod folder;
+pub mod journal;
+
+use std::path::Path;
+
+pub use folder::Folder;
+
+use self::journal::{Operation, JOURNAL_DIR};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::targets::{canonical_path, path_components, DirEntry, RecoveryOutcome, Target};
+
+/// Files under one root, written through: each write is atomic (the file is entirely old or
+/// entirely new, even after a crash) and durable when it returns. What the journal works on.
+pub trait FileStore {
+    /// A human-readable name for messages (`directory /mnt/win`).
+    fn describe(&self) -> String;
+    /// The contents of the file at `path`, or `None` when it does not exist.
+    fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// The entries of the directory at `path` (`""` = the root), or `None` when it does not exist.
+    fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>>;
+    /// `true` when a file or directory exists at `path`.
+    fn exists(&mut self, path: &str) -> Result<bool>;
+    /// Replaces the existing file at `path` with `contents`, keeping its metadata.
+    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
+    /// Creates the file at `path` (it must not exist), creating missing parent directories.
+    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()>;
+    /// Deletes the file at `path`; a missing file is not an error.
+    fn delete_file(&mut self, path: &str) -> Result<()>;
+    /// Deletes the directory at `path` with everything in it; a missing one is not an error.
+    fn delete_dir_all(&mut self, path: &str) -> Result<()>;
+    /// Removes whatever an interrupted [`FileStore::replace_file`] or
+    /// [`FileStore::create_file`] of `path` may have left beside it (a half-written temporary
+    /// file). Used by journal recovery.
+    fn discard_incomplete_write(&mut self, path: &str) -> Result<()>;
+}
+
+/// Writes `contents` to `path` in `store`: replaces the file when it exists, else creates it.
+pub fn write_file(store: &mut dyn FileStore, path: &str, contents: &[u8]) -> Result<()> {
+    if store.exists(path)? {
+        store.replace_file(path, contents)
+    } else {
+        store.create_file(path, contents)
+    }
+}
+
+/// An image folder, written in journaled transactions (see the module documentation).
+pub struct DirectoryTarget {
+    store: Box<dyn FileStore>,
+    /// The writes of the open transaction, in order; `None` outside a transaction.
+    staged: Option<Vec<Operation>>,
+}
+
+impl DirectoryTarget {
+    /// Opens the image folder at `root` (it must be a directory).
+    pub fn open(root: &Path) -> Result<DirectoryTarget> {
+        Ok(DirectoryTarget::over(Box::new(Folder::open(root)?)))
+    }
+
+    /// A target over any write-through store (a test can give one that fails on purpose).
+    pub fn over(store: Box<dyn FileStore>) -> DirectoryTarget {
+        DirectoryTarget {
+            store,
+            staged: None,
+        }
+    }
+
+    /// `true` when the open transaction already writes the file at `path`.
+    fn stages_write_to(&self, path: &str) -> bool {
+        let wanted = canonical_path(path);
+        self.staged.iter().flatten().any(|operation| {
+            matches!(operation, Operation::Write { .. })
+                && canonical_path(operation.path()) == wanted
+        })
+    }
+
+    /// Stages `operation` in the open transaction, refusing paths in the journal's own folder.
+    fn stage(&mut self, operation: Operation) -> Result<()> {
+        let path = canonical_path(operation.path());
+        let journal = canonical_path(JOURNAL_DIR);
+        if path == journal || path.starts_with(&format!("{journal}\\")) {
+            return Err(Error::usage(format!(
+                "{} lies in reseal's own journal folder ({JOURNAL_DIR})",
+                operation.path()
+            )));
+        }
+        match self.staged.as_mut() {
+            Some(staged) => {
+                staged.push(operation);
+                Ok(())
+            }
+            None => Err(Error::usage(format!(
+                "{}: a write outside a transaction (begin one first)",
+                operation.path()
+            ))),
+        }
+    }
+}
+
+impl Target for DirectoryTarget {
+    fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.store.read_file(path)
+    }
+
+    fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
+        self.store.list_dir(path)
+    }
+
+    fn exists(&mut self, path: &str) -> Result<bool> {
+        self.store.exists(path)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if self.staged.is_some() {
+            return Ok(());
+        }
+        if self.has_interrupted_run()? {
+            return Err(journal::interrupted_run_error());
+        }
+        self.staged = Some(Vec::new());
+        Ok(())
+    }
+
+    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        path_components(path)?;
+        if !self.store.exists(path)? && !self.stages_write_to(path) {
+            return Err(Error::other(
+                Some(path),
+                "cannot replace: the file does not exist in the image",
+            ));
+        }
+        // Emptying a file (a hive's transaction log) is recorded as such: it needs no staged copy.
+        let operation = if contents.is_empty() {
+            Operation::Empty {
+                path: path.to_string(),
+            }
+        } else {
+            Operation::Write {
+                path: path.to_string(),
+                contents: contents.to_vec(),
+            }
+        };
+        self.stage(operation)
+    }
+
+    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        path_components(path)?;
+        if self.store.exists(path)? {
+            return Err(Error::other(Some(path), "cannot create: it already exists"));
+        }
+        self.stage(Operation::Write {
+            path: path.to_string(),
+            contents: contents.to_vec(),
+        })
+    }
+
+    fn delete_file(&mut self, path: &str) -> Result<()> {
+        path_components(path)?;
+        self.stage(Operation::DeleteFile {
+            path: path.to_string(),
+        })
+    }
+
+    fn delete_dir_all(&mut self, path: &str) -> Result<()> {
+        if path_components(path)?.is_empty() {
+            return Err(Error::usage("refusing to delete the whole image"));
+        }
+        self.stage(Operation::DeleteDirectory {
+            path: path.to_string(),
+        })
+    }
+
+    fn commit(&mut self, progress: &dyn Progress) -> Result<()> {
+        let operations = self.staged.take().unwrap_or_default();
+        if operations.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.as_mut();
+        crate::progress::in_phase(progress, "writing the journal", || {
+            journal::commit(store, &operations)
+        })?;
+        journal::perform_all(store, &operations, progress)
+            .and_then(|()| journal::finish(store))
+            .map_err(Error::after_commit_point)
+    }
+
+    fn abort(&mut self) {
+        self.staged = None;
+    }
+
+    fn has_interrupted_run(&mut self) -> Result<bool> {
+        self.store.exists(JOURNAL_DIR)
+    }
+
+    fn recover(&mut self) -> Result<Option<RecoveryOutcome>> {
+        self.staged = None;
+        journal::recover(self.store.as_mut())
+    }
+}
