@@ -1,6 +1,8 @@
 //! Errors of the NTFS layer. Every error names the image and, where there is one, the path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use reseal_ntfs_sys::Failure;
 
 /// A refusal or failure of an NTFS operation.
 #[derive(Debug, thiserror::Error)]
@@ -80,3 +82,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An [`Error::Ntfs`] for a failed libntfs-3g call.
+pub(crate) fn ntfs_error(
+    image: &Path,
+    action: &'static str,
+    path: &str,
+    failure: Failure,
+) -> Error {
+    let reason = failure.to_string();
+    Error::Ntfs {
+        image: image.to_path_buf(),
+        path: path.to_string(),
+        action,
+        errno: failure.errno,
+        reason,
+        device: failure.device_error.map(Box::new),
+    }
+}

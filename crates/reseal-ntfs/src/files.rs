@@ -5,14 +5,10 @@ use std::collections::HashSet;
 use reseal_nt::security_descriptor::{self, ObjectKind};
 use reseal_ntfs_sys::{self as sys, Inode};
 
-use crate::error::{Error, Result};
+use crate::error::{ntfs_error, Error, Result};
+use crate::mft::{FIRST_USER_RECORD, MFT_RECORD_MASK, MFT_ROOT};
 use crate::path;
-use crate::volume::{ntfs_error, Volume, MFT_ROOT};
-
-/// The record number part of an MFT reference (the top 16 bits are the sequence number).
-pub(crate) const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
-/// Records below this are the volume's own metadata files ($MFT, $Bitmap...).
-const FIRST_USER_RECORD: u64 = 16;
+use crate::volume::Volume;
 
 /// `FILE_ATTRIBUTE_*` bits checked before touching a file's data.
 const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x0010;

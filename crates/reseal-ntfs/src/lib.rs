@@ -22,7 +22,10 @@
 //!   unclean journal), checked read-only before anything is written.
 //! * `files`: lookup by Windows path (case-insensitive, with the volume's `$UpCase`), read,
 //!   replace in place, create (with the descriptor `reseal_nt::security_descriptor::inherit`
-//!   gives), delete.
+//!   gives), delete; methods of [`Volume`] built on the mount it holds.
+//! * `mft`, `error`, `path`, `upcase`: what both of them use (MFT record numbers, errors,
+//!   Windows path syntax, the upper-case table); they use neither, so dependencies go one way:
+//!   `files` → `volume` → the rest.
 //!
 //! # What is not crash-safe
 //!
@@ -33,6 +36,7 @@
 
 mod error;
 mod files;
+mod mft;
 mod path;
 mod upcase;
 pub mod volume;

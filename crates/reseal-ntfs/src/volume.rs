@@ -5,13 +5,9 @@ use std::path::{Path, PathBuf};
 use reseal_disk::BlockDevice;
 use reseal_ntfs_sys::{self as sys, Failure, Mount};
 
-use crate::error::{Error, Result};
+use crate::error::{ntfs_error, Error, Result};
+use crate::mft::{MFT_RECORD_MASK, MFT_ROOT, MFT_UPCASE, MFT_VOLUME};
 use crate::upcase::Upcase;
-
-/// MFT record numbers of the system files used here.
-pub(crate) const MFT_VOLUME: u64 = 3;
-pub(crate) const MFT_ROOT: u64 = 5;
-const MFT_UPCASE: u64 = 10;
 
 /// `$VOLUME_INFORMATION` flag: chkdsk must run before the volume is trusted.
 const VOLUME_IS_DIRTY: u16 = 0x0001;
@@ -192,7 +188,7 @@ fn hiberfile_is_active(mount: &Mount, image: &Path) -> Result<bool> {
     let read = read_attribute_start(
         mount,
         image,
-        entry.mft_reference & crate::files::MFT_RECORD_MASK,
+        entry.mft_reference & MFT_RECORD_MASK,
         "\\hiberfil.sys",
         sys::AT_DATA,
         &mut signature,
@@ -243,23 +239,5 @@ fn mount_error(image: &Path, failure: Failure) -> Error {
             reason: "libntfs-3g does not recognize the boot sector".into(),
         },
         _ => ntfs_error(&image, "mount", "\\", failure),
-    }
-}
-
-/// An [`Error::Ntfs`] for a failed libntfs-3g call.
-pub(crate) fn ntfs_error(
-    image: &Path,
-    action: &'static str,
-    path: &str,
-    failure: Failure,
-) -> Error {
-    let reason = failure.to_string();
-    Error::Ntfs {
-        image: image.to_path_buf(),
-        path: path.to_string(),
-        action,
-        errno: failure.errno,
-        reason,
-        device: failure.device_error.map(Box::new),
     }
 }
