@@ -32,7 +32,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "ntfs-3g",
-        "tests: mkntfs, ntfsfix, ntfssecaudit, the NTFS oracles",
+        "tests: mkntfs, ntfsfix, ntfssecaudit, the NTFS oracles; ntfs-3g mounts a volume for `reseal hive`",
     ),
     (
         "python3-hivex",

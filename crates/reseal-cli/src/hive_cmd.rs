@@ -1,7 +1,9 @@
 //! `reseal hive FILE ...`: look at and edit one registry hive file, for people debugging images.
 //!
 //! The hive is opened with its transaction logs replayed (as Windows would), and edits are written
-//! back atomically with the logs emptied, exactly as the generalize commands do.
+//! back atomically with the logs emptied, keeping the files' owner, permissions and extended
+//! attributes (the NTFS security descriptor on an ntfs-3g mount), exactly as the generalize
+//! commands do: through the directory target's `replace_host_hive`.
 
 use std::path::Path;
 
@@ -118,7 +120,7 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
                 .map_err(|e| CliError::hive(file, e))?;
             hive.set_value(&path, default_value_name(&value), value_type, &bytes)
                 .map_err(|e| CliError::hive(file, e))?;
-            write_back(&mut hive, file)?;
+            write_back(hive, file)?;
         }
         HiveCommand::Del { path, value } => {
             let existed = match value {
@@ -132,7 +134,7 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
                     file.display()
                 )));
             }
-            write_back(&mut hive, file)?;
+            write_back(hive, file)?;
         }
         HiveCommand::Export { path, root } => {
             let text = reseal_hive::reg_file::export(&hive, &path, &root)
@@ -203,9 +205,8 @@ fn existing_key<'h>(hive: &'h Hive, file: &Path, path: &str) -> Result<Key<'h>, 
         .ok_or_else(|| CliError::not_found(format!("{}: key {path:?} not found", file.display())))
 }
 
-fn write_back(hive: &mut Hive, file: &Path) -> Result<(), CliError> {
-    hive.write_file_atomic(file)
-        .map_err(|e| CliError::hive(file, e))
+fn write_back(hive: Hive, file: &Path) -> Result<(), CliError> {
+    Ok(reseal::targets::directory::replace_host_hive(file, hive)?)
 }
 
 fn print_json(value: &Json) {

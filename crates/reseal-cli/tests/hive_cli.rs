@@ -10,13 +10,37 @@ use reseal_testutil::{hivex_tree, workspace_root, HivexKey, HivexValue};
 
 /// A copy of the sample image's SYSTEM hive (with its empty logs) in a temporary folder.
 fn sample_system() -> (tempfile::TempDir, PathBuf) {
-    let config = workspace_root().join("fixtures/sample/Windows/System32/config");
     let dir = tempfile::tempdir().unwrap();
-    for name in ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"] {
-        std::fs::copy(config.join(name), dir.path().join(name)).unwrap();
-    }
-    let hive = dir.path().join("SYSTEM");
+    let hive = copy_sample_system(dir.path());
     (dir, hive)
+}
+
+/// Copies the sample image's SYSTEM hive and its logs into `dir`; the hive's path.
+fn copy_sample_system(dir: &Path) -> PathBuf {
+    let config = workspace_root().join("fixtures/sample/Windows/System32/config");
+    for name in ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"] {
+        std::fs::copy(config.join(name), dir.join(name)).unwrap();
+    }
+    dir.join("SYSTEM")
+}
+
+/// A temporary folder whose file system keeps `user.` extended attributes: in the system's
+/// temporary folder, else under the target directory; None when neither does.
+fn folder_with_user_xattrs() -> Option<tempfile::TempDir> {
+    for parent in [
+        std::env::temp_dir(),
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    ] {
+        let dir = tempfile::tempdir_in(&parent).unwrap();
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        if xattr::set(&probe, "user.reseal.probe", b"1").is_ok() {
+            std::fs::remove_file(&probe).unwrap();
+            return Some(dir);
+        }
+        eprintln!("{} refuses user extended attributes", parent.display());
+    }
+    None
 }
 
 fn run(hive: &Path, args: &[&str]) -> std::process::Output {
@@ -157,6 +181,72 @@ fn edits_change_exactly_what_they_name() {
             .unwrap()
             .len(),
         0
+    );
+}
+
+#[test]
+fn set_keeps_the_owner_mode_and_extended_attributes_of_the_hive_and_its_logs() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(dir) = folder_with_user_xattrs() else {
+        eprintln!("skipping: no file system here keeps user extended attributes");
+        return;
+    };
+    let hive = copy_sample_system(dir.path());
+    let log = dir.path().join("SYSTEM.LOG1");
+    const ATTRIBUTE: &str = "user.reseal.image-metadata";
+    let files = [(&hive, 0o640, b"hive".as_slice()), (&log, 0o600, b"log")];
+    for (file, mode, attribute) in files {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+        xattr::set(file, ATTRIBUTE, attribute).unwrap();
+    }
+    // Only root may give a file away; then the owner is checked too.
+    let owner = (4242, 4343);
+    let owner_set = std::os::unix::fs::chown(&hive, Some(owner.0), Some(owner.1)).is_ok();
+
+    ok(
+        &hive,
+        &["set", r"Reseal\Test", "Answer", "--type", "dword", "0x2a"],
+    );
+
+    let edited = hivex_tree(&hive);
+    let answer = value(&edited, r"Reseal\Test", "Answer").expect("Answer was written");
+    assert_eq!(
+        (answer.value_type, answer.data.clone()),
+        (4, encode_dword(42))
+    );
+    for (file, mode, attribute) in files {
+        let meta = std::fs::metadata(file).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            mode,
+            "{}",
+            file.display()
+        );
+        assert_eq!(
+            xattr::get(file, ATTRIBUTE).unwrap().as_deref(),
+            Some(attribute),
+            "{}",
+            file.display()
+        );
+    }
+    if owner_set {
+        let meta = std::fs::metadata(&hive).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), owner);
+    }
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        0,
+        "the log is emptied"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["SYSTEM", "SYSTEM.LOG1", "SYSTEM.LOG2"],
+        "no temporary file is left"
     );
 }
 

@@ -1,5 +1,10 @@
 //! The hive as a file beside its transaction logs: [`Hive::open_file`] reads both and replays the
-//! logs, [`Hive::write_file_atomic`] replaces the file and empties the logs.
+//! logs; [`log_files_beside`] finds the logs.
+//!
+//! Writing a hive file back is not done here: replacing a file must keep its owner, permissions
+//! and extended attributes (on ntfs-3g, the NTFS security descriptor), which is the `reseal`
+//! crate's `replace_host_hive`. This crate only gives the bytes
+//! ([`Hive::commit`], [`Hive::into_committed`]).
 
 use std::path::Path;
 
@@ -31,61 +36,6 @@ impl Hive {
             .collect();
         Hive::from_bytes_with_logs(bytes, &log_refs)
     }
-
-    /// Commits and writes the hive to `path` atomically (temporary file in the same directory,
-    /// fsync, rename over, fsync the directory), then empties any `.LOG1`/`.LOG2`/`.LOG` beside it
-    /// so no stale entry can be replayed over the new contents.
-    pub fn write_file_atomic(&mut self, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let io_error = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Io { path: p, source }
-        };
-        // Sealed in place and written from the hive's own bytes: no second copy of the hive.
-        self.seal();
-        let bytes = &self.store.bytes;
-        let file_name = path.file_name().ok_or_else(|| {
-            Error::InvalidArgument(format!("{} has no file name", path.display()))
-        })?;
-        let dir = parent_dir(path);
-        let temp = dir.join(format!(
-            ".{}.{}.reseal-tmp",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
-        let written = (|| {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(bytes)?;
-            // The replaced file's permissions carry over to the new one.
-            if let Ok(existing) = std::fs::metadata(path) {
-                file.set_permissions(existing.permissions())?;
-            }
-            file.sync_all()
-        })();
-        if let Err(source) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(Error::Io { path: temp, source });
-        }
-        if let Err(source) = std::fs::rename(&temp, path) {
-            let _ = std::fs::remove_file(&temp);
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(dir))?;
-        for log in log_files_beside(path)? {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(&log)
-                .and_then(|f| f.sync_all())
-                .map_err(io_error(&log))?;
-        }
-        Ok(())
-    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -97,7 +47,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// The transaction logs beside the hive at `path`: `<name>.LOG1`, `<name>.LOG2`, `<name>.LOG`
 /// (in that order), file names compared case-insensitively.
-fn log_files_beside(path: &Path) -> Result<Vec<std::path::PathBuf>> {
+pub fn log_files_beside(path: &Path) -> Result<Vec<std::path::PathBuf>> {
     let Some(file_name) = path.file_name() else {
         return Ok(Vec::new());
     };

@@ -11,8 +11,8 @@
 //! `big_data` (db) and [`log`] (LOG1/LOG2 replay); beside them `name` (name encodings, case
 //! folding, hashes), `alloc` (the cell allocator) and `check` ([`Hive::check`], a structure report).
 //! [`Hive`] is the entry point: `hive` opens it and finds keys by path, `edit` changes keys and
-//! values, `subtree` frees a deleted key's cells, `commit` seals the edits, `file` reads and
-//! writes a hive file with its logs; `key` and `value` hold the read views [`Key`] and [`Value`].
+//! values, `subtree` frees a deleted key's cells, `commit` seals the edits, `file` reads a
+//! hive file with its logs; `key` and `value` hold the read views [`Key`] and [`Value`].
 //! [`data`] has the value types and data encodings, [`reg_file`] regedit's .reg text.
 #![forbid(unsafe_code)]
 
@@ -42,6 +42,7 @@ mod value;
 pub use check::CheckReport;
 pub use data::ValueType;
 pub use error::{Error, Result};
+pub use file::log_files_beside;
 pub use hive::Hive;
 pub use key::Key;
 pub use value::Value;

@@ -479,56 +479,25 @@ fn commit_sequence_numbers() {
 }
 
 #[test]
-fn write_file_atomic_replaces_and_empties_logs() {
+fn log_files_beside_finds_the_hive_logs_case_insensitively_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("SYSTEM");
-    std::fs::write(&path, b"old contents").unwrap();
+    std::fs::write(&path, b"hive").unwrap();
     for log in [
-        "system.LOG1",
-        "SYSTEM.log2",
         "System.LOG",
+        "SYSTEM.log2",
+        "system.LOG1",
         "SYSTEM.LOG3",
         "OTHER.LOG1",
     ] {
-        std::fs::write(dir.path().join(log), b"stale log").unwrap();
+        std::fs::write(dir.path().join(log), b"log").unwrap();
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    }
-    let mut hive = Hive::new_empty("ROOT", 5);
-    hive.create_key("Setup").unwrap();
-    hive.write_file_atomic(&path).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o640);
-    }
-    let written = std::fs::read(&path).unwrap();
-    assert_eq!(written, hive.bytes());
-    assert!(Hive::from_bytes(written)
+    let found: Vec<String> = reseal_hive::log_files_beside(&path)
         .unwrap()
-        .key("setup")
-        .unwrap()
-        .is_some());
-    for (log, emptied) in [
-        ("system.LOG1", true),
-        ("SYSTEM.log2", true),
-        ("System.LOG", true),
-        ("SYSTEM.LOG3", false),
-        ("OTHER.LOG1", false),
-    ] {
-        let len = std::fs::metadata(dir.path().join(log)).unwrap().len();
-        assert_eq!(len == 0, emptied, "{log}");
-    }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(leftovers.is_empty());
+    assert_eq!(found, ["system.LOG1", "SYSTEM.log2", "System.LOG"]);
 }
 
 #[test]
@@ -598,7 +567,11 @@ fn open_file_replays_logs_and_commit_goes_above_them() {
         .unwrap()
         .unwrap();
     assert_eq!(name.string().unwrap(), "DESKTOP-PM6C56D");
-    hive.write_file_atomic(&path).unwrap();
+    // What the reseal crate's replace_host_hive does, without keeping metadata.
+    std::fs::write(&path, hive.commit()).unwrap();
+    for log in reseal_hive::log_files_beside(&path).unwrap() {
+        std::fs::write(log, b"").unwrap();
+    }
     let written = std::fs::read(&path).unwrap();
     let base = BaseBlock::parse(&written).unwrap();
     assert!(!base.is_dirty());

@@ -213,6 +213,34 @@ fn replace_file_keeps_a_read_only_mode() {
 }
 
 #[test]
+fn replace_host_file_replaces_only_an_existing_regular_file_and_names_it() {
+    use reseal::targets::directory::replace_host_file;
+    let tree = Tree::empty();
+    let real = tree.path("real.txt");
+    tree.write("real.txt", b"old");
+    let link = tree.path("link.txt");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+
+    let refused = replace_host_file(&link, b"new").unwrap_err();
+    assert!(
+        refused.to_string().contains("link.txt") && refused.to_string().contains("regular file"),
+        "{refused}"
+    );
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read(&real).unwrap(), b"old");
+
+    let missing = replace_host_file(&tree.path("missing.txt"), b"new").unwrap_err();
+    assert!(missing.to_string().contains("missing.txt"), "{missing}");
+    assert!(!tree.path("missing.txt").exists());
+
+    replace_host_file(&real, b"new").unwrap();
+    assert_eq!(fs::read(&real).unwrap(), b"new");
+}
+
+#[test]
 fn deletes_are_idempotent_and_type_checked() {
     let tree = Tree::empty();
     tree.write("Windows/Prefetch/A.pf", b"1");

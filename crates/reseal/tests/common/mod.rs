@@ -232,7 +232,7 @@ pub fn edit_hive(tree: &Tree, relative: &str, edit: impl FnOnce(&mut reseal_hive
     let path = tree.path(relative);
     let (mut hive, _) = reseal_hive::Hive::open_file(&path).unwrap();
     edit(&mut hive);
-    hive.write_file_atomic(&path).unwrap();
+    reseal::targets::directory::replace_host_hive(&path, hive).unwrap();
 }
 
 /// Writes a new hive at `relative` holding `values` (key, name, type, data).

@@ -11,10 +11,15 @@
 //! Replacing a file keeps its metadata, including every extended attribute that can be read
 //! (on ntfs-3g, `system.ntfs_acl` is the NTFS security descriptor and `system.ntfs_attrib` the
 //! file attributes).
+//!
+//! [`replace_host_file`] and [`replace_host_hive`] are that replacement for any host file, for
+//! callers that edit one file outside an image (`reseal hive`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
 use std::path::{Path, PathBuf};
+
+use reseal_hive::Hive;
 
 use super::FileStore;
 use crate::error::{Error, Result};
@@ -216,17 +221,7 @@ impl FileStore for Folder {
                 "cannot replace: the file does not exist in the image",
             )
         })?;
-        let original =
-            fs::metadata(&host).map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
-        let temp = temp_path(&host);
-        let result = write_temp(&temp, contents, |file| {
-            metadata::copy(&host, &temp, file, &original)
-        })
-        .and_then(|()| rename_durably(&temp, &host));
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        result
+        replace_host_file(&host, contents)
     }
 
     fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
@@ -294,6 +289,49 @@ impl FileStore for Folder {
             Err(e) => Err(Error::io(shown(&temp), "cannot delete", &e)),
         }
     }
+}
+
+/// Replaces the existing regular file at `path` on the host with `contents`, atomically and
+/// keeping its metadata, as the directory target replaces every file: the contents go to a
+/// temporary file beside it that gets the file's owner, permissions, access time and extended
+/// attributes (on an ntfs-3g mount also `system.ntfs_acl`, the NTFS security descriptor, and
+/// `system.ntfs_attrib`, which `listxattr` may not list), is flushed to disk and renamed over
+/// it; then the directory is flushed. The modification time becomes now.
+///
+/// After a crash the file is either old or new; a leftover temporary file
+/// (`.reseal-new.NAME` beside it) is reused by the next replacement of the same file.
+pub fn replace_host_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let original = fs::symlink_metadata(path)
+        .map_err(|e| Error::io(shown(path), "cannot read metadata", &e))?;
+    if !original.is_file() {
+        return Err(Error::other(
+            Some(&shown(path)),
+            "cannot replace: not a regular file (a directory or a symbolic link)",
+        ));
+    }
+    let temp = temp_path(path);
+    let result = write_temp(&temp, contents, |file| {
+        metadata::copy(path, &temp, file, &original)
+    })
+    .and_then(|()| rename_durably(&temp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Commits `hive` and writes it over the hive file at `path` with [`replace_host_file`], then
+/// empties the transaction logs beside it (`.LOG1`, `.LOG2`, `.LOG`, any case) the same way, as
+/// `apply` does for a hive in an image: the commit's sequence numbers are above the logs', and
+/// the emptied logs leave nothing to replay over the new contents.
+pub fn replace_host_hive(path: &Path, hive: Hive) -> Result<()> {
+    let logs =
+        reseal_hive::log_files_beside(path).map_err(|e| Error::from_hive(&shown(path), e))?;
+    replace_host_file(path, &hive.into_committed())?;
+    for log in logs {
+        replace_host_file(&log, &[])?;
+    }
+    Ok(())
 }
 
 /// A host path for messages.

@@ -16,7 +16,7 @@ pub mod journal;
 
 use std::path::Path;
 
-pub use folder::Folder;
+pub use folder::{replace_host_file, replace_host_hive, Folder};
 
 use self::journal::{Operation, JOURNAL_DIR};
 use crate::error::{Error, Result};
