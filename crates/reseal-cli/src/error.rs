@@ -71,8 +71,10 @@ impl From<reseal::Error> for CliError {
         if let Some(file) = &error.file {
             message.push_str(&format!("{file}: "));
         }
-        if let Some(input) = error.input {
-            message.push_str(&format!("{}: ", flag(input)));
+        match (error.input, &error.value) {
+            (Some(input), Some(value)) => message.push_str(&format!("{} {value}: ", flag(input))),
+            (Some(input), None) => message.push_str(&format!("{}: ", flag(input))),
+            _ => {}
         }
         message.push_str(&error.message);
         if let Some(remedy) = error.remedy {

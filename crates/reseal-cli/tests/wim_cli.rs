@@ -127,7 +127,7 @@ fn index_errors_are_usage_errors() {
     assert_eq!(code(&on_directory), 2, "{}", text(&on_directory));
     // The library's error names the input; the command line names the flag.
     assert!(
-        text(&on_directory).contains("--index: "),
+        text(&on_directory).contains("--index 1: "),
         "{}",
         text(&on_directory)
     );

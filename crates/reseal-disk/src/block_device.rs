@@ -1,7 +1,8 @@
 //! [`BlockDevice`]: a virtual disk addressed by byte, and [`PartitionWindow`], a byte range of a
 //! device seen as a device of its own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::image_file::ImageFile;
@@ -135,5 +136,56 @@ impl<D: BlockDevice> BlockDevice for PartitionWindow<D> {
     }
     fn flush(&mut self) -> Result<()> {
         self.device.flush()
+    }
+}
+
+/// One device used through several handles: every clone reads and writes the same device, one
+/// call at a time. This is how a container opened once serves a partition table, several
+/// partition windows, a [`crate::StagedDevice`] and a differencing child's parent in turn.
+#[derive(Clone)]
+pub struct SharedDevice {
+    device: Arc<Mutex<Box<dyn BlockDevice>>>,
+    path: PathBuf,
+    len: u64,
+    sector_size: u32,
+}
+
+impl SharedDevice {
+    pub fn new(device: Box<dyn BlockDevice>) -> SharedDevice {
+        SharedDevice {
+            path: device.path().to_path_buf(),
+            len: device.len(),
+            sector_size: device.logical_sector_size(),
+            device: Arc::new(Mutex::new(device)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Box<dyn BlockDevice>> {
+        // Each call is a single device operation: a panic inside one leaves nothing of this
+        // handle half-updated, so a poisoned lock is still usable.
+        self.device
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl BlockDevice for SharedDevice {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn logical_sector_size(&self) -> u32 {
+        self.sector_size
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.lock().read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        self.lock().write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.lock().flush()
     }
 }

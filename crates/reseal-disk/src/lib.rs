@@ -10,6 +10,9 @@
 //!   differencing, with log replay). A differencing disk holds its parent as a read-only
 //!   `BlockDevice`; writes only ever go to the child. [`open`] and [`open_writable`] recognize
 //!   the format from the content.
+//! * [`open_image`] opens a container once and says what it is ([`OpenedImage`]); a
+//!   [`SharedDevice`] lets that one open serve every later use, and [`differencing`] makes a new
+//!   child of it without reading the parent chain again.
 //! * [`partition`]: MBR and GPT tables read from a `BlockDevice`; a [`PartitionWindow`] is one
 //!   partition as a `BlockDevice` of its own, which is what a file system layer mounts.
 //! * [`staged`]: a [`StagedDevice`] holds writes in memory over a read-only device, so a file
@@ -47,6 +50,7 @@
 mod block_device;
 mod bytes;
 mod crc32c;
+pub mod differencing;
 mod error;
 mod guid;
 mod image_file;
@@ -62,7 +66,8 @@ pub mod vhdx;
 
 use std::path::Path;
 
-pub use block_device::{BlockDevice, PartitionWindow};
+pub use block_device::{BlockDevice, PartitionWindow, SharedDevice};
+pub use differencing::ParentRecord;
 pub use error::{Error, Result};
 pub use guid::Guid;
 pub use image_file::{sync_directory_of, ImageFile, LocalFile};
@@ -120,7 +125,48 @@ pub fn detect_format(file: &mut dyn ImageFile) -> Result<Format> {
 
 /// Opens a disk image read-only, recognizing its format (see [`detect_format`]).
 pub fn open(path: &Path) -> Result<Box<dyn BlockDevice>> {
-    open_file(Box::new(LocalFile::open(path, false)?))
+    open_image(path).map(|image| image.device)
+}
+
+/// A disk image opened read-only (with its parent chain), and what opening it learned.
+pub struct OpenedImage {
+    /// The virtual disk.
+    pub device: Box<dyn BlockDevice>,
+    /// The container format, recognized from the content.
+    pub format: Format,
+    /// What a new differencing child of this image records about it
+    /// ([`differencing::create_child`]); `None` for a raw image, which cannot be a parent.
+    pub parent_record: Option<ParentRecord>,
+}
+
+/// Opens a disk image read-only, as [`open`] does, keeping its format and what a differencing
+/// child needs to know of it, so the caller never has to open the file again for those.
+pub fn open_image(path: &Path) -> Result<OpenedImage> {
+    let mut file: Box<dyn ImageFile> = Box::new(LocalFile::open(path, false)?);
+    let format = detect_format(&mut *file)?;
+    Ok(match format {
+        Format::Raw => OpenedImage {
+            device: Box::new(raw::RawDisk::new(file)),
+            format,
+            parent_record: None,
+        },
+        Format::Vhd => {
+            let vhd = vhd::Vhd::open_file(file)?;
+            OpenedImage {
+                parent_record: Some(ParentRecord::vhd(vhd.parent_record())),
+                device: Box::new(vhd),
+                format,
+            }
+        }
+        Format::Vhdx => {
+            let vhdx = vhdx::Vhdx::open_file(file)?;
+            OpenedImage {
+                parent_record: Some(ParentRecord::vhdx(vhdx.parent_record())),
+                device: Box::new(vhdx),
+                format,
+            }
+        }
+    })
 }
 
 /// Opens a disk image for reading and writing.

@@ -149,3 +149,70 @@ fn differencing_child_rejects_a_parent_written_since() {
         other => panic!("expected a parent mismatch, got {:?}", other.err()),
     }
 }
+
+/// A chain opened once serves a new child: after `open_image`, the chain's base is moved away,
+/// and the child made with `differencing::create_child` over the open device is still written
+/// and reads as the chain plus its writes (once the base is back where the chain records it).
+#[test]
+fn a_child_of_an_open_chain_needs_no_second_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 16, 14, 26);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    for (format, extension, options) in [
+        ("vhdx", "vhdx", "subformat=dynamic"),
+        ("vpc", "vhd", "subformat=dynamic,force_size=on"),
+    ] {
+        let base = dir.path().join(format!("base.{extension}"));
+        qemu_convert(&raw, "raw", &base, format, options);
+        let middle = dir.path().join(format!("middle.{extension}"));
+        let output = dir.path().join(format!("output.{extension}"));
+        let create = match extension {
+            "vhdx" => reseal_disk::vhdx::create_differencing,
+            _ => reseal_disk::vhd::create_differencing,
+        };
+        create(&base, &middle).unwrap();
+
+        let opened = reseal_disk::open_image(&middle).unwrap();
+        assert_eq!(
+            opened.format,
+            reseal_disk::detect_format(&mut reseal_disk::LocalFile::open(&middle, false).unwrap())
+                .unwrap()
+        );
+        let record = opened.parent_record.clone().unwrap();
+        assert_eq!(record.format(), opened.format);
+        let shared = reseal_disk::SharedDevice::new(opened.device);
+        let moved = dir.path().join("moved-away");
+        std::fs::rename(&base, &moved).unwrap();
+        assert!(matches!(open(&middle), Err(Error::MissingParent { .. })));
+
+        let mut expected = raw_bytes.clone();
+        let mut child = reseal_disk::differencing::create_child(
+            &record,
+            &middle,
+            Box::new(shared.clone()),
+            &output,
+        )
+        .unwrap();
+        for (offset, len, seed) in [((1u64 << 20) + 4096, 8192usize, 1u64), (9 << 20, 4096, 2)] {
+            let data = pseudo_random(len, 500 + seed);
+            child.write_at(offset, &data).unwrap();
+            expected[offset as usize..offset as usize + len].copy_from_slice(&data);
+        }
+        child.flush().unwrap();
+        assert!(read_all(&mut *child) == expected, "{extension}: the child");
+        assert!(
+            read_all(&mut shared.clone()) == raw_bytes,
+            "{extension}: the open chain"
+        );
+        drop(child);
+
+        std::fs::rename(&moved, &base).unwrap();
+        assert!(
+            read_all(&mut *open(&output).unwrap()) == expected,
+            "{extension}: the child reopened through its recorded chain"
+        );
+        for path in [&base, &middle, &output] {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}

@@ -18,6 +18,10 @@
 //!
 //! # Modules
 //!
+//! * [`windows_disk`]: the editing session of a disk image's Windows volume: the image opened
+//!   once, the Windows partition found by probing, a read-only mount on staged memory, the
+//!   writable remount, and the commit through the redo log or into a differencing child. This
+//!   is the crash-safe way to edit an image.
 //! * [`volume`]: mounting and the refusals (BitLocker, hibernation/Fast Startup, dirty flag,
 //!   unclean journal), checked read-only before anything is written.
 //! * `files`: lookup by Windows path (case-insensitive, with the volume's `$UpCase`), read,
@@ -31,7 +35,9 @@
 //!
 //! libntfs-3g writes metadata without journaling. An interrupted [`Volume::replace_file`] can
 //! leave the file truncated or half written, and an interrupted create or delete can leave
-//! metadata that chkdsk has to repair. Callers that need atomicity work on a copy of the image.
+//! metadata that chkdsk has to repair. Callers that need atomicity mount the volume on a
+//! [`reseal_disk::StagedDevice`] and commit the changes through a redo log, as
+//! [`WindowsDisk`] does.
 #![forbid(unsafe_code)]
 
 mod error;
@@ -40,7 +46,9 @@ mod mft;
 mod path;
 mod upcase;
 pub mod volume;
+pub mod windows_disk;
 
 pub use error::{Error, Result};
 pub use files::{DirEntry, FileTimes};
 pub use volume::{Volume, VolumeState};
+pub use windows_disk::{DiskError, VolumeLocation, WindowsDisk};

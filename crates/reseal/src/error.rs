@@ -108,6 +108,8 @@ pub struct Error {
     pub file: Option<String>,
     /// The caller's input the error is about.
     pub input: Option<Input>,
+    /// The value the caller gave that input, when the error is about that value.
+    pub value: Option<String>,
     /// What went wrong.
     pub message: String,
     /// What the caller can do about it.
@@ -126,6 +128,7 @@ impl Error {
             kind,
             file: None,
             input: None,
+            value: None,
             message: message.into(),
             remedy: None,
             source: None,
@@ -142,6 +145,14 @@ impl Error {
         Error {
             input: Some(input),
             ..Error::usage(message)
+        }
+    }
+
+    /// A caller mistake: `value`, given as `input`.
+    pub fn bad_value(input: Input, value: impl fmt::Display, message: impl Into<String>) -> Error {
+        Error {
+            value: Some(value.to_string()),
+            ..Error::bad_input(input, message)
         }
     }
 
@@ -239,8 +250,10 @@ impl fmt::Display for Error {
         if let Some(file) = &self.file {
             write!(f, "{file}: ")?;
         }
-        if let Some(input) = self.input {
-            write!(f, "{}: ", input.description())?;
+        match (self.input, &self.value) {
+            (Some(input), Some(value)) => write!(f, "{} {value}: ", input.description())?,
+            (Some(input), None) => write!(f, "{}: ", input.description())?,
+            _ => {}
         }
         f.write_str(&self.message)?;
         if let Some(remedy) = self.remedy {

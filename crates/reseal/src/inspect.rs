@@ -51,7 +51,7 @@ pub struct Inspection {
     pub event_logs: BTreeMap<String, Option<u64>>,
     /// Per hive: dirty state and replay outcome.
     pub hives: Vec<HiveInspection>,
-    /// An interrupted reseal run left its journal in the image (`reseal recover` handles it).
+    /// An interrupted reseal run left its journal in the image ([`crate::recover`] handles it).
     pub interrupted_run: bool,
     /// What is and is not known about activation.
     pub activation_note: String,

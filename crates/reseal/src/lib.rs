@@ -76,10 +76,16 @@ pub struct OpenOptions<'a> {
 /// apply to the kind of image is a usage error.
 pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> {
     let refuse = |input: Input, for_what: &str| {
-        Err(Error::bad_input(
-            input,
-            format!("{} is not {for_what}", path.display()),
-        ))
+        let value = match input {
+            Input::Index => options.index.map(str::to_string),
+            Input::Partition => options.partition.map(|n| n.to_string()),
+            Input::OutputDiff => options.output_diff.map(|p| p.display().to_string()),
+            _ => None,
+        };
+        Err(Error {
+            value,
+            ..Error::bad_input(input, format!("{} is not {for_what}", path.display()))
+        })
     };
     if path.is_dir() {
         if options.index.is_some() {
@@ -192,9 +198,10 @@ fn plan_keeping_hives(
 ) -> Result<(Plan, BTreeMap<String, reseal_hive::Hive>)> {
     if let Some(sid) = &options.sid {
         if !sid.is_machine_domain_sid() {
-            return Err(Error::bad_input(
+            return Err(Error::bad_value(
                 Input::Sid,
-                format!("{sid} is not a machine SID: it must be S-1-5-21-A-B-C"),
+                sid,
+                "not a machine SID: it must be S-1-5-21-A-B-C",
             ));
         }
     }

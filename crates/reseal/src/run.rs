@@ -64,11 +64,11 @@ pub fn selected_images(path: &Path, index: Option<&str>) -> Result<Vec<Option<St
     match index {
         Some(all) if all.eq_ignore_ascii_case(ALL_IMAGES) => {
             if !crate::is_wim_file(path) {
-                return Err(Error::bad_input(
+                return Err(Error::bad_value(
                     Input::Index,
+                    ALL_IMAGES,
                     format!(
-                        "{}: {} is not a WIM file; only a WIM file has images to choose",
-                        ALL_IMAGES,
+                        "{} is not a WIM file; only a WIM file has images to choose",
                         path.display()
                     ),
                 ));
@@ -201,9 +201,10 @@ fn copy_to_new_file(from: &Path, to: &Path) -> Result<()> {
         .open(to)
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::bad_input(
+                Error::bad_value(
                     Input::Output,
-                    format!("{shown}: the file exists; give a new file name"),
+                    &shown,
+                    "the file exists; give a new file name",
                 )
             } else {
                 Error::io(&shown, "cannot create", &e)

@@ -1,5 +1,5 @@
 //! Checks that run before anything is written. Each has a name; all failures are reported at
-//! once, and each can be skipped with `--ignore-check NAME`.
+//! once, and each can be skipped by name (`GeneralizeOptions::ignore_checks`).
 
 use crate::error::{Error, Input, Remedy, Result};
 use crate::image::{Image, MACHINE_HIVES, SECURITY, SOFTWARE, SYSTEM};
@@ -29,7 +29,7 @@ const PENDING_XML: &str = r"Windows\WinSxS\pending.xml";
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckFailure {
-    /// The check's name (for `--ignore-check`).
+    /// The check's name (what `GeneralizeOptions::ignore_checks` takes).
     pub check: &'static str,
     /// Why the image fails it.
     pub reason: String,
@@ -43,12 +43,10 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
         .iter()
         .find(|name| !CHECKS.contains(&name.as_str()))
     {
-        return Err(Error::bad_input(
+        return Err(Error::bad_value(
             Input::IgnoreCheck,
-            format!(
-                "{unknown}: no such check (the checks are {})",
-                CHECKS.join(", ")
-            ),
+            unknown,
+            format!("no such check (the checks are {})", CHECKS.join(", ")),
         ));
     }
     let failures: Vec<CheckFailure> = run_checks(image)?

@@ -71,7 +71,21 @@ impl Vhd {
         Self::open_at_depth(file, 0)
     }
 
-    pub(crate) fn open_at_depth(mut file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+    pub(crate) fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+        Self::open_with(file, ParentSource::Search { depth })
+    }
+
+    /// Opens a differencing VHD whose parent is `parent`, already open: the paths the child
+    /// records are not searched, and only the parent's size is checked. For a child just made
+    /// by [`create_differencing_child`] of that parent.
+    pub(crate) fn open_with_parent(
+        file: Box<dyn ImageFile>,
+        parent: Box<dyn BlockDevice>,
+    ) -> Result<Self> {
+        Self::open_with(file, ParentSource::Given(parent))
+    }
+
+    fn open_with(mut file: Box<dyn ImageFile>, parent: ParentSource) -> Result<Self> {
         let path = file.path().to_path_buf();
         if file.len() < FOOTER_SIZE as u64 {
             return Err(Error::corrupt(
@@ -98,7 +112,7 @@ impl Vhd {
                 None
             }
             DiskType::Dynamic | DiskType::Differencing => {
-                Some(Sparse::open(&mut *file, &footer, footer_offset, depth)?)
+                Some(Sparse::open(&mut *file, &footer, footer_offset, parent)?)
             }
         };
         Ok(Vhd {
@@ -116,6 +130,30 @@ impl Vhd {
     pub fn dynamic_header(&self) -> Option<&DynamicHeader> {
         self.sparse.as_ref().map(|sparse| &sparse.header)
     }
+
+    /// What a new differencing child of this disk records about it.
+    pub(crate) fn parent_record(&self) -> ParentRecord {
+        ParentRecord {
+            footer: self.footer.clone(),
+            block_size: self.sparse.as_ref().map(|sparse| sparse.block_size),
+        }
+    }
+}
+
+/// Where a differencing disk's parent comes from.
+pub(crate) enum ParentSource {
+    /// Found from the paths the child records, `depth` levels below the disk first opened.
+    Search { depth: usize },
+    /// Already open.
+    Given(Box<dyn BlockDevice>),
+}
+
+/// What a differencing child records about its parent VHD (see [`Vhd::parent_record`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ParentRecord {
+    footer: Footer,
+    /// `None` for a fixed disk.
+    block_size: Option<u64>,
 }
 
 impl Sparse {
@@ -123,7 +161,7 @@ impl Sparse {
         file: &mut dyn ImageFile,
         footer: &Footer,
         footer_offset: u64,
-        depth: usize,
+        parent: ParentSource,
     ) -> Result<Self> {
         let path = file.path().to_path_buf();
         let header_bytes = read_structure(
@@ -180,8 +218,24 @@ impl Sparse {
                 ));
             }
         }
-        let parent = match footer.disk_type {
-            DiskType::Differencing => Some(open_parent(file, footer, &header, depth)?),
+        let parent = match (footer.disk_type, parent) {
+            (DiskType::Differencing, ParentSource::Search { depth }) => {
+                Some(open_parent(file, footer, &header, depth)?)
+            }
+            (DiskType::Differencing, ParentSource::Given(parent)) => {
+                if parent.len() != footer.current_size {
+                    return Err(Error::ParentMismatch {
+                        path,
+                        parent: parent.path().to_path_buf(),
+                        reason: format!(
+                            "its size is {}, the child's is {}",
+                            parent.len(),
+                            footer.current_size
+                        ),
+                    });
+                }
+                Some(parent)
+            }
             _ => None,
         };
         Ok(Sparse {
@@ -499,13 +553,20 @@ pub(crate) fn read_absent(
 /// The child records the parent as a relative (W2ru) and an absolute (W2ku) path and by name.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhd::open(parent_path, false)?;
+    create_differencing_child(&parent.parent_record(), parent_path, child_path)
+}
+
+/// [`create_differencing`] for a parent already open, described by `parent`: the parent file
+/// is not read.
+pub(crate) fn create_differencing_child(
+    parent: &ParentRecord,
+    parent_path: &Path,
+    child_path: &Path,
+) -> Result<()> {
     let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
 
     let size = parent.footer.current_size;
-    let block_size = parent
-        .sparse
-        .as_ref()
-        .map_or(2 * 1024 * 1024, |sparse| sparse.block_size);
+    let block_size = parent.block_size.unwrap_or(2 * 1024 * 1024);
     let entries = size.div_ceil(block_size);
     let table_offset = (FOOTER_SIZE + DYNAMIC_HEADER_SIZE) as u64;
     let table_size = (entries * 4).next_multiple_of(SECTOR);

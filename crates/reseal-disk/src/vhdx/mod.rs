@@ -34,7 +34,7 @@ use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
-use crate::vhd::{block_pieces, describe_candidates, read_absent, MAX_PARENT_DEPTH};
+use crate::vhd::{block_pieces, describe_candidates, read_absent, ParentSource, MAX_PARENT_DEPTH};
 use bat::{BatEntry, BatGeometry, MIB};
 use file_identifier::FileIdentifier;
 use header::{Header, HEADER_OFFSETS, HEADER_SIZE};
@@ -71,7 +71,21 @@ impl Vhdx {
         Self::open_at_depth(file, 0)
     }
 
-    fn open_at_depth(mut file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+    fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+        Self::open_with(file, ParentSource::Search { depth })
+    }
+
+    /// Opens a differencing VHDX whose parent is `parent`, already open: the parent locator is
+    /// not followed, and only the parent's size is checked. For a child just made by
+    /// [`create_differencing_child`] of that parent.
+    pub(crate) fn open_with_parent(
+        file: Box<dyn ImageFile>,
+        parent: Box<dyn BlockDevice>,
+    ) -> Result<Self> {
+        Self::open_with(file, ParentSource::Given(parent))
+    }
+
+    fn open_with(mut file: Box<dyn ImageFile>, parent: ParentSource) -> Result<Self> {
         let path = file.path().to_path_buf();
         let identifier_bytes = read_structure(
             &mut *file,
@@ -165,10 +179,23 @@ impl Vhdx {
         let bat = bat::parse_entries(&bat_bytes);
         check_bat(&path, &bat, &geometry, metadata.has_parent, file.len())?;
 
-        let parent = if metadata.has_parent {
-            Some(open_parent(&path, &metadata, depth)?)
-        } else {
-            None
+        let parent = match (metadata.has_parent, parent) {
+            (true, ParentSource::Search { depth }) => Some(open_parent(&path, &metadata, depth)?),
+            (true, ParentSource::Given(parent)) => {
+                if parent.len() != metadata.virtual_disk_size {
+                    return Err(Error::ParentMismatch {
+                        path,
+                        parent: parent.path().to_path_buf(),
+                        reason: format!(
+                            "its size is {}, the child's is {}",
+                            parent.len(),
+                            metadata.virtual_disk_size
+                        ),
+                    });
+                }
+                Some(parent)
+            }
+            (false, _) => None,
         };
         Ok(Vhdx {
             file,
@@ -191,6 +218,14 @@ impl Vhdx {
 
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// What a new differencing child of this disk records about it.
+    pub(crate) fn parent_record(&self) -> ParentRecord {
+        ParentRecord {
+            data_write_guid: self.header.data_write_guid,
+            metadata: self.metadata.clone(),
+        }
     }
 
     pub fn creator(&self) -> &str {
@@ -567,12 +602,29 @@ fn open_parent(path: &Path, metadata: &Metadata, depth: usize) -> Result<Box<dyn
 /// region at 2 MiB, the BAT at 3 MiB.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhdx::open(parent_path, false)?;
+    create_differencing_child(&parent.parent_record(), parent_path, child_path)
+}
+
+/// What a differencing child records about its parent VHDX (see [`Vhdx::parent_record`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ParentRecord {
+    data_write_guid: Guid,
+    metadata: Metadata,
+}
+
+/// [`create_differencing`] for a parent already open, described by `parent`: the parent file
+/// is not read.
+pub(crate) fn create_differencing_child(
+    parent: &ParentRecord,
+    parent_path: &Path,
+    child_path: &Path,
+) -> Result<()> {
     let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
 
     let mut parent_locator = BTreeMap::new();
     parent_locator.insert(
         "parent_linkage".to_string(),
-        format!("{{{}}}", parent.header.data_write_guid),
+        format!("{{{}}}", parent.data_write_guid),
     );
     if let Some(relative) = relative {
         parent_locator.insert("relative_path".to_string(), relative);

@@ -141,7 +141,7 @@ fn wim_path(path: &str) -> Result<String> {
 }
 
 /// A `reseal-wim` error as a reseal error: damaged structures and unsupported WIM features
-/// (split, pipable, encrypted files) are corrupt or unsupported input (exit code 4). The message
+/// (split, pipable, encrypted files) are corrupt or unsupported input ([`ErrorKind::CorruptInput`]). The message
 /// already names the WIM file, the structure and the reason.
 pub fn from_wim(err: reseal_wim::Error) -> Error {
     let kind = match &err {

@@ -1,0 +1,68 @@
+//! New differencing children of a disk image that is already open.
+//!
+//! [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] open the parent
+//! (and so its whole chain) to learn what the child records about it. A caller that has the
+//! parent open already keeps the [`ParentRecord`] [`crate::open_image`] gave, and
+//! [`create_child`] makes the child and opens it for writing over the parent device it has:
+//! neither the parent file nor its own parents are opened again, so they may even have been
+//! moved since.
+
+use std::path::Path;
+
+use crate::block_device::BlockDevice;
+use crate::error::Result;
+use crate::image_file::LocalFile;
+use crate::{vhd, vhdx, Format};
+
+/// What a new differencing child records about its parent: the VHD's unique id, timestamp,
+/// geometry and block size, or the VHDX's DataWriteGuid and metadata.
+#[derive(Clone, Debug)]
+pub struct ParentRecord(Kind);
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Vhd(vhd::ParentRecord),
+    Vhdx(vhdx::ParentRecord),
+}
+
+impl ParentRecord {
+    pub(crate) fn vhd(record: vhd::ParentRecord) -> ParentRecord {
+        ParentRecord(Kind::Vhd(record))
+    }
+
+    pub(crate) fn vhdx(record: vhdx::ParentRecord) -> ParentRecord {
+        ParentRecord(Kind::Vhdx(record))
+    }
+
+    /// The parent's format, which is the child's.
+    pub fn format(&self) -> Format {
+        match self.0 {
+            Kind::Vhd(_) => Format::Vhd,
+            Kind::Vhdx(_) => Format::Vhdx,
+        }
+    }
+}
+
+/// Creates an empty differencing disk at `child_path` (of `record`'s format) whose parent is
+/// the image at `parent_path`, described by `record`, and opens it for writing with `parent`
+/// (that image, already open) as its parent device. The child records `parent_path` as
+/// [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] do.
+pub fn create_child(
+    record: &ParentRecord,
+    parent_path: &Path,
+    parent: Box<dyn BlockDevice>,
+    child_path: &Path,
+) -> Result<Box<dyn BlockDevice>> {
+    match &record.0 {
+        Kind::Vhd(record) => {
+            vhd::create_differencing_child(record, parent_path, child_path)?;
+            let file = Box::new(LocalFile::open(child_path, true)?);
+            Ok(Box::new(vhd::Vhd::open_with_parent(file, parent)?))
+        }
+        Kind::Vhdx(record) => {
+            vhdx::create_differencing_child(record, parent_path, child_path)?;
+            let file = Box::new(LocalFile::open(child_path, true)?);
+            Ok(Box::new(vhdx::Vhdx::open_with_parent(file, parent)?))
+        }
+    }
+}
