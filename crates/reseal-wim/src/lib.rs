@@ -62,16 +62,20 @@ pub mod blob_table;
 pub mod dentry;
 pub mod error;
 pub mod header;
+mod image;
 pub mod integrity;
 pub mod metadata;
 pub mod resource;
 pub mod security;
+mod update_image;
 mod wim;
+mod write;
 #[doc(hidden)]
 pub mod writer;
 pub mod xml;
 
 pub use error::{Error, Result};
+pub use image::{EntryInfo, WimImage};
 pub use metadata::ImageMetadata;
 pub use reseal_wimlib_sys::Codec;
-pub use wim::{EntryInfo, Wim, WimImage};
+pub use wim::Wim;

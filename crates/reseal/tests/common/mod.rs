@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use reseal_testutil::{real_fixture, HivexKey};
 
+pub mod reference_image;
+
 /// Real Windows hives (a dirty Windows 10 SYSTEM with its logs, a Server 2022 SAM/SECURITY
 /// pair) under `../shared/fixtures/real`, each with where it goes in an image.
 pub const REAL_HIVES: [(&str, &str); 5] = [

@@ -1,0 +1,283 @@
+//! The commit protocol: how edits reach the file (wimlib's append mode, `write.c`).
+//!
+//! An update appends, after everything the file holds, in this order: the new blobs (unless a
+//! blob with the same hash is already stored), the image's new metadata resource, a new blob
+//! table, new XML data and, if the file had one, a new integrity table; then it rewrites the
+//! 208-byte header. Until that last write the old header points at the old, untouched
+//! structures, so an interrupted update leaves the original image (plus unused bytes at the
+//! end). An update that fails before the header write cuts the file back to its length
+//! before the update, as wimlib does; one whose header write fails leaves a file holding the
+//! old or the new image, and the handle refuses to write more. All writes go through a
+//! [`WimWriter`], which tests wrap to fail at each step.
+
+use sha1::{Digest, Sha1 as Sha1Hasher};
+
+use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
+use crate::error::{Error, Result};
+use crate::header::{Header, FLAG_COMPRESSION, RESOURCE_METADATA};
+use crate::integrity;
+use crate::metadata::ImageMetadata;
+use crate::resource::{self, ResourceSpec};
+use crate::wim::{blob_size_in, filetime_now, Wim};
+use crate::writer::WimWriter;
+use crate::xml::XmlData;
+
+impl Wim {
+    /// Writes the staged edits of `image` (the same metadata the edits were made on). A tree
+    /// whose shape changed is serialized here, once for all the staged edits; `image` is then
+    /// the re-parsed result (the same tree, its dentries renumbered depth-first).
+    pub fn commit(&mut self, image: &mut ImageMetadata) -> Result<()> {
+        let Some((index, update)) = self.pending.take() else {
+            return Ok(());
+        };
+        let keep_len = update.write_at;
+        let result = self.write_update(index, image, update.clone(), keep_len);
+        if result.is_err() {
+            // Nothing was committed: keep the edits staged so the commit can be retried.
+            self.pending = Some((index, update));
+        }
+        result
+    }
+
+    /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
+    /// follows a failure: the old header never points there, so the bytes are unused anyway.
+    pub(crate) fn discard_after(&mut self, len: u64) {
+        let _ = self.writer.set_len(len);
+    }
+
+    /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
+    /// integrity table after everything else, then the header. When this fails before the
+    /// header write, the file is cut back to `keep_len` bytes as wimlib does (the old header
+    /// never pointed past it); once the header write was attempted the file may hold either
+    /// image, so nothing more is written through this handle.
+    pub(crate) fn write_update(
+        &mut self,
+        index: u32,
+        edited: &mut ImageMetadata,
+        mut update: Update,
+        keep_len: u64,
+    ) -> Result<()> {
+        if self.header_in_doubt {
+            return Err(self.usage(
+                "a header write failed: reopen the file to see which image it holds".into(),
+            ));
+        }
+        let (header, xml) = match self.append_update(index, edited, &mut update) {
+            Ok(appended) => appended,
+            Err(err) => {
+                self.discard_after(keep_len);
+                return Err(err);
+            }
+        };
+
+        // The commit point: one 208-byte write inside the first sector, which storage writes
+        // whole (wimlib relies on the same).
+        self.header_in_doubt = true;
+        self.writer
+            .write_all_at(0, &header.to_bytes())
+            .map_err(|e| Error::io(&self.path, "writing the header", e))?;
+        self.sync("syncing the header")?;
+        self.header_in_doubt = false;
+
+        self.header = header;
+        self.blob_table = update.table;
+        self.xml = xml;
+        self.file_len = update.write_at;
+        Ok(())
+    }
+
+    /// Everything [`Wim::write_update`] writes before the header; returns the new header and
+    /// XML data.
+    fn append_update(
+        &mut self,
+        index: u32,
+        edited: &mut ImageMetadata,
+        update: &mut Update,
+    ) -> Result<(Header, XmlData)> {
+        if edited.has_unserialized_changes() {
+            *edited = edited
+                .serialize()
+                .map_err(|m| Error::from_malformed(&self.path, m))?;
+        }
+        let codec = self.codec()?;
+        let chunk_size = update.chunk_size;
+        let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
+        let metadata_reshdr = resource::append(
+            self.writer.as_mut(),
+            &self.path,
+            update.write_at,
+            &edited.bytes,
+            codec,
+            chunk_size,
+            RESOURCE_METADATA,
+        )?;
+        update.write_at += metadata_reshdr.size_in_wim;
+        let metadata_index = self.blob_table.metadata[index as usize - 1];
+        update.table.entries[metadata_index].reshdr = metadata_reshdr;
+        update.table.entries[metadata_index].hash = metadata_hash;
+
+        let table_bytes = update.table.to_bytes();
+        let table_reshdr = resource::append(
+            self.writer.as_mut(),
+            &self.path,
+            update.write_at,
+            &table_bytes,
+            None,
+            chunk_size,
+            0,
+        )?;
+        update.write_at += table_reshdr.size_in_wim;
+
+        let mut xml = self.xml.clone();
+        let counts = edited.counts(|hash| update.blob_size(hash));
+        xml.update_image(index, &counts, filetime_now());
+        xml.set_wim_total_bytes(update.write_at);
+        let xml_reshdr = resource::append(
+            self.writer.as_mut(),
+            &self.path,
+            update.write_at,
+            &xml.to_bytes(),
+            None,
+            chunk_size,
+            0,
+        )?;
+        update.write_at += xml_reshdr.size_in_wim;
+
+        let mut header = self.header.clone();
+        header.blob_table = table_reshdr;
+        header.xml_data = xml_reshdr;
+        if header.boot_index == index {
+            header.boot_metadata = metadata_reshdr;
+        }
+        self.sync("syncing the appended resources")?;
+        if self.header.has_integrity_table() {
+            let old = self.header.integrity_table;
+            let old_spec = ResourceSpec::plain(&old, None, chunk_size);
+            let old_table = resource::read_range(
+                &self.file,
+                &self.path,
+                update.write_at,
+                &old_spec,
+                0,
+                old.uncompressed_size.min(1 << 30),
+                &mut self.decompressors,
+            )?;
+            let integrity_chunk =
+                integrity::chunk_size_of(&old_table).unwrap_or(integrity::DEFAULT_CHUNK_SIZE);
+            let check_end = table_reshdr.end().unwrap_or(u64::MAX);
+            let integrity_table = integrity::compute(
+                &self.file,
+                &self.path,
+                update.write_at,
+                check_end,
+                integrity_chunk,
+            )?;
+            header.integrity_table = resource::append(
+                self.writer.as_mut(),
+                &self.path,
+                update.write_at,
+                &integrity_table,
+                None,
+                chunk_size,
+                0,
+            )?;
+            update.write_at += header.integrity_table.size_in_wim;
+            self.sync("syncing the integrity table")?;
+        }
+        Ok((header, xml))
+    }
+
+    /// Makes updates write through `writer`, which must write to this WIM file. Tests use it
+    /// to make writes fail part way.
+    #[doc(hidden)]
+    pub fn set_writer(&mut self, writer: Box<dyn WimWriter>) {
+        self.writer = writer;
+    }
+
+    fn sync(&mut self, action: &str) -> Result<()> {
+        self.writer
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, action, e))
+    }
+}
+
+/// An update being prepared: the new blob table and what is appended where.
+#[derive(Clone)]
+pub(crate) struct Update {
+    pub(crate) table: BlobTable,
+    pub(crate) write_at: u64,
+    pub(crate) chunk_size: u32,
+}
+
+impl Update {
+    pub(crate) fn new(wim: &Wim) -> Self {
+        Self {
+            table: wim.blob_table.clone(),
+            write_at: wim.file_len,
+            // Compressed resources must use the header's chunk size. Uncompressed WIMs may say
+            // 0; the value then only bounds the compressor, which is not used.
+            chunk_size: if wim.header.flags & FLAG_COMPRESSION != 0 {
+                wim.header.chunk_size
+            } else {
+                32768
+            },
+        }
+    }
+
+    /// Appends `contents` as a blob unless one with its hash is stored; adds `references`.
+    pub(crate) fn store_blob(
+        &mut self,
+        wim: &mut Wim,
+        contents: &[u8],
+        references: u32,
+    ) -> Result<Sha1> {
+        if contents.is_empty() {
+            return Ok(ZERO_HASH);
+        }
+        let hash: Sha1 = Sha1Hasher::digest(contents).into();
+        match self.table.find(&hash) {
+            Some(existing) => {
+                let entry = &mut self.table.entries[existing];
+                entry.refcount = entry.refcount.saturating_add(references);
+            }
+            None => {
+                let codec = wim.codec()?;
+                let reshdr = resource::append(
+                    wim.writer.as_mut(),
+                    &wim.path,
+                    self.write_at,
+                    contents,
+                    codec,
+                    self.chunk_size,
+                    0,
+                )?;
+                self.write_at += reshdr.size_in_wim;
+                self.table.push(BlobEntry {
+                    reshdr,
+                    part_number: 1,
+                    refcount: references,
+                    hash,
+                    solid_run: None,
+                });
+            }
+        }
+        Ok(hash)
+    }
+
+    /// The uncompressed size of a blob of the new table (0 when it is not there).
+    fn blob_size(&self, hash: &Sha1) -> u64 {
+        blob_size_in(&self.table, hash).unwrap_or(0)
+    }
+
+    /// Drops `references` from a blob's count. The entry stays even at 0: the bytes stay
+    /// readable where they are, and a count that was already wrong cannot lose data.
+    pub(crate) fn release_blob(&mut self, hash: &Sha1, references: u32) {
+        if *hash == ZERO_HASH {
+            return;
+        }
+        if let Some(index) = self.table.find(hash) {
+            let entry = &mut self.table.entries[index];
+            entry.refcount = entry.refcount.saturating_sub(references);
+        }
+    }
+}
