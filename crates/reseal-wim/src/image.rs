@@ -30,7 +30,11 @@ pub struct WimImage {
 impl WimImage {
     /// Opens image `selector` (a 1-based number or a name) of `path`, for reading or updates.
     pub fn open(path: impl AsRef<Path>, selector: &str, writable: bool) -> Result<Self> {
-        let mut wim = Wim::open_with(path.as_ref(), writable)?;
+        Self::from_wim(Wim::open_with(path.as_ref(), writable)?, selector)
+    }
+
+    /// Image `selector` (a 1-based number or a name) of the WIM file already open as `wim`.
+    pub fn from_wim(mut wim: Wim, selector: &str) -> Result<Self> {
         let index = wim.resolve_image(selector)?;
         let metadata = wim.load_image(index)?;
         Ok(Self {
@@ -38,6 +42,11 @@ impl WimImage {
             index,
             metadata,
         })
+    }
+
+    /// Makes the image writable without reading it again (see [`Wim::reopen_for_update`]).
+    pub fn reopen_for_update(&mut self) -> Result<()> {
+        self.wim.reopen_for_update()
     }
 
     pub fn wim(&self) -> &Wim {

@@ -151,6 +151,47 @@ impl Wim {
         })
     }
 
+    /// Makes a WIM opened for reading writable without parsing it again: the file is reopened
+    /// for update and refused when its header is flagged read-only, or when it changed since it
+    /// was read (another length or other header bytes), since what was read would then be stale.
+    pub fn reopen_for_update(&mut self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "opening for update", e))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(&path, "reading the file size", e))?
+            .len();
+        let mut raw = vec![0u8; HEADER_SIZE.min(file_len as usize)];
+        resource::read_at(&file, &path, file_len, 0, &mut raw, "header")?;
+        let header = Header::parse(&raw).map_err(|m| Error::from_malformed(&path, m))?;
+        if file_len != self.file_len || header != self.header {
+            return Err(Error::Usage {
+                file: path,
+                reason: "the file changed since it was read; run again".into(),
+            });
+        }
+        if header.flags & FLAG_READONLY != 0 {
+            return Err(Error::Usage {
+                file: path,
+                reason: "the WIM header is flagged read-only".into(),
+            });
+        }
+        let writer = file
+            .try_clone()
+            .map_err(|e| Error::io(&path, "opening for update", e))?;
+        self.file = file;
+        self.writer = Box::new(writer);
+        self.writable = true;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

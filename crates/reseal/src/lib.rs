@@ -145,26 +145,7 @@ pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Ta
 
 /// Opens image `index` of a WIM file (required when it holds more than one image).
 fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
-    let selector = match index {
-        Some(index) => index.to_string(),
-        None => {
-            let images = WimTarget::list_images(path)?;
-            if images.len() != 1 {
-                let list: Vec<String> = images.iter().map(ToString::to_string).collect();
-                return Err(Error {
-                    remedy: Some(Remedy::ChooseWimImage),
-                    ..Error::usage(format!(
-                        "{} holds {} images: {}",
-                        path.display(),
-                        images.len(),
-                        list.join(", ")
-                    ))
-                });
-            }
-            "1".to_string()
-        }
-    };
-    let mut target = WimTarget::open(path, &selector)?;
+    let mut target = WimTarget::open_selected(path, index)?;
     if !target.exists(CONFIG_DIR)? {
         return Err(Error::usage(format!(
             "{} is not a Windows image: it has no {CONFIG_DIR}",

@@ -444,3 +444,35 @@ fn an_index_on_a_directory_is_a_usage_error() {
     assert_eq!(err.kind, ErrorKind::Usage);
     assert!(!reseal::is_wim_file(tree.root()));
 }
+
+#[test]
+fn a_run_parses_the_wim_once_and_refuses_a_file_changed_since() {
+    let Some((_dir, wim)) = sample_wim() else {
+        return;
+    };
+    // The XML data is read when the target opens. Overwritten afterwards (same length, same
+    // header), it is not read again: the run commits the XML it read, appended as always, and
+    // the result verifies. Parsing the file again at `begin` would stumble over it.
+    let mut target = WimTarget::open(&wim, "1").unwrap();
+    let xml = reseal_wim::Wim::open(&wim).unwrap().header().xml_data;
+    let mut bytes = fs::read(&wim).unwrap();
+    let start = xml.offset as usize;
+    bytes[start..start + xml.size_in_wim as usize].fill(0xEE);
+    fs::write(&wim, &bytes).unwrap();
+    reseal::generalize(&mut target, &fixed_options(), &[]).unwrap();
+    wimlib(&["verify", wim.to_str().unwrap()]);
+
+    // A file that changed where the target looks (its length or its header) is refused when
+    // the run begins, before anything is written.
+    let mut target = WimTarget::open(&wim, "1").unwrap();
+    let mut grown = fs::OpenOptions::new().append(true).open(&wim).unwrap();
+    std::io::Write::write_all(&mut grown, b"x").unwrap();
+    drop(grown);
+    let before = fs::read(&wim).unwrap();
+    let error = target.begin().unwrap_err();
+    assert!(
+        error.message.contains("changed since it was read"),
+        "{error}"
+    );
+    assert_eq!(fs::read(&wim).unwrap(), before);
+}

@@ -7,15 +7,15 @@
 //! never anything to recover. Dropping the target without committing, or [`Target::abort`],
 //! discards the staged edits.
 //!
-//! The file is opened read-only; it is reopened for update only by [`Target::begin`], so
-//! `inspect` works on a WIM the user may not write.
+//! The file is opened read-only and parsed once per run; [`Target::begin`] only reopens it for
+//! update, so `inspect` works on a WIM the user may not write.
 
 use std::path::{Path, PathBuf};
 
 use reseal_wim::WimImage;
 
 use super::{path_components, DirEntry, RecoveryOutcome, Target};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Remedy, Result};
 use crate::progress::{in_phase, Progress};
 
 /// The first eight bytes of every WIM, ESD and SWM file.
@@ -73,7 +73,32 @@ impl std::fmt::Display for WimImageInfo {
 impl WimTarget {
     /// Opens image `selector` (a 1-based index or an image name) of the WIM file at `path`.
     pub fn open(path: &Path, selector: &str) -> Result<WimTarget> {
-        let image = WimImage::open(path, selector, false).map_err(from_wim)?;
+        WimTarget::open_selected(path, Some(selector))
+    }
+
+    /// Opens the WIM file at `path` once and the image `selector` chooses (a 1-based index or
+    /// an image name), or its only image when `selector` is `None`; a WIM with several images
+    /// needs one chosen (the error lists them).
+    pub fn open_selected(path: &Path, selector: Option<&str>) -> Result<WimTarget> {
+        let wim = reseal_wim::Wim::open(path).map_err(from_wim)?;
+        let selector = match selector {
+            Some(selector) => selector.to_string(),
+            None if wim.image_count() == 1 => "1".to_string(),
+            None => {
+                let images = image_list(&wim);
+                let list: Vec<String> = images.iter().map(ToString::to_string).collect();
+                return Err(Error {
+                    remedy: Some(Remedy::ChooseWimImage),
+                    ..Error::usage(format!(
+                        "{} holds {} images: {}",
+                        path.display(),
+                        images.len(),
+                        list.join(", ")
+                    ))
+                });
+            }
+        };
+        let image = WimImage::from_wim(wim, &selector).map_err(from_wim)?;
         let name = image_name(&image);
         Ok(WimTarget {
             path: path.to_path_buf(),
@@ -86,16 +111,7 @@ impl WimTarget {
     /// The images the WIM file at `path` holds, in index order.
     pub fn list_images(path: &Path) -> Result<Vec<WimImageInfo>> {
         let wim = reseal_wim::Wim::open(path).map_err(from_wim)?;
-        let names = wim.images();
-        Ok((1..=wim.image_count())
-            .map(|index| WimImageInfo {
-                index,
-                name: names
-                    .iter()
-                    .find(|image| image.index == index)
-                    .and_then(|image| image.name.clone()),
-            })
-            .collect())
+        Ok(image_list(&wim))
     }
 
     /// The WIM file.
@@ -123,6 +139,20 @@ impl WimTarget {
         }
         Ok(&mut self.image)
     }
+}
+
+/// The images `wim` holds, in index order, named as its XML data names them.
+fn image_list(wim: &reseal_wim::Wim) -> Vec<WimImageInfo> {
+    let names = wim.images();
+    (1..=wim.image_count())
+        .map(|index| WimImageInfo {
+            index,
+            name: names
+                .iter()
+                .find(|image| image.index == index)
+                .and_then(|image| image.name.clone()),
+        })
+        .collect()
 }
 
 /// The name the XML data gives the open image.
@@ -251,12 +281,10 @@ impl Target for WimTarget {
         if self.writable {
             return Ok(());
         }
-        // Nothing is staged yet, so the reloaded image is the one read so far (unless another
-        // program changed the file, which the check of each change against the image reports).
-        let index = self.image.index().to_string();
-        let mut image = WimImage::open(&self.path, &index, true).map_err(from_wim)?;
-        image.set_batch(true);
-        self.image = image;
+        // The file is reopened for writing, not read again: what was read stays valid unless
+        // the file changed meanwhile, which the reopening refuses.
+        self.image.reopen_for_update().map_err(from_wim)?;
+        self.image.set_batch(true);
         self.writable = true;
         Ok(())
     }
