@@ -142,10 +142,7 @@ pub fn generalize_images(
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
     let selections = selected_images(path, run.open.index)?;
-    let Some(output) = run.output else {
-        return generalize_each(path, &selections, run, options, extra, progress, each);
-    };
-    if !crate::is_wim_file(path) {
+    if run.output.is_some() && !crate::is_wim_file(path) {
         return Err(Error::bad_input(
             Input::Output,
             format!(
@@ -155,15 +152,18 @@ pub fn generalize_images(
             ),
         ));
     }
-    if options.dry_run {
+    let edited = match run.output {
         // A dry run writes nothing, so the plan is made on the input itself.
-        return generalize_each(path, &selections, run, options, extra, progress, each);
-    }
-    copy_to_new_file(path, output)?;
-    let result = generalize_each(output, &selections, run, options, extra, progress, each);
-    if result.is_err() {
+        Some(output) if !options.dry_run => {
+            copy_to_new_file(path, output)?;
+            output
+        }
+        _ => path,
+    };
+    let result = generalize_each(edited, &selections, run, options, extra, progress, each);
+    if result.is_err() && edited != path {
         // The copy is the input with at most some images done: not the asked-for result.
-        let _ = fs::remove_file(output);
+        let _ = fs::remove_file(edited);
     }
     result
 }

@@ -7,37 +7,16 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::rc::Rc;
 
-use common::sample_tree;
+use common::{fixed_options, sample_tree, wimlib};
 use reseal::run::ALL_IMAGES;
 use reseal::targets::{canonical_path, FileStore, Folder};
 use reseal::{
     DirEntry, DirectoryTarget, ErrorKind, GeneralizeOptions, Input, OpenOptions, Progress,
-    RecoveryOutcome, Remedy, Result, RunEvent, RunOptions, Sid, Target,
+    RecoveryOutcome, Remedy, Result, RunEvent, RunOptions, Target,
 };
 use reseal_testutil::workspace_root;
-
-/// Options whose every generated value is fixed, so two runs plan the same bytes.
-fn fixed_options() -> GeneralizeOptions {
-    GeneralizeOptions {
-        computer_name: Some("NEW-PC".into()),
-        sid: Some(Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap()),
-        ..Default::default()
-    }
-}
-
-fn wimlib(args: &[&str]) -> String {
-    let out = Command::new("wimlib-imagex").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "wimlib-imagex {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A WIM holding the sample image twice (as two editions), in a temporary folder.
 fn two_image_wim() -> Option<(tempfile::TempDir, PathBuf)> {

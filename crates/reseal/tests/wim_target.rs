@@ -7,10 +7,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{hivex_key, hivex_value, sample_tree};
-use reseal::{ApplyReport, DirectoryTarget, ErrorKind, GeneralizeOptions, Sid, Target, WimTarget};
+use common::{fixed_options, hivex_key, hivex_value, sample_tree, wimlib};
+use reseal::{ApplyReport, DirectoryTarget, ErrorKind, GeneralizeOptions, Target, WimTarget};
 use reseal_testutil::{hivex_tree, hivex_tree_of_bytes, real_fixture, workspace_root};
 
 const SYSTEM: &str = r"Windows\System32\config\SYSTEM";
@@ -36,26 +35,6 @@ fn real_wim(relative: &str) -> Option<(tempfile::TempDir, PathBuf)> {
     let copy = dir.path().join(source.file_name().unwrap());
     fs::copy(&source, &copy).unwrap();
     Some((dir, copy))
-}
-
-/// Options whose every generated value is fixed, so two runs plan the same bytes.
-fn fixed_options() -> GeneralizeOptions {
-    GeneralizeOptions {
-        computer_name: Some("NEW-PC".into()),
-        sid: Some(Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap()),
-        ..Default::default()
-    }
-}
-
-fn wimlib(args: &[&str]) -> String {
-    let out = Command::new("wimlib-imagex").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "wimlib-imagex {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `wimlib-imagex dir --detailed` as one record per path: the record's lines, keyed by the

@@ -274,3 +274,29 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Generalize options whose every generated value is fixed, so two runs plan the same bytes.
+pub fn fixed_options() -> reseal::GeneralizeOptions {
+    reseal::GeneralizeOptions {
+        computer_name: Some("NEW-PC".into()),
+        sid: Some(
+            reseal::Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// Runs `wimlib-imagex` with `args`, which must succeed, and returns what it printed.
+pub fn wimlib(args: &[&str]) -> String {
+    let out = std::process::Command::new("wimlib-imagex")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "wimlib-imagex {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
