@@ -108,16 +108,7 @@ impl Target for DiskTarget {
     fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
         path_components(path)?;
         match self.volume()?.list_dir(path) {
-            Ok(entries) => Ok(Some(
-                entries
-                    .into_iter()
-                    .map(|entry| DirEntry {
-                        name: entry.name,
-                        is_dir: entry.is_dir,
-                        size: entry.size,
-                    })
-                    .collect(),
-            )),
+            Ok(entries) => Ok(Some(entries.into_iter().map(DirEntry::from).collect())),
             Err(reseal_ntfs::Error::NotFound { .. } | reseal_ntfs::Error::NotADirectory { .. }) => {
                 Ok(None)
             }
@@ -204,6 +195,16 @@ impl Target for DiskTarget {
             reseal_disk::redo_log::Recovery::Discarded => Some(RecoveryOutcome::RolledBack),
         };
         Ok(outcome)
+    }
+}
+
+impl From<reseal_ntfs::DirEntry> for DirEntry {
+    fn from(entry: reseal_ntfs::DirEntry) -> DirEntry {
+        DirEntry {
+            name: entry.name,
+            is_dir: entry.is_dir,
+            size: entry.size,
+        }
     }
 }
 

@@ -141,6 +141,16 @@ impl WimTarget {
     }
 }
 
+impl From<reseal_wim::EntryInfo> for DirEntry {
+    fn from(entry: reseal_wim::EntryInfo) -> DirEntry {
+        DirEntry {
+            name: entry.name,
+            is_dir: entry.is_dir,
+            size: entry.size,
+        }
+    }
+}
+
 /// The images `wim` holds, in index order, named as its XML data names them.
 fn image_list(wim: &reseal_wim::Wim) -> Vec<WimImageInfo> {
     let names = wim.images();
@@ -208,16 +218,7 @@ impl Target for WimTarget {
     fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
         let path = wim_path(path)?;
         let entries = self.image.list_dir(&path).map_err(from_wim)?;
-        Ok(entries.map(|entries| {
-            entries
-                .into_iter()
-                .map(|entry| DirEntry {
-                    name: entry.name,
-                    is_dir: entry.is_dir,
-                    size: entry.size,
-                })
-                .collect()
-        }))
+        Ok(entries.map(|entries| entries.into_iter().map(DirEntry::from).collect()))
     }
 
     fn exists(&mut self, path: &str) -> Result<bool> {
