@@ -12,6 +12,7 @@ use reseal_hive::data::{
     decode_multi_sz, decode_sz, encode_dword, encode_multi_sz, encode_qword, encode_sz,
 };
 use reseal_hive::{CheckReport, Hive, Key, ValueType};
+use reseal_nt::hex::{self, HexError};
 use serde_json::{json, Value as Json};
 
 use crate::CliError;
@@ -252,24 +253,10 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .chars()
         .filter(|c| !matches!(c, ' ' | ',' | ':'))
         .collect();
-    if digits.len() % 2 != 0 {
-        return Err(format!("hex data {text:?} has an odd number of digits"));
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .map_err(|_| format!("{text:?} is not hex data"))
-        })
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    hex::decode(&digits).map_err(|err| match err {
+        HexError::OddLength => format!("hex data {text:?} has an odd number of digits"),
+        HexError::InvalidDigit { .. } => format!("{text:?} is not hex data"),
+    })
 }
 
 /// Type-aware text for a value's data.
@@ -285,7 +272,7 @@ fn data_text(value_type: ValueType, data: &[u8]) -> String {
             let n = u64::from_le_bytes(data.try_into().unwrap_or_default());
             format!("{n:#018x} ({n})")
         }
-        _ => hex(data),
+        _ => hex::encode_separated(data, " "),
     }
 }
 
@@ -321,7 +308,7 @@ fn value_json(value: &reseal_hive::Value<'_>) -> reseal_hive::Result<Json> {
     Ok(json!({
         "name": value.name()?,
         "type": value_type.to_string(),
-        "data_hex": data.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "data_hex": hex::encode(&data),
         "data": typed,
     }))
 }

@@ -82,6 +82,15 @@ impl Error {
         }
     }
 
+    /// The operating system gave no random bytes for a new GUID of `path`.
+    pub(crate) fn no_random(path: impl Into<PathBuf>, error: reseal_nt::GuidError) -> Self {
+        Error::io(
+            path,
+            "making a new GUID",
+            io::Error::other(error.to_string()),
+        )
+    }
+
     pub(crate) fn io(
         path: impl Into<PathBuf>,
         action: impl Into<String>,

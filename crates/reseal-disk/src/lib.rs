@@ -52,7 +52,6 @@ mod bytes;
 mod crc32c;
 pub mod differencing;
 mod error;
-mod guid;
 mod image_file;
 mod io_adapter;
 mod parent;
@@ -69,12 +68,12 @@ use std::path::Path;
 pub use block_device::{BlockDevice, PartitionWindow, SharedDevice};
 pub use differencing::ParentRecord;
 pub use error::{Error, Result};
-pub use guid::Guid;
 pub use image_file::{sync_directory_of, ImageFile, LocalFile};
 pub use io_adapter::BlockDeviceIo;
 pub use partition::{
     read_partition_table, Partition, PartitionScheme, PartitionTable, PartitionType,
 };
+pub use reseal_nt::Guid;
 pub use staged::{Staged, StagedDevice};
 
 /// The container formats [`open`] recognizes.

@@ -12,9 +12,10 @@
 //! primary header or its entries are damaged, the backup header in the last sector is used.
 
 use crate::block_device::BlockDevice;
-use crate::bytes::{array, le_u32, le_u64, utf16le_string};
+use crate::bytes::{array, utf16le_string};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
+use reseal_nt::le;
+use reseal_nt::Guid;
 
 const MBR_ENTRIES_OFFSET: usize = 446;
 const PROTECTIVE_TYPE: u8 = 0xEE;
@@ -101,8 +102,8 @@ fn read_mbr(
     let mut partitions = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let partition_type = entry[4];
-        let first_lba = le_u32(entry, 8) as u64;
-        let sectors = le_u32(entry, 12) as u64;
+        let first_lba = le::u32_at(entry, 8).unwrap_or_default() as u64;
+        let sectors = le::u32_at(entry, 12).unwrap_or_default() as u64;
         if partition_type == 0 || sectors == 0 {
             continue;
         }
@@ -190,19 +191,19 @@ fn read_logical_partitions(
         }
         let logical = &sector[MBR_ENTRIES_OFFSET..][..16];
         let link = &sector[MBR_ENTRIES_OFFSET + 16..][..16];
-        if logical[4] != 0 && le_u32(logical, 12) != 0 {
+        if logical[4] != 0 && le::u32_at(logical, 12).unwrap_or_default() != 0 {
             partitions.push(mbr_partition(
                 device,
                 number,
                 logical[4],
-                (record_lba + le_u32(logical, 8) as u64) * sector_size,
-                le_u32(logical, 12) as u64 * sector_size,
+                (record_lba + le::u32_at(logical, 8).unwrap_or_default() as u64) * sector_size,
+                le::u32_at(logical, 12).unwrap_or_default() as u64 * sector_size,
             )?);
         }
-        if !is_extended(link[4]) || le_u32(link, 8) == 0 {
+        if !is_extended(link[4]) || le::u32_at(link, 8).unwrap_or_default() == 0 {
             return Ok(());
         }
-        record_lba = extended_lba + le_u32(link, 8) as u64;
+        record_lba = extended_lba + le::u32_at(link, 8).unwrap_or_default() as u64;
     }
     Err(Error::corrupt(
         device.path(),
@@ -230,11 +231,11 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
     if &header[..8] != GPT_SIGNATURE {
         return Err(corrupt(format!("no \"EFI PART\" signature at LBA {lba}")));
     }
-    let header_size = le_u32(&header, 12) as usize;
+    let header_size = le::u32_at(&header, 12).unwrap_or_default() as usize;
     if !(92..=sector_size as usize).contains(&header_size) {
         return Err(corrupt(format!("header size {header_size} at LBA {lba}")));
     }
-    let stored_crc = le_u32(&header, 16);
+    let stored_crc = le::u32_at(&header, 16).unwrap_or_default();
     let mut zeroed = header[..header_size].to_vec();
     zeroed[16..20].fill(0);
     let computed_crc = crc32fast::hash(&zeroed);
@@ -243,10 +244,10 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             "CRC-32 at LBA {lba} is {stored_crc:#010x}, the header hashes to {computed_crc:#010x}"
         )));
     }
-    let entries_lba = le_u64(&header, 72);
-    let entry_count = le_u32(&header, 80) as u64;
-    let entry_size = le_u32(&header, 84) as u64;
-    let entries_crc = le_u32(&header, 88);
+    let entries_lba = le::u64_at(&header, 72).unwrap_or_default();
+    let entry_count = le::u32_at(&header, 80).unwrap_or_default() as u64;
+    let entry_size = le::u32_at(&header, 84).unwrap_or_default() as u64;
+    let entries_crc = le::u32_at(&header, 88).unwrap_or_default();
     if entry_size < 128 || entry_size % 8 != 0 {
         return Err(corrupt(format!("partition entry size {entry_size}")));
     }
@@ -278,8 +279,8 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             continue;
         }
         let number = index as u32 + 1;
-        let first_lba = le_u64(entry, 32);
-        let last_lba = le_u64(entry, 40);
+        let first_lba = le::u64_at(entry, 32).unwrap_or_default();
+        let last_lba = le::u64_at(entry, 40).unwrap_or_default();
         if last_lba < first_lba {
             return Err(Error::corrupt(
                 &path,

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 
 use crate::base_block::BASE_BLOCK_SIZE;
-use crate::cell::{file_offset, read_u32, write_u32, Store, CELL_ALIGNMENT, SIZE_FIELD};
+use crate::cell::{file_offset, write_u32, Store, CELL_ALIGNMENT, SIZE_FIELD};
 use crate::hbin::{self, Bin, BIN_ALIGNMENT};
 use crate::{Error, Result};
+use reseal_nt::le;
 
 /// The largest cell data this allocator hands out (far above any legitimate record: big data is
 /// split into 16344-byte segments).
@@ -46,7 +47,8 @@ impl Store {
                         "cell size field crosses the end of its bin",
                     ));
                 }
-                let raw = read_u32(&self.bytes, BASE_BLOCK_SIZE + offset as usize) as i32;
+                let raw = le::u32_at(&self.bytes, BASE_BLOCK_SIZE + offset as usize)
+                    .unwrap_or_default() as i32;
                 let size = raw.unsigned_abs();
                 if size < CELL_ALIGNMENT
                     || size % CELL_ALIGNMENT != 0

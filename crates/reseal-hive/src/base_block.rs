@@ -23,6 +23,7 @@
 //! is kept byte-for-byte: [`BaseBlock`] is a view over the bytes, and edits touch only the fields above.
 
 use crate::{Error, Result};
+use reseal_nt::le;
 
 /// Size of the base block, and the offset of the first hive bin in the file.
 pub const BASE_BLOCK_SIZE: usize = 4096;
@@ -59,10 +60,6 @@ pub struct BaseBlock<'a> {
     bytes: &'a [u8; BASE_BLOCK_SIZE],
 }
 
-fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
-}
-
 impl<'a> BaseBlock<'a> {
     /// Checks the size and the `regf` signature. The checksum is *not* checked here: a bad checksum
     /// makes a hive dirty (its logs may repair it), see [`BaseBlock::checksum_ok`].
@@ -92,10 +89,10 @@ impl<'a> BaseBlock<'a> {
         self.bytes
     }
     pub fn primary_sequence(&self) -> u32 {
-        u32_at(self.bytes, PRIMARY_SEQUENCE)
+        le::u32_at(self.bytes, PRIMARY_SEQUENCE).unwrap_or_default()
     }
     pub fn secondary_sequence(&self) -> u32 {
-        u32_at(self.bytes, SECONDARY_SEQUENCE)
+        le::u32_at(self.bytes, SECONDARY_SEQUENCE).unwrap_or_default()
     }
     /// Last written time as a Windows FILETIME (100 ns ticks since 1601-01-01 UTC).
     pub fn last_written(&self) -> u64 {
@@ -106,27 +103,27 @@ impl<'a> BaseBlock<'a> {
         )
     }
     pub fn major_version(&self) -> u32 {
-        u32_at(self.bytes, MAJOR_VERSION)
+        le::u32_at(self.bytes, MAJOR_VERSION).unwrap_or_default()
     }
     pub fn minor_version(&self) -> u32 {
-        u32_at(self.bytes, MINOR_VERSION)
+        le::u32_at(self.bytes, MINOR_VERSION).unwrap_or_default()
     }
     pub fn file_type(&self) -> u32 {
-        u32_at(self.bytes, FILE_TYPE)
+        le::u32_at(self.bytes, FILE_TYPE).unwrap_or_default()
     }
     pub fn file_format(&self) -> u32 {
-        u32_at(self.bytes, FILE_FORMAT)
+        le::u32_at(self.bytes, FILE_FORMAT).unwrap_or_default()
     }
     /// Offset of the root key's cell, relative to the start of the hive bins data.
     pub fn root_cell_offset(&self) -> u32 {
-        u32_at(self.bytes, ROOT_CELL_OFFSET)
+        le::u32_at(self.bytes, ROOT_CELL_OFFSET).unwrap_or_default()
     }
     /// Total size of the hive bins that follow the base block.
     pub fn hive_bins_data_size(&self) -> u32 {
-        u32_at(self.bytes, HIVE_BINS_DATA_SIZE)
+        le::u32_at(self.bytes, HIVE_BINS_DATA_SIZE).unwrap_or_default()
     }
     pub fn clustering_factor(&self) -> u32 {
-        u32_at(self.bytes, CLUSTERING_FACTOR)
+        le::u32_at(self.bytes, CLUSTERING_FACTOR).unwrap_or_default()
     }
     /// The embedded file name (often the tail of the hive's path on the machine that wrote it).
     pub fn file_name(&self) -> String {
@@ -134,10 +131,10 @@ impl<'a> BaseBlock<'a> {
     }
     /// The flags field (bit 0: the Kernel Transaction Manager has pending transactions).
     pub fn flags(&self) -> u32 {
-        u32_at(self.bytes, FLAGS)
+        le::u32_at(self.bytes, FLAGS).unwrap_or_default()
     }
     pub fn stored_checksum(&self) -> u32 {
-        u32_at(self.bytes, CHECKSUM)
+        le::u32_at(self.bytes, CHECKSUM).unwrap_or_default()
     }
     /// `true` when the stored checksum matches [`checksum`] of the bytes.
     pub fn checksum_ok(&self) -> bool {

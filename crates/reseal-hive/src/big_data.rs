@@ -8,8 +8,9 @@
 
 use std::collections::HashSet;
 
-use crate::cell::{file_offset, read_u16, read_u32, require_len, require_signature};
+use crate::cell::{file_offset, require_len, require_signature};
 use crate::{Error, Hive, Result};
+use reseal_nt::le;
 
 /// Data above this size goes into a big data record (format 1.4+); also the size of each segment.
 pub(crate) const SEGMENT_SIZE: usize = 16344;
@@ -25,8 +26,8 @@ impl BigData {
         require_len(data, 8, offset, "big data record")?;
         require_signature(data, "db", offset)?;
         Ok(BigData {
-            segment_count: read_u16(data, 2),
-            segment_list: read_u32(data, 4),
+            segment_count: le::u16_at(data, 2).unwrap_or_default(),
+            segment_list: le::u32_at(data, 4).unwrap_or_default(),
         })
     }
 }
@@ -49,7 +50,9 @@ pub(crate) fn encode(segment_count: u16, segment_list: u32) -> Vec<u8> {
 pub(crate) fn segment_offsets(list: &[u8], count: u16, offset: u32) -> Result<Vec<u32>> {
     let count = usize::from(count);
     require_len(list, count * 4, offset, "big data segment list")?;
-    Ok((0..count).map(|i| read_u32(list, i * 4)).collect())
+    Ok((0..count)
+        .map(|i| le::u32_at(list, i * 4).unwrap_or_default())
+        .collect())
 }
 
 impl Hive {

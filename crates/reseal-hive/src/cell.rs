@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::hbin::{self, Bin};
 use crate::{Error, Result};
+use reseal_nt::le;
 
 /// "No cell" in offset fields.
 pub(crate) const NIL: u32 = 0xFFFF_FFFF;
@@ -24,18 +25,6 @@ pub(crate) const CELL_ALIGNMENT: u32 = 8;
 /// The file offset of cell offset `offset` (for messages).
 pub(crate) fn file_offset(offset: u32) -> u64 {
     BASE_BLOCK_SIZE as u64 + u64::from(offset)
-}
-
-pub(crate) fn read_u16(data: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([data[at], data[at + 1]])
-}
-
-pub(crate) fn read_u32(data: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])
-}
-
-pub(crate) fn read_u64(data: &[u8], at: usize) -> u64 {
-    u64::from(read_u32(data, at)) | (u64::from(read_u32(data, at + 4)) << 32)
 }
 
 pub(crate) fn write_u32(data: &mut [u8], at: usize, value: u32) {
@@ -192,7 +181,7 @@ impl Store {
             ));
         }
         let at = BASE_BLOCK_SIZE + offset as usize;
-        Ok((read_u32(&self.bytes, at) as i32, bin))
+        Ok((le::u32_at(&self.bytes, at).unwrap_or_default() as i32, bin))
     }
 
     /// The byte range (in `bytes`) of the data of the allocated cell at `offset`.

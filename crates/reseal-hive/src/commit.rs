@@ -2,8 +2,8 @@
 //! timestamp, checksum) so the bytes are a clean hive.
 
 use crate::base_block::{self, BASE_BLOCK_SIZE};
-use crate::hive::now_filetime;
 use crate::Hive;
+use reseal_nt::FileTime;
 
 impl Hive {
     /// Finishes the edits as a consistent, clean hive file and returns its bytes: primary sequence
@@ -35,7 +35,7 @@ impl Hive {
         let header = &mut self.store.bytes[..BASE_BLOCK_SIZE];
         base_block::write::set_primary_sequence(header, sequence);
         base_block::write::set_secondary_sequence(header, sequence);
-        base_block::write::set_last_written(header, now_filetime());
+        base_block::write::set_last_written(header, FileTime::now().0);
         base_block::write::set_hive_bins_data_size(header, self.store.bins_size);
         base_block::write::seal(header);
         self.modified = false;

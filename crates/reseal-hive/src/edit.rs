@@ -4,12 +4,13 @@
 
 use crate::cell::{write_u32, write_u64, NIL};
 use crate::data::ValueType;
-use crate::hive::{new_key_fields, now_filetime, split_path};
+use crate::hive::{new_key_fields, split_path};
 use crate::key_node;
 use crate::key_security;
 use crate::key_value;
 use crate::name::{self, name_bytes_len, units_of};
 use crate::{Error, Hive, Result};
+use reseal_nt::FileTime;
 
 fn validate_key_name(key_name: &str) -> Result<()> {
     let len = key_name.encode_utf16().count();
@@ -93,7 +94,7 @@ impl Hive {
         self.remove_subkey(parent, key)?;
         let (raw_name, compressed) = name::encode(new_name);
         let mut node = key_node::encode(self.store.cell(key)?, &raw_name, compressed);
-        write_u64(&mut node, key_node::LAST_WRITTEN, now_filetime());
+        write_u64(&mut node, key_node::LAST_WRITTEN, FileTime::now().0);
         let moved = self.store.rewrite(Some(key), &node)?;
         if moved != key {
             let children: Vec<u32> = self
@@ -157,7 +158,7 @@ impl Hive {
             key_node::MAX_VALUE_DATA,
             max_data.max(data.len() as u32),
         );
-        write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
+        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
         Ok(())
     }
 
@@ -195,7 +196,7 @@ impl Hive {
             write_u32(cell, key_node::MAX_VALUE_NAME, 0);
             write_u32(cell, key_node::MAX_VALUE_DATA, 0);
         }
-        write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
+        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
         for cell in doomed {
             self.store.free(cell)?;
         }

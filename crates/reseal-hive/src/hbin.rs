@@ -7,6 +7,7 @@
 
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::{Error, Result};
+use reseal_nt::le;
 
 /// Size of a hive bin header; the first cell of a bin starts right after it.
 pub(crate) const HEADER_SIZE: u32 = 32;
@@ -30,12 +31,6 @@ impl Bin {
     pub(crate) fn cells_start(&self) -> u32 {
         self.offset + HEADER_SIZE
     }
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
 }
 
 /// Reads the chain of bins filling `hive_bins` (the bytes after the base block, exactly as long as
@@ -62,14 +57,14 @@ pub(crate) fn parse_bins(hive_bins: &[u8]) -> Result<Vec<Bin>> {
                 found: String::from_utf8_lossy(&header[..4]).into_owned(),
             });
         }
-        let stored_offset = u32_at(header, 4);
+        let stored_offset = le::u32_at(header, 4).unwrap_or_default();
         if stored_offset as usize != offset {
             return Err(Error::corrupt(
                 file_offset,
                 format!("hive bin says it is at offset {stored_offset:#x}, found at {offset:#x}"),
             ));
         }
-        let size = u32_at(header, 8);
+        let size = le::u32_at(header, 8).unwrap_or_default();
         if size == 0 || size % BIN_ALIGNMENT != 0 || size as usize > total - offset {
             return Err(Error::corrupt(
                 file_offset,

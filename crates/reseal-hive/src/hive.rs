@@ -16,6 +16,7 @@ use crate::key_value::KeyValue;
 use crate::log::ReplayReport;
 use crate::name;
 use crate::{Error, Key, Result, Value};
+use reseal_nt::FileTime;
 
 /// An open hive: the whole file in memory.
 ///
@@ -26,15 +27,6 @@ pub struct Hive {
     was_dirty: bool,
     pub(crate) modified: bool,
     pub(crate) noted_log_sequence: Option<u32>,
-}
-
-/// The current time as a Windows FILETIME (100 ns ticks since 1601-01-01 UTC).
-pub(crate) fn now_filetime() -> u64 {
-    const UNIX_EPOCH_AS_FILETIME: u64 = 116_444_736_000_000_000;
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    UNIX_EPOCH_AS_FILETIME + (since_unix.as_nanos() / 100) as u64
 }
 
 /// The components of a key path; a leading or trailing backslash is ignored.
@@ -130,7 +122,7 @@ impl Hive {
         write_u32(store.cell_mut(root)?, key_node::SECURITY, sk);
 
         let mut base = base_block::write::new_base_block(minor_version, root, bin_size);
-        base_block::write::set_last_written(&mut base, now_filetime());
+        base_block::write::set_last_written(&mut base, FileTime::now().0);
         base_block::write::seal(&mut base);
         store.bytes[..BASE_BLOCK_SIZE].copy_from_slice(&base);
         Ok(Hive {
@@ -220,7 +212,7 @@ impl Hive {
 /// The fixed fields of a new key node: no subkeys, values or class, current time.
 pub(crate) fn new_key_fields(parent: u32, security: u32) -> [u8; key_node::NAME] {
     let mut fields = [0u8; key_node::NAME];
-    write_u64(&mut fields, key_node::LAST_WRITTEN, now_filetime());
+    write_u64(&mut fields, key_node::LAST_WRITTEN, FileTime::now().0);
     write_u32(&mut fields, key_node::PARENT, parent);
     for field in [
         key_node::SUBKEYS_LIST,

@@ -26,8 +26,9 @@
 //! | 74 | 2 | class name length (bytes) |
 //! | 76 | ... | key name (Latin-1 when `KEY_COMP_NAME`, UTF-16LE otherwise) |
 
-use crate::cell::{read_u16, read_u32, read_u64, require_len, require_signature};
+use crate::cell::{require_len, require_signature};
 use crate::{name, Result};
+use reseal_nt::le;
 
 pub(crate) const FLAGS: usize = 2;
 pub(crate) const LAST_WRITTEN: usize = 4;
@@ -78,46 +79,46 @@ impl<'a> KeyNode<'a> {
     }
 
     pub(crate) fn flags(&self) -> u16 {
-        read_u16(self.data, FLAGS)
+        le::u16_at(self.data, FLAGS).unwrap_or_default()
     }
     pub(crate) fn last_written(&self) -> u64 {
-        read_u64(self.data, LAST_WRITTEN)
+        le::u64_at(self.data, LAST_WRITTEN).unwrap_or_default()
     }
     pub(crate) fn parent(&self) -> u32 {
-        read_u32(self.data, PARENT)
+        le::u32_at(self.data, PARENT).unwrap_or_default()
     }
     pub(crate) fn subkey_count(&self) -> u32 {
-        read_u32(self.data, SUBKEY_COUNT)
+        le::u32_at(self.data, SUBKEY_COUNT).unwrap_or_default()
     }
     pub(crate) fn subkeys_list(&self) -> u32 {
-        read_u32(self.data, SUBKEYS_LIST)
+        le::u32_at(self.data, SUBKEYS_LIST).unwrap_or_default()
     }
     pub(crate) fn value_count(&self) -> u32 {
-        read_u32(self.data, VALUE_COUNT)
+        le::u32_at(self.data, VALUE_COUNT).unwrap_or_default()
     }
     pub(crate) fn values_list(&self) -> u32 {
-        read_u32(self.data, VALUES_LIST)
+        le::u32_at(self.data, VALUES_LIST).unwrap_or_default()
     }
     pub(crate) fn security(&self) -> u32 {
-        read_u32(self.data, SECURITY)
+        le::u32_at(self.data, SECURITY).unwrap_or_default()
     }
     pub(crate) fn class_name(&self) -> u32 {
-        read_u32(self.data, CLASS_NAME)
+        le::u32_at(self.data, CLASS_NAME).unwrap_or_default()
     }
     pub(crate) fn class_length(&self) -> u16 {
-        read_u16(self.data, CLASS_LENGTH)
+        le::u16_at(self.data, CLASS_LENGTH).unwrap_or_default()
     }
     pub(crate) fn max_subkey_name(&self) -> u32 {
-        read_u32(self.data, MAX_SUBKEY_NAME)
+        le::u32_at(self.data, MAX_SUBKEY_NAME).unwrap_or_default()
     }
     pub(crate) fn max_value_name(&self) -> u32 {
-        read_u32(self.data, MAX_VALUE_NAME)
+        le::u32_at(self.data, MAX_VALUE_NAME).unwrap_or_default()
     }
     pub(crate) fn max_value_data(&self) -> u32 {
-        read_u32(self.data, MAX_VALUE_DATA)
+        le::u32_at(self.data, MAX_VALUE_DATA).unwrap_or_default()
     }
     fn name_length(&self) -> u16 {
-        read_u16(self.data, NAME_LENGTH)
+        le::u16_at(self.data, NAME_LENGTH).unwrap_or_default()
     }
     fn name_bytes(&self) -> &'a [u8] {
         &self.data[NAME..NAME + usize::from(self.name_length())]
@@ -142,7 +143,7 @@ impl<'a> KeyNode<'a> {
 pub(crate) fn encode(fields: &[u8], key_name: &[u8], compressed: bool) -> Vec<u8> {
     let mut data = fields[..NAME].to_vec();
     data[..2].copy_from_slice(b"nk");
-    let flags = read_u16(&data, FLAGS);
+    let flags = le::u16_at(&data, FLAGS).unwrap_or_default();
     let flags = if compressed {
         flags | KEY_COMP_NAME
     } else {

@@ -14,8 +14,9 @@
 //!
 //! `Hive`'s method here drops references to an `sk`, unlinking and freeing it at zero.
 
-use crate::cell::{read_u32, require_len, require_signature, write_u32};
+use crate::cell::{require_len, require_signature, write_u32};
 use crate::{Hive, Result};
+use reseal_nt::le;
 
 pub(crate) const FLINK: usize = 4;
 pub(crate) const BLINK: usize = 8;
@@ -43,16 +44,16 @@ impl<'a> KeySecurity<'a> {
         Ok(sk)
     }
     pub(crate) fn flink(&self) -> u32 {
-        read_u32(self.data, FLINK)
+        le::u32_at(self.data, FLINK).unwrap_or_default()
     }
     pub(crate) fn blink(&self) -> u32 {
-        read_u32(self.data, BLINK)
+        le::u32_at(self.data, BLINK).unwrap_or_default()
     }
     pub(crate) fn reference_count(&self) -> u32 {
-        read_u32(self.data, REFERENCE_COUNT)
+        le::u32_at(self.data, REFERENCE_COUNT).unwrap_or_default()
     }
     fn descriptor_size(&self) -> u32 {
-        read_u32(self.data, DESCRIPTOR_SIZE)
+        le::u32_at(self.data, DESCRIPTOR_SIZE).unwrap_or_default()
     }
     pub(crate) fn descriptor(&self) -> &'a [u8] {
         &self.data[DESCRIPTOR..DESCRIPTOR + self.descriptor_size() as usize]

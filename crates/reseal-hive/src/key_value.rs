@@ -21,8 +21,9 @@
 use std::borrow::Cow;
 
 use crate::big_data::{self, BigData, SEGMENT_SIZE};
-use crate::cell::{file_offset, read_u16, read_u32, require_len, require_signature};
+use crate::cell::{file_offset, require_len, require_signature};
 use crate::{name, Error, Hive, Result};
+use reseal_nt::le;
 
 pub(crate) const DATA_SIZE: usize = 4;
 pub(crate) const DATA_OFFSET: usize = 8;
@@ -53,13 +54,13 @@ impl<'a> KeyValue<'a> {
     }
 
     fn name_length(&self) -> usize {
-        usize::from(read_u16(self.data, 2))
+        usize::from(le::u16_at(self.data, 2).unwrap_or_default())
     }
     fn name_bytes(&self) -> &'a [u8] {
         &self.data[NAME..NAME + self.name_length()]
     }
     fn compressed(&self) -> bool {
-        read_u16(self.data, FLAGS) & VALUE_COMP_NAME != 0
+        le::u16_at(self.data, FLAGS).unwrap_or_default() & VALUE_COMP_NAME != 0
     }
     pub(crate) fn name(&self) -> String {
         name::decode(self.name_bytes(), self.compressed())
@@ -69,7 +70,7 @@ impl<'a> KeyValue<'a> {
     }
     /// The raw data size field (with the inline bit).
     pub(crate) fn raw_data_size(&self) -> u32 {
-        read_u32(self.data, DATA_SIZE)
+        le::u32_at(self.data, DATA_SIZE).unwrap_or_default()
     }
     /// The data length in bytes.
     pub(crate) fn data_len(&self) -> u32 {
@@ -79,14 +80,14 @@ impl<'a> KeyValue<'a> {
         self.raw_data_size() & DATA_INLINE != 0
     }
     pub(crate) fn data_offset(&self) -> u32 {
-        read_u32(self.data, DATA_OFFSET)
+        le::u32_at(self.data, DATA_OFFSET).unwrap_or_default()
     }
     /// The bytes of the data offset field (the inline data).
     pub(crate) fn inline_bytes(&self) -> &'a [u8] {
         &self.data[DATA_OFFSET..DATA_OFFSET + 4]
     }
     pub(crate) fn data_type(&self) -> u32 {
-        read_u32(self.data, DATA_TYPE)
+        le::u32_at(self.data, DATA_TYPE).unwrap_or_default()
     }
 }
 
@@ -112,7 +113,9 @@ impl Hive {
         let list = node.values_list();
         let data = self.store.cell(list)?;
         crate::cell::require_len(data, count.saturating_mul(4), list, "value list")?;
-        Ok((0..count).map(|i| read_u32(data, i * 4)).collect())
+        Ok((0..count)
+            .map(|i| le::u32_at(data, i * 4).unwrap_or_default())
+            .collect())
     }
 
     pub(crate) fn find_value(&self, key: u32, wanted: &[u16]) -> Result<Option<u32>> {

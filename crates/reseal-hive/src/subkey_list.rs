@@ -14,11 +14,12 @@
 
 use std::collections::HashSet;
 
-use crate::cell::{file_offset, read_u16, read_u32, require_len, write_u32, write_u64, NIL};
-use crate::hive::now_filetime;
+use crate::cell::{file_offset, require_len, write_u32, write_u64, NIL};
 use crate::key_node;
 use crate::name::name_bytes_len;
 use crate::{cell, name, Error, Hive, Result};
+use reseal_nt::le;
+use reseal_nt::FileTime;
 
 /// Leaves written by this engine hold at most this many elements: a larger leaf is split in two
 /// under an `ri`. Windows keeps leaves within one 4 KiB page plus a little (about 500 lh elements);
@@ -90,7 +91,7 @@ impl<'a> SubkeyList<'a> {
                 })
             }
         };
-        let count = usize::from(read_u16(data, 2));
+        let count = usize::from(le::u16_at(data, 2).unwrap_or_default());
         require_len(
             data,
             HEADER + count * kind.element_size(),
@@ -113,9 +114,9 @@ impl<'a> SubkeyList<'a> {
         let size = self.kind.element_size();
         let at = HEADER + i * size;
         Some(Element {
-            offset: read_u32(self.data, at),
+            offset: le::u32_at(self.data, at).unwrap_or_default(),
             hint: if size == 8 {
-                read_u32(self.data, at + 4)
+                le::u32_at(self.data, at + 4).unwrap_or_default()
             } else {
                 0
             },
@@ -344,7 +345,7 @@ impl Hive {
         let cell = self.store.cell_mut(parent)?;
         write_u32(cell, key_node::SUBKEY_COUNT, count.saturating_add(1));
         write_u32(cell, key_node::MAX_SUBKEY_NAME, max_name);
-        write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
+        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
         Ok(())
     }
 
@@ -381,7 +382,7 @@ impl Hive {
             );
             write_u32(cell, key_node::MAX_SUBKEY_CLASS, 0);
         }
-        write_u64(cell, key_node::LAST_WRITTEN, now_filetime());
+        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use reseal_hive::{Hive, Key};
+use reseal_nt::le;
 use reseal_nt::upcase::{compare_ignore_case, upcase_unit};
 
 const KEY_COMP_NAME: u16 = 0x0020;
@@ -57,20 +58,12 @@ impl Raw<'_> {
         &self.bytes[at + 4..at + size.unsigned_abs() as usize]
     }
 
-    fn u16_at(data: &[u8], at: usize) -> u16 {
-        u16::from_le_bytes(data[at..at + 2].try_into().unwrap())
-    }
-
-    fn u32_at(data: &[u8], at: usize) -> u32 {
-        u32::from_le_bytes(data[at..at + 4].try_into().unwrap())
-    }
-
     /// The name of the key node at `offset`, as UTF-16 units.
     fn key_name(&self, offset: u32) -> Vec<u16> {
         let nk = self.cell(offset);
         assert_eq!(&nk[..2], b"nk", "key node at {offset:#x}");
-        let flags = Self::u16_at(nk, 2);
-        let len = Self::u16_at(nk, 0x48) as usize;
+        let flags = le::u16_at(nk, 2).unwrap();
+        let len = le::u16_at(nk, 0x48).unwrap() as usize;
         let raw = &nk[0x4C..0x4C + len];
         if flags & KEY_COMP_NAME != 0 {
             raw.iter().map(|&b| u16::from(b)).collect()
@@ -85,21 +78,21 @@ impl Raw<'_> {
     /// (key node offset, stored `lh` hash when the leaf is an `lh`).
     fn subkeys(&self, offset: u32) -> Vec<(u32, Option<u32>)> {
         let nk = self.cell(offset);
-        if Self::u32_at(nk, 0x14) == 0 {
+        if le::u32_at(nk, 0x14).unwrap() == 0 {
             return Vec::new();
         }
         let mut elements = Vec::new();
-        self.list(Self::u32_at(nk, 0x1C), &mut elements);
+        self.list(le::u32_at(nk, 0x1C).unwrap(), &mut elements);
         elements
     }
 
     fn list(&self, offset: u32, out: &mut Vec<(u32, Option<u32>)>) {
         let list = self.cell(offset);
-        let count = Self::u16_at(list, 2) as usize;
+        let count = le::u16_at(list, 2).unwrap() as usize;
         match &list[..2] {
             b"ri" | b"li" => {
                 for i in 0..count {
-                    let element = Self::u32_at(list, 4 + 4 * i);
+                    let element = le::u32_at(list, 4 + 4 * i).unwrap();
                     if &list[..2] == b"ri" {
                         self.list(element, out);
                     } else {
@@ -109,8 +102,8 @@ impl Raw<'_> {
             }
             b"lf" | b"lh" => {
                 for i in 0..count {
-                    let element = Self::u32_at(list, 4 + 8 * i);
-                    let hint = Self::u32_at(list, 8 + 8 * i);
+                    let element = le::u32_at(list, 4 + 8 * i).unwrap();
+                    let hint = le::u32_at(list, 8 + 8 * i).unwrap();
                     out.push((element, (&list[..2] == b"lh").then_some(hint)));
                 }
             }

@@ -53,6 +53,7 @@
 //! which the strictest reader (libevtx) flags as corrupt because first > last; equal values are
 //! accepted by libevtx, python-evtx and the `evtx` crate alike.
 
+use crate::le;
 use std::ops::Range;
 
 /// Size of the file header block.
@@ -209,7 +210,7 @@ impl ChunkBuilder {
                 size: record.len() as u64,
             });
         }
-        let record_id = read_u64(record, 8).unwrap_or(0);
+        let record_id = le::u64_at(record, 8).unwrap_or(0);
         self.bytes[start..end].copy_from_slice(record);
         self.record_ids = Some(match self.record_ids {
             Some((first, _)) => (first, record_id),
@@ -328,12 +329,12 @@ struct LiveArea {
 
 impl LiveArea {
     fn of(chunk: &[u8]) -> LiveArea {
-        let free_space_offset = read_u32(chunk, 48).unwrap_or(0) as usize;
+        let free_space_offset = le::u32_at(chunk, 48).unwrap_or(0) as usize;
         LiveArea {
             end: free_space_offset.min(chunk.len()),
-            last_record_offset: read_u32(chunk, 44).unwrap_or(0) as usize,
-            first_record_id: read_u64(chunk, 24).unwrap_or(0),
-            last_record_id: read_u64(chunk, 32).unwrap_or(u64::MAX),
+            last_record_offset: le::u32_at(chunk, 44).unwrap_or(0) as usize,
+            first_record_id: le::u64_at(chunk, 24).unwrap_or(0),
+            last_record_id: le::u64_at(chunk, 32).unwrap_or(u64::MAX),
         }
     }
 
@@ -343,12 +344,12 @@ impl LiveArea {
         if chunk.get(offset..offset.checked_add(4)?)? != RECORD_SIGNATURE {
             return None;
         }
-        let size = read_u32(chunk, offset + 4)? as usize;
+        let size = le::u32_at(chunk, offset + 4)? as usize;
         let end = offset.checked_add(size)?;
         if size < RECORD_OVERHEAD || end > self.end {
             return None;
         }
-        Some((read_u64(chunk, offset + 8)?, end))
+        Some((le::u64_at(chunk, offset + 8)?, end))
     }
 
     /// After a damaged spot, the next record that belongs to this chunk's current pass: a
@@ -363,16 +364,6 @@ impl LiveArea {
                 .is_some_and(|(id, _)| ids.contains(&id))
         })
     }
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let field = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(field.try_into().ok()?))
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
-    let field = bytes.get(at..at.checked_add(8)?)?;
-    Some(u64::from_le_bytes(field.try_into().ok()?))
 }
 
 fn put_u16(bytes: &mut [u8], at: usize, v: u16) {

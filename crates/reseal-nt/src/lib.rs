@@ -5,11 +5,22 @@
 //! - [`evtx`]: event log files, the parts reseal writes and the record count it reports.
 //! - [`security_descriptor`]: self-relative security descriptors, and the one a new file or
 //!   directory inherits from its parent's.
+//! - [`upcase`]: Windows' upper-casing of names.
+//! - [`filetime`]: FILETIME time stamps and their conversion from and to Unix time.
+//! - [`guid`]: GUIDs in Windows' byte layout, their text forms, random ones.
+//! - [`hex`]: bytes as hexadecimal text and back.
+//! - [`le`]: little-endian integers read from byte buffers, bounds checked.
 #![forbid(unsafe_code)]
 
 pub mod evtx;
+pub mod filetime;
+pub mod guid;
+pub mod hex;
+pub mod le;
 pub mod security_descriptor;
 pub mod sid;
 pub mod upcase;
 
+pub use filetime::FileTime;
+pub use guid::{Guid, GuidError};
 pub use sid::{Sid, SidError};

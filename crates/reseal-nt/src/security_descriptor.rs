@@ -105,6 +105,7 @@
 
 use std::fmt;
 
+use crate::le;
 use crate::sid::{Sid, SidError};
 
 /// `SECURITY_DESCRIPTOR_CONTROL` bits.
@@ -475,14 +476,6 @@ pub mod well_known {
     }
 }
 
-fn le16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
-}
-
-fn le32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
 /// `len` bytes at `offset` of `bytes`, or the error naming `part`.
 fn need(bytes: &[u8], part: Part, offset: usize, len: usize) -> Result<&[u8]> {
     offset
@@ -557,7 +550,11 @@ impl Ace {
     fn parse(bytes: &[u8], part: Part, offset: usize, end: usize) -> Result<(Ace, usize)> {
         let within = &bytes[..end];
         let header = need(within, part, offset, ACE_HEADER_LEN)?;
-        let (ace_type, flags, size) = (header[0], header[1], usize::from(le16(header, 2)));
+        let (ace_type, flags, size) = (
+            header[0],
+            header[1],
+            usize::from(le::u16_at(header, 2).unwrap_or_default()),
+        );
         if size < ACE_HEADER_LEN || size % 4 != 0 {
             return Err(SecurityDescriptorError::Size {
                 part,
@@ -569,10 +566,11 @@ impl Ace {
         let ace_bytes = need(within, part, offset, size)?;
         let body = match ace_type {
             t if has_sid_body(t) => {
-                let mask = le32(
+                let mask = le::u32_at(
                     need(ace_bytes, part, ACE_HEADER_LEN, 4).map_err(|e| shift(e, offset))?,
                     0,
-                );
+                )
+                .unwrap_or_default();
                 let (sid, sid_len) =
                     parse_sid(ace_bytes, part, ACE_HEADER_LEN + 4).map_err(|e| shift(e, offset))?;
                 AceBody::Sid {
@@ -584,7 +582,10 @@ impl Ace {
             t if is_object_type(t) => {
                 let fixed =
                     need(ace_bytes, part, ACE_HEADER_LEN, 8).map_err(|e| shift(e, offset))?;
-                let (mask, object_flags) = (le32(fixed, 0), le32(fixed, 4));
+                let (mask, object_flags) = (
+                    le::u32_at(fixed, 0).unwrap_or_default(),
+                    le::u32_at(fixed, 4).unwrap_or_default(),
+                );
                 let mut at = ACE_HEADER_LEN + 8;
                 let mut guid = |present: bool| -> Result<Option<[u8; 16]>> {
                     if !present {
@@ -754,8 +755,8 @@ impl Acl {
                 found: revision,
             });
         }
-        let size = usize::from(le16(header, 2));
-        let count = le16(header, 4);
+        let size = usize::from(le::u16_at(header, 2).unwrap_or_default());
+        let count = le::u16_at(header, 4).unwrap_or_default();
         if size < ACL_HEADER_LEN {
             return Err(SecurityDescriptorError::Size {
                 part,
@@ -846,11 +847,11 @@ impl SecurityDescriptor {
                 found: header[0],
             });
         }
-        let control = le16(header, 2);
+        let control = le::u16_at(header, 2).unwrap_or_default();
         if control & SE_SELF_RELATIVE == 0 {
             return Err(SecurityDescriptorError::NotSelfRelative { found: control });
         }
-        let offset = |at: usize| le32(header, at) as usize;
+        let offset = |at: usize| le::u32_at(header, at).unwrap_or_default() as usize;
         let mut placed = Vec::new();
         let owner = match offset(4) {
             0 => None,

@@ -6,16 +6,7 @@ use reseal_nt::evtx::{
     chunk_header_crc, count_records, empty_log, event_record, file_header_crc, log_file,
     ChunkBuilder, EvtxError, CHUNK_HEADER_SIZE, CHUNK_SIZE, FILE_HEADER_SIZE, RECORD_HEADER_SIZE,
 };
-
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap())
-}
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
-}
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
-}
+use reseal_nt::le;
 
 /// Parses with checksum validation on: a CRC mistake makes the chunk fail instead of a warning.
 fn strict_parser(bytes: Vec<u8>) -> EvtxParser<std::io::Cursor<Vec<u8>>> {
@@ -50,24 +41,38 @@ fn empty_log_has_the_documented_layout() {
     let log = empty_log();
     assert_eq!(log.len(), FILE_HEADER_SIZE + CHUNK_SIZE);
     assert_eq!(&log[0..8], b"ElfFile\0");
-    assert_eq!(u64_at(&log, 8), 0, "first chunk");
-    assert_eq!(u64_at(&log, 16), 0, "last chunk");
-    assert_eq!(u64_at(&log, 24), 1, "next record id");
-    assert_eq!(u32_at(&log, 32), 128);
-    assert_eq!((u16_at(&log, 38), u16_at(&log, 36)), (3, 1), "version");
-    assert_eq!(u16_at(&log, 40), 4096);
-    assert_eq!(u16_at(&log, 42), 1, "chunk count");
-    assert_eq!(u32_at(&log, 120), 0, "file flags");
+    assert_eq!(le::u64_at(&log, 8).unwrap(), 0, "first chunk");
+    assert_eq!(le::u64_at(&log, 16).unwrap(), 0, "last chunk");
+    assert_eq!(le::u64_at(&log, 24).unwrap(), 1, "next record id");
+    assert_eq!(le::u32_at(&log, 32).unwrap(), 128);
+    assert_eq!(
+        (le::u16_at(&log, 38).unwrap(), le::u16_at(&log, 36).unwrap()),
+        (3, 1),
+        "version"
+    );
+    assert_eq!(le::u16_at(&log, 40).unwrap(), 4096);
+    assert_eq!(le::u16_at(&log, 42).unwrap(), 1, "chunk count");
+    assert_eq!(le::u32_at(&log, 120).unwrap(), 0, "file flags");
     assert!(log[128..FILE_HEADER_SIZE].iter().all(|&b| b == 0));
 
     let chunk = &log[FILE_HEADER_SIZE..];
     assert_eq!(&chunk[0..8], b"ElfChnk\0");
-    let (first_number, last_number) = (u64_at(chunk, 8), u64_at(chunk, 16));
-    let (first_id, last_id) = (u64_at(chunk, 24), u64_at(chunk, 32));
+    let (first_number, last_number) = (
+        le::u64_at(chunk, 8).unwrap(),
+        le::u64_at(chunk, 16).unwrap(),
+    );
+    let (first_id, last_id) = (
+        le::u64_at(chunk, 24).unwrap(),
+        le::u64_at(chunk, 32).unwrap(),
+    );
     assert_eq!(first_number, last_number);
     assert_eq!(first_id, last_id);
-    assert_eq!(u32_at(chunk, 48), 512, "free space offset");
-    assert_eq!(u32_at(chunk, 52), 0, "records CRC of no records");
+    assert_eq!(le::u32_at(chunk, 48).unwrap(), 512, "free space offset");
+    assert_eq!(
+        le::u32_at(chunk, 52).unwrap(),
+        0,
+        "records CRC of no records"
+    );
     assert!(chunk[CHUNK_HEADER_SIZE..].iter().all(|&b| b == 0));
 }
 
@@ -75,14 +80,17 @@ fn empty_log_has_the_documented_layout() {
 fn empty_log_crcs_verify_by_recomputation() {
     let log = empty_log();
     // Recomputed here from the layout, independently of the module's helpers.
-    assert_eq!(u32_at(&log, 124), crc32fast::hash(&log[0..120]));
+    assert_eq!(
+        le::u32_at(&log, 124).unwrap(),
+        crc32fast::hash(&log[0..120])
+    );
     let chunk = &log[FILE_HEADER_SIZE..];
     let mut covered = chunk[0..120].to_vec();
     covered.extend_from_slice(&chunk[128..512]);
-    assert_eq!(u32_at(chunk, 124), crc32fast::hash(&covered));
+    assert_eq!(le::u32_at(chunk, 124).unwrap(), crc32fast::hash(&covered));
     // And the helpers agree with that.
-    assert_eq!(file_header_crc(&log), u32_at(&log, 124));
-    assert_eq!(chunk_header_crc(chunk), u32_at(chunk, 124));
+    assert_eq!(file_header_crc(&log), le::u32_at(&log, 124).unwrap());
+    assert_eq!(chunk_header_crc(chunk), le::u32_at(chunk, 124).unwrap());
 }
 
 #[test]
@@ -133,12 +141,27 @@ fn log_with_records(record_count: u64) -> Vec<u8> {
 fn built_chunks_have_valid_crcs_and_counted_records() {
     let log = log_with_records(5);
     let chunk = &log[FILE_HEADER_SIZE..];
-    assert_eq!((u64_at(chunk, 8), u64_at(chunk, 16)), (1, 5));
-    assert_eq!((u64_at(chunk, 24), u64_at(chunk, 32)), (1, 5));
-    let free = u32_at(chunk, 48) as usize;
-    assert_eq!(u32_at(chunk, 52), crc32fast::hash(&chunk[512..free]));
-    let last_record = u32_at(chunk, 44) as usize;
-    assert_eq!(u64_at(chunk, last_record + 8), 5);
+    assert_eq!(
+        (
+            le::u64_at(chunk, 8).unwrap(),
+            le::u64_at(chunk, 16).unwrap()
+        ),
+        (1, 5)
+    );
+    assert_eq!(
+        (
+            le::u64_at(chunk, 24).unwrap(),
+            le::u64_at(chunk, 32).unwrap()
+        ),
+        (1, 5)
+    );
+    let free = le::u32_at(chunk, 48).unwrap() as usize;
+    assert_eq!(
+        le::u32_at(chunk, 52).unwrap(),
+        crc32fast::hash(&chunk[512..free])
+    );
+    let last_record = le::u32_at(chunk, 44).unwrap() as usize;
+    assert_eq!(le::u64_at(chunk, last_record + 8).unwrap(), 5);
     assert_eq!(count_records(&log), Ok(5));
     for chunk in strict_parser(log.clone()).chunks() {
         let chunk = chunk.expect("chunk passes checksum validation");

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 use crate::error::Malformed;
 use crate::header::{self, ResourceHeader, RESOURCE_HEADER_SIZE};
+use reseal_nt::le;
 
 pub const ENTRY_SIZE: usize = 50;
 pub const SOLID_RESOURCE_MAGIC: u64 = 0x1_0000_0000;
@@ -111,8 +112,8 @@ impl BlobTable {
             };
             let entry = BlobEntry {
                 reshdr,
-                part_number: header::le16(raw, 24),
-                refcount: header::le32(raw, 26),
+                part_number: le::u16_at(raw, 24).unwrap_or_default(),
+                refcount: le::u32_at(raw, 26).unwrap_or_default(),
                 hash,
                 solid_run,
             };

@@ -32,7 +32,8 @@ use std::collections::HashSet;
 
 use crate::blob_table::{Sha1, ZERO_HASH};
 use crate::error::Malformed;
-use crate::header::{le16, le32, le64};
+
+use reseal_nt::le;
 
 pub const DENTRY_FIXED_SIZE: usize = 102;
 pub const STREAM_ENTRY_FIXED_SIZE: usize = 38;
@@ -101,7 +102,7 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
     let mut visited_dirs = HashSet::new();
     let mut pending = vec![0usize];
     while let Some(parent) = pending.pop() {
-        let subdir_offset = le64(metadata, tree[parent].offset + 16);
+        let subdir_offset = le::u64_at(metadata, tree[parent].offset + 16).unwrap_or_default();
         if subdir_offset == 0 {
             continue;
         }
@@ -117,7 +118,7 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
             child.parent = Some(parent);
             let index = tree.len();
             tree[parent].children.push(index);
-            if le64(metadata, child.offset + 16) != 0 {
+            if le::u64_at(metadata, child.offset + 16).unwrap_or_default() != 0 {
                 pending.push(index);
             }
             tree.push(child);
@@ -137,7 +138,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
             metadata.len()
         )));
     }
-    let raw_length = le64(metadata, offset);
+    let raw_length = le::u64_at(metadata, offset).unwrap_or_default();
     if raw_length <= 8 {
         return Ok(None);
     }
@@ -152,9 +153,9 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         )));
     }
     let raw = &metadata[offset..offset + length];
-    let attributes = le32(raw, 8);
-    let name_bytes = le16(raw, 100) as usize;
-    let short_name_bytes = le16(raw, 98) as usize;
+    let attributes = le::u32_at(raw, 8).unwrap_or_default();
+    let name_bytes = le::u16_at(raw, 100).unwrap_or_default() as usize;
+    let short_name_bytes = le::u16_at(raw, 98).unwrap_or_default() as usize;
     if name_bytes % 2 != 0 || short_name_bytes % 2 != 0 {
         return Err(bad("odd name length".into()));
     }
@@ -178,7 +179,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         hash_field: offset + MAIN_HASH_FIELD,
     }];
     let mut position = offset + length;
-    for index in 0..le16(raw, 96) {
+    for index in 0..le::u16_at(raw, 96).unwrap_or_default() {
         let bad_stream = |reason: String| {
             Malformed::new(
                 "extra stream entry",
@@ -191,8 +192,13 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         {
             return Err(bad_stream("runs past the metadata resource".into()));
         }
-        let entry_length =
-            usize::try_from(le64(metadata, position).div_ceil(8) * 8).unwrap_or(usize::MAX);
+        let entry_length = usize::try_from(
+            le::u64_at(metadata, position)
+                .unwrap_or_default()
+                .div_ceil(8)
+                * 8,
+        )
+        .unwrap_or(usize::MAX);
         if entry_length < STREAM_ENTRY_FIXED_SIZE
             || position
                 .checked_add(entry_length)
@@ -200,7 +206,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         {
             return Err(bad_stream(format!("length {entry_length} is invalid")));
         }
-        let stream_name_bytes = le16(metadata, position + 36) as usize;
+        let stream_name_bytes = le::u16_at(metadata, position + 36).unwrap_or_default() as usize;
         if stream_name_bytes % 2 != 0 || STREAM_ENTRY_FIXED_SIZE + stream_name_bytes > entry_length
         {
             return Err(bad_stream(format!(
@@ -248,12 +254,20 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         name,
         short_name,
         attributes,
-        security_id: le32(raw, 12) as i32,
-        creation_time: le64(raw, 40),
-        last_access_time: le64(raw, 48),
-        last_write_time: le64(raw, LAST_WRITE_TIME_FIELD),
-        hard_link_group_id: if is_reparse { 0 } else { le64(raw, 88) },
-        reparse_tag: if is_reparse { le32(raw, 88) } else { 0 },
+        security_id: le::u32_at(raw, 12).unwrap_or_default() as i32,
+        creation_time: le::u64_at(raw, 40).unwrap_or_default(),
+        last_access_time: le::u64_at(raw, 48).unwrap_or_default(),
+        last_write_time: le::u64_at(raw, LAST_WRITE_TIME_FIELD).unwrap_or_default(),
+        hard_link_group_id: if is_reparse {
+            0
+        } else {
+            le::u64_at(raw, 88).unwrap_or_default()
+        },
+        reparse_tag: if is_reparse {
+            le::u32_at(raw, 88).unwrap_or_default()
+        } else {
+            0
+        },
         data,
         reparse_data,
         named_streams,

@@ -25,6 +25,7 @@
 //! (8 bytes).
 
 use crate::error::Malformed;
+use reseal_nt::le;
 use reseal_wimlib_sys::Codec;
 
 pub const HEADER_SIZE: usize = 208;
@@ -69,8 +70,8 @@ impl ResourceHeader {
         Self {
             size_in_wim: u64::from_le_bytes(size),
             flags: bytes[7],
-            offset: le64(bytes, 8),
-            uncompressed_size: le64(bytes, 16),
+            offset: le::u64_at(bytes, 8).unwrap_or_default(),
+            uncompressed_size: le::u64_at(bytes, 16).unwrap_or_default(),
         }
     }
 
@@ -136,7 +137,7 @@ impl Header {
         if &bytes[..8] != MAGIC {
             return Err(bad("no MSWIM magic: not a WIM file".into()));
         }
-        let header_size = le32(bytes, 8);
+        let header_size = le::u32_at(bytes, 8).unwrap_or_default();
         if header_size as usize != HEADER_SIZE {
             return Err(bad(format!(
                 "header size field is {header_size}, expected {HEADER_SIZE}"
@@ -152,17 +153,17 @@ impl Header {
         let mut unused = [0u8; 60];
         unused.copy_from_slice(&bytes[148..208]);
         let header = Self {
-            version: le32(bytes, 12),
-            flags: le32(bytes, 16),
-            chunk_size: le32(bytes, 20),
+            version: le::u32_at(bytes, 12).unwrap_or_default(),
+            flags: le::u32_at(bytes, 16).unwrap_or_default(),
+            chunk_size: le::u32_at(bytes, 20).unwrap_or_default(),
             guid,
-            part_number: le16(bytes, 40),
-            total_parts: le16(bytes, 42),
-            image_count: le32(bytes, 44),
+            part_number: le::u16_at(bytes, 40).unwrap_or_default(),
+            total_parts: le::u16_at(bytes, 42).unwrap_or_default(),
+            image_count: le::u32_at(bytes, 44).unwrap_or_default(),
             blob_table: reshdr(48),
             xml_data: reshdr(72),
             boot_metadata: reshdr(96),
-            boot_index: le32(bytes, 120),
+            boot_index: le::u32_at(bytes, 120).unwrap_or_default(),
             integrity_table: reshdr(124),
             unused,
         };
@@ -248,18 +249,6 @@ impl Header {
     pub fn has_integrity_table(&self) -> bool {
         !self.integrity_table.is_absent()
     }
-}
-
-pub fn le16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
-}
-
-pub fn le32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
-}
-
-pub fn le64(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]

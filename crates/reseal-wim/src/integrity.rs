@@ -14,8 +14,9 @@ use std::path::Path;
 use sha1::{Digest, Sha1};
 
 use crate::error::{Error, Malformed, Result};
-use crate::header::{le32, HEADER_SIZE};
+use crate::header::HEADER_SIZE;
 use crate::resource::read_at;
+use reseal_nt::le;
 
 pub const DEFAULT_CHUNK_SIZE: u32 = 10 * 1024 * 1024;
 
@@ -27,7 +28,7 @@ pub fn chunk_size_of(bytes: &[u8]) -> Result<u32, Malformed> {
             format!("{} bytes, shorter than its 12-byte header", bytes.len()),
         ));
     }
-    let chunk_size = le32(bytes, 8);
+    let chunk_size = le::u32_at(bytes, 8).unwrap_or_default();
     if chunk_size == 0 {
         return Err(Malformed::new("integrity table", "chunk size 0"));
     }

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::error::{Error, Malformed, Result};
 use crate::header::{ResourceHeader, RESOURCE_COMPRESSED};
 use crate::writer::WimWriter;
+use reseal_nt::le;
 use reseal_wimlib_sys::{Codec, Compressor, Decompressor};
 
 const SOLID_HEADER_SIZE: u64 = 16;
@@ -119,9 +120,9 @@ pub fn read_solid_header(
         &mut raw,
         "solid resource header",
     )?;
-    let uncompressed_size = u64::from_le_bytes(raw[..8].try_into().expect("8 bytes"));
-    let chunk_size = u32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
-    let format = u32::from_le_bytes(raw[12..16].try_into().expect("4 bytes"));
+    let uncompressed_size = le::u64_at(&raw, 0).unwrap_or_default();
+    let chunk_size = le::u32_at(&raw, 8).unwrap_or_default();
+    let format = le::u32_at(&raw, 12).unwrap_or_default();
     let codec = match format {
         0 => None,
         1 => Some(Codec::Xpress),
@@ -267,7 +268,7 @@ pub fn read_range(
             if index as u64 >= first_chunk {
                 offsets.push(position);
             }
-            position += u64::from(u32::from_le_bytes(size.try_into().expect("4 bytes")));
+            position += u64::from(le::u32_at(size, 0).unwrap_or_default());
         }
         offsets.push(if last_chunk + 1 < chunk_count {
             position
@@ -294,11 +295,9 @@ pub fn read_range(
         let entry = |i: u64| -> u64 {
             let at = ((i - first_entry) * entry_size) as usize;
             if entry_size == 4 {
-                u64::from(u32::from_le_bytes(
-                    table[at..at + 4].try_into().expect("4 bytes"),
-                ))
+                u64::from(le::u32_at(&table, at).unwrap_or_default())
             } else {
-                u64::from_le_bytes(table[at..at + 8].try_into().expect("8 bytes"))
+                le::u64_at(&table, at).unwrap_or_default()
             }
         };
         for chunk_index in first_chunk..=last_chunk + 1 {

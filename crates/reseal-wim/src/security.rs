@@ -11,7 +11,8 @@
 //! index into this list; -1 means no descriptor.
 
 use crate::error::Malformed;
-use crate::header::{le32, le64};
+
+use reseal_nt::le;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecurityData {
@@ -29,11 +30,12 @@ impl SecurityData {
                 metadata.len()
             )));
         }
-        let mut total_length = (le32(metadata, 0) as usize).div_ceil(8) * 8;
+        let mut total_length =
+            (le::u32_at(metadata, 0).unwrap_or_default() as usize).div_ceil(8) * 8;
         if total_length == 0 {
             total_length = 8;
         }
-        let count = le32(metadata, 4) as usize;
+        let count = le::u32_at(metadata, 4).unwrap_or_default() as usize;
         if total_length > metadata.len() {
             return Err(bad(format!(
                 "total length {total_length} exceeds the {}-byte metadata resource",
@@ -51,7 +53,7 @@ impl SecurityData {
         };
         let mut descriptors = Vec::with_capacity(count);
         for index in 0..count {
-            let size = le64(metadata, 8 + index * 8);
+            let size = le::u64_at(metadata, 8 + index * 8).unwrap_or_default();
             let end = usize::try_from(size)
                 .ok()
                 .and_then(|size| position.checked_add(size))

@@ -9,9 +9,10 @@ use crate::blob_table::ZERO_HASH;
 use crate::dentry::{self, FILE_ATTRIBUTE_ENCRYPTED};
 use crate::error::{Error, Malformed, Result};
 use crate::metadata::ImageMetadata;
-use crate::wim::{filetime_now, Wim};
+use crate::wim::Wim;
 use crate::write::Update;
 use reseal_nt::security_descriptor::{self, ObjectKind};
+use reseal_nt::FileTime;
 
 impl Wim {
     /// Replaces the contents of the file `dentry` in `image` (image number `index`) and
@@ -51,7 +52,7 @@ impl Wim {
         self.edit(index, image, |wim, update, image| {
             let new_hash = update.store_blob(wim, contents, links)?;
             update.release_blob(&old_hash, links);
-            image.patch_data(dentry, new_hash, filetime_now());
+            image.patch_data(dentry, new_hash, FileTime::now().0);
             Ok(())
         })
     }
@@ -145,7 +146,7 @@ impl Wim {
                 None => (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH),
             };
             let bytes =
-                dentry::new_dentry_bytes(name, attributes, security_id, filetime_now(), &hash);
+                dentry::new_dentry_bytes(name, attributes, security_id, FileTime::now().0, &hash);
             image
                 .add_child(parent, bytes, new_descriptor)
                 .map_err(|m| {

@@ -7,7 +7,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha1::{Digest, Sha1 as Sha1Hasher};
 
@@ -19,6 +18,7 @@ use crate::resource::{self, Decompressors, ResourceSpec};
 use crate::write::Update;
 use crate::writer::WimWriter;
 use crate::xml::{ImageInfo, XmlData};
+use reseal_nt::hex;
 use reseal_wimlib_sys::Codec;
 
 /// The XML data is read whole; real ones are a few kilobytes.
@@ -292,7 +292,10 @@ impl Wim {
             return Ok(Vec::new());
         }
         let Some(index) = self.current_table().find(hash) else {
-            return Err(self.corrupt("blob table", format!("no entry for blob {}", hex(hash))));
+            return Err(self.corrupt(
+                "blob table",
+                format!("no entry for blob {}", hex::encode(hash)),
+            ));
         };
         let entry = self.current_table().entries[index].clone();
         let data = match entry.solid_run {
@@ -334,7 +337,10 @@ impl Wim {
                 let Some(spec) = found else {
                     return Err(self.corrupt(
                         "blob table",
-                        format!("blob {} lies outside its solid resources", hex(hash)),
+                        format!(
+                            "blob {} lies outside its solid resources",
+                            hex::encode(hash)
+                        ),
                     ));
                 };
                 resource::read_range(
@@ -349,7 +355,10 @@ impl Wim {
             }
         };
         if Sha1Hasher::digest(&data)[..] != hash[..] {
-            return Err(self.corrupt("blob", format!("{} does not match its SHA-1", hex(hash))));
+            return Err(self.corrupt(
+                "blob",
+                format!("{} does not match its SHA-1", hex::encode(hash)),
+            ));
         }
         Ok(data)
     }
@@ -407,19 +416,4 @@ pub(crate) fn blob_size_in(table: &BlobTable, hash: &Sha1) -> Option<u64> {
     } else {
         entry.reshdr.uncompressed_size
     })
-}
-
-/// The current time as a Windows FILETIME (100 ns units since 1601).
-pub(crate) fn filetime_now() -> u64 {
-    const UNIX_EPOCH_AS_FILETIME: u64 = 116_444_736_000_000_000;
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    UNIX_EPOCH_AS_FILETIME
-        + since_epoch.as_secs() * 10_000_000
-        + u64::from(since_epoch.subsec_nanos() / 100)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

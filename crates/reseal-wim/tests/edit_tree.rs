@@ -5,17 +5,10 @@ mod common;
 use std::path::Path;
 
 use common::{capture, extract_to_stdout, oracle_tree, small_windows_tree, verify, wimlib_imagex};
+use reseal_nt::hex;
 use reseal_nt::security_descriptor::{self, ObjectKind};
 use reseal_testutil::ntfs_image::{make_volume, run};
 use reseal_wim::{Wim, WimImage};
-
-/// The bytes of wimlib-imagex's hex dump of a descriptor.
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn writable_copy(original: &Path, dir: &Path) -> std::path::PathBuf {
     let copy = dir.join(original.file_name().unwrap());
@@ -212,8 +205,9 @@ fn created_files_inherit_their_parents_descriptor() {
         // (this was 01000484 while reseal-wim set the bit whatever the parent).
         assert_eq!(&sd[..8], "01000480", "{path}: {sd}");
         // What the one implementation every target uses gives for the parent's descriptor.
-        let expected = security_descriptor::inherit(&unhex(&descriptor(parent)), kind).unwrap();
-        assert_eq!(unhex(&sd), expected, "{path}");
+        let expected =
+            security_descriptor::inherit(&hex::decode(&descriptor(parent)).unwrap(), kind).unwrap();
+        assert_eq!(hex::decode(&sd).unwrap(), expected, "{path}");
     }
     assert_eq!(after["/Windows"].attributes, 0x10);
     assert_eq!(after["/top.txt"].attributes, 0x20);

@@ -5,11 +5,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{capture, extract_to_stdout, oracle_tree};
+use reseal_nt::hex;
 use reseal_wim::{Wim, WimImage};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Checks every dentry and every file's data of every image of `wim` against wimlib-imagex.
 /// Returns how many files had their contents compared.
@@ -40,7 +37,7 @@ fn assert_matches_wimlib(wim_path: &Path) -> usize {
             assert_eq!(dentry.short_name, expected.short_name, "{what}: short name");
             assert_eq!(dentry.attributes, expected.attributes, "{what}: attributes");
             assert_eq!(
-                metadata.security_descriptor(i).map(hex),
+                metadata.security_descriptor(i).map(hex::encode),
                 expected.security_descriptor,
                 "{what}: security descriptor"
             );
@@ -54,7 +51,7 @@ fn assert_matches_wimlib(wim_path: &Path) -> usize {
                 .iter()
                 .find(|(label, _, _)| label == "Unnamed data stream");
             if let Some((_, hash, size)) = unnamed {
-                assert_eq!(&hex(&dentry.data_hash()), hash, "{what}: data hash");
+                assert_eq!(&hex::encode(&dentry.data_hash()), hash, "{what}: data hash");
                 assert_eq!(
                     image.wim().blob_size(&dentry.data_hash()),
                     Some(*size),
@@ -67,8 +64,11 @@ fn assert_matches_wimlib(wim_path: &Path) -> usize {
                 .filter(|(label, _, _)| label.starts_with("Named"))
                 .map(|(_, hash, _)| hash.clone())
                 .collect();
-            let ours_named: Vec<String> =
-                dentry.named_streams.iter().map(|s| hex(&s.hash)).collect();
+            let ours_named: Vec<String> = dentry
+                .named_streams
+                .iter()
+                .map(|s| hex::encode(&s.hash))
+                .collect();
             assert_eq!(ours_named, named, "{what}: named streams");
             if !dentry.is_dir() && unnamed.is_some_and(|(_, _, size)| *size > 0) {
                 let data = image.read_file(&path[1..]).unwrap().unwrap();

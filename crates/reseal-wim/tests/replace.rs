@@ -6,12 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{capture, extract_to_stdout, oracle_tree, verify, wimlib_imagex, OracleEntry};
+use reseal_nt::hex;
 use reseal_wim::{Wim, WimImage};
 use sha1::{Digest, Sha1};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn new_contents(seed: u8) -> Vec<u8> {
     // More than one 32 KiB chunk, compressible, and unlike anything already stored.
@@ -54,7 +51,7 @@ fn replace_and_check(wim: &Path, index: u32, path: &str, contents: &[u8]) {
     let new_hash = if contents.is_empty() {
         "0".repeat(40)
     } else {
-        hex(&Sha1::digest(contents))
+        hex::encode(&Sha1::digest(contents))
     };
     for (i, old_tree) in before.iter().enumerate() {
         let image_index = i as u32 + 1;

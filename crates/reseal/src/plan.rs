@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::image::{join_path, Image};
 use crate::targets::{split_parent, upper_case_name, DirEntry};
+use reseal_nt::hex;
 
 /// Everything one run will change, in order, with notes for the user.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -491,8 +492,8 @@ fn binary_difference(old: &[u8], new: &[u8]) -> Option<String> {
     Some(format!(
         "{} bytes, at offset {first:#x}: {}{more} -> {}{more}",
         new.len(),
-        hex(&old[first..end]),
-        hex(&new[first..end])
+        hex::encode(&old[first..end]),
+        hex::encode(&new[first..end])
     ))
 }
 
@@ -515,7 +516,7 @@ pub fn describe_value(value_type: ValueType, data: &[u8]) -> String {
         }
         _ => {
             const SHOWN: usize = 32;
-            let hex = hex(&data[..data.len().min(SHOWN)]);
+            let hex = hex::encode(&data[..data.len().min(SHOWN)]);
             if data.len() > SHOWN {
                 format!("hex:{hex}... ({} bytes)", data.len())
             } else {
@@ -523,11 +524,6 @@ pub fn describe_value(value_type: ValueType, data: &[u8]) -> String {
             }
         }
     }
-}
-
-/// Lower-case hex without separators.
-fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Action {
@@ -618,7 +614,7 @@ impl Action {
     /// The change as JSON: every field, data both readable and in hex; sensitive file contents
     /// are left out.
     fn to_json(&self) -> serde_json::Value {
-        let value_json = |t: &ValueType, d: &[u8]| json!({"type": t.to_string(), "display": describe_value(*t, d), "hex": hex(d)});
+        let value_json = |t: &ValueType, d: &[u8]| json!({"type": t.to_string(), "display": describe_value(*t, d), "hex": hex::encode(d)});
         match self {
             Action::SetValue {
                 hive,
@@ -663,7 +659,7 @@ impl Action {
                 } else {
                     match std::str::from_utf8(contents) {
                         Ok(text) => json!({"text": text}),
-                        Err(_) => json!({"hex": hex(contents)}),
+                        Err(_) => json!({"hex": hex::encode(contents)}),
                     }
                 };
                 json!({

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use crate::bytes::{array, be_u32, be_u64, put, utf16be_bytes, utf16be_string};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
 use crate::vhd::footer::ones_complement_checksum;
+use reseal_nt::Guid;
 
 pub const DYNAMIC_HEADER_SIZE: usize = 1024;
 const COOKIE: &[u8; 8] = b"cxsparse";

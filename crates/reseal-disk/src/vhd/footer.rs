@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::bytes::{array, be_u32, be_u64, put};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
+use reseal_nt::Guid;
 
 pub const FOOTER_SIZE: usize = 512;
 const COOKIE: &[u8; 8] = b"conectix";

@@ -25,12 +25,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::bytes::utf16le_bytes;
 use crate::error::{Error, Result};
-use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
 use dynamic_header::{DynamicHeader, ParentLocator, DYNAMIC_HEADER_SIZE};
 use footer::{DiskType, Footer, FOOTER_SIZE};
+use reseal_nt::Guid;
 
 const SECTOR: u64 = 512;
 const UNALLOCATED: u32 = u32::MAX;
@@ -601,7 +601,7 @@ pub(crate) fn create_differencing_child(
         current_size: size,
         disk_geometry: parent.footer.disk_geometry,
         disk_type: DiskType::Differencing,
-        unique_id: Guid::random(),
+        unique_id: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
         saved_state: 0,
     };
     let header = DynamicHeader {

@@ -5,7 +5,7 @@
 //! ratio is the number of payload blocks one 1 MiB sector bitmap block describes:
 //! `2^23 * logical_sector_size / block_size`.
 
-use crate::bytes::le_u64;
+use reseal_nt::le;
 
 pub const MIB: u64 = 1024 * 1024;
 /// Payload blocks: absent, contents undefined, zeros, unmapped, in the file, partly in the file
@@ -78,6 +78,6 @@ impl BatGeometry {
 pub fn parse_entries(bytes: &[u8]) -> Vec<BatEntry> {
     bytes
         .chunks_exact(8)
-        .map(|entry| BatEntry(le_u64(entry, 0)))
+        .map(|entry| BatEntry(le::u64_at(entry, 0).unwrap_or_default()))
         .collect()
 }

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use crate::bytes::{le_u32, put};
+use crate::bytes::put;
 use crate::crc32c::{crc32c, crc32c_with_zeroed_field};
 use crate::error::{Error, Result};
+use reseal_nt::le;
 
 const CHECKSUM_OFFSET: usize = 4;
 
@@ -21,7 +22,7 @@ pub fn verify(path: &Path, structure: &'static str, signature: &[u8], bytes: &[u
             ),
         ));
     }
-    let stored = le_u32(bytes, CHECKSUM_OFFSET);
+    let stored = le::u32_at(bytes, CHECKSUM_OFFSET).unwrap_or_default();
     let computed = crc32c_with_zeroed_field(bytes, CHECKSUM_OFFSET);
     if stored != computed {
         return Err(Error::corrupt(

@@ -9,9 +9,10 @@
 use std::path::Path;
 
 use super::checksummed;
-use crate::bytes::{array, le_u16, le_u32, le_u64, put};
+use crate::bytes::{array, put};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
+use reseal_nt::le;
+use reseal_nt::Guid;
 
 pub const HEADER_SIZE: usize = 4096;
 pub const HEADER_OFFSETS: [u64; 2] = [64 * 1024, 128 * 1024];
@@ -36,14 +37,14 @@ impl Header {
         let structure = STRUCTURES[which.min(1)];
         checksummed::verify(path, structure, SIGNATURE, bytes)?;
         let header = Header {
-            sequence_number: le_u64(bytes, 8),
+            sequence_number: le::u64_at(bytes, 8).unwrap_or_default(),
             file_write_guid: Guid(array(bytes, 16)),
             data_write_guid: Guid(array(bytes, 32)),
             log_guid: Guid(array(bytes, 48)),
-            log_version: le_u16(bytes, 64),
-            version: le_u16(bytes, 66),
-            log_length: le_u32(bytes, 68),
-            log_offset: le_u64(bytes, 72),
+            log_version: le::u16_at(bytes, 64).unwrap_or_default(),
+            version: le::u16_at(bytes, 66).unwrap_or_default(),
+            log_length: le::u32_at(bytes, 68).unwrap_or_default(),
+            log_offset: le::u64_at(bytes, 72).unwrap_or_default(),
         };
         if header.version != 1 || header.log_version != 0 {
             return Err(Error::unsupported(

@@ -19,11 +19,12 @@
 
 use std::path::Path;
 
-use crate::bytes::{array, le_u32, le_u64};
+use crate::bytes::array;
 use crate::crc32c::crc32c_with_zeroed_field;
 use crate::error::{Error, Result};
-use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile};
+use reseal_nt::le;
+use reseal_nt::Guid;
 
 const SECTOR: u64 = 4096;
 /// The largest VHDX file: 64 TiB of data plus metadata, rounded up generously.
@@ -73,8 +74,8 @@ impl Log {
         if &header[..4] != b"loge" || Guid(array(&header, 32)) != self.guid {
             return None;
         }
-        let length = le_u32(&header, 8) as u64;
-        let descriptor_count = le_u32(&header, 24) as u64;
+        let length = le::u32_at(&header, 8).unwrap_or_default() as u64;
+        let descriptor_count = le::u32_at(&header, 24).unwrap_or_default() as u64;
         let descriptor_sectors = (64 + descriptor_count * 32).div_ceil(SECTOR);
         if length == 0
             || length % SECTOR != 0
@@ -84,11 +85,11 @@ impl Log {
             return None;
         }
         let entry = self.wrapped(offset, length);
-        if le_u32(&entry, 4) != crc32c_with_zeroed_field(&entry, 4) {
+        if le::u32_at(&entry, 4).unwrap_or_default() != crc32c_with_zeroed_field(&entry, 4) {
             return None;
         }
-        let sequence_number = le_u64(&entry, 16);
-        let last_file_offset = le_u64(&entry, 56);
+        let sequence_number = le::u64_at(&entry, 16).unwrap_or_default();
+        let last_file_offset = le::u64_at(&entry, 56).unwrap_or_default();
         if last_file_offset > MAX_FILE_SIZE {
             return None;
         }
@@ -104,13 +105,13 @@ impl Log {
         let mut descriptors = Vec::new();
         for index in 0..descriptor_count {
             let descriptor = &entry[(64 + index * 32) as usize..][..32];
-            if le_u64(descriptor, 24) != sequence_number {
+            if le::u64_at(descriptor, 24).unwrap_or_default() != sequence_number {
                 return None;
             }
-            let file_offset = le_u64(descriptor, 16);
+            let file_offset = le::u64_at(descriptor, 16).unwrap_or_default();
             match &descriptor[..4] {
                 b"zero" => {
-                    let length = le_u64(descriptor, 8);
+                    let length = le::u64_at(descriptor, 8).unwrap_or_default();
                     if length % SECTOR != 0 || !within_file(file_offset, length) {
                         return None;
                     }
@@ -127,7 +128,8 @@ impl Log {
                         return None;
                     }
                     let data = &entry[data_sector as usize..][..SECTOR as usize];
-                    let data_sequence = (le_u32(data, 4) as u64) << 32 | le_u32(data, 4092) as u64;
+                    let data_sequence = (le::u32_at(data, 4).unwrap_or_default() as u64) << 32
+                        | le::u32_at(data, 4092).unwrap_or_default() as u64;
                     if &data[..4] != b"data" || data_sequence != sequence_number {
                         return None;
                     }
@@ -147,9 +149,9 @@ impl Log {
         Some(Entry {
             offset,
             length,
-            tail: le_u32(&entry, 12) as u64,
+            tail: le::u32_at(&entry, 12).unwrap_or_default() as u64,
             sequence_number,
-            flushed_file_offset: le_u64(&entry, 48),
+            flushed_file_offset: le::u64_at(&entry, 48).unwrap_or_default(),
             last_file_offset,
             descriptors,
         })

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::bytes::{array, le_u16, le_u32, le_u64, put, utf16le_bytes};
+use crate::bytes::{array, put, utf16le_bytes};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
+use reseal_nt::le;
+use reseal_nt::Guid;
 
 pub const TABLE_SIZE: usize = 64 * 1024;
 const SIGNATURE: &[u8; 8] = b"metadata";
@@ -99,7 +100,7 @@ impl Metadata {
         if region.len() < TABLE_SIZE || &region[..8] != SIGNATURE {
             return Err(corrupt("the signature \"metadata\" is missing".into()));
         }
-        let count = le_u16(region, 10);
+        let count = le::u16_at(region, 10).unwrap_or_default();
         if count > MAX_ENTRIES {
             return Err(corrupt(format!(
                 "{count} entries (at most {MAX_ENTRIES} fit)"
@@ -109,9 +110,9 @@ impl Metadata {
         for index in 0..count as usize {
             let entry = &region[32 + index * 32..][..32];
             let guid = Guid(array(entry, 0));
-            let offset = le_u32(entry, 16) as usize;
-            let length = le_u32(entry, 20);
-            let flags = le_u32(entry, 24);
+            let offset = le::u32_at(entry, 16).unwrap_or_default() as usize;
+            let length = le::u32_at(entry, 20).unwrap_or_default();
+            let flags = le::u32_at(entry, 24).unwrap_or_default();
             if length == 0 {
                 continue;
             }
@@ -141,12 +142,15 @@ impl Metadata {
             }
         };
         let file_parameters = item(FILE_PARAMETERS, 8, "file parameters")?;
-        let block_size = le_u32(file_parameters, 0);
-        let flags = le_u32(file_parameters, 4);
-        let virtual_disk_size = le_u64(item(VIRTUAL_DISK_SIZE, 8, "virtual disk size")?, 0);
-        let logical_sector_size = le_u32(item(LOGICAL_SECTOR_SIZE, 4, "logical sector size")?, 0);
+        let block_size = le::u32_at(file_parameters, 0).unwrap_or_default();
+        let flags = le::u32_at(file_parameters, 4).unwrap_or_default();
+        let virtual_disk_size =
+            le::u64_at(item(VIRTUAL_DISK_SIZE, 8, "virtual disk size")?, 0).unwrap_or_default();
+        let logical_sector_size =
+            le::u32_at(item(LOGICAL_SECTOR_SIZE, 4, "logical sector size")?, 0).unwrap_or_default();
         let physical_sector_size =
-            le_u32(item(PHYSICAL_SECTOR_SIZE, 4, "physical sector size")?, 0);
+            le::u32_at(item(PHYSICAL_SECTOR_SIZE, 4, "physical sector size")?, 0)
+                .unwrap_or_default();
         if !block_size.is_power_of_two() || !(1 << 20..=256 << 20).contains(&block_size) {
             return Err(corrupt(format!(
                 "block size {block_size} is not a power of two from 1 MiB to 256 MiB"
@@ -251,7 +255,7 @@ fn parse_parent_locator(path: &Path, data: &[u8]) -> Result<BTreeMap<String, Str
             format!("locator type {}", Guid(array(data, 0))),
         ));
     }
-    let count = le_u16(data, 18) as usize;
+    let count = le::u16_at(data, 18).unwrap_or_default() as usize;
     if 20 + count * 12 > data.len() {
         return Err(corrupt(format!(
             "{count} entries do not fit in {} bytes",
@@ -273,8 +277,14 @@ fn parse_parent_locator(path: &Path, data: &[u8]) -> Result<BTreeMap<String, Str
     let mut pairs = BTreeMap::new();
     for index in 0..count {
         let entry = &data[20 + index * 12..][..12];
-        let key = text(le_u32(entry, 0), le_u16(entry, 8))?;
-        let value = text(le_u32(entry, 4), le_u16(entry, 10))?;
+        let key = text(
+            le::u32_at(entry, 0).unwrap_or_default(),
+            le::u16_at(entry, 8).unwrap_or_default(),
+        )?;
+        let value = text(
+            le::u32_at(entry, 4).unwrap_or_default(),
+            le::u16_at(entry, 10).unwrap_or_default(),
+        )?;
         pairs.insert(key, value);
     }
     Ok(pairs)

@@ -30,7 +30,6 @@ use std::path::Path;
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
@@ -42,6 +41,7 @@ use metadata::Metadata;
 use region_table::{
     Region, RegionTable, BAT_REGION, METADATA_REGION, REGION_TABLE_OFFSETS, REGION_TABLE_SIZE,
 };
+use reseal_nt::Guid;
 
 const BIT_ORDER: BitOrder = BitOrder::LeastSignificantFirst;
 
@@ -319,8 +319,10 @@ impl Vhdx {
         }
         let mut header = self.header.clone();
         header.sequence_number += 1;
-        header.file_write_guid = Guid::random();
-        header.data_write_guid = Guid::random();
+        header.file_write_guid =
+            Guid::random().map_err(|err| Error::no_random(self.file.path(), err))?;
+        header.data_write_guid =
+            Guid::random().map_err(|err| Error::no_random(self.file.path(), err))?;
         let slot = 1 - self.current_slot;
         self.file
             .write_at(HEADER_OFFSETS[slot], &header.to_bytes())?;
@@ -636,7 +638,7 @@ pub(crate) fn create_differencing_child(
     let metadata = Metadata {
         has_parent: true,
         leave_blocks_allocated: false,
-        page_83_data: Some(Guid::random()),
+        page_83_data: Some(Guid::random().map_err(|err| Error::no_random(child_path, err))?),
         parent_locator,
         ..parent.metadata.clone()
     };
@@ -666,8 +668,8 @@ pub(crate) fn create_differencing_child(
     };
     let header = Header {
         sequence_number: 1,
-        file_write_guid: Guid::random(),
-        data_write_guid: Guid::random(),
+        file_write_guid: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
+        data_write_guid: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
         log_guid: Guid::ZERO,
         log_version: 0,
         version: 1,

@@ -8,9 +8,10 @@
 use std::path::Path;
 
 use super::checksummed;
-use crate::bytes::{array, le_u32, le_u64, put};
+use crate::bytes::{array, put};
 use crate::error::{Error, Result};
-use crate::guid::Guid;
+use reseal_nt::le;
+use reseal_nt::Guid;
 
 pub const REGION_TABLE_SIZE: usize = 64 * 1024;
 pub const REGION_TABLE_OFFSETS: [u64; 2] = [192 * 1024, 256 * 1024];
@@ -49,7 +50,7 @@ impl RegionTable {
     pub fn parse(path: &Path, bytes: &[u8], which: usize) -> Result<Self> {
         let structure = STRUCTURES[which.min(1)];
         checksummed::verify(path, structure, SIGNATURE, bytes)?;
-        let count = le_u32(bytes, 8);
+        let count = le::u32_at(bytes, 8).unwrap_or_default();
         if count > MAX_ENTRIES {
             return Err(Error::corrupt(
                 path,
@@ -61,9 +62,9 @@ impl RegionTable {
             .map(|index| &bytes[16 + index * 32..][..32])
             .map(|entry| Region {
                 guid: Guid(array(entry, 0)),
-                file_offset: le_u64(entry, 16),
-                length: le_u32(entry, 24),
-                required: le_u32(entry, 28) & REQUIRED != 0,
+                file_offset: le::u64_at(entry, 16).unwrap_or_default(),
+                length: le::u32_at(entry, 24).unwrap_or_default(),
+                required: le::u32_at(entry, 28).unwrap_or_default() & REQUIRED != 0,
             })
             .collect();
         Ok(RegionTable { regions })

@@ -21,6 +21,7 @@
 
 use super::marvin32::{marvin32, LOG_ENTRY_SEED};
 use crate::base_block::BASE_BLOCK_SIZE;
+use reseal_nt::le;
 
 /// Log entries start after the log's base block copy, which is one 512-byte sector.
 pub const FIRST_ENTRY_OFFSET: usize = 512;
@@ -33,26 +34,14 @@ const HEADER_SIZE: usize = 40;
 const PAGE_REFERENCE_SIZE: usize = 8;
 const HIVE_BIN_ALIGNMENT: u32 = 4096;
 
-fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[offset..offset + 4]);
-    u32::from_le_bytes(word)
-}
-
-fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[offset..offset + 8]);
-    u64::from_le_bytes(word)
-}
-
 /// The sequence number of the entry header at `offset` in `log`, read without checking the
 /// hashes, when the header has the `HvLE` signature and a sector-multiple size (used to find the
 /// highest sequence number a log mentions).
 pub fn unverified_sequence_at(log: &[u8], offset: usize) -> Option<u32> {
     let header = log.get(offset..offset.checked_add(HEADER_SIZE)?)?;
-    let size = u32_at(header, 4) as usize;
+    let size = le::u32_at(header, 4).unwrap_or_default() as usize;
     (&header[..4] == SIGNATURE && size >= ENTRY_ALIGNMENT && size % ENTRY_ALIGNMENT == 0)
-        .then(|| u32_at(header, 12))
+        .then(|| le::u32_at(header, 12).unwrap_or_default())
 }
 
 /// One dirty page of an entry: where it goes in the hive bins data, and its bytes.
@@ -82,7 +71,7 @@ impl<'a> LogEntry<'a> {
             return Ok(None);
         }
         let header = &log[offset..offset + HEADER_SIZE];
-        let size = u32_at(header, 4) as usize;
+        let size = le::u32_at(header, 4).unwrap_or_default() as usize;
         if size < ENTRY_ALIGNMENT || size % ENTRY_ALIGNMENT != 0 {
             return Err(format!(
                 "entry at offset {offset:#x}: size {size:#x} is not a positive multiple of 512"
@@ -108,17 +97,17 @@ impl<'a> LogEntry<'a> {
     fn verify(&self) -> Result<(), String> {
         // Hash-2 covers the header (with Hash-1), Hash-1 the rest: together, every byte.
         let hash_2 = marvin32(LOG_ENTRY_SEED, &self.bytes[..32]);
-        if hash_2 != u64_at(self.bytes, 32) {
+        if hash_2 != le::u64_at(self.bytes, 32).unwrap_or_default() {
             return Err(format!(
                 "Hash-2 mismatch (stored {:#018x}, computed {hash_2:#018x})",
-                u64_at(self.bytes, 32)
+                le::u64_at(self.bytes, 32).unwrap_or_default()
             ));
         }
         let hash_1 = marvin32(LOG_ENTRY_SEED, &self.bytes[HEADER_SIZE..]);
-        if hash_1 != u64_at(self.bytes, 24) {
+        if hash_1 != le::u64_at(self.bytes, 24).unwrap_or_default() {
             return Err(format!(
                 "Hash-1 mismatch (stored {:#018x}, computed {hash_1:#018x})",
-                u64_at(self.bytes, 24)
+                le::u64_at(self.bytes, 24).unwrap_or_default()
             ));
         }
         let bins_size = self.hive_bins_data_size();
@@ -162,16 +151,16 @@ impl<'a> LogEntry<'a> {
         self.bytes.len()
     }
     pub fn flags(&self) -> u32 {
-        u32_at(self.bytes, 8)
+        le::u32_at(self.bytes, 8).unwrap_or_default()
     }
     pub fn sequence(&self) -> u32 {
-        u32_at(self.bytes, 12)
+        le::u32_at(self.bytes, 12).unwrap_or_default()
     }
     pub fn hive_bins_data_size(&self) -> u32 {
-        u32_at(self.bytes, 16)
+        le::u32_at(self.bytes, 16).unwrap_or_default()
     }
     pub fn dirty_page_count(&self) -> u32 {
-        u32_at(self.bytes, 20)
+        le::u32_at(self.bytes, 20).unwrap_or_default()
     }
 
     /// `(offset in the hive bins data, size)` of each page, from the reference table.
@@ -182,7 +171,12 @@ impl<'a> LogEntry<'a> {
             .min(bytes.len());
         bytes[HEADER_SIZE..table_end]
             .chunks_exact(PAGE_REFERENCE_SIZE)
-            .map(|reference| (u32_at(reference, 0), u32_at(reference, 4)))
+            .map(|reference| {
+                (
+                    le::u32_at(reference, 0).unwrap_or_default(),
+                    le::u32_at(reference, 4).unwrap_or_default(),
+                )
+            })
     }
 
     /// The dirty pages with their bytes (verified to lie inside the entry).

@@ -4,6 +4,7 @@
 
 use super::well_known::*;
 use super::*;
+use crate::le;
 
 fn users() -> Sid {
     Sid::parse("S-1-5-32-545").unwrap()
@@ -564,10 +565,10 @@ fn callback_aces_keep_their_condition_and_object_aces_their_guids() {
 #[test]
 fn a_new_descriptor_is_laid_out_sacl_dacl_owner_group() {
     let bytes = inherit(&volume_root(), ObjectKind::File).unwrap();
-    let offset = |at: usize| le32(&bytes, at) as usize;
+    let offset = |at: usize| le::u32_at(&bytes, at).unwrap() as usize;
     assert_eq!(offset(12), 0);
     assert_eq!(offset(16), HEADER_LEN);
-    let dacl_len = usize::from(le16(&bytes, HEADER_LEN + 2));
+    let dacl_len = usize::from(le::u16_at(&bytes, HEADER_LEN + 2).unwrap());
     assert_eq!(offset(4), HEADER_LEN + dacl_len);
     assert_eq!(offset(8), offset(4) + 16);
     assert_eq!(bytes.len(), offset(8) + 12);
@@ -624,7 +625,7 @@ fn malformed_descriptors_are_errors_that_say_where() {
         })
     );
     broken[HEADER_LEN + ACL_HEADER_LEN + 2] = 200;
-    let acl_size = usize::from(le16(&broken, HEADER_LEN + 2));
+    let acl_size = usize::from(le::u16_at(&broken, HEADER_LEN + 2).unwrap());
     assert_eq!(
         inherit(&broken, ObjectKind::File),
         Err(SecurityDescriptorError::Truncated {
@@ -666,7 +667,7 @@ fn malformed_descriptors_are_errors_that_say_where() {
         Err(SecurityDescriptorError::NotSelfRelative { found: 0x0004 })
     );
     let mut bad_sid = good;
-    let owner = le32(&bad_sid, 4) as usize;
+    let owner = le::u32_at(&bad_sid, 4).unwrap() as usize;
     bad_sid[owner + 1] = 16;
     let error = SecurityDescriptor::parse(&bad_sid).unwrap_err();
     assert!(

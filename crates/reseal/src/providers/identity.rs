@@ -21,6 +21,7 @@
 
 use reseal_hive::data::encode_sz;
 use reseal_hive::ValueType;
+use reseal_nt::Guid;
 
 use crate::error::{Error, Result};
 use crate::image::{SOFTWARE, SYSTEM};
@@ -109,18 +110,6 @@ impl Provider for Identity {
 
 /// A random (version 4) GUID in the form `MachineGuid` uses: lower case, no braces.
 pub fn random_guid() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|err| Error::other(None, format!("no random numbers for a GUID: {err}")))?;
-    bytes[6] = (bytes[6] & 0x0F) | 0x40;
-    bytes[8] = (bytes[8] & 0x3F) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    let guid = Guid::random().map_err(|err| Error::other(None, err.to_string()))?;
+    Ok(guid.to_string())
 }
