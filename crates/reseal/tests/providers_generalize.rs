@@ -18,17 +18,21 @@ fn generalize_to_oobe_leaves_the_sysprep_setup_state() {
     // Setup state.
     assert_eq!(
         setup_values(&system(&tree)),
-        (r"oobe\windeploy.exe".to_string(), 1, 1, 0, 4)
+        // What the real Sysprep run left (sysprep-effects §1.7, COFOUNDRY): SetupType 2,
+        // OOBEInProgress 1; SystemSetupInProgress 1 and SetupPhase 4 from the applied image (USOS).
+        (r"oobe\windeploy.exe".to_string(), 2, 1, 1, 4)
     );
     let (registry_state, ini) = image_state(&tree);
     assert_eq!(registry_state, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
     assert_eq!(
         ini,
-        "[State]\r\nImageState=\"IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\"\r\n"
+        // Unquoted, as WritePrivateProfileStringW writes it (sysprep-effects §1.1, OOBE-DECOMP).
+        "[State]\r\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\r\n"
     );
     assert_eq!(
         dword(&sys, r"Setup\Status\SysprepStatus", "GeneralizationState"),
-        Some(7)
+        // 4 until the clone's setup has run (sysprep-effects §1.7, COFOUNDRY).
+        Some(4)
     );
     assert_eq!(
         dword(&sys, r"Setup\Status\SysprepStatus", "CleanupState"),
@@ -62,28 +66,31 @@ fn a_second_run_plans_nothing_and_setupcl_stays_listed_once() {
 
 #[test]
 fn audit_oobe_and_the_reseals_without_generalize_differ_as_sysprep_does() {
+    // (generalize, mode, ImageState, OOBEInProgress): SetupType is 2 in every mode (the real
+    // run, COFOUNDRY; the Vista audit reseal, LU-307); OOBEInProgress is 1 only when headed for
+    // OOBE (sysprep-effects §1.2, §1.7).
     let cases = [
         (true, Mode::Oobe, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE", 1),
         (
             true,
             Mode::Audit,
             "IMAGE_STATE_GENERALIZE_RESEAL_TO_AUDIT",
-            1,
+            0,
         ),
         (
             false,
             Mode::Oobe,
             "IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE",
-            2,
+            1,
         ),
         (
             false,
             Mode::Audit,
             "IMAGE_STATE_SPECIALIZE_RESEAL_TO_AUDIT",
-            2,
+            0,
         ),
     ];
-    for (generalize_image, mode, state, setup_type) in cases {
+    for (generalize_image, mode, state, oobe_in_progress) in cases {
         let tree = reference_image();
         let options = GeneralizeOptions {
             generalize: generalize_image,
@@ -94,13 +101,13 @@ fn audit_oobe_and_the_reseals_without_generalize_differ_as_sysprep_does() {
         let what = format!("generalize={generalize_image} mode={mode:?}");
         assert_eq!(
             setup_values(&system(&tree)),
-            (r"oobe\windeploy.exe".to_string(), setup_type, 1, 0, 4),
+            (r"oobe\windeploy.exe".to_string(), 2, 1, oobe_in_progress, 4),
             "{what}"
         );
         let (registry_state, ini) = image_state(&tree);
         assert_eq!(registry_state, state, "{what}");
         assert!(
-            ini.contains(&format!("ImageState=\"{state}\"")),
+            ini.contains(&format!("ImageState={state}\r\n")),
             "{what}: {ini}"
         );
 
@@ -209,10 +216,12 @@ fn real_windows_hives_generalize_as_hivex_reads_them() {
     reseal::apply(&mut target, &plan).unwrap();
 
     let read = |key: &str, name: &str| hivex_value_at(&system_file, key, name);
+    // sysprep-effects §1.7: SetupType 2 and OOBEInProgress 1 as the real Sysprep run left them
+    // (COFOUNDRY); SystemSetupInProgress 1 and SetupPhase 4 as in an applied image (USOS).
     for (name, expected) in [
-        ("SetupType", 1),
+        ("SetupType", 2),
         ("SystemSetupInProgress", 1),
-        ("OOBEInProgress", 0),
+        ("OOBEInProgress", 1),
         ("SetupPhase", 4),
     ] {
         assert_eq!(

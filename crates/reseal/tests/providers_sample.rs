@@ -235,9 +235,11 @@ fn the_sample_generalizes_to_oobe_as_sysprep_leaves_it() {
         string(&system, "Setup", "CmdLine").as_deref(),
         Some(r"oobe\windeploy.exe")
     );
-    assert_eq!(dword(&system, "Setup", "SetupType"), Some(1));
+    // sysprep-effects §1.7: SetupType 2, OOBEInProgress 1 as the real Sysprep run left them
+    // (COFOUNDRY); SystemSetupInProgress 1 and SetupPhase 4 as in an applied image (USOS).
+    assert_eq!(dword(&system, "Setup", "SetupType"), Some(2));
     assert_eq!(dword(&system, "Setup", "SystemSetupInProgress"), Some(1));
-    assert_eq!(dword(&system, "Setup", "OOBEInProgress"), Some(0));
+    assert_eq!(dword(&system, "Setup", "OOBEInProgress"), Some(1));
     assert_eq!(dword(&system, "Setup", "SetupPhase"), Some(4));
     let (old_type, old_sid) = hivex_value(
         &system,

@@ -1,52 +1,43 @@
 //! The next-boot setup state: what makes Windows' own next boot run setupcl, specialize and OOBE
-//! (or audit mode).
+//! (or audit mode), as a real Sysprep run leaves it.
 //!
-//! What Sysprep does (sysprep-effects §0 step 5, §1.1-§1.5, §8 items 1, 2 and 9): it writes
-//! `ImageState` into the registry (`SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State`) and
-//! into `%WINDIR%\Setup\State\State.ini` [D: MS-STATES], and the `HKLM\SYSTEM\Setup` values the
-//! kernel, PnP and Winlogon read at boot [O]. Its own bookkeeping goes to
-//! `Setup\Status\SysprepStatus` [O], and `System32\Sysprep\Sysprep_succeeded.tag` marks success [O].
+//! What Sysprep does (sysprep-effects §0 step 5, §1.1-§1.7): it writes `ImageState` into the
+//! registry (`SOFTWARE\Microsoft\Windows\CurrentVersion\Setup\State` and, as Windows' own OOBE
+//! code does, `...\Setup\ImageServicingData`) and into `%WINDIR%\Setup\State\State.ini`
+//! [D: MS-STATES], the `HKLM\SYSTEM\Setup` values the kernel, PnP and Winlogon read at boot, and
+//! its own bookkeeping under `Setup\Status` [O]; `System32\Sysprep\Sysprep_succeeded.tag` marks
+//! success [O].
 //!
-//! What reseal writes, by run:
+//! [`armed_values`] is the one table of what reseal writes, each value with its source; the
+//! values a real `sysprep /generalize /oobe` was seen to leave (§1.7, COFOUNDRY) are taken as
+//! they are, and the values no sysprep run recorded come from the closest observed state
+//! (docs/providers.md, "Decisions", says why for each):
 //!
 //! | | generalize → OOBE | generalize → audit | reseal → OOBE | reseal → audit |
 //! |---|---|---|---|---|
-//! | `ImageState` | `IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE` | `..._GENERALIZE_RESEAL_TO_AUDIT` | `IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE` | `..._SPECIALIZE_RESEAL_TO_AUDIT` |
+//! | `ImageState` (both keys, State.ini) | `IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE` | `..._GENERALIZE_RESEAL_TO_AUDIT` | `IMAGE_STATE_SPECIALIZE_RESEAL_TO_OOBE` | `..._SPECIALIZE_RESEAL_TO_AUDIT` |
 //! | `CmdLine` | `oobe\windeploy.exe` | same | same | same |
-//! | `SetupType` | 1 | 1 | 2 | 2 |
+//! | `SetupType` | 2 | 2 | 2 | 2 |
 //! | `SystemSetupInProgress` | 1 | 1 | 1 | 1 |
-//! | `OOBEInProgress` | 0 | 0 | 0 | 0 |
+//! | `OOBEInProgress` | 1 | 0 | 1 | 0 |
 //! | `SetupPhase` | 4 | 4 | 4 | 4 |
+//! | `RespecializeCmdLine` (build 9200+) | `sysprep /respecialize /quiet` | same | same | same |
+//! | `GeneralizationState` | 4 | 4 | 7 | 7 |
+//! | `CleanupState` | 2 | 2 | 2 | 2 |
+//! | `ChildCompletion\setup.exe` | 0 | 0 | 3 | 3 |
+//! | `ChildCompletion\oobeldr.exe`, `SetupFinalTasks` | 0 | 0 | 0 | 0 |
+//! | `ChildCompletion\audit.exe` | as found | 0 | as found | 0 |
+//! | `UnattendPasses\specialize` | 0 | 0 | as found | as found |
+//! | `UnattendPasses\oobeSystem` | 0 | as found | 0 | as found |
+//! | `UnattendPasses\auditSystem`, `auditUser` | as found | 0 | as found | 0 |
 //!
-//! - `ImageState` per mode: [D] (MS-STATES, MS-SYSPREP-CLI table in §1.5).
-//! - `CmdLine`: [O] `oobe\windeploy.exe` in a generalized install.wim (§1.2); Winlogon resolves it
-//!   against System32. The Vista audit reseal showed the same program with a full path (LU-307).
-//! - `SetupType` 1 after generalize: [O] seen in a generalized install.wim (§1.2). 2 for the
-//!   reseals without generalize: [O] seen on Vista after an audit reseal (LU-307); per ReactOS and a
-//!   Microsoft forum answer, 2 = run `CmdLine`, then continue to logon instead of rebooting, which
-//!   is what a pass without specialize needs. A public decompilation of a Windows function that
-//!   arms a boot into OOBE (`OrchestrateBootCommand`, binary not named) writes the same
-//!   `CmdLine` with `SetupType` 2 and `SetupPhase` 4 [O]; it also writes
-//!   `SystemSetupInProgress` 0 and `OOBEInProgress` 1, which reseal does not copy, because it is
-//!   not known to be the reseal path (windeploy sets `OOBEInProgress` itself when oobeSystem
-//!   starts, §1.2).
-//! - `SystemSetupInProgress` 1: [O] (§1.2).
-//! - `OOBEInProgress` 0: [O/?] set only once the oobeSystem pass starts (§1.2).
-//! - `SetupPhase` 4: [O] the value the reference leaves open (§9 question 1). Two independent
-//!   observations carry 4 in an image whose next boot is a setup boot: LU-138 forces a setup-mode
-//!   boot with `SetupPhase=4`, `SetupType=2`, `SystemSetupInProgress=1`, and a public installer
-//!   checks for exactly `SystemSetupInProgress=1`, `SetupPhase=4` in the SYSTEM hive Windows Setup
-//!   leaves after applying install.wim, before its first (specialize) boot; the Windows function
-//!   above writes 4 too.
-//! - The kernel bug-checks (0x9A) when these values are missing or inconsistent (§1.2,
-//!   DECOMP-KERNEL), so they are always written as a full set and never deleted.
-//! - `Setup\Status\SysprepStatus` `GeneralizationState=7`, `CleanupState=2`: [O] the "last run
-//!   fine" values a later real Sysprep checks (§1.3).
-//! - `Sysprep_succeeded.tag`: [O] an empty file, as automation scripts expect (§1.6).
-//! - State.ini keeps its encoding (UTF-16LE with BOM, UTF-8 with BOM, or ANSI), its line endings
-//!   and its quoting style; only the `ImageState` line changes (§1.1: the encoding is [?], so the
-//!   existing file's is copied). A missing file is created the way `WritePrivateProfileString`
-//!   creates one (ANSI, CRLF), with the quoted value MS-STATES shows.
+//! The `HKLM\SYSTEM\Setup` values are always written as a full set and never deleted: the kernel
+//! bug-checks (0x9A) when they are missing or inconsistent (§1.2, DECOMP-KERNEL).
+//!
+//! State.ini keeps its encoding (UTF-16LE with BOM, UTF-8 with BOM, or ANSI) and line endings;
+//! the `ImageState` line is written as `WritePrivateProfileStringW` writes it, `key=value`
+//! without quotes (§1.1, OOBE-DECOMP, MS-WPPS). A missing file is created as that function
+//! creates one (ANSI, CRLF).
 
 use reseal_hive::data::{encode_dword, encode_sz};
 use reseal_hive::ValueType;
@@ -55,21 +46,77 @@ use crate::error::Result;
 use crate::image::{SOFTWARE, SYSTEM};
 use crate::options::Mode;
 use crate::providers::{PlanContext, Provider};
+use crate::validate;
 
 const NAME: &str = "setup-state";
-const SOURCE_IMAGE_STATE: &str = "sysprep-effects §1.1/§1.5 ImageState [D] (MS-STATES)";
-const SOURCE_SETUP_VALUES: &str =
-    "sysprep-effects §1.2 HKLM\\SYSTEM\\Setup [O] (install.wim notes, LU-307, KB939857)";
+
+const SOURCE_REAL_RUN: &str =
+    "sysprep-effects §1.7 real sysprep /generalize /oobe, Server 2019 [O] (COFOUNDRY)";
+const SOURCE_SETUP_TYPE: &str =
+    "sysprep-effects §1.2/§1.7 SetupType 2 [O] (COFOUNDRY real run; LU-307 audit reseal)";
+const SOURCE_OOBE_IN_PROGRESS_AUDIT: &str =
+    "sysprep-effects §1.2 OOBEInProgress 0 for audit [I] (set only while headed for OOBE)";
+const SOURCE_SETUP_IN_PROGRESS: &str = "sysprep-effects §1.2/§1.7 SystemSetupInProgress 1 [O] \
+     (USOS applied image before first boot; install.wim notes; LU-138)";
 const SOURCE_SETUP_PHASE: &str =
-    "sysprep-effects §1.2 SetupPhase [O] (LU-138; install.wim applied by Setup)";
-const SOURCE_STATUS: &str = "sysprep-effects §1.3 Setup\\Status\\SysprepStatus [O]";
+    "sysprep-effects §1.2/§1.7 SetupPhase 4 [O] (USOS applied image; OOBE-DECOMP; LU-138)";
+const SOURCE_GENERALIZATION_NOT_PENDING: &str = "sysprep-effects §1.3 GeneralizationState 7 \
+     without generalize [O/I] (SYSTEM-B, WIN7-SYSTEM: no generalization pending)";
+const SOURCE_CLEANUP_STATE: &str =
+    "sysprep-effects §1.3 CleanupState 2 [O/?] (WIN7-SYSTEM; the fix recipes' value)";
+const SOURCE_SETUP_CHILD_PENDING: &str = "sysprep-effects §1.3/§1.7 ChildCompletion\\setup.exe 0 \
+     [O] (USOS applied image and install image, before specialize)";
+const SOURCE_SETUP_CHILD_DONE: &str = "sysprep-effects §1.3/§1.4 ChildCompletion\\setup.exe 3 [O] \
+     (USOS between specialize and OOBE; SYSTEM-B)";
+const SOURCE_OOBE_CHILDREN: &str = "sysprep-effects §1.3/§1.7 ChildCompletion oobeldr.exe, \
+     SetupFinalTasks 0 [O] (OOBE-DECOMP OrchestrateBootCommand)";
+const SOURCE_AUDIT_CHILD: &str =
+    "sysprep-effects §1.3 ChildCompletion\\audit.exe 0 [O/I] (WIN7-SYSTEM)";
+const SOURCE_UNATTEND_PASSES: &str = "sysprep-effects §1.3/§1.7 UnattendPasses 0 for the passes \
+     the next boot runs [O/I] (USOS specialize=0; SETUPPLAT-DECOMP failed statuses)";
+const SOURCE_IMAGE_STATE: &str =
+    "sysprep-effects §1.1/§1.5/§1.7 State\\ImageState [D] (MS-STATES; COFOUNDRY)";
+const SOURCE_IMAGE_SERVICING_STATE: &str =
+    "sysprep-effects §1.1/§1.7 ImageServicingData\\ImageState \
+     [O] (OOBE-DECOMP OrchestrateSetImageState; STAGESXS)";
+const SOURCE_STATE_INI: &str = "sysprep-effects §1.1 State.ini [D/O] (MS-STATES; OOBE-DECOMP \
+     WritePrivateProfileStringW, unquoted; MS-WPPS encoding)";
 const SOURCE_TAG: &str = "sysprep-effects §1.6 Sysprep_succeeded.tag [O] (VCL)";
 
 /// The image path of State.ini.
 pub const STATE_INI: &str = r"Windows\Setup\State\State.ini";
 /// The image path of the success marker.
 pub const SUCCEEDED_TAG: &str = r"Windows\System32\Sysprep\Sysprep_succeeded.tag";
-const STATE_KEY: &str = r"Microsoft\Windows\CurrentVersion\Setup\State";
+/// SYSTEM: the values the kernel, PnP and Winlogon read at boot.
+pub const SETUP_KEY: &str = "Setup";
+/// SYSTEM: Sysprep's record of its own runs.
+pub const SYSPREP_STATUS_KEY: &str = r"Setup\Status\SysprepStatus";
+/// SYSTEM: which setup programs have completed.
+pub const CHILD_COMPLETION_KEY: &str = r"Setup\Status\ChildCompletion";
+/// SYSTEM: the status of each answer-file pass.
+pub const UNATTEND_PASSES_KEY: &str = r"Setup\Status\UnattendPasses";
+/// SOFTWARE: the documented copy of `ImageState`.
+pub const STATE_KEY: &str = r"Microsoft\Windows\CurrentVersion\Setup\State";
+/// SOFTWARE: the copy Windows' OOBE code writes right after [`STATE_KEY`]'s.
+pub const IMAGE_SERVICING_KEY: &str = r"Microsoft\Windows\CurrentVersion\Setup\ImageServicingData";
+
+/// The program Winlogon starts in setup mode.
+pub const CMD_LINE: &str = r"oobe\windeploy.exe";
+/// `RespecializeCmdLine` as the real Sysprep run left it.
+pub const RESPECIALIZE_CMD_LINE: &str = "sysprep /respecialize /quiet";
+/// The first build given `RespecializeCmdLine`: the Windows 7 sample has none, Windows 10 and
+/// Server 2019 have it; Windows 8 (9200) is the first build with `/mode:vm`, whose respecialize
+/// this value serves [I].
+pub const RESPECIALIZE_FIRST_BUILD: u32 = 9200;
+/// `GeneralizationState` right after generalize; setup moves it to 7 once it has run.
+pub const GENERALIZATION_PENDING: u32 = 4;
+/// `GeneralizationState` of an installation whose setup has run.
+pub const GENERALIZATION_DONE: u32 = 7;
+/// `UnattendPasses` statuses the setup platform treats as failed ("system is in an invalid
+/// state"; SETUPPLAT-DECOMP); values above [`PASS_STATUS_MAX`] are rejected too.
+pub const FAILED_PASS_STATUSES: [u32; 5] = [1, 3, 5, 6, 8];
+/// The highest `UnattendPasses` status the setup platform accepts.
+pub const PASS_STATUS_MAX: u32 = 9;
 
 /// Writes `HKLM\SYSTEM\Setup`, `ImageState` (registry and State.ini) and Sysprep's bookkeeping.
 pub struct SetupState;
@@ -84,20 +131,203 @@ pub fn image_state(generalize: bool, mode: Mode) -> &'static str {
     }
 }
 
-/// `SetupType`: 1 (run `CmdLine`, then reboot into the next pass) after generalize, 2 (run
-/// `CmdLine`, then continue) for the reseals that skip specialize.
-pub fn setup_type(generalize: bool) -> u32 {
+/// The answer-file passes the next boot runs, in order: specialize after generalize, then
+/// oobeSystem or the two audit passes (MS-PASSES).
+pub fn passes_to_run(generalize: bool, mode: Mode) -> Vec<&'static str> {
+    let mut passes = Vec::new();
     if generalize {
-        1
-    } else {
-        2
+        passes.push("specialize");
+    }
+    match mode {
+        Mode::Oobe => passes.push("oobeSystem"),
+        Mode::Audit => passes.extend(["auditSystem", "auditUser"]),
+    }
+    passes
+}
+
+/// The data of one armed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArmedData {
+    /// A REG_DWORD.
+    Dword(u32),
+    /// A REG_SZ.
+    Sz(&'static str),
+}
+
+impl ArmedData {
+    /// The registry type it is written with.
+    pub fn value_type(self) -> ValueType {
+        match self {
+            ArmedData::Dword(_) => ValueType::DWORD,
+            ArmedData::Sz(_) => ValueType::SZ,
+        }
+    }
+
+    /// The bytes it is written as.
+    pub fn encode(self) -> Vec<u8> {
+        match self {
+            ArmedData::Dword(number) => encode_dword(number),
+            ArmedData::Sz(text) => encode_sz(text),
+        }
     }
 }
 
-/// The program Winlogon starts in setup mode.
-pub const CMD_LINE: &str = r"oobe\windeploy.exe";
-/// `SetupPhase` for every reseal (see the module documentation for the evidence).
-pub const SETUP_PHASE: u32 = 4;
+/// One registry value of the armed setup state and where its value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArmedValue {
+    /// The hive's image path.
+    pub hive: &'static str,
+    /// The key in it.
+    pub key: &'static str,
+    /// The value's name.
+    pub name: &'static str,
+    /// What it is set to.
+    pub data: ArmedData,
+    /// The source the change carries.
+    pub source: &'static str,
+}
+
+/// Every registry value a run sets, for a run with or without `generalize` into `mode`, on an
+/// image of Windows build `build` (`None` when unreadable). Values not listed are left as found.
+pub fn armed_values(generalize: bool, mode: Mode, build: Option<u32>) -> Vec<ArmedValue> {
+    use ArmedData::{Dword, Sz};
+    let value = |hive, key, name, data, source| ArmedValue {
+        hive,
+        key,
+        name,
+        data,
+        source,
+    };
+    let oobe = mode == Mode::Oobe;
+    let mut values = vec![
+        value(SYSTEM, SETUP_KEY, "CmdLine", Sz(CMD_LINE), SOURCE_REAL_RUN),
+        value(SYSTEM, SETUP_KEY, "SetupType", Dword(2), SOURCE_SETUP_TYPE),
+        value(
+            SYSTEM,
+            SETUP_KEY,
+            "SystemSetupInProgress",
+            Dword(1),
+            SOURCE_SETUP_IN_PROGRESS,
+        ),
+        if oobe {
+            value(
+                SYSTEM,
+                SETUP_KEY,
+                "OOBEInProgress",
+                Dword(1),
+                SOURCE_REAL_RUN,
+            )
+        } else {
+            value(
+                SYSTEM,
+                SETUP_KEY,
+                "OOBEInProgress",
+                Dword(0),
+                SOURCE_OOBE_IN_PROGRESS_AUDIT,
+            )
+        },
+        value(
+            SYSTEM,
+            SETUP_KEY,
+            "SetupPhase",
+            Dword(4),
+            SOURCE_SETUP_PHASE,
+        ),
+    ];
+    if build.is_none_or(|build| build >= RESPECIALIZE_FIRST_BUILD) {
+        values.push(value(
+            SYSTEM,
+            SETUP_KEY,
+            "RespecializeCmdLine",
+            Sz(RESPECIALIZE_CMD_LINE),
+            SOURCE_REAL_RUN,
+        ));
+    }
+    values.push(if generalize {
+        value(
+            SYSTEM,
+            SYSPREP_STATUS_KEY,
+            "GeneralizationState",
+            Dword(GENERALIZATION_PENDING),
+            SOURCE_REAL_RUN,
+        )
+    } else {
+        value(
+            SYSTEM,
+            SYSPREP_STATUS_KEY,
+            "GeneralizationState",
+            Dword(GENERALIZATION_DONE),
+            SOURCE_GENERALIZATION_NOT_PENDING,
+        )
+    });
+    values.push(value(
+        SYSTEM,
+        SYSPREP_STATUS_KEY,
+        "CleanupState",
+        Dword(2),
+        SOURCE_CLEANUP_STATE,
+    ));
+    values.push(if generalize {
+        value(
+            SYSTEM,
+            CHILD_COMPLETION_KEY,
+            "setup.exe",
+            Dword(0),
+            SOURCE_SETUP_CHILD_PENDING,
+        )
+    } else {
+        value(
+            SYSTEM,
+            CHILD_COMPLETION_KEY,
+            "setup.exe",
+            Dword(3),
+            SOURCE_SETUP_CHILD_DONE,
+        )
+    });
+    for child in ["oobeldr.exe", "SetupFinalTasks"] {
+        values.push(value(
+            SYSTEM,
+            CHILD_COMPLETION_KEY,
+            child,
+            Dword(0),
+            SOURCE_OOBE_CHILDREN,
+        ));
+    }
+    if !oobe {
+        values.push(value(
+            SYSTEM,
+            CHILD_COMPLETION_KEY,
+            "audit.exe",
+            Dword(0),
+            SOURCE_AUDIT_CHILD,
+        ));
+    }
+    for pass in passes_to_run(generalize, mode) {
+        values.push(value(
+            SYSTEM,
+            UNATTEND_PASSES_KEY,
+            pass,
+            Dword(0),
+            SOURCE_UNATTEND_PASSES,
+        ));
+    }
+    let state = image_state(generalize, mode);
+    values.push(value(
+        SOFTWARE,
+        STATE_KEY,
+        "ImageState",
+        Sz(state),
+        SOURCE_IMAGE_STATE,
+    ));
+    values.push(value(
+        SOFTWARE,
+        IMAGE_SERVICING_KEY,
+        "ImageState",
+        Sz(state),
+        SOURCE_IMAGE_SERVICING_STATE,
+    ));
+    values
+}
 
 impl Provider for SetupState {
     fn name(&self) -> &'static str {
@@ -106,60 +336,23 @@ impl Provider for SetupState {
 
     fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
         let generalize = ctx.options.generalize;
-        let state = image_state(generalize, ctx.options.mode);
-
-        let mut setup = ctx.source(SOURCE_SETUP_VALUES);
-        setup.set_value(
-            SYSTEM,
-            "Setup",
-            "CmdLine",
-            ValueType::SZ,
-            &encode_sz(CMD_LINE),
-        )?;
-        let dwords = [
-            ("SetupType", setup_type(generalize)),
-            ("SystemSetupInProgress", 1),
-            ("OOBEInProgress", 0),
-        ];
-        for (name, value) in dwords {
-            setup.set_value(
-                SYSTEM,
-                "Setup",
-                name,
-                ValueType::DWORD,
-                &encode_dword(value),
-            )?;
-        }
-        ctx.source(SOURCE_SETUP_PHASE).set_value(
-            SYSTEM,
-            "Setup",
-            "SetupPhase",
-            ValueType::DWORD,
-            &encode_dword(SETUP_PHASE),
-        )?;
-
-        let mut status = ctx.source(SOURCE_STATUS);
-        for (name, value) in [("GeneralizationState", 7), ("CleanupState", 2)] {
-            status.set_value(
-                SYSTEM,
-                r"Setup\Status\SysprepStatus",
-                name,
-                ValueType::DWORD,
-                &encode_dword(value),
+        let mode = ctx.options.mode;
+        let build = validate::build_number(ctx.image)?;
+        for armed in armed_values(generalize, mode, build) {
+            ctx.source(armed.source).set_value(
+                armed.hive,
+                armed.key,
+                armed.name,
+                armed.data.value_type(),
+                &armed.data.encode(),
             )?;
         }
 
-        let mut state_changes = ctx.source(SOURCE_IMAGE_STATE);
-        state_changes.set_value(
-            SOFTWARE,
-            STATE_KEY,
-            "ImageState",
-            ValueType::SZ,
-            &encode_sz(state),
-        )?;
-        let existing = state_changes.image().read_file(STATE_INI)?;
-        let contents = state_ini_with_image_state(existing.as_deref(), state);
-        state_changes.write_file(STATE_INI, &contents, false)?;
+        let mut state_ini = ctx.source(SOURCE_STATE_INI);
+        let existing = state_ini.image().read_file(STATE_INI)?;
+        let contents =
+            state_ini_with_image_state(existing.as_deref(), image_state(generalize, mode));
+        state_ini.write_file(STATE_INI, &contents, false)?;
 
         ctx.source(SOURCE_TAG).write_file(SUCCEEDED_TAG, b"", false)
     }
@@ -251,7 +444,7 @@ pub fn state_ini_with_image_state(existing: Option<&[u8]>, state: &str) -> Vec<u
         }
     }
     if !replaced {
-        let entry = format!("ImageState=\"{state}\"{newline}");
+        let entry = format!("ImageState={state}{newline}");
         match state_header_at {
             Some(index) => {
                 if !lines[index].ends_with('\n') {
@@ -271,19 +464,13 @@ pub fn state_ini_with_image_state(existing: Option<&[u8]>, state: &str) -> Vec<u
     encode_ini(encoding, &lines.concat())
 }
 
-/// `line` (`ImageState = "OLD"\r\n`) with its value replaced, keeping the key as written, the
-/// quoting and the line ending.
+/// `line` (`ImageState = "OLD"\r\n`) rewritten as `WritePrivateProfileStringW` writes it,
+/// `ImageState=NEW` without quotes, keeping the key as spelled and the line ending.
 fn replace_ini_value(line: &str, value: &str) -> String {
     let (key, old) = line.split_once('=').unwrap_or((line, ""));
     let body = old.trim_end_matches(['\r', '\n']);
     let ending = &old[body.len()..];
-    let leading_space = &body[..body.len() - body.trim_start().len()];
-    let quoted = body.trim().starts_with('"');
-    if quoted {
-        format!("{key}={leading_space}\"{value}\"{ending}")
-    } else {
-        format!("{key}={leading_space}{value}{ending}")
-    }
+    format!("{}={value}{ending}", key.trim_end())
 }
 
 #[cfg(test)]
@@ -291,7 +478,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_the_value_keeping_utf16_crlf_and_quotes() {
+    fn replaces_the_value_unquoted_keeping_utf16_and_crlf() {
         let text = "[State]\r\nImageState=\"IMAGE_STATE_COMPLETE\"\r\n";
         let mut bytes = vec![0xFF, 0xFE];
         bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
@@ -300,7 +487,7 @@ mod tests {
         assert_eq!(encoding, IniEncoding::Utf16Le);
         assert_eq!(
             decoded,
-            "[State]\r\nImageState=\"IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\"\r\n"
+            "[State]\r\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\r\n"
         );
     }
 
@@ -318,11 +505,11 @@ mod tests {
     fn adds_the_section_when_missing() {
         assert_eq!(
             state_ini_with_image_state(None, "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"),
-            b"[State]\r\nImageState=\"IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\"\r\n"
+            b"[State]\r\nImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE\r\n"
         );
         assert_eq!(
             state_ini_with_image_state(Some(b"[State]"), "S"),
-            b"[State]\r\nImageState=\"S\"\r\n"
+            b"[State]\r\nImageState=S\r\n"
         );
     }
 }
