@@ -28,8 +28,8 @@
 //! | `ChildCompletion\oobeldr.exe`, `SetupFinalTasks` | 0 | 0 | 0 | 0 |
 //! | `ChildCompletion\audit.exe` | as found | 0 | as found | 0 |
 //! | `UnattendPasses\specialize` | 0 | 0 | as found | as found |
-//! | `UnattendPasses\oobeSystem` | 0 | as found | 0 | as found |
-//! | `UnattendPasses\auditSystem`, `auditUser` | as found | 0 | as found | 0 |
+//! | `UnattendPasses\oobeSystem` | 0 | 0 | 0 | as found |
+//! | `UnattendPasses\auditSystem`, `auditUser` | 0 | 0 | as found | 0 |
 //!
 //! The `HKLM\SYSTEM\Setup` values are always written as a full set and never deleted: the kernel
 //! bug-checks (0x9A) when they are missing or inconsistent (§1.2, DECOMP-KERNEL).
@@ -73,7 +73,7 @@ const SOURCE_OOBE_CHILDREN: &str = "sysprep-effects §1.3/§1.7 ChildCompletion 
 const SOURCE_AUDIT_CHILD: &str =
     "sysprep-effects §1.3 ChildCompletion\\audit.exe 0 [O/I] (WIN7-SYSTEM)";
 const SOURCE_UNATTEND_PASSES: &str = "sysprep-effects §1.3/§1.7 UnattendPasses 0 for the passes \
-     the next boot runs [O/I] (USOS specialize=0; SETUPPLAT-DECOMP failed statuses)";
+     still to run [O/I] (USOS specialize=0; WIN7-SYSTEM; SETUPPLAT-DECOMP failed statuses)";
 const SOURCE_IMAGE_STATE: &str =
     "sysprep-effects §1.1/§1.5/§1.7 State\\ImageState [D] (MS-STATES; COFOUNDRY)";
 const SOURCE_IMAGE_SERVICING_STATE: &str =
@@ -131,18 +131,16 @@ pub fn image_state(generalize: bool, mode: Mode) -> &'static str {
     }
 }
 
-/// The answer-file passes the next boot runs, in order: specialize after generalize, then
-/// oobeSystem or the two audit passes (MS-PASSES).
-pub fn passes_to_run(generalize: bool, mode: Mode) -> Vec<&'static str> {
-    let mut passes = Vec::new();
-    if generalize {
-        passes.push("specialize");
+/// The answer-file passes whose status a run resets to 0 (not run): after generalize every pass
+/// of the new setup (specialize, oobeSystem, auditSystem, auditUser), since none of the old
+/// setup's statuses applies to the generalized image; without generalize the passes the next
+/// boot runs (MS-PASSES).
+pub fn passes_reset(generalize: bool, mode: Mode) -> Vec<&'static str> {
+    match (generalize, mode) {
+        (true, _) => vec!["specialize", "oobeSystem", "auditSystem", "auditUser"],
+        (false, Mode::Oobe) => vec!["oobeSystem"],
+        (false, Mode::Audit) => vec!["auditSystem", "auditUser"],
     }
-    match mode {
-        Mode::Oobe => passes.push("oobeSystem"),
-        Mode::Audit => passes.extend(["auditSystem", "auditUser"]),
-    }
-    passes
 }
 
 /// The data of one armed value.
@@ -302,7 +300,7 @@ pub fn armed_values(generalize: bool, mode: Mode, build: Option<u32>) -> Vec<Arm
             SOURCE_AUDIT_CHILD,
         ));
     }
-    for pass in passes_to_run(generalize, mode) {
+    for pass in passes_reset(generalize, mode) {
         values.push(value(
             SYSTEM,
             UNATTEND_PASSES_KEY,
