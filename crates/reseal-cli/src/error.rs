@@ -1,7 +1,8 @@
 //! Errors on their way to the user: the message in the command line's words, and the exit code.
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
-//! unsupported input (nothing written); 1 any other failure (nothing half-written).
+//! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
+//! 1 any other failure (nothing half-written).
 
 use std::fmt;
 use std::path::Path;
@@ -20,6 +21,8 @@ impl CliError {
     pub const REFUSED: u8 = 3;
     pub const CORRUPT: u8 = 4;
     pub const OTHER: u8 = 1;
+    /// `reseal verify`: the image is not armed for the mode asked for.
+    pub const NOT_ARMED: u8 = 5;
 
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
@@ -32,6 +35,13 @@ impl CliError {
         CliError {
             message: message.into(),
             code: Self::OTHER,
+        }
+    }
+    /// `reseal verify` found the image not armed: exit code 5.
+    pub fn not_armed(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: Self::NOT_ARMED,
         }
     }
     pub fn corrupt(message: impl Into<String>) -> Self {

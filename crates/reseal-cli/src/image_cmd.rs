@@ -24,15 +24,15 @@ use crate::CliError;
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), a WIM file, or a .vhd/.vhdx/raw disk image.
-    target: PathBuf,
+    pub(crate) target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
     #[arg(long, value_name = "N|NAME|all")]
-    index: Option<String>,
+    pub(crate) index: Option<String>,
     /// The partition of a disk image that holds Windows, 1-based (default: the only NTFS
     /// partition with Windows\System32\config\SYSTEM; not used for directories and WIM files).
     #[arg(long, value_name = "N")]
-    partition: Option<u32>,
+    pub(crate) partition: Option<u32>,
 }
 
 /// How generalize and reseal write: not at all, despite failed checks, or somewhere else.

@@ -3,13 +3,15 @@
 //! chooses the image).
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
-//! unsupported input (nothing written); 1 any other failure (nothing half-written).
+//! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
+//! 1 any other failure (nothing half-written).
 
 mod docs_cmd;
 mod error;
 mod hive_cmd;
 mod image_cmd;
 mod progress_bar;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ enum Command {
     Generalize(image_cmd::GeneralizeArgs),
     /// Reseal without generalizing, as `sysprep /oobe` or `sysprep /audit` would.
     Reseal(image_cmd::ResealArgs),
+    /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
+    /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
+    Verify(verify_cmd::VerifyArgs),
     /// Finish or roll back a run that was interrupted in a directory image (every command also
     /// does this first). A WIM never needs it: its edits are committed by rewriting its header last.
     Recover(image_cmd::RecoverArgs),
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => image_cmd::inspect(args, cli.json),
         Command::Generalize(args) => image_cmd::generalize(args, cli.json),
         Command::Reseal(args) => image_cmd::reseal(args, cli.json),
+        Command::Verify(args) => verify_cmd::verify(args, cli.json),
         Command::Recover(args) => image_cmd::recover(args, cli.json),
         Command::Hive { file, command } => hive_cmd::run(&file, command, cli.json),
         Command::Completions { shell } => docs_cmd::completions(shell, Cli::command()),

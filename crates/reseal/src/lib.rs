@@ -19,6 +19,7 @@ pub mod providers;
 pub mod run;
 pub mod targets;
 pub mod validate;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +40,7 @@ pub use targets::{
     DirEntry, DirectoryTarget, DiskTarget, RecoveryOutcome, Target, VolumeLocation, WimImageInfo,
     WimTarget,
 };
+pub use verify::{Verdict, VerifyReport};
 
 /// The folder every Windows image has; its absence means the path is not an image root.
 const CONFIG_DIR: &str = r"Windows\System32\config";

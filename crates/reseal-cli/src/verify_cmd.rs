@@ -1,0 +1,78 @@
+//! `reseal verify`: whether an image is armed the way Sysprep leaves it, without changing it.
+//!
+//! Text: one line per check (`ok` or `FAIL`, its name, what was found), then the verdict. With
+//! `--json`, the library's report. Exit code 0 when armed for the mode asked for, 5 when not.
+
+use clap::Args;
+use reseal::{Mode, OpenOptions, Verdict, VerifyReport};
+
+use crate::image_cmd::ImageArgs;
+use crate::CliError;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Check that the next boot goes to OOBE (the default).
+    #[arg(long, conflicts_with = "audit")]
+    oobe: bool,
+    /// Check that the next boot goes to audit mode.
+    #[arg(long)]
+    audit: bool,
+}
+
+pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
+    let mode = if args.audit { Mode::Audit } else { Mode::Oobe };
+    let options = OpenOptions {
+        index: args.image.index.as_deref(),
+        partition: args.image.partition,
+        output_diff: None,
+    };
+    let mut target = reseal::open_target_with(&args.image.target, &options)?;
+    let report = reseal::verify::verify(target.as_mut(), mode)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report_text(&report));
+    }
+    if report.armed() {
+        Ok(())
+    } else {
+        Err(CliError::not_armed(format!(
+            "{}: {}",
+            args.image.target.display(),
+            verdict_text(&report)
+        )))
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Oobe => "OOBE",
+        Mode::Audit => "audit mode",
+    }
+}
+
+fn verdict_text(report: &VerifyReport) -> String {
+    let failed = report.failures().count();
+    let asked = mode_name(report.mode);
+    match report.verdict {
+        Verdict::Armed => format!("armed for {asked}"),
+        Verdict::ArmedForOtherMode => format!("armed for the other mode, not {asked}"),
+        Verdict::HalfArmed => format!("half-armed: {failed} check(s) failed"),
+        Verdict::NotArmed => "not armed: the next boot is a normal boot".to_string(),
+    }
+}
+
+fn report_text(report: &VerifyReport) -> String {
+    let mut text = String::new();
+    for check in &report.checks {
+        let status = if check.passed { "ok  " } else { "FAIL" };
+        text.push_str(&format!("{status} {}: {}\n", check.name, check.detail));
+    }
+    text.push_str(&format!("{}\n", verdict_text(report)));
+    text
+}
