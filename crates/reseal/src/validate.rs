@@ -4,6 +4,7 @@
 use crate::error::{Error, Input, Remedy, Result};
 use crate::image::{Image, MACHINE_HIVES, SECURITY, SOFTWARE, SYSTEM};
 use crate::options::GeneralizeOptions;
+use crate::providers::setup_state::{STATE_INI, STATE_KEY};
 
 /// The names of all checks, in the order they run.
 pub const CHECKS: &[&str] = &[
@@ -21,9 +22,6 @@ const FIRST_BUILD_SUPPORTING_UPGRADES: u32 = 14393;
 pub const IMAGE_STATE_COMPLETE: &str = "IMAGE_STATE_COMPLETE";
 
 const CURRENT_VERSION: &str = r"Microsoft\Windows NT\CurrentVersion";
-const SETUP_STATE_KEY: &str = r"Microsoft\Windows\CurrentVersion\Setup\State";
-/// `State.ini`, the file copy of `ImageState`.
-pub const STATE_INI: &str = r"Windows\Setup\State\State.ini";
 const PENDING_XML: &str = r"Windows\WinSxS\pending.xml";
 
 /// One failed check.
@@ -178,7 +176,7 @@ fn pending_servicing(image: &mut Image) -> Result<Option<String>> {
 
 /// `ImageState` from the registry, else from `State.ini`.
 pub fn image_state(image: &mut Image) -> Result<Option<String>> {
-    if let Some(state) = image.string_value(SOFTWARE, SETUP_STATE_KEY, "ImageState")? {
+    if let Some(state) = image.string_value(SOFTWARE, STATE_KEY, "ImageState")? {
         return Ok(Some(state));
     }
     Ok(image
