@@ -24,6 +24,7 @@ use crate::remove_if_present;
 use std::time::{Duration, SystemTime};
 
 use reseal_hive::{base_block, reg_file, Hive};
+use reseal_nt::utf16;
 
 use manifest::Manifest;
 
@@ -130,11 +131,7 @@ fn copy_files(
         let text = read_text(&source)?;
         let crlf = with_crlf(&text);
         let bytes = if manifest.utf16_files.contains(&relative) {
-            [0xfeffu16]
-                .into_iter()
-                .chain(crlf.encode_utf16())
-                .flat_map(u16::to_le_bytes)
-                .collect()
+            utf16::encode_le_with_bom(&crlf)
         } else {
             crlf.into_bytes()
         };

@@ -18,17 +18,8 @@ pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
     buf[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
-/// UTF-16 little-endian text up to the first NUL.
-pub(crate) fn utf16le_string(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .take_while(|&unit| unit != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
-}
-
-/// UTF-16 big-endian text up to the first NUL.
+/// UTF-16 big-endian text up to the first NUL (the VHD dynamic header's parent name, the only
+/// big-endian text; UTF-16LE is `reseal_nt::utf16`).
 pub(crate) fn utf16be_string(bytes: &[u8]) -> String {
     let units: Vec<u16> = bytes
         .chunks_exact(2)
@@ -36,10 +27,6 @@ pub(crate) fn utf16be_string(bytes: &[u8]) -> String {
         .take_while(|&unit| unit != 0)
         .collect();
     String::from_utf16_lossy(&units)
-}
-
-pub(crate) fn utf16le_bytes(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
 pub(crate) fn utf16be_bytes(text: &str) -> Vec<u8> {

@@ -12,10 +12,10 @@
 //! primary header or its entries are damaged, the backup header in the last sector is used.
 
 use crate::block_device::BlockDevice;
-use crate::bytes::{array, utf16le_string};
+use crate::bytes::array;
 use crate::error::{Error, Result};
-use reseal_nt::le;
 use reseal_nt::Guid;
+use reseal_nt::{le, utf16};
 
 const MBR_ENTRIES_OFFSET: usize = 446;
 const PROTECTIVE_TYPE: u8 = 0xEE;
@@ -300,7 +300,7 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             partition_type: PartitionType::Gpt(partition_type),
             start,
             size,
-            name: utf16le_string(&entry[56..128]),
+            name: utf16::decode_le_lossy_until_nul(&entry[56..128]),
             unique_guid: Some(Guid(array(entry, 16))),
         });
     }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use reseal_nt::utf16;
+
 /// A registry value type (`REG_*`). Any `u32` is possible on disk; the constants name the known ones.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueType(pub u32);
@@ -70,10 +72,9 @@ impl fmt::Display for ValueType {
 
 /// Encodes a `REG_SZ`/`REG_EXPAND_SZ` string: UTF-16LE with a terminating NUL, as Windows stores it.
 pub fn encode_sz(s: &str) -> Vec<u8> {
-    s.encode_utf16()
-        .chain(std::iter::once(0))
-        .flat_map(u16::to_le_bytes)
-        .collect()
+    let mut out = utf16::encode_le(s);
+    out.extend([0, 0]);
+    out
 }
 
 /// Encodes a `REG_MULTI_SZ`: each string NUL-terminated, then one more NUL.
@@ -99,20 +100,12 @@ pub fn encode_qword(v: u64) -> Vec<u8> {
 /// Decodes UTF-16LE string data, stopping at the first NUL; an odd trailing byte is ignored and
 /// unpaired surrogates become U+FFFD (Windows does not validate what programs store).
 pub fn decode_sz(data: &[u8]) -> String {
-    let units: Vec<u16> = data
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+    utf16::decode_le_lossy_until_nul(data)
 }
 
 /// Decodes `REG_MULTI_SZ` data into its strings (the empty string that ends the list is not returned).
 pub fn decode_multi_sz(data: &[u8]) -> Vec<String> {
-    let units: Vec<u16> = data
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let units: Vec<u16> = utf16::units_le(data).collect();
     let mut strings: Vec<String> = units
         .split(|&u| u == 0)
         .map(String::from_utf16_lossy)

@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 
 use reseal_nt::upcase::upcase_unit;
+use reseal_nt::utf16;
 
 /// Longest key name Windows accepts, in UTF-16 code units.
 pub(crate) const MAX_KEY_NAME_LEN: usize = 255;
@@ -35,7 +36,7 @@ pub(crate) fn decode(raw: &[u8], compressed: bool) -> String {
     if compressed {
         raw.iter().map(|&b| char::from(b)).collect()
     } else {
-        String::from_utf16_lossy(&units(raw, false))
+        utf16::decode_le_lossy(raw)
     }
 }
 
@@ -45,10 +46,7 @@ pub(crate) fn encode(name: &str) -> (Vec<u8>, bool) {
     let latin1: Option<Vec<u8>> = name.chars().map(|c| u8::try_from(c).ok()).collect();
     match latin1 {
         Some(bytes) => (bytes, true),
-        None => (
-            name.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-            false,
-        ),
+        None => (utf16::encode_le(name), false),
     }
 }
 

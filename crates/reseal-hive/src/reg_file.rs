@@ -27,6 +27,7 @@
 
 use crate::data::{decode_sz, encode_sz, ValueType};
 use crate::{Error, Hive, Key, Result};
+use reseal_nt::utf16;
 
 /// The first line of a version 5 `.reg` file.
 pub const HEADER: &str = "Windows Registry Editor Version 5.00";
@@ -435,17 +436,13 @@ fn strip_root<'p>(path: &'p str, root_label: &str) -> Result<&'p str> {
 /// Decodes a `.reg` file's bytes: UTF-16LE with a byte-order mark (what regedit writes) or UTF-8
 /// (with or without a mark).
 pub fn decode_file(bytes: &[u8]) -> Result<String> {
-    if let Some(utf16) = bytes.strip_prefix(&[0xff, 0xfe]) {
-        if utf16.len() % 2 != 0 {
+    if let Some(rest) = bytes.strip_prefix(&utf16::BOM) {
+        if rest.len() % 2 != 0 {
             return Err(Error::InvalidArgument(
                 "UTF-16 .reg file has an odd number of bytes".to_string(),
             ));
         }
-        let units: Vec<u16> = utf16
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        return String::from_utf16(&units).map_err(|e| {
+        return utf16::decode_le(rest).map_err(|e| {
             Error::InvalidArgument(format!("UTF-16 .reg file is not valid UTF-16: {e}"))
         });
     }
@@ -459,11 +456,7 @@ pub fn decode_file(bytes: &[u8]) -> Result<String> {
 
 /// Encodes `.reg` text as regedit saves it: UTF-16LE after a byte-order mark.
 pub fn encode_file(text: &str) -> Vec<u8> {
-    [0xfeffu16]
-        .into_iter()
-        .chain(text.encode_utf16())
-        .flat_map(u16::to_le_bytes)
-        .collect()
+    utf16::encode_le_with_bom(text)
 }
 
 fn line_error(number: usize, reason: impl std::fmt::Display) -> Error {

@@ -10,6 +10,7 @@
 //! - [`guid`]: GUIDs in Windows' byte layout, their text forms, random ones.
 //! - [`hex`]: bytes as hexadecimal text and back.
 //! - [`le`]: little-endian integers read from byte buffers, bounds checked.
+//! - [`utf16`]: UTF-16LE text from and to bytes.
 #![forbid(unsafe_code)]
 
 pub mod evtx;
@@ -20,6 +21,7 @@ pub mod le;
 pub mod security_descriptor;
 pub mod sid;
 pub mod upcase;
+pub mod utf16;
 
 pub use filetime::FileTime;
 pub use guid::{Guid, GuidError};

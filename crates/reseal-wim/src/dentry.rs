@@ -33,7 +33,7 @@ use std::collections::HashSet;
 use crate::blob_table::{Sha1, ZERO_HASH};
 use crate::error::Malformed;
 
-use reseal_nt::le;
+use reseal_nt::{le, utf16};
 
 pub const DENTRY_FIXED_SIZE: usize = 102;
 pub const STREAM_ENTRY_FIXED_SIZE: usize = 38;
@@ -166,9 +166,9 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
             "names of {name_bytes} + {short_name_bytes} bytes do not fit in {length}"
         )));
     }
-    let name = utf16_to_string(&raw[DENTRY_FIXED_SIZE..DENTRY_FIXED_SIZE + name_bytes]);
+    let name = utf16::decode_le_lossy(&raw[DENTRY_FIXED_SIZE..DENTRY_FIXED_SIZE + name_bytes]);
     let short_start = DENTRY_FIXED_SIZE + with_nul(name_bytes);
-    let short_name = utf16_to_string(&raw[short_start..short_start + short_name_bytes]);
+    let short_name = utf16::decode_le_lossy(&raw[short_start..short_start + short_name_bytes]);
     let is_reparse = attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0;
 
     let mut main_hash = ZERO_HASH;
@@ -217,7 +217,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
         hash.copy_from_slice(&metadata[position + 16..position + 36]);
         let name_start = position + STREAM_ENTRY_FIXED_SIZE;
         streams.push(StreamRef {
-            name: utf16_to_string(&metadata[name_start..name_start + stream_name_bytes]),
+            name: utf16::decode_le_lossy(&metadata[name_start..name_start + stream_name_bytes]),
             hash,
             hash_field: position + 16,
         });
@@ -286,9 +286,8 @@ pub fn new_dentry_bytes(
     time: u64,
     hash: &Sha1,
 ) -> Vec<u8> {
-    let units: Vec<u16> = name.encode_utf16().collect();
-    let name_bytes = units.len() * 2;
-    let length = (DENTRY_FIXED_SIZE + name_bytes + 2).div_ceil(8) * 8;
+    let name = utf16::encode_le(name);
+    let length = (DENTRY_FIXED_SIZE + name.len() + 2).div_ceil(8) * 8;
     let mut out = vec![0u8; length];
     out[..8].copy_from_slice(&(length as u64).to_le_bytes());
     out[8..12].copy_from_slice(&attributes.to_le_bytes());
@@ -297,11 +296,8 @@ pub fn new_dentry_bytes(
         out[field..field + 8].copy_from_slice(&time.to_le_bytes());
     }
     out[MAIN_HASH_FIELD..MAIN_HASH_FIELD + 20].copy_from_slice(hash);
-    out[100..102].copy_from_slice(&(name_bytes as u16).to_le_bytes());
-    for (i, unit) in units.iter().enumerate() {
-        out[DENTRY_FIXED_SIZE + 2 * i..DENTRY_FIXED_SIZE + 2 * i + 2]
-            .copy_from_slice(&unit.to_le_bytes());
-    }
+    out[100..102].copy_from_slice(&(name.len() as u16).to_le_bytes());
+    out[DENTRY_FIXED_SIZE..DENTRY_FIXED_SIZE + name.len()].copy_from_slice(&name);
     out
 }
 
@@ -311,22 +307,14 @@ pub fn has_child_list(attributes: u32) -> bool {
         == FILE_ATTRIBUTE_DIRECTORY
 }
 
-fn utf16_to_string(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
-    String::from_utf16_lossy(&units)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A dentry with `name`, laid out as the module documentation says.
     pub(crate) fn dentry_bytes(name: &str, attributes: u32, subdir: u64, hash: u8) -> Vec<u8> {
-        let units: Vec<u16> = name.encode_utf16().collect();
-        let name_bytes = units.len() * 2;
+        let name = utf16::encode_le(name);
+        let name_bytes = name.len();
         let length =
             (DENTRY_FIXED_SIZE + if name_bytes > 0 { name_bytes + 2 } else { 0 }).div_ceil(8) * 8;
         let mut out = vec![0u8; length];
@@ -336,9 +324,7 @@ mod tests {
         out[16..24].copy_from_slice(&subdir.to_le_bytes());
         out[64..84].fill(hash);
         out[100..102].copy_from_slice(&(name_bytes as u16).to_le_bytes());
-        for (i, unit) in units.iter().enumerate() {
-            out[102 + 2 * i..104 + 2 * i].copy_from_slice(&unit.to_le_bytes());
-        }
+        out[102..102 + name_bytes].copy_from_slice(&name);
         out
     }
 

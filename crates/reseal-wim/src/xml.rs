@@ -15,6 +15,7 @@
 //! (WINDOWS, FLAGS, descriptions…) are preserved.
 
 use crate::error::Malformed;
+use reseal_nt::utf16;
 
 /// What the XML says about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,24 +56,15 @@ impl XmlData {
                 format!("odd length {} for UTF-16 text", bytes.len()),
             ));
         }
-        let units: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        let units = units.strip_prefix(&[0xfeff]).unwrap_or(&units);
+        let bytes = bytes.strip_prefix(&utf16::BOM).unwrap_or(bytes);
         let text =
-            String::from_utf16(units).map_err(|_| Malformed::new("XML data", "invalid UTF-16"))?;
+            utf16::decode_le(bytes).map_err(|_| Malformed::new("XML data", "invalid UTF-16"))?;
         Ok(Self { text })
     }
 
     /// UTF-16LE with a byte-order mark, as Windows and wimlib write it.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + self.text.len() * 2);
-        out.extend_from_slice(&[0xff, 0xfe]);
-        for unit in self.text.encode_utf16() {
-            out.extend_from_slice(&unit.to_le_bytes());
-        }
-        out
+        utf16::encode_le_with_bom(&self.text)
     }
 
     pub fn images(&self) -> Vec<ImageInfo> {

@@ -4,7 +4,7 @@
 use crate::error::{Error, Input, Remedy, Result};
 use crate::image::{Image, MACHINE_HIVES, SECURITY, SOFTWARE, SYSTEM};
 use crate::options::GeneralizeOptions;
-use crate::providers::setup_state::{STATE_INI, STATE_KEY};
+use crate::providers::setup_state::{state_ini_image_state, STATE_INI, STATE_KEY};
 
 /// The names of all checks, in the order they run.
 pub const CHECKS: &[&str] = &[
@@ -184,45 +184,6 @@ pub fn image_state(image: &mut Image) -> Result<Option<String>> {
         .and_then(|bytes| state_ini_image_state(&bytes)))
 }
 
-/// The `ImageState` of a `State.ini` (`[State]` section; UTF-16 with a byte-order mark or ANSI;
-/// quotes around the value are dropped).
-pub fn state_ini_image_state(bytes: &[u8]) -> Option<String> {
-    let text = decode_ini(bytes);
-    let mut in_state = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_state = line.eq_ignore_ascii_case("[State]");
-            continue;
-        }
-        if !in_state {
-            continue;
-        }
-        if let Some((key, value)) = line.split_once('=') {
-            if key.trim().eq_ignore_ascii_case("ImageState") {
-                return Some(value.trim().trim_matches('"').to_string());
-            }
-        }
-    }
-    None
-}
-
-/// INI text: UTF-16LE when it starts with its byte-order mark, else UTF-8 or Latin-1.
-pub fn decode_ini(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(&[0xff, 0xfe]) {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        return String::from_utf16_lossy(&units);
-    }
-    let bytes = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
-    }
-}
-
 fn already_generalized(image: &mut Image) -> Result<Option<String>> {
     Ok(image_state(image)?
         .filter(|state| !state.eq_ignore_ascii_case(IMAGE_STATE_COMPLETE))
@@ -253,29 +214,4 @@ fn dirty_hive(image: &mut Image) -> Result<Option<String>> {
             dirty.join(", ")
         )
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_ini_in_both_encodings() {
-        let ansi = b"[State]\r\nImageState=\"IMAGE_STATE_COMPLETE\"\r\n";
-        assert_eq!(
-            state_ini_image_state(ansi).as_deref(),
-            Some("IMAGE_STATE_COMPLETE")
-        );
-        let mut utf16 = vec![0xff, 0xfe];
-        for unit in "[Other]\r\nImageState=x\r\n[State]\r\nImageState=IMAGE_STATE_UNDEPLOYABLE\r\n"
-            .encode_utf16()
-        {
-            utf16.extend(unit.to_le_bytes());
-        }
-        assert_eq!(
-            state_ini_image_state(&utf16).as_deref(),
-            Some("IMAGE_STATE_UNDEPLOYABLE")
-        );
-        assert_eq!(state_ini_image_state(b"garbage\xff"), None);
-    }
 }

@@ -26,9 +26,9 @@ use crate::image::{Image, SOFTWARE, SYSTEM};
 use crate::options::Mode;
 use crate::providers::machine_sid::PENDING_REQUEST;
 use crate::providers::setup_state::{
-    image_state, CHILD_COMPLETION_KEY, FAILED_PASS_STATUSES, GENERALIZATION_PENDING,
-    IMAGE_SERVICING_KEY, PASS_STATUS_MAX, SETUP_KEY, STATE_INI, SYSPREP_STATUS_KEY,
-    UNATTEND_PASSES_KEY,
+    image_state, state_ini_image_state, CHILD_COMPLETION_KEY, FAILED_PASS_STATUSES,
+    GENERALIZATION_PENDING, IMAGE_SERVICING_KEY, PASS_STATUS_MAX, SETUP_KEY, STATE_INI,
+    SYSPREP_STATUS_KEY, UNATTEND_PASSES_KEY,
 };
 use crate::targets::Target;
 use crate::validate;
@@ -202,7 +202,7 @@ fn check_image_state_copies(image: &mut Image, state: Option<&str>) -> Result<Ve
     };
     let ini = image
         .read_file(STATE_INI)?
-        .and_then(|bytes| validate::state_ini_image_state(&bytes));
+        .and_then(|bytes| state_ini_image_state(&bytes));
     let servicing = image.string_value(SOFTWARE, IMAGE_SERVICING_KEY, "ImageState")?;
     let mut differing = Vec::new();
     for (place, copy) in [("State.ini", ini), ("ImageServicingData", servicing)] {

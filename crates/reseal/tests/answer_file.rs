@@ -340,8 +340,7 @@ fn schema_errors_report_line_and_column() {
 #[test]
 fn utf16_and_bom_inputs_parse() {
     let text = user_file();
-    let mut utf16 = vec![0xFF, 0xFE];
-    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let utf16 = reseal_nt::utf16::encode_le_with_bom(&text);
     let mut utf8_bom = vec![0xEF, 0xBB, 0xBF];
     utf8_bom.extend_from_slice(text.as_bytes());
     let plain = AnswerFile::parse(&text).unwrap();

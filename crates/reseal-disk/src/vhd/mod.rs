@@ -23,14 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::block_device::{check_range, check_write, BlockDevice};
-use crate::bytes::utf16le_bytes;
 use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
 use dynamic_header::{DynamicHeader, ParentLocator, DYNAMIC_HEADER_SIZE};
 use footer::{DiskType, Footer, FOOTER_SIZE};
-use reseal_nt::Guid;
+use reseal_nt::{utf16, Guid};
 
 const SECTOR: u64 = 512;
 const UNALLOCATED: u32 = u32::MAX;
@@ -457,7 +456,7 @@ impl BlockDevice for Vhd {
 fn read_locator_text(file: &mut dyn ImageFile, locator: &ParentLocator) -> Result<String> {
     let length = locator.data_length.min(MAX_LOCATOR_DATA) as usize;
     let data = read_structure(file, locator.data_offset, length, "VHD parent locator")?;
-    Ok(crate::bytes::utf16le_string(&data))
+    Ok(utf16::decode_le_lossy_until_nul(&data))
 }
 
 /// Opens the parent named by the locators and checks that it is the disk the child was made from.
@@ -573,9 +572,12 @@ pub(crate) fn create_differencing_child(
 
     let mut locator_texts: Vec<([u8; 4], Vec<u8>)> = Vec::new();
     if let Some(relative) = &relative {
-        locator_texts.push((*b"W2ru", utf16le_bytes(relative)));
+        locator_texts.push((*b"W2ru", utf16::encode_le(relative)));
     }
-    locator_texts.push((*b"W2ku", utf16le_bytes(&parent_absolute.to_string_lossy())));
+    locator_texts.push((
+        *b"W2ku",
+        utf16::encode_le(&parent_absolute.to_string_lossy()),
+    ));
     let mut next_offset = table_offset + table_size;
     let mut locators = Vec::new();
     for (code, text) in &locator_texts {

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use crate::bytes::{put, utf16le_bytes, utf16le_string};
+use crate::bytes::put;
 use crate::error::{Error, Result};
+use reseal_nt::utf16;
 
 pub const SIGNATURE: &[u8; 8] = b"vhdxfile";
 pub const READ_SIZE: usize = 8 + 512;
@@ -23,14 +24,14 @@ impl FileIdentifier {
             ));
         }
         Ok(FileIdentifier {
-            creator: utf16le_string(&bytes[8..READ_SIZE]),
+            creator: utf16::decode_le_lossy_until_nul(&bytes[8..READ_SIZE]),
         })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = vec![0u8; READ_SIZE];
         put(&mut bytes, 0, SIGNATURE);
-        let mut creator = utf16le_bytes(&self.creator);
+        let mut creator = utf16::encode_le(&self.creator);
         creator.truncate(510);
         put(&mut bytes, 8, &creator);
         bytes

@@ -13,10 +13,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::bytes::{array, put, utf16le_bytes};
+use crate::bytes::{array, put};
 use crate::error::{Error, Result};
-use reseal_nt::le;
 use reseal_nt::Guid;
+use reseal_nt::{le, utf16};
 
 pub const TABLE_SIZE: usize = 64 * 1024;
 const SIGNATURE: &[u8; 8] = b"metadata";
@@ -265,13 +265,7 @@ fn parse_parent_locator(path: &Path, data: &[u8]) -> Result<BTreeMap<String, Str
     let text = |offset: u32, length: u16| -> Result<String> {
         let (offset, length) = (offset as usize, length as usize);
         data.get(offset..offset + length)
-            .map(|bytes| {
-                let units: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-                    .collect();
-                String::from_utf16_lossy(&units)
-            })
+            .map(utf16::decode_le_lossy)
             .ok_or_else(|| corrupt(format!("text of {length} bytes at {offset} lies outside")))
     };
     let mut pairs = BTreeMap::new();
@@ -295,7 +289,7 @@ fn parent_locator_bytes(pairs: &BTreeMap<String, String>) -> Vec<u8> {
     put(&mut bytes, 0, &VHDX_PARENT_LOCATOR_TYPE.0);
     put(&mut bytes, 18, &(pairs.len() as u16).to_le_bytes());
     for (index, (key, value)) in pairs.iter().enumerate() {
-        let (key, value) = (utf16le_bytes(key), utf16le_bytes(value));
+        let (key, value) = (utf16::encode_le(key), utf16::encode_le(value));
         let key_offset = bytes.len();
         bytes.extend_from_slice(&key);
         let value_offset = bytes.len();

@@ -9,6 +9,7 @@ use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+use reseal_nt::utf16;
 
 use super::schema::{is_password_element, Context};
 use super::AnswerFile;
@@ -235,26 +236,20 @@ pub(super) fn prefix_of(name: &str) -> Option<&str> {
 
 /// UTF-8 (an optional BOM is dropped) or UTF-16 with a BOM.
 pub(super) fn decode_text(bytes: &[u8]) -> std::result::Result<String, ParseError> {
-    let utf16 = |units: Vec<u16>| {
-        String::from_utf16(&units).map_err(|_| ParseError {
-            line: 1,
-            column: 1,
-            message: "invalid UTF-16 text".into(),
-        })
+    let invalid = |_| ParseError {
+        line: 1,
+        column: 1,
+        message: "invalid UTF-16 text".into(),
     };
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        return utf16(
-            rest.chunks_exact(2)
-                .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-                .collect(),
-        );
+    if let Some(rest) = bytes.strip_prefix(&utf16::BOM) {
+        return utf16::decode_le(rest).map_err(invalid);
     }
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        return utf16(
-            rest.chunks_exact(2)
-                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
-                .collect(),
-        );
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+            .collect();
+        return String::from_utf16(&units).map_err(invalid);
     }
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     match std::str::from_utf8(bytes) {

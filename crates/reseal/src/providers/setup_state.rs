@@ -41,6 +41,7 @@
 
 use reseal_hive::data::{encode_dword, encode_sz};
 use reseal_hive::ValueType;
+use reseal_nt::utf16;
 
 use crate::error::Result;
 use crate::image::{SOFTWARE, SYSTEM};
@@ -365,13 +366,34 @@ enum IniEncoding {
     Ansi,
 }
 
+/// The `ImageState` of a `State.ini` (`[State]` section; UTF-16 with a byte-order mark or ANSI;
+/// quotes around the value are dropped).
+pub fn state_ini_image_state(bytes: &[u8]) -> Option<String> {
+    let (_, text) = decode_ini(bytes);
+    let mut in_state = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_state = line.eq_ignore_ascii_case("[State]");
+            continue;
+        }
+        if !in_state {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            if key.trim().eq_ignore_ascii_case("ImageState") {
+                return Some(value.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// State.ini's text and the encoding it came in: UTF-16LE or UTF-8 after their byte-order
+/// marks, else ANSI (each byte one character, as Latin-1).
 fn decode_ini(bytes: &[u8]) -> (IniEncoding, String) {
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .collect();
-        return (IniEncoding::Utf16Le, String::from_utf16_lossy(&units));
+    if let Some(rest) = bytes.strip_prefix(&utf16::BOM) {
+        return (IniEncoding::Utf16Le, utf16::decode_le_lossy(rest));
     }
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return (
@@ -387,11 +409,7 @@ fn decode_ini(bytes: &[u8]) -> (IniEncoding, String) {
 
 fn encode_ini(encoding: IniEncoding, text: &str) -> Vec<u8> {
     match encoding {
-        IniEncoding::Utf16Le => {
-            let mut out = vec![0xFF, 0xFE];
-            out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
-            out
-        }
+        IniEncoding::Utf16Le => utf16::encode_le_with_bom(text),
         IniEncoding::Utf8Bom => {
             let mut out = vec![0xEF, 0xBB, 0xBF];
             out.extend_from_slice(text.as_bytes());
@@ -478,8 +496,7 @@ mod tests {
     #[test]
     fn replaces_the_value_unquoted_keeping_utf16_and_crlf() {
         let text = "[State]\r\nImageState=\"IMAGE_STATE_COMPLETE\"\r\n";
-        let mut bytes = vec![0xFF, 0xFE];
-        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let bytes = utf16::encode_le_with_bom(text);
         let out = state_ini_with_image_state(Some(&bytes), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
         let (encoding, decoded) = decode_ini(&out);
         assert_eq!(encoding, IniEncoding::Utf16Le);
@@ -509,5 +526,22 @@ mod tests {
             state_ini_with_image_state(Some(b"[State]"), "S"),
             b"[State]\r\nImageState=S\r\n"
         );
+    }
+
+    #[test]
+    fn state_ini_in_both_encodings() {
+        let ansi = b"[State]\r\nImageState=\"IMAGE_STATE_COMPLETE\"\r\n";
+        assert_eq!(
+            state_ini_image_state(ansi).as_deref(),
+            Some("IMAGE_STATE_COMPLETE")
+        );
+        let utf16 = utf16::encode_le_with_bom(
+            "[Other]\r\nImageState=x\r\n[State]\r\nImageState=IMAGE_STATE_UNDEPLOYABLE\r\n",
+        );
+        assert_eq!(
+            state_ini_image_state(&utf16).as_deref(),
+            Some("IMAGE_STATE_UNDEPLOYABLE")
+        );
+        assert_eq!(state_ini_image_state(b"garbage\xff"), None);
     }
 }
