@@ -53,6 +53,29 @@ pub struct WriteArgs {
     output_diff: Option<PathBuf>,
 }
 
+/// Where the next boot goes: OOBE (the default) or audit mode. Declared once, flattened into
+/// generalize and verify (reseal declares its own pair, since it requires one of them).
+#[derive(Args, Debug)]
+pub struct ModeArgs {
+    /// The next boot goes to OOBE (the default).
+    #[arg(long, conflicts_with = "audit")]
+    oobe: bool,
+    /// The next boot goes to audit mode.
+    #[arg(long)]
+    audit: bool,
+}
+
+impl ModeArgs {
+    /// The mode the flags choose.
+    pub fn mode(&self) -> Mode {
+        if self.audit {
+            Mode::Audit
+        } else {
+            Mode::Oobe
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     #[command(flatten)]
@@ -63,12 +86,8 @@ pub struct InspectArgs {
 pub struct GeneralizeArgs {
     #[command(flatten)]
     image: ImageArgs,
-    /// The next boot runs specialize, then OOBE (the default).
-    #[arg(long, conflicts_with = "audit")]
-    oobe: bool,
-    /// The next boot runs specialize, then audit mode.
-    #[arg(long)]
-    audit: bool,
+    #[command(flatten)]
+    mode: ModeArgs,
     /// An answer file (unattend.xml) to merge into the one reseal writes for the next boot.
     #[arg(long, value_name = "FILE")]
     unattend: Option<PathBuf>,
@@ -270,7 +289,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         .transpose()?;
     let options = GeneralizeOptions {
         generalize: true,
-        mode: if args.audit { Mode::Audit } else { Mode::Oobe },
+        mode: args.mode.mode(),
         unattend: args.unattend,
         computer_name: args.computer_name,
         sid,

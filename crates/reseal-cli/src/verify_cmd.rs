@@ -6,23 +6,19 @@
 use clap::Args;
 use reseal::{Mode, OpenOptions, Verdict, VerifyReport};
 
-use crate::image_cmd::ImageArgs;
+use crate::image_cmd::{ImageArgs, ModeArgs};
 use crate::CliError;
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     #[command(flatten)]
     image: ImageArgs,
-    /// Check that the next boot goes to OOBE (the default).
-    #[arg(long, conflicts_with = "audit")]
-    oobe: bool,
-    /// Check that the next boot goes to audit mode.
-    #[arg(long)]
-    audit: bool,
+    #[command(flatten)]
+    mode: ModeArgs,
 }
 
 pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
-    let mode = if args.audit { Mode::Audit } else { Mode::Oobe };
+    let mode = args.mode.mode();
     let options = OpenOptions {
         index: args.image.index.as_deref(),
         partition: args.image.partition,
