@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
+//! 6 the image is in use by another reseal run (nothing read or written; `--wait` waits);
 //! 1 any other failure (nothing half-written).
 
 use std::fmt;
@@ -23,6 +24,8 @@ impl CliError {
     pub const OTHER: u8 = 1;
     /// `reseal verify`: the image is not armed for the mode asked for.
     pub const NOT_ARMED: u8 = 5;
+    /// Another reseal run holds the image.
+    pub const IN_USE: u8 = 6;
 
     pub fn usage(message: impl Into<String>) -> Self {
         CliError {
@@ -103,6 +106,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Usage => CliError::USAGE,
         ErrorKind::Refused => CliError::REFUSED,
         ErrorKind::CorruptInput => CliError::CORRUPT,
+        ErrorKind::InUse => CliError::IN_USE,
         _ => CliError::OTHER,
     }
 }
@@ -135,6 +139,7 @@ fn remedy_text(remedy: Remedy) -> &'static str {
         Remedy::FixOrSkipChecks => {
             "\nFix the image, or skip a check with --ignore-check NAME if you know the result is safe."
         }
+        Remedy::WaitForOtherRun => "; wait for it to finish, or run again with --wait",
         _ => "",
     }
 }

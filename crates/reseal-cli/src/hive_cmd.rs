@@ -71,10 +71,10 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
                 }));
             } else {
                 for subkey in &subkeys {
-                    println!("{}\\", subkey.name().map_err(|e| CliError::hive(file, e))?);
+                    outln!("{}\\", subkey.name().map_err(|e| CliError::hive(file, e))?);
                 }
                 for value in &values {
-                    println!(
+                    outln!(
                         "{}",
                         value_line(value).map_err(|e| CliError::hive(file, e))?
                     );
@@ -103,7 +103,7 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
                 print_json(&Json::Array(values.map_err(|e| CliError::hive(file, e))?));
             } else {
                 for value in &values {
-                    println!(
+                    outln!(
                         "{}",
                         value_line(value).map_err(|e| CliError::hive(file, e))?
                     );
@@ -140,7 +140,7 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
         HiveCommand::Export { path, root } => {
             let text = reseal_hive::reg_file::export(&hive, &path, &root)
                 .map_err(|e| CliError::hive(file, e))?;
-            print!("{text}");
+            out!("{text}");
         }
         HiveCommand::Check => {
             let structure = hive.check();
@@ -158,18 +158,22 @@ pub fn run(file: &Path, command: HiveCommand, as_json: bool) -> Result<(), CliEr
                     "structure": check_json(&structure),
                 }));
             } else {
-                println!("file: {}", file.display());
-                println!("dirty when opened: {}", yes_no(report.was_dirty));
+                outln!("file: {}", file.display());
+                outln!("dirty when opened: {}", yes_no(report.was_dirty));
                 for log in &report.applied {
-                    println!(
+                    outln!(
                         "log applied: {} ({} entries, sequence {}..{}, {} pages)",
-                        log.name, log.entries, log.first_sequence, log.last_sequence, log.pages
+                        log.name,
+                        log.entries,
+                        log.first_sequence,
+                        log.last_sequence,
+                        log.pages
                     );
                 }
                 for note in &report.notes {
-                    println!("log note: {note}");
+                    outln!("log note: {note}");
                 }
-                print!("{}", check_text(&structure));
+                out!("{}", check_text(&structure));
             }
             if !structure.is_clean() {
                 return Err(CliError::corrupt(format!(
@@ -211,7 +215,7 @@ fn write_back(hive: Hive, file: &Path) -> Result<(), CliError> {
 }
 
 fn print_json(value: &Json) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );

@@ -35,9 +35,21 @@ pub struct ImageArgs {
     pub(crate) partition: Option<u32>,
 }
 
+/// What a command that writes or recovers does when another reseal run holds the image.
+/// Declared once, flattened into generalize, reseal and recover.
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// When another reseal run holds the image, wait until it is done instead of exiting at once
+    /// (exit code 6).
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
 /// How generalize and reseal write: not at all, despite failed checks, or somewhere else.
 #[derive(Args, Debug)]
 pub struct WriteArgs {
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Print the plan and write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -118,6 +130,8 @@ pub struct RecoverArgs {
     /// redo log is finished whatever the partition).
     #[arg(long, value_name = "N")]
     partition: Option<u32>,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -158,31 +172,32 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
         let why = "a WIM is committed by rewriting its header last, so an interrupted run leaves \
                    it as it was";
         if as_json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "recovered": null, "reason": why }))
                     .unwrap_or_default()
             );
         } else {
-            println!("nothing to recover in {}: {why}", args.target.display());
+            outln!("nothing to recover in {}: {why}", args.target.display());
         }
         return Ok(());
     }
     let options = OpenOptions {
         partition: args.partition,
+        wait: args.wait.wait,
         ..OpenOptions::default()
     };
     let mut target = reseal::open_target_with(&args.target, &options)?;
     let outcome = reseal::recover(target.as_mut())?;
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "recovered": outcome })).unwrap_or_default()
         );
     } else {
         match &outcome {
-            Some(outcome) => println!("{}", recovery_text(outcome)),
-            None => println!(
+            Some(outcome) => outln!("{}", recovery_text(outcome)),
+            None => outln!(
                 "nothing to recover: no interrupted run in {}",
                 args.target.display()
             ),
@@ -196,7 +211,7 @@ pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
     let options = OpenOptions {
         index: args.index.as_deref(),
         partition: args.partition,
-        output_diff: None,
+        ..OpenOptions::default()
     };
     let several = is_all(args.index.as_deref());
     let mut output = Output::new(as_json, several);
@@ -246,11 +261,11 @@ impl Output {
         } else {
             if self.several {
                 if self.images > 0 {
-                    println!();
+                    outln!();
                 }
-                println!("== {target} ==");
+                outln!("== {target} ==");
             }
-            print!("{}", text());
+            out!("{}", text());
         }
         self.images += 1;
     }
@@ -272,7 +287,7 @@ impl Output {
         } else {
             self.documents.pop().unwrap_or_default()
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
         );
@@ -325,6 +340,8 @@ fn run(
             index: image.index.as_deref(),
             partition: image.partition,
             output_diff: write.output_diff.as_deref(),
+            wait: write.wait.wait,
+            ..OpenOptions::default()
         },
         output: write.output.as_deref(),
     };

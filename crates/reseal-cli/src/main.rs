@@ -4,7 +4,28 @@
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
-//! 1 any other failure (nothing half-written).
+//! 6 the image is in use by another reseal run (nothing read or written; generalize, reseal and
+//! recover take `--wait` to wait for it instead); 1 any other failure (nothing half-written).
+//!
+//! Output to a closed pipe (`reseal inspect IMAGE --json | head -1`) is dropped: the command
+//! finishes its work and exits as it would have (0 when it succeeded), without a message.
+
+/// `print!` that survives a closed stdout: see [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that survives a closed stdout: see [`write_stdout`].
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod docs_cmd;
 mod error;
@@ -13,8 +34,10 @@ mod image_cmd;
 mod progress_bar;
 mod verify_cmd;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -75,6 +98,23 @@ enum Command {
     },
 }
 
+/// Set when writing to stdout failed for another reason than a closed pipe.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout. A reader that went away (`| head -1`) is no failure of the command: the
+/// rest of the output is dropped and the command goes on with its work. Any other write error
+/// is told once on stderr and makes the exit code 1.
+pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    let Err(error) = std::io::stdout().lock().write_fmt(args) else {
+        return;
+    };
+    if error.kind() != std::io::ErrorKind::BrokenPipe
+        && !STDOUT_FAILED.swap(true, Ordering::Relaxed)
+    {
+        eprintln!("reseal: cannot write to stdout: {error}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -88,6 +128,7 @@ fn main() -> ExitCode {
         Command::Man { out_dir } => docs_cmd::man(out_dir.as_deref(), Cli::command()),
     };
     match result {
+        Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::from(CliError::OTHER),
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("reseal: {error}");

@@ -22,17 +22,19 @@ pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
     let options = OpenOptions {
         index: args.image.index.as_deref(),
         partition: args.image.partition,
-        output_diff: None,
+        // Verify only reads: other readers may hold the image too, never a writer.
+        lock: reseal::LockMode::Shared,
+        ..OpenOptions::default()
     };
     let mut target = reseal::open_target_with(&args.image.target, &options)?;
     let report = reseal::verify::verify(target.as_mut(), mode)?;
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        print!("{}", report_text(&report));
+        out!("{}", report_text(&report));
     }
     if report.armed() {
         Ok(())

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     /// A file of the image is damaged or uses a structure reseal cannot edit safely (hive, event
     /// log, journal, container, file system).
     CorruptInput,
+    /// Another reseal run holds the image (see [`crate::lock`]); nothing was read or written.
+    InUse,
     /// Anything else: I/O errors, an image that changed under us.
     Other,
 }
@@ -74,6 +76,8 @@ pub enum Remedy {
     ChoosePartition,
     /// Fix the image, or skip the failed checks when the result is known to be safe.
     FixOrSkipChecks,
+    /// Another run holds the image: wait for it to finish (or ask to wait for the lock).
+    WaitForOtherRun,
 }
 
 impl Remedy {
@@ -88,6 +92,7 @@ impl Remedy {
             Remedy::FixOrSkipChecks => {
                 "fix the image, or skip a check by name if you know the result is safe"
             }
+            Remedy::WaitForOtherRun => "wait for it to finish, or ask to wait for the image",
         }
     }
 }
@@ -225,6 +230,18 @@ impl Error {
             ..Error::other(
                 None,
                 format!("{image}: an earlier reseal run on this image was interrupted"),
+            )
+        }
+    }
+
+    /// The error for an image another reseal run holds (`pid`, when it is known).
+    pub fn in_use(image: &str, pid: Option<u32>) -> Error {
+        let holder = pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}"));
+        Error {
+            remedy: Some(Remedy::WaitForOtherRun),
+            ..Error::new(
+                ErrorKind::InUse,
+                format!("{image} is in use by another reseal run ({holder})"),
             )
         }
     }

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod error;
 pub mod image;
 pub mod inspect;
+pub mod lock;
 pub mod options;
 pub mod plan;
 pub mod progress;
@@ -23,11 +24,13 @@ pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use apply::ApplyReport;
 pub use error::{Error, ErrorKind, Input, Remedy, Result};
 pub use image::Image;
 pub use inspect::Inspection;
+pub use lock::{ImageLock, LockMode};
 pub use options::{GeneralizeOptions, Mode};
 pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
@@ -72,11 +75,38 @@ pub struct OpenOptions<'a> {
     pub partition: Option<u32>,
     /// Write a disk image's changes into this new differencing disk instead of the image.
     pub output_diff: Option<&'a Path>,
+    /// How [`open_target_with`] locks the image (see [`lock`]): exclusively by default, which
+    /// a run that may write or recover needs; shared for a run that only reads. The run calls
+    /// choose for themselves ([`inspect_images`] shared, [`generalize_images`] exclusive).
+    pub lock: LockMode,
+    /// Wait until other runs release the image instead of failing at once with
+    /// [`ErrorKind::InUse`].
+    pub wait: bool,
 }
 
 /// Opens the image at `path` (see [`open_target`]) with `options`; an option that does not
 /// apply to the kind of image is a usage error.
+///
+/// The image is locked first (`options.lock`, see [`lock`]) and stays locked until the target
+/// is dropped; another run holding it is an [`ErrorKind::InUse`] error, unless `options.wait`.
 pub fn open_target_with(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> {
+    let lock = ImageLock::acquire(path, options.lock, options.wait)?;
+    open_locked(path, options, Arc::new(lock))
+}
+
+/// Opens the image at `path` with `options`, holding `lock` (taken on that image) until the
+/// target is dropped.
+pub(crate) fn open_locked(
+    path: &Path,
+    options: &OpenOptions,
+    lock: Arc<ImageLock>,
+) -> Result<Box<dyn Target>> {
+    let target = open_unlocked(path, options)?;
+    Ok(Box::new(lock::LockedTarget::new(target, lock)))
+}
+
+/// Opens the image at `path` with `options`; the caller has locked it.
+fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> {
     let refuse = |input: Input, for_what: &str| {
         let value = match input {
             Input::Index => options.index.map(str::to_string),

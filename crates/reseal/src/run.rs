@@ -9,9 +9,11 @@
 
 use std::fs::{self, File, OpenOptions as FileOptions};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Input, Result};
 use crate::inspect::Inspection;
+use crate::lock::{ImageLock, LockMode};
 use crate::progress::Progress;
 use crate::targets::{RecoveryOutcome, Target};
 use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider};
@@ -86,21 +88,33 @@ pub fn selected_images(path: &Path, index: Option<&str>) -> Result<Vec<Option<St
 /// What a run does to one open image, telling the run's events to its second argument.
 type ImageWork<'a> = dyn FnMut(&mut dyn Target, &mut dyn FnMut(RunEvent)) -> Result<()> + 'a;
 
-/// Opens each selected image of `path` in turn, finishes or discards what an interrupted run
-/// left in it, and runs `work` on it; stops at the first error.
+/// Locks the image file at `path` (`mode`; waiting when `options.wait`) for the whole run,
+/// opens each selected image of it in turn, finishes or discards what an interrupted run left
+/// in it, and runs `work` on it; stops at the first error.
+///
+/// Recovery needs the image to itself: a run that holds it shared and finds an interrupted run
+/// lets go and takes it exclusively first, so it never recovers what a live run is writing.
 fn for_each_image(
     path: &Path,
     selections: &[Option<String>],
     options: &OpenOptions,
+    mode: LockMode,
     each: &mut dyn FnMut(RunEvent),
     work: &mut ImageWork,
 ) -> Result<()> {
+    let mut lock = Arc::new(ImageLock::acquire(path, mode, options.wait)?);
     for index in selections {
         let open = OpenOptions {
             index: index.as_deref(),
             ..*options
         };
-        let mut target = crate::open_target_with(path, &open)?;
+        let mut target = crate::open_locked(path, &open, Arc::clone(&lock))?;
+        if lock.mode() == LockMode::Shared && target.has_interrupted_run()? {
+            drop(target);
+            drop(lock);
+            lock = Arc::new(ImageLock::acquire(path, LockMode::Exclusive, options.wait)?);
+            target = crate::open_locked(path, &open, Arc::clone(&lock))?;
+        }
         if let Some(outcome) = target.recover()? {
             each(RunEvent::Recovered {
                 target: target.describe(),
@@ -113,26 +127,36 @@ fn for_each_image(
 }
 
 /// Inspects each image `options.index` selects of the image file at `path` (an interrupted run
-/// is recovered first), reporting each to `each`.
+/// is recovered first), reporting each to `each`. The image is held shared (other readers may
+/// hold it too, never a writer), and exclusively while an interrupted run is recovered.
 pub fn inspect_images(
     path: &Path,
     options: &OpenOptions,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
     let selections = selected_images(path, options.index)?;
-    for_each_image(path, &selections, options, each, &mut |target, each| {
-        let inspection = crate::inspect(target)?;
-        each(RunEvent::Inspected {
-            target: target.describe(),
-            inspection: Box::new(inspection),
-        });
-        Ok(())
-    })
+    let mode = LockMode::Shared;
+    for_each_image(
+        path,
+        &selections,
+        options,
+        mode,
+        each,
+        &mut |target, each| {
+            let inspection = crate::inspect(target)?;
+            each(RunEvent::Inspected {
+                target: target.describe(),
+                inspection: Box::new(inspection),
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Generalizes (or reseals, by `options`) each image `run.open.index` selects of the image
 /// file at `path`, or of its copy at `run.output`; an interrupted run is recovered first. Each
-/// image is reported to `each` once done.
+/// image is reported to `each` once done. The image file is locked exclusively for the whole
+/// run (the input shared while it is copied).
 pub fn generalize_images(
     path: &Path,
     run: &RunOptions,
@@ -155,6 +179,8 @@ pub fn generalize_images(
     let edited = match run.output {
         // A dry run writes nothing, so the plan is made on the input itself.
         Some(output) if !options.dry_run => {
+            // No run may change the input while it is copied.
+            let _input = ImageLock::acquire(path, LockMode::Shared, run.open.wait)?;
             copy_to_new_file(path, output)?;
             output
         }
@@ -178,15 +204,24 @@ fn generalize_each(
     progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
-    for_each_image(path, selections, &run.open, each, &mut |target, each| {
-        let (plan, applied) = crate::generalize_with_progress(target, options, extra, progress)?;
-        each(RunEvent::Generalized {
-            target: target.describe(),
-            plan,
-            applied,
-        });
-        Ok(())
-    })
+    let mode = LockMode::Exclusive;
+    for_each_image(
+        path,
+        selections,
+        &run.open,
+        mode,
+        each,
+        &mut |target, each| {
+            let (plan, applied) =
+                crate::generalize_with_progress(target, options, extra, progress)?;
+            each(RunEvent::Generalized {
+                target: target.describe(),
+                plan,
+                applied,
+            });
+            Ok(())
+        },
+    )
 }
 
 /// Copies `from` to the new file `to` and flushes it, refusing to overwrite anything; a

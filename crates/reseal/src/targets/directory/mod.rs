@@ -20,6 +20,7 @@ pub use folder::{replace_host_file, replace_host_hive, Folder};
 
 use self::journal::{Operation, JOURNAL_DIR};
 use crate::error::{Error, Result};
+use crate::lock::DIRECTORY_LOCK_FILE;
 use crate::progress::Progress;
 use crate::targets::{canonical_path, path_components, DirEntry, RecoveryOutcome, Target};
 
@@ -87,13 +88,20 @@ impl DirectoryTarget {
         })
     }
 
-    /// Stages `operation` in the open transaction, refusing paths in the journal's own folder.
+    /// Stages `operation` in the open transaction, refusing paths in the journal's own folder
+    /// and the lock file.
     fn stage(&mut self, operation: Operation) -> Result<()> {
         let path = canonical_path(operation.path());
         let journal = canonical_path(JOURNAL_DIR);
         if path == journal || path.starts_with(&format!("{journal}\\")) {
             return Err(Error::usage(format!(
                 "{} lies in reseal's own journal folder ({JOURNAL_DIR})",
+                operation.path()
+            )));
+        }
+        if path == canonical_path(DIRECTORY_LOCK_FILE) {
+            return Err(Error::usage(format!(
+                "{} is reseal's own lock file",
                 operation.path()
             )));
         }
@@ -120,7 +128,14 @@ impl Target for DirectoryTarget {
     }
 
     fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
-        self.store.list_dir(path)
+        let mut entries = self.store.list_dir(path)?;
+        // The lock file of the run is not part of the image.
+        if path_components(path)?.is_empty() {
+            if let Some(entries) = entries.as_mut() {
+                entries.retain(|entry| !entry.name.eq_ignore_ascii_case(DIRECTORY_LOCK_FILE));
+            }
+        }
+        Ok(entries)
     }
 
     fn exists(&mut self, path: &str) -> Result<bool> {

@@ -1,0 +1,295 @@
+//! One writer per image: an advisory OS file lock (`flock(2)`, through `rustix`)
+//! taken before a run reads, recovers or plans anything, and held until its target is dropped.
+//!
+//! - A WIM file or a disk image is locked itself (the input image of a disk run with a
+//!   differencing child: the parents are only read and need none). Its holder writes its pid
+//!   into [`PID_FILE_SUFFIX`] beside the image (`install.wim.reseal-lock`), for the message
+//!   another run gives; the image's contents are never touched by the lock.
+//! - A directory is locked through [`DIRECTORY_LOCK_FILE`] at its root, created when missing,
+//!   holding its holder's pid. A holder alone on the image removes it when done, so no lock
+//!   file is left in the image; a locker whose file was removed meanwhile (it then holds a lock
+//!   on a file no one else can open) sees it and starts over. The directory target neither
+//!   lists nor writes it.
+//!
+//! A run that may write or recover takes the lock exclusively; a run that only reads
+//! (`inspect`, `verify`) takes it shared, so readers do not block each other but never read
+//! an image a writer is changing, and never recover anything while holding it shared.
+
+use std::fs::{self, File, OpenOptions as FileOptions};
+use std::io::ErrorKind as IoErrorKind;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::targets::{DirEntry, RecoveryOutcome, Target};
+
+/// The lock file at the root of a directory image.
+pub const DIRECTORY_LOCK_FILE: &str = "reseal.lock";
+
+/// Appended to a WIM or disk image's file name: the file beside it that names the lock's holder.
+pub const PID_FILE_SUFFIX: &str = ".reseal-lock";
+
+/// How a run holds an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockMode {
+    /// Alone: the run may write the image or recover an interrupted run (the default).
+    #[default]
+    Exclusive,
+    /// With other readers, never with a writer: the run only reads.
+    Shared,
+}
+
+/// The lock on one image, released when dropped.
+#[derive(Debug)]
+pub struct ImageLock {
+    /// The locked file; `None` when the image could not be locked (see [`ImageLock::acquire`]).
+    file: Option<File>,
+    mode: LockMode,
+    /// The file that names the holder: the lock file itself for a directory.
+    pid_file: PathBuf,
+}
+
+impl ImageLock {
+    /// Locks the image at `path` in `mode`, waiting for other runs to release it when `wait`,
+    /// else failing at once with [`crate::ErrorKind::InUse`], naming the holder's pid when it
+    /// is known.
+    ///
+    /// A path that does not exist is not locked (opening it gives the error). Neither is a
+    /// directory where the lock file cannot be created (a read-only mount, a folder of another
+    /// user): no run of this user can write there either.
+    pub fn acquire(path: &Path, mode: LockMode, wait: bool) -> Result<ImageLock> {
+        if path.is_dir() {
+            return acquire_directory(path, mode, wait);
+        }
+        let pid_file = sibling_pid_file(path);
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(_) => {
+                return Ok(ImageLock {
+                    file: None,
+                    mode,
+                    pid_file,
+                })
+            }
+        };
+        if !take(&file, mode, wait).map_err(|e| lock_error(path, &e))? {
+            return Err(Error::in_use(
+                &path.display().to_string(),
+                holder(&pid_file),
+            ));
+        }
+        // The pid is for messages only: an image beside which nothing can be written is locked
+        // all the same.
+        let _ = fs::write(&pid_file, format!("{}\n", std::process::id()));
+        Ok(ImageLock {
+            file: Some(file),
+            mode,
+            pid_file,
+        })
+    }
+
+    /// How the lock is held.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+
+    /// `true` when the image is locked (see [`ImageLock::acquire`] for when it is not).
+    pub fn is_held(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+impl Drop for ImageLock {
+    fn drop(&mut self) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        // Only a holder alone on the image removes the holder's file: a shared holder first
+        // tries to become the only one (it never waits for that).
+        if self.mode == LockMode::Exclusive
+            || take(file, LockMode::Exclusive, false).unwrap_or(false)
+        {
+            let _ = fs::remove_file(&self.pid_file);
+        }
+        // Closing the file releases the lock.
+    }
+}
+
+/// The file beside `image` that names the holder of its lock.
+fn sibling_pid_file(image: &Path) -> PathBuf {
+    let mut name = image.file_name().unwrap_or_default().to_os_string();
+    name.push(PID_FILE_SUFFIX);
+    image.with_file_name(name)
+}
+
+/// Locks `root`'s lock file, creating it when missing.
+fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLock> {
+    let lock_path = root.join(DIRECTORY_LOCK_FILE);
+    let shown = lock_path.display().to_string();
+    loop {
+        let file = match FileOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+        {
+            Ok(file) => file,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    IoErrorKind::ReadOnlyFilesystem | IoErrorKind::PermissionDenied
+                ) =>
+            {
+                return Ok(ImageLock {
+                    file: None,
+                    mode,
+                    pid_file: lock_path,
+                })
+            }
+            Err(e) => return Err(Error::io(&shown, "cannot create the lock file", &e)),
+        };
+        if !take(&file, mode, wait).map_err(|e| lock_error(&lock_path, &e))? {
+            return Err(Error::in_use(
+                &root.display().to_string(),
+                holder(&lock_path),
+            ));
+        }
+        // The holder before us may have removed the file as we opened it: a lock on a file no
+        // longer at the path locks nothing.
+        let same = match (file.metadata(), fs::symlink_metadata(&lock_path)) {
+            (Ok(held), Ok(there)) => held.dev() == there.dev() && held.ino() == there.ino(),
+            _ => false,
+        };
+        if !same {
+            continue;
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
+            .map_err(|e| Error::io(&shown, "cannot write the lock file", &e))?;
+        return Ok(ImageLock {
+            file: Some(file),
+            mode,
+            pid_file: lock_path,
+        });
+    }
+}
+
+/// Takes the lock on `file`: `false` when another holds it and `wait` is not asked.
+fn take(file: &File, mode: LockMode, wait: bool) -> std::io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    let operation = match (mode, wait) {
+        (LockMode::Exclusive, true) => FlockOperation::LockExclusive,
+        (LockMode::Shared, true) => FlockOperation::LockShared,
+        (LockMode::Exclusive, false) => FlockOperation::NonBlockingLockExclusive,
+        (LockMode::Shared, false) => FlockOperation::NonBlockingLockShared,
+    };
+    loop {
+        match flock(file, operation) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+fn lock_error(path: &Path, err: &std::io::Error) -> Error {
+    Error::io(path.display().to_string(), "cannot lock", err)
+}
+
+/// The pid the holder wrote into `pid_file`; it writes it right after taking the lock, so an
+/// empty file is read again for a moment.
+fn holder(pid_file: &Path) -> Option<u32> {
+    for _ in 0..20 {
+        if let Some(pid) = fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse().ok())
+        {
+            return Some(pid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// A target with the lock on its image, released when the target is dropped (after the target
+/// itself, which closes the image first). A target held shared refuses to write or recover.
+pub(crate) struct LockedTarget {
+    inner: Box<dyn Target>,
+    lock: Arc<ImageLock>,
+}
+
+impl LockedTarget {
+    pub(crate) fn new(inner: Box<dyn Target>, lock: Arc<ImageLock>) -> LockedTarget {
+        LockedTarget { inner, lock }
+    }
+
+    /// Refuses a write or a recovery when the image is held shared.
+    fn check_exclusive(&self) -> Result<()> {
+        if self.lock.mode() == LockMode::Shared {
+            return Err(Error::usage(format!(
+                "{}: opened for reading only (other runs may be reading it); open it for \
+                 writing to change it",
+                self.inner.describe()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Target for LockedTarget {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.read_file(path)
+    }
+    fn list_dir(&mut self, path: &str) -> Result<Option<Vec<DirEntry>>> {
+        self.inner.list_dir(path)
+    }
+    fn exists(&mut self, path: &str) -> Result<bool> {
+        self.inner.exists(path)
+    }
+    fn prepare_for_writes(&mut self) -> Result<()> {
+        self.check_exclusive()?;
+        self.inner.prepare_for_writes()
+    }
+    fn begin(&mut self) -> Result<()> {
+        self.check_exclusive()?;
+        self.inner.begin()
+    }
+    fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        self.inner.replace_file(path, contents)
+    }
+    fn create_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
+        self.inner.create_file(path, contents)
+    }
+    fn delete_file(&mut self, path: &str) -> Result<()> {
+        self.inner.delete_file(path)
+    }
+    fn delete_dir_all(&mut self, path: &str) -> Result<()> {
+        self.inner.delete_dir_all(path)
+    }
+    fn commit(&mut self, progress: &dyn Progress) -> Result<()> {
+        self.check_exclusive()?;
+        self.inner.commit(progress)
+    }
+    fn abort(&mut self) {
+        self.inner.abort();
+    }
+    fn has_interrupted_run(&mut self) -> Result<bool> {
+        self.inner.has_interrupted_run()
+    }
+    fn recover(&mut self) -> Result<Option<RecoveryOutcome>> {
+        if !self.inner.has_interrupted_run()? {
+            return self.inner.recover();
+        }
+        self.check_exclusive()?;
+        self.inner.recover()
+    }
+}
