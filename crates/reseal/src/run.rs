@@ -96,14 +96,14 @@ type ImageWork<'a> = dyn FnMut(&mut dyn Target, &mut dyn FnMut(RunEvent)) -> Res
 /// lets go and takes it exclusively first, so it never recovers what a live run is writing.
 fn for_each_image(
     path: &Path,
-    selections: &[Option<String>],
     options: &OpenOptions,
     mode: LockMode,
     each: &mut dyn FnMut(RunEvent),
     work: &mut ImageWork,
 ) -> Result<()> {
     let mut lock = Arc::new(ImageLock::acquire(path, mode, options.wait)?);
-    for index in selections {
+    // The images of a WIM are listed under the lock: no run changes the file meanwhile.
+    for index in &selected_images(path, options.index)? {
         let open = OpenOptions {
             index: index.as_deref(),
             ..*options
@@ -134,23 +134,15 @@ pub fn inspect_images(
     options: &OpenOptions,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
-    let selections = selected_images(path, options.index)?;
     let mode = LockMode::Shared;
-    for_each_image(
-        path,
-        &selections,
-        options,
-        mode,
-        each,
-        &mut |target, each| {
-            let inspection = crate::inspect(target)?;
-            each(RunEvent::Inspected {
-                target: target.describe(),
-                inspection: Box::new(inspection),
-            });
-            Ok(())
-        },
-    )
+    for_each_image(path, options, mode, each, &mut |target, each| {
+        let inspection = crate::inspect(target)?;
+        each(RunEvent::Inspected {
+            target: target.describe(),
+            inspection: Box::new(inspection),
+        });
+        Ok(())
+    })
 }
 
 /// Generalizes (or reseals, by `options`) each image `run.open.index` selects of the image
@@ -165,7 +157,8 @@ pub fn generalize_images(
     progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
-    let selections = selected_images(path, run.open.index)?;
+    // Refuses `all` for a file that is not a WIM before anything is copied.
+    selected_images(path, run.open.index)?;
     if run.output.is_some() && !crate::is_wim_file(path) {
         return Err(Error::bad_input(
             Input::Output,
@@ -186,7 +179,7 @@ pub fn generalize_images(
         }
         _ => path,
     };
-    let result = generalize_each(edited, &selections, run, options, extra, progress, each);
+    let result = generalize_each(edited, run, options, extra, progress, each);
     if result.is_err() && edited != path {
         // The copy is the input with at most some images done: not the asked-for result.
         let _ = fs::remove_file(edited);
@@ -197,7 +190,6 @@ pub fn generalize_images(
 /// Generalizes each selected image of `path` in turn, each committed on its own.
 fn generalize_each(
     path: &Path,
-    selections: &[Option<String>],
     run: &RunOptions,
     options: &GeneralizeOptions,
     extra: &[Box<dyn Provider>],
@@ -205,23 +197,15 @@ fn generalize_each(
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
     let mode = LockMode::Exclusive;
-    for_each_image(
-        path,
-        selections,
-        &run.open,
-        mode,
-        each,
-        &mut |target, each| {
-            let (plan, applied) =
-                crate::generalize_with_progress(target, options, extra, progress)?;
-            each(RunEvent::Generalized {
-                target: target.describe(),
-                plan,
-                applied,
-            });
-            Ok(())
-        },
-    )
+    for_each_image(path, &run.open, mode, each, &mut |target, each| {
+        let (plan, applied) = crate::generalize_with_progress(target, options, extra, progress)?;
+        each(RunEvent::Generalized {
+            target: target.describe(),
+            plan,
+            applied,
+        });
+        Ok(())
+    })
 }
 
 /// Copies `from` to the new file `to` and flushes it, refusing to overwrite anything; a
