@@ -246,6 +246,7 @@ fn output_diff_writes_a_child_and_leaves_the_parent_byte_identical() {
         hivex_tree_of_bytes(&read_with_ntfs_crate(&volume_after, SYSTEM).unwrap());
 
         // Without its parent the child is refused as unusable input, naming the parent.
+        drop((from_child, from_parent));
         let moved = dir.path().join("moved-parent");
         fs::rename(&disk, &moved).unwrap();
         let orphan = open(&child, None).err().unwrap();
@@ -396,6 +397,8 @@ fn the_windows_partition_is_found_and_several_are_refused() {
         "{}",
         target.describe()
     );
+    // One target at a time holds the image.
+    drop(target);
     assert!(open(&disk, Some(2)).is_ok());
     let not_windows = open(&disk, Some(1)).err().unwrap();
     assert_eq!(not_windows.kind, ErrorKind::Usage);
@@ -540,6 +543,7 @@ fn an_interrupted_commit_is_finished_or_discarded_by_recover() {
     let log = redo_log::redo_log_path(&disk);
     let complete = fs::read(&log).unwrap();
     fs::write(&log, &complete[..complete.len() - 10]).unwrap();
+    drop(pending);
     let mut torn = open(&disk, None).unwrap();
     assert_eq!(
         reseal::recover(torn.as_mut()).unwrap(),
