@@ -80,7 +80,7 @@ enum Write {
 
 /// Stages `writes` in the open transaction of `target`, one progress step each.
 fn stage_all(target: &mut dyn Target, writes: &[Write], progress: &dyn Progress) -> Result<()> {
-    progress.start("writing and deleting files", Some(writes.len() as u64));
+    progress.start("staging the changes", Some(writes.len() as u64));
     let result = writes.iter().enumerate().try_for_each(|(index, write)| {
         match write {
             Write::Replace { path, contents } => target.replace_file(path, contents),
