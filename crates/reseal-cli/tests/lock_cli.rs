@@ -25,17 +25,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reseal"))
 }
 
-/// A copy of `fixtures/sample.wim` in a temporary folder.
 fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
-    let source = workspace_root().join("fixtures/sample.wim");
-    if !source.exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let wim = dir.path().join("install.wim");
-    fs::copy(&source, &wim).unwrap();
-    Some((dir, wim))
+    reseal_testutil::sample_wim_copy()
 }
 
 /// A copy of the sample image folder.

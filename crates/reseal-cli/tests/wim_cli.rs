@@ -8,19 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{code, reseal, text};
-use reseal_testutil::{real_fixture, workspace_root};
+use reseal_testutil::real_fixture;
 
-/// A copy of the repository's sample.wim in a temporary folder.
 fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
-    let source = workspace_root().join("fixtures/sample.wim");
-    if !source.exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("install.wim");
-    fs::copy(&source, &copy).unwrap();
-    Some((dir, copy))
+    reseal_testutil::sample_wim_copy()
 }
 
 fn s(path: &Path) -> &str {

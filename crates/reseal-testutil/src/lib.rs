@@ -120,3 +120,17 @@ fn fxhash(bytes: &[u8]) -> u64 {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+/// A writable copy of the repository's `fixtures/sample.wim` (made by `cargo xtask fixtures`) as
+/// `install.wim` in a new temporary folder, or `None`, said on stderr, when it is missing.
+pub fn sample_wim_copy() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let source = workspace_root().join("fixtures/sample.wim");
+    if !source.exists() {
+        eprintln!("skipping: {} is missing", source.display());
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("install.wim");
+    std::fs::copy(&source, &copy).unwrap();
+    Some((dir, copy))
+}

@@ -46,17 +46,8 @@ fn assert_in_use_error(image: &Path, error: &reseal::Error) {
     assert!(error.to_string().contains(&expected), "{error}");
 }
 
-/// A copy of `fixtures/sample.wim` in a temporary folder.
 fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
-    let source = workspace_root().join("fixtures/sample.wim");
-    if !source.exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let wim = dir.path().join("install.wim");
-    fs::copy(&source, &wim).unwrap();
-    Some((dir, wim))
+    reseal_testutil::sample_wim_copy()
 }
 
 /// The holder's file beside an image file.

@@ -10,22 +10,13 @@ use std::path::{Path, PathBuf};
 
 use common::{fixed_options, hivex_key, hivex_value, sample_tree, wimlib};
 use reseal::{ApplyReport, DirectoryTarget, ErrorKind, GeneralizeOptions, Target, WimTarget};
-use reseal_testutil::{hivex_tree, hivex_tree_of_bytes, real_fixture, workspace_root};
+use reseal_testutil::{hivex_tree, hivex_tree_of_bytes, real_fixture};
 
 const SYSTEM: &str = r"Windows\System32\config\SYSTEM";
 const SOFTWARE: &str = r"Windows\System32\config\SOFTWARE";
 
-/// A writable copy of the repository's sample.wim in a temporary folder.
 fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
-    let source = workspace_root().join("fixtures/sample.wim");
-    if !source.exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("install.wim");
-    fs::copy(&source, &copy).unwrap();
-    Some((dir, copy))
+    reseal_testutil::sample_wim_copy()
 }
 
 /// A writable copy of a real fixture WIM.
