@@ -149,3 +149,30 @@ impl fmt::Display for CliError {
         f.write_str(&self.message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+
+    /// docs/exit-codes.md has a row for every exit code the binary gives, and no other.
+    #[test]
+    fn the_exit_code_table_lists_every_code() {
+        let page = include_str!("../../../docs/exit-codes.md");
+        let mut documented: Vec<u8> = page
+            .lines()
+            .filter_map(|line| line.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+            .collect();
+        documented.sort_unstable();
+        let mut given = vec![
+            0,
+            CliError::OTHER,
+            CliError::USAGE,
+            CliError::REFUSED,
+            CliError::CORRUPT,
+            CliError::NOT_ARMED,
+            CliError::IN_USE,
+        ];
+        given.sort_unstable();
+        assert_eq!(documented, given);
+    }
+}

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{code, reseal, text};
 use reseal::{ErrorKind, ImageLock, LockMode};
-use reseal_testutil::workspace_root;
 
 const IN_USE: i32 = 6;
 
@@ -29,29 +28,8 @@ fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
     reseal_testutil::sample_wim_copy()
 }
 
-/// A copy of the sample image folder.
 fn sample_dir() -> Option<tempfile::TempDir> {
-    let source = workspace_root().join("fixtures/sample");
-    if !source.join("Windows/System32/config/SYSTEM").exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&source, dir.path());
-    Some(dir)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
+    reseal_testutil::sample_dir_copy()
 }
 
 fn wimlib_verify(wim: &Path) {

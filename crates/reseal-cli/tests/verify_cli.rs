@@ -7,26 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{code, reseal, text};
-use reseal_testutil::workspace_root;
+use reseal_testutil::{copy_dir, workspace_root};
 
 /// Exit code of `reseal verify` when the image is not armed (main.rs).
 const NOT_ARMED: i32 = 5;
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// A copy of `fixtures/<name>` in a temporary folder.

@@ -11,15 +11,36 @@ use std::path::Path;
 use crate::log::ReplayReport;
 use crate::{Error, Hive, Result};
 
+/// The largest hive file (or transaction log) there can be: hive bins are addressed by 32-bit
+/// offsets after the 4 KiB base block.
+pub const MAX_FILE_SIZE: u64 = (1 << 32) + 4096;
+
 impl Hive {
     /// Reads a hive file and its transaction logs (`<file>.LOG1`, `<file>.LOG2`, `<file>.LOG`,
     /// matched case-insensitively in the same directory) and replays them.
     pub fn open_file(path: &Path) -> Result<(Hive, ReplayReport)> {
         let read = |p: &Path| {
-            std::fs::read(p).map_err(|source| Error::Io {
+            let io_error = |source| Error::Io {
                 path: p.to_path_buf(),
                 source,
-            })
+            };
+            // A FIFO or a device has no size to check and may have no end: only regular files
+            // (through symbolic links) are hives.
+            let metadata = std::fs::metadata(p).map_err(io_error)?;
+            if !metadata.is_file() {
+                return Err(io_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file",
+                )));
+            }
+            if metadata.len() > MAX_FILE_SIZE {
+                return Err(Error::Unsupported(format!(
+                    "{} is {} bytes; no hive is larger than {MAX_FILE_SIZE} bytes",
+                    p.display(),
+                    metadata.len()
+                )));
+            }
+            std::fs::read(p).map_err(io_error)
         };
         let bytes = read(path)?;
         let mut logs = Vec::new();

@@ -42,7 +42,7 @@ mod value;
 pub use check::CheckReport;
 pub use data::ValueType;
 pub use error::{Error, Result};
-pub use file::log_files_beside;
+pub use file::{log_files_beside, MAX_FILE_SIZE};
 pub use hive::Hive;
 pub use key::Key;
 pub use value::Value;

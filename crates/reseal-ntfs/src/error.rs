@@ -48,7 +48,7 @@ pub enum Error {
         path: String,
         candidates: Vec<String>,
     },
-    /// A file whose data cannot be rewritten safely: compressed, encrypted, sparse, or a
+    /// A file whose data cannot be rewritten safely: compressed, encrypted, or a
     /// reparse point such as a WOF/CompactOS-compressed file.
     #[error("{}: {path}: {reason}", .image.display())]
     Unsupported {

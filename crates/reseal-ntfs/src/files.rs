@@ -12,10 +12,14 @@ use crate::volume::Volume;
 
 /// `FILE_ATTRIBUTE_*` bits checked before touching a file's data.
 const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x0010;
-const FILE_ATTRIBUTE_SPARSE_FILE: u32 = 0x0200;
 const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x0400;
 const FILE_ATTRIBUTE_COMPRESSED: u32 = 0x0800;
 const FILE_ATTRIBUTE_ENCRYPTED: u32 = 0x4000;
+
+/// The unit in which a sparse file's new contents are written or left as a hole: NTFS's
+/// default cluster size. It only decides which holes stay; libntfs-3g fills any part of a
+/// cluster that is written, so the contents are right whatever the volume's cluster size.
+const SPARSE_CHUNK: usize = 4096;
 
 /// Windows Overlay Filter: CompactOS and `compact /exe` files keep their data in the
 /// `WofCompressedData` stream and leave the unnamed `$DATA` sparse.
@@ -340,7 +344,8 @@ impl Volume {
     /// are set to now, as Windows does on a write.
     ///
     /// Refused: directories, and files whose data libntfs-3g cannot rewrite faithfully
-    /// (compressed, encrypted, sparse, reparse points such as WOF/CompactOS files).
+    /// (compressed, encrypted, reparse points such as WOF/CompactOS files). Sparse files are
+    /// rewritten and stay sparse.
     pub fn replace_file(&mut self, path: &str, contents: &[u8]) -> Result<()> {
         self.require_writable()?;
         let parts = self.parts(path)?;
@@ -362,9 +367,6 @@ impl Volume {
         if attributes & FILE_ATTRIBUTE_COMPRESSED != 0 {
             return Err(unsupported("the file is NTFS-compressed".into()));
         }
-        if attributes & FILE_ATTRIBUTE_SPARSE_FILE != 0 {
-            return Err(unsupported("the file is sparse".into()));
-        }
         {
             let Some(mut data) = inode
                 .open_attr(sys::AT_DATA, &[])
@@ -379,12 +381,26 @@ impl Volume {
             if flags & sys::ATTR_IS_ENCRYPTED != 0 {
                 return Err(unsupported("the data stream is encrypted".into()));
             }
+            let truncate = |data: &mut sys::Attr<'_>, size: usize| {
+                data.truncate(size as u64)
+                    .map_err(|failure| ntfs_error(&self.image, "truncate", &shown, failure))
+            };
             if flags & sys::ATTR_IS_SPARSE != 0 {
-                return Err(unsupported("the data stream is sparse".into()));
+                // A sparse stream is emptied, grown back as one hole, and only the parts of
+                // the new contents that are not zeros are written, as wimlib applies a sparse
+                // file. libntfs-3g clears the sparse attribute of a stream left without holes;
+                // Windows would keep it, and keeping the holes keeps it too.
+                truncate(&mut data, 0)?;
+                truncate(&mut data, contents.len())?;
+                for (index, chunk) in contents.chunks(SPARSE_CHUNK).enumerate() {
+                    if chunk.iter().any(|&byte| byte != 0) {
+                        self.write_all_at(&mut data, index * SPARSE_CHUNK, chunk, &shown)?;
+                    }
+                }
+            } else {
+                truncate(&mut data, contents.len())?;
+                self.write_all(&mut data, contents, &shown)?;
             }
-            data.truncate(contents.len() as u64)
-                .map_err(|failure| ntfs_error(&self.image, "truncate", &shown, failure))?;
-            self.write_all(&mut data, contents, &shown)?;
         }
         inode.update_times(sys::UPDATE_MTIME | sys::UPDATE_CTIME);
         inode
@@ -393,10 +409,20 @@ impl Volume {
     }
 
     fn write_all(&self, data: &mut sys::Attr<'_>, contents: &[u8], shown: &str) -> Result<()> {
+        self.write_all_at(data, 0, contents, shown)
+    }
+
+    fn write_all_at(
+        &self,
+        data: &mut sys::Attr<'_>,
+        offset: usize,
+        contents: &[u8],
+        shown: &str,
+    ) -> Result<()> {
         let mut done = 0;
         while done < contents.len() {
             let written = data
-                .pwrite(done as u64, &contents[done..])
+                .pwrite((offset + done) as u64, &contents[done..])
                 .map_err(|failure| ntfs_error(&self.image, "write", shown, failure))?;
             if written == 0 {
                 return Err(Error::Ntfs {

@@ -333,3 +333,74 @@ fn reparse_index_size(volume: &std::path::Path) -> u64 {
     let decimal = line.split_whitespace().nth(2).unwrap();
     decimal.parse().unwrap()
 }
+
+const FILE_ATTRIBUTE_SPARSE_FILE: u32 = 0x0200;
+// In a folder every fixture volume has; ntfscp does not create folders.
+const EVENT_LOG: &str = r"Windows\Temp\setup\logs\Application.evtx";
+
+/// Windows volumes hold sparse files (wimlib applies a captured sparse file as one, and event
+/// logs are often sparse): they are replaced like any other file and keep the sparse attribute,
+/// as on Windows when a program rewrites a sparse file.
+#[test]
+fn a_sparse_file_is_replaced_and_stays_sparse() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = pattern(8_192, 21);
+    let part = build_partition(
+        dir.path(),
+        &[FixtureFile {
+            path: EVENT_LOG,
+            contents: head.clone(),
+        }],
+    );
+    // Writing past the end leaves a hole, which libntfs-3g records as a sparse run and marks
+    // the file and its data stream sparse, as ntfs-3g and Windows do.
+    let tail = pattern(16_384, 22);
+    let hole_end = 1 << 20;
+    {
+        let mount = mount_volume_file(&part);
+        let file = mount.open_path(EVENT_LOG).unwrap();
+        {
+            let mut data = file
+                .open_attr(reseal_ntfs_sys::AT_DATA, &[])
+                .unwrap()
+                .unwrap();
+            assert_eq!(data.pwrite(hole_end, &tail).unwrap(), tail.len());
+            assert_ne!(data.flags() & reseal_ntfs_sys::ATTR_IS_SPARSE, 0);
+        }
+        file.close().unwrap();
+        let (result, _) = mount.unmount();
+        result.unwrap();
+    }
+    let disk = build_disk(dir.path(), &part, Container::Vhdx);
+    let volume = Volume::mount(open_partition(&disk, false), false).unwrap();
+    assert_ne!(
+        volume.file_attributes(EVENT_LOG).unwrap() & FILE_ATTRIBUTE_SPARSE_FILE,
+        0,
+        "the fixture is not sparse"
+    );
+    volume.unmount().unwrap();
+
+    // New contents longer than the old ones, with a run of zeros in the middle.
+    let mut new = pattern(600_000, 23);
+    new.extend(vec![0u8; 300_000]);
+    new.extend(pattern(700_000, 24));
+    let mut volume = Volume::mount(open_partition(&disk, true), true).unwrap();
+    volume.replace_file(EVENT_LOG, &new).unwrap();
+    assert_ne!(
+        volume.file_attributes(EVENT_LOG).unwrap() & FILE_ATTRIBUTE_SPARSE_FILE,
+        0,
+        "the file lost its sparse attribute"
+    );
+    volume.unmount().unwrap();
+
+    let extracted = extract_partition(dir.path(), &disk, Container::Vhdx);
+    assert!(
+        ntfscat(&extracted, EVENT_LOG).unwrap() == new,
+        "ntfscat differs"
+    );
+    assert!(
+        read_with_ntfs_crate(&extracted, EVENT_LOG) == new,
+        "the ntfs crate reads other contents"
+    );
+    assert_ntfsfix_clean(&extracted);
+}

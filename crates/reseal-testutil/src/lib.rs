@@ -134,3 +134,30 @@ pub fn sample_wim_copy() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     std::fs::copy(&source, &copy).unwrap();
     Some((dir, copy))
 }
+
+/// A writable copy of the repository's sample image folder `fixtures/sample` (made by `cargo
+/// xtask fixtures`) in a new temporary folder, or `None`, said on stderr, when it is missing.
+pub fn sample_dir_copy() -> Option<tempfile::TempDir> {
+    let source = workspace_root().join("fixtures/sample");
+    if !source.join("Windows/System32/config/SYSTEM").exists() {
+        eprintln!("skipping: {} is missing", source.display());
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&source, dir.path());
+    Some(dir)
+}
+
+/// Copies the folder `from` with everything in it to `to` (created when missing).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use reseal_hive::{Hive, ValueType};
 
 use crate::error::{Error, Result};
+use crate::limits::{self, read_image_file, ReadLimit};
 use crate::targets::{canonical_path, split_parent, upper_case_name, DirEntry, Target};
 
 /// The SYSTEM hive.
@@ -66,13 +67,13 @@ pub(crate) fn hive_logs(target: &mut dyn Target, path: &str) -> Result<Vec<Strin
 /// `recovered == false`, so the `dirty-hive` check can name it (and a caller who ignores that
 /// check works on the bytes Windows would also see without its logs).
 pub(crate) fn load_hive(target: &mut dyn Target, path: &str) -> Result<Option<(Hive, HiveStatus)>> {
-    let Some(bytes) = target.read_file(path)? else {
+    let Some(bytes) = read_image_file(target, path, limits::HIVE)? else {
         return Ok(None);
     };
     let log_paths = hive_logs(target, path)?;
     let mut log_bytes = Vec::new();
     for log in &log_paths {
-        if let Some(bytes) = target.read_file(log)? {
+        if let Some(bytes) = read_image_file(target, log, limits::HIVE)? {
             log_bytes.push((split_parent(log).1, bytes));
         }
     }
@@ -286,8 +287,9 @@ impl<'t> Image<'t> {
             .any(|dir| canonical == dir || canonical.starts_with(&format!("{dir}\\")))
     }
 
-    /// The contents of the file at `path` as planned so far, or `None` when absent.
-    pub fn read_file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+    /// The contents of the file at `path` as planned so far, or `None` when absent; a file
+    /// larger than `limit` is refused before it is read.
+    pub fn read_file(&mut self, path: &str, limit: ReadLimit) -> Result<Option<Vec<u8>>> {
         let canonical = canonical_path(path);
         if let Some((_, planned)) = self.files.get(&canonical) {
             return Ok(match planned {
@@ -298,7 +300,19 @@ impl<'t> Image<'t> {
         if self.in_deleted_dir(&canonical) {
             return Ok(None);
         }
-        self.target.read_file(path)
+        read_image_file(&mut *self.target, path, limit)
+    }
+
+    /// The directory entry of the file or folder at `path` as planned so far, or `None` when
+    /// absent.
+    pub fn entry(&mut self, path: &str) -> Result<Option<DirEntry>> {
+        let (dir, name) = split_parent(path);
+        let wanted = upper_case_name(&name);
+        Ok(self.list_dir(&dir)?.and_then(|entries| {
+            entries
+                .into_iter()
+                .find(|e| upper_case_name(&e.name) == wanted)
+        }))
     }
 
     /// `true` when a file or directory exists at `path` as planned so far.

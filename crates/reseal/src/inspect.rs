@@ -193,7 +193,10 @@ fn event_log_counts(image: &mut Image) -> (Option<u64>, BTreeMap<String, Option<
             continue;
         }
         let count = image
-            .read_file(&join_path(EVENT_LOG_DIR, &entry.name))
+            .read_file(
+                &join_path(EVENT_LOG_DIR, &entry.name),
+                crate::limits::EVENT_LOG,
+            )
             .ok()
             .flatten()
             .and_then(|bytes| evtx::count_records(&bytes).ok());

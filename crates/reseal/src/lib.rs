@@ -12,6 +12,7 @@ pub mod apply;
 pub mod error;
 pub mod image;
 pub mod inspect;
+pub mod limits;
 pub mod lock;
 pub mod options;
 pub mod plan;

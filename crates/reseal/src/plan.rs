@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::image::{join_path, Image};
+use crate::limits::ReadLimit;
 use crate::targets::{split_parent, upper_case_name, DirEntry};
 use reseal_nt::hex;
 
@@ -307,14 +308,25 @@ impl Plan {
         contents: &[u8],
         sensitive: bool,
     ) -> Result<()> {
-        if let Some(DirEntry { is_dir: true, .. }) = entry(image, path)? {
+        let existing = image.entry(path)?;
+        if let Some(DirEntry { is_dir: true, .. }) = existing {
             return Err(Error::other(
                 Some(path),
                 "cannot write the file: a directory has that name",
             ));
         }
-        let current = image.read_file(path)?;
-        if current.as_deref() == Some(contents) {
+        // Only a file of the same size can already hold `contents`; no other is read.
+        let same_size = ReadLimit {
+            what: "file",
+            max: contents.len() as u64,
+        };
+        let unchanged = match &existing {
+            Some(entry) if entry.size == same_size.max => {
+                image.read_file(path, same_size)?.as_deref() == Some(contents)
+            }
+            _ => false,
+        };
+        if unchanged {
             return Ok(());
         }
         image.plan_write(path, contents);
@@ -323,7 +335,7 @@ impl Plan {
             Action::WriteFile {
                 path: path.to_string(),
                 contents: contents.to_vec(),
-                existed: current.is_some(),
+                existed: existing.is_some(),
                 sensitive,
             },
         );
@@ -374,7 +386,7 @@ impl Plan {
         path: &str,
         directory: bool,
     ) -> Result<()> {
-        let Some(found) = entry(image, path)? else {
+        let Some(found) = image.entry(path)? else {
             return Ok(());
         };
         if found.is_dir != directory {
@@ -428,17 +440,6 @@ fn edit_hive<T>(
         )
     })?;
     edit(hive).map_err(|e| Error::from_hive(path, e))
-}
-
-/// The directory entry at `path` as planned so far (from its parent's listing).
-fn entry(image: &mut Image, path: &str) -> Result<Option<DirEntry>> {
-    let (dir, name) = split_parent(path);
-    let wanted = upper_case_name(&name);
-    Ok(image.list_dir(&dir)?.and_then(|entries| {
-        entries
-            .into_iter()
-            .find(|e| upper_case_name(&e.name) == wanted)
-    }))
 }
 
 /// `true` when `name` matches `pattern` (`*` any run, `?` one character), case-insensitively.

@@ -180,7 +180,7 @@ pub fn image_state(image: &mut Image) -> Result<Option<String>> {
         return Ok(Some(state));
     }
     Ok(image
-        .read_file(STATE_INI)?
+        .read_file(STATE_INI, crate::limits::STATE_INI)?
         .and_then(|bytes| state_ini_image_state(&bytes)))
 }
 

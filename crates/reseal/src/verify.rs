@@ -201,7 +201,7 @@ fn check_image_state_copies(image: &mut Image, state: Option<&str>) -> Result<Ve
         return Ok(passed(NAME, "no ImageState to compare".into()));
     };
     let ini = image
-        .read_file(STATE_INI)?
+        .read_file(STATE_INI, crate::limits::STATE_INI)?
         .and_then(|bytes| state_ini_image_state(&bytes));
     let servicing = image.string_value(SOFTWARE, IMAGE_SERVICING_KEY, "ImageState")?;
     let mut differing = Vec::new();

@@ -93,10 +93,44 @@ fn paths_cannot_leave_the_image() {
     }
     let err = target.read_file(r"Windows\link\secret").unwrap_err();
     assert!(err.message.contains("symbolic link"), "{err}");
+    assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
     let err = target.create_file(r"Windows\link\new", b"x").unwrap_err();
     assert!(err.message.contains("symbolic link"), "{err}");
     assert!(!outside.path().join("new").exists());
     assert!(target.delete_dir_all("").is_err());
+}
+
+#[test]
+fn special_files_are_refused_as_damage_without_being_opened() {
+    let tree = Tree::empty();
+    let fifo = tree.path("Windows/pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut target = Folder::open(tree.root()).unwrap();
+
+    // Opening the FIFO for reading would block: each of these returns at once.
+    let read = target.read_file(r"Windows\pipe").unwrap_err();
+    let replace = target.replace_file(r"Windows\pipe", b"x").unwrap_err();
+    let below = target.create_file(r"Windows\pipe\file", b"x").unwrap_err();
+    let delete = target.delete_dir_all(r"Windows\pipe").unwrap_err();
+    for (err, expected) in [
+        (read, "a file"),
+        (replace, "a file"),
+        (below, "a folder"),
+        (delete, "a file or folder"),
+    ] {
+        assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
+        assert!(
+            err.message
+                .contains("is a FIFO where the image should hold")
+                && err.message.contains(expected)
+                && err.file.as_deref() == Some(fifo.to_str().unwrap()),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
@@ -223,7 +257,7 @@ fn replace_host_file_replaces_only_an_existing_regular_file_and_names_it() {
 
     let refused = replace_host_file(&link, b"new").unwrap_err();
     assert!(
-        refused.to_string().contains("link.txt") && refused.to_string().contains("regular file"),
+        refused.to_string().contains("link.txt") && refused.to_string().contains("symbolic link"),
         "{refused}"
     );
     assert!(fs::symlink_metadata(&link)

@@ -19,6 +19,7 @@
 //! The XML declaration is not kept: the written file is always UTF-8 with its own declaration,
 //! whatever the encoding of the input (UTF-8, or UTF-16 with a byte-order mark).
 
+use crate::limits::read_host_file;
 use std::fmt;
 use std::path::Path;
 
@@ -78,7 +79,7 @@ impl AnswerFile {
 
     /// Reads and parses `path`; a bad file is a usage error naming the file and the position.
     pub fn load(path: &Path) -> Result<AnswerFile> {
-        let bytes = std::fs::read(path).map_err(|err| {
+        let bytes = read_host_file(path, crate::limits::ANSWER_FILE).map_err(|err| {
             Error::usage(format!("cannot read answer file {}: {err}", path.display()))
         })?;
         AnswerFile::from_bytes(&bytes)

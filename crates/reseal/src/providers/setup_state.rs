@@ -348,7 +348,9 @@ impl Provider for SetupState {
         }
 
         let mut state_ini = ctx.source(SOURCE_STATE_INI);
-        let existing = state_ini.image().read_file(STATE_INI)?;
+        let existing = state_ini
+            .image()
+            .read_file(STATE_INI, crate::limits::STATE_INI)?;
         let contents =
             state_ini_with_image_state(existing.as_deref(), image_state(generalize, mode));
         state_ini.write_file(STATE_INI, &contents, false)?;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use reseal_testutil::{real_fixture, HivexKey};
+use reseal_testutil::{copy_dir, real_fixture, HivexKey};
 
 pub mod reference_image;
 
@@ -260,19 +260,6 @@ pub fn sample_tree() -> Option<Tree> {
     };
     copy_dir(&source, tree.root());
     Some(tree)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::write(&dest, fs::read(entry.path()).unwrap()).unwrap();
-        }
-    }
 }
 
 /// Generalize options whose every generated value is fixed, so two runs plan the same bytes.

@@ -83,12 +83,14 @@ impl Folder {
                     host.push(name);
                     let meta = fs::symlink_metadata(&host)
                         .map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
-                    if meta.file_type().is_symlink() {
-                        return Err(Error::other(
-                            Some(&shown(&host)),
-                            "is a symbolic link (an NTFS junction?); reseal does not follow links \
-                             so it never leaves the image",
-                        ));
+                    let is_last = index + 1 == components.len();
+                    if let Some(kind) = special_kind(&meta) {
+                        let expected = if is_last {
+                            "a file or folder"
+                        } else {
+                            "a folder"
+                        };
+                        return Err(unexpected_kind(&host, kind, expected));
                     }
                 }
                 None => {
@@ -156,10 +158,8 @@ impl Folder {
         let meta = fs::symlink_metadata(&resolved.host)
             .map_err(|e| Error::io(shown(&resolved.host), "cannot read metadata", &e))?;
         if !meta.is_file() {
-            return Err(Error::other(
-                Some(&shown(&resolved.host)),
-                "is a directory where reseal expects a file",
-            ));
+            let kind = special_kind(&meta).unwrap_or("a folder");
+            return Err(unexpected_kind(&resolved.host, kind, "a file"));
         }
         Ok(Some(resolved.host))
     }
@@ -266,10 +266,8 @@ impl FileStore for Folder {
         let meta = fs::symlink_metadata(&host)
             .map_err(|e| Error::io(shown(&host), "cannot read metadata", &e))?;
         if !meta.is_dir() {
-            return Err(Error::other(
-                Some(&shown(&host)),
-                "is a file where reseal expects a directory",
-            ));
+            let kind = special_kind(&meta).unwrap_or("a file");
+            return Err(unexpected_kind(&host, kind, "a folder"));
         }
         fs::remove_dir_all(&host)
             .map_err(|e| Error::io(shown(&host), "cannot delete the directory", &e))?;
@@ -304,10 +302,8 @@ pub fn replace_host_file(path: &Path, contents: &[u8]) -> Result<()> {
     let original = fs::symlink_metadata(path)
         .map_err(|e| Error::io(shown(path), "cannot read metadata", &e))?;
     if !original.is_file() {
-        return Err(Error::other(
-            Some(&shown(path)),
-            "cannot replace: not a regular file (a directory or a symbolic link)",
-        ));
+        let kind = special_kind(&original).unwrap_or("a folder");
+        return Err(unexpected_kind(path, kind, "a file"));
     }
     let temp = temp_path(path);
     let result = write_temp(&temp, contents, |file| {
@@ -337,6 +333,40 @@ pub fn replace_host_hive(path: &Path, hive: Hive) -> Result<()> {
 /// A host path for messages.
 fn shown(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// What `meta` describes when it is neither a regular file nor a folder: a Windows volume
+/// copied or mounted on the host holds neither links (ntfs-3g shows junctions and symbolic
+/// links as symbolic links) that reseal could follow without leaving the image, nor special
+/// files.
+fn special_kind(meta: &fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        Some("a symbolic link (an NTFS junction or symbolic link?)")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else {
+        None
+    }
+}
+
+/// The error for `host`, which is `found` where the image should hold `expected`: a layout no
+/// Windows volume has, refused as damaged input without following or opening it.
+fn unexpected_kind(host: &Path, found: &str, expected: &str) -> Error {
+    Error::corrupt(
+        shown(host),
+        format!(
+            "is {found} where the image should hold {expected}; reseal neither follows links nor \
+             opens special files, so it never reads or writes outside the image"
+        ),
+    )
 }
 
 /// The temporary file a write of `host` goes through: same directory, a name derived from the
