@@ -254,6 +254,20 @@ impl<'t> Image<'t> {
         read().map_err(|e| Error::from_hive(hive, e))
     }
 
+    /// The names of the values of `key` in `hive` (empty when the hive or key is absent).
+    pub fn value_names(&mut self, hive: &str, key: &str) -> Result<Vec<String>> {
+        let Some(h) = self.hive(hive)? else {
+            return Ok(Vec::new());
+        };
+        let read = || -> reseal_hive::Result<Vec<String>> {
+            match h.key(key)? {
+                Some(k) => k.values()?.iter().map(|v| v.name()).collect(),
+                None => Ok(Vec::new()),
+            }
+        };
+        read().map_err(|e| Error::from_hive(hive, e))
+    }
+
     /// The current control set's key name (`ControlSet001`), from `SYSTEM\Select\Current`.
     pub fn control_set(&mut self) -> Result<String> {
         if self.hive(SYSTEM)?.is_none() {
