@@ -576,11 +576,12 @@ fn a_real_windows_made_vhdx_is_read_and_left_alone() {
     assert!(fs::read(&disk).unwrap() == before);
 }
 
-/// Real Windows hives in a VHDX: a Windows 10 SYSTEM left dirty with its two logs, and a Server
-/// 2022 SAM/SECURITY pair, in place of the sample's. The plan and the hives written equal what
-/// the directory target makes of the same files.
+/// Real Windows hives in a VHDX and in a WIM: a Windows 10 SYSTEM left dirty with its two logs,
+/// and a Server 2022 SAM/SECURITY pair, in place of the sample's. The plan and the hives written
+/// equal what the directory target makes of the same files, read back by the `ntfs` crate from
+/// the disk and by wimlib-imagex from the WIM, then by hivex.
 #[test]
-fn real_windows_hives_in_a_vhdx_are_generalized_like_in_a_directory() {
+fn real_windows_hives_in_a_vhdx_and_a_wim_are_generalized_like_in_a_directory() {
     let Some(tree) = sample_tree() else { return };
     if tree.copy_real_hives().is_none() {
         return;
@@ -610,6 +611,15 @@ fn real_windows_hives_in_a_vhdx_are_generalized_like_in_a_directory() {
     );
     assert_eq!(report, directory_report);
     drop(target);
+    let mut wim_target = reseal::open_target(&wim).unwrap();
+    let (wim_plan, wim_report) = reseal::generalize(wim_target.as_mut(), &options, &[]).unwrap();
+    drop(wim_target);
+    assert_eq!(
+        serde_json::to_value(&wim_plan).unwrap(),
+        serde_json::to_value(&directory_plan).unwrap()
+    );
+    assert_eq!(wim_report, directory_report);
+    run("wimlib-imagex", &[&"verify", &wim]);
     assert_qemu_img_check_clean(&disk);
     let volume_after = volume_of(dir.path(), &disk, FIRST_PARTITION_START, "after.img");
     assert_ntfsfix_clean(&volume_after);
@@ -621,6 +631,24 @@ fn real_windows_hives_in_a_vhdx_are_generalized_like_in_a_directory() {
         assert!(
             hivex_tree_of_bytes(&from_disk) == hivex_tree_of_bytes(&from_directory),
             "{path} differs"
+        );
+        let extracted = dir.path().join("extracted");
+        let in_wim = format!("/{}", path.replace('\\', "/"));
+        run(
+            "wimlib-imagex",
+            &[
+                &"extract",
+                &wim,
+                &"1",
+                &in_wim,
+                &format!("--dest-dir={}", extracted.display()),
+            ],
+        );
+        let name = path.rsplit('\\').next().unwrap();
+        let from_wim = fs::read(extracted.join(name)).unwrap();
+        assert!(
+            hivex_tree_of_bytes(&from_wim) == hivex_tree_of_bytes(&from_directory),
+            "{path} differs in the WIM"
         );
     }
 }
