@@ -13,21 +13,8 @@ const SERVICES: &str = r"ControlSet001\Services";
 
 /// The sample image with the real SYSTEM_B hive and its logs, and the driver files of
 /// `drivers`; `None` outside CI when the real fixtures are missing.
-fn system_b_tree(drivers: &[&str]) -> Option<Tree> {
-    let tree = common::sample_tree()?;
-    for (fixture, relative) in [
-        ("hives/regipy/SYSTEM_B", SYSTEM),
-        (
-            "hives/regipy/SYSTEM_B.LOG1",
-            "Windows/System32/config/SYSTEM.LOG1",
-        ),
-        (
-            "hives/regipy/SYSTEM_B.LOG2",
-            "Windows/System32/config/SYSTEM.LOG2",
-        ),
-    ] {
-        tree.copy_fixture(fixture, relative)?;
-    }
+fn system_b_with_drivers(drivers: &[&str]) -> Option<Tree> {
+    let tree = common::system_b_tree()?;
     for driver in drivers {
         tree.write(
             &format!("Windows/System32/drivers/{driver}.sys"),
@@ -74,7 +61,7 @@ fn generalize(tree: &Tree) {
 #[test]
 fn installed_boot_storage_drivers_load_at_boot_after_generalize() {
     let installed = ["storahci", "stornvme", "storvsc"];
-    let Some(tree) = system_b_tree(&installed) else {
+    let Some(tree) = system_b_with_drivers(&installed) else {
         return;
     };
     // What Windows 10 left: boot start, overridden for the controllers it did not boot from.
@@ -107,7 +94,7 @@ fn installed_boot_storage_drivers_load_at_boot_after_generalize() {
 
 #[test]
 fn a_boot_storage_driver_set_to_demand_start_is_set_to_boot_start() {
-    let Some(tree) = system_b_tree(&["stornvme"]) else {
+    let Some(tree) = system_b_with_drivers(&["stornvme"]) else {
         return;
     };
     let key = format!(r"{SERVICES}\stornvme");

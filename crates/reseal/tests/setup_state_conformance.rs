@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{hivex_shallow, sample_tree, Tree};
+use common::{hivex_shallow, sample_tree, system_b_tree, Tree};
 use reseal::{DirectoryTarget, GeneralizeOptions, Mode};
 use reseal_hive::data::{decode_sz, encode_dword};
 
@@ -395,26 +395,6 @@ fn check_rows(
     }
     assert!(failures.is_empty(), "{mode:?}:\n{}", failures.join("\n"));
     Some((before, after))
-}
-
-/// The sample image with SYSTEM replaced by SYSTEM-B and its logs; `None` when either is missing
-/// (the real fixture fails under CI=true).
-fn system_b_tree() -> Option<Tree> {
-    let tree = sample_tree()?;
-    for (fixture, relative) in [
-        ("hives/regipy/SYSTEM_B", SYSTEM),
-        (
-            "hives/regipy/SYSTEM_B.LOG1",
-            "Windows/System32/config/SYSTEM.LOG1",
-        ),
-        (
-            "hives/regipy/SYSTEM_B.LOG2",
-            "Windows/System32/config/SYSTEM.LOG2",
-        ),
-    ] {
-        tree.copy_fixture(fixture, relative)?;
-    }
-    Some(tree)
 }
 
 /// SYSTEM-B has pending file renames, which validation refuses; not what this test is about.

@@ -262,6 +262,16 @@ pub fn sample_tree() -> Option<Tree> {
     Some(tree)
 }
 
+/// The sample image with the real Windows 10 SYSTEM hive SYSTEM_B (a finished installation,
+/// left dirty with its two logs) in place of its own; `None` when a fixture is missing.
+pub fn system_b_tree() -> Option<Tree> {
+    let tree = sample_tree()?;
+    for (fixture, relative) in &REAL_HIVES[..3] {
+        tree.copy_fixture(fixture, relative)?;
+    }
+    Some(tree)
+}
+
 /// Generalize options whose every generated value is fixed, so two runs plan the same bytes.
 pub fn fixed_options() -> reseal::GeneralizeOptions {
     reseal::GeneralizeOptions {
