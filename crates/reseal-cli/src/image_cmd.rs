@@ -54,7 +54,11 @@ pub struct WriteArgs {
     #[arg(long)]
     dry_run: bool,
     /// Go on although the named validation check fails (repeatable).
-    #[arg(long = "ignore-check", value_name = "NAME")]
+    #[arg(
+        long = "ignore-check",
+        value_name = "NAME",
+        value_parser = clap::builder::PossibleValuesParser::new(reseal::validate::CHECKS)
+    )]
     ignore_checks: Vec<String>,
     /// Copy the WIM to this new file and edit the copy; the input is left untouched.
     #[arg(long, value_name = "NEW.wim")]
@@ -423,6 +427,16 @@ fn inspection_text(i: &Inspection) -> String {
             _ => "clean".to_string(),
         };
         lines.push(("hive", format!("{}: {state}", hive.path)));
+    }
+    for provider in &i.external_providers {
+        let call = match &provider.entry_point {
+            Some(entry) => format!("{}!{entry}", provider.dll),
+            None => provider.dll.clone(),
+        };
+        lines.push((
+            "Sysprep provider",
+            format!("{}: {call} (value {})", provider.pass, provider.value),
+        ));
     }
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text: String = lines

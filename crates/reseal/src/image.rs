@@ -254,16 +254,20 @@ impl<'t> Image<'t> {
         read().map_err(|e| Error::from_hive(hive, e))
     }
 
-    /// The names of the values of `key` in `hive` (empty when the hive or key is absent).
-    pub fn value_names(&mut self, hive: &str, key: &str) -> Result<Vec<String>> {
+    /// Every value of `key` in `hive` as (name, type, data), in the key's order (empty when the
+    /// hive or key is absent).
+    pub fn values(&mut self, hive: &str, key: &str) -> Result<Vec<(String, ValueType, Vec<u8>)>> {
         let Some(h) = self.hive(hive)? else {
             return Ok(Vec::new());
         };
-        let read = || -> reseal_hive::Result<Vec<String>> {
-            match h.key(key)? {
-                Some(k) => k.values()?.iter().map(|v| v.name()).collect(),
-                None => Ok(Vec::new()),
-            }
+        let read = || -> reseal_hive::Result<Vec<(String, ValueType, Vec<u8>)>> {
+            let Some(k) = h.key(key)? else {
+                return Ok(Vec::new());
+            };
+            k.values()?
+                .iter()
+                .map(|v| Ok((v.name()?, v.value_type()?, v.data()?.into_owned())))
+                .collect()
         };
         read().map_err(|e| Error::from_hive(hive, e))
     }

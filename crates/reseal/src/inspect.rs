@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::evtx;
 use crate::image::{join_path, Image, MACHINE_HIVES, SAM, SECURITY, SOFTWARE, SYSTEM};
+use crate::providers::external::{self, ExternalProvider};
 use crate::sid::Sid;
 use crate::targets::Target;
 use crate::validate;
@@ -53,6 +54,8 @@ pub struct Inspection {
     pub hives: Vec<HiveInspection>,
     /// An interrupted reseal run left its journal in the image ([`crate::recover`] handles it).
     pub interrupted_run: bool,
+    /// Third-party Sysprep providers registered under `SysPrepExternal` (none when unreadable).
+    pub external_providers: Vec<ExternalProvider>,
     /// What is and is not known about activation.
     pub activation_note: String,
 }
@@ -155,6 +158,7 @@ pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
         event_logs,
         hives: hive_inspections(image),
         interrupted_run,
+        external_providers: external::registered(image).unwrap_or_default(),
         activation_note: ACTIVATION_NOTE.to_string(),
     })
 }

@@ -98,13 +98,13 @@ fn enable_boot_storage_drivers(ctx: &mut PlanContext<'_, '_>) -> Result<()> {
             continue;
         }
         let override_key = format!(r"{key}\StartOverride");
-        let overrides = ctx.image.value_names(SYSTEM, &override_key)?;
+        let overrides = ctx.image.values(SYSTEM, &override_key)?;
         let start = ctx.image.dword_value(SYSTEM, &key, "Start")?;
         let mut planner = ctx.source(SOURCE_BOOT_STORAGE);
         if start != Some(0) {
             planner.set_value(SYSTEM, &key, "Start", ValueType::DWORD, &0u32.to_le_bytes())?;
         }
-        for name in overrides {
+        for (name, _, _) in overrides {
             // A value of 0 asks for boot start, as `Start` does; any other keeps the driver
             // from loading at boot.
             if planner.image().dword_value(SYSTEM, &override_key, &name)? != Some(0) {

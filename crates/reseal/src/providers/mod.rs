@@ -10,6 +10,7 @@ pub mod answer_file;
 pub mod computer_name;
 pub mod devices;
 pub mod event_logs;
+pub mod external;
 pub mod identity;
 pub mod leftovers;
 pub mod machine_sid;
@@ -237,6 +238,7 @@ pub fn builtin_providers(options: &GeneralizeOptions) -> Vec<Box<dyn Provider>> 
         providers.push(Box::new(identity::Identity));
     }
     providers.push(Box::new(action_files::ActionFiles));
+    providers.push(Box::new(external::ExternalProviders));
     if options.generalize {
         providers.push(Box::new(accounts::Accounts));
         providers.push(Box::new(devices::Devices));
