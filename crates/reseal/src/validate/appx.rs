@@ -101,7 +101,7 @@ pub(super) fn appx_not_provisioned(image: &mut Image) -> Result<Option<String>> 
                 ))
                 || inbox.contains(&(id.name.clone(), id.publisher_id.clone()))
                 || end_of_life.contains(&full_name.to_ascii_lowercase())
-                || is_framework(image, &full_name)?;
+                || is_framework(image, &full_name);
             if !tolerated {
                 offending.push(format!("{full_name} (user {sid})"));
             }
@@ -136,14 +136,15 @@ fn parsed_subkeys(image: &mut Image, key: &str) -> Result<Vec<PackageId>> {
 }
 
 /// Whether the installed package's manifest declares it a framework package
-/// (`<Framework>true</Framework>` under `Properties`). A missing manifest is no framework.
-fn is_framework(image: &mut Image, full_name: &str) -> Result<bool> {
+/// (`<Framework>true</Framework>` under `Properties`). A manifest that is missing or cannot be
+/// read (a key name no file can have) is no framework's: the package is then reported, and the
+/// check can be skipped.
+fn is_framework(image: &mut Image, full_name: &str) -> bool {
     let manifest = format!(r"{WINDOWS_APPS}\{full_name}\AppxManifest.xml");
-    let Some(bytes) = image.read_file(&manifest)? else {
-        return Ok(false);
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(framework_declared(&text))
+    match image.read_file(&manifest) {
+        Ok(Some(bytes)) => framework_declared(&String::from_utf8_lossy(&bytes)),
+        _ => false,
+    }
 }
 
 /// `<Framework>true</Framework>` in a manifest's text, whitespace and namespace prefixes allowed.
