@@ -50,6 +50,12 @@ pub const ANSWER_FILE: ReadLimit = ReadLimit {
     max: 16 * MIB,
 };
 
+/// An app package's `AppxManifest.xml`: a few kilobytes to a few hundred in real packages.
+pub const APPX_MANIFEST: ReadLimit = ReadLimit {
+    what: "package manifest",
+    max: 16 * MIB,
+};
+
 impl ReadLimit {
     /// Refuses the image file `file` of `size` bytes when it is larger than the limit.
     pub fn check(self, file: &str, size: u64) -> Result<()> {

@@ -141,7 +141,7 @@ fn parsed_subkeys(image: &mut Image, key: &str) -> Result<Vec<PackageId>> {
 /// check can be skipped.
 fn is_framework(image: &mut Image, full_name: &str) -> bool {
     let manifest = format!(r"{WINDOWS_APPS}\{full_name}\AppxManifest.xml");
-    match image.read_file(&manifest) {
+    match image.read_file(&manifest, crate::limits::APPX_MANIFEST) {
         Ok(Some(bytes)) => framework_declared(&String::from_utf8_lossy(&bytes)),
         _ => false,
     }
