@@ -61,8 +61,20 @@ impl Hive {
         self.minor_version() >= 4 && len > SEGMENT_SIZE && looks_like_big_data(cell)
     }
 
-    pub(crate) fn big_data(&self, offset: u32, len: usize) -> Result<Vec<u8>> {
+    /// The segment cells of the big data record at `offset` for a value of `len` bytes, checked:
+    /// as many segments as the length needs, each listed once, each cell large enough for its part.
+    pub(crate) fn big_data_segments(&self, offset: u32, len: usize) -> Result<(BigData, Vec<u32>)> {
         let record = BigData::parse(self.store.cell(offset)?, offset)?;
+        let needed = len.div_ceil(SEGMENT_SIZE);
+        if usize::from(record.segment_count) != needed {
+            return Err(Error::corrupt(
+                file_offset(offset),
+                format!(
+                    "big data record has {} segments, a value of {len} bytes needs {needed}",
+                    record.segment_count
+                ),
+            ));
+        }
         let segments = segment_offsets(
             self.store.cell(record.segment_list)?,
             record.segment_count,
@@ -76,29 +88,27 @@ impl Hive {
                 format!("big data segment {twice:#x} is listed twice"),
             ));
         }
-        let mut data = Vec::with_capacity(len.min(self.store.bins_size as usize));
-        for segment in segments {
-            let wanted = (len - data.len()).min(SEGMENT_SIZE);
-            if wanted == 0 {
-                break;
-            }
-            let cell = self.store.cell(segment)?;
-            let part = cell.get(..wanted).ok_or_else(|| {
-                Error::corrupt(
+        for (index, &segment) in segments.iter().enumerate() {
+            let wanted = (len - index * SEGMENT_SIZE).min(SEGMENT_SIZE);
+            let size = self.store.cell(segment)?.len();
+            if size < wanted {
+                return Err(Error::corrupt(
                     file_offset(segment),
                     format!(
-                        "big data segment of {} bytes, {wanted} expected",
-                        cell.len()
+                        "big data segment {index} is a cell of {size} bytes, {wanted} expected"
                     ),
-                )
-            })?;
-            data.extend_from_slice(part);
+                ));
+            }
         }
-        if data.len() < len {
-            return Err(Error::corrupt(
-                file_offset(offset),
-                format!("big data record holds {} of {len} bytes", data.len()),
-            ));
+        Ok((record, segments))
+    }
+
+    pub(crate) fn big_data(&self, offset: u32, len: usize) -> Result<Vec<u8>> {
+        let (_, segments) = self.big_data_segments(offset, len)?;
+        let mut data = Vec::with_capacity(len);
+        for segment in segments {
+            let wanted = (len - data.len()).min(SEGMENT_SIZE);
+            data.extend_from_slice(&self.store.cell(segment)?[..wanted]);
         }
         Ok(data)
     }

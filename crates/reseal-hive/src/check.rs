@@ -11,7 +11,7 @@ use crate::base_block::BaseBlock;
 use crate::cell::{file_offset, NIL};
 use crate::key::MAX_KEY_DEPTH;
 use crate::subkey_list::Leaf;
-use crate::{Hive, Result};
+use crate::{Error, Hive, Result};
 
 /// What [`Hive::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,7 +117,12 @@ impl Walk<'_> {
             self.use_cell(*list, "subkey list");
         }
         pending.extend(index.elements().map(|e| (e.offset, depth + 1)));
-        self.subkey_order_and_parents(key, &index.leaves);
+        if let Some(problem) = self.hive.subkey_count_problem(key, &index) {
+            self.problem(problem);
+        }
+        for problem in self.hive.subkey_list_problems(key, &index.leaves) {
+            self.problem(problem);
+        }
         let values = self.hive.value_offsets(key)?;
         if !values.is_empty() {
             self.use_cell(node.values_list(), "value list");
@@ -139,51 +144,6 @@ impl Walk<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Windows finds subkeys by binary search, skipping elements whose hint or hash does not
-    /// match: the list must be sorted by upper-cased name, hints and hashes must be right, and
-    /// each subkey must name this key as its parent.
-    fn subkey_order_and_parents(&mut self, key: u32, leaves: &[Leaf]) {
-        let mut previous: Option<Vec<u16>> = None;
-        for (leaf, element) in leaves
-            .iter()
-            .flat_map(|leaf| leaf.elements.iter().map(move |e| (leaf, e)))
-        {
-            let subkey = element.offset;
-            let Ok(node) = self.hive.nk(subkey) else {
-                continue; // reported when the subkey itself is walked
-            };
-            if leaf.kind.hint(&node.name_units()) != element.hint {
-                self.report.problems.push(format!(
-                    "file offset {:#x}: {:?} element for {:?} has hint {:#x}, expected {:#x}",
-                    file_offset(leaf.offset),
-                    leaf.kind,
-                    node.name(),
-                    element.hint,
-                    leaf.kind.hint(&node.name_units())
-                ));
-            }
-            if node.parent() != key {
-                self.report.problems.push(format!(
-                    "file offset {:#x}: key's parent field is {:#x}, but it is listed under {:#x}",
-                    file_offset(subkey),
-                    node.parent(),
-                    key
-                ));
-            }
-            let name = node.name_units();
-            if let Some(previous) = &previous {
-                if reseal_nt::upcase::compare_ignore_case(previous, &name).is_ge() {
-                    self.report.problems.push(format!(
-                        "file offset {:#x}: subkey list of key {key:#x} is not sorted at {:?}",
-                        file_offset(subkey),
-                        node.name()
-                    ));
-                }
-            }
-            previous = Some(name);
-        }
     }
 
     /// Follows the sk list from `start` (bounded by the number of sk records in use) and compares
@@ -243,6 +203,89 @@ impl Walk<'_> {
             }
         }
         self.used.extend(in_list);
+    }
+}
+
+impl Hive {
+    /// Windows finds subkeys by binary search, skipping elements whose hint or hash does not
+    /// match: the list must be sorted by upper-cased name, hints and hashes must be right, and
+    /// each subkey must name this key as its parent (one that does not is listed in the wrong
+    /// place, or the list loops back to an ancestor). Subkeys that cannot be read are left to
+    /// the caller.
+    fn subkey_list_problems(&self, key: u32, leaves: &[Leaf]) -> Vec<crate::Error> {
+        let mut problems = Vec::new();
+        let mut previous: Option<Vec<u16>> = None;
+        for (leaf, element) in leaves
+            .iter()
+            .flat_map(|leaf| leaf.elements.iter().map(move |e| (leaf, e)))
+        {
+            let subkey = element.offset;
+            let Ok(node) = self.nk(subkey) else {
+                continue;
+            };
+            let name = node.name_units();
+            let hint = leaf.kind.hint(&name);
+            if hint != element.hint {
+                problems.push(Error::corrupt(
+                    file_offset(leaf.offset),
+                    format!(
+                        "{:?} element for {:?} has hint {:#x}, expected {hint:#x}",
+                        leaf.kind,
+                        node.name(),
+                        element.hint,
+                    ),
+                ));
+            }
+            if node.parent() != key {
+                problems.push(Error::corrupt(
+                    file_offset(subkey),
+                    format!(
+                        "key's parent field is {:#x}, expected {key:#x}, the key whose subkey list names it",
+                        node.parent(),
+                    ),
+                ));
+            }
+            if let Some(previous) = &previous {
+                if reseal_nt::upcase::compare_ignore_case(previous, &name).is_ge() {
+                    problems.push(Error::corrupt(
+                        file_offset(subkey),
+                        format!(
+                            "subkey list of key {key:#x} is not sorted at {:?}",
+                            node.name()
+                        ),
+                    ));
+                }
+            }
+            previous = Some(name);
+        }
+        problems
+    }
+
+    /// Checks the key at `key` as an edit needs it before it searches or changes it: its node and
+    /// security record, its subkey list (leaves, count, order, hints, each subkey's node and
+    /// parent field) and its values (list, records and the cells holding their whole data).
+    /// The first damage found is the error.
+    pub(crate) fn check_key(&self, key: u32) -> Result<()> {
+        let node = self.nk(key)?;
+        self.sk(node.security())?;
+        let index = self.subkey_index(key)?;
+        if let Some(problem) = self.subkey_count_problem(key, &index) {
+            return Err(problem);
+        }
+        for element in index.elements() {
+            self.nk(element.offset)?;
+        }
+        if let Some(problem) = self
+            .subkey_list_problems(key, &index.leaves)
+            .into_iter()
+            .next()
+        {
+            return Err(problem);
+        }
+        for vk in self.value_offsets(key)? {
+            self.value_data_cells(vk)?;
+        }
+        Ok(())
     }
 }
 

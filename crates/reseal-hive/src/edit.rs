@@ -44,19 +44,14 @@ impl Hive {
         for component in &components {
             validate_key_name(component)?;
         }
-        let mut key = self.root()?.offset;
-        let mut created = false;
-        for component in components {
-            key = match self.find_subkey(key, &units_of(component))? {
-                Some(existing) => existing,
-                None => {
-                    created = true;
-                    self.modified = true;
-                    self.add_subkey(key, component)?
-                }
-            };
+        let existing = self.checked_keys(&components)?;
+        let mut key = *existing.last().expect("the root is always there");
+        let missing = &components[existing.len() - 1..];
+        for component in missing {
+            self.modified = true;
+            key = self.add_subkey(key, component)?;
         }
-        Ok(created)
+        Ok(!missing.is_empty())
     }
 
     /// Deletes the key at `path` with all its subkeys and values, freeing their cells and dropping
@@ -165,9 +160,12 @@ impl Hive {
     /// Deletes value `name` of the key at `path`. Returns `false` when the key or value is absent.
     pub fn delete_value(&mut self, path: &str, name: &str) -> Result<bool> {
         self.store.prepare_for_edits()?;
-        let Some(key) = self.key(path)?.map(|k| k.offset) else {
+        let components = split_path(path)?;
+        let keys = self.checked_keys(&components)?;
+        if keys.len() <= components.len() {
             return Ok(false);
-        };
+        }
+        let key = *keys.last().expect("the root is always there");
         let Some(vk) = self.find_value(key, &units_of(name))? else {
             return Ok(false);
         };
@@ -207,23 +205,45 @@ impl Hive {
     /// is an error.
     fn find_with_parent(&self, path: &str) -> Result<Option<(u32, u32)>> {
         let components = split_path(path)?;
-        let Some((last, above)) = components.split_last() else {
+        if components.is_empty() {
             return Err(Error::InvalidArgument(
                 "the root key cannot be deleted or renamed".to_string(),
             ));
-        };
-        let Some(parent) = self.key(&above.join("\\"))? else {
-            return Ok(None);
-        };
-        Ok(self
-            .find_subkey(parent.offset, &units_of(last))?
-            .map(|key| (parent.offset, key)))
+        }
+        let keys = self.checked_keys(&components)?;
+        Ok(match keys[..] {
+            [.., parent, key] if keys.len() > components.len() => Some((parent, key)),
+            _ => None,
+        })
     }
 
     fn existing_key(&self, path: &str) -> Result<u32> {
-        self.key(path)?
-            .map(|k| k.offset)
-            .ok_or_else(|| Error::KeyNotFound(path.to_string()))
+        let components = split_path(path)?;
+        let keys = self.checked_keys(&components)?;
+        if keys.len() <= components.len() {
+            return Err(Error::KeyNotFound(path.to_string()));
+        }
+        Ok(*keys.last().expect("the root is always there"))
+    }
+
+    /// The keys from the root along `components` as far as they exist (the root first), each
+    /// checked ([`Hive::check_key`]) before it is searched: an edit never follows or changes a
+    /// damaged structure, it refuses it with the offset and the reason before any byte changes.
+    fn checked_keys(&self, components: &[&str]) -> Result<Vec<u32>> {
+        let mut key = self.root()?.offset;
+        self.check_key(key)?;
+        let mut keys = vec![key];
+        for component in components {
+            match self.find_subkey(key, &units_of(component))? {
+                Some(subkey) => {
+                    self.check_key(subkey)?;
+                    keys.push(subkey);
+                    key = subkey;
+                }
+                None => break,
+            }
+        }
+        Ok(keys)
     }
 
     /// Creates key `key_name` below `parent` and links it into the parent's subkey list.

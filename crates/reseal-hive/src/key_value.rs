@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::big_data::{self, BigData, SEGMENT_SIZE};
+use crate::big_data::{self, SEGMENT_SIZE};
 use crate::cell::{file_offset, require_len, require_signature};
 use crate::{name, Error, Hive, Result};
 use reseal_nt::le;
@@ -196,24 +196,39 @@ impl Hive {
         Ok((len, record, false))
     }
 
-    /// The cells holding the data of the value at `vk` (not the vk itself).
+    /// The cells holding the data of the value at `vk` (not the vk itself), checked to hold
+    /// its whole length: what an edit frees or rewrites must be what the value really uses.
     pub(crate) fn value_data_cells(&self, vk: u32) -> Result<Vec<u32>> {
         let value = self.vk(vk)?;
         let len = value.data_len() as usize;
-        if value.is_inline() || len == 0 {
+        if value.is_inline() {
+            if len > MAX_INLINE {
+                return Err(Error::corrupt(
+                    file_offset(vk),
+                    format!("inline value data of {len} bytes (at most {MAX_INLINE} fit)"),
+                ));
+            }
+            return Ok(Vec::new());
+        }
+        if len == 0 {
             return Ok(Vec::new());
         }
         let data_offset = value.data_offset();
         let cell = self.store.cell(data_offset)?;
         if !self.is_big_data(len, cell) {
+            if cell.len() < len {
+                return Err(Error::corrupt(
+                    file_offset(vk),
+                    format!(
+                        "value data length is {len} bytes, but its cell at file offset {:#x} holds {}",
+                        file_offset(data_offset),
+                        cell.len()
+                    ),
+                ));
+            }
             return Ok(vec![data_offset]);
         }
-        let record = BigData::parse(cell, data_offset)?;
-        let mut cells = big_data::segment_offsets(
-            self.store.cell(record.segment_list)?,
-            record.segment_count,
-            record.segment_list,
-        )?;
+        let (record, mut cells) = self.big_data_segments(data_offset, len)?;
         cells.extend([record.segment_list, data_offset]);
         Ok(cells)
     }

@@ -192,7 +192,8 @@ fn try_partition_point(
 
 impl Hive {
     /// The subkey index of the key at `key`: its leaves (and `ri`), each leaf read once, checked
-    /// for leaves or keys listed twice.
+    /// for leaves or keys listed twice. Readers take the subkeys from the list, as Windows does;
+    /// the key's count is held against it by [`Hive::subkey_count_problem`].
     pub(crate) fn subkey_index(&self, key: u32) -> Result<SubkeyIndex> {
         let (ri, leaf_offsets) = self.subkey_leaf_offsets(key)?;
         // The key's list cell: the ri, or its only leaf.
@@ -220,6 +221,21 @@ impl Hive {
             ));
         }
         Ok(SubkeyIndex { ri, leaves })
+    }
+
+    /// Edits update the key's subkey count from its stored value: it must be the number of
+    /// subkeys its list holds.
+    pub(crate) fn subkey_count_problem(&self, key: u32, index: &SubkeyIndex) -> Option<Error> {
+        let stated = self.nk(key).ok()?.subkey_count();
+        let held = index.elements().count();
+        (held as u64 != u64::from(stated)).then(|| {
+            Error::corrupt(
+                file_offset(key),
+                format!(
+                    "key node's subkey count is {stated}, but its subkey list holds {held} keys"
+                ),
+            )
+        })
     }
 
     /// The `ri` of the key at `key`, if its list has one, and the offsets of its leaves (none when

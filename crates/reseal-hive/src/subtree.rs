@@ -8,7 +8,8 @@ use crate::{Error, Hive, Result};
 
 impl Hive {
     /// Every cell of the subtree at `key` and the security references it holds, checked before
-    /// anything is freed: a cell reached twice or a key nested in its own subtree is corruption.
+    /// anything is freed (each key as [`Hive::check_key`] does): a cell reached twice or a key
+    /// nested in its own subtree is corruption.
     pub(crate) fn subtree_cells(&self, key: u32) -> Result<Doomed> {
         let mut doomed = Doomed::default();
         let mut seen = HashSet::new();
@@ -20,6 +21,7 @@ impl Hive {
                     "key is reached twice below the key being deleted (a cycle in subkey lists)",
                 ));
             }
+            self.check_key(key)?;
             let node = self.nk(key)?;
             let index = self.subkey_index(key)?;
             pending.extend(index.elements().map(|e| e.offset));

@@ -251,3 +251,29 @@ pub fn assert_readers_see(committed: &[u8], expected: &HivexKey) {
     let nt = normalized(nt_hive_tree(committed));
     assert_eq!(first_difference(&nt, &expected, "nt-hive"), None);
 }
+
+/// Offsets of the key nodes named `name` in a committed hive.
+pub fn key_node_offset(bytes: &[u8], name: &str) -> u32 {
+    allocated_cells(bytes)
+        .into_iter()
+        .find(|(_, cell)| {
+            &cell[4..6] == b"nk"
+                && cell.len() >= 80 + name.len()
+                && u16::from_le_bytes([cell[76], cell[77]]) as usize == name.len()
+                && &cell[80..80 + name.len()] == name.as_bytes()
+        })
+        .map(|(offset, _)| offset)
+        .unwrap_or_else(|| panic!("no key node {name}"))
+}
+
+/// Writes `value` at byte `field` of the data of the cell at `cell` (hive bins offset).
+pub fn put_u32(bytes: &mut [u8], cell: u32, field: usize, value: u32) {
+    let at = 4096 + cell as usize + 4 + field;
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// The u32 at byte `field` of the data of the cell at `cell` (hive bins offset).
+pub fn field(bytes: &[u8], cell: u32, field: usize) -> u32 {
+    let at = 4096 + cell as usize + 4 + field;
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
