@@ -69,6 +69,27 @@ pub struct BlobTable {
 }
 
 impl BlobTable {
+    /// Checks that every entry stored in the file (all but the blobs inside solid resources,
+    /// whose offsets are within their run) lies within its `file_len` bytes.
+    pub fn check_within(&self, file_len: u64) -> Result<(), Malformed> {
+        for (index, entry) in self.entries.iter().enumerate() {
+            if entry.solid_run.is_some() && !entry.is_solid_resource() {
+                continue;
+            }
+            let reshdr = &entry.reshdr;
+            if reshdr.end().is_none_or(|end| end > file_len) {
+                return Err(Malformed::new(
+                    "blob table",
+                    format!(
+                        "entry {index} lies at offset {} with {} bytes, past the end of the {file_len}-byte file",
+                        reshdr.offset, reshdr.size_in_wim
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn parse(bytes: &[u8], solid_allowed: bool) -> Result<Self, Malformed> {
         if bytes.len() % ENTRY_SIZE != 0 {
             return Err(Malformed::new(

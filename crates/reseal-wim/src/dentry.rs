@@ -115,6 +115,12 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
         }
         let mut offset = usize::try_from(subdir_offset).unwrap_or(usize::MAX);
         while let Some((mut child, next)) = parse_dentry(metadata, offset)? {
+            if let Some(reason) = unusable_name(&child.name) {
+                return Err(Malformed::new(
+                    "dentry",
+                    format!("at offset {}: {reason}", child.offset),
+                ));
+            }
             child.parent = Some(parent);
             let index = tree.len();
             tree[parent].children.push(index);
@@ -126,6 +132,21 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
         }
     }
     Ok(tree)
+}
+
+/// Why `name` cannot name a file below the root (which alone has no name), if it cannot: a
+/// Windows file name is never empty, `.` or `..`, and holds no `/`, `\` or NUL. Such a name
+/// would make a path mean another file, or leave the directory, when the image is applied.
+fn unusable_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("the name is empty".into())
+    } else if name == "." || name == ".." {
+        Some(format!("the name is {name:?}"))
+    } else {
+        name.chars()
+            .find(|c| matches!(c, '/' | '\\' | '\0'))
+            .map(|bad| format!("the name {name:?} contains {bad:?}"))
+    }
 }
 
 /// One dentry at `offset`: `None` at an end-of-directory marker, else the dentry and the

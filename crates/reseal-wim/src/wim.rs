@@ -132,6 +132,10 @@ impl Wim {
             &mut decompressors,
         )?;
         let xml = XmlData::parse(&xml_bytes).map_err(|m| Error::from_malformed(path, m))?;
+        blob_table
+            .check_within(file_len)
+            .and_then(|()| check_image_count(&header, &blob_table, &xml))
+            .map_err(|m| Error::from_malformed(path, m))?;
         let writer = file
             .try_clone()
             .map_err(|e| Error::io(path, "opening for update", e))?;
@@ -416,4 +420,30 @@ pub(crate) fn blob_size_in(table: &BlobTable, hash: &Sha1) -> Option<u64> {
     } else {
         entry.reshdr.uncompressed_size
     })
+}
+
+/// The header's image count (at offset 44) must be the number of images the blob table holds
+/// metadata for and the number the XML data describes, as wimlib requires: an image count that
+/// disagrees would make an edit write metadata or XML for images that are not there.
+fn check_image_count(
+    header: &Header,
+    blob_table: &BlobTable,
+    xml: &XmlData,
+) -> std::result::Result<(), Malformed> {
+    let stated = header.image_count;
+    let with_metadata = blob_table.metadata.len();
+    if u64::from(stated) != with_metadata as u64 {
+        return Err(Malformed::new(
+            "header",
+            format!("the image count at offset 44 is {stated}, but the blob table holds metadata for {with_metadata} images"),
+        ));
+    }
+    let described = xml.images().len();
+    if with_metadata != described {
+        return Err(Malformed::new(
+            "XML data",
+            format!("it describes {described} images, the header and blob table {stated}"),
+        ));
+    }
+    Ok(())
 }

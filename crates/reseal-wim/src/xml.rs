@@ -43,6 +43,29 @@ pub struct ImageCounts {
     pub hard_link_bytes: u64,
 }
 
+/// The deepest nesting of elements accepted. What Windows and wimlib write is five levels deep
+/// (WIM, IMAGE, WINDOWS, VERSION, BUILD); a document nested far deeper is damaged or hostile, and
+/// XML parsers (wimlib's among them) refuse it, so a WIM keeping it could not be read back.
+pub const MAX_DEPTH: usize = 32;
+
+/// How deep elements nest in `text` (declarations, comments and empty elements add no level).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        rest = &rest[open + 1..];
+        let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+        if tag.starts_with('/') {
+            depth = depth.saturating_sub(1);
+        } else if !(tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/')) {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+        rest = &rest[tag.len()..];
+    }
+    deepest
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XmlData {
     pub text: String,
@@ -59,6 +82,13 @@ impl XmlData {
         let bytes = bytes.strip_prefix(&utf16::BOM).unwrap_or(bytes);
         let text =
             utf16::decode_le(bytes).map_err(|_| Malformed::new("XML data", "invalid UTF-16"))?;
+        let depth = nesting_depth(&text);
+        if depth > MAX_DEPTH {
+            return Err(Malformed::new(
+                "XML data",
+                format!("elements nested {depth} levels deep, more than the {MAX_DEPTH} allowed"),
+            ));
+        }
         Ok(Self { text })
     }
 
