@@ -219,8 +219,14 @@ pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
     };
     let several = is_all(args.index.as_deref());
     let mut output = Output::new(as_json, several);
+    // A hive that could not be read leaves the report incomplete: it is printed, then the run
+    // fails with that hive's error (exit 4 for a damaged one).
+    let mut unreadable: Option<(String, reseal::Error)> = None;
     reseal::inspect_images(&args.target, &options, &mut |event| match event {
         RunEvent::Inspected { target, inspection } => {
+            if unreadable.is_none() {
+                unreadable = inspection.unreadable().map(|e| (target.clone(), e));
+            }
             let document = if several {
                 json!({ "target": target, "inspection": inspection })
             } else {
@@ -231,7 +237,14 @@ pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
         other => output.event(other),
     })?;
     output.finish();
-    Ok(())
+    match unreadable {
+        Some((target, error)) => {
+            let mut error = CliError::from(error);
+            error.message = format!("{target}: {}", error.message);
+            Err(error)
+        }
+        None => Ok(()),
+    }
 }
 
 /// `true` when `--index all` asks for every image.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::evtx;
 use crate::image::{join_path, Image, MACHINE_HIVES, SAM, SECURITY, SOFTWARE, SYSTEM};
 use crate::providers::external::{self, ExternalProvider};
@@ -107,6 +107,23 @@ pub struct HiveInspection {
     pub notes: Vec<String>,
     /// Why it could not be read, if it could not.
     pub error: Option<String>,
+    /// The kind of that error (damaged bytes or another failure).
+    #[serde(skip)]
+    pub error_kind: Option<ErrorKind>,
+}
+
+impl Inspection {
+    /// The first hive inspect could not read, as an error of its kind (a damaged hive is
+    /// [`ErrorKind::CorruptInput`]): what the inspection reports about the image is then
+    /// incomplete, though every hive's state is in it.
+    pub fn unreadable(&self) -> Option<Error> {
+        self.hives.iter().find_map(|hive| {
+            let (message, kind) = (hive.error.as_ref()?, hive.error_kind?);
+            let mut error = Error::other(None, message.clone());
+            error.kind = kind;
+            Some(error)
+        })
+    }
 }
 
 /// Reads what the image is and what state it is in. Never writes.
@@ -225,6 +242,7 @@ fn hive_inspections(image: &mut Image) -> Vec<HiveInspection> {
                 logs: status.logs,
                 notes: status.notes,
                 error: None,
+                error_kind: None,
             },
             Ok(None) => HiveInspection {
                 path,
@@ -234,6 +252,7 @@ fn hive_inspections(image: &mut Image) -> Vec<HiveInspection> {
                 logs: Vec::new(),
                 notes: Vec::new(),
                 error: None,
+                error_kind: None,
             },
             Err(e) => HiveInspection {
                 path,
@@ -243,6 +262,7 @@ fn hive_inspections(image: &mut Image) -> Vec<HiveInspection> {
                 logs: Vec::new(),
                 notes: Vec::new(),
                 error: Some(e.to_string()),
+                error_kind: Some(e.kind),
             },
         })
         .collect()
