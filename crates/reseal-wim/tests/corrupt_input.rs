@@ -176,6 +176,15 @@ fn xml_nested_too_deep_is_corrupt() {
         "XML data",
         "nested 10001 levels deep, more than the 32 allowed",
     );
+    // wimlib cannot read such a WIM either.
+    let info = std::process::Command::new("wimlib-imagex")
+        .args(["info", wim.to_str().unwrap()])
+        .output()
+        .expect("wimlib-imagex is installed");
+    assert!(
+        !info.status.success(),
+        "wimlib-imagex read XML 10001 levels deep"
+    );
 }
 
 #[test]
