@@ -2,8 +2,12 @@
 //!
 //! It walks every cell of every bin and every key reachable from the root, and reports what a
 //! reader would trip over or what an editor would make worse: references to free or misplaced
-//! cells, cells used twice, allocated cells nothing refers to (orphans, harmless but wasted),
-//! security records whose reference count does not match the keys using them, and a broken `sk` list.
+//! cells, cells used twice, subkey counts that disagree with their lists, subkey lists out of
+//! order or naming a key whose parent is another (a loop back to an ancestor), value data longer
+//! than its cell and big data records that disagree with their value, allocated cells nothing
+//! refers to (orphans, harmless but wasted), security records whose reference count does not
+//! match the keys using them, and a broken `sk` list. Edits check each key they go through with
+//! the same rules ([`Hive::check_key`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
