@@ -78,11 +78,16 @@ fn a_fifo_where_a_hive_should_be_is_exit_4_naming_its_path() {
     mkfifo(&hive);
     let before = snapshot(image.path());
 
-    let output = reseal_within_a_minute(&["generalize", s(image.path())]);
-    let all = text(&output);
-    assert_eq!(code(&output), CORRUPT, "{all}");
-    assert!(all.contains(s(&hive)), "names the path: {all}");
-    assert!(all.contains("a FIFO"), "says what it found: {all}");
+    for command in ["generalize", "inspect"] {
+        let output = reseal_within_a_minute(&[command, s(image.path())]);
+        let all = text(&output);
+        assert_eq!(code(&output), CORRUPT, "{command}: {all}");
+        assert!(all.contains(s(&hive)), "{command} names the path: {all}");
+        assert!(
+            all.contains("a FIFO"),
+            "{command} says what it found: {all}"
+        );
+    }
     assert_eq!(snapshot(image.path()), before, "the image changed");
 }
 
