@@ -5,9 +5,12 @@
 //! - [`hivex_tree`]: a hive read by python3-hivex, a reader we did not write, as the oracle.
 //! - [`ntfs_image`]: NTFS volumes and partitioned VHD/VHDX/raw disks made with mkntfs, sgdisk,
 //!   wimlib-imagex and qemu-img, and the ntfs-3g programs and `ntfs` crate that read them back.
+//! - [`vhdx_log`]: VHDX log entries built from the specification, valid or crafted, to arm a
+//!   VHDX with a pending log.
 #![forbid(unsafe_code)]
 
 pub mod ntfs_image;
+pub mod vhdx_log;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

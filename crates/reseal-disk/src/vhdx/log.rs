@@ -1,21 +1,28 @@
-//! The VHDX log: a circular buffer of entries that must be replayed into the file before the
-//! BAT, metadata or data are read, whenever the header's LogGuid is not zero.
+//! The VHDX log (MS-VHDX 2.3): a circular buffer of entries that must be replayed into the
+//! file before the BAT, metadata or data are read, whenever the header's LogGuid is not zero.
 //!
 //! An entry is a whole number of 4 KiB sectors. Its header (little-endian): signature "loge"
 //! (0), CRC-32C of the entire entry with the field zeroed (4), entry length (8), tail (12: the
-//! log offset of the oldest entry still needed), sequence number (16), descriptor count (24),
-//! reserved (28), LogGuid (32), flushed file offset (48: the file size the entry assumes),
-//! last file offset (56: the file size after the entry). 32-byte descriptors follow at 64,
-//! padded to whole sectors, then one data sector per data descriptor.
+//! log offset of the oldest entry still needed), sequence number (16, above zero), descriptor
+//! count (24), reserved (28, zero), LogGuid (32), flushed file offset (48: the file size the
+//! entry assumes), last file offset (56: the file size after the entry), both multiples of
+//! 1 MiB. 32-byte descriptors follow at 64, padded to whole sectors, then one data sector per
+//! data descriptor, which ends the entry.
 //!
-//! Descriptors: "zero" (0), reserved (4), length (8), file offset (16), sequence number (24);
-//! or "desc" (0), trailing 4 bytes (4), leading 8 bytes (8), file offset (16), sequence number
-//! (24). A data sector is "data" (0), sequence high (4), 4084 bytes (8), sequence low (4092);
-//! the 4 KiB written to the file are the leading 8 bytes, the 4084 bytes and the trailing 4.
+//! Descriptors: "zero" (0), reserved (4, zero), length (8), file offset (16), sequence number
+//! (24); or "desc" (0), trailing 4 bytes (4), leading 8 bytes (8), file offset (16), sequence
+//! number (24). A data sector is "data" (0), sequence high (4), 4084 bytes (8), sequence low
+//! (4092); the 4 KiB written to the file are the leading 8 bytes, the 4084 bytes and the
+//! trailing 4.
 //!
-//! The active sequence ends at the valid entry with the highest sequence number whose tail
-//! leads to it through valid entries with consecutive sequence numbers; replay applies the
-//! entries from that tail to it, in order.
+//! The active sequence is found as MS-VHDX 2.3.3 describes: from each candidate tail, the
+//! longest run of valid, contiguous entries with consecutive sequence numbers is a sequence,
+//! valid when its head's tail is one of its entries; the valid sequence with the highest head
+//! sequence number is active, and its entries from the head's tail to the head are replayed.
+//! A pending log without a valid sequence, a file shorter than the head's flushed file offset,
+//! and a sequence that would write where a log never writes (the file identifier, the headers,
+//! the reserved rest of the first MiB, the log itself, past an entry's last file offset) are
+//! corruption: the file is refused and nothing is written.
 
 use std::path::Path;
 
@@ -23,17 +30,32 @@ use crate::bytes::array;
 use crate::crc32c::crc32c_with_zeroed_field;
 use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile};
+use crate::vhdx::region_table::{REGION_TABLE_OFFSETS, REGION_TABLE_SIZE};
 use reseal_nt::le;
 use reseal_nt::Guid;
 
 const SECTOR: u64 = 4096;
+const MIB: u64 = 1 << 20;
 /// The largest VHDX file: 64 TiB of data plus metadata, rounded up generously.
 const MAX_FILE_SIZE: u64 = 128 << 40;
 const STRUCTURE: &str = "VHDX log";
 
+#[derive(Clone)]
 enum Descriptor {
     Zero { file_offset: u64, length: u64 },
     Data { file_offset: u64, sector: Vec<u8> },
+}
+
+impl Descriptor {
+    fn range(&self) -> (u64, u64) {
+        match self {
+            Descriptor::Zero {
+                file_offset,
+                length,
+            } => (*file_offset, *length),
+            Descriptor::Data { file_offset, .. } => (*file_offset, SECTOR),
+        }
+    }
 }
 
 struct Entry {
@@ -53,6 +75,10 @@ struct Log {
 }
 
 impl Log {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
     /// `length` bytes starting at `offset` in the circular log.
     fn wrapped(&self, offset: u64, length: u64) -> Vec<u8> {
         let size = self.bytes.len();
@@ -67,19 +93,30 @@ impl Log {
         out
     }
 
-    /// The entry at `offset`, or `None` when there is no valid entry of this log there.
+    /// The entry at `offset`, or `None` when there is no valid entry of this log there
+    /// (MS-VHDX 2.3.1: every field of the header, the descriptors and the data sectors).
     fn entry_at(&self, offset: u64) -> Option<Entry> {
-        let size = self.bytes.len() as u64;
+        let size = self.size();
         let header = self.wrapped(offset, SECTOR);
         if &header[..4] != b"loge" || Guid(array(&header, 32)) != self.guid {
             return None;
         }
-        let length = le::u32_at(&header, 8).unwrap_or_default() as u64;
-        let descriptor_count = le::u32_at(&header, 24).unwrap_or_default() as u64;
+        let field32 = |at| le::u32_at(&header, at).unwrap_or_default() as u64;
+        let field64 = |at| le::u64_at(&header, at).unwrap_or_default();
+        let (length, tail, descriptor_count, reserved) =
+            (field32(8), field32(12), field32(24), field32(28));
+        let sequence_number = field64(16);
+        let (flushed_file_offset, last_file_offset) = (field64(48), field64(56));
         let descriptor_sectors = (64 + descriptor_count * 32).div_ceil(SECTOR);
         if length == 0
             || length % SECTOR != 0
             || length > size
+            || tail % SECTOR != 0
+            || tail >= size
+            || sequence_number == 0
+            || reserved != 0
+            || flushed_file_offset % MIB != 0
+            || last_file_offset % MIB != 0
             || descriptor_sectors * SECTOR > length
         {
             return None;
@@ -88,19 +125,6 @@ impl Log {
         if le::u32_at(&entry, 4).unwrap_or_default() != crc32c_with_zeroed_field(&entry, 4) {
             return None;
         }
-        let sequence_number = le::u64_at(&entry, 16).unwrap_or_default();
-        let last_file_offset = le::u64_at(&entry, 56).unwrap_or_default();
-        if last_file_offset > MAX_FILE_SIZE {
-            return None;
-        }
-        // Every write of the entry must lie within the file size the entry records, so a
-        // damaged entry cannot grow the file without bound.
-        let within_file = |file_offset: u64, length: u64| {
-            file_offset % SECTOR == 0
-                && file_offset
-                    .checked_add(length)
-                    .is_some_and(|end| end <= last_file_offset)
-        };
         let mut data_sector = descriptor_sectors * SECTOR;
         let mut descriptors = Vec::new();
         for index in 0..descriptor_count {
@@ -109,10 +133,13 @@ impl Log {
                 return None;
             }
             let file_offset = le::u64_at(descriptor, 16).unwrap_or_default();
+            if file_offset % SECTOR != 0 {
+                return None;
+            }
             match &descriptor[..4] {
                 b"zero" => {
                     let length = le::u64_at(descriptor, 8).unwrap_or_default();
-                    if length % SECTOR != 0 || !within_file(file_offset, length) {
+                    if length % SECTOR != 0 || le::u32_at(descriptor, 4) != Some(0) {
                         return None;
                     }
                     descriptors.push(Descriptor::Zero {
@@ -121,9 +148,6 @@ impl Log {
                     })
                 }
                 b"desc" => {
-                    if !within_file(file_offset, SECTOR) {
-                        return None;
-                    }
                     if data_sector + SECTOR > length {
                         return None;
                     }
@@ -146,109 +170,236 @@ impl Log {
                 _ => return None,
             }
         }
+        // As many data sectors as data descriptors, and nothing after them.
+        if data_sector != length {
+            return None;
+        }
         Some(Entry {
             offset,
             length,
-            tail: le::u32_at(&entry, 12).unwrap_or_default() as u64,
+            tail,
             sequence_number,
-            flushed_file_offset: le::u64_at(&entry, 48).unwrap_or_default(),
+            flushed_file_offset,
             last_file_offset,
             descriptors,
         })
     }
 
-    /// The entries from `head`'s tail to `head`, if they form a sequence.
-    fn sequence_ending_at(&self, head: &Entry) -> Option<Vec<Entry>> {
-        let size = self.bytes.len() as u64;
-        let mut entries = Vec::new();
-        let mut offset = head.tail;
-        loop {
-            if offset % SECTOR != 0 || offset >= size || entries.len() as u64 > size / SECTOR {
-                return None;
-            }
-            if offset == head.offset {
-                let first = entries
-                    .first()
-                    .map_or(head.sequence_number, |e: &Entry| e.sequence_number);
-                if head.sequence_number != first + entries.len() as u64 {
-                    return None;
+    /// The active sequence (MS-VHDX 2.3.3), tail entry first, or `None` when the log holds
+    /// no valid sequence.
+    ///
+    /// Valid entries never overlap (every sector of one starts with "loge", "desc", "zero" or
+    /// "data", and only its first with "loge"), so the runs found from different tails are
+    /// disjoint; a run found invalid is not searched again from its later entries (the same
+    /// head would end them), which keeps the scan linear in the log size.
+    fn active_sequence(&self) -> Option<Vec<Entry>> {
+        let size = self.size();
+        let sectors = (size / SECTOR) as usize;
+        let mut known_invalid_start = vec![false; sectors];
+        let mut candidate: Option<Vec<Entry>> = None;
+        // How far the scan has gone, unwrapped: it ends when it has been once around.
+        let mut scanned = 0u64;
+        while scanned < size {
+            let tail = scanned % size;
+            let mut current: Vec<Entry> = Vec::new();
+            let mut current_length = 0u64;
+            if !known_invalid_start[(tail / SECTOR) as usize] {
+                let mut position = tail;
+                while let Some(entry) = self.entry_at(position) {
+                    let consecutive = current.last().is_none_or(|last| {
+                        Some(entry.sequence_number) == last.sequence_number.checked_add(1)
+                    });
+                    if !consecutive || current_length + entry.length > size {
+                        break;
+                    }
+                    position = (position + entry.length) % size;
+                    current_length += entry.length;
+                    current.push(entry);
                 }
-                entries.push(self.entry_at(offset)?);
-                return Some(entries);
             }
-            let entry = self.entry_at(offset)?;
-            if let Some(previous) = entries.last() {
-                if entry.sequence_number != previous.sequence_number + 1 {
-                    return None;
+            let tail_entry = current
+                .last()
+                .and_then(|head| current.iter().position(|entry| entry.offset == head.tail));
+            match tail_entry {
+                Some(first) => {
+                    let head_sequence = current.last().map_or(0, |head| head.sequence_number);
+                    let better = candidate.as_ref().is_none_or(|best| {
+                        head_sequence > best.last().map_or(0, |head| head.sequence_number)
+                    });
+                    if better {
+                        current.drain(..first);
+                        candidate = Some(current);
+                    }
+                    scanned += current_length;
+                }
+                None => {
+                    for entry in current.iter().skip(1) {
+                        known_invalid_start[(entry.offset / SECTOR) as usize] = true;
+                    }
+                    scanned += SECTOR;
                 }
             }
-            offset = (offset + entry.length) % size;
-            entries.push(entry);
         }
+        candidate
     }
 
-    fn active_sequence(&self) -> Vec<Entry> {
-        let mut best: Option<Vec<Entry>> = None;
-        for offset in (0..self.bytes.len() as u64).step_by(SECTOR as usize) {
-            let Some(head) = self.entry_at(offset) else {
-                continue;
-            };
-            let better = best
-                .as_ref()
-                .is_none_or(|b| head.sequence_number > b.last().map_or(0, |e| e.sequence_number));
-            if better {
-                if let Some(sequence) = self.sequence_ending_at(&head) {
-                    best = Some(sequence);
+    /// Why no sequence was found, for the error: what the log holds that looks like entries.
+    fn describe_entries(&self) -> String {
+        let (mut signed, mut other_guid) = (0, 0);
+        for offset in (0..self.size()).step_by(SECTOR as usize) {
+            let sector = &self.bytes[offset as usize..][..4];
+            if sector == b"loge" {
+                signed += 1;
+                if Guid(array(&self.bytes[offset as usize..], 32)) != self.guid {
+                    other_guid += 1;
                 }
             }
         }
-        best.unwrap_or_default()
+        format!("{signed} sectors start with \"loge\", {other_guid} of them with another LogGuid")
     }
 }
 
-/// Replays the log at `log_offset` into `file` (the real file, or a [`LogOverlay`] for a
-/// read-only open). Returns the number of entries applied.
-pub fn replay(
-    file: &mut dyn ImageFile,
-    log_guid: Guid,
-    log_offset: u64,
-    log_length: u32,
-) -> Result<usize> {
+/// Where the header puts the log, as [`pending`] needs it.
+pub struct LogLocation {
+    pub guid: Guid,
+    pub offset: u64,
+    pub length: u32,
+}
+
+/// The writes of a pending log, checked and not yet made.
+pub struct Replay {
+    writes: Vec<Descriptor>,
+    /// The file size after the replay: at least the head entry's last file offset.
+    len: u64,
+    entries: usize,
+}
+
+impl Replay {
+    /// No log to replay, over a file of `len` bytes.
+    pub fn none(len: u64) -> Self {
+        Replay {
+            writes: Vec::new(),
+            len,
+            entries: 0,
+        }
+    }
+}
+
+/// Finds the active sequence of the log at `location` in `file` and checks every write it
+/// would make; reads only.
+pub fn pending(file: &mut dyn ImageFile, location: &LogLocation) -> Result<Replay> {
     let path = file.path().to_path_buf();
-    if log_offset % (1 << 20) != 0 || log_length == 0 || log_length % (1 << 20) != 0 {
+    let LogLocation {
+        guid,
+        offset: log_offset,
+        length: log_length,
+    } = *location;
+    if log_offset < MIB || log_offset % MIB != 0 || log_length == 0 || log_length as u64 % MIB != 0
+    {
         return Err(Error::corrupt(
             &path,
             STRUCTURE,
-            format!("log of {log_length} bytes at {log_offset} is not 1 MiB aligned"),
+            format!("the header puts a log of {log_length} bytes at file offset {log_offset}; a log is a whole number of MiB at a 1 MiB boundary after the first MiB"),
         ));
     }
     let bytes = read_structure(file, log_offset, log_length as usize, STRUCTURE)?;
-    let log = Log {
-        bytes,
-        guid: log_guid,
-    };
-    let sequence = log.active_sequence();
-    for entry in &sequence {
-        apply(file, &path, entry)?;
-    }
-    Ok(sequence.len())
-}
-
-fn apply(file: &mut dyn ImageFile, path: &Path, entry: &Entry) -> Result<()> {
-    if file.len() < entry.flushed_file_offset {
+    let log = Log { bytes, guid };
+    let Some(sequence) = log.active_sequence() else {
         return Err(Error::corrupt(
-            path,
+            &path,
             STRUCTURE,
             format!(
-                "entry {} needs a file of {} bytes, the file has {}; it was truncated",
-                entry.sequence_number,
-                entry.flushed_file_offset,
+                "the header's LogGuid {guid} says the {log_length}-byte log at file offset {log_offset} holds entries to replay, but it holds no valid sequence of entries with that LogGuid ({})",
+                log.describe_entries()
+            ),
+        ));
+    };
+    let head = sequence.last().expect("a valid sequence has a head");
+    if file.len() < head.flushed_file_offset {
+        return Err(Error::corrupt(
+            &path,
+            STRUCTURE,
+            format!(
+                "log entry {} (log offset {}) records a file of at least {} bytes, the file has {}; it was truncated",
+                head.sequence_number,
+                head.offset,
+                head.flushed_file_offset,
                 file.len()
             ),
         ));
     }
-    for descriptor in &entry.descriptors {
-        match descriptor {
+    let log_range = (log_offset, log_length as u64);
+    let mut writes = Vec::new();
+    for entry in &sequence {
+        if entry.last_file_offset > MAX_FILE_SIZE {
+            return Err(Error::corrupt(
+                &path,
+                STRUCTURE,
+                format!(
+                    "log entry {} (log offset {}) makes the file {} bytes long, more than any VHDX file",
+                    entry.sequence_number, entry.offset, entry.last_file_offset
+                ),
+            ));
+        }
+        for descriptor in &entry.descriptors {
+            let (file_offset, length) = descriptor.range();
+            if let Some(reason) = forbidden_write(file_offset, length, entry, log_range) {
+                return Err(Error::corrupt(
+                    &path,
+                    STRUCTURE,
+                    format!(
+                        "log entry {} (log offset {}) writes {length} bytes at file offset {file_offset}, {reason}",
+                        entry.sequence_number, entry.offset
+                    ),
+                ));
+            }
+            writes.push(descriptor.clone());
+        }
+    }
+    Ok(Replay {
+        writes,
+        len: file.len().max(head.last_file_offset),
+        entries: sequence.len(),
+    })
+}
+
+/// Why a log may not write `length` bytes at `file_offset`, if it may not.
+fn forbidden_write(
+    file_offset: u64,
+    length: u64,
+    entry: &Entry,
+    (log_offset, log_length): (u64, u64),
+) -> Option<String> {
+    let Some(end) = file_offset.checked_add(length) else {
+        return Some("past the end of any file".into());
+    };
+    let overlaps = |start: u64, size: u64| file_offset < start + size && start < end;
+    let region_tables = REGION_TABLE_OFFSETS[0]..REGION_TABLE_OFFSETS[1] + REGION_TABLE_SIZE as u64;
+    if file_offset < MIB && !(region_tables.contains(&file_offset) && end <= region_tables.end) {
+        // The headers change only through their two copies (MS-VHDX 2.2.2.1), the identifier
+        // never; of the first MiB only the region tables are updated through the log.
+        return Some(
+            "inside the first MiB outside the region tables (the file identifier, the headers or reserved space), which no log updates".into(),
+        );
+    }
+    if overlaps(log_offset, log_length) {
+        return Some(format!(
+            "over the log itself ({log_length} bytes at file offset {log_offset})"
+        ));
+    }
+    if end > entry.last_file_offset {
+        return Some(format!(
+            "past the entry's last file offset {}, the size every structure fits in",
+            entry.last_file_offset
+        ));
+    }
+    None
+}
+
+/// Makes the writes of `replay` in `file`, then grows it to the size the log records.
+fn apply(file: &mut dyn ImageFile, replay: &Replay) -> Result<()> {
+    for write in &replay.writes {
+        match write {
             Descriptor::Zero {
                 file_offset,
                 length,
@@ -259,32 +410,42 @@ fn apply(file: &mut dyn ImageFile, path: &Path, entry: &Entry) -> Result<()> {
             } => file.write_at(*file_offset, sector)?,
         }
     }
-    if file.len() < entry.last_file_offset {
-        file.set_len(entry.last_file_offset)?;
+    if file.len() < replay.len {
+        file.set_len(replay.len)?;
     }
     Ok(())
 }
 
-enum OverlayWrite {
-    Data(u64, Vec<u8>),
-    Zeros(u64, u64),
-}
-
-/// A read-only file with the log applied in memory: writes are kept and laid over reads.
+/// A file with a pending log laid over it in memory: reads see the replayed log, the file
+/// itself is not changed until [`LogOverlay::write_through`].
 pub struct LogOverlay {
     inner: Box<dyn ImageFile>,
-    writes: Vec<OverlayWrite>,
-    len: u64,
+    replay: Replay,
 }
 
 impl LogOverlay {
-    pub fn new(inner: Box<dyn ImageFile>) -> Self {
-        let len = inner.len();
-        LogOverlay {
-            inner,
-            writes: Vec::new(),
-            len,
-        }
+    pub fn new(inner: Box<dyn ImageFile>, replay: Replay) -> Self {
+        LogOverlay { inner, replay }
+    }
+
+    /// How many log entries the replay applies.
+    pub fn entries(&self) -> usize {
+        self.replay.entries
+    }
+
+    pub fn file_is_writable(&self) -> bool {
+        self.inner.is_writable()
+    }
+
+    /// The file, left as it is.
+    pub fn into_inner(self) -> Box<dyn ImageFile> {
+        self.inner
+    }
+
+    /// Replays the log into the file itself and returns it.
+    pub fn write_through(mut self) -> Result<Box<dyn ImageFile>> {
+        apply(&mut *self.inner, &self.replay)?;
+        Ok(self.inner)
     }
 }
 
@@ -293,10 +454,10 @@ impl ImageFile for LogOverlay {
         self.inner.path()
     }
     fn len(&self) -> u64 {
-        self.len
+        self.replay.len
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        crate::block_device::check_range(self.inner.path(), offset, buf.len(), self.len)?;
+        crate::block_device::check_range(self.inner.path(), offset, buf.len(), self.len())?;
         let from_inner = self
             .inner
             .len()
@@ -305,11 +466,8 @@ impl ImageFile for LogOverlay {
         self.inner.read_at(offset, &mut buf[..from_inner])?;
         buf[from_inner..].fill(0);
         let end = offset + buf.len() as u64;
-        for write in &self.writes {
-            let (start, length) = match write {
-                OverlayWrite::Data(start, data) => (*start, data.len() as u64),
-                OverlayWrite::Zeros(start, length) => (*start, *length),
-            };
+        for write in &self.replay.writes {
+            let (start, length) = write.range();
             let overlap_start = start.max(offset);
             let overlap_end = (start + length).min(end);
             if overlap_start >= overlap_end {
@@ -318,27 +476,23 @@ impl ImageFile for LogOverlay {
             let target =
                 &mut buf[(overlap_start - offset) as usize..(overlap_end - offset) as usize];
             match write {
-                OverlayWrite::Data(_, data) => target.copy_from_slice(
-                    &data[(overlap_start - start) as usize..(overlap_end - start) as usize],
+                Descriptor::Data { sector, .. } => target.copy_from_slice(
+                    &sector[(overlap_start - start) as usize..(overlap_end - start) as usize],
                 ),
-                OverlayWrite::Zeros(..) => target.fill(0),
+                Descriptor::Zero { .. } => target.fill(0),
             }
         }
         Ok(())
     }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
-        self.writes.push(OverlayWrite::Data(offset, buf.to_vec()));
-        self.len = self.len.max(offset + buf.len() as u64);
-        Ok(())
+    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> Result<()> {
+        Err(Error::ReadOnly {
+            path: self.inner.path().to_path_buf(),
+        })
     }
-    fn write_zeros(&mut self, offset: u64, length: u64) -> Result<()> {
-        self.writes.push(OverlayWrite::Zeros(offset, length));
-        self.len = self.len.max(offset + length);
-        Ok(())
-    }
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        self.len = len;
-        Ok(())
+    fn set_len(&mut self, _len: u64) -> Result<()> {
+        Err(Error::ReadOnly {
+            path: self.inner.path().to_path_buf(),
+        })
     }
     fn sync(&mut self) -> Result<()> {
         Ok(())

@@ -96,88 +96,43 @@ impl Vhdx {
         let identifier = FileIdentifier::parse(&path, &identifier_bytes)?;
         let (mut header, mut current_slot) = read_current_header(&mut *file)?;
 
-        let mut log_entries_replayed = 0;
-        if !header.log_guid.is_zero() {
-            if file.is_writable() {
-                log_entries_replayed = log::replay(
-                    &mut *file,
-                    header.log_guid,
-                    header.log_offset,
-                    header.log_length,
-                )?;
-                file.sync()?;
-                // Both copies say the log is empty, so neither can bring the replayed log back.
-                header.log_guid = Guid::ZERO;
-                for _ in 0..2 {
-                    header.sequence_number += 1;
-                    current_slot = 1 - current_slot;
-                    file.write_at(HEADER_OFFSETS[current_slot], &header.to_bytes())?;
-                    file.sync()?;
-                }
-            } else {
-                let mut overlay = log::LogOverlay::new(file);
-                log_entries_replayed = log::replay(
-                    &mut overlay,
-                    header.log_guid,
-                    header.log_offset,
-                    header.log_length,
-                )?;
-                file = Box::new(overlay);
-            }
-        }
-
-        let regions = read_region_table(&mut *file)?;
-        let find_region = |guid, name: &'static str| -> Result<Region> {
-            let region = regions.find(guid).ok_or_else(|| {
-                Error::corrupt(&path, "VHDX region table", format!("no {name} region"))
-            })?;
-            let end = region.file_offset.saturating_add(region.length as u64);
-            if region.file_offset < MIB || region.file_offset % MIB != 0 || end > file.len() {
-                return Err(Error::corrupt(
-                    &path,
-                    "VHDX region table",
-                    format!(
-                        "the {name} region ({} bytes at {}) is misaligned or past the end of the file ({} bytes)",
-                        region.length, region.file_offset, file.len()
-                    ),
-                ));
-            }
-            Ok(region)
+        // A pending log is laid over the file in memory, and what it changes is read and
+        // checked through it before a writable open replays it into the file.
+        let replay = if header.log_guid.is_zero() {
+            log::Replay::none(file.len())
+        } else {
+            let location = log::LogLocation {
+                guid: header.log_guid,
+                offset: header.log_offset,
+                length: header.log_length,
+            };
+            log::pending(&mut *file, &location)?
         };
-        let metadata_region = find_region(METADATA_REGION, "metadata")?;
-        let bat_region = find_region(BAT_REGION, "BAT")?;
-        let metadata_bytes = read_structure(
-            &mut *file,
-            metadata_region.file_offset,
-            metadata_region.length as usize,
-            "VHDX metadata",
-        )?;
-        let metadata = Metadata::parse(&path, &metadata_bytes)?;
-
-        let geometry = BatGeometry::new(
-            metadata.virtual_disk_size,
-            metadata.block_size,
-            metadata.logical_sector_size,
-            metadata.has_parent,
-        );
-        if geometry.total_entries * 8 > bat_region.length as u64 {
-            return Err(Error::corrupt(
-                &path,
-                "VHDX BAT",
-                format!(
-                    "{} entries do not fit in the {}-byte BAT region",
-                    geometry.total_entries, bat_region.length
-                ),
-            ));
-        }
-        let bat_bytes = read_structure(
-            &mut *file,
-            bat_region.file_offset,
-            (geometry.total_entries * 8) as usize,
-            "VHDX BAT",
-        )?;
-        let bat = bat::parse_entries(&bat_bytes);
-        check_bat(&path, &bat, &geometry, metadata.has_parent, file.len())?;
+        let mut overlay = log::LogOverlay::new(file, replay);
+        let Layout {
+            metadata,
+            bat_offset,
+            bat,
+            geometry,
+        } = read_layout(&mut overlay)?;
+        let log_entries_replayed = overlay.entries();
+        let file: Box<dyn ImageFile> = if header.log_guid.is_zero() {
+            overlay.into_inner()
+        } else if overlay.file_is_writable() {
+            let mut file = overlay.write_through()?;
+            file.sync()?;
+            // Both copies say the log is empty, so neither can bring the replayed log back.
+            header.log_guid = Guid::ZERO;
+            for _ in 0..2 {
+                header.sequence_number += 1;
+                current_slot = 1 - current_slot;
+                file.write_at(HEADER_OFFSETS[current_slot], &header.to_bytes())?;
+                file.sync()?;
+            }
+            file
+        } else {
+            Box::new(overlay)
+        };
 
         let parent = match (metadata.has_parent, parent) {
             (true, ParentSource::Search { depth }) => Some(open_parent(&path, &metadata, depth)?),
@@ -204,7 +159,7 @@ impl Vhdx {
             current_slot,
             write_session_started: false,
             metadata,
-            bat_offset: bat_region.file_offset,
+            bat_offset,
             bat,
             geometry,
             parent,
@@ -442,6 +397,76 @@ impl BlockDevice for Vhdx {
     fn flush(&mut self) -> Result<()> {
         self.file.sync()
     }
+}
+
+/// The regions, metadata and BAT of a VHDX, read and checked.
+struct Layout {
+    metadata: Metadata,
+    bat_offset: u64,
+    bat: Vec<BatEntry>,
+    geometry: BatGeometry,
+}
+
+fn read_layout(file: &mut dyn ImageFile) -> Result<Layout> {
+    let path = file.path().to_path_buf();
+    let regions = read_region_table(&mut *file)?;
+    let find_region = |guid, name: &'static str| -> Result<Region> {
+        let region = regions.find(guid).ok_or_else(|| {
+            Error::corrupt(&path, "VHDX region table", format!("no {name} region"))
+        })?;
+        let end = region.file_offset.saturating_add(region.length as u64);
+        if region.file_offset < MIB || region.file_offset % MIB != 0 || end > file.len() {
+            return Err(Error::corrupt(
+                &path,
+                "VHDX region table",
+                format!(
+                    "the {name} region ({} bytes at {}) is misaligned or past the end of the file ({} bytes)",
+                    region.length, region.file_offset, file.len()
+                ),
+            ));
+        }
+        Ok(region)
+    };
+    let metadata_region = find_region(METADATA_REGION, "metadata")?;
+    let bat_region = find_region(BAT_REGION, "BAT")?;
+    let metadata_bytes = read_structure(
+        &mut *file,
+        metadata_region.file_offset,
+        metadata_region.length as usize,
+        "VHDX metadata",
+    )?;
+    let metadata = Metadata::parse(&path, &metadata_bytes)?;
+
+    let geometry = BatGeometry::new(
+        metadata.virtual_disk_size,
+        metadata.block_size,
+        metadata.logical_sector_size,
+        metadata.has_parent,
+    );
+    if geometry.total_entries * 8 > bat_region.length as u64 {
+        return Err(Error::corrupt(
+            &path,
+            "VHDX BAT",
+            format!(
+                "{} entries do not fit in the {}-byte BAT region",
+                geometry.total_entries, bat_region.length
+            ),
+        ));
+    }
+    let bat_bytes = read_structure(
+        &mut *file,
+        bat_region.file_offset,
+        (geometry.total_entries * 8) as usize,
+        "VHDX BAT",
+    )?;
+    let bat = bat::parse_entries(&bat_bytes);
+    check_bat(&path, &bat, &geometry, metadata.has_parent, file.len())?;
+    Ok(Layout {
+        metadata,
+        bat_offset: bat_region.file_offset,
+        bat,
+        geometry,
+    })
 }
 
 fn read_current_header(file: &mut dyn ImageFile) -> Result<(Header, usize)> {
