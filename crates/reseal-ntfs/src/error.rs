@@ -23,6 +23,15 @@ pub enum Error {
     /// `$LogFile` holds changes Windows has not applied yet.
     #[error("{}: the NTFS journal ($LogFile) holds unapplied changes because Windows did not shut down cleanly; boot it and shut down fully, then retry", .image.display())]
     UncleanJournal { image: PathBuf },
+    /// An NTFS structure is damaged: `structure` at byte `offset` of the volume (when known)
+    /// is not what NTFS writes, for `reason`.
+    #[error("{}: damaged NTFS {structure}{}: {reason}", .image.display(), at_offset(*.offset))]
+    Damaged {
+        image: PathBuf,
+        structure: &'static str,
+        offset: Option<u64>,
+        reason: String,
+    },
     /// A write on a volume mounted read-only.
     #[error("{}: the volume is mounted read-only", .image.display())]
     ReadOnly { image: PathBuf },
@@ -83,13 +92,29 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An [`Error::Ntfs`] for a failed libntfs-3g call.
+fn at_offset(offset: Option<u64>) -> String {
+    offset.map_or_else(String::new, |offset| format!(" at volume offset {offset}"))
+}
+
+/// An [`Error::Ntfs`] for a failed libntfs-3g call, or [`Error::Damaged`] when libntfs-3g
+/// found damage: it answers EIO for records, attributes and indexes it cannot trust (a failed
+/// device read comes with the block layer's error instead).
 pub(crate) fn ntfs_error(
     image: &Path,
     action: &'static str,
     path: &str,
     failure: Failure,
 ) -> Error {
+    if failure.errno == libc::EIO && failure.device_error.is_none() {
+        return Error::Damaged {
+            image: image.to_path_buf(),
+            structure: "file system",
+            offset: None,
+            reason: format!(
+                "libntfs-3g cannot {action} {path}: a record, attribute or index on the way is damaged (bad fixups, attribute lengths or signature)"
+            ),
+        };
+    }
     let reason = failure.to_string();
     Error::Ntfs {
         image: image.to_path_buf(),

@@ -27,6 +27,8 @@
 //! * `files`: lookup by Windows path (case-insensitive, with the volume's `$UpCase`), read,
 //!   replace in place, create (with the descriptor `reseal_nt::security_descriptor::inherit`
 //!   gives), delete; methods of [`Volume`] built on the mount it holds.
+//! * `on_disk`: the boot sector and the MFT's system records, checked before libntfs-3g
+//!   mounts, so damage is named with its structure, offset and reason.
 //! * `mft`, `error`, `path`, `upcase`: what both of them use (MFT record numbers, errors,
 //!   Windows path syntax, the upper-case table); they use neither, so dependencies go one way:
 //!   `files` → `volume` → the rest.
@@ -43,6 +45,7 @@
 mod error;
 mod files;
 mod mft;
+mod on_disk;
 mod path;
 mod upcase;
 pub mod volume;

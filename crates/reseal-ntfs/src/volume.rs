@@ -7,6 +7,7 @@ use reseal_ntfs_sys::{self as sys, Failure, Mount};
 
 use crate::error::{ntfs_error, Error, Result};
 use crate::mft::{MFT_RECORD_MASK, MFT_ROOT, MFT_UPCASE, MFT_VOLUME};
+use crate::on_disk::{check_system_records, BootSector, Damage, DamageOrIo, NTFS_OEM_ID};
 use crate::upcase::Upcase;
 
 /// `$VOLUME_INFORMATION` flag: chkdsk must run before the volume is trusted.
@@ -124,26 +125,64 @@ impl Volume {
     }
 }
 
-/// BitLocker replaces the OEM id with `-FVE-FS-`; anything but `NTFS    ` is not for us.
+/// BitLocker replaces the OEM id with `-FVE-FS-`. A volume whose boot sector is not NTFS's is
+/// not for us, unless its backup (in the volume's last sector) is: then the boot sector is
+/// damaged. A valid boot sector is followed by the system records of the MFT.
 fn check_boot_sector(device: &mut dyn BlockDevice, image: &Path) -> Result<()> {
-    if device.len() < 512 {
+    let size = device.len();
+    if size < 1024 {
         return Err(Error::NotNtfs {
             image: image.to_path_buf(),
-            reason: format!("the partition is only {} bytes", device.len()),
+            reason: format!("the partition is only {size} bytes"),
         });
     }
     let mut sector = [0u8; 512];
     device.read_at(0, &mut sector)?;
-    match &sector[3..11] {
-        b"-FVE-FS-" => Err(Error::BitLocker {
+    let damaged = |offset, reason| Error::Damaged {
+        image: image.to_path_buf(),
+        structure: "boot sector",
+        offset: Some(offset),
+        reason,
+    };
+    let boot = match (&sector[3..11], BootSector::parse(&sector, size)) {
+        (b"-FVE-FS-", _) => {
+            return Err(Error::BitLocker {
+                image: image.to_path_buf(),
+            })
+        }
+        (_, Ok(boot)) => boot,
+        (oem_id, Err(reason)) if oem_id == NTFS_OEM_ID => return Err(damaged(0, reason)),
+        (oem_id, Err(reason)) => {
+            let mut backup = [0u8; 512];
+            device.read_at(size - 512, &mut backup)?;
+            if BootSector::parse(&backup, size).is_ok() {
+                return Err(damaged(
+                    0,
+                    format!("{reason}; the backup boot sector at volume offset {} is intact (chkdsk can restore it)", size - 512),
+                ));
+            }
+            return Err(Error::NotNtfs {
+                image: image.to_path_buf(),
+                reason: format!(
+                    "boot sector OEM id is {:?}",
+                    String::from_utf8_lossy(oem_id)
+                ),
+            });
+        }
+    };
+    check_system_records(device, &boot).map_err(|error| match error {
+        DamageOrIo::Io(error) => Error::Disk(error),
+        DamageOrIo::Damage(Damage {
+            structure,
+            offset,
+            reason,
+        }) => Error::Damaged {
             image: image.to_path_buf(),
-        }),
-        b"NTFS    " => Ok(()),
-        other => Err(Error::NotNtfs {
-            image: image.to_path_buf(),
-            reason: format!("boot sector OEM id is {:?}", String::from_utf8_lossy(other)),
-        }),
-    }
+            structure,
+            offset: Some(offset),
+            reason,
+        },
+    })
 }
 
 /// Reads the dirty flag and looks for an active hiberfil.sys.

@@ -170,6 +170,11 @@ impl DiskError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, DiskError::Volume { source, .. } if is_refusal(source))
     }
+
+    /// `true` for a damaged NTFS structure.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, DiskError::Volume { source, .. } if matches!(**source, crate::Error::Damaged { .. }))
+    }
 }
 
 fn is_refusal(error: &crate::Error) -> bool {
@@ -558,8 +563,9 @@ impl WindowsDisk {
             match probe(device, location) {
                 Ok(Probe::Windows) => windows.push(location.clone()),
                 Ok(Probe::NoWindows | Probe::NotNtfs(_)) => {}
-                // A BitLocker volume cannot be looked into; it may be the Windows one.
-                Err(error) if error.is_refusal() => refusals.push(error),
+                // A BitLocker or damaged volume cannot be looked into; it may be the Windows
+                // one, which is said when no other volume holds Windows.
+                Err(error) if error.is_refusal() || error.is_damage() => refusals.push(error),
                 Err(error) => return Err(error),
             }
         }

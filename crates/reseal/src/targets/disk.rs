@@ -371,6 +371,7 @@ fn from_ntfs(error: reseal_ntfs::Error, location: Option<&VolumeLocation>) -> Er
             ErrorKind::Refused
         }
         E::NotNtfs { .. }
+        | E::Damaged { .. }
         | E::Unsupported { .. }
         | E::InvalidSecurityDescriptor { .. }
         | E::AmbiguousName { .. } => ErrorKind::CorruptInput,
