@@ -10,6 +10,10 @@
 //! entry count at 80, entry size at 84, CRC-32 of the entries at 88) and entries of type GUID,
 //! unique GUID, first LBA, last LBA (inclusive), attributes and a 72-byte UTF-16 name. When the
 //! primary header or its entries are damaged, the backup header in the last sector is used.
+//! The header's first and last usable LBAs are at 40 and 48.
+//!
+//! A table is damaged (and refused) when a partition reaches past the disk, over the MBR or
+//! outside the GPT's usable LBAs, or two partitions overlap.
 
 use crate::block_device::BlockDevice;
 use crate::bytes::array;
@@ -119,6 +123,17 @@ fn read_mbr(
             sectors * sector_size,
         )?);
     }
+    if let Some(first) = partitions.iter().find(|p| p.start < sector_size) {
+        return Err(Error::corrupt(
+            device.path(),
+            "MBR partition entry",
+            format!(
+                "partition {} starts at byte {}, over the MBR itself",
+                first.number, first.start
+            ),
+        ));
+    }
+    check_no_overlap(device, "MBR partition entries", &partitions)?;
     Ok(PartitionTable {
         scheme: PartitionScheme::Mbr,
         disk_guid: None,
@@ -160,6 +175,30 @@ fn check_within(
                 device.len()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Two partitions sharing a sector would each overwrite the other's file system.
+fn check_no_overlap(
+    device: &dyn BlockDevice,
+    structure: &'static str,
+    partitions: &[Partition],
+) -> Result<()> {
+    let mut sorted: Vec<&Partition> = partitions.iter().collect();
+    sorted.sort_by_key(|partition| partition.start);
+    for pair in sorted.windows(2) {
+        let (first, second) = (pair[0], pair[1]);
+        if second.start < first.start + first.size {
+            return Err(Error::corrupt(
+                device.path(),
+                structure,
+                format!(
+                    "partitions {} ({} bytes at {}) and {} ({} bytes at {}) overlap",
+                    first.number, first.size, first.start, second.number, second.size, second.start
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -244,6 +283,8 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             "CRC-32 at LBA {lba} is {stored_crc:#010x}, the header hashes to {computed_crc:#010x}"
         )));
     }
+    let first_usable = le::u64_at(&header, 40).unwrap_or_default();
+    let last_usable = le::u64_at(&header, 48).unwrap_or_default();
     let entries_lba = le::u64_at(&header, 72).unwrap_or_default();
     let entry_count = le::u32_at(&header, 80).unwrap_or_default() as u64;
     let entry_size = le::u32_at(&header, 84).unwrap_or_default() as u64;
@@ -295,6 +336,15 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             .saturating_add(1)
             .saturating_mul(sector_size);
         check_within(device, "GPT partition entry", number, start, size)?;
+        if first_lba < first_usable || last_lba > last_usable {
+            return Err(Error::corrupt(
+                &path,
+                "GPT partition entry",
+                format!(
+                    "partition {number} (LBA {first_lba} to {last_lba}) lies outside the usable LBAs {first_usable} to {last_usable} the header at LBA {lba} gives"
+                ),
+            ));
+        }
         partitions.push(Partition {
             number,
             partition_type: PartitionType::Gpt(partition_type),
@@ -304,6 +354,7 @@ fn read_gpt_at(device: &mut dyn BlockDevice, sector_size: u64, lba: u64) -> Resu
             unique_guid: Some(Guid(array(entry, 16))),
         });
     }
+    check_no_overlap(device, "GPT partition entries", &partitions)?;
     Ok(PartitionTable {
         scheme: PartitionScheme::Gpt,
         disk_guid: Some(Guid(array(&header, 56))),

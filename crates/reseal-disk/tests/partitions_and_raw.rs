@@ -231,3 +231,105 @@ fn block_device_as_a_stream() {
     drop(stream);
     assert_eq!(&std::fs::read(&raw).unwrap()[bytes.len() - 4..], b"abcd");
 }
+
+/// Writes `entry` as GPT entry `index` into both entry arrays of `disk` and reseals the CRC-32s
+/// of the arrays and both headers, so that only the entry's content is wrong.
+fn set_gpt_entry(disk: &mut [u8], index: usize, entry: &[u8; 128]) {
+    let last = disk.len() / 512 - 1;
+    for header_lba in [1, last] {
+        let header = header_lba * 512;
+        let le32 = |disk: &[u8], at: usize| {
+            u32::from_le_bytes(disk[at..at + 4].try_into().unwrap()) as usize
+        };
+        let entries =
+            u64::from_le_bytes(disk[header + 72..header + 80].try_into().unwrap()) as usize * 512;
+        let (count, size) = (le32(disk, header + 80), le32(disk, header + 84));
+        disk[entries + index * size..entries + index * size + 128].copy_from_slice(entry);
+        let entries_crc = crc32fast::hash(&disk[entries..entries + count * size]);
+        disk[header + 88..header + 92].copy_from_slice(&entries_crc.to_le_bytes());
+        let header_size = le32(disk, header + 12);
+        disk[header + 16..header + 20].fill(0);
+        let header_crc = crc32fast::hash(&disk[header..header + header_size]);
+        disk[header + 16..header + 20].copy_from_slice(&header_crc.to_le_bytes());
+    }
+}
+
+fn gpt_entry(first_lba: u64, last_lba: u64) -> [u8; 128] {
+    let mut entry = [0u8; 128];
+    entry[..16].copy_from_slice(&[
+        0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99,
+        0xC7,
+    ]);
+    entry[16] = 0x42;
+    entry[32..40].copy_from_slice(&first_lba.to_le_bytes());
+    entry[40..48].copy_from_slice(&last_lba.to_le_bytes());
+    entry
+}
+
+/// Tables whose partitions overlap, or leave the space the table gives them, are refused (an
+/// edit of one partition would write into the other), with valid checksums throughout.
+#[test]
+fn overlapping_or_misplaced_partitions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 16, 6, 62);
+    let pristine = std::fs::read(&raw).unwrap();
+    let last_lba = pristine.len() as u64 / 512 - 1;
+
+    // A second partition that does not overlap is read (the control).
+    let mut disk = pristine.clone();
+    set_gpt_entry(&mut disk, 1, &gpt_entry(20480, 20480 + 2047));
+    let table = rewrite_and_read_table(&raw, &disk).unwrap().unwrap();
+    assert_eq!(table.partitions.len(), 2);
+
+    let cases = [
+        (
+            gpt_entry(2048 + 4096, 2048 + 20000),
+            "GPT partition entries",
+            "overlap",
+        ),
+        (
+            gpt_entry(20480, last_lba),
+            "GPT partition entry",
+            "usable LBAs",
+        ),
+        (gpt_entry(1, 2047), "GPT partition entry", "usable LBAs"),
+    ];
+    for (entry, structure, reason) in cases {
+        let mut disk = pristine.clone();
+        set_gpt_entry(&mut disk, 1, &entry);
+        std::fs::write(&raw, &disk).unwrap();
+        match read_partition_table(&mut *open(&raw).unwrap()) {
+            Err(Error::Corrupt {
+                structure: found,
+                reason: why,
+                ..
+            }) => {
+                assert_eq!(found, structure, "{why}");
+                assert!(why.contains(reason), "{why}");
+            }
+            other => panic!("expected {structure} refused for {reason}, got {other:?}"),
+        }
+    }
+
+    // MBR: two primaries sharing sectors, and a partition over the MBR itself.
+    let path = dir.path().join("mbr.img");
+    let mut disk = vec![0u8; 16 << 20];
+    disk[510..512].copy_from_slice(&[0x55, 0xAA]);
+    mbr_entry(&mut disk[..512], 0, 0x07, 2048, 8192);
+    mbr_entry(&mut disk[..512], 1, 0x07, 8192, 8192);
+    assert_eq!(
+        corrupt_table_structure(&path, &disk),
+        "MBR partition entries"
+    );
+    mbr_entry(&mut disk[..512], 1, 0x07, 0, 2048);
+    assert_eq!(corrupt_table_structure(&path, &disk), "MBR partition entry");
+    mbr_entry(&mut disk[..512], 1, 0x07, 10240, 2048);
+    assert_eq!(
+        rewrite_and_read_table(&path, &disk)
+            .unwrap()
+            .unwrap()
+            .partitions
+            .len(),
+        2
+    );
+}
