@@ -42,6 +42,16 @@ pub enum Error {
         parent: PathBuf,
         reason: String,
     },
+    /// The file a differencing disk's parent locator leads to cannot be opened as its parent.
+    #[error("{}: its parent locator {locator:?} leads to {}, which cannot be its parent: {source}", .path.display(), .parent.display())]
+    UnusableParent {
+        path: PathBuf,
+        parent: PathBuf,
+        /// The path as the child records it.
+        locator: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// A read or write reaches past the end of the device.
     #[error("{}: {len} bytes at offset {offset} reach past the end of the device ({size} bytes)", .path.display())]
     OutOfRange {
@@ -79,6 +89,25 @@ impl Error {
             path: path.into(),
             structure,
             reason: reason.into(),
+        }
+    }
+
+    /// `source`, the failure to open `parent` (found through `locator`) as the parent of
+    /// `path`. A missing or mismatched grandparent already names the disk it belongs to.
+    pub(crate) fn unusable_parent(
+        path: &std::path::Path,
+        parent: &std::path::Path,
+        locator: String,
+        source: Error,
+    ) -> Self {
+        match source {
+            Error::MissingParent { .. } | Error::ParentMismatch { .. } => source,
+            source => Error::UnusableParent {
+                path: path.to_path_buf(),
+                parent: parent.to_path_buf(),
+                locator,
+                source: Box::new(source),
+            },
         }
     }
 

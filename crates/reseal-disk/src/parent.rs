@@ -31,24 +31,40 @@ fn file_name_of(recorded: &str) -> Option<&str> {
 impl ParentHints {
     /// The distinct candidate paths, in the order they are tried.
     pub fn candidates(&self, child: &Path) -> Vec<PathBuf> {
+        self.candidates_with_origin(child)
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// The recorded path (or name) that `candidate` comes from.
+    pub fn origin_of(&self, child: &Path, candidate: &Path) -> String {
+        self.candidates_with_origin(child)
+            .into_iter()
+            .find(|(path, _)| path == candidate)
+            .map(|(_, recorded)| recorded)
+            .unwrap_or_default()
+    }
+
+    fn candidates_with_origin(&self, child: &Path) -> Vec<(PathBuf, String)> {
         let directory = child.parent().unwrap_or(Path::new("."));
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        let mut push = |path: PathBuf| {
-            if !candidates.contains(&path) {
-                candidates.push(path);
+        let mut candidates: Vec<(PathBuf, String)> = Vec::new();
+        let mut push = |path: PathBuf, recorded: &str| {
+            if !candidates.iter().any(|(known, _)| *known == path) {
+                candidates.push((path, recorded.to_string()));
             }
         };
         for relative in &self.relative {
             let local = local_form(relative);
             let local = Path::new(&local);
             if !local.is_absolute() {
-                push(normalize(&directory.join(local)));
+                push(normalize(&directory.join(local)), relative);
             }
         }
         for absolute in &self.absolute {
             let local = PathBuf::from(local_form(absolute));
             if local.is_absolute() {
-                push(local);
+                push(local, absolute);
             }
         }
         for recorded in self
@@ -58,7 +74,7 @@ impl ParentHints {
             .chain(&self.names)
         {
             if let Some(name) = file_name_of(recorded) {
-                push(directory.join(name));
+                push(directory.join(name), recorded);
             }
         }
         candidates
@@ -74,6 +90,8 @@ fn normalize(path: &Path) -> PathBuf {
             Component::ParentDir if out.file_name().is_some() => {
                 out.pop();
             }
+            // `..` of the root is the root, as the operating system resolves it.
+            Component::ParentDir if out.has_root() => {}
             other => out.push(other.as_os_str()),
         }
     }

@@ -164,3 +164,66 @@ fn differencing_parent_with_another_identity_is_rejected() {
         other => panic!("expected a missing parent, got {:?}", other.err()),
     }
 }
+
+/// Rewrites the relative (W2ru) parent locator of the dynamic VHD `child` to `text` and
+/// reseals the dynamic header's checksum.
+fn set_relative_locator(child: &Path, text: &str) {
+    let mut bytes = std::fs::read(child).unwrap();
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let header = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
+    let locator = (0..8)
+        .map(|index| header + 576 + index * 24)
+        .find(|&at| &bytes[at..at + 4] == b"W2ru")
+        .expect("a relative locator");
+    let data: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    assert!(data.len() <= be32(&bytes, locator + 4) as usize);
+    let offset = u64::from_be_bytes(bytes[locator + 16..locator + 24].try_into().unwrap()) as usize;
+    bytes[offset..offset + data.len()].copy_from_slice(&data);
+    bytes[locator + 8..locator + 12].copy_from_slice(&(data.len() as u32).to_be_bytes());
+    bytes[header + 36..header + 40].fill(0);
+    let sum = bytes[header..header + 1024]
+        .iter()
+        .fold(0u32, |sum, &b| sum.wrapping_add(b as u32));
+    bytes[header + 36..header + 40].copy_from_slice(&(!sum).to_be_bytes());
+    std::fs::write(child, bytes).unwrap();
+}
+
+/// A relative parent locator leading out of the child's directory to a file that is no VHD:
+/// the error names the child, the locator as recorded and the file it led to.
+#[test]
+fn a_parent_locator_leading_to_another_file_names_the_child_and_the_locator() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 5);
+    let parent = make_vhd(dir.path(), &raw, "dynamic");
+    let child = dir.path().join("child.vhd");
+    reseal_disk::vhd::create_differencing(&parent, &child).unwrap();
+    std::fs::remove_file(&parent).unwrap();
+    let hostile = "..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\etc\\passwd";
+    set_relative_locator(&child, hostile);
+    let before = std::fs::read(&child).unwrap();
+    match open(&child) {
+        Err(error @ Error::UnusableParent { .. }) => {
+            let Error::UnusableParent {
+                path,
+                parent,
+                locator,
+                source,
+            } = &error
+            else {
+                unreachable!()
+            };
+            assert_eq!(path, &child);
+            assert_eq!(locator, hostile);
+            assert_eq!(parent, Path::new("/etc/passwd"));
+            assert!(matches!(**source, Error::Corrupt { .. }), "{source}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&child.display().to_string()),
+                "{message}"
+            );
+            assert!(message.contains("parent locator"), "{message}");
+        }
+        other => panic!("expected an unusable parent, got {:?}", other.err()),
+    }
+    assert!(std::fs::read(&child).unwrap() == before);
+}

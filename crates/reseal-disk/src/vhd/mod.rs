@@ -491,7 +491,16 @@ fn open_parent(
             tried: describe_candidates(&candidates),
         });
     };
-    let parent = Vhd::open_at_depth(Box::new(LocalFile::open(parent_path, false)?), depth + 1)?;
+    let parent = LocalFile::open(parent_path, false)
+        .and_then(|file| Vhd::open_at_depth(Box::new(file), depth + 1))
+        .map_err(|source| {
+            Error::unusable_parent(
+                &path,
+                parent_path,
+                hints.origin_of(&path, parent_path),
+                source,
+            )
+        })?;
     let mismatch = |reason: String| Error::ParentMismatch {
         path: path.clone(),
         parent: parent_path.clone(),

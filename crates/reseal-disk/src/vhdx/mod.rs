@@ -599,7 +599,16 @@ fn open_parent(path: &Path, metadata: &Metadata, depth: usize) -> Result<Box<dyn
             tried: describe_candidates(&candidates),
         });
     };
-    let parent = Vhdx::open_at_depth(Box::new(LocalFile::open(parent_path, false)?), depth + 1)?;
+    let parent = LocalFile::open(parent_path, false)
+        .and_then(|file| Vhdx::open_at_depth(Box::new(file), depth + 1))
+        .map_err(|source| {
+            Error::unusable_parent(
+                path,
+                parent_path,
+                hints.origin_of(path, parent_path),
+                source,
+            )
+        })?;
     let parent_data = parent.header.data_write_guid;
     if parent_data != linkage && Some(parent_data) != alternate_linkage {
         return Err(Error::ParentMismatch {

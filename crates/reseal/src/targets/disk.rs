@@ -352,6 +352,7 @@ fn disk_error_kind(error: &reseal_disk::Error) -> ErrorKind {
     use reseal_disk::Error as E;
     match error {
         E::Io { .. } | E::ReadOnly { .. } => ErrorKind::Other,
+        E::UnusableParent { source, .. } => disk_error_kind(source),
         E::Corrupt { .. }
         | E::Unsupported { .. }
         | E::MissingParent { .. }
