@@ -123,6 +123,74 @@ fn vhdx_damage_is_reported_with_the_structure() {
     assert!(reason.contains("state 7"), "{reason}");
 }
 
+/// BAT entries in use and the regions are checked against each other before anything is
+/// read or written through them: a block over a region or over another block, or two
+/// regions sharing bytes, is corruption, and a writable open changes nothing.
+#[test]
+fn vhdx_blocks_and_regions_that_overlap_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = qemu_image(
+        dir.path(),
+        "vhdx",
+        "subformat=dynamic,block_size=1M",
+        "d.vhdx",
+    );
+    let pristine = std::fs::read(&image).unwrap();
+    let bat = find_region(&pristine, &[0x66, 0x77, 0xC2, 0x2D]);
+    let metadata = find_metadata_region(&pristine);
+    let entry = |index: usize| {
+        u64::from_le_bytes(
+            pristine[bat + index * 8..bat + index * 8 + 8]
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let present: Vec<usize> = (0..16).filter(|&index| entry(index) & 7 == 6).collect();
+    assert!(present.len() >= 2, "the test disk has blocks in the file");
+    let refused = |bytes: &[u8], structure: &str, reason: &str| {
+        std::fs::write(&image, bytes).unwrap();
+        for writable in [false, true] {
+            let result = if writable {
+                reseal_disk::open_writable(&image)
+            } else {
+                open(&image)
+            };
+            let (found, why) = corrupt_structure(result);
+            assert_eq!(found, structure, "{why}");
+            assert!(why.contains(reason), "{reason:?} in {why}");
+        }
+        assert!(std::fs::read(&image).unwrap() == bytes, "the file changed");
+    };
+
+    // A block over the metadata region.
+    let mut bytes = pristine.clone();
+    let over_metadata = (metadata as u64 / (1 << 20)) << 20 | 6;
+    bytes[bat + present[0] * 8..][..8].copy_from_slice(&over_metadata.to_le_bytes());
+    refused(&bytes, "VHDX BAT", "the metadata region");
+
+    // Two entries for the same block.
+    let mut bytes = pristine.clone();
+    bytes[bat + present[1] * 8..][..8].copy_from_slice(&entry(present[0]).to_le_bytes());
+    refused(&bytes, "VHDX BAT", "overlap");
+
+    // The BAT region moved over the metadata region, in both region tables.
+    let mut bytes = pristine.clone();
+    for table in [192usize << 10, 256 << 10] {
+        let count = u32::from_le_bytes(bytes[table + 8..table + 12].try_into().unwrap()) as usize;
+        for index in 0..count {
+            let at = table + 16 + index * 32;
+            if bytes[at..at + 4] == [0x66, 0x77, 0xC2, 0x2D] {
+                bytes[at + 16..at + 24].copy_from_slice(&(metadata as u64).to_le_bytes());
+            }
+        }
+        let mut region = bytes[table..table + 65536].to_vec();
+        region[4..8].fill(0);
+        let checksum = crc32c(&region);
+        bytes[table + 4..table + 8].copy_from_slice(&checksum.to_le_bytes());
+    }
+    refused(&bytes, "VHDX region table", "overlap");
+}
+
 /// The offset of the region whose GUID starts with `guid_start`, from region table 1.
 fn find_region(bytes: &[u8], guid_start: &[u8]) -> usize {
     let table = &bytes[192 * 1024..256 * 1024];

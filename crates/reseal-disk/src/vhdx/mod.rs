@@ -114,7 +114,7 @@ impl Vhdx {
             bat_offset,
             bat,
             geometry,
-        } = read_layout(&mut overlay)?;
+        } = read_layout(&mut overlay, (header.log_offset, header.log_length as u64))?;
         let log_entries_replayed = overlay.entries();
         let file: Box<dyn ImageFile> = if header.log_guid.is_zero() {
             overlay.into_inner()
@@ -407,7 +407,8 @@ struct Layout {
     geometry: BatGeometry,
 }
 
-fn read_layout(file: &mut dyn ImageFile) -> Result<Layout> {
+/// `log` is the log's file offset and length, which no region or block may overlap.
+fn read_layout(file: &mut dyn ImageFile, log: (u64, u64)) -> Result<Layout> {
     let path = file.path().to_path_buf();
     let regions = read_region_table(&mut *file)?;
     let find_region = |guid, name: &'static str| -> Result<Region> {
@@ -429,6 +430,26 @@ fn read_layout(file: &mut dyn ImageFile) -> Result<Layout> {
     };
     let metadata_region = find_region(METADATA_REGION, "metadata")?;
     let bat_region = find_region(BAT_REGION, "BAT")?;
+    let in_use = [
+        Extent::new("the log", log.0, log.1),
+        Extent::new(
+            "the metadata region",
+            metadata_region.file_offset,
+            metadata_region.length as u64,
+        ),
+        Extent::new(
+            "the BAT region",
+            bat_region.file_offset,
+            bat_region.length as u64,
+        ),
+    ];
+    if let Some((first, second)) = first_overlap(&in_use) {
+        return Err(Error::corrupt(
+            &path,
+            "VHDX region table",
+            format!("{first} and {second} overlap"),
+        ));
+    }
     let metadata_bytes = read_structure(
         &mut *file,
         metadata_region.file_offset,
@@ -460,7 +481,14 @@ fn read_layout(file: &mut dyn ImageFile) -> Result<Layout> {
         "VHDX BAT",
     )?;
     let bat = bat::parse_entries(&bat_bytes);
-    check_bat(&path, &bat, &geometry, metadata.has_parent, file.len())?;
+    check_bat(
+        &path,
+        &bat,
+        &geometry,
+        metadata.has_parent,
+        file.len(),
+        &in_use,
+    )?;
     Ok(Layout {
         metadata,
         bat_offset: bat_region.file_offset,
@@ -521,41 +549,110 @@ fn read_region_table(file: &mut dyn ImageFile) -> Result<RegionTable> {
     ))
 }
 
+/// A range of the file that one structure or block uses.
+#[derive(Clone)]
+struct Extent {
+    what: String,
+    start: u64,
+    length: u64,
+}
+
+impl Extent {
+    fn new(what: impl Into<String>, start: u64, length: u64) -> Self {
+        Extent {
+            what: what.into(),
+            start,
+            length,
+        }
+    }
+    fn end(&self) -> u64 {
+        self.start.saturating_add(self.length)
+    }
+}
+
+impl std::fmt::Display for Extent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} bytes at {})", self.what, self.length, self.start)
+    }
+}
+
+/// The first two of `extents` that share bytes, if any.
+fn first_overlap(extents: &[Extent]) -> Option<(Extent, Extent)> {
+    let mut sorted: Vec<&Extent> = extents.iter().collect();
+    sorted.sort_by_key(|extent| extent.start);
+    sorted
+        .windows(2)
+        .find(|pair| pair[1].start < pair[0].end())
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+}
+
+/// Every BAT entry has a state valid for its kind of block and disk (MS-VHDX 2.5.1), and every
+/// block in the file lies after the first MiB, within the file, and clear of the log, the
+/// regions (`in_use`) and every other block.
 fn check_bat(
     path: &Path,
     bat: &[BatEntry],
     geometry: &BatGeometry,
     has_parent: bool,
     file_len: u64,
+    in_use: &[Extent],
 ) -> Result<()> {
+    let mut present = Vec::new();
     for (index, entry) in bat.iter().enumerate() {
         let is_bitmap = (index as u64 + 1) % (geometry.chunk_ratio + 1) == 0;
         let size = if is_bitmap { MIB } else { geometry.block_size };
-        let present = match entry.state() {
-            bat::FULLY_PRESENT => true,
-            // Only differencing disks have sector bitmaps to make a block partial.
-            bat::PARTIALLY_PRESENT if has_parent && !is_bitmap => true,
-            bat::NOT_PRESENT | bat::UNDEFINED | bat::ZERO | bat::UNMAPPED => false,
-            state => {
+        let in_file = match (is_bitmap, entry.state()) {
+            (true, bat::NOT_PRESENT) => false,
+            // Only differencing disks have sector bitmaps, and blocks they make partial.
+            (true, bat::SECTOR_BITMAP_PRESENT) if has_parent => true,
+            (false, bat::NOT_PRESENT | bat::UNDEFINED | bat::ZERO | bat::UNMAPPED) => false,
+            (false, bat::FULLY_PRESENT) => true,
+            (false, bat::PARTIALLY_PRESENT) if has_parent => true,
+            (_, state) => {
+                let kind = if is_bitmap {
+                    "sector bitmap"
+                } else {
+                    "payload"
+                };
+                let disk = if has_parent {
+                    "a differencing"
+                } else {
+                    "a fixed or dynamic"
+                };
                 return Err(Error::corrupt(
                     path,
                     "VHDX BAT",
-                    format!("entry {index} has state {state}"),
-                ))
+                    format!(
+                        "entry {index} (at BAT offset {}) has state {state}, not valid for a {kind} block of {disk} disk",
+                        index * 8
+                    ),
+                ));
             }
         };
-        let end = entry.file_offset().saturating_add(size);
-        if present && (entry.file_offset() < MIB || end > file_len) {
+        if !in_file {
+            continue;
+        }
+        let block = Extent::new(
+            format!("the block of BAT entry {index}"),
+            entry.file_offset(),
+            size,
+        );
+        if block.start < MIB || block.end() > file_len {
             return Err(Error::corrupt(
                 path,
                 "VHDX BAT",
-                format!(
-                    "entry {index} points to {} bytes at {}, outside the file ({file_len} bytes)",
-                    size,
-                    entry.file_offset()
-                ),
+                format!("{block} lies outside the file ({file_len} bytes) or in its first MiB"),
             ));
         }
+        present.push(block);
+    }
+    present.extend_from_slice(in_use);
+    if let Some((first, second)) = first_overlap(&present) {
+        return Err(Error::corrupt(
+            path,
+            "VHDX BAT",
+            format!("{first} and {second} overlap"),
+        ));
     }
     Ok(())
 }
