@@ -52,6 +52,7 @@ mod bytes;
 mod crc32c;
 pub mod differencing;
 mod error;
+mod extent;
 mod image_file;
 mod io_adapter;
 mod parent;

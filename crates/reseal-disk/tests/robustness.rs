@@ -123,6 +123,49 @@ fn vhdx_damage_is_reported_with_the_structure() {
     assert!(reason.contains("state 7"), "{reason}");
 }
 
+/// VHD blocks must lie clear of the header structures and of each other.
+#[test]
+fn vhd_blocks_that_overlap_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = qemu_image(
+        dir.path(),
+        "vpc",
+        "subformat=dynamic,force_size=on",
+        "d.vhd",
+    );
+    let pristine = std::fs::read(&image).unwrap();
+    let be = |at: usize, len: usize| {
+        pristine[at..at + len]
+            .iter()
+            .fold(0u64, |value, &byte| value << 8 | byte as u64) as usize
+    };
+    let header = be(16, 8);
+    let (bat, entries) = (be(header + 16, 8), be(header + 28, 4));
+    let present: Vec<usize> = (0..entries)
+        .filter(|&index| be(bat + index * 4, 4) != 0xFFFF_FFFF)
+        .collect();
+    assert!(present.len() >= 2, "the test disk has blocks");
+    let cases = [
+        (pristine[bat + present[0] * 4..][..4].to_vec(), "overlap"),
+        (
+            ((header / 512) as u32).to_be_bytes().to_vec(),
+            "the dynamic disk header",
+        ),
+        (((bat / 512) as u32).to_be_bytes().to_vec(), "the BAT"),
+    ];
+    for (value, reason) in cases {
+        let mut bytes = pristine.clone();
+        bytes[bat + present[1] * 4..][..4].copy_from_slice(&value);
+        std::fs::write(&image, &bytes).unwrap();
+        let (structure, why) = corrupt_structure(open(&image));
+        assert_eq!(structure, "VHD block allocation table", "{why}");
+        assert!(why.contains(reason), "{reason:?} in {why}");
+        let (_, writable) = corrupt_structure(reseal_disk::open_writable(&image));
+        assert_eq!(writable, why);
+        assert!(std::fs::read(&image).unwrap() == bytes, "the file changed");
+    }
+}
+
 /// BAT entries in use and the regions are checked against each other before anything is
 /// read or written through them: a block over a region or over another block, or two
 /// regions sharing bytes, is corruption, and a writable open changes nothing.

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
+use crate::extent::{first_overlap, Extent};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
@@ -205,17 +206,41 @@ impl Sparse {
             .map(|entry| u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]))
             .collect();
         let bitmap_size = (block_size / SECTOR).div_ceil(8).next_multiple_of(SECTOR);
+        // Blocks (each its sector bitmap, then its data) lie between the structures at the
+        // start of the file and the footer, clear of them and of each other.
+        let mut in_use = vec![
+            Extent::new("the footer copy", 0, FOOTER_SIZE as u64),
+            Extent::new(
+                "the dynamic disk header",
+                footer.data_offset,
+                DYNAMIC_HEADER_SIZE as u64,
+            ),
+            Extent::new("the BAT", header.table_offset, entries * 4),
+        ];
         for (index, &entry) in bat.iter().enumerate() {
-            let end = entry as u64 * SECTOR + bitmap_size + block_size;
-            if entry != UNALLOCATED && end > footer_offset {
+            if entry == UNALLOCATED {
+                continue;
+            }
+            let block = Extent::new(
+                format!("block {index} (BAT entry at sector {entry})"),
+                entry as u64 * SECTOR,
+                bitmap_size + block_size,
+            );
+            if block.end() > footer_offset {
                 return Err(Error::corrupt(
                     &path,
                     "VHD block allocation table",
-                    format!(
-                        "block {index} at sector {entry} ends at {end}, past the footer at {footer_offset}"
-                    ),
+                    format!("{block} reaches past the footer at {footer_offset}"),
                 ));
             }
+            in_use.push(block);
+        }
+        if let Some((first, second)) = first_overlap(&in_use) {
+            return Err(Error::corrupt(
+                &path,
+                "VHD block allocation table",
+                format!("{first} and {second} overlap"),
+            ));
         }
         let parent = match (footer.disk_type, parent) {
             (DiskType::Differencing, ParentSource::Search { depth }) => {

@@ -30,6 +30,7 @@ use std::path::Path;
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
+use crate::extent::{first_overlap, Extent};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
@@ -547,43 +548,6 @@ fn read_region_table(file: &mut dyn ImageFile) -> Result<RegionTable> {
         "VHDX region tables",
         format!("neither copy is valid ({})", errors.join("; ")),
     ))
-}
-
-/// A range of the file that one structure or block uses.
-#[derive(Clone)]
-struct Extent {
-    what: String,
-    start: u64,
-    length: u64,
-}
-
-impl Extent {
-    fn new(what: impl Into<String>, start: u64, length: u64) -> Self {
-        Extent {
-            what: what.into(),
-            start,
-            length,
-        }
-    }
-    fn end(&self) -> u64 {
-        self.start.saturating_add(self.length)
-    }
-}
-
-impl std::fmt::Display for Extent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({} bytes at {})", self.what, self.length, self.start)
-    }
-}
-
-/// The first two of `extents` that share bytes, if any.
-fn first_overlap(extents: &[Extent]) -> Option<(Extent, Extent)> {
-    let mut sorted: Vec<&Extent> = extents.iter().collect();
-    sorted.sort_by_key(|extent| extent.start);
-    sorted
-        .windows(2)
-        .find(|pair| pair[1].start < pair[0].end())
-        .map(|pair| (pair[0].clone(), pair[1].clone()))
 }
 
 /// Every BAT entry has a state valid for its kind of block and disk (MS-VHDX 2.5.1), and every
