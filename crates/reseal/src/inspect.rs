@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::evtx;
 use crate::image::{join_path, Image, MACHINE_HIVES, SAM, SECURITY, SOFTWARE, SYSTEM};
+use crate::providers::cloud_agents;
 use crate::providers::external::{self, ExternalProvider};
 use crate::sid::Sid;
 use crate::targets::Target;
@@ -58,6 +59,8 @@ pub struct Inspection {
     pub external_providers: Vec<ExternalProvider>,
     /// What is and is not known about activation.
     pub activation_note: String,
+    /// The cloud provisioning agents installed (`cloudbase-init`, `ec2launch-v2`, ...).
+    pub cloud_agents: Vec<String>,
 }
 
 /// The Windows version of the image.
@@ -177,6 +180,11 @@ pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
         interrupted_run,
         external_providers: external::registered(image).unwrap_or_default(),
         activation_note: ACTIVATION_NOTE.to_string(),
+        cloud_agents: cloud_agents::installed_agents(image)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|agent| agent.name().to_string())
+            .collect(),
     })
 }
 

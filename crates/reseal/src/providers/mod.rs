@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod action_files;
 pub mod activation;
 pub mod answer_file;
+pub mod cloud_agents;
 pub mod computer_name;
 pub mod devices;
 pub mod event_logs;
@@ -242,6 +243,9 @@ pub fn builtin_providers(options: &GeneralizeOptions) -> Vec<Box<dyn Provider>> 
     if options.generalize {
         providers.push(Box::new(accounts::Accounts));
         providers.push(Box::new(devices::Devices));
+        providers.push(Box::new(cloud_agents::cloudbase_init::CloudbaseInit));
+        providers.push(Box::new(cloud_agents::ec2launch::Ec2Launch));
+        providers.push(Box::new(cloud_agents::azure_guest_agent::AzureGuestAgent));
     }
     providers.push(Box::new(event_logs::EventLogs));
     providers.push(Box::new(leftovers::Leftovers));
