@@ -430,6 +430,14 @@ fn inspection_text(i: &Inspection) -> String {
         ("last logged-on user", show(&i.last_logged_on_user)),
         ("event log records", show(&i.event_log_records)),
         ("interrupted run", i.interrupted_run.to_string()),
+        (
+            "cloud agents",
+            if i.cloud_agents.is_empty() {
+                "-".to_string()
+            } else {
+                i.cloud_agents.join(", ")
+            },
+        ),
     ];
     for hive in &i.hives {
         let state = match (&hive.error, hive.present, hive.was_dirty, hive.recovered) {
