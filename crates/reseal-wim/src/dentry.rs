@@ -163,7 +163,8 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
     if raw_length <= 8 {
         return Ok(None);
     }
-    let length = usize::try_from(raw_length.div_ceil(8) * 8).unwrap_or(usize::MAX);
+    // Saturating: a length near 2^64 rounded up to 8 bytes would overflow; it is refused below.
+    let length = usize::try_from(raw_length.div_ceil(8).saturating_mul(8)).unwrap_or(usize::MAX);
     if length < DENTRY_FIXED_SIZE
         || offset
             .checked_add(length)
@@ -217,7 +218,7 @@ fn parse_dentry(metadata: &[u8], offset: usize) -> Result<Option<(Dentry, usize)
             le::u64_at(metadata, position)
                 .unwrap_or_default()
                 .div_ceil(8)
-                * 8,
+                .saturating_mul(8),
         )
         .unwrap_or(usize::MAX);
         if entry_length < STREAM_ENTRY_FIXED_SIZE
