@@ -9,6 +9,7 @@
 //! - `bindgen`: rewrites the checked-in libntfs-3g bindings from the installed headers.
 //! - `fresh`: the README's two commands inside a bare Debian 12 root (see `fresh.rs`).
 //! - `dist`: the release bundle, checked in a bare Debian 12 root (see `dist.rs`).
+//! - `fuzz`: builds the fuzz targets of `fuzz/` and runs each for a bounded time (see `fuzz.rs`).
 //!
 //! xtask itself builds with nothing but Rust (`tests/rust_alone.rs` holds it to that): it
 //! links no C library and depends on none of the native crates; every system tool, and every
@@ -20,13 +21,15 @@ mod demo;
 mod dist;
 mod fixtures;
 mod fresh;
+mod fuzz;
+mod fuzz_seeds;
 mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const USAGE: &str =
-    "usage: cargo xtask <setup|test|demo|fixtures|bench|bindgen|fresh [--demo] [--keep]|dist>";
+    "usage: cargo xtask <setup|test|demo|fixtures|bench|bindgen|fresh [--demo] [--keep]|dist|fuzz [TARGET...] [--seconds N] [--ci]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
             .and_then(|()| cargo(&["run", "--quiet", "--package", "reseal-ntfs-sys-bindgen"])),
         Some("fresh") => fresh::run(&args[1..]),
         Some("dist") => dist::run(),
+        Some("fuzz") => fuzz::run_command(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {

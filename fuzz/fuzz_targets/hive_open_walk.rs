@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(hive) = Hive::from_bytes(data.to_vec()) else {
         return;
     };
-    reseal_hive_fuzz::walk(&hive);
+    reseal_fuzz::hive::walk(&hive);
     let _ = hive.key("a\\b");
     let _ = hive.check();
 });

@@ -1,5 +1,5 @@
 //! Opens a hive, applies an edit script derived from the input (see
-//! [`reseal_hive_fuzz::edits`]), commits and re-opens the result. Nothing may panic; a hive that
+//! [`reseal_fuzz::hive::edits`]), commits and re-opens the result. Nothing may panic; a hive that
 //! was clean before the edits must be clean after them, and no edit on it may report corruption.
 #![no_main]
 
@@ -7,13 +7,13 @@ use libfuzzer_sys::fuzz_target;
 use reseal_hive::Hive;
 
 fuzz_target!(|data: &[u8]| {
-    let (script, hive_bytes) = reseal_hive_fuzz::split_script(data);
+    let (script, hive_bytes) = reseal_fuzz::hive::split_script(data);
     let Ok(mut hive) = Hive::from_bytes(hive_bytes.to_vec()) else {
         return;
     };
     let was_clean = hive.check().is_clean();
-    for edit in reseal_hive_fuzz::edits(&hive, script) {
-        if let Err(error) = reseal_hive_fuzz::apply(&mut hive, &edit) {
+    for edit in reseal_fuzz::hive::edits(&hive, script) {
+        if let Err(error) = reseal_fuzz::hive::apply(&mut hive, &edit) {
             assert!(
                 !(was_clean && error.is_corrupt_input()),
                 "{edit:?} on a clean hive reported corruption: {error}"
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let committed = hive.commit();
     match Hive::from_bytes(committed) {
         Ok(reopened) => {
-            reseal_hive_fuzz::walk(&reopened);
+            reseal_fuzz::hive::walk(&reopened);
             let report = reopened.check();
             assert!(
                 !was_clean || report.is_clean(),

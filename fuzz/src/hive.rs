@@ -1,31 +1,6 @@
-//! Shared pieces of the `reseal-hive` fuzz targets: a bounded walk over everything a hive exposes,
-//! the edit script that `open_edit_commit` derives from its input, and how the `replay` input is
+//! The hive targets' shared pieces: a bounded walk over everything a hive exposes, the edit
+//! script that `hive_edit_commit` derives from its input, and how the `hive_replay` input is
 //! split into a hive and its logs.
-//!
-//! # Running
-//!
-//! cargo-fuzz needs nightly compiler flags; the stable toolchain accepts them with
-//! `RUSTC_BOOTSTRAP=1`. From `crates/reseal-hive`:
-//!
-//! ```text
-//! cargo install cargo-fuzz
-//! fuzz/seed.sh                      # seed corpora from ../shared/fixtures/real/hives
-//! RUSTC_BOOTSTRAP=1 cargo fuzz run open_walk fuzz/corpus/open_walk -- \
-//!     -max_total_time=600 -rss_limit_mb=2048 -timeout=10
-//! RUSTC_BOOTSTRAP=1 cargo fuzz run open_edit_commit fuzz/corpus/open_edit_commit -- ...
-//! RUSTC_BOOTSTRAP=1 cargo fuzz run replay fuzz/corpus/replay -- ...
-//! RUSTC_BOOTSTRAP=1 cargo fuzz tmin <target> fuzz/artifacts/<target>/<crash file>
-//! ```
-//!
-//! `-s none` (no AddressSanitizer) runs about three times faster and loses little, as the engine
-//! has no unsafe code; but only a sanitizer build turns one huge allocation into a failure at once
-//! (`-malloc_limit_mb`, defaulting to `-rss_limit_mb`), so run the default build too. Large seeds
-//! slow every execution down: a corpus of the inputs under 50 KiB with `-max_len=53248` is
-//! several times faster again.
-//!
-//! Corpora and artifacts stay out of git (they are derived from real hives). What a run finds is
-//! kept as a regression test in `tests/fuzz_regressions.rs`, which builds the failing input from a
-//! fixture at test time.
 
 use reseal_hive::{Hive, Key, ValueType};
 

@@ -1,5 +1,5 @@
 //! Replays one or two transaction logs into a hive (the input is split by
-//! [`reseal_hive_fuzz::split_logs`]) and opens the result: typed errors only, and the recovered
+//! [`reseal_fuzz::hive::split_logs`]) and opens the result: typed errors only, and the recovered
 //! image never larger than the hive plus its logs.
 #![no_main]
 
@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use reseal_hive::Hive;
 
 fuzz_target!(|data: &[u8]| {
-    let (hive, logs) = reseal_hive_fuzz::split_logs(data);
+    let (hive, logs) = reseal_fuzz::hive::split_logs(data);
     let named: Vec<(&str, &[u8])> = ["fuzz.LOG1", "fuzz.LOG2"].into_iter().zip(logs).collect();
     let Ok((recovered, _report)) = reseal_hive::log::replay(hive, &named) else {
         return;
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         recovered.len()
     );
     if let Ok(hive) = Hive::from_bytes(recovered) {
-        reseal_hive_fuzz::walk(&hive);
+        reseal_fuzz::hive::walk(&hive);
         let _ = hive.check();
     }
 });
