@@ -375,8 +375,8 @@ pub fn state_ini_image_state(bytes: &[u8]) -> Option<String> {
     let mut in_state = false;
     for line in text.lines() {
         let line = line.trim();
-        if line.starts_with('[') {
-            in_state = line.eq_ignore_ascii_case("[State]");
+        if let Some(name) = ini_section_name(line) {
+            in_state = name.eq_ignore_ascii_case("State");
             continue;
         }
         if !in_state {
@@ -389,6 +389,14 @@ pub fn state_ini_image_state(bytes: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// The section a header line opens: after leading blanks a `[`, the name up to the last `]`.
+/// A line with `[` but no `]` is no header (the profile functions read it as a key line, as
+/// Wine's `PROFILE_Load` shows), so the reader and the writer must agree on this one rule.
+fn ini_section_name(line: &str) -> Option<&str> {
+    let (name, _) = line.trim_start().strip_prefix('[')?.rsplit_once(']')?;
+    Some(name)
 }
 
 /// State.ini's text and the encoding it came in: UTF-16LE or UTF-8 after their byte-order
@@ -437,12 +445,9 @@ pub fn state_ini_with_image_state(existing: Option<&[u8]>, state: &str) -> Vec<u
         "\n"
     };
     let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
-    let section_header = |line: &str| {
-        let trimmed = line.trim();
-        trimmed.starts_with('[') && trimmed.ends_with(']')
-    };
+    let section_header = |line: &str| ini_section_name(line).is_some();
     let is_state_header =
-        |line: &str| section_header(line) && line.trim().eq_ignore_ascii_case("[State]");
+        |line: &str| ini_section_name(line).is_some_and(|name| name.eq_ignore_ascii_case("State"));
     let key_of = |line: &str| line.split_once('=').map(|(key, _)| key.trim().to_string());
 
     let mut in_state = false;
