@@ -132,7 +132,9 @@ fn fuzz(
 ) -> Result<String, String> {
     let artifacts = fuzz_dir.join("artifacts").join(target);
     let logs = fuzz_dir.join("logs");
-    for dir in [&artifacts, &logs] {
+    // Targets that need a file (the WIM reader) write it here, not into the system's /tmp.
+    let scratch = fuzz_dir.join("tmp");
+    for dir in [&artifacts, &logs, &scratch] {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let log_path = logs.join(format!("{target}.log"));
@@ -150,6 +152,7 @@ fn fuzz(
             "-malloc_limit_mb=1024",
             "-print_final_stats=1",
         ])
+        .env("TMPDIR", &scratch)
         .stdout(Stdio::null())
         .stderr(log)
         .status()

@@ -1,5 +1,6 @@
-//! Inputs found by the fuzz targets in `fuzz/`, rebuilt at test time from a real hive (copies of
-//! the fixtures never enter the repository): each must stay a typed error or a reported problem.
+//! Inputs found by the hive fuzz targets (`fuzz/` at the repository root), rebuilt at test time
+//! from a real hive (copies of the fixtures never enter the repository): each must stay a typed
+//! error or a reported problem.
 
 use reseal_hive::Hive;
 
@@ -14,7 +15,7 @@ fn mutated_fixture(relative: &str, changes: &[(usize, u8)]) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// open_edit_commit: a cell size grown from 32 to 144 bytes makes the cell cover the cells after
+/// hive_edit_commit: a cell size grown from 32 to 144 bytes makes the cell cover the cells after
 /// it, which keys still reference. `check()` called the hive clean, and deleting `Policy` then
 /// freed the cells on top of each other and zeroed the size field of a neighbour. The overlap
 /// must be reported.
