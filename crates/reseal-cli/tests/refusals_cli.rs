@@ -160,3 +160,19 @@ fn an_oversized_state_ini_is_refused_before_it_is_read() {
     assert_eq!(fs::metadata(&state_ini).unwrap().len(), before_len);
     assert!(!image.path().join("reseal-journal").exists());
 }
+
+#[test]
+fn a_fifo_given_as_the_image_is_a_usage_error_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("image.vhdx");
+    mkfifo(&fifo);
+    for command in ["inspect", "generalize", "verify"] {
+        let output = reseal_within_a_minute(&[command, s(&fifo)]);
+        let all = text(&output);
+        assert_eq!(code(&output), USAGE, "{command}: {all}");
+        assert!(
+            all.contains(s(&fifo)) && all.contains("FIFO"),
+            "{command}: {all}"
+        );
+    }
+}

@@ -75,7 +75,29 @@ pub struct LocalFile {
 }
 
 impl LocalFile {
+    /// Opens the regular file at `path` (through symbolic links). Anything else is refused
+    /// before it is opened: opening a FIFO blocks until something writes to it, and a device
+    /// or socket has no length to read an image from; a parent locator in a hostile image can
+    /// name any of them.
     pub fn open(path: &Path, writable: bool) -> Result<Self> {
+        let kind = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, "cannot open", e))?
+            .file_type();
+        if !kind.is_file() {
+            let what = if kind.is_dir() {
+                "a folder"
+            } else {
+                "a FIFO, socket or device"
+            };
+            return Err(Error::io(
+                path,
+                "cannot open",
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("is {what}, not an image file"),
+                ),
+            ));
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(writable)

@@ -748,3 +748,17 @@ fn damage_behind_valid_checksums_never_panics() {
         }
     }
 }
+
+/// A FIFO is refused before it is opened, which would block until something writes to it.
+#[test]
+fn a_fifo_is_no_image_file_and_is_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("disk.vhdx");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let error = open(&fifo).err().expect("a FIFO is refused");
+    assert!(error.to_string().contains("not an image file"), "{error}");
+}

@@ -64,6 +64,17 @@ impl ImageLock {
         if path.is_dir() {
             return acquire_directory(path, mode, wait);
         }
+        // Opening a FIFO would block until something writes to it; a device, FIFO or socket is
+        // no image file.
+        if let Ok(metadata) = fs::metadata(path) {
+            if !metadata.is_file() {
+                return Err(Error::usage(format!(
+                    "{} is a FIFO, socket or device; give a folder holding Windows, a WIM file or \
+                     a disk image file",
+                    path.display()
+                )));
+            }
+        }
         let pid_file = sibling_pid_file(path);
         let file = match File::open(path) {
             Ok(file) => file,

@@ -90,7 +90,7 @@ fn plugin_status_keys(image: &mut Image, config_key: &str) -> Result<Vec<String>
         if !subkeys.iter().any(|s| s.eq_ignore_ascii_case(PLUGINS)) {
             continue;
         }
-        if subkeys.len() == 1 && image.value_names(SOFTWARE, &instance)?.is_empty() {
+        if subkeys.len() == 1 && image.values(SOFTWARE, &instance)?.is_empty() {
             keys.push(instance);
         } else {
             keys.push(join(&instance, PLUGINS));
