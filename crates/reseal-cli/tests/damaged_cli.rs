@@ -4,19 +4,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{code, reseal, text};
-use reseal_testutil::ntfs_image::{apply_wim, build_disk, make_volume, Container, Scheme};
+use reseal_testutil::ntfs_image::{sample_disk, Container};
 use reseal_testutil::vhdx_log::{arm, LogEntry, Write};
-use reseal_testutil::workspace_root;
-
-fn sample_disk(dir: &Path, container: Container) -> PathBuf {
-    let volume = dir.join("windows.img");
-    make_volume(&volume, 64 << 20);
-    apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
-    build_disk(dir, &[&volume], Scheme::Gpt, container)
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -7,16 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{code, reseal, text};
-use reseal_testutil::ntfs_image::{apply_wim, build_disk, make_volume, run, Container, Scheme};
+use reseal_testutil::ntfs_image::{
+    apply_wim, build_disk, make_volume, run, sample_disk, Container, Scheme,
+};
 use reseal_testutil::workspace_root;
-
-/// A VHDX (or other container) whose one GPT partition holds the sample image.
-fn sample_disk(dir: &Path, container: Container) -> PathBuf {
-    let volume = dir.join("windows.img");
-    make_volume(&volume, 64 << 20);
-    apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
-    build_disk(dir, &[&volume], Scheme::Gpt, container)
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use reseal_disk::{open, open_file, BlockDevice, Error, ImageFile, LocalFile};
+use reseal_testutil::vhdx_log::crc32c;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -658,21 +659,6 @@ fn assert_reads_as_raw(image: &Path, expected: &Path, context: &str) {
         );
         offset += len as u64;
     }
-}
-
-fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// Changes fields of checksummed structures and repairs the checksum, so that the damage gets

@@ -263,3 +263,15 @@ pub fn read_with_ntfs_crate(volume: &Path, windows_path: &str) -> Option<Vec<u8>
             .unwrap_or_else(|| panic!("ntfs crate: {windows_path} has no data stream"))
     })
 }
+
+/// A disk image in `container` under `dir` whose one GPT partition holds the sample image: a
+/// 64 MiB NTFS volume with `fixtures/sample.wim` applied.
+pub fn sample_disk(dir: &Path, container: Container) -> PathBuf {
+    let volume = dir.join("windows.img");
+    make_volume(&volume, 64 << 20);
+    apply_wim(
+        &crate::workspace_root().join("fixtures/sample.wim"),
+        &volume,
+    );
+    build_disk(dir, &[&volume], Scheme::Gpt, container)
+}
