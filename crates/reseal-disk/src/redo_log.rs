@@ -43,6 +43,11 @@ const MAGIC: &[u8; 8] = b"RESEALRD";
 const END_MARKER: &[u8; 8] = b"REDOEND\0";
 const VERSION: u32 = 1;
 
+/// The largest redo log written or read: a run's changes are its hives and small files, held in
+/// memory until the commit, far below this; a larger file beside an image is not reseal's and is
+/// not read whole.
+pub const MAX_LOG_SIZE: u64 = 4 << 30;
+
 /// Where the redo log of `image` lives: beside it, named after it.
 pub fn redo_log_path(image: &Path) -> PathBuf {
     let mut name = image.file_name().unwrap_or_default().to_os_string();
@@ -135,6 +140,16 @@ pub fn write_log(
     }
     bytes.extend_from_slice(&crc32c(&bytes).to_le_bytes());
     bytes.extend_from_slice(END_MARKER);
+    if bytes.len() as u64 > MAX_LOG_SIZE {
+        return Err(Error::unsupported(
+            &log_path,
+            "redo log",
+            format!(
+                "the changes need {} bytes, more than the {MAX_LOG_SIZE} a redo log may hold",
+                bytes.len()
+            ),
+        ));
+    }
 
     let file = OpenOptions::new()
         .write(true)
@@ -168,6 +183,20 @@ struct Log {
 }
 
 fn read_log(log_path: &Path) -> Result<Log> {
+    let size = fs::metadata(log_path)
+        .map_err(|e| Error::io(log_path, "cannot read the redo log", e))?
+        .len();
+    if size > MAX_LOG_SIZE {
+        // Not treated as an incomplete log (which is discarded): reseal never wrote it.
+        return Err(Error::unsupported(
+            log_path,
+            "redo log",
+            format!(
+                "{size} bytes, more than the {MAX_LOG_SIZE} reseal ever writes; it is not read, \
+                 and it was not written by reseal"
+            ),
+        ));
+    }
     let bytes =
         fs::read(log_path).map_err(|e| Error::io(log_path, "cannot read the redo log", e))?;
     let corrupt = |reason: &str| Error::corrupt(log_path, "redo log", reason.to_string());
@@ -405,6 +434,19 @@ mod tests {
             commit(&image, &changes(), &[]).is_err(),
             "a pending log blocks a commit"
         );
+    }
+
+    #[test]
+    fn a_log_larger_than_reseal_writes_is_refused_unread_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (image, original) = raw_image(dir.path());
+        let log = fs::File::create(redo_log_path(&image)).unwrap();
+        // Sparse: large to every reader, nothing on the host's disk.
+        log.set_len(MAX_LOG_SIZE + 1).unwrap();
+        let error = recover(&image).unwrap_err().to_string();
+        assert!(error.contains("more than the 4294967296"), "{error}");
+        assert_eq!(fs::read(&image).unwrap(), original);
+        assert!(is_pending(&image), "the log is kept");
     }
 
     #[test]

@@ -56,6 +56,19 @@ pub const APPX_MANIFEST: ReadLimit = ReadLimit {
     max: 16 * MIB,
 };
 
+/// The manifest of a directory target's journal: one line per file a run writes or deletes.
+pub const JOURNAL_MANIFEST: ReadLimit = ReadLimit {
+    what: "journal manifest",
+    max: 64 * MIB,
+};
+
+/// A file staged in a directory target's journal: a copy of a file a run writes, the largest of
+/// which are hives.
+pub const STAGED_FILE: ReadLimit = ReadLimit {
+    what: "staged file",
+    max: reseal_hive::MAX_FILE_SIZE,
+};
+
 impl ReadLimit {
     /// Refuses the image file `file` of `size` bytes when it is larger than the limit.
     pub fn check(self, file: &str, size: u64) -> Result<()> {

@@ -728,6 +728,37 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
 }
 
 #[test]
+fn a_committed_journal_larger_than_reseal_writes_is_refused_unread() {
+    let Some(tree) = crash_tree() else { return };
+    let (mut target, crash) = failing_target(tree.root(), 0, false);
+    let plan = crash_plan(&mut Image::new(&mut target));
+    let staged = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::WriteFile { .. }))
+        .count()
+        + 2;
+    crash.budget.set(staged + 2);
+    reseal::apply(&mut target, &plan).unwrap_err();
+    assert!(tree.path("reseal-journal/COMMITTED").exists());
+    // Sparse: large to every reader, nothing on the host's disk.
+    let manifest = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tree.path("reseal-journal/manifest.json"))
+        .unwrap();
+    manifest.set_len(65 << 20).unwrap();
+    drop(manifest);
+    let before = tree.snapshot();
+    let err = reseal::recover(&mut DirectoryTarget::open(tree.root()).unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
+    assert!(
+        err.message.contains("journal manifest is 68157440 bytes"),
+        "{err}"
+    );
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
 fn planned_names_whose_upper_case_changes_length_list_correctly() {
     let tree = Tree::empty();
     let mut target = DirectoryTarget::open(tree.root()).unwrap();

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{write_file, FileStore};
 use crate::error::{Error, Remedy, Result};
+use crate::limits;
 use crate::progress::{NoProgress, Progress};
-use crate::targets::RecoveryOutcome;
+use crate::targets::{split_parent, RecoveryOutcome};
 
 /// The journal folder at the image root.
 pub const JOURNAL_DIR: &str = "reseal-journal";
@@ -216,6 +217,15 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
             ),
         )
     };
+    // The journal lies in the image, which may be damaged or hostile: nothing larger than
+    // reseal writes is read.
+    let listed_size = |target: &mut dyn FileStore, path: &str| -> Result<Option<u64>> {
+        let (dir, _) = split_parent(path);
+        Ok(limits::listed_file(target.list_dir(&dir)?, path).map(|entry| entry.size))
+    };
+    if let Some(size) = listed_size(target, MANIFEST)? {
+        limits::JOURNAL_MANIFEST.check(MANIFEST, size)?;
+    }
     let bytes = target
         .read_file(MANIFEST)?
         .ok_or_else(|| corrupt("the journal is committed but its manifest is missing".into()))?;
@@ -237,6 +247,9 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
                 crc32,
             } => {
                 let staged_path = format!(r"{STAGED_DIR}\{staged}");
+                if let Some(listed) = listed_size(target, &staged_path)? {
+                    limits::STAGED_FILE.check(&staged_path, listed)?;
+                }
                 let contents = target
                     .read_file(&staged_path)?
                     .ok_or_else(|| corrupt(format!("staged file {staged_path} is missing")))?;
