@@ -701,12 +701,12 @@ fn plan_and_apply_refuse_to_run_over_an_interrupted_run() {
     assert!(!tree.path("reseal-journal").exists());
 }
 
-#[test]
-fn a_damaged_committed_journal_is_reported_and_left_alone() {
-    let Some(tree) = crash_tree() else { return };
+/// The crash tree after a run whose journal committed and which crashed on its first write into
+/// the image.
+fn tree_with_a_committed_journal() -> Option<Tree> {
+    let tree = crash_tree()?;
     let (mut target, crash) = failing_target(tree.root(), 0, false);
     let plan = crash_plan(&mut Image::new(&mut target));
-    // Let the journal commit, then crash on the first write into the image.
     let staged = plan
         .changes
         .iter()
@@ -715,7 +715,16 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
         + 2;
     crash.budget.set(staged + 2);
     reseal::apply(&mut target, &plan).unwrap_err();
+    drop(target);
     assert!(tree.path("reseal-journal/COMMITTED").exists());
+    Some(tree)
+}
+
+#[test]
+fn a_damaged_committed_journal_is_reported_and_left_alone() {
+    let Some(tree) = tree_with_a_committed_journal() else {
+        return;
+    };
     let staged_file = tree.path("reseal-journal/staged/0001");
     let mut bytes = std::fs::read(&staged_file).unwrap();
     bytes[100] ^= 0xff;
@@ -729,18 +738,9 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
 
 #[test]
 fn a_committed_journal_larger_than_reseal_writes_is_refused_unread() {
-    let Some(tree) = crash_tree() else { return };
-    let (mut target, crash) = failing_target(tree.root(), 0, false);
-    let plan = crash_plan(&mut Image::new(&mut target));
-    let staged = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::WriteFile { .. }))
-        .count()
-        + 2;
-    crash.budget.set(staged + 2);
-    reseal::apply(&mut target, &plan).unwrap_err();
-    assert!(tree.path("reseal-journal/COMMITTED").exists());
+    let Some(tree) = tree_with_a_committed_journal() else {
+        return;
+    };
     // Sparse: large to every reader, nothing on the host's disk.
     let manifest = std::fs::OpenOptions::new()
         .write(true)
