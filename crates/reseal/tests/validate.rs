@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{edit_hive, new_hive, win7_clean_tree, Tree};
+use common::{edit_hive, new_hive, set_dword, set_sz, win7_clean_tree, Tree};
 use reseal::image::Image;
 use reseal::validate::{run_checks, validate, CHECKS};
 use reseal::{DirectoryTarget, ErrorKind, GeneralizeOptions, ValueType};
@@ -272,18 +272,6 @@ fn software(tree: &Tree, build: impl FnOnce(&mut reseal_hive::Hive)) {
     let mut hive = reseal_hive::Hive::new_empty("ROOT", 5);
     build(&mut hive);
     tree.write(SOFTWARE_HIVE, &hive.commit());
-}
-
-fn set_dword(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: u32) {
-    hive.create_key(key).unwrap();
-    hive.set_value(key, name, ValueType::DWORD, &encode_dword(value))
-        .unwrap();
-}
-
-fn set_sz(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: &str) {
-    hive.create_key(key).unwrap();
-    hive.set_value(key, name, ValueType::SZ, &encode_sz(value))
-        .unwrap();
 }
 
 fn reason_of(tree: &Tree, check: &str) -> String {

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{edit_hive, sample_tree, Tree};
+use common::{edit_hive, sample_tree, set_dword, set_sz, Tree};
 use reseal::verify::verify;
 use reseal::{DirectoryTarget, GeneralizeOptions, Mode, ValueType, Verdict, VerifyReport};
-use reseal_hive::data::{encode_dword, encode_multi_sz, encode_sz};
+use reseal_hive::data::encode_multi_sz;
 
 const SYSTEM: &str = "Windows/System32/config/SYSTEM";
 const SOFTWARE: &str = "Windows/System32/config/SOFTWARE";
@@ -29,18 +29,6 @@ fn run(tree: &Tree, generalize: bool, mode: Mode) {
     };
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     reseal::generalize(&mut target, &options, &[]).unwrap();
-}
-
-fn set_dword(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: u32) {
-    hive.create_key(key).unwrap();
-    hive.set_value(key, name, ValueType::DWORD, &encode_dword(value))
-        .unwrap();
-}
-
-fn set_sz(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: &str) {
-    hive.create_key(key).unwrap();
-    hive.set_value(key, name, ValueType::SZ, &encode_sz(value))
-        .unwrap();
 }
 
 #[test]

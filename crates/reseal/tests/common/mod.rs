@@ -237,6 +237,22 @@ pub fn edit_hive(tree: &Tree, relative: &str, edit: impl FnOnce(&mut reseal_hive
     reseal::targets::directory::replace_host_hive(&path, hive).unwrap();
 }
 
+/// Sets the `REG_DWORD` value `name` of `key` (created when missing) in `hive`.
+pub fn set_dword(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: u32) {
+    hive.create_key(key).unwrap();
+    let data = reseal_hive::data::encode_dword(value);
+    hive.set_value(key, name, reseal::ValueType::DWORD, &data)
+        .unwrap();
+}
+
+/// Sets the `REG_SZ` value `name` of `key` (created when missing) in `hive`.
+pub fn set_sz(hive: &mut reseal_hive::Hive, key: &str, name: &str, value: &str) {
+    hive.create_key(key).unwrap();
+    let data = reseal_hive::data::encode_sz(value);
+    hive.set_value(key, name, reseal::ValueType::SZ, &data)
+        .unwrap();
+}
+
 /// Writes a new hive at `relative` holding `values` (key, name, type, data).
 pub fn new_hive(tree: &Tree, relative: &str, values: &[(&str, &str, reseal::ValueType, Vec<u8>)]) {
     let mut hive = reseal_hive::Hive::new_empty("ROOT", 5);
