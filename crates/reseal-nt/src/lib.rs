@@ -2,6 +2,8 @@
 //! here links a C library, so `xtask` can use it on a machine that has only Rust.
 //!
 //! - [`sid`]: security identifiers, as text and in binary form.
+//! - [`domain_swap`]: one account-domain SID replaced by another in SIDs, descriptors, bytes
+//!   and text.
 //! - [`evtx`]: event log files, the parts reseal writes and the record count it reports.
 //! - [`security_descriptor`]: self-relative security descriptors, and the one a new file or
 //!   directory inherits from its parent's.
@@ -13,6 +15,7 @@
 //! - [`utf16`]: UTF-16LE text from and to bytes.
 #![forbid(unsafe_code)]
 
+pub mod domain_swap;
 pub mod evtx;
 pub mod filetime;
 pub mod guid;

@@ -1,0 +1,299 @@
+//! [`DomainSwap`]: one account-domain SID replaced by another wherever a SID of that domain
+//! appears: a [`Sid`], a security descriptor's owner, group and ACE trustees, a binary SID
+//! inside any bytes, and the SID's text inside a string.
+//!
+//! A local account's SID is its machine's account-domain SID (`S-1-5-21-A-B-C`) followed by the
+//! account's relative ID; the domain SID itself names the machine. Giving a machine a new SID
+//! means putting the new `A-B-C` wherever the old one stands, RIDs kept. Both SIDs have the same
+//! number of sub-authorities, so a binary SID keeps its length and a descriptor its layout; the
+//! text form may grow or shrink with the number of digits.
+
+use crate::security_descriptor::{SecurityDescriptor, SecurityDescriptorError};
+use crate::sid::{Sid, SidError};
+
+/// The revision, count and NT authority bytes every account-domain SID starts with, before its
+/// count byte (which is 4 for the domain itself and 5 for an account in it).
+const SID_REVISION: u8 = 1;
+const NT_AUTHORITY: [u8; 6] = [0, 0, 0, 0, 0, 5];
+const SECURITY_NT_NON_UNIQUE: [u8; 4] = 21u32.to_le_bytes();
+
+/// Replaces the account-domain SID `old` by `new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSwap {
+    old: Sid,
+    new: Sid,
+    old_text: String,
+    new_text: String,
+}
+
+impl DomainSwap {
+    /// A swap from `old` to `new`, both machine (account-domain) SIDs `S-1-5-21-A-B-C`.
+    pub fn new(old: &Sid, new: &Sid) -> Result<DomainSwap, SidError> {
+        for sid in [old, new] {
+            if !sid.is_machine_domain_sid() {
+                return Err(SidError::NotMachineSid {
+                    text: sid.to_string(),
+                });
+            }
+        }
+        Ok(DomainSwap {
+            old: old.clone(),
+            new: new.clone(),
+            old_text: old.to_string(),
+            new_text: new.to_string(),
+        })
+    }
+
+    /// The domain SID being replaced.
+    pub fn old(&self) -> &Sid {
+        &self.old
+    }
+
+    /// The domain SID put in its place.
+    pub fn new_sid(&self) -> &Sid {
+        &self.new
+    }
+
+    /// `true` when the swap changes nothing (the two SIDs are equal).
+    pub fn is_identity(&self) -> bool {
+        self.old == self.new
+    }
+
+    /// `true` for the old domain SID and every SID under it (`S-1-5-21-A-B-C-...`).
+    pub fn is_in_old_domain(&self, sid: &Sid) -> bool {
+        sid.revision == self.old.revision
+            && sid.authority == self.old.authority
+            && sid.sub_authorities.len() >= self.old.sub_authorities.len()
+            && sid.sub_authorities[..self.old.sub_authorities.len()] == self.old.sub_authorities
+    }
+
+    /// `sid` moved to the new domain, or `None` when it is not in the old one.
+    pub fn swap_sid(&self, sid: &Sid) -> Option<Sid> {
+        if !self.is_in_old_domain(sid) || self.is_identity() {
+            return None;
+        }
+        let mut swapped = sid.clone();
+        swapped.sub_authorities[..self.new.sub_authorities.len()]
+            .copy_from_slice(&self.new.sub_authorities);
+        Some(swapped)
+    }
+
+    /// The descriptor `bytes` with every SID in the old domain moved to the new one (owner,
+    /// group, ACE trustees, and SIDs inside conditional ACE data, which stores them in binary
+    /// too), or `None` when there is none. The SIDs are replaced where they stand, so the
+    /// result has the same length and layout as `bytes`, whatever gaps the descriptor has.
+    pub fn swap_in_descriptor(
+        &self,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, SecurityDescriptorError> {
+        SecurityDescriptor::parse(bytes)?;
+        let mut swapped = bytes.to_vec();
+        if self.swap_in_bytes(&mut swapped) == 0 {
+            return Ok(None);
+        }
+        Ok(Some(swapped))
+    }
+
+    /// Replaces, in place, every binary SID in the old domain found anywhere in `bytes` (a SID
+    /// header `01 nn 00 00 00 00 00 05 15 00 00 00` with `nn` at least 4, then the old domain's
+    /// three numbers); returns how many were replaced. Bytes that only look like such a SID
+    /// are replaced too: use it on data known to hold SIDs.
+    pub fn swap_in_bytes(&self, bytes: &mut [u8]) -> usize {
+        if self.is_identity() {
+            return 0;
+        }
+        let old = self.old.to_bytes();
+        let new = self.new.to_bytes();
+        let mut count = 0;
+        let mut at = 0;
+        while at + old.len() <= bytes.len() {
+            if Self::is_domain_sid_at(bytes, at, &old) {
+                bytes[at + 12..at + old.len()].copy_from_slice(&new[12..]);
+                count += 1;
+                at += old.len();
+            } else {
+                at += 1;
+            }
+        }
+        count
+    }
+
+    /// `true` when a SID of the domain whose 24-byte form is `domain` starts at `at`.
+    fn is_domain_sid_at(bytes: &[u8], at: usize, domain: &[u8]) -> bool {
+        bytes[at] == SID_REVISION
+            && bytes[at + 1] >= 4
+            && bytes[at + 1] <= 15
+            && bytes[at + 2..at + 8] == NT_AUTHORITY
+            && bytes[at + 8..at + 12] == SECURITY_NT_NON_UNIQUE
+            && bytes[at + 12..at + domain.len()] == domain[12..]
+            && at + 8 + 4 * usize::from(bytes[at + 1]) <= bytes.len()
+    }
+
+    /// `text` with every old-domain SID written in it (`S-1-5-21-A-B-C`, alone or followed by
+    /// `-RID`, the `S` in either case) replaced, or `None` when there is none. A match must not
+    /// be part of a longer number or word: `S-1-5-21-A-B-C5` is another SID.
+    pub fn swap_in_text(&self, text: &str) -> Option<String> {
+        if self.is_identity() {
+            return None;
+        }
+        let upper = text.to_ascii_uppercase();
+        let needle = self.old_text.to_ascii_uppercase();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut from = 0;
+        while let Some(found) = upper[from..].find(&needle) {
+            let start = from + found;
+            let end = start + needle.len();
+            let before_ok = start == 0
+                || !upper.as_bytes()[start - 1].is_ascii_alphanumeric()
+                    && upper.as_bytes()[start - 1] != b'-';
+            let after_ok = upper
+                .as_bytes()
+                .get(end)
+                .is_none_or(|b| !b.is_ascii_alphanumeric());
+            if before_ok && after_ok {
+                out.push_str(&text[copied..start]);
+                out.push_str(&self.new_text);
+                copied = end;
+            }
+            from = end;
+        }
+        if copied == 0 {
+            return None;
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn swap() -> DomainSwap {
+        DomainSwap::new(
+            &Sid::parse("S-1-5-21-1111111111-2222222222-333333333").unwrap(),
+            &Sid::parse("S-1-5-21-4-55-666").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sids_in_the_domain_move_with_their_rid() {
+        let swap = swap();
+        let account = Sid::parse("S-1-5-21-1111111111-2222222222-333333333-1001").unwrap();
+        assert_eq!(
+            swap.swap_sid(&account).unwrap().to_string(),
+            "S-1-5-21-4-55-666-1001"
+        );
+        assert_eq!(
+            swap.swap_sid(swap.old()).unwrap().to_string(),
+            "S-1-5-21-4-55-666"
+        );
+        for other in [
+            "S-1-5-32-544",
+            "S-1-5-21-1111111111-2222222222-333333334-500",
+            "S-1-5-18",
+        ] {
+            assert_eq!(swap.swap_sid(&Sid::parse(other).unwrap()), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_machine_sids_can_be_swapped() {
+        let domain = Sid::parse("S-1-5-21-1-2-3").unwrap();
+        let account = Sid::parse("S-1-5-21-1-2-3-500").unwrap();
+        assert!(DomainSwap::new(&domain, &account).is_err());
+        assert!(DomainSwap::new(&account, &domain).is_err());
+    }
+
+    #[test]
+    fn binary_sids_are_swapped_wherever_they_stand() {
+        let swap = swap();
+        let account = Sid::parse("S-1-5-21-1111111111-2222222222-333333333-500").unwrap();
+        let mut bytes = vec![0xAA, 0xBB];
+        bytes.extend(account.to_bytes());
+        bytes.extend(swap.old().to_bytes());
+        // The domain's numbers without a SID header are not a SID.
+        bytes.extend(&swap.old().to_bytes()[12..]);
+        let before = bytes.clone();
+        assert_eq!(swap.swap_in_bytes(&mut bytes), 2);
+        assert_eq!(bytes.len(), before.len());
+        assert_eq!(
+            Sid::from_bytes(&bytes[2..]).unwrap().to_string(),
+            "S-1-5-21-4-55-666-500"
+        );
+        assert_eq!(
+            Sid::from_bytes(&bytes[30..]).unwrap().to_string(),
+            "S-1-5-21-4-55-666"
+        );
+        assert_eq!(bytes[54..], before[54..]);
+        assert_eq!(swap.swap_in_bytes(&mut bytes), 0);
+    }
+
+    #[test]
+    fn a_sid_cut_short_at_the_end_is_left_alone() {
+        let swap = swap();
+        // Says five sub-authorities but the buffer ends after four.
+        let mut bytes = swap.old().to_bytes();
+        bytes[1] = 5;
+        let before = bytes.clone();
+        assert_eq!(swap.swap_in_bytes(&mut bytes), 0);
+        assert_eq!(bytes, before);
+    }
+
+    #[test]
+    fn text_sids_are_swapped_only_whole() {
+        let swap = swap();
+        let text = "HKU\\S-1-5-21-1111111111-2222222222-333333333-1001\\x; \
+                    s-1-5-21-1111111111-2222222222-333333333; \
+                    S-1-5-21-1111111111-2222222222-3333333331; \
+                    S-1-5-21-1111111111-2222222222-333333333";
+        assert_eq!(
+            swap.swap_in_text(text).unwrap(),
+            "HKU\\S-1-5-21-4-55-666-1001\\x; \
+             S-1-5-21-4-55-666; \
+             S-1-5-21-1111111111-2222222222-3333333331; \
+             S-1-5-21-4-55-666"
+        );
+        assert_eq!(swap.swap_in_text("S-1-5-32-544"), None);
+        assert_eq!(
+            swap.swap_in_text("1S-1-5-21-1111111111-2222222222-333333333"),
+            None
+        );
+    }
+
+    #[test]
+    fn descriptors_keep_their_length_and_other_trustees() {
+        use crate::security_descriptor::{Ace, Acl, SecurityDescriptor};
+        let swap = swap();
+        let account = Sid::parse("S-1-5-21-1111111111-2222222222-333333333-1001").unwrap();
+        let admins = Sid::parse("S-1-5-32-544").unwrap();
+        let descriptor = SecurityDescriptor::new(
+            0x8004,
+            Some(account.clone()),
+            Some(account.clone()),
+            None,
+            Some(Acl::new(vec![
+                Ace::allowed(0, 0x1f01ff, admins.clone()),
+                Ace::allowed(0, 0x1f01ff, account.clone()),
+            ])),
+        );
+        let bytes = descriptor.to_bytes().unwrap();
+        let swapped = swap.swap_in_descriptor(&bytes).unwrap().unwrap();
+        assert_eq!(swapped.len(), bytes.len());
+        let parsed = SecurityDescriptor::parse(&swapped).unwrap();
+        let new_account = Sid::parse("S-1-5-21-4-55-666-1001").unwrap();
+        assert_eq!(parsed.owner, Some(new_account.clone()));
+        assert_eq!(parsed.group, Some(new_account.clone()));
+        let trustees: Vec<_> = parsed
+            .dacl
+            .unwrap()
+            .aces
+            .iter()
+            .map(|a| a.sid().cloned())
+            .collect();
+        assert_eq!(trustees, vec![Some(admins), Some(new_account)]);
+        assert_eq!(swap.swap_in_descriptor(&swapped).unwrap(), None);
+    }
+}
