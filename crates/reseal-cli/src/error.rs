@@ -120,6 +120,7 @@ fn flag(input: Input) -> &'static str {
         Input::Output => "--output",
         Input::Sid => "--sid",
         Input::IgnoreCheck => "--ignore-check",
+        Input::Operations => "--operations",
         _ => "an option",
     }
 }

@@ -53,13 +53,20 @@ pub struct WriteArgs {
     /// Print the plan and write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Go on although the named validation check fails (repeatable).
+    /// Go on although the named validation check fails (repeatable). The check still runs and
+    /// its failure is shown; a check left out with --operations -NAME is not run at all.
     #[arg(
         long = "ignore-check",
         value_name = "NAME",
         value_parser = clap::builder::PossibleValuesParser::new(reseal::validate::CHECKS)
     )]
     ignore_checks: Vec<String>,
+    /// The providers and checks to run, as virt-sysprep takes them: NAME,NAME... runs only
+    /// those, -NAME leaves one out (a list starting with -NAME starts from the defaults),
+    /// `defaults` is the default set. `reseal list-operations` names them; setup-state and
+    /// answer-file cannot be left out.
+    #[arg(long, value_name = "NAME,-NAME,...", allow_hyphen_values = true)]
+    operations: Vec<String>,
     /// Copy the WIM to this new file and edit the copy; the input is left untouched.
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
@@ -330,6 +337,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         new_machine_guid: args.new_machine_guid,
         dry_run: args.write.dry_run,
         ignore_checks: args.write.ignore_checks.clone(),
+        operations: crate::operations_cmd::parse(&args.write.operations, true)?,
     };
     run(&args.image, &args.write, &options, as_json)
 }
@@ -340,6 +348,7 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         mode: if args.audit { Mode::Audit } else { Mode::Oobe },
         dry_run: args.write.dry_run,
         ignore_checks: args.write.ignore_checks.clone(),
+        operations: crate::operations_cmd::parse(&args.write.operations, false)?,
         ..GeneralizeOptions::default()
     };
     run(&args.image, &args.write, &options, as_json)

@@ -1,6 +1,6 @@
 //! `reseal`: offline Sysprep for Windows images. A thin command line over the `reseal` library.
-//! An image is a directory (a mounted or extracted Windows volume) or a WIM file (`--index`
-//! chooses the image).
+//! An image is a directory (a mounted or extracted Windows volume), a WIM file (`--index`
+//! chooses the image) or a VHD, VHDX or raw disk image (`--partition` chooses the volume).
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
@@ -31,6 +31,7 @@ mod docs_cmd;
 mod error;
 mod hive_cmd;
 mod image_cmd;
+mod operations_cmd;
 mod progress_bar;
 mod verify_cmd;
 
@@ -49,8 +50,9 @@ pub use error::CliError;
     version,
     about = "Offline Sysprep: generalize a Windows image without booting it",
     long_about = "Offline Sysprep: generalize a Windows image without booting it.\n\nIMAGE is a \
-                  directory holding an offline Windows installation, or a WIM file \
-                  (--index N|NAME|all chooses the image)."
+                  directory holding an offline Windows installation, a WIM file \
+                  (--index N|NAME|all chooses the image), or a VHD, VHDX or raw disk image \
+                  (--partition N chooses the Windows volume when it has several)."
 )]
 struct Cli {
     /// Machine-readable JSON on stdout instead of text.
@@ -71,9 +73,13 @@ enum Command {
     /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
     /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
     Verify(verify_cmd::VerifyArgs),
-    /// Finish or roll back a run that was interrupted in a directory image (every command also
-    /// does this first). A WIM never needs it: its edits are committed by rewriting its header last.
+    /// Finish or roll back a run that was interrupted in a directory or a disk image (VHD, VHDX
+    /// or raw; every command also does this first). A WIM never needs it: its edits are
+    /// committed by rewriting its header last.
     Recover(image_cmd::RecoverArgs),
+    /// List every provider and validation check that generalize and reseal run, with what each
+    /// does and whether it runs by default (the names --operations takes).
+    ListOperations,
     /// Look at or edit one registry hive file.
     Hive {
         /// The hive file (its .LOG1/.LOG2 beside it are replayed).
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
         Command::Reseal(args) => image_cmd::reseal(args, cli.json),
         Command::Verify(args) => verify_cmd::verify(args, cli.json),
         Command::Recover(args) => image_cmd::recover(args, cli.json),
+        Command::ListOperations => operations_cmd::list(cli.json),
         Command::Hive { file, command } => hive_cmd::run(&file, command, cli.json),
         Command::Completions { shell } => docs_cmd::completions(shell, Cli::command()),
         Command::Man { out_dir } => docs_cmd::man(out_dir.as_deref(), Cli::command()),

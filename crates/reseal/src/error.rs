@@ -43,6 +43,8 @@ pub enum Input {
     Sid,
     /// A check to skip ([`crate::GeneralizeOptions::ignore_checks`]).
     IgnoreCheck,
+    /// The providers and checks to run ([`crate::GeneralizeOptions::operations`]).
+    Operations,
 }
 
 impl Input {
@@ -55,6 +57,7 @@ impl Input {
             Input::Output => "output WIM",
             Input::Sid => "machine SID",
             Input::IgnoreCheck => "check to skip",
+            Input::Operations => "operation",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod image;
 pub mod inspect;
 pub mod limits;
 pub mod lock;
+pub mod operations;
 pub mod options;
 pub mod plan;
 pub mod progress;
@@ -219,6 +220,7 @@ fn plan_keeping_hives(
             ));
         }
     }
+    let selection = operations::Selection::of(options)?;
     if target.has_interrupted_run()? {
         return Err(Error::interrupted_run(&target.describe()));
     }
@@ -228,10 +230,13 @@ fn plan_keeping_hives(
         None => None,
     };
     let mut image = Image::new(target);
-    validate::validate(&mut image, options)?;
+    let checks = validate::validate(&mut image, options)?;
     let mut plan = Plan::new();
-    let builtin = providers::builtin_providers(options);
+    plan.operations = checks.iter().map(|outcome| outcome.check).collect();
+    plan.checks = checks;
+    let builtin = providers::builtin_providers(options, &selection);
     for provider in builtin.iter().chain(extra) {
+        plan.operations.push(provider.name());
         let mut ctx = PlanContext::new(
             &mut image,
             options,

@@ -38,6 +38,10 @@ pub struct GeneralizeOptions {
     pub dry_run: bool,
     /// Names of validation checks to skip (see [`crate::validate::CHECKS`]).
     pub ignore_checks: Vec<String>,
+    /// The providers and checks to run, by name (see [`crate::operations`]); `None` runs every
+    /// one that runs by default. A check left out does not run at all, where one in
+    /// `ignore_checks` runs and its failure is only recorded.
+    pub operations: Option<Vec<String>>,
 }
 
 impl Default for GeneralizeOptions {
@@ -53,6 +57,7 @@ impl Default for GeneralizeOptions {
             new_machine_guid: false,
             dry_run: false,
             ignore_checks: Vec::new(),
+            operations: None,
         }
     }
 }

@@ -23,6 +23,11 @@ pub struct Plan {
     pub notes: Vec<Note>,
     /// Settings providers need in the answer file.
     pub answer_settings: Vec<AnswerSetting>,
+    /// The operations that ran, checks then providers, in the order they ran
+    /// ([`crate::operations`]).
+    pub operations: Vec<&'static str>,
+    /// How each check that ran came out (the failures that refuse a run never make a plan).
+    pub checks: Vec<crate::validate::CheckOutcome>,
 }
 
 /// One change and who asked for it. In JSON: `provider`, `source`, then the action's fields.
@@ -806,6 +811,14 @@ impl fmt::Display for Plan {
             for n in &self.notes {
                 writeln!(f, "  {}: {}", n.provider, n.message)?;
             }
+        }
+        for outcome in &self.checks {
+            if let Some(reason) = &outcome.ignored_failure {
+                writeln!(f, "\nIgnored failed check {}: {reason}", outcome.check)?;
+            }
+        }
+        if !self.operations.is_empty() {
+            writeln!(f, "\nOperations run: {}", self.operations.join(", "))?;
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ fn validate_with(tree: &Tree, ignore: &[&str]) -> reseal::Result<()> {
         ignore_checks: ignore.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    validate(&mut Image::new(&mut target), &options)
+    validate(&mut Image::new(&mut target), &options).map(|_| ())
 }
 
 #[test]

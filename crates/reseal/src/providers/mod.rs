@@ -23,6 +23,7 @@ use reseal_hive::ValueType;
 use crate::answer_file::AnswerFile;
 use crate::error::Result;
 use crate::image::Image;
+use crate::operations::Selection;
 use crate::options::GeneralizeOptions;
 use crate::plan::{AnswerSetting, Origin, Plan};
 
@@ -224,31 +225,145 @@ impl<'t> Planner<'_, 't> {
     }
 }
 
-/// The built-in providers for `options`, in the order they run (the answer-file provider last).
+/// A built-in provider as the operations list shows it.
+pub struct BuiltinProvider {
+    /// What it does, in one line.
+    pub description: &'static str,
+    /// It is Generalize.xml's work and runs only when generalizing; otherwise on every run.
+    pub generalize_only: bool,
+    /// Why it cannot be left out, when other providers depend on it.
+    pub required: Option<&'static str>,
+    make: fn() -> Box<dyn Provider>,
+}
+
+impl BuiltinProvider {
+    /// The provider itself.
+    pub fn provider(&self) -> Box<dyn Provider> {
+        (self.make)()
+    }
+
+    /// Its name ([`Provider::name`]), the one name the operations list and the plan use.
+    pub fn name(&self) -> &'static str {
+        self.provider().name()
+    }
+}
+
+/// Every built-in provider, in the order they run (the answer-file provider last).
 ///
 /// Cleanup.xml's work (event logs, the action files' cleanup rows, leftovers) runs on every run,
 /// as Sysprep runs Cleanup.xml every time; the Generalize.xml providers only with `generalize`.
 /// The computer name and activation providers come before the answer file's readers
 /// (leftovers, answer file), because they add answer settings.
-pub fn builtin_providers(options: &GeneralizeOptions) -> Vec<Box<dyn Provider>> {
-    let mut providers: Vec<Box<dyn Provider>> = vec![Box::new(setup_state::SetupState)];
-    if options.generalize {
-        providers.push(Box::new(machine_sid::MachineSid));
-        providers.push(Box::new(computer_name::ComputerName));
-        providers.push(Box::new(activation::Activation));
-        providers.push(Box::new(identity::Identity));
-    }
-    providers.push(Box::new(action_files::ActionFiles));
-    providers.push(Box::new(external::ExternalProviders));
-    if options.generalize {
-        providers.push(Box::new(accounts::Accounts));
-        providers.push(Box::new(devices::Devices));
-        providers.push(Box::new(cloud_agents::cloudbase_init::CloudbaseInit));
-        providers.push(Box::new(cloud_agents::ec2launch::Ec2Launch));
-        providers.push(Box::new(cloud_agents::azure_guest_agent::AzureGuestAgent));
-    }
-    providers.push(Box::new(event_logs::EventLogs));
-    providers.push(Box::new(leftovers::Leftovers));
-    providers.push(Box::new(answer_file::AnswerFileProvider));
-    providers
+pub const BUILTIN_PROVIDERS: [BuiltinProvider; 15] = [
+    BuiltinProvider {
+        description: "arms the next boot: setup state, SetupType and CmdLine, as Sysprep leaves them",
+        generalize_only: false,
+        required: Some(
+            "it arms the next boot; without it the image is not sealed and the other changes \
+             are not applied by setup",
+        ),
+        make: || Box::new(setup_state::SetupState),
+    },
+    BuiltinProvider {
+        description: "asks setupcl.exe for a new machine SID at the next boot",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(machine_sid::MachineSid),
+    },
+    BuiltinProvider {
+        description: "moves the computer name to the answer file's specialize pass",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(computer_name::ComputerName),
+    },
+    BuiltinProvider {
+        description: "schedules the licensing rearm for first boot, or keeps the state (SkipRearm)",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(activation::Activation),
+    },
+    BuiltinProvider {
+        description: "removes the per-machine identifiers the Generalize.xml DLLs remove (WSUS, telemetry...)",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(identity::Identity),
+    },
+    BuiltinProvider {
+        description: "carries out the registry and file rows of Generalize.xml and Cleanup.xml",
+        generalize_only: false,
+        required: None,
+        make: || Box::new(action_files::ActionFiles),
+    },
+    BuiltinProvider {
+        description: "notes the registered Sysprep DLLs an offline run cannot call",
+        generalize_only: false,
+        required: None,
+        make: || Box::new(external::ExternalProviders),
+    },
+    BuiltinProvider {
+        description: "disables the built-in Administrator and forgets the last logged-on user",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(accounts::Accounts),
+    },
+    BuiltinProvider {
+        description: "keeps installed devices and enables the storage controllers a clone may boot from",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(devices::Devices),
+    },
+    BuiltinProvider {
+        description: "makes Cloudbase-Init's plugins run again on the first boot",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(cloud_agents::cloudbase_init::CloudbaseInit),
+    },
+    BuiltinProvider {
+        description: "resets AWS EC2Launch v2 as `ec2launch reset --clean` does; reports v1 and EC2Config",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(cloud_agents::ec2launch::Ec2Launch),
+    },
+    BuiltinProvider {
+        description: "reports the Azure guest agent (changed by nothing offline)",
+        generalize_only: true,
+        required: None,
+        make: || Box::new(cloud_agents::azure_guest_agent::AzureGuestAgent),
+    },
+    BuiltinProvider {
+        description: "empties every event log channel file",
+        generalize_only: false,
+        required: None,
+        make: || Box::new(event_logs::EventLogs),
+    },
+    BuiltinProvider {
+        description: "deletes setup logs, cached answer files, prefetch traces, error reports, dumps",
+        generalize_only: false,
+        required: None,
+        make: || Box::new(leftovers::Leftovers),
+    },
+    BuiltinProvider {
+        description: "writes Windows\\Panther\\unattend.xml: the given answer file with the settings \
+                      the other providers ask for",
+        generalize_only: false,
+        required: Some(
+            "it writes the answer-file settings other providers plan (the computer name, the \
+             rearm), and leftovers keeps the cached answer file for it to replace",
+        ),
+        make: || Box::new(answer_file::AnswerFileProvider),
+    },
+];
+
+/// The built-in providers a run with `options` runs (by `options.generalize`) and `selection`
+/// keeps, in the order they run.
+pub fn builtin_providers(
+    options: &GeneralizeOptions,
+    selection: &Selection,
+) -> Vec<Box<dyn Provider>> {
+    BUILTIN_PROVIDERS
+        .iter()
+        .filter(|builtin| options.generalize || !builtin.generalize_only)
+        .map(BuiltinProvider::provider)
+        .filter(|provider| selection.runs(provider.name()))
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! Checks that run before anything is written. Each has a name; all failures are reported at
-//! once, and each can be skipped by name (`GeneralizeOptions::ignore_checks`).
+//! once, and each can be skipped by name (`GeneralizeOptions::ignore_checks`: it runs, and its
+//! failure is recorded as ignored) or left out (`GeneralizeOptions::operations`: it does not run).
 //!
 //! Each check refuses what Sysprep refuses, or what would leave a clone broken or tied to the
 //! source machine; docs/providers.md ("Checks") gives each one's source.
@@ -17,31 +18,77 @@ use crate::providers::setup_state::{
 /// A check: `Some(reason)` when the image fails it.
 type CheckFn = fn(&mut Image) -> Result<Option<String>>;
 
-/// Every check with its name, in the order they run.
-const CHECK_FNS: [(&str, CheckFn); 10] = [
-    ("domain-joined", domain_joined),
-    ("entra-joined", entra_joined),
-    ("mdm-enrolled", mdm_enrolled),
-    (
-        "unsupported-server-role",
-        server_roles::unsupported_server_role,
-    ),
-    ("upgraded-before-1607", upgraded_before_1607),
-    ("pending-servicing", pending_servicing),
-    ("already-generalized", already_generalized),
-    ("failed-sysprep-run", failed_sysprep_run),
-    ("appx-not-provisioned", appx::appx_not_provisioned),
-    ("dirty-hive", dirty_hive),
+/// A check as the operations list shows it: its name, what it refuses, and how it runs.
+pub struct Check {
+    /// The check's name (what `ignore_checks` and `operations` take).
+    pub name: &'static str,
+    /// What the check refuses, in one line.
+    pub description: &'static str,
+    run: CheckFn,
+}
+
+/// Every check, in the order they run: the one table of check names.
+pub const CHECK_TABLE: [Check; 10] = [
+    Check {
+        name: "domain-joined",
+        description: "refuses an image joined to an Active Directory domain",
+        run: domain_joined,
+    },
+    Check {
+        name: "entra-joined",
+        description: "refuses an image joined to Microsoft Entra ID",
+        run: entra_joined,
+    },
+    Check {
+        name: "mdm-enrolled",
+        description: "refuses an image enrolled in device management (MDM)",
+        run: mdm_enrolled,
+    },
+    Check {
+        name: "unsupported-server-role",
+        description: "refuses a server role Sysprep does not support",
+        run: server_roles::unsupported_server_role,
+    },
+    Check {
+        name: "upgraded-before-1607",
+        description: "refuses an installation upgraded to a build before Windows 10 1607",
+        run: upgraded_before_1607,
+    },
+    Check {
+        name: "pending-servicing",
+        description: "refuses an image whose servicing waits for a reboot",
+        run: pending_servicing,
+    },
+    Check {
+        name: "already-generalized",
+        description: "refuses an image that is already generalized or not fully installed",
+        run: already_generalized,
+    },
+    Check {
+        name: "failed-sysprep-run",
+        description: "refuses an image a Sysprep run left half-done",
+        run: failed_sysprep_run,
+    },
+    Check {
+        name: "appx-not-provisioned",
+        description: "refuses a per-user Store app that is not provisioned for all users",
+        run: appx::appx_not_provisioned,
+    },
+    Check {
+        name: "dirty-hive",
+        description: "refuses a hive whose logs cannot make it consistent",
+        run: dirty_hive,
+    },
 ];
 
 /// The names of all checks, in the order they run.
 pub const CHECKS: &[&str] = &check_names();
 
-const fn check_names() -> [&'static str; CHECK_FNS.len()] {
-    let mut names = [""; CHECK_FNS.len()];
+const fn check_names() -> [&'static str; CHECK_TABLE.len()] {
+    let mut names = [""; CHECK_TABLE.len()];
     let mut i = 0;
-    while i < CHECK_FNS.len() {
-        names[i] = CHECK_FNS[i].0;
+    while i < CHECK_TABLE.len() {
+        names[i] = CHECK_TABLE[i].name;
         i += 1;
     }
     names
@@ -82,9 +129,19 @@ pub struct CheckFailure {
     pub reason: String,
 }
 
-/// Runs every check not in `options.ignore_checks`; all failures come back at once in one
+/// How one check that ran came out, on a run that went on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckOutcome {
+    /// The check's name.
+    pub check: &'static str,
+    /// `None` when the image passed; else why it failed, a failure the caller chose to ignore.
+    pub ignored_failure: Option<String>,
+}
+
+/// Runs the checks `options.operations` selects (all by default); a failure of a check in
+/// `options.ignore_checks` is kept as ignored, and all other failures come back at once in one
 /// [`crate::ErrorKind::Refused`] error. An unknown name in `ignore_checks` is a usage error.
-pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
+pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<Vec<CheckOutcome>> {
     if let Some(unknown) = options
         .ignore_checks
         .iter()
@@ -96,12 +153,28 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
             format!("no such check (the checks are {})", CHECKS.join(", ")),
         ));
     }
-    let failures: Vec<CheckFailure> = run_checks(image)?
-        .into_iter()
-        .filter(|f| !options.ignore_checks.iter().any(|name| name == f.check))
-        .collect();
+    let selection = crate::operations::Selection::of(options)?;
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    for check in CHECK_TABLE
+        .iter()
+        .filter(|check| selection.runs(check.name))
+    {
+        let failure = (check.run)(image)?;
+        let ignored = options.ignore_checks.iter().any(|name| name == check.name);
+        match failure {
+            Some(reason) if !ignored => failures.push(CheckFailure {
+                check: check.name,
+                reason,
+            }),
+            ignored_failure => outcomes.push(CheckOutcome {
+                check: check.name,
+                ignored_failure,
+            }),
+        }
+    }
     if failures.is_empty() {
-        return Ok(());
+        return Ok(outcomes);
     }
     let mut message = String::from("the image cannot be generalized safely:");
     for failure in &failures {
@@ -116,9 +189,12 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<()> {
 /// Runs every check and returns the failures (none ignored).
 pub fn run_checks(image: &mut Image) -> Result<Vec<CheckFailure>> {
     let mut failures = Vec::new();
-    for (check, run) in CHECK_FNS {
-        if let Some(reason) = run(image)? {
-            failures.push(CheckFailure { check, reason });
+    for check in &CHECK_TABLE {
+        if let Some(reason) = (check.run)(image)? {
+            failures.push(CheckFailure {
+                check: check.name,
+                reason,
+            });
         }
     }
     Ok(failures)
