@@ -17,6 +17,7 @@ use reseal::{
 use serde_json::json;
 
 use crate::progress_bar::TerminalProgress;
+use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
 /// The image an image command works on: the path, and which image of a WIM or which partition
@@ -282,7 +283,7 @@ impl Output {
     fn image(&mut self, target: &str, document: serde_json::Value, text: impl FnOnce() -> String) {
         if self.as_json {
             self.documents.push(document);
-        } else {
+        } else if run_log::verbosity() != Verbosity::Quiet {
             if self.several {
                 if self.images > 0 {
                     outln!();
@@ -297,7 +298,11 @@ impl Output {
     /// An event that is not an image's result: recovery is told on stderr.
     fn event(&mut self, event: RunEvent) {
         if let RunEvent::Recovered { outcome, .. } = event {
-            eprintln!("reseal: {}", recovery_text(&outcome));
+            let text = recovery_text(&outcome);
+            if run_log::verbosity() == Verbosity::Normal {
+                eprintln!("reseal: {text}");
+            }
+            run_log::record(text);
         }
     }
 
@@ -371,11 +376,13 @@ fn run(
         },
         output: write.output.as_deref(),
     };
-    let progress = TerminalProgress::for_stderr();
-    let progress: &dyn reseal::Progress = match &progress {
+    run_log::record(format!("image: {}", image.target.display()));
+    run_log::record(format!("options: {options:?}"));
+    let bar = TerminalProgress::for_stderr().filter(|_| run_log::verbosity() != Verbosity::Quiet);
+    let progress = LoggedProgress::new(match &bar {
         Some(bar) => bar,
         None => &reseal::NoProgress,
-    };
+    });
     let several = is_all(image.index.as_deref());
     let mut output = Output::new(as_json, several);
     reseal::generalize_images(
@@ -383,13 +390,14 @@ fn run(
         &run,
         options,
         &[],
-        progress,
+        &progress,
         &mut |event| match event {
             RunEvent::Generalized {
                 target,
                 plan,
                 applied,
             } => {
+                log_plan(&target, &plan, applied.as_ref());
                 let document = json!({
                     "target": target,
                     "dry_run": options.dry_run,
@@ -409,6 +417,37 @@ fn run(
     )?;
     output.finish();
     Ok(())
+}
+
+/// Records what a run on `target` checked, planned and wrote.
+fn log_plan(target: &str, plan: &reseal::Plan, applied: Option<&ApplyReport>) {
+    run_log::record(format!("target: {target}"));
+    for outcome in &plan.checks {
+        match &outcome.ignored_failure {
+            None => run_log::record(format!("check {}: passed", outcome.check)),
+            Some(reason) => run_log::record(format!(
+                "check {}: failed, ignored: {reason}",
+                outcome.check
+            )),
+        }
+    }
+    run_log::record(format!("operations run: {}", plan.operations.join(", ")));
+    for change in &plan.changes {
+        run_log::record(format!(
+            "change by {}: {} {} {}",
+            change.provider,
+            change.action.verb(),
+            change.action.location(),
+            change.action.detail()
+        ));
+    }
+    for note in &plan.notes {
+        run_log::record(format!("note by {}: {}", note.provider, note.message));
+    }
+    match applied {
+        Some(report) => run_log::record(apply_text(report)),
+        None => run_log::record("dry run: nothing was written"),
+    }
 }
 
 fn inspection_text(i: &Inspection) -> String {

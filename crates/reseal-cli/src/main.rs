@@ -33,6 +33,7 @@ mod hive_cmd;
 mod image_cmd;
 mod operations_cmd;
 mod progress_bar;
+mod run_log;
 mod verify_cmd;
 
 use std::io::Write;
@@ -58,6 +59,16 @@ struct Cli {
     /// Machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Write a timestamped log of the run to FILE, whatever its outcome: the arguments, the
+    /// target, each check and change, the phase timings, the outcome and the exit code.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print on stderr what --log records.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +134,20 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbosity = if cli.quiet {
+        run_log::Verbosity::Quiet
+    } else if cli.verbose {
+        run_log::Verbosity::Verbose
+    } else {
+        run_log::Verbosity::Normal
+    };
+    run_log::start(cli.log.clone(), verbosity);
+    run_log::record(format!("reseal {}", env!("CARGO_PKG_VERSION")));
+    let arguments: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    run_log::record(format!("arguments: {}", arguments.join(" ")));
     let result = match cli.command {
         Command::Inspect(args) => image_cmd::inspect(args, cli.json),
         Command::Generalize(args) => image_cmd::generalize(args, cli.json),
@@ -134,12 +159,23 @@ fn main() -> ExitCode {
         Command::Completions { shell } => docs_cmd::completions(shell, Cli::command()),
         Command::Man { out_dir } => docs_cmd::man(out_dir.as_deref(), Cli::command()),
     };
-    match result {
-        Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::from(CliError::OTHER),
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match &result {
+        Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => CliError::OTHER,
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("reseal: {error}");
-            ExitCode::from(error.code)
+            error.code
+        }
+    };
+    match &result {
+        Ok(()) => run_log::record(format!("outcome: done, exit code {code}")),
+        Err(error) => run_log::record(format!("outcome: failed with exit code {code}: {error}")),
+    }
+    match run_log::finish() {
+        Ok(()) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("reseal: {message}");
+            ExitCode::from(if code == 0 { CliError::OTHER } else { code })
         }
     }
 }

@@ -1,0 +1,159 @@
+//! `--log FILE`, `--quiet` and `--verbose` through the binary: the log is written whatever the
+//! exit code (success, a refusal, a usage error found after the arguments were parsed), with a
+//! UTC time on every line, the checks, the changes with their providers, the phase timings and
+//! the outcome; `-q` leaves stdout empty and `-v` shows the log's lines on stderr.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{code, reseal, text};
+use reseal_testutil::workspace_root;
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn sample_in(dir: &Path) -> Option<String> {
+    let source = workspace_root().join("fixtures/sample");
+    if !source.join("Windows/System32/config/SYSTEM").exists() {
+        eprintln!("skipping: {} is missing", source.display());
+        return None;
+    }
+    let image = dir.join("sample");
+    copy_dir(&source, &image);
+    Some(image.to_str().unwrap().to_string())
+}
+
+/// Every line starts with a UTC time as `YYYY-MM-DDTHH:MM:SS.fffffffZ `.
+fn assert_timestamped(log: &str) {
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let (time, _) = line.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(time.len(), 28, "{line}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{line}");
+        assert!(time.starts_with("20"), "{line}");
+    }
+}
+
+#[test]
+fn the_log_of_a_run_names_checks_changes_phases_and_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    let log = dir.path().join("run.log");
+    let output = reseal(&[
+        "generalize",
+        &image,
+        "--log",
+        log.to_str().unwrap(),
+        "--operations",
+        "-event-logs",
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let log = fs::read_to_string(&log).unwrap();
+    assert_timestamped(&log);
+    for words in [
+        "reseal ",
+        "arguments: generalize",
+        "options: GeneralizeOptions",
+        "check domain-joined: passed",
+        "check dirty-hive: passed",
+        "change by setup-state: ",
+        "change by answer-file: ",
+        "phase done: reading the image and planning (",
+        "phase done: committing",
+        "applied: ",
+        "outcome: done, exit code 0",
+    ] {
+        assert!(log.contains(words), "the log lacks {words:?}:\n{log}");
+    }
+    assert!(!log.contains("change by event-logs"), "{log}");
+    assert!(log.contains("operations run: domain-joined"), "{log}");
+}
+
+#[test]
+fn a_refusal_and_a_usage_error_are_logged_with_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    fs::create_dir_all(Path::new(&image).join("Windows/WinSxS")).unwrap();
+    fs::write(
+        Path::new(&image).join("Windows/WinSxS/pending.xml"),
+        b"<PendingTransaction/>",
+    )
+    .unwrap();
+    let log = dir.path().join("refused.log");
+    let output = reseal(&["generalize", &image, "--log", log.to_str().unwrap()]);
+    assert_eq!(code(&output), 3, "{}", text(&output));
+    let logged = fs::read_to_string(&log).unwrap();
+    assert_timestamped(&logged);
+    assert!(
+        logged.contains("outcome: failed with exit code 3: "),
+        "{logged}"
+    );
+    assert!(logged.contains("pending-servicing"), "{logged}");
+
+    let log = dir.path().join("usage.log");
+    let output = reseal(&[
+        "reseal",
+        "--oobe",
+        &image,
+        "--operations",
+        "bogus",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("arguments: reseal --oobe"), "{logged}");
+    assert!(
+        logged.contains("outcome: failed with exit code 2: --operations bogus"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn quiet_prints_only_errors_and_verbose_adds_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    let output = reseal(&["generalize", &image, "--dry-run", "-q"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(output.stdout.is_empty(), "{}", text(&output));
+    assert!(output.stderr.is_empty(), "{}", text(&output));
+
+    let output = reseal(&["generalize", &image, "--dry-run", "--verbose"]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("check domain-joined: passed"), "{stderr}");
+    assert!(stderr.contains("change by setup-state: "), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Operations run: "));
+
+    let output = reseal(&[
+        "generalize",
+        &image,
+        "--dry-run",
+        "--operations",
+        "bogus",
+        "-q",
+    ]);
+    assert_eq!(code(&output), 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--operations bogus"));
+
+    let output = reseal(&["generalize", &image, "-q", "-v"]);
+    assert_eq!(code(&output), 2, "-q and -v conflict: {}", text(&output));
+}
