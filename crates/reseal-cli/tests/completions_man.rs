@@ -159,8 +159,8 @@ fn man_prints_the_top_level_page() {
     assert!(title.starts_with(".TH reseal 1 "), "{title}");
     assert!(page.contains("\n.SH SYNOPSIS\n"), "{page}");
     for path in subcommand_paths().iter().filter(|path| path.len() == 1) {
-        // Listed under SUBCOMMANDS as a reference to its own page; roff escapes the hyphen.
-        let reference = format!("reseal\\-{}(1)", path[0]);
+        // Listed under SUBCOMMANDS as a reference to its own page; roff escapes every hyphen.
+        let reference = format!("reseal\\-{}(1)", path[0].replace('-', "\\-"));
         assert!(page.contains(&reference), "{reference} in:\n{page}");
     }
 }
