@@ -33,13 +33,13 @@ pub use error::{Error, ErrorKind, Input, Remedy, Result};
 pub use image::Image;
 pub use inspect::Inspection;
 pub use lock::{ImageLock, LockMode};
-pub use options::{GeneralizeOptions, Mode};
+pub use options::{GeneralizeOptions, Mode, Rename};
 pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Planner, Provider};
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
-pub use run::{generalize_images, inspect_images, RunEvent, RunOptions};
+pub use run::{generalize_images, inspect_images, rename_images, RunEvent, RunOptions};
 pub use targets::wim::is_wim_file;
 pub use targets::{
     DirEntry, DirectoryTarget, DiskTarget, RecoveryOutcome, Target, VolumeLocation, WimImageInfo,
@@ -221,29 +221,39 @@ fn plan_keeping_hives(
         }
     }
     let selection = operations::Selection::of(options)?;
-    if target.has_interrupted_run()? {
-        return Err(Error::interrupted_run(&target.describe()));
-    }
-    target.prepare_for_writes()?;
     let answer = match &options.unattend {
         Some(path) => Some(answer_file::AnswerFile::load(path)?),
         None => None,
     };
-    let mut image = Image::new(target);
-    let checks = validate::validate(&mut image, options)?;
-    let mut plan = Plan::new();
-    plan.operations = checks.iter().map(|outcome| outcome.check).collect();
-    plan.checks = checks;
     let builtin = providers::builtin_providers(options, &selection);
-    for provider in builtin.iter().chain(extra) {
+    let providers: Vec<&dyn Provider> = builtin.iter().chain(extra).map(AsRef::as_ref).collect();
+    plan_with_providers(target, options, answer.as_ref(), &providers, true)
+}
+
+/// Plans `providers` in order on `target`, after the validation checks when `validate`; gives
+/// back the plan, naming the checks and providers that ran, and the hives it loaded, edited as
+/// planned.
+fn plan_with_providers(
+    target: &mut dyn Target,
+    options: &GeneralizeOptions,
+    answer: Option<&answer_file::AnswerFile>,
+    providers: &[&dyn Provider],
+    validate: bool,
+) -> Result<(Plan, BTreeMap<String, reseal_hive::Hive>)> {
+    if target.has_interrupted_run()? {
+        return Err(Error::interrupted_run(&target.describe()));
+    }
+    target.prepare_for_writes()?;
+    let mut image = Image::new(target);
+    let mut plan = Plan::new();
+    if validate {
+        let checks = validate::validate(&mut image, options)?;
+        plan.operations = checks.iter().map(|outcome| outcome.check).collect();
+        plan.checks = checks;
+    }
+    for provider in providers {
         plan.operations.push(provider.name());
-        let mut ctx = PlanContext::new(
-            &mut image,
-            options,
-            answer.as_ref(),
-            &mut plan,
-            provider.name(),
-        );
+        let mut ctx = PlanContext::new(&mut image, options, answer, &mut plan, provider.name());
         provider.plan(&mut ctx).map_err(|e| Error {
             message: format!("{}: {}", provider.name(), e.message),
             ..e
@@ -278,6 +288,40 @@ pub fn generalize_with_progress(
         plan_keeping_hives(target, options, extra)
     })?;
     if options.dry_run {
+        return Ok((plan, None));
+    }
+    let report = apply::apply_with_hives(target, &plan, Some(hives), progress)?;
+    Ok((plan, Some(report)))
+}
+
+/// Renames the machine in place without generalizing: the computer name (and description)
+/// goes into every registry value that holds it (`providers::computer_name::SetComputerName`),
+/// nothing else changes; the setup state stays as it is. Plans, then applies unless
+/// `rename.dry_run`. A name Windows would refuse is a usage error naming the rule it breaks.
+pub fn rename(target: &mut dyn Target, rename: &Rename) -> Result<(Plan, Option<ApplyReport>)> {
+    rename_with_progress(target, rename, &NoProgress)
+}
+
+/// [`rename`], reporting its phases to `progress`.
+pub fn rename_with_progress(
+    target: &mut dyn Target,
+    rename: &Rename,
+    progress: &dyn Progress,
+) -> Result<(Plan, Option<ApplyReport>)> {
+    // Refused before the image is read.
+    providers::computer_name::validate_concrete_computer_name(rename.computer_name.trim())?;
+    if let Some(description) = &rename.description {
+        providers::computer_name::validate_description(description)?;
+    }
+    let options = rename.as_options();
+    let provider = providers::computer_name::SetComputerName {
+        name: rename.computer_name.clone(),
+        description: rename.description.clone(),
+    };
+    let (plan, hives) = progress::in_phase(progress, "reading the image and planning", || {
+        plan_with_providers(target, &options, None, &[&provider], false)
+    })?;
+    if rename.dry_run {
         return Ok((plan, None));
     }
     let report = apply::apply_with_hives(target, &plan, Some(hives), progress)?;

@@ -24,8 +24,11 @@ pub struct GeneralizeOptions {
     pub mode: Mode,
     /// An unattend.xml to place into the image (host path).
     pub unattend: Option<PathBuf>,
-    /// The computer name specialize sets; `None` or `"*"` = a random name at specialize.
+    /// The computer name specialize sets; `None` or `"*"` = a random name at specialize. Without
+    /// `generalize` (no specialize follows), a concrete name is set in place now.
     pub computer_name: Option<String>,
+    /// The computer description (the Server service's comment); `None` leaves it as it is.
+    pub description: Option<String>,
     /// The machine SID setupcl gives the image; `None` = random.
     pub sid: Option<Sid>,
     /// Do not rearm the licensing state (`SkipRearm`).
@@ -51,6 +54,7 @@ impl Default for GeneralizeOptions {
             mode: Mode::Oobe,
             unattend: None,
             computer_name: None,
+            description: None,
             sid: None,
             skip_rearm: false,
             persist_devices: false,
@@ -58,6 +62,30 @@ impl Default for GeneralizeOptions {
             dry_run: false,
             ignore_checks: Vec::new(),
             operations: None,
+        }
+    }
+}
+
+/// A new name for a machine, set in place without generalizing (see [`crate::rename`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Rename {
+    /// The computer name: the NetBIOS name and DNS host label (1 to 15 letters, digits, `-`).
+    pub computer_name: String,
+    /// The computer description (the Server service's comment); `None` leaves it as it is.
+    pub description: Option<String>,
+    /// Plan only; write nothing.
+    pub dry_run: bool,
+}
+
+impl Rename {
+    /// The run options a rename plans with: nothing generalized, the name set in place.
+    pub(crate) fn as_options(&self) -> GeneralizeOptions {
+        GeneralizeOptions {
+            generalize: false,
+            computer_name: Some(self.computer_name.clone()),
+            description: self.description.clone(),
+            dry_run: self.dry_run,
+            ..GeneralizeOptions::default()
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::inspect::Inspection;
 use crate::lock::{ImageLock, LockMode};
 use crate::progress::Progress;
 use crate::targets::{RecoveryOutcome, Target};
-use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider};
+use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider, Rename};
 
 /// The index value that selects every image of a WIM.
 pub const ALL_IMAGES: &str = "all";
@@ -49,7 +49,8 @@ pub enum RunEvent {
         /// What it is and what state it is in.
         inspection: Box<Inspection>,
     },
-    /// The image was planned and, unless it was a dry run, written.
+    /// The image was planned and, unless it was a dry run, written (generalized, resealed or
+    /// renamed).
     Generalized {
         /// The image, as [`Target::describe`] names it.
         target: String,
@@ -157,6 +158,37 @@ pub fn generalize_images(
     progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
+    edit_images(path, run, options.dry_run, each, &mut |target| {
+        crate::generalize_with_progress(target, options, extra, progress)
+    })
+}
+
+/// Renames the machine (see [`crate::rename`]) in each image `run.open.index` selects of the
+/// image file at `path`, or of its copy at `run.output`, as [`generalize_images`] runs.
+pub fn rename_images(
+    path: &Path,
+    run: &RunOptions,
+    rename: &Rename,
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(RunEvent),
+) -> Result<()> {
+    edit_images(path, run, rename.dry_run, each, &mut |target| {
+        crate::rename_with_progress(target, rename, progress)
+    })
+}
+
+/// What a writing run does to one open image: its plan and what was written.
+type EditWork<'a> = dyn FnMut(&mut dyn Target) -> Result<(Plan, Option<ApplyReport>)> + 'a;
+
+/// Runs `work` on each selected image of `path`, or of its copy at `run.output` (not made for a
+/// dry run), locked exclusively, reporting each as [`RunEvent::Generalized`].
+fn edit_images(
+    path: &Path,
+    run: &RunOptions,
+    dry_run: bool,
+    each: &mut dyn FnMut(RunEvent),
+    work: &mut EditWork,
+) -> Result<()> {
     // Refuses `all` for a file that is not a WIM before anything is copied.
     selected_images(path, run.open.index)?;
     if run.output.is_some() && !crate::is_wim_file(path) {
@@ -171,7 +203,7 @@ pub fn generalize_images(
     }
     let edited = match run.output {
         // A dry run writes nothing, so the plan is made on the input itself.
-        Some(output) if !options.dry_run => {
+        Some(output) if !dry_run => {
             // No run may change the input while it is copied.
             let _input = ImageLock::acquire(path, LockMode::Shared, run.open.wait)?;
             copy_to_new_file(path, output)?;
@@ -179,33 +211,21 @@ pub fn generalize_images(
         }
         _ => path,
     };
-    let result = generalize_each(edited, run, options, extra, progress, each);
-    if result.is_err() && edited != path {
-        // The copy is the input with at most some images done: not the asked-for result.
-        let _ = fs::remove_file(edited);
-    }
-    result
-}
-
-/// Generalizes each selected image of `path` in turn, each committed on its own.
-fn generalize_each(
-    path: &Path,
-    run: &RunOptions,
-    options: &GeneralizeOptions,
-    extra: &[Box<dyn Provider>],
-    progress: &dyn Progress,
-    each: &mut dyn FnMut(RunEvent),
-) -> Result<()> {
     let mode = LockMode::Exclusive;
-    for_each_image(path, &run.open, mode, each, &mut |target, each| {
-        let (plan, applied) = crate::generalize_with_progress(target, options, extra, progress)?;
+    let result = for_each_image(edited, &run.open, mode, each, &mut |target, each| {
+        let (plan, applied) = work(target)?;
         each(RunEvent::Generalized {
             target: target.describe(),
             plan,
             applied,
         });
         Ok(())
-    })
+    });
+    if result.is_err() && edited != path {
+        // The copy is the input with at most some images done: not the asked-for result.
+        let _ = fs::remove_file(edited);
+    }
+    result
 }
 
 /// Copies `from` to the new file `to` and flushes it, refusing to overwrite anything; a

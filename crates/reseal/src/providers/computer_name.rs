@@ -56,25 +56,76 @@ pub fn validate_computer_name(name: &str) -> Result<()> {
     if name == RANDOM {
         return Ok(());
     }
+    validate_concrete_computer_name(name)
+}
+
+/// Checks a concrete computer name as Windows does: it is the NetBIOS name and the DNS host
+/// label at once, so both sets of rules hold [D: MS-NAMING-CONVENTIONS]. The message names the
+/// rule broken.
+pub fn validate_concrete_computer_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
         Error::usage(format!(
-            "invalid computer name {name:?}: {why} (use at most 15 letters, digits, '-' or '_', not all digits, or '*' for a random name)"
+            "invalid computer name {name:?}: {why} (a computer name is 1 to 15 letters, digits \
+             or '-', not starting or ending with '-', not all digits)"
         ))
     };
     if name.is_empty() {
-        return Err(bad("it is empty"));
+        return Err(bad(
+            "it is empty; NetBIOS and DNS names have at least 1 character",
+        ));
     }
     if name.chars().count() > MAX_LENGTH {
-        return Err(bad("it is longer than 15 characters"));
+        return Err(bad(
+            "it is longer than 15 characters, the NetBIOS limit (the 16th is the service type)",
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| NETBIOS_DISALLOWED.contains(c)) {
+        return Err(bad(&format!(
+            "{c:?} is not allowed in a NetBIOS name (\\ / : * ? \" < > | are not)"
+        )));
+    }
+    if name.contains('.') {
+        return Err(bad(
+            "a period is not allowed: it separates a NetBIOS scope and DNS labels",
+        ));
     }
     if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
     {
-        return Err(bad(&format!("{c:?} is not allowed")));
+        return Err(bad(&format!(
+            "{c:?} is not allowed in a DNS host label (letters, digits and '-' only)"
+        )));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(bad("a DNS host label does not start or end with '-'"));
     }
     if name.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("it is all digits"));
+        return Err(bad("it is all digits, which a DNS host name cannot be"));
+    }
+    Ok(())
+}
+
+/// The characters a NetBIOS computer name cannot hold [D: MS-NAMING-CONVENTIONS].
+const NETBIOS_DISALLOWED: &[char] = &['\\', '/', ':', '*', '?', '"', '<', '>', '|'];
+
+/// The most characters of a server description (`net config server /srvcomment`)
+/// [D: MS-NET-CONFIG].
+const MAX_DESCRIPTION_LENGTH: usize = 48;
+
+/// Checks a computer description: at most 48 characters, no control characters.
+pub fn validate_description(description: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Error::usage(format!(
+            "invalid computer description {description:?}: {why} (at most 48 characters, no \
+             control characters)"
+        ))
+    };
+    if description.chars().count() > MAX_DESCRIPTION_LENGTH {
+        return Err(bad("it is longer than 48 characters"));
+    }
+    if description.chars().any(char::is_control) {
+        return Err(bad("it holds a control character"));
     }
     Ok(())
 }
@@ -103,40 +154,111 @@ impl Provider for ComputerName {
         } else {
             wanted
         };
-        let image = &mut *ctx.image;
-        let computer_name_key = control_set_key(image, r"Control\ComputerName\ComputerName")?;
-        let tcpip_key = control_set_key(image, r"Services\Tcpip\Parameters")?;
-        let old_name = image.string_value(SYSTEM, &computer_name_key, "ComputerName")?;
-        let mut values = vec![
-            (
-                SYSTEM,
-                computer_name_key.clone(),
-                "ComputerName",
-                interim.to_ascii_uppercase(),
-            ),
-            (SYSTEM, tcpip_key.clone(), "Hostname", interim.clone()),
-            (SYSTEM, tcpip_key, "NV Hostname", interim.clone()),
-        ];
-        // Winlogon's domain defaults hold the computer name on a workgroup machine.
-        for name in ["DefaultDomainName", "AltDefaultDomainName"] {
-            let current = image.string_value(SOFTWARE, WINLOGON, name)?;
-            let holds_old_name = matches!((&current, &old_name),
-                (Some(current), Some(old)) if current.eq_ignore_ascii_case(old));
-            if holds_old_name {
-                values.push((
-                    SOFTWARE,
-                    WINLOGON.to_string(),
-                    name,
-                    interim.to_ascii_uppercase(),
-                ));
-            }
-        }
-        let mut registry = ctx.source(SOURCE_REGISTRY);
-        for (hive, key, name, value) in values {
-            registry.set_value(hive, &key, name, ValueType::SZ, &encode_sz(&value))?;
+        plan_name(ctx, SOURCE_REGISTRY, &interim)?;
+        if let Some(description) = &ctx.options.description {
+            plan_description(ctx, description)?;
         }
         Ok(())
     }
+}
+
+/// Renames the machine in place, without generalizing: the name goes into every value of
+/// sysprep-effects §3 the hive file stores, as `SetComputerNameEx` and a reboot would leave them,
+/// and the description into the server comment. The setup state and the answer file are not
+/// touched. This is what a cloned, not generalized, machine needs before its first boot.
+pub struct SetComputerName {
+    /// The new name (a concrete one: `*` is for specialize, which a rename does not run).
+    pub name: String,
+    /// The new description (`srvcomment`), if any.
+    pub description: Option<String>,
+}
+
+/// The provider name of [`SetComputerName`].
+pub const SET_NAME: &str = "rename";
+const SOURCE_SET: &str = "sysprep-effects §3 ComputerName/Hostname/NV Hostname [O] (REACTOS apitest: the values SetComputerNameEx writes and the next boot reads)";
+const SOURCE_DESCRIPTION: &str =
+    "LanmanServer\\Parameters\\srvcomment [D] (MS-NET-CONFIG: net config server /srvcomment)";
+
+impl Provider for SetComputerName {
+    fn name(&self) -> &'static str {
+        SET_NAME
+    }
+
+    fn plan(&self, ctx: &mut PlanContext<'_, '_>) -> Result<()> {
+        let name = self.name.trim();
+        validate_concrete_computer_name(name)?;
+        plan_name(ctx, SOURCE_SET, name)?;
+        if let Some(description) = &self.description {
+            plan_description(ctx, description)?;
+        }
+        Ok(())
+    }
+}
+
+/// Plans `name` into every registry value that holds the computer name: `ComputerName` (upper
+/// case), `Hostname` and `NV Hostname` (case kept), and Winlogon's domain defaults where they
+/// hold the old name.
+fn plan_name(ctx: &mut PlanContext<'_, '_>, source: &'static str, name: &str) -> Result<()> {
+    let image = &mut *ctx.image;
+    let computer_name_key = control_set_key(image, r"Control\ComputerName\ComputerName")?;
+    let tcpip_key = control_set_key(image, r"Services\Tcpip\Parameters")?;
+    let old_name = image.string_value(SYSTEM, &computer_name_key, "ComputerName")?;
+    let active_key = control_set_key(image, r"Control\ComputerName\ActiveComputerName")?;
+    // Volatile, so normally absent from the file; a stored copy would be read at boot.
+    let stored_active = image
+        .string_value(SYSTEM, &active_key, "ComputerName")?
+        .is_some();
+    let mut values = vec![
+        (
+            SYSTEM,
+            computer_name_key.clone(),
+            "ComputerName",
+            name.to_ascii_uppercase(),
+        ),
+        (SYSTEM, tcpip_key.clone(), "Hostname", name.to_string()),
+        (SYSTEM, tcpip_key, "NV Hostname", name.to_string()),
+    ];
+    if stored_active {
+        values.push((
+            SYSTEM,
+            active_key,
+            "ComputerName",
+            name.to_ascii_uppercase(),
+        ));
+    }
+    // Winlogon's domain defaults hold the computer name on a workgroup machine.
+    for value in ["DefaultDomainName", "AltDefaultDomainName"] {
+        let current = image.string_value(SOFTWARE, WINLOGON, value)?;
+        let holds_old_name = matches!((&current, &old_name),
+            (Some(current), Some(old)) if current.eq_ignore_ascii_case(old));
+        if holds_old_name {
+            values.push((
+                SOFTWARE,
+                WINLOGON.to_string(),
+                value,
+                name.to_ascii_uppercase(),
+            ));
+        }
+    }
+    let mut registry = ctx.source(source);
+    for (hive, key, value, data) in values {
+        registry.set_value(hive, &key, value, ValueType::SZ, &encode_sz(&data))?;
+    }
+    Ok(())
+}
+
+/// Plans the computer description: the Server service's comment, which `net view` and the
+/// System control panel show.
+fn plan_description(ctx: &mut PlanContext<'_, '_>, description: &str) -> Result<()> {
+    validate_description(description)?;
+    let key = control_set_key(ctx.image, r"Services\LanmanServer\Parameters")?;
+    ctx.source(SOURCE_DESCRIPTION).set_value(
+        SYSTEM,
+        &key,
+        "srvcomment",
+        ValueType::SZ,
+        &encode_sz(description),
+    )
 }
 
 /// A name in Windows' default form, used until specialize picks the final random one; its

@@ -360,10 +360,23 @@ pub fn builtin_providers(
     options: &GeneralizeOptions,
     selection: &Selection,
 ) -> Vec<Box<dyn Provider>> {
-    BUILTIN_PROVIDERS
+    let mut providers = BUILTIN_PROVIDERS
         .iter()
         .filter(|builtin| options.generalize || !builtin.generalize_only)
         .map(BuiltinProvider::provider)
         .filter(|provider| selection.runs(provider.name()))
-        .collect()
+        .collect::<Vec<_>>();
+    if let (false, Some(name)) = (options.generalize, &options.computer_name) {
+        // Without specialize to name the machine, the new name goes straight into place, right
+        // after the setup state, where generalize's computer-name provider runs.
+        let after_setup_state = providers.len().min(1);
+        providers.insert(
+            after_setup_state,
+            Box::new(computer_name::SetComputerName {
+                name: name.clone(),
+                description: options.description.clone(),
+            }),
+        );
+    }
+    providers
 }
