@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use clap::Args;
 use reseal::inspect::Inspection;
 use reseal::{
-    ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, RunEvent, RunOptions, Sid,
+    ApplyReport, GeneralizeOptions, Mode, OpenOptions, RecoveryOutcome, Rename, RunEvent,
+    RunOptions, Sid,
 };
 use serde_json::json;
 
@@ -46,7 +47,7 @@ pub struct WaitArgs {
     pub(crate) wait: bool,
 }
 
-/// How generalize and reseal write: not at all, despite failed checks, or somewhere else.
+/// How generalize, reseal and set write: not at all, or somewhere else.
 #[derive(Args, Debug)]
 pub struct WriteArgs {
     #[command(flatten)]
@@ -54,6 +55,18 @@ pub struct WriteArgs {
     /// Print the plan and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
+    #[arg(long, value_name = "NEW.wim")]
+    output: Option<PathBuf>,
+    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
+    /// for a VHD) whose parent is the image; the image is left untouched.
+    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
+    output_diff: Option<PathBuf>,
+}
+
+/// The validation checks generalize and reseal run first. Declared once, flattened into both.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
     /// Go on although the named validation check fails (repeatable). The check still runs and
     /// its failure is shown; a check left out with --operations -NAME is not run at all.
     #[arg(
@@ -68,13 +81,15 @@ pub struct WriteArgs {
     /// answer-file cannot be left out.
     #[arg(long, value_name = "NAME,-NAME,...", allow_hyphen_values = true)]
     operations: Vec<String>,
-    /// Copy the WIM to this new file and edit the copy; the input is left untouched.
-    #[arg(long, value_name = "NEW.wim")]
-    output: Option<PathBuf>,
-    /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD) whose parent is the image; the image is left untouched.
-    #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
-    output_diff: Option<PathBuf>,
+}
+
+/// The computer description, declared once for generalize, reseal and set.
+#[derive(Args, Debug)]
+pub struct DescriptionArgs {
+    /// The computer description (the Server service's comment, srvcomment), at most 48
+    /// characters.
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
 }
 
 /// Where the next boot goes: OOBE (the default) or audit mode. Declared once, flattened into
@@ -131,6 +146,10 @@ pub struct GeneralizeArgs {
     #[arg(long)]
     new_machine_guid: bool,
     #[command(flatten)]
+    description: DescriptionArgs,
+    #[command(flatten)]
+    checks: CheckArgs,
+    #[command(flatten)]
     write: WriteArgs,
 }
 
@@ -156,6 +175,28 @@ pub struct ResealArgs {
     /// The next boot goes to audit mode.
     #[arg(long)]
     audit: bool,
+    /// Rename the machine now (no specialize follows a reseal): the computer name in every
+    /// registry value that holds it, as `reseal set` does.
+    #[arg(long, value_name = "NAME")]
+    computer_name: Option<String>,
+    #[command(flatten)]
+    description: DescriptionArgs,
+    #[command(flatten)]
+    checks: CheckArgs,
+    #[command(flatten)]
+    write: WriteArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// The new computer name: 1 to 15 letters, digits or '-', not starting or ending with '-',
+    /// not all digits (the NetBIOS name and DNS host label at once).
+    #[arg(long, value_name = "NAME", required = true)]
+    computer_name: String,
+    #[command(flatten)]
+    description: DescriptionArgs,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -340,31 +381,73 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         skip_rearm: args.skip_rearm,
         persist_devices: args.persist_devices,
         new_machine_guid: args.new_machine_guid,
+        description: args.description.description,
         dry_run: args.write.dry_run,
-        ignore_checks: args.write.ignore_checks.clone(),
-        operations: crate::operations_cmd::parse(&args.write.operations, true)?,
+        ignore_checks: args.checks.ignore_checks,
+        operations: crate::operations_cmd::parse(&args.checks.operations, true)?,
     };
-    run(&args.image, &args.write, &options, as_json)
+    run(
+        &args.image,
+        &args.write,
+        as_json,
+        &mut |path, run, progress, each| {
+            reseal::generalize_images(path, run, &options, &[], progress, each)
+        },
+    )
 }
 
 pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
     let options = GeneralizeOptions {
         generalize: false,
         mode: if args.audit { Mode::Audit } else { Mode::Oobe },
+        computer_name: args.computer_name,
+        description: args.description.description,
         dry_run: args.write.dry_run,
-        ignore_checks: args.write.ignore_checks.clone(),
-        operations: crate::operations_cmd::parse(&args.write.operations, false)?,
+        ignore_checks: args.checks.ignore_checks,
+        operations: crate::operations_cmd::parse(&args.checks.operations, false)?,
         ..GeneralizeOptions::default()
     };
-    run(&args.image, &args.write, &options, as_json)
+    run(
+        &args.image,
+        &args.write,
+        as_json,
+        &mut |path, run, progress, each| {
+            reseal::generalize_images(path, run, &options, &[], progress, each)
+        },
+    )
 }
 
-/// Runs generalize or reseal on the target, or on a copy of it at `--output`.
+/// `reseal set IMAGE --computer-name NAME`: rename the machine in place, nothing else.
+pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
+    let rename = Rename {
+        computer_name: args.computer_name,
+        description: args.description.description,
+        dry_run: args.write.dry_run,
+    };
+    run(
+        &args.image,
+        &args.write,
+        as_json,
+        &mut |path, run, progress, each| reseal::rename_images(path, run, &rename, progress, each),
+    )
+}
+
+/// A library run over every selected image of an image file, reporting each image.
+type ImageRun<'a> = dyn FnMut(
+        &std::path::Path,
+        &RunOptions,
+        &dyn reseal::Progress,
+        &mut dyn FnMut(RunEvent),
+    ) -> reseal::Result<()>
+    + 'a;
+
+/// Runs generalize, reseal or set on the target, or on a copy of it at `--output`, printing
+/// each image's plan and outcome.
 fn run(
     image: &ImageArgs,
     write: &WriteArgs,
-    options: &GeneralizeOptions,
     as_json: bool,
+    library_run: &mut ImageRun,
 ) -> Result<(), CliError> {
     let run = RunOptions {
         open: OpenOptions {
@@ -385,36 +468,30 @@ fn run(
     });
     let several = is_all(image.index.as_deref());
     let mut output = Output::new(as_json, several);
-    reseal::generalize_images(
-        &image.target,
-        &run,
-        options,
-        &[],
-        &progress,
-        &mut |event| match event {
-            RunEvent::Generalized {
-                target,
-                plan,
-                applied,
-            } => {
-                log_plan(&target, &plan, applied.as_ref());
-                let document = json!({
-                    "target": target,
-                    "dry_run": options.dry_run,
-                    "plan": plan,
-                    "applied": applied,
-                });
-                output.image(&target, document, || {
-                    let outcome = match &applied {
-                        Some(report) => apply_text(report),
-                        None => "dry run: nothing was written".to_string(),
-                    };
-                    format!("{plan}\n{outcome}\n")
-                })
-            }
-            other => output.event(other),
-        },
-    )?;
+    let dry_run = write.dry_run;
+    library_run(&image.target, &run, progress, &mut |event| match event {
+        RunEvent::Generalized {
+            target,
+            plan,
+            applied,
+        } => {
+            log_plan(&target, &plan, applied.as_ref());
+            let document = json!({
+                "target": target,
+                "dry_run": dry_run,
+                "plan": plan,
+                "applied": applied,
+            });
+            output.image(&target, document, || {
+                let outcome = match &applied {
+                    Some(report) => apply_text(report),
+                    None => "dry run: nothing was written".to_string(),
+                };
+                format!("{plan}\n{outcome}\n")
+            })
+        }
+        other => output.event(other),
+    })?;
     output.finish();
     Ok(())
 }

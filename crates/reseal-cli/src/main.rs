@@ -81,6 +81,9 @@ enum Command {
     Generalize(image_cmd::GeneralizeArgs),
     /// Reseal without generalizing, as `sysprep /oobe` or `sysprep /audit` would.
     Reseal(image_cmd::ResealArgs),
+    /// Rename the machine in place without generalizing (for a clone): the computer name in every
+    /// registry value that holds it, and optionally its description; nothing else changes.
+    Set(image_cmd::SetArgs),
     /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
     /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
     Verify(verify_cmd::VerifyArgs),
@@ -152,6 +155,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => image_cmd::inspect(args, cli.json),
         Command::Generalize(args) => image_cmd::generalize(args, cli.json),
         Command::Reseal(args) => image_cmd::reseal(args, cli.json),
+        Command::Set(args) => image_cmd::set(args, cli.json),
         Command::Verify(args) => verify_cmd::verify(args, cli.json),
         Command::Recover(args) => image_cmd::recover(args, cli.json),
         Command::ListOperations => operations_cmd::list(cli.json),
