@@ -32,10 +32,15 @@ impl Guid {
         ])
     }
 
-    /// A random (version 4) GUID.
+    /// A random (version 4) GUID from the operating system's random source.
     pub fn random() -> Result<Self, GuidError> {
+        Guid::random_from(&crate::Entropy::default())
+    }
+
+    /// A random (version 4) GUID drawn from `entropy` (the same for the same seed).
+    pub fn random_from(entropy: &crate::Entropy) -> Result<Self, GuidError> {
         let mut bytes = [0u8; 16];
-        getrandom::getrandom(&mut bytes).map_err(|err| GuidError::NoRandom(err.to_string()))?;
+        entropy.fill(&mut bytes).map_err(GuidError::NoRandom)?;
         // The version is the high nibble of the third field, stored little-endian.
         bytes[7] = (bytes[7] & 0x0F) | 0x40;
         bytes[8] = (bytes[8] & 0x3F) | 0x80;

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod domain_swap;
+pub mod entropy;
 pub mod evtx;
 pub mod filetime;
 pub mod guid;
@@ -26,6 +27,7 @@ pub mod sid;
 pub mod upcase;
 pub mod utf16;
 
+pub use entropy::Entropy;
 pub use filetime::FileTime;
 pub use guid::{Guid, GuidError};
 pub use sid::{Sid, SidError};
