@@ -3,7 +3,6 @@
 
 use crate::base_block::{self, BASE_BLOCK_SIZE};
 use crate::Hive;
-use reseal_nt::FileTime;
 
 impl Hive {
     /// Finishes the edits as a consistent, clean hive file and returns its bytes: primary sequence
@@ -23,6 +22,7 @@ impl Hive {
 
     /// Brings the base block up to date for a commit (see [`Hive::commit`]), in place.
     pub(crate) fn seal(&mut self) {
+        let now = self.now().0;
         let base = self.base_block();
         if !self.modified && !base.is_dirty() {
             return;
@@ -35,7 +35,7 @@ impl Hive {
         let header = &mut self.store.bytes[..BASE_BLOCK_SIZE];
         base_block::write::set_primary_sequence(header, sequence);
         base_block::write::set_secondary_sequence(header, sequence);
-        base_block::write::set_last_written(header, FileTime::now().0);
+        base_block::write::set_last_written(header, now);
         base_block::write::set_hive_bins_data_size(header, self.store.bins_size);
         base_block::write::seal(header);
         self.modified = false;

@@ -10,7 +10,6 @@ use crate::key_security;
 use crate::key_value;
 use crate::name::{self, name_bytes_len, units_of};
 use crate::{Error, Hive, Result};
-use reseal_nt::FileTime;
 
 fn validate_key_name(key_name: &str) -> Result<()> {
     let len = key_name.encode_utf16().count();
@@ -72,6 +71,7 @@ impl Hive {
     /// Renames the key at `path` (last component) to `new_name`, keeping its subkeys, values,
     /// security and class; the parent's subkey list is re-sorted. Errors if a sibling has that name.
     pub fn rename_key(&mut self, path: &str, new_name: &str) -> Result<()> {
+        let now = self.now().0;
         self.store.prepare_for_edits()?;
         validate_key_name(new_name)?;
         let Some((parent, key)) = self.find_with_parent(path)? else {
@@ -89,7 +89,7 @@ impl Hive {
         self.remove_subkey(parent, key)?;
         let (raw_name, compressed) = name::encode(new_name);
         let mut node = key_node::encode(self.store.cell(key)?, &raw_name, compressed);
-        write_u64(&mut node, key_node::LAST_WRITTEN, FileTime::now().0);
+        write_u64(&mut node, key_node::LAST_WRITTEN, now);
         let moved = self.store.rewrite(Some(key), &node)?;
         if moved != key {
             let children: Vec<u32> = self
@@ -115,6 +115,7 @@ impl Hive {
         value_type: ValueType,
         data: &[u8],
     ) -> Result<()> {
+        let now = self.now().0;
         self.store.prepare_for_edits()?;
         validate_value_name(name)?;
         let key = self.existing_key(path)?;
@@ -153,12 +154,13 @@ impl Hive {
             key_node::MAX_VALUE_DATA,
             max_data.max(data.len() as u32),
         );
-        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
+        write_u64(cell, key_node::LAST_WRITTEN, now);
         Ok(())
     }
 
     /// Deletes value `name` of the key at `path`. Returns `false` when the key or value is absent.
     pub fn delete_value(&mut self, path: &str, name: &str) -> Result<bool> {
+        let now = self.now().0;
         self.store.prepare_for_edits()?;
         let components = split_path(path)?;
         let keys = self.checked_keys(&components)?;
@@ -194,7 +196,7 @@ impl Hive {
             write_u32(cell, key_node::MAX_VALUE_NAME, 0);
             write_u32(cell, key_node::MAX_VALUE_DATA, 0);
         }
-        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
+        write_u64(cell, key_node::LAST_WRITTEN, now);
         for cell in doomed {
             self.store.free(cell)?;
         }
@@ -251,7 +253,11 @@ impl Hive {
         let security = self.nk(parent)?.security();
         self.sk(security)?;
         let (raw_name, compressed) = name::encode(key_name);
-        let node = key_node::encode(&new_key_fields(parent, security), &raw_name, compressed);
+        let node = key_node::encode(
+            &new_key_fields(parent, security, self.now()),
+            &raw_name,
+            compressed,
+        );
         let key = self.store.alloc_with(&node)?;
         let count = self.sk(security)?.reference_count();
         write_u32(

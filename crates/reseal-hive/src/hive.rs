@@ -27,6 +27,8 @@ pub struct Hive {
     was_dirty: bool,
     pub(crate) modified: bool,
     pub(crate) noted_log_sequence: Option<u32>,
+    /// The last-written time edits and commits stamp; `None`: the clock.
+    fixed_time: Option<FileTime>,
 }
 
 /// The components of a key path; a leading or trailing backslash is ignored.
@@ -46,6 +48,17 @@ pub(crate) fn split_path(path: &str) -> Result<Vec<&str>> {
 }
 
 impl Hive {
+    /// Stamps every later edit and commit with `time` instead of the clock's (a reproducible
+    /// run: the same edits give the same bytes); `None` goes back to the clock.
+    pub fn set_fixed_time(&mut self, time: Option<FileTime>) {
+        self.fixed_time = time;
+    }
+
+    /// The time an edit or commit stamps now.
+    pub(crate) fn now(&self) -> FileTime {
+        self.fixed_time.unwrap_or_else(FileTime::now)
+    }
+
     /// Opens hive file bytes as they are, without log replay. A dirty hive opens (see
     /// [`Hive::was_dirty`]); structural errors are reported with their file offset.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Hive> {
@@ -71,6 +84,7 @@ impl Hive {
             was_dirty,
             modified: false,
             noted_log_sequence: None,
+            fixed_time: None,
         };
         hive.nk(root)?;
         Ok(hive)
@@ -112,7 +126,7 @@ impl Hive {
         let mut store = Store::new(bytes, bin_size)?;
 
         let (raw_name, compressed) = name::encode(root_name);
-        let mut fields = new_key_fields(NIL, NIL);
+        let mut fields = new_key_fields(NIL, NIL, FileTime::now());
         let flags = key_node::KEY_HIVE_ENTRY | key_node::KEY_NO_DELETE;
         fields[key_node::FLAGS..key_node::FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
         let root = store.alloc_with(&key_node::encode(&fields, &raw_name, compressed))?;
@@ -130,6 +144,7 @@ impl Hive {
             was_dirty: false,
             modified: false,
             noted_log_sequence: None,
+            fixed_time: None,
         })
     }
 
@@ -209,10 +224,10 @@ impl Hive {
     }
 }
 
-/// The fixed fields of a new key node: no subkeys, values or class, current time.
-pub(crate) fn new_key_fields(parent: u32, security: u32) -> [u8; key_node::NAME] {
+/// The fixed fields of a new key node: no subkeys, values or class, written at `time`.
+pub(crate) fn new_key_fields(parent: u32, security: u32, time: FileTime) -> [u8; key_node::NAME] {
     let mut fields = [0u8; key_node::NAME];
-    write_u64(&mut fields, key_node::LAST_WRITTEN, FileTime::now().0);
+    write_u64(&mut fields, key_node::LAST_WRITTEN, time.0);
     write_u32(&mut fields, key_node::PARENT, parent);
     for field in [
         key_node::SUBKEYS_LIST,

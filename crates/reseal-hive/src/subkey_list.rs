@@ -19,7 +19,6 @@ use crate::key_node;
 use crate::name::name_bytes_len;
 use crate::{cell, name, Error, Hive, Result};
 use reseal_nt::le;
-use reseal_nt::FileTime;
 
 /// Leaves written by this engine hold at most this many elements: a larger leaf is split in two
 /// under an `ri`. Windows keeps leaves within one 4 KiB page plus a little (about 500 lh elements);
@@ -324,6 +323,7 @@ impl Hive {
     /// Inserts `key` (named `key_name`) into `parent`'s subkey list at its sorted place and updates
     /// the parent's subkey count, largest subkey name length and last-written time.
     pub(crate) fn insert_subkey(&mut self, parent: u32, key: u32, key_name: &[u16]) -> Result<()> {
+        let now = self.now().0;
         // A key without subkeys gets its first leaf.
         let place = self
             .locate_subkey(parent, &reseal_nt::upcase::upcase_units(key_name))?
@@ -361,12 +361,13 @@ impl Hive {
         let cell = self.store.cell_mut(parent)?;
         write_u32(cell, key_node::SUBKEY_COUNT, count.saturating_add(1));
         write_u32(cell, key_node::MAX_SUBKEY_NAME, max_name);
-        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
+        write_u64(cell, key_node::LAST_WRITTEN, now);
         Ok(())
     }
 
     /// Unlinks `key` from `parent`'s subkey list and updates the parent's count and last-written time.
     pub(crate) fn remove_subkey(&mut self, parent: u32, key: u32) -> Result<()> {
+        let now = self.now().0;
         let mut index = self.subkey_index(parent)?;
         let found = index.leaves.iter().enumerate().find_map(|(i, leaf)| {
             leaf.elements
@@ -398,7 +399,7 @@ impl Hive {
             );
             write_u32(cell, key_node::MAX_SUBKEY_CLASS, 0);
         }
-        write_u64(cell, key_node::LAST_WRITTEN, FileTime::now().0);
+        write_u64(cell, key_node::LAST_WRITTEN, now);
         Ok(())
     }
 

@@ -155,6 +155,11 @@ impl WimImage {
         self.wim.set_batch(batch);
     }
 
+    /// Stamps new and replaced files and the XML with `time` (see [`Wim::set_fixed_time`]).
+    pub fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
+        self.wim.set_fixed_time(time);
+    }
+
     /// Makes updates write through `writer` (see [`Wim::set_writer`]).
     #[doc(hidden)]
     pub fn set_writer(&mut self, writer: Box<dyn WimWriter>) {

@@ -12,7 +12,6 @@ use crate::metadata::ImageMetadata;
 use crate::wim::Wim;
 use crate::write::Update;
 use reseal_nt::security_descriptor::{self, ObjectKind};
-use reseal_nt::FileTime;
 
 impl Wim {
     /// Replaces the contents of the file `dentry` in `image` (image number `index`) and
@@ -52,7 +51,7 @@ impl Wim {
         self.edit(index, image, |wim, update, image| {
             let new_hash = update.store_blob(wim, contents, links)?;
             update.release_blob(&old_hash, links);
-            image.patch_data(dentry, new_hash, FileTime::now().0);
+            image.patch_data(dentry, new_hash, wim.now().0);
             Ok(())
         })
     }
@@ -145,8 +144,7 @@ impl Wim {
                 Some(data) => (FILE_ATTRIBUTE_ARCHIVE, update.store_blob(wim, data, 1)?),
                 None => (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH),
             };
-            let bytes =
-                dentry::new_dentry_bytes(name, attributes, security_id, FileTime::now().0, &hash);
+            let bytes = dentry::new_dentry_bytes(name, attributes, security_id, wim.now().0, &hash);
             image
                 .add_child(parent, bytes, new_descriptor)
                 .map_err(|m| {

@@ -5,6 +5,7 @@
 //! image's tree are in `update_image`, the way they reach the file (the commit protocol) in
 //! `write`, and the path-based view of one image in `image`.
 
+use reseal_nt::FileTime;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,8 @@ pub struct Wim {
     pub(crate) blob_table: BlobTable,
     pub(crate) xml: XmlData,
     pub(crate) decompressors: Decompressors,
+    /// The time new and replaced files and the image's XML get; `None`: the clock.
+    pub(crate) fixed_time: Option<FileTime>,
 }
 
 impl Wim {
@@ -152,7 +155,19 @@ impl Wim {
             decompressors,
             batch: false,
             pending: None,
+            fixed_time: None,
         })
+    }
+
+    /// Gives new and replaced files and the image's XML `time` as their last write (and
+    /// creation) time instead of the clock's, for a reproducible edit; `None`: the clock.
+    pub fn set_fixed_time(&mut self, time: Option<FileTime>) {
+        self.fixed_time = time;
+    }
+
+    /// The time an edit stamps now.
+    pub(crate) fn now(&self) -> FileTime {
+        self.fixed_time.unwrap_or_else(FileTime::now)
     }
 
     /// Makes a WIM opened for reading writable without parsing it again: the file is reopened

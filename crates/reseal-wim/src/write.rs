@@ -21,7 +21,6 @@ use crate::resource::{self, ResourceSpec};
 use crate::wim::{blob_size_in, Wim};
 use crate::writer::WimWriter;
 use crate::xml::XmlData;
-use reseal_nt::FileTime;
 
 impl Wim {
     /// Writes the staged edits of `image` (the same metadata the edits were made on). A tree
@@ -131,7 +130,7 @@ impl Wim {
 
         let mut xml = self.xml.clone();
         let counts = edited.counts(|hash| update.blob_size(hash));
-        xml.update_image(index, &counts, FileTime::now().0);
+        xml.update_image(index, &counts, self.now().0);
         xml.set_wim_total_bytes(update.write_at);
         let xml_reshdr = resource::append(
             self.writer.as_mut(),
