@@ -83,6 +83,38 @@ pub struct CheckArgs {
     operations: Vec<String>,
 }
 
+/// What makes generalize and reseal reproducible. Declared once, flattened into both; the time
+/// comes from the `SOURCE_DATE_EPOCH` environment variable ([`source_date_epoch`]).
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Draw every random value (GUIDs) from this seed, so the same input and options give the
+    /// same output bytes; with SOURCE_DATE_EPOCH in the environment every written time is that
+    /// time (see docs/reproducible.md).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+/// The `SOURCE_DATE_EPOCH` environment variable, as reproducible-builds.org specifies it: whole
+/// seconds since the Unix epoch, decimal digits only; unset or empty means none, and anything
+/// else is refused rather than guessed.
+pub fn source_date_epoch() -> Result<Option<u64>, CliError> {
+    let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH") else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CliError::usage(format!(
+            "SOURCE_DATE_EPOCH={text:?}: not a number of seconds since 1970-01-01 (decimal digits only)"
+        )));
+    }
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH={text:?}: too large")))
+}
+
 /// The computer description, declared once for generalize, reseal and set.
 #[derive(Args, Debug)]
 pub struct DescriptionArgs {
@@ -150,6 +182,8 @@ pub struct GeneralizeArgs {
     #[command(flatten)]
     checks: CheckArgs,
     #[command(flatten)]
+    seed: SeedArgs,
+    #[command(flatten)]
     write: WriteArgs,
 }
 
@@ -183,6 +217,8 @@ pub struct ResealArgs {
     description: DescriptionArgs,
     #[command(flatten)]
     checks: CheckArgs,
+    #[command(flatten)]
+    seed: SeedArgs,
     #[command(flatten)]
     write: WriteArgs,
 }
@@ -385,6 +421,8 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         dry_run: args.write.dry_run,
         ignore_checks: args.checks.ignore_checks,
         operations: crate::operations_cmd::parse(&args.checks.operations, true)?,
+        seed: args.seed.seed,
+        source_date_epoch: source_date_epoch()?,
     };
     run(
         &args.image,
@@ -405,6 +443,8 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         dry_run: args.write.dry_run,
         ignore_checks: args.checks.ignore_checks,
         operations: crate::operations_cmd::parse(&args.checks.operations, false)?,
+        seed: args.seed.seed,
+        source_date_epoch: source_date_epoch()?,
         ..GeneralizeOptions::default()
     };
     run(

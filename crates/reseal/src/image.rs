@@ -145,6 +145,8 @@ pub struct Image<'t> {
     files: BTreeMap<String, (String, PlannedFile)>,
     /// Planned directory deletions (canonical paths).
     deleted_dirs: Vec<String>,
+    /// The time hive edits stamp; `None`: the clock.
+    fixed_time: Option<reseal_nt::FileTime>,
 }
 
 impl<'t> Image<'t> {
@@ -155,15 +157,26 @@ impl<'t> Image<'t> {
             hives: BTreeMap::new(),
             files: BTreeMap::new(),
             deleted_dirs: Vec::new(),
+            fixed_time: None,
         }
+    }
+
+    /// Makes the hives' edits stamp `time` instead of the clock's (a reproducible run); set
+    /// before any hive is read.
+    pub(crate) fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
+        self.fixed_time = time;
     }
 
     /// Loads the hive at `path` once; later calls reuse it.
     fn loaded(&mut self, path: &str) -> Result<Option<&mut LoadedHive>> {
         let key = canonical_path(path);
         let target = &mut *self.target;
+        let fixed_time = self.fixed_time;
         let loaded = self.hives.entry(key).or_insert_with(|| {
-            Ok(load_hive(target, path)?.map(|(hive, status)| LoadedHive { hive, status }))
+            Ok(load_hive(target, path)?.map(|(mut hive, status)| {
+                hive.set_fixed_time(fixed_time);
+                LoadedHive { hive, status }
+            }))
         });
         match loaded {
             Ok(hive) => Ok(hive.as_mut()),

@@ -244,7 +244,10 @@ fn plan_with_providers(
         return Err(Error::interrupted_run(&target.describe()));
     }
     target.prepare_for_writes()?;
+    target.set_fixed_time(options.fixed_time());
+    let entropy = options.entropy();
     let mut image = Image::new(target);
+    image.set_fixed_time(options.fixed_time());
     let mut plan = Plan::new();
     if validate {
         let checks = validate::validate(&mut image, options)?;
@@ -253,7 +256,14 @@ fn plan_with_providers(
     }
     for provider in providers {
         plan.operations.push(provider.name());
-        let mut ctx = PlanContext::new(&mut image, options, answer, &mut plan, provider.name());
+        let mut ctx = PlanContext::new(
+            &mut image,
+            options,
+            answer,
+            &entropy,
+            &mut plan,
+            provider.name(),
+        );
         provider.plan(&mut ctx).map_err(|e| Error {
             message: format!("{}: {}", provider.name(), e.message),
             ..e

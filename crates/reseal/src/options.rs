@@ -45,6 +45,13 @@ pub struct GeneralizeOptions {
     /// one that runs by default. A check left out does not run at all, where one in
     /// `ignore_checks` runs and its failure is only recorded.
     pub operations: Option<Vec<String>>,
+    /// Draw every random value of the run (GUIDs) from this seed instead of the operating
+    /// system, so the same input and options give the same output (docs/reproducible.md).
+    pub seed: Option<u64>,
+    /// Stamp every time the run writes (hive key and header times, WIM file and XML times)
+    /// with this many seconds after the Unix epoch instead of the clock's, as
+    /// `SOURCE_DATE_EPOCH` asks (<https://reproducible-builds.org/specs/source-date-epoch/>).
+    pub source_date_epoch: Option<u64>,
 }
 
 impl Default for GeneralizeOptions {
@@ -62,6 +69,8 @@ impl Default for GeneralizeOptions {
             dry_run: false,
             ignore_checks: Vec::new(),
             operations: None,
+            seed: None,
+            source_date_epoch: None,
         }
     }
 }
@@ -75,6 +84,19 @@ pub struct Rename {
     pub description: Option<String>,
     /// Plan only; write nothing.
     pub dry_run: bool,
+}
+
+impl GeneralizeOptions {
+    /// The time the run stamps, when fixed.
+    pub fn fixed_time(&self) -> Option<reseal_nt::FileTime> {
+        self.source_date_epoch
+            .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0))
+    }
+
+    /// The run's one source of random values and time.
+    pub fn entropy(&self) -> reseal_nt::Entropy {
+        reseal_nt::Entropy::new(self.seed, self.fixed_time())
+    }
 }
 
 impl Rename {

@@ -96,20 +96,22 @@ impl Provider for Identity {
         }
 
         if ctx.options.new_machine_guid {
+            let guid = random_guid(ctx.entropy)?;
             ctx.source(SOURCE_MACHINE_GUID).set_value(
                 SOFTWARE,
                 r"Microsoft\Cryptography",
                 "MachineGuid",
                 ValueType::SZ,
-                &encode_sz(&random_guid()?),
+                &encode_sz(&guid),
             )?;
         }
         Ok(())
     }
 }
 
-/// A random (version 4) GUID in the form `MachineGuid` uses: lower case, no braces.
-pub fn random_guid() -> Result<String> {
-    let guid = Guid::random().map_err(|err| Error::other(None, err.to_string()))?;
+/// A random (version 4) GUID from `entropy` in the form `MachineGuid` uses: lower case, no
+/// braces.
+pub fn random_guid(entropy: &reseal_nt::Entropy) -> Result<String> {
+    let guid = Guid::random_from(entropy).map_err(|err| Error::other(None, err.to_string()))?;
     Ok(guid.to_string())
 }

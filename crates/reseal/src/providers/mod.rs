@@ -75,6 +75,8 @@ pub struct PlanContext<'i, 't> {
     pub options: &'i GeneralizeOptions,
     /// The answer file the caller gave, parsed.
     pub answer: Option<&'i AnswerFile>,
+    /// The run's one source of random values (see [`GeneralizeOptions::seed`]).
+    pub entropy: &'i reseal_nt::Entropy,
     plan: &'i mut Plan,
     provider: &'static str,
 }
@@ -85,6 +87,7 @@ impl<'i, 't> PlanContext<'i, 't> {
         image: &'i mut Image<'t>,
         options: &'i GeneralizeOptions,
         answer: Option<&'i AnswerFile>,
+        entropy: &'i reseal_nt::Entropy,
         plan: &'i mut Plan,
         provider: &'static str,
     ) -> PlanContext<'i, 't> {
@@ -92,6 +95,7 @@ impl<'i, 't> PlanContext<'i, 't> {
             image,
             options,
             answer,
+            entropy,
             plan,
             provider,
         }

@@ -278,6 +278,10 @@ impl Target for WimTarget {
         }
     }
 
+    fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
+        self.image.set_fixed_time(time);
+    }
+
     fn begin(&mut self) -> Result<()> {
         if self.writable {
             return Ok(());

@@ -1,0 +1,136 @@
+//! `--seed N` with `SOURCE_DATE_EPOCH`: two copies of the sample WIM and of the sample directory
+//! generalized with the same seed and time give the same bytes (SHA-256 of the whole WIM, of
+//! every file of the directory, by coreutils' sha256sum); another seed or time gives others.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{code, text};
+use reseal_testutil::{copy_dir, workspace_root};
+
+const EPOCH: &str = "1700000000";
+
+/// Runs `reseal generalize IMAGE --new-machine-guid` (a random GUID the seed must fix) with
+/// `--seed seed` and `SOURCE_DATE_EPOCH=epoch`.
+fn generalize(image: &Path, seed: &str, epoch: &str) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("generalize")
+        .arg(image)
+        .args(["--new-machine-guid", "--seed", seed])
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    output
+}
+
+/// The SHA-256 of each file under `root` (or of `root` itself), by relative path.
+fn sha256(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|file| {
+            let out = Command::new("sha256sum").arg(file).output().unwrap();
+            assert!(out.status.success());
+            let digest = String::from_utf8(out.stdout).unwrap();
+            let relative = file
+                .strip_prefix(root)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            (relative, digest.split(' ').next().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Four copies of `source` (a file or a folder) in `dir`.
+fn copies(source: &Path, dir: &Path) -> Vec<PathBuf> {
+    (0..4)
+        .map(|n| {
+            let copy = dir.join(format!("copy{n}"));
+            if source.is_dir() {
+                copy_dir(source, &copy);
+            } else {
+                std::fs::copy(source, &copy).unwrap();
+            }
+            copy
+        })
+        .collect()
+}
+
+fn assert_reproducible(source: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let images = copies(source, dir.path());
+    generalize(&images[0], "42", EPOCH);
+    generalize(&images[1], "42", EPOCH);
+    generalize(&images[2], "43", EPOCH);
+    generalize(&images[3], "42", "1700000001");
+    let original = sha256(source);
+    let first = sha256(&images[0]);
+    assert_ne!(first, original, "nothing was written");
+    assert_eq!(first, sha256(&images[1]), "the same seed and time differ");
+    assert_ne!(
+        first,
+        sha256(&images[2]),
+        "another seed gives the same bytes"
+    );
+    assert_ne!(
+        first,
+        sha256(&images[3]),
+        "another time gives the same bytes"
+    );
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_wim() {
+    let wim = workspace_root().join("fixtures/sample.wim");
+    if !wim.exists() {
+        eprintln!("skipping: {} is missing", wim.display());
+        return;
+    }
+    assert_reproducible(&wim);
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_directory() {
+    let tree = workspace_root().join("fixtures/sample");
+    if !tree.join("Windows/System32/config/SYSTEM").exists() {
+        eprintln!("skipping: {} is missing", tree.display());
+        return;
+    }
+    assert_reproducible(&tree);
+}
+
+#[test]
+fn a_malformed_source_date_epoch_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("image");
+    copy_dir(&workspace_root().join("fixtures/sample"), &tree);
+    for bad in ["yesterday", "-5", "1.5"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_reseal"))
+            .arg("generalize")
+            .arg(&tree)
+            .env("SOURCE_DATE_EPOCH", bad)
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), 2, "{bad}: {}", text(&output));
+        assert!(
+            text(&output).contains("SOURCE_DATE_EPOCH"),
+            "{}",
+            text(&output)
+        );
+    }
+}
