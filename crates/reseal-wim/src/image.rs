@@ -9,6 +9,7 @@ use crate::error::{Error, Malformed, Result};
 use crate::metadata::ImageMetadata;
 use crate::wim::Wim;
 use crate::writer::WimWriter;
+use reseal_nt::domain_swap::DomainSwap;
 
 /// One entry of [`WimImage::list_dir`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,17 @@ pub struct EntryInfo {
     pub is_dir: bool,
     /// Size of the unnamed data stream (0 for directories).
     pub size: u64,
+}
+
+/// What replacing one account-domain SID by another changes in an image's security data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescriptorSwap {
+    /// `(security id, descriptor with the SIDs replaced)` for each descriptor that names a SID
+    /// of the old domain, in security-id order.
+    pub descriptors: Vec<(usize, Vec<u8>)>,
+    /// The dentries (names: a file with two hard links counts twice) whose descriptor is one
+    /// of them.
+    pub files: u64,
 }
 
 /// One image of a WIM file, with the file operations a reseal target needs. Paths are relative
@@ -146,6 +158,48 @@ impl WimImage {
         };
         self.wim
             .replace_file_data(self.index, &mut self.metadata, index, contents)
+    }
+
+    /// The descriptors of the image's security data that name a SID of `swap`'s old domain,
+    /// with those SIDs replaced (lengths kept), and the dentries using them. A descriptor that
+    /// does not parse is corrupt input: nothing damaged is edited.
+    pub fn domain_swap(&self, swap: &DomainSwap) -> Result<DescriptorSwap> {
+        let mut descriptors = Vec::new();
+        for (id, descriptor) in self.metadata.security.descriptors.iter().enumerate() {
+            let swapped = swap.swap_in_descriptor(descriptor).map_err(|e| {
+                Error::from_malformed(
+                    &self.wim.path,
+                    Malformed::new("security data", format!("descriptor {id}: {e}")),
+                )
+            })?;
+            if let Some(swapped) = swapped {
+                descriptors.push((id, swapped));
+            }
+        }
+        let files = (0..self.metadata.dentries.len())
+            .filter(|&i| self.metadata.is_linked(i))
+            .filter(|&i| {
+                let id = self.metadata.dentries[i].security_id;
+                id >= 0
+                    && descriptors
+                        .binary_search_by_key(&(id as usize), |(id, _)| *id)
+                        .is_ok()
+            })
+            .count() as u64;
+        Ok(DescriptorSwap { descriptors, files })
+    }
+
+    /// Replaces `swap`'s old domain SID by the new one in every descriptor of the image's
+    /// security data that names it, and commits (see [`WimImage::set_batch`]); returns what it
+    /// changed.
+    pub fn swap_domain(&mut self, swap: &DomainSwap) -> Result<DescriptorSwap> {
+        let planned = self.domain_swap(swap)?;
+        self.wim.replace_descriptors(
+            self.index,
+            &mut self.metadata,
+            planned.descriptors.clone(),
+        )?;
+        Ok(planned)
     }
 
     /// Stages the following edits until [`WimImage::commit`] (see [`Wim::set_batch`]): one

@@ -75,7 +75,7 @@ pub mod writer;
 pub mod xml;
 
 pub use error::{Error, Result};
-pub use image::{EntryInfo, WimImage};
+pub use image::{DescriptorSwap, EntryInfo, WimImage};
 pub use metadata::ImageMetadata;
 pub use reseal_wimlib_sys::Codec;
 pub use wim::Wim;

@@ -276,6 +276,44 @@ impl ImageMetadata {
         Ok(index)
     }
 
+    /// Replaces descriptor `id` of the security data by `descriptor`, which must have the same
+    /// length: the block keeps its layout, so its bytes are patched where they stand and the
+    /// dentry tree after it does not move.
+    pub fn replace_descriptor(&mut self, id: usize, descriptor: Vec<u8>) -> Result<(), Malformed> {
+        let Some(old) = self.security.descriptors.get(id) else {
+            return Err(Malformed::new(
+                "security data",
+                format!(
+                    "descriptor {id} does not exist ({} descriptors)",
+                    self.security.descriptors.len()
+                ),
+            ));
+        };
+        if old.len() != descriptor.len() {
+            return Err(Malformed::new(
+                "security data",
+                format!(
+                    "descriptor {id} of {} bytes cannot be replaced by one of {} bytes",
+                    old.len(),
+                    descriptor.len()
+                ),
+            ));
+        }
+        if !self.security_changed {
+            // The parsed block is the bytes' block: descriptors follow the header and sizes.
+            let count = self.security.descriptors.len();
+            let start = 8
+                + 8 * count
+                + self.security.descriptors[..id]
+                    .iter()
+                    .map(Vec::len)
+                    .sum::<usize>();
+            self.bytes[start..start + descriptor.len()].copy_from_slice(&descriptor);
+        }
+        self.security.descriptors[id] = descriptor;
+        Ok(())
+    }
+
     /// The index of `descriptor` in the security data, if it is there.
     pub fn security_id_of(&self, descriptor: &[u8]) -> Option<i32> {
         self.security

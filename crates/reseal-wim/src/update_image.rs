@@ -56,6 +56,44 @@ impl Wim {
         })
     }
 
+    /// Replaces descriptors of `image`'s security data, each by one of the same length
+    /// (`(security id, descriptor)`), and commits the change. The dentries keep their security
+    /// ids; no blob changes.
+    pub fn replace_descriptors(
+        &mut self,
+        index: u32,
+        image: &mut ImageMetadata,
+        replacements: Vec<(usize, Vec<u8>)>,
+    ) -> Result<()> {
+        if replacements.is_empty() {
+            return Ok(());
+        }
+        self.edit(index, image, |wim, _, image| {
+            // Checked first, so a refused replacement leaves every descriptor as it was.
+            for (id, descriptor) in &replacements {
+                let old_len = image.security.descriptors.get(*id).map(Vec::len);
+                if old_len != Some(descriptor.len()) {
+                    return Err(Error::from_malformed(
+                        &wim.path,
+                        Malformed::new(
+                            "security data",
+                            format!(
+                                "descriptor {id} ({old_len:?} bytes) cannot be replaced by one of {} bytes",
+                                descriptor.len()
+                            ),
+                        ),
+                    ));
+                }
+            }
+            for (id, descriptor) in replacements {
+                image
+                    .replace_descriptor(id, descriptor)
+                    .map_err(|m| Error::from_malformed(&wim.path, m))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Deletes `dentry` of `image` with everything below it and commits the change. The blobs
     /// it referenced lose those references (their bytes stay where they are, unused).
     pub fn delete(&mut self, index: u32, image: &mut ImageMetadata, dentry: usize) -> Result<()> {

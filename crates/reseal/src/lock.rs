@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::targets::{DirEntry, RecoveryOutcome, Target};
+use crate::targets::{DirEntry, FileSecuritySwap, RecoveryOutcome, Target};
+use reseal_nt::domain_swap::DomainSwap;
 
 /// The lock file at the root of a directory image.
 pub const DIRECTORY_LOCK_FILE: &str = "reseal.lock";
@@ -292,6 +293,12 @@ impl Target for LockedTarget {
     }
     fn abort(&mut self) {
         self.inner.abort();
+    }
+    fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        self.inner.scan_file_security(swap)
+    }
+    fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        self.inner.swap_file_security(swap)
     }
     fn has_interrupted_run(&mut self) -> Result<bool> {
         self.inner.has_interrupted_run()

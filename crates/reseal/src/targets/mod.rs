@@ -42,6 +42,16 @@ pub enum RecoveryOutcome {
     LeftoverRemoved,
 }
 
+/// What replacing one domain SID by another in the file system's security descriptors changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FileSecuritySwap {
+    /// Distinct descriptors (NTFS $Secure entries, WIM security-table entries, or distinct
+    /// ntfs-3g ACL xattr values) that name the old domain.
+    pub descriptors: u64,
+    /// Files and directories whose descriptor is one of them.
+    pub files: u64,
+}
+
 /// An offline Windows image, read at any time and written in transactions.
 ///
 /// A run is: open the target (each container is opened and parsed once), read, [`begin`], stage
@@ -98,6 +108,26 @@ pub trait Target {
     /// Drops every write staged since [`Target::begin`] and ends the transaction.
     fn abort(&mut self);
 
+    /// How many of the image's file-system security descriptors name a SID of `swap`'s old
+    /// domain, and the files using them. Reads only.
+    fn scan_file_security(
+        &mut self,
+        swap: &reseal_nt::domain_swap::DomainSwap,
+    ) -> Result<FileSecuritySwap> {
+        let _ = swap;
+        Err(file_security_unsupported(&self.describe()))
+    }
+    /// Stages, in the open transaction, the replacement of `swap`'s old domain SID by the new
+    /// one in every file and directory's security descriptor (lengths kept); made durable by
+    /// `commit` with the other writes, old-or-new after a crash.
+    fn swap_file_security(
+        &mut self,
+        swap: &reseal_nt::domain_swap::DomainSwap,
+    ) -> Result<FileSecuritySwap> {
+        let _ = swap;
+        Err(file_security_unsupported(&self.describe()))
+    }
+
     /// `true` when an interrupted run left something that [`Target::recover`] must finish or
     /// discard before the image is read for a plan or written.
     fn has_interrupted_run(&mut self) -> Result<bool>;
@@ -110,6 +140,13 @@ pub trait Target {
     fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
         let _ = time;
     }
+}
+
+/// The refusal of a target that cannot change its file system's security descriptors.
+fn file_security_unsupported(image: &str) -> Error {
+    Error::refused(format!(
+        "{image}: changing the security descriptors of its files is not supported"
+    ))
 }
 
 /// Stages `contents` at `path`: [`Target::replace_file`] when the file exists, else

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 use reseal_wim::WimImage;
 
-use super::{path_components, DirEntry, RecoveryOutcome, Target};
+use super::{path_components, DirEntry, FileSecuritySwap, RecoveryOutcome, Target};
 use crate::error::{Error, ErrorKind, Remedy, Result};
 use crate::progress::{in_phase, Progress};
+use reseal_nt::domain_swap::DomainSwap;
 
 /// The first eight bytes of every WIM, ESD and SWM file.
 pub const WIM_MAGIC: &[u8; 8] = b"MSWIM\0\0\0";
@@ -316,6 +317,24 @@ impl Target for WimTarget {
             self.image = image;
         }
         self.writable = false;
+    }
+
+    fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        let planned = self.image.domain_swap(swap).map_err(from_wim)?;
+        Ok(FileSecuritySwap {
+            descriptors: planned.descriptors.len() as u64,
+            files: planned.files,
+        })
+    }
+
+    /// The image's security table edited where it stands (every descriptor keeps its length),
+    /// written with the metadata resource at commit.
+    fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        let done = self.writable_image()?.swap_domain(swap).map_err(from_wim)?;
+        Ok(FileSecuritySwap {
+            descriptors: done.descriptors.len() as u64,
+            files: done.files,
+        })
     }
 
     fn has_interrupted_run(&mut self) -> Result<bool> {
