@@ -46,11 +46,11 @@ pub struct FileTimes {
 }
 
 /// A name found in a directory.
-struct Found {
-    mft_no: u64,
+pub(crate) struct Found {
+    pub(crate) mft_no: u64,
     /// The long name of the link, even when the lookup matched its 8.3 alias.
-    name: Vec<u16>,
-    is_dir: bool,
+    pub(crate) name: Vec<u16>,
+    pub(crate) is_dir: bool,
 }
 
 fn utf16(text: &str) -> Vec<u16> {
@@ -66,7 +66,7 @@ impl Volume {
         })
     }
 
-    fn open(&self, mft_no: u64, shown: &str) -> Result<Inode<'_>> {
+    pub(crate) fn open(&self, mft_no: u64, shown: &str) -> Result<Inode<'_>> {
         self.mount
             .open_inode(mft_no)
             .map_err(|failure| ntfs_error(&self.image, "open", shown, failure))
@@ -79,7 +79,7 @@ impl Volume {
     }
 
     /// The entries of a directory with their long names, `.`/`..` left out.
-    fn children(&self, dir: &mut Inode<'_>, shown: &str) -> Result<Vec<Found>> {
+    pub(crate) fn children(&self, dir: &mut Inode<'_>, shown: &str) -> Result<Vec<Found>> {
         let entries = dir
             .read_dir()
             .map_err(|failure| ntfs_error(&self.image, "list", shown, failure))?;

@@ -47,11 +47,13 @@ mod files;
 mod mft;
 mod on_disk;
 mod path;
+mod security_swap;
 mod upcase;
 pub mod volume;
 pub mod windows_disk;
 
 pub use error::{Error, Result};
 pub use files::{DirEntry, FileTimes};
+pub use security_swap::SecuritySwap;
 pub use volume::{Volume, VolumeState};
 pub use windows_disk::{DiskError, VolumeLocation, WindowsDisk};

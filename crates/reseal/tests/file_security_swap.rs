@@ -126,3 +126,149 @@ fn wim_swap_outside_a_transaction_is_refused() {
     drop(target);
     assert_eq!(std::fs::read(&wim).unwrap(), original);
 }
+
+mod disk {
+    use std::path::{Path, PathBuf};
+
+    use reseal::progress::NoProgress;
+    use reseal::Sid;
+    use reseal_nt::security_descriptor::SecurityDescriptor;
+    use reseal_ntfs::Volume;
+    use reseal_testutil::ntfs_image::{
+        apply_wim, assert_ntfsfix_clean, build_disk, convert_to_raw, extract_range, make_volume,
+        ntfssecaudit_descriptor, run, Container, Scheme, FIRST_PARTITION_START,
+    };
+    use reseal_testutil::workspace_root;
+
+    use super::{swap, CAPTURE_DOMAIN};
+
+    const VOLUME_SIZE: u64 = 64 << 20;
+    /// Two files given one descriptor, a directory another: two distinct descriptors, three
+    /// files.
+    const SAME_DESCRIPTOR: [&str; 2] = [
+        r"Windows\System32\config\SAM",
+        r"Windows\System32\config\SECURITY",
+    ];
+    const OWN_DESCRIPTOR: &str = r"Windows\System32\config";
+
+    /// Every path of the sample image, from wimlib's listing of it.
+    fn sample_paths() -> Vec<String> {
+        let sample = workspace_root().join("fixtures/sample.wim");
+        let out = run("wimlib-imagex", &[&"dir", &sample, &"1"]);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| line.trim_start_matches('/').replace('/', "\\"))
+            .filter(|path| !path.is_empty())
+            .collect()
+    }
+
+    /// `descriptor` owned by the capture domain's account `rid`.
+    fn owned_by_local_account(descriptor: &[u8], rid: u32) -> Vec<u8> {
+        let mut parsed = SecurityDescriptor::parse(descriptor).unwrap();
+        parsed.owner = Some(Sid::parse(&format!("{CAPTURE_DOMAIN}-{rid}")).unwrap());
+        parsed.to_bytes().unwrap()
+    }
+
+    /// The sample image in an NTFS volume whose files in `SAME_DESCRIPTOR` and `OWN_DESCRIPTOR`
+    /// are owned by local accounts (set through libntfs-3g, as ntfs-3g's `system.ntfs_acl`
+    /// does), in a VHDX disk.
+    fn disk_with_local_owners(dir: &Path) -> PathBuf {
+        let volume = dir.join("windows.img");
+        make_volume(&volume, VOLUME_SIZE);
+        apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
+        let device = reseal_disk::open_writable(&volume).unwrap();
+        let mut mounted = Volume::mount(device, true).unwrap();
+        let shared = owned_by_local_account(
+            &mounted.security_descriptor(SAME_DESCRIPTOR[0]).unwrap(),
+            1001,
+        );
+        for path in SAME_DESCRIPTOR {
+            mounted.set_security_descriptor(path, &shared).unwrap();
+        }
+        let own =
+            owned_by_local_account(&mounted.security_descriptor(OWN_DESCRIPTOR).unwrap(), 1002);
+        mounted
+            .set_security_descriptor(OWN_DESCRIPTOR, &own)
+            .unwrap();
+        mounted.unmount().unwrap();
+        let disk = build_disk(dir, &[&volume], Scheme::Gpt, Container::Vhdx);
+        std::fs::remove_file(volume).unwrap();
+        disk
+    }
+
+    fn volume_of(dir: &Path, disk: &Path, name: &str) -> PathBuf {
+        let raw = dir.join(format!("{name}.raw"));
+        convert_to_raw(disk, &raw);
+        let volume = dir.join(name);
+        extract_range(&raw, FIRST_PARTITION_START, VOLUME_SIZE, &volume);
+        std::fs::remove_file(raw).unwrap();
+        volume
+    }
+
+    /// Every file's descriptor as ntfssecaudit reads it.
+    fn descriptors(volume: &Path, paths: &[String]) -> Vec<Vec<u8>> {
+        paths
+            .iter()
+            .map(|path| ntfssecaudit_descriptor(volume, path))
+            .collect()
+    }
+
+    /// `true` when the bytes hold the old domain's three numbers.
+    fn names_old_domain(descriptor: &[u8]) -> bool {
+        let domain = Sid::parse_machine_sid(CAPTURE_DOMAIN).unwrap().to_bytes()[12..].to_vec();
+        descriptor.windows(domain.len()).any(|w| w == domain)
+    }
+
+    #[test]
+    fn disk_descriptors_get_the_new_domain_file_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = disk_with_local_owners(dir.path());
+        let paths = sample_paths();
+        let before_volume = volume_of(dir.path(), &disk, "before.img");
+        let before = descriptors(&before_volume, &paths);
+        assert_eq!(before.iter().filter(|d| names_old_domain(d)).count(), 3);
+
+        let mut target = reseal::open_target(&disk).unwrap();
+        let scanned = target.scan_file_security(&swap()).unwrap();
+        assert_eq!(
+            (scanned.descriptors, scanned.files),
+            (2, 3),
+            "{SAME_DESCRIPTOR:?} share one descriptor, {OWN_DESCRIPTOR} has its own"
+        );
+        target.begin().unwrap();
+        assert_eq!(target.swap_file_security(&swap()).unwrap(), scanned);
+        target.commit(&NoProgress).unwrap();
+        assert_eq!(target.scan_file_security(&swap()).unwrap().files, 0);
+        drop(target);
+
+        let after_volume = volume_of(dir.path(), &disk, "after.img");
+        let after = descriptors(&after_volume, &paths);
+        for ((path, old), new) in paths.iter().zip(&before).zip(&after) {
+            let mut expected = old.clone();
+            swap().swap_in_bytes(&mut expected);
+            assert_eq!(new, &expected, "the descriptor of {path}");
+            assert!(!names_old_domain(new), "{path}");
+        }
+        assert_ntfsfix_clean(&after_volume);
+        run("ntfssecaudit", &[&"-a", &after_volume]);
+    }
+
+    #[test]
+    fn disk_swap_not_committed_leaves_the_image_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = disk_with_local_owners(dir.path());
+        let original = std::fs::read(&disk).unwrap();
+        let mut target = reseal::open_target(&disk).unwrap();
+        target.begin().unwrap();
+        assert_eq!(target.swap_file_security(&swap()).unwrap().files, 3);
+        // The process dies before the commit: everything libntfs-3g wrote was in memory.
+        drop(target);
+        assert_eq!(std::fs::read(&disk).unwrap(), original);
+        assert!(!dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("redo")));
+    }
+}

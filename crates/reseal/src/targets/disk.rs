@@ -24,9 +24,10 @@ use reseal_disk::Format;
 use reseal_ntfs::windows_disk::SYSTEM_HIVE;
 use reseal_ntfs::{DiskError, Volume, WindowsDisk};
 
-use super::{path_components, DirEntry, RecoveryOutcome, Target};
+use super::{path_components, DirEntry, FileSecuritySwap, RecoveryOutcome, Target};
 use crate::error::{Error, ErrorKind, Input, Remedy, Result};
 use crate::progress::{in_phase, Progress};
+use reseal_nt::domain_swap::DomainSwap;
 
 pub use reseal_ntfs::VolumeLocation;
 
@@ -178,6 +179,33 @@ impl Target for DiskTarget {
     fn abort(&mut self) {
         self.disk.abort();
         self.changed_paths.clear();
+    }
+
+    fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        let result = self.volume()?.scan_domain_swap(swap);
+        let scanned = result.map_err(|e| self.ntfs_error(e))?;
+        Ok(FileSecuritySwap {
+            descriptors: scanned.descriptors,
+            files: scanned.files,
+        })
+    }
+
+    /// Each file's descriptor set again with the new domain on the volume mounted in memory
+    /// (see `reseal_ntfs::SecuritySwap`), reaching the image with every other write through
+    /// the redo log at commit.
+    fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        let mut done = reseal_ntfs::SecuritySwap::default();
+        self.edit(
+            "security descriptors moved to the new domain".to_string(),
+            |volume| {
+                done = volume.swap_domain(swap)?;
+                Ok(())
+            },
+        )?;
+        Ok(FileSecuritySwap {
+            descriptors: done.descriptors,
+            files: done.files,
+        })
     }
 
     fn has_interrupted_run(&mut self) -> Result<bool> {
