@@ -174,6 +174,14 @@ mod disk {
     /// are owned by local accounts (set through libntfs-3g, as ntfs-3g's `system.ntfs_acl`
     /// does), in a VHDX disk.
     fn disk_with_local_owners(dir: &Path) -> PathBuf {
+        let volume = volume_with_local_owners(dir);
+        let disk = build_disk(dir, &[&volume], Scheme::Gpt, Container::Vhdx);
+        std::fs::remove_file(volume).unwrap();
+        disk
+    }
+
+    /// The volume of [`disk_with_local_owners`], on its own.
+    pub(super) fn volume_with_local_owners(dir: &Path) -> PathBuf {
         let volume = dir.join("windows.img");
         make_volume(&volume, VOLUME_SIZE);
         apply_wim(&workspace_root().join("fixtures/sample.wim"), &volume);
@@ -192,9 +200,7 @@ mod disk {
             .set_security_descriptor(OWN_DESCRIPTOR, &own)
             .unwrap();
         mounted.unmount().unwrap();
-        let disk = build_disk(dir, &[&volume], Scheme::Gpt, Container::Vhdx);
-        std::fs::remove_file(volume).unwrap();
-        disk
+        volume
     }
 
     fn volume_of(dir: &Path, disk: &Path, name: &str) -> PathBuf {
@@ -270,5 +276,105 @@ mod disk {
             .file_name()
             .to_string_lossy()
             .contains("redo")));
+    }
+}
+
+mod directory {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use reseal::progress::NoProgress;
+    use reseal::targets::{DirectoryTarget, Target};
+    use reseal::ErrorKind;
+
+    use reseal_testutil::ntfs_image::find_program;
+
+    use super::disk::volume_with_local_owners;
+    use super::swap;
+
+    /// An ntfs-3g (FUSE) mount, unmounted when dropped.
+    struct Mounted {
+        point: PathBuf,
+    }
+
+    impl Mounted {
+        /// Mounts `volume` on `point`; `None`, said on stderr, when this machine cannot mount
+        /// FUSE file systems.
+        fn mount(volume: &Path, point: &Path) -> Option<Mounted> {
+            let output = Command::new(find_program("ntfs-3g"))
+                .arg(volume)
+                .arg(point)
+                .output()
+                .unwrap();
+            if !output.status.success() {
+                eprintln!(
+                    "skipping: ntfs-3g cannot mount here: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                return None;
+            }
+            Some(Mounted {
+                point: point.to_path_buf(),
+            })
+        }
+    }
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            for (program, args) in [("umount", &[][..]), ("fusermount3", &["-u"][..])] {
+                let status = Command::new(program).args(args).arg(&self.point).status();
+                if matches!(status, Ok(status) if status.success()) {
+                    return;
+                }
+            }
+            eprintln!("could not unmount {}", self.point.display());
+        }
+    }
+
+    #[test]
+    fn an_ntfs3g_mount_is_scanned_and_its_swap_refused_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = volume_with_local_owners(dir.path());
+        let point = dir.path().join("mnt");
+        std::fs::create_dir(&point).unwrap();
+        let Some(mounted) = Mounted::mount(&volume, &point) else {
+            return;
+        };
+        let mut target = DirectoryTarget::open(&mounted.point).unwrap();
+        let scanned = target.scan_file_security(&swap()).unwrap();
+        assert_eq!((scanned.descriptors, scanned.files), (2, 3));
+        target.begin().unwrap();
+        let err = target.swap_file_security(&swap()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+        target.abort();
+        drop(target);
+        drop(mounted);
+        let after = reseal_testutil::ntfs_image::ntfssecaudit_descriptor(
+            &volume,
+            r"Windows\System32\config\SAM",
+        );
+        let owner_rid_1001 = format!("{}-1001", super::CAPTURE_DOMAIN);
+        let parsed = reseal_nt::security_descriptor::SecurityDescriptor::parse(&after).unwrap();
+        assert_eq!(
+            parsed.owner.unwrap().to_string(),
+            owner_rid_1001,
+            "unchanged"
+        );
+    }
+
+    #[test]
+    fn a_folder_without_ntfs_descriptors_has_nothing_to_swap() {
+        let Some(dir) = reseal_testutil::sample_dir_copy() else {
+            return;
+        };
+        let mut target = DirectoryTarget::open(dir.path()).unwrap();
+        let scanned = target.scan_file_security(&swap()).unwrap();
+        assert_eq!((scanned.descriptors, scanned.files), (0, 0));
+        let err = target.swap_file_security(&swap()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage, "outside a transaction: {err}");
+        target.begin().unwrap();
+        assert_eq!(target.swap_file_security(&swap()).unwrap(), scanned);
+        target.commit(&NoProgress).unwrap();
+        assert!(!target.has_interrupted_run().unwrap());
     }
 }

@@ -48,6 +48,10 @@ impl Resolved {
 /// The prefix of the temporary file a write goes through, beside its destination.
 const TEMP_PREFIX: &str = ".reseal-new.";
 
+#[cfg(unix)]
+/// ntfs-3g's extended attribute holding a file's NTFS security descriptor (self-relative).
+const NTFS_ACL: &str = "system.ntfs_acl";
+
 impl Folder {
     /// Opens the image folder at `root` (it must be a directory).
     pub fn open(root: &Path) -> Result<Folder> {
@@ -272,6 +276,18 @@ impl FileStore for Folder {
         fs::remove_dir_all(&host)
             .map_err(|e| Error::io(shown(&host), "cannot delete the directory", &e))?;
         sync_parent(&host)
+    }
+
+    fn ntfs_security_descriptor(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let resolved = self.resolve(path)?;
+        if !resolved.exists() {
+            return Ok(None);
+        }
+        // Other file systems have no such attribute (or no extended attributes at all).
+        #[cfg(unix)]
+        return Ok(xattr::get(&resolved.host, NTFS_ACL).ok().flatten());
+        #[cfg(not(unix))]
+        return Ok(None);
     }
 
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()> {

@@ -14,6 +14,7 @@
 pub mod folder;
 pub mod journal;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 pub use folder::{replace_host_file, replace_host_hive, Folder};
@@ -22,7 +23,10 @@ use self::journal::{Operation, JOURNAL_DIR};
 use crate::error::{Error, Result};
 use crate::lock::DIRECTORY_LOCK_FILE;
 use crate::progress::Progress;
-use crate::targets::{canonical_path, path_components, DirEntry, RecoveryOutcome, Target};
+use crate::targets::{
+    canonical_path, path_components, DirEntry, FileSecuritySwap, RecoveryOutcome, Target,
+};
+use reseal_nt::domain_swap::DomainSwap;
 
 /// Files under one root, written through: each write is atomic (the file is entirely old or
 /// entirely new, even after a crash) and durable when it returns. What the journal works on.
@@ -47,6 +51,12 @@ pub trait FileStore {
     /// [`FileStore::create_file`] of `path` may have left beside it (a half-written temporary
     /// file). Used by journal recovery.
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()>;
+    /// The NTFS security descriptor of the file or directory at `path` when the store keeps
+    /// one (a volume mounted with ntfs-3g shows it as an extended attribute), else `None`.
+    fn ntfs_security_descriptor(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// Writes `contents` to `path` in `store`: replaces the file when it exists, else creates it.
@@ -218,6 +228,79 @@ impl Target for DirectoryTarget {
 
     fn abort(&mut self) {
         self.staged = None;
+    }
+
+    /// Counts the files whose NTFS security descriptor (an ntfs-3g mount's `system.ntfs_acl`)
+    /// names the old domain; a folder without such descriptors has none.
+    fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        let mut distinct: HashSet<Vec<u8>> = HashSet::new();
+        let mut files = 0u64;
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            let Some(entries) = self.list_dir(&dir)? else {
+                continue;
+            };
+            let mut paths: Vec<String> = Vec::new();
+            if dir.is_empty() {
+                paths.push(String::new());
+            }
+            for entry in entries {
+                if dir.is_empty() && entry.name.eq_ignore_ascii_case(JOURNAL_DIR) {
+                    continue;
+                }
+                let path = if dir.is_empty() {
+                    entry.name
+                } else {
+                    format!("{dir}\\{}", entry.name)
+                };
+                if entry.is_dir {
+                    pending.push(path.clone());
+                }
+                paths.push(path);
+            }
+            for path in paths {
+                let Some(descriptor) = self.store.ntfs_security_descriptor(&path)? else {
+                    continue;
+                };
+                let swapped = swap.swap_in_descriptor(&descriptor).map_err(|e| {
+                    Error::corrupt(
+                        path.clone(),
+                        format!("its NTFS security descriptor is damaged: {e}"),
+                    )
+                })?;
+                if swapped.is_some() {
+                    files += 1;
+                    distinct.insert(descriptor);
+                }
+            }
+        }
+        Ok(FileSecuritySwap {
+            descriptors: distinct.len() as u64,
+            files,
+        })
+    }
+
+    /// Nothing to do in a folder without NTFS descriptors naming the old domain. Changing them
+    /// on an ntfs-3g mount is refused: the journal cannot yet make extended attributes
+    /// old-or-new after a crash.
+    fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
+        if self.staged.is_none() {
+            return Err(Error::usage(format!(
+                "{}: a write outside a transaction (begin one first)",
+                self.describe()
+            )));
+        }
+        let found = self.scan_file_security(swap)?;
+        if found.files > 0 {
+            return Err(Error::refused(format!(
+                "{}: {} files and directories have NTFS security descriptors (ntfs-3g's \
+                 system.ntfs_acl) naming the old machine SID; changing them in a mounted \
+                 folder is not supported: change the disk image itself",
+                self.describe(),
+                found.files
+            )));
+        }
+        Ok(found)
     }
 
     fn has_interrupted_run(&mut self) -> Result<bool> {
