@@ -80,6 +80,45 @@ fn a_disk_gives_the_same_json_as_the_directory_it_holds() {
 }
 
 #[test]
+fn a_qcow2_disk_is_generalized_as_its_raw_form_is() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("q")).unwrap();
+    fs::create_dir(dir.path().join("r")).unwrap();
+    let qcow2 = sample_disk(&dir.path().join("q"), Container::Qcow2);
+    let raw = sample_disk(&dir.path().join("r"), Container::Raw);
+    let fixed = [
+        "--computer-name",
+        "NEW-PC",
+        "--sid",
+        "S-1-5-21-1111111111-2222222222-3333333333",
+        "--json",
+    ];
+    assert_eq!(
+        json(&reseal(&["inspect", s(&qcow2), "--json"])),
+        json(&reseal(&["inspect", s(&raw), "--json"]))
+    );
+    let mut qcow2_args = vec!["generalize", s(&qcow2)];
+    qcow2_args.extend(fixed);
+    let mut raw_args = vec!["generalize", s(&raw)];
+    raw_args.extend(fixed);
+    let on_qcow2 = json(&reseal(&qcow2_args));
+    let on_raw = json(&reseal(&raw_args));
+    assert_eq!(plan_and_report(&on_qcow2), plan_and_report(&on_raw));
+    reseal_testutil::ntfs_image::assert_qemu_img_check_clean(&qcow2);
+
+    // qemu's reading of the result holds what reseal reads, and what the raw disk holds.
+    let converted = dir.path().join("converted.raw");
+    reseal_testutil::ntfs_image::convert_to_raw(&qcow2, &converted);
+    let after = json(&reseal(&["inspect", s(&qcow2), "--json"]));
+    assert_eq!(after, json(&reseal(&["inspect", s(&converted), "--json"])));
+    assert_eq!(after, json(&reseal(&["inspect", s(&raw), "--json"])));
+    assert_eq!(
+        after["image_state"],
+        "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+    );
+}
+
+#[test]
 fn output_diff_and_partition_options() {
     let dir = tempfile::tempdir().unwrap();
     let disk = sample_disk(dir.path(), Container::Vhd);

@@ -57,6 +57,7 @@ mod image_file;
 mod io_adapter;
 mod parent;
 pub mod partition;
+pub mod qcow2;
 pub mod raw;
 pub mod redo_log;
 mod sector_bitmap;
@@ -83,6 +84,7 @@ pub enum Format {
     Raw,
     Vhd,
     Vhdx,
+    Qcow2,
 }
 
 /// Recognizes the format from the content: the VHDX file identifier at offset 0, or a VHD
@@ -101,6 +103,9 @@ pub fn detect_format(file: &mut dyn ImageFile) -> Result<Format> {
     if &start == b"vhdxfile" {
         return Ok(Format::Vhdx);
     }
+    if start[..4] == *qcow2::header::MAGIC {
+        return Ok(Format::Qcow2);
+    }
     if vhd::footer::Footer::has_cookie(&end) || vhd::footer::Footer::has_cookie(&start) {
         return Ok(Format::Vhd);
     }
@@ -118,6 +123,11 @@ pub fn detect_format(file: &mut dyn ImageFile) -> Result<Format> {
             file.path(),
             "VHDX file identifier",
             "the file is named .vhdx but does not start with \"vhdxfile\"",
+        )),
+        Some("qcow2") => Err(Error::corrupt(
+            file.path(),
+            "qcow2 header",
+            "the file is named .qcow2 but does not start with \"QFI\\xfb\"",
         )),
         _ => Ok(Format::Raw),
     }
@@ -166,6 +176,11 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
                 format,
             }
         }
+        Format::Qcow2 => OpenedImage {
+            device: Box::new(qcow2::Qcow2::open_file(file)?),
+            format,
+            parent_record: None,
+        },
     })
 }
 
@@ -180,5 +195,6 @@ pub fn open_file(mut file: Box<dyn ImageFile>) -> Result<Box<dyn BlockDevice>> {
         Format::Raw => Box::new(raw::RawDisk::new(file)),
         Format::Vhd => Box::new(vhd::Vhd::open_file(file)?),
         Format::Vhdx => Box::new(vhdx::Vhdx::open_file(file)?),
+        Format::Qcow2 => Box::new(qcow2::Qcow2::open_file(file)?),
     })
 }

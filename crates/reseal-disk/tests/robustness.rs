@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use reseal_disk::{open, open_file, BlockDevice, Error, ImageFile, LocalFile};
+use reseal_disk::{open, open_file, BlockDevice, Error};
 use reseal_testutil::vhdx_log::crc32c;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -357,82 +357,6 @@ fn mutated_real_vhdxs_never_panic() {
         positions.extend(spread(len.min(8 << 20), 300, 42));
         positions.extend(spread(len, 100, 43));
         mutate_everywhere(&path, &positions);
-    }
-}
-
-/// An image file that crashes after its first `allowed` writes: the next write fails and, when
-/// `torn`, leaves the whole sectors of its first half written (sector writes are atomic, larger
-/// ones may tear); every write after that fails without writing anything.
-struct FailingFile {
-    inner: LocalFile,
-    allowed: usize,
-    done: usize,
-    torn: bool,
-}
-
-impl FailingFile {
-    fn new(image: &Path, allowed: usize, torn: bool) -> Self {
-        FailingFile {
-            inner: LocalFile::open(image, true).unwrap(),
-            allowed,
-            done: 0,
-            torn,
-        }
-    }
-
-    fn injected(&self) -> Error {
-        Error::Io {
-            path: self.inner.path().to_path_buf(),
-            action: "injected failure".into(),
-            source: std::io::Error::other("injected"),
-        }
-    }
-
-    fn crashed(&self) -> bool {
-        self.done > self.allowed
-    }
-}
-
-impl ImageFile for FailingFile {
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> reseal_disk::Result<()> {
-        self.inner.read_at(offset, buf)
-    }
-    fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
-        if self.crashed() {
-            return Err(self.injected());
-        }
-        self.done += 1;
-        if self.crashed() {
-            let torn_end = (offset + buf.len() as u64 / 2) / 512 * 512;
-            if self.torn && torn_end > offset {
-                self.inner
-                    .write_at(offset, &buf[..(torn_end - offset) as usize])?;
-            }
-            return Err(self.injected());
-        }
-        self.inner.write_at(offset, buf)
-    }
-    fn set_len(&mut self, len: u64) -> reseal_disk::Result<()> {
-        if self.crashed() {
-            return Err(self.injected());
-        }
-        self.done += 1;
-        if self.crashed() {
-            return Err(self.injected());
-        }
-        self.inner.set_len(len)
-    }
-    fn sync(&mut self) -> reseal_disk::Result<()> {
-        self.inner.sync()
-    }
-    fn is_writable(&self) -> bool {
-        true
     }
 }
 

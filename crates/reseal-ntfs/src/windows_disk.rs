@@ -665,6 +665,7 @@ pub fn format_name(format: Format) -> &'static str {
         Format::Raw => "raw",
         Format::Vhd => "VHD",
         Format::Vhdx => "VHDX",
+        Format::Qcow2 => "qcow2",
     }
 }
 

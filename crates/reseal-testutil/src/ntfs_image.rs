@@ -78,6 +78,7 @@ pub enum Container {
     Raw,
     Vhdx,
     Vhd,
+    Qcow2,
 }
 
 /// The partition table of a disk built here.
@@ -132,6 +133,7 @@ pub fn build_disk(
         Container::Raw => return raw,
         Container::Vhdx => ("vhdx", "subformat=dynamic", "vhdx"),
         Container::Vhd => ("vpc", "subformat=dynamic,force_size=on", "vhd"),
+        Container::Qcow2 => ("qcow2", "compat=1.1", "qcow2"),
     };
     let disk = dir.join(format!("disk.{extension}"));
     run(

@@ -72,7 +72,7 @@ impl Vhdx {
         Self::open_at_depth(file, 0)
     }
 
-    fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+    pub(crate) fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
         Self::open_with(file, ParentSource::Search { depth })
     }
 

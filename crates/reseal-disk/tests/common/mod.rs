@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reseal_disk::ImageFile as _;
+
 /// Runs a tool and returns its stdout; a missing tool fails with the way to install it.
 pub fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap_or_else(|e| {
@@ -192,4 +194,80 @@ pub fn assert_reads_like_qemu(
         offset += len as u64;
     }
     std::fs::remove_file(&raw).unwrap();
+}
+
+/// An image file that crashes after its first `allowed` writes: the next write fails and, when
+/// `torn`, leaves the whole sectors of its first half written (sector writes are atomic, larger
+/// ones may tear); every write after that fails without writing anything.
+pub struct FailingFile {
+    inner: reseal_disk::LocalFile,
+    allowed: usize,
+    done: usize,
+    torn: bool,
+}
+
+impl FailingFile {
+    pub fn new(image: &Path, allowed: usize, torn: bool) -> Self {
+        FailingFile {
+            inner: reseal_disk::LocalFile::open(image, true).unwrap(),
+            allowed,
+            done: 0,
+            torn,
+        }
+    }
+
+    fn injected(&self) -> reseal_disk::Error {
+        reseal_disk::Error::Io {
+            path: self.inner.path().to_path_buf(),
+            action: "injected failure".into(),
+            source: std::io::Error::other("injected"),
+        }
+    }
+
+    pub fn crashed(&self) -> bool {
+        self.done > self.allowed
+    }
+}
+
+impl reseal_disk::ImageFile for FailingFile {
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> reseal_disk::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> reseal_disk::Result<()> {
+        if self.crashed() {
+            return Err(self.injected());
+        }
+        self.done += 1;
+        if self.crashed() {
+            let torn_end = (offset + buf.len() as u64 / 2) / 512 * 512;
+            if self.torn && torn_end > offset {
+                self.inner
+                    .write_at(offset, &buf[..(torn_end - offset) as usize])?;
+            }
+            return Err(self.injected());
+        }
+        self.inner.write_at(offset, buf)
+    }
+    fn set_len(&mut self, len: u64) -> reseal_disk::Result<()> {
+        if self.crashed() {
+            return Err(self.injected());
+        }
+        self.done += 1;
+        if self.crashed() {
+            return Err(self.injected());
+        }
+        self.inner.set_len(len)
+    }
+    fn sync(&mut self) -> reseal_disk::Result<()> {
+        self.inner.sync()
+    }
+    fn is_writable(&self) -> bool {
+        true
+    }
 }

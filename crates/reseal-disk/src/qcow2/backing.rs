@@ -1,0 +1,102 @@
+//! The backing file of a qcow2 image: found from the name the header records (relative to
+//! the image's directory, or absolute) and opened read-only in the format the backing-format
+//! extension names, or recognized from its content when there is none. A backing file may be
+//! raw, qcow2, VHD or VHDX, and itself have a backing file or parent.
+
+use std::path::{Path, PathBuf};
+
+use crate::block_device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::image_file::{ImageFile, LocalFile};
+use crate::parent::ParentHints;
+use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
+use crate::{detect_format, raw, vhd, vhdx, Format};
+
+/// The backing file as the image records it and as it was found.
+#[derive(Clone, Debug)]
+pub struct BackingLink {
+    /// The name in the header.
+    pub recorded: String,
+    /// The file opened.
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+fn format_named(child: &Path, name: &str) -> Result<Format> {
+    match name {
+        "raw" => Ok(Format::Raw),
+        "qcow2" => Ok(Format::Qcow2),
+        "vpc" => Ok(Format::Vhd),
+        "vhdx" => Ok(Format::Vhdx),
+        other => Err(Error::unsupported(
+            child,
+            "qcow2 backing format",
+            format!("the backing file's format is {other:?}; raw, qcow2, vpc (VHD) and vhdx are supported"),
+        )),
+    }
+}
+
+/// Opens the backing file `recorded` of the qcow2 image `child`.
+pub(crate) fn open(
+    child: &Path,
+    recorded: &str,
+    format_name: Option<&str>,
+    depth: usize,
+) -> Result<(Box<dyn BlockDevice>, BackingLink)> {
+    if depth >= MAX_PARENT_DEPTH {
+        return Err(Error::unsupported(
+            child,
+            "qcow2 backing chain",
+            format!("more than {MAX_PARENT_DEPTH} backing files (a loop?)"),
+        ));
+    }
+    if recorded.starts_with("json:") || recorded.contains("://") {
+        return Err(Error::unsupported(
+            child,
+            "qcow2 backing file",
+            format!("the backing file {recorded:?} is not a local file"),
+        ));
+    }
+    let format = format_name
+        .map(|name| format_named(child, name))
+        .transpose()?;
+    let mut hints = ParentHints::default();
+    if Path::new(recorded).is_absolute() {
+        hints.absolute.push(recorded.to_string());
+    } else {
+        hints.relative.push(recorded.to_string());
+    }
+    let candidates = hints.candidates(child);
+    let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) else {
+        return Err(Error::MissingParent {
+            path: child.to_path_buf(),
+            parent_name: recorded.to_string(),
+            tried: describe_candidates(&candidates),
+        });
+    };
+    let opened = LocalFile::open(found, false).and_then(|file| {
+        let mut file: Box<dyn ImageFile> = Box::new(file);
+        let format = match format {
+            Some(format) => format,
+            None => detect_format(&mut *file)?,
+        };
+        let device: Box<dyn BlockDevice> = match format {
+            Format::Raw => Box::new(raw::RawDisk::new(file)),
+            Format::Qcow2 => Box::new(super::Qcow2::open_at_depth(file, depth + 1)?),
+            Format::Vhd => Box::new(vhd::Vhd::open_at_depth(file, depth + 1)?),
+            Format::Vhdx => Box::new(vhdx::Vhdx::open_at_depth(file, depth + 1)?),
+        };
+        Ok((device, format))
+    });
+    let (device, format) = opened.map_err(|source| {
+        Error::unusable_parent(child, found, hints.origin_of(child, found), source)
+    })?;
+    Ok((
+        device,
+        BackingLink {
+            recorded: recorded.to_string(),
+            path: found.clone(),
+            format,
+        },
+    ))
+}

@@ -1,0 +1,250 @@
+//! The refcount table and refcount blocks: how many references each host cluster has.
+//!
+//! The table (contiguous clusters at `refcount_table_offset`) holds the offsets of refcount
+//! blocks; a block is one cluster of `refcount_bits`-wide entries, one per host cluster.
+//! Entries narrower than a byte are packed from the least significant bit, wider ones are
+//! big-endian (qemu's `get_refcount_ro*`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::image_file::{read_structure, ImageFile};
+
+/// Bits 9-63 of a table entry: a cluster-aligned refcount block offset.
+const BLOCK_OFFSET_MASK: u64 = !0x1ff;
+
+pub(crate) struct Refcounts {
+    path: PathBuf,
+    table_offset: u64,
+    table: Vec<u64>,
+    cluster_bits: u32,
+    refcount_order: u32,
+    /// Refcount blocks read so far, by their offset in the file.
+    blocks: BTreeMap<u64, Vec<u8>>,
+    /// The next host cluster an allocation tries: clusters are only ever appended.
+    next_free: u64,
+}
+
+impl Refcounts {
+    pub fn read(
+        file: &mut dyn ImageFile,
+        table_offset: u64,
+        table_clusters: u32,
+        cluster_bits: u32,
+        refcount_order: u32,
+    ) -> Result<Refcounts> {
+        let path = file.path().to_path_buf();
+        let cluster_size = 1u64 << cluster_bits;
+        let length = u64::from(table_clusters) << cluster_bits;
+        if table_offset % cluster_size != 0 || length == 0 || length > file.len() {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 refcount table",
+                format!("{table_clusters} clusters at offset {table_offset}: not cluster-aligned, empty or larger than the file ({} bytes)", file.len()),
+            ));
+        }
+        let bytes = read_structure(file, table_offset, length as usize, "qcow2 refcount table")?;
+        let table: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|entry| u64::from_be_bytes(entry.try_into().unwrap_or_default()))
+            .collect();
+        for (index, &entry) in table.iter().enumerate() {
+            if entry & !BLOCK_OFFSET_MASK != 0 || entry % cluster_size != 0 {
+                return Err(Error::corrupt(
+                    &path,
+                    "qcow2 refcount table",
+                    format!("entry {index} is 0x{entry:016x}, not a cluster-aligned offset"),
+                ));
+            }
+        }
+        Ok(Refcounts {
+            next_free: file.len().div_ceil(cluster_size),
+            path,
+            table_offset,
+            table,
+            cluster_bits,
+            refcount_order,
+            blocks: BTreeMap::new(),
+        })
+    }
+
+    fn refcount_bits(&self) -> u64 {
+        1 << self.refcount_order
+    }
+
+    fn entries_per_block(&self) -> u64 {
+        (8u64 << self.cluster_bits) >> self.refcount_order
+    }
+
+    pub fn max_refcount(&self) -> u64 {
+        if self.refcount_order == 6 {
+            u64::MAX
+        } else {
+            (1 << self.refcount_bits()) - 1
+        }
+    }
+
+    /// The refcount block holding `cluster`'s entry: its offset (0: none yet) and the entry's
+    /// index in it.
+    fn locate(&self, cluster: u64) -> Result<(usize, u64, u64)> {
+        let per_block = self.entries_per_block();
+        let table_index = cluster / per_block;
+        let block = usize::try_from(table_index)
+            .ok()
+            .and_then(|index| self.table.get(index).map(|&offset| (index, offset)));
+        match block {
+            Some((index, offset)) => Ok((index, offset, cluster % per_block)),
+            None => Err(Error::unsupported(
+                &self.path,
+                "qcow2 refcount table",
+                format!(
+                    "host cluster {cluster} lies past what the refcount table covers ({} blocks); growing the table is not supported",
+                    self.table.len()
+                ),
+            )),
+        }
+    }
+
+    fn block(&mut self, file: &mut dyn ImageFile, offset: u64) -> Result<&mut Vec<u8>> {
+        if !self.blocks.contains_key(&offset) {
+            let bytes =
+                read_structure(file, offset, 1 << self.cluster_bits, "qcow2 refcount block")?;
+            self.blocks.insert(offset, bytes);
+        }
+        Ok(self.blocks.entry(offset).or_default())
+    }
+
+    /// The byte range of entry `index` in a block, and its bit shift within that range.
+    fn entry_bytes(&self, index: u64) -> (usize, usize, u32) {
+        let bits = self.refcount_bits();
+        if bits < 8 {
+            let byte = (index * bits / 8) as usize;
+            (byte, byte + 1, ((index * bits) % 8) as u32)
+        } else {
+            let width = (bits / 8) as usize;
+            let start = index as usize * width;
+            (start, start + width, 0)
+        }
+    }
+
+    fn decode(&self, bytes: &[u8], shift: u32) -> u64 {
+        let bits = self.refcount_bits();
+        if bits < 8 {
+            (u64::from(bytes[0]) >> shift) & ((1 << bits) - 1)
+        } else {
+            bytes
+                .iter()
+                .fold(0u64, |value, &b| (value << 8) | u64::from(b))
+        }
+    }
+
+    /// The refcount of the host cluster `cluster` (0 where no block covers it).
+    pub fn get(&mut self, file: &mut dyn ImageFile, cluster: u64) -> Result<u64> {
+        let Ok((_, offset, index)) = self.locate(cluster) else {
+            return Ok(0);
+        };
+        if offset == 0 {
+            return Ok(0);
+        }
+        let (start, end, shift) = self.entry_bytes(index);
+        let block = self.block(file, offset)?;
+        let bytes = block[start..end].to_vec();
+        Ok(self.decode(&bytes, shift))
+    }
+
+    /// Sets the refcount of `cluster`, whose block must exist, writing only its entry's bytes.
+    pub fn set(&mut self, file: &mut dyn ImageFile, cluster: u64, value: u64) -> Result<()> {
+        let (_, offset, index) = self.locate(cluster)?;
+        if offset == 0 {
+            return Err(Error::corrupt(
+                &self.path,
+                "qcow2 refcount table",
+                format!("host cluster {cluster} is in use but no refcount block covers it"),
+            ));
+        }
+        if value > self.max_refcount() {
+            return Err(Error::unsupported(
+                &self.path,
+                "qcow2 refcount block",
+                format!("host cluster {cluster} would need a refcount of {value}, more than {} bits hold", self.refcount_bits()),
+            ));
+        }
+        let (start, end, shift) = self.entry_bytes(index);
+        let bits = self.refcount_bits();
+        let block = self.block(file, offset)?;
+        if bits < 8 {
+            let mask = (((1u16 << bits) - 1) as u8) << shift;
+            block[start] = (block[start] & !mask) | (((value as u8) << shift) & mask);
+        } else {
+            let width = end - start;
+            block[start..end].copy_from_slice(&value.to_be_bytes()[8 - width..]);
+        }
+        let bytes = block[start..end].to_vec();
+        file.write_at(offset + start as u64, &bytes)
+    }
+
+    /// Adds `delta` (which may be negative) to the refcount of `cluster`.
+    pub fn add(&mut self, file: &mut dyn ImageFile, cluster: u64, delta: i64) -> Result<()> {
+        let current = self.get(file, cluster)?;
+        let Some(value) = current.checked_add_signed(delta) else {
+            return Err(Error::corrupt(
+                &self.path,
+                "qcow2 refcount block",
+                format!(
+                    "host cluster {cluster} has a refcount of {current}, too low to drop by {}",
+                    -delta
+                ),
+            ));
+        };
+        self.set(file, cluster, value)
+    }
+
+    /// A free host cluster at the end of the file for new data, whose refcount block exists.
+    /// Its refcount stays 0 until the caller has written it and calls [`Refcounts::set`]; a
+    /// crash in between leaves unused bytes at the end of the file, nothing referenced.
+    ///
+    /// A missing refcount block is made in the cluster it covers first: written and flushed,
+    /// then entered in the table (and flushed), so a crash leaves either no block or a block
+    /// that counts itself.
+    pub fn reserve_cluster(&mut self, file: &mut dyn ImageFile) -> Result<u64> {
+        let cluster_size = 1u64 << self.cluster_bits;
+        loop {
+            let cluster = self.next_free;
+            let (table_index, block_offset, index) = self.locate(cluster)?;
+            self.next_free += 1;
+            if block_offset == 0 {
+                let offset = cluster << self.cluster_bits;
+                let mut block = vec![0u8; cluster_size as usize];
+                let (start, end, shift) = self.entry_bytes(index);
+                if self.refcount_bits() < 8 {
+                    block[start] = 1 << shift;
+                } else {
+                    block[end - 1] = 1;
+                }
+                file.write_at(offset, &block)?;
+                file.sync()?;
+                file.write_at(
+                    self.table_offset + 8 * table_index as u64,
+                    &offset.to_be_bytes(),
+                )?;
+                file.sync()?;
+                self.table[table_index] = offset;
+                self.blocks.insert(offset, block);
+                continue;
+            }
+            if self.get(file, cluster)? == 0 {
+                return Ok(cluster << self.cluster_bits);
+            }
+        }
+    }
+
+    /// Every refcount block's offset, for the consistency check.
+    pub fn table(&self) -> &[u64] {
+        &self.table
+    }
+
+    pub fn table_extent(&self) -> (u64, u64) {
+        (self.table_offset, (self.table.len() * 8) as u64)
+    }
+}
