@@ -6,8 +6,9 @@
 //!   Containers do all their I/O through it, so it can be wrapped (tests inject write failures
 //!   this way, and a read-only VHDX open lays its pending log over the file in memory).
 //! * [`BlockDevice`]: the virtual disk, addressed by byte: [`raw::RawDisk`] (the file is the
-//!   disk), [`vhd::Vhd`] (fixed, dynamic, differencing) and [`vhdx::Vhdx`] (fixed, dynamic,
-//!   differencing, with log replay). A differencing disk holds its parent as a read-only
+//!   disk), [`vhd::Vhd`] (fixed, dynamic, differencing), [`vhdx::Vhdx`] (fixed, dynamic,
+//!   differencing, with log replay) and [`qcow2::Qcow2`] (versions 2 and 3, backing chains).
+//!   A differencing disk holds its parent as a read-only
 //!   `BlockDevice`; writes only ever go to the child. [`open`] and [`open_writable`] recognize
 //!   the format from the content.
 //! * [`open_image`] opens a container once and says what it is ([`OpenedImage`]); a
@@ -39,6 +40,9 @@
 //! * BAT entries are written in place without the VHDX log, relying on aligned small writes
 //!   within a sector being atomic. An interrupted allocation can leak unreferenced space at the
 //!   end of the file, never expose stale data.
+//! * qcow2: a write into a cluster the image does not own alone is copied into a new cluster
+//!   at the end: data, flush, refcount, flush, L2 entry, flush, then the old refcount dropped
+//!   (see [`qcow2`]). A crash leaks clusters at worst, as qemu allows.
 //! * Log replay on a writable open writes the logged sectors, flushes, then writes both
 //!   headers with a zero LogGuid; interrupted, the log is simply replayed again.
 //!
