@@ -672,3 +672,30 @@ fn a_fifo_is_no_image_file_and_is_not_opened() {
     let error = open(&fifo).err().expect("a FIFO is refused");
     assert!(error.to_string().contains("not an image file"), "{error}");
 }
+
+#[test]
+fn mutated_qcow2_images_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 44);
+    for (options, name, compress) in [
+        ("compat=1.1,cluster_size=4K", "v3", false),
+        ("extended_l2=on,cluster_size=16K", "extended", false),
+        ("compat=0.10,cluster_size=4K", "compressed", true),
+    ] {
+        let image = dir.path().join(format!("{name}.qcow2"));
+        let mut args = vec!["convert", "-f", "raw", "-O", "qcow2", "-o", options];
+        if compress {
+            args.push("-c");
+        }
+        args.extend([path_str(&raw), path_str(&image)]);
+        run("qemu-img", &args);
+        run("qemu-img", &["snapshot", "-c", "s", path_str(&image)]);
+        let len = std::fs::metadata(&image).unwrap().len();
+        // The header with its extensions, the L1 and refcount tables and first L2 tables
+        // (within the first clusters of these small images), and anywhere.
+        let mut positions: Vec<u64> = (0..1024).collect();
+        positions.extend(spread(len.min(256 << 10), 400, 45));
+        positions.extend(spread(len, 200, 46));
+        mutate_everywhere(&image, &positions);
+    }
+}

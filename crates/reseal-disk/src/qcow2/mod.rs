@@ -110,7 +110,19 @@ impl Qcow2 {
                 ),
             ));
         }
-        let l1_length = (needed_l1 * 8).min(file.len());
+        // Checked against the file before it is allocated: an L1 table lies within the file.
+        let l1_length = needed_l1 * 8;
+        if l1_length > file.len() {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 L1 table",
+                format!(
+                    "a {}-byte disk needs {l1_length} bytes of L1 table, more than the file holds ({} bytes)",
+                    header.size,
+                    file.len()
+                ),
+            ));
+        }
         let l1_bytes = read_structure(
             &mut *file,
             header.l1_table_offset,
