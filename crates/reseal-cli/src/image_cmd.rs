@@ -424,6 +424,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         seed: args.seed.seed,
         source_date_epoch: source_date_epoch()?,
     };
+    run_log::record(format!("options: {options:?}"));
     run(
         &args.image,
         &args.write,
@@ -447,6 +448,7 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
         ..GeneralizeOptions::default()
     };
+    run_log::record(format!("options: {options:?}"));
     run(
         &args.image,
         &args.write,
@@ -464,6 +466,7 @@ pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
         description: args.description.description,
         dry_run: args.write.dry_run,
     };
+    run_log::record(format!("options: {rename:?}"));
     run(
         &args.image,
         &args.write,
@@ -500,7 +503,6 @@ fn run(
         output: write.output.as_deref(),
     };
     run_log::record(format!("image: {}", image.target.display()));
-    run_log::record(format!("options: {options:?}"));
     let bar = TerminalProgress::for_stderr().filter(|_| run_log::verbosity() != Verbosity::Quiet);
     let progress = LoggedProgress::new(match &bar {
         Some(bar) => bar,
@@ -509,7 +511,7 @@ fn run(
     let several = is_all(image.index.as_deref());
     let mut output = Output::new(as_json, several);
     let dry_run = write.dry_run;
-    library_run(&image.target, &run, progress, &mut |event| match event {
+    library_run(&image.target, &run, &progress, &mut |event| match event {
         RunEvent::Generalized {
             target,
             plan,
