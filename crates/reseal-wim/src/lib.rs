@@ -15,7 +15,9 @@
 //! Edits go to the file the way wimlib's append mode does: new blobs, the new metadata
 //! resource, blob table, XML data and integrity table are appended after everything the file
 //! holds, and the 208-byte header is rewritten last, so an interrupted edit leaves the
-//! original image. Unchanged blobs are never rewritten. Edits are written one by one, or
+//! original image. Unchanged blobs are never rewritten, and a blob that replaces another (or an
+//! image's new metadata resource) copies the old one's stored chunks where its bytes did not
+//! change ([`WrittenChunks`] counts them). Edits are written one by one, or
 //! staged with [`WimImage::set_batch`] and written by [`WimImage::commit`].
 //!
 //! # Solid WIMs (ESD files)
@@ -59,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob_table;
+mod chunk_reuse;
 pub mod dentry;
 pub mod error;
 pub mod header;
@@ -74,6 +77,7 @@ mod write;
 pub mod writer;
 pub mod xml;
 
+pub use chunk_reuse::{ChunkCounts, WrittenChunks};
 pub use error::{Error, Result};
 pub use image::{DescriptorSwap, EntryInfo, WimImage};
 pub use metadata::ImageMetadata;

@@ -59,7 +59,11 @@ impl ResourceSpec {
 pub struct Decompressors(HashMap<(Codec, u32), Decompressor>);
 
 impl Decompressors {
-    fn get(&mut self, codec: Codec, chunk_size: u32) -> Result<&mut Decompressor, Malformed> {
+    pub(crate) fn get(
+        &mut self,
+        codec: Codec,
+        chunk_size: u32,
+    ) -> Result<&mut Decompressor, Malformed> {
         match self.0.entry((codec, chunk_size)) {
             std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(entry) => {
@@ -362,15 +366,15 @@ pub fn read_range(
 
 /// Chunks a compressing thread takes at a time: enough to make taking them cheap, few enough
 /// that the threads finish close together.
-const CHUNKS_PER_BATCH: usize = 16;
+pub(crate) const CHUNKS_PER_BATCH: usize = 16;
 
 /// Memory all the compressors of one `encode` may take together; at least one is always made.
 const COMPRESSOR_MEMORY_BUDGET: u64 = 256 << 20;
 
 /// The stored forms of consecutive chunks: each compressed when that made it smaller, else raw.
-struct StoredBatch {
-    bytes: Vec<u8>,
-    lens: Vec<usize>,
+pub(crate) struct StoredBatch {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) lens: Vec<usize>,
 }
 
 /// `data` stored as a non-solid resource: compressed in chunks with `codec` when that makes it
@@ -400,22 +404,7 @@ fn encode_with_threads(
     }
     let chunks: Vec<&[u8]> = data.chunks(chunk_size as usize).collect();
     let batches: Vec<&[&[u8]]> = chunks.chunks(CHUNKS_PER_BATCH).collect();
-    let memory_cap = Compressor::needed_memory(codec, chunk_size as usize)
-        .map_or(1, |each| (COMPRESSOR_MEMORY_BUDGET / each.max(1)).max(1));
-    let threads = threads
-        .min(batches.len())
-        .min(usize::try_from(memory_cap).unwrap_or(usize::MAX))
-        .max(1);
-    let mut compressors = (0..threads)
-        .map(|_| {
-            Compressor::new(codec, chunk_size as usize).map_err(|e| {
-                Malformed::unsupported(
-                    "resource",
-                    format!("{} failed with wimlib error {}", e.call, e.code),
-                )
-            })
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut compressors = compressors(codec, chunk_size, threads.min(batches.len()))?;
     let stored = compress_batches(&batches, &mut compressors);
 
     let entry_size = if data.len() as u64 > u64::from(u32::MAX) {
@@ -447,9 +436,35 @@ fn encode_with_threads(
     Ok((out, true))
 }
 
+/// Up to `threads` compressors (at least one), as many as the memory budget allows.
+pub(crate) fn compressors(
+    codec: Codec,
+    chunk_size: u32,
+    threads: usize,
+) -> std::result::Result<Vec<Compressor>, Malformed> {
+    let memory_cap = Compressor::needed_memory(codec, chunk_size as usize)
+        .map_or(1, |each| (COMPRESSOR_MEMORY_BUDGET / each.max(1)).max(1));
+    let threads = threads
+        .min(usize::try_from(memory_cap).unwrap_or(usize::MAX))
+        .max(1);
+    (0..threads)
+        .map(|_| {
+            Compressor::new(codec, chunk_size as usize).map_err(|e| {
+                Malformed::unsupported(
+                    "resource",
+                    format!("{} failed with wimlib error {}", e.call, e.code),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Every batch compressed, in order. Each compressor serves one thread; the calling thread works
 /// with the first, so the work gets done even when no other thread can be started.
-fn compress_batches(batches: &[&[&[u8]]], compressors: &mut [Compressor]) -> Vec<StoredBatch> {
+pub(crate) fn compress_batches(
+    batches: &[&[&[u8]]],
+    compressors: &mut [Compressor],
+) -> Vec<StoredBatch> {
     let next_batch = AtomicUsize::new(0);
     let work = |compressor: &mut Compressor| {
         let mut done = Vec::new();

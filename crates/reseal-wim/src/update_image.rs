@@ -49,7 +49,7 @@ impl Wim {
         let old_hash = target.data_hash();
         let links = image.hard_links(dentry).len() as u32;
         self.edit(index, image, |wim, update, image| {
-            let new_hash = update.store_blob(wim, contents, links)?;
+            let new_hash = update.store_blob(wim, contents, links, Some(&old_hash))?;
             update.release_blob(&old_hash, links);
             image.patch_data(dentry, new_hash, wim.now().0);
             Ok(())
@@ -179,7 +179,10 @@ impl Wim {
                 None => (-1, None),
             };
             let (attributes, hash) = match contents {
-                Some(data) => (FILE_ATTRIBUTE_ARCHIVE, update.store_blob(wim, data, 1)?),
+                Some(data) => (
+                    FILE_ATTRIBUTE_ARCHIVE,
+                    update.store_blob(wim, data, 1, None)?,
+                ),
                 None => (dentry::FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH),
             };
             let bytes = dentry::new_dentry_bytes(name, attributes, security_id, wim.now().0, &hash);

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use sha1::{Digest, Sha1 as Sha1Hasher};
 
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
+use crate::chunk_reuse::WrittenChunks;
 use crate::error::{Error, Malformed, Result};
 use crate::header::{Header, ResourceHeader, FLAG_READONLY, HEADER_SIZE, VERSION_SOLID};
 use crate::metadata::ImageMetadata;
@@ -47,6 +48,7 @@ pub struct Wim {
     pub(crate) decompressors: Decompressors,
     /// The time new and replaced files and the image's XML get; `None`: the clock.
     pub(crate) fixed_time: Option<FileTime>,
+    pub(crate) written_chunks: WrittenChunks,
 }
 
 impl Wim {
@@ -156,6 +158,7 @@ impl Wim {
             batch: false,
             pending: None,
             fixed_time: None,
+            written_chunks: WrittenChunks::default(),
         })
     }
 
@@ -217,6 +220,12 @@ impl Wim {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// What the updates through this handle did with the chunks they wrote: how many were
+    /// copied from the resources they replace and how many compressed.
+    pub fn written_chunks(&self) -> WrittenChunks {
+        self.written_chunks
     }
 
     pub fn blob_table(&self) -> &BlobTable {

@@ -13,6 +13,7 @@
 use sha1::{Digest, Sha1 as Sha1Hasher};
 
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
+use crate::chunk_reuse::{self, OldResource};
 use crate::error::{Error, Result};
 use crate::header::{Header, FLAG_COMPRESSION, RESOURCE_METADATA};
 use crate::integrity;
@@ -102,17 +103,43 @@ impl Wim {
         let codec = self.codec()?;
         let chunk_size = update.chunk_size;
         let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
-        let metadata_reshdr = resource::append(
-            self.writer.as_mut(),
-            &self.path,
-            update.write_at,
-            &edited.bytes,
-            codec,
-            chunk_size,
-            RESOURCE_METADATA,
-        )?;
-        update.write_at += metadata_reshdr.size_in_wim;
         let metadata_index = self.blob_table.metadata[index as usize - 1];
+        // The serialized tree keeps the bytes of everything before the first changed dentry,
+        // and a replace patches dentries in place: the old resource's chunks there are copied.
+        let old_metadata = &self.blob_table.entries[metadata_index];
+        let reusable = old_metadata.solid_run.is_none() && old_metadata.reshdr.is_compressed();
+        let metadata_reshdr = match codec {
+            Some(codec) if reusable => {
+                let old = OldResource {
+                    file: &self.file,
+                    file_len: update.write_at,
+                    spec: ResourceSpec::plain(&old_metadata.reshdr, Some(codec), chunk_size),
+                    decompressors: &mut self.decompressors,
+                };
+                let (reshdr, counts) = chunk_reuse::append_reusing(
+                    self.writer.as_mut(),
+                    &self.path,
+                    update.write_at,
+                    &edited.bytes,
+                    codec,
+                    chunk_size,
+                    RESOURCE_METADATA,
+                    old,
+                )?;
+                self.written_chunks.metadata.add(counts);
+                reshdr
+            }
+            _ => resource::append(
+                self.writer.as_mut(),
+                &self.path,
+                update.write_at,
+                &edited.bytes,
+                codec,
+                chunk_size,
+                RESOURCE_METADATA,
+            )?,
+        };
+        update.write_at += metadata_reshdr.size_in_wim;
         update.table.entries[metadata_index].reshdr = metadata_reshdr;
         update.table.entries[metadata_index].hash = metadata_hash;
 
@@ -225,11 +252,14 @@ impl Update {
     }
 
     /// Appends `contents` as a blob unless one with its hash is stored; adds `references`.
+    /// When the blob replaces the blob `replaces`, the chunks they have in common are copied
+    /// from it instead of compressed again.
     pub(crate) fn store_blob(
         &mut self,
         wim: &mut Wim,
         contents: &[u8],
         references: u32,
+        replaces: Option<&Sha1>,
     ) -> Result<Sha1> {
         if contents.is_empty() {
             return Ok(ZERO_HASH);
@@ -242,15 +272,41 @@ impl Update {
             }
             None => {
                 let codec = wim.codec()?;
-                let reshdr = resource::append(
-                    wim.writer.as_mut(),
-                    &wim.path,
-                    self.write_at,
-                    contents,
-                    codec,
-                    self.chunk_size,
-                    0,
-                )?;
+                let old = replaces
+                    .and_then(|old| self.table.find(old))
+                    .map(|index| &self.table.entries[index])
+                    .filter(|old| old.solid_run.is_none() && old.reshdr.is_compressed());
+                let reshdr = match (codec, old) {
+                    (Some(codec), Some(old)) => {
+                        let old = OldResource {
+                            file: &wim.file,
+                            file_len: self.write_at,
+                            spec: ResourceSpec::plain(&old.reshdr, Some(codec), self.chunk_size),
+                            decompressors: &mut wim.decompressors,
+                        };
+                        let (reshdr, counts) = chunk_reuse::append_reusing(
+                            wim.writer.as_mut(),
+                            &wim.path,
+                            self.write_at,
+                            contents,
+                            codec,
+                            self.chunk_size,
+                            0,
+                            old,
+                        )?;
+                        wim.written_chunks.blobs.add(counts);
+                        reshdr
+                    }
+                    _ => resource::append(
+                        wim.writer.as_mut(),
+                        &wim.path,
+                        self.write_at,
+                        contents,
+                        codec,
+                        self.chunk_size,
+                        0,
+                    )?,
+                };
                 self.write_at += reshdr.size_in_wim;
                 self.table.push(BlobEntry {
                     reshdr,

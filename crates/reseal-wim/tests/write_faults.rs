@@ -339,3 +339,198 @@ fn a_failed_commit_can_be_retried() {
         assert_eq!(comparable(&wim), case.new, "retry after a fault at {at}");
     }
 }
+
+const HIVE: &str = "/Windows/System32/config/SOFTWARE";
+const CHUNK: usize = 32768;
+const HIVE_CHUNKS: usize = 128;
+/// Chunks of the generated hive filled with noise, which compression does not shrink.
+const NOISE_EVERY: usize = 16;
+/// The chunks [`edited_hive`] changes (one edit crosses from chunk 5 into 6).
+const CHANGED_CHUNKS: [usize; 4] = [5, 6, 90, HIVE_CHUNKS - 1];
+
+/// Four MiB shaped like a hive: records with counters, and a chunk of noise now and then.
+fn hive_like() -> Vec<u8> {
+    let mut hive = Vec::with_capacity(HIVE_CHUNKS * CHUNK);
+    let mut state = 17u32;
+    for chunk in 0..HIVE_CHUNKS {
+        for i in 0..CHUNK / 64 {
+            if chunk % NOISE_EVERY == NOISE_EVERY - 1 {
+                for _ in 0..64 {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    hive.push((state >> 16) as u8);
+                }
+            } else {
+                let record = format!(
+                    "nk{:08x}ThreadingModel=Both;InprocServer32={:024}",
+                    chunk * 4096 + i,
+                    i
+                );
+                hive.extend_from_slice(&record.as_bytes()[..64]);
+            }
+        }
+    }
+    hive
+}
+
+/// The hive with a few cells edited, in the chunks [`CHANGED_CHUNKS`] names.
+fn edited_hive(hive: &[u8]) -> Vec<u8> {
+    let mut edited = hive.to_vec();
+    edited[6 * CHUNK - 3..6 * CHUNK + 3].copy_from_slice(b"EDITED");
+    edited[90 * CHUNK + 100] ^= 0xff;
+    let end = edited.len();
+    edited[end - 1] = b'!';
+    edited
+}
+
+/// Stored length of each chunk of a non-solid compressed resource under 4 GiB.
+fn stored_chunk_lens(wim: &Path, reshdr: &reseal_wim::header::ResourceHeader) -> Vec<u64> {
+    let bytes = std::fs::read(wim).unwrap();
+    let resource = &bytes[reshdr.offset as usize..(reshdr.offset + reshdr.size_in_wim) as usize];
+    let count = reshdr.uncompressed_size.div_ceil(CHUNK as u64) as usize;
+    let table_len = (count - 1) * 4;
+    let mut starts = vec![0u64];
+    for entry in resource[..table_len].chunks_exact(4) {
+        starts.push(u64::from(u32::from_le_bytes(entry.try_into().unwrap())));
+    }
+    starts.push((resource.len() - table_len) as u64);
+    starts.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// A WIM holding [`hive_like`] at [`HIVE`], LZX in 32 KiB chunks; returns its bytes.
+fn wim_with_hive(dir: &Path) -> Vec<u8> {
+    let tree = dir.join("tree");
+    small_windows_tree(&tree);
+    std::fs::create_dir_all(tree.join("Windows/System32/config")).unwrap();
+    std::fs::write(tree.join(&HIVE[1..]), hive_like()).unwrap();
+    let wim = dir.join("hive.wim");
+    capture(&tree, &wim, &["--compress=LZX", "--chunk-size=32768"]);
+    std::fs::read(&wim).unwrap()
+}
+
+fn replace_hive(image: &mut WimImage, contents: &[u8]) -> reseal_wim::Result<()> {
+    image.set_batch(true);
+    image.replace_file(&HIVE[1..], contents)?;
+    image.commit()
+}
+
+#[test]
+fn a_replaced_blob_copies_the_chunks_that_did_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = wim_with_hive(dir.path());
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let hive = hive_like();
+    let edited = edited_hive(&hive);
+
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    let old_hash = image.lookup(&HIVE[1..]).unwrap().data_hash();
+    replace_hive(&mut image, &edited).unwrap();
+    let written = image.wim().written_chunks();
+    assert_eq!(
+        written.blobs,
+        reseal_wim::ChunkCounts {
+            reused: (HIVE_CHUNKS - CHANGED_CHUNKS.len()) as u64,
+            compressed: CHANGED_CHUNKS.len() as u64,
+        }
+    );
+    let new_hash = image.lookup(&HIVE[1..]).unwrap().data_hash();
+    let table = image.wim().blob_table();
+    let reshdr_of = |hash| table.entries[table.find(hash).unwrap()].reshdr;
+    let (old_reshdr, new_reshdr) = (reshdr_of(&old_hash), reshdr_of(&new_hash));
+    drop(image);
+
+    verify(&wim);
+    assert!(extract_to_stdout(&wim, 1, HIVE) == edited);
+    // The unchanged chunks are stored exactly as before, noise raw, and the old ones stay.
+    let old_lens = stored_chunk_lens(&wim, &old_reshdr);
+    let new_lens = stored_chunk_lens(&wim, &new_reshdr);
+    for chunk in 0..HIVE_CHUNKS {
+        if chunk % NOISE_EVERY == NOISE_EVERY - 1 {
+            assert_eq!(
+                new_lens[chunk], CHUNK as u64,
+                "noise chunk {chunk} is stored raw"
+            );
+        } else {
+            assert!(
+                new_lens[chunk] < CHUNK as u64,
+                "chunk {chunk} is compressed"
+            );
+        }
+        if !CHANGED_CHUNKS.contains(&chunk) {
+            assert_eq!(new_lens[chunk], old_lens[chunk], "chunk {chunk}");
+        }
+    }
+    let bytes = std::fs::read(&wim).unwrap();
+    assert_eq!(bytes[208..original.len()], original[208..]);
+
+    // The same blob as a WIM written from scratch holds.
+    let rewritten = dir.path().join("rewritten.wim");
+    std::fs::write(&rewritten, &original).unwrap();
+    let mut image = WimImage::open(&rewritten, "1", true).unwrap();
+    image.set_batch(true);
+    image.delete(&HIVE[1..]).unwrap();
+    image.create_file(&HIVE[1..], &edited).unwrap();
+    image.commit().unwrap();
+    assert_eq!(image.lookup(&HIVE[1..]).unwrap().data_hash(), new_hash);
+}
+
+#[test]
+fn a_crash_while_chunks_are_copied_leaves_the_old_or_the_new_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = wim_with_hive(dir.path());
+    let hive = hive_like();
+    let edited = edited_hive(&hive);
+
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    let (writer, done) = FaultyWriter::new(&wim, None);
+    image.set_writer(Box::new(writer));
+    replace_hive(&mut image, &edited).unwrap();
+    drop(image);
+    let ops = done.lock().unwrap().clone();
+    let header = ops
+        .iter()
+        .position(|op| matches!(op, Op::Write { offset: 0, .. }))
+        .unwrap();
+    // The hive is written in several pieces: copied runs between the compressed chunks.
+    let writes_before_header = ops[..header]
+        .iter()
+        .filter(|op| matches!(op, Op::Write { .. }))
+        .count();
+    assert!(writes_before_header > 2 * CHANGED_CHUNKS.len(), "{ops:?}");
+
+    for (at, op) in ops.iter().enumerate() {
+        let mut faults = vec![Fault {
+            at,
+            torn_bytes: 0,
+            stop: Stop::Crash,
+        }];
+        if let Op::Write { offset, len } = *op {
+            if offset != 0 && len > 1 {
+                faults.push(Fault {
+                    at,
+                    torn_bytes: len / 2,
+                    stop: Stop::Crash,
+                });
+            }
+        }
+        for fault in faults {
+            let copy = dir.path().join("crashed.wim");
+            std::fs::write(&copy, &original).unwrap();
+            let mut image = WimImage::open(&copy, "1", true).unwrap();
+            let (writer, _) = FaultyWriter::new(&copy, Some(fault));
+            image.set_writer(Box::new(writer));
+            assert!(replace_hive(&mut image, &edited).is_err());
+            drop(image);
+            verify(&copy);
+            let now = extract_to_stdout(&copy, 1, HIVE);
+            let expected = if at <= header { &hive } else { &edited };
+            assert!(now == *expected, "{fault:?} at {op:?}");
+            if at <= header {
+                let bytes = std::fs::read(&copy).unwrap();
+                assert!(bytes[..original.len()] == original[..], "{fault:?}");
+            }
+        }
+    }
+}
