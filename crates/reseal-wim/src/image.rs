@@ -56,6 +56,25 @@ impl WimImage {
         })
     }
 
+    /// Moves to image `selector` (a 1-based number or a name) of the same file. Edits staged
+    /// on the image left stay staged, set aside (see [`Wim::set_aside`]): the next
+    /// [`WimImage::commit`] writes every edited image in one update, so the file holds all the
+    /// old images or all the new ones. Coming back to an image set aside resumes its edits.
+    pub fn select_image(&mut self, selector: &str) -> Result<()> {
+        let next = self.wim.resolve_image(selector)?;
+        if next == self.index {
+            return Ok(());
+        }
+        // Loaded before anything is set aside, so that a failure changes nothing.
+        let loaded = self.wim.load_image(next)?;
+        let left = std::mem::replace(&mut self.metadata, loaded);
+        if let Some(resumed) = self.wim.set_aside(self.index, left, next) {
+            self.metadata = resumed;
+        }
+        self.index = next;
+        Ok(())
+    }
+
     /// Makes the image writable without reading it again (see [`Wim::reopen_for_update`]).
     pub fn reopen_for_update(&mut self) -> Result<()> {
         self.wim.reopen_for_update()

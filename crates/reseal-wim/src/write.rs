@@ -15,7 +15,7 @@ use sha1::{Digest, Sha1 as Sha1Hasher};
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
 use crate::chunk_reuse::{self, OldResource};
 use crate::error::{Error, Result};
-use crate::header::{Header, FLAG_COMPRESSION, RESOURCE_METADATA};
+use crate::header::{Header, ResourceHeader, FLAG_COMPRESSION, RESOURCE_METADATA};
 use crate::integrity;
 use crate::metadata::ImageMetadata;
 use crate::resource::{self, ResourceSpec};
@@ -24,9 +24,11 @@ use crate::writer::WimWriter;
 use crate::xml::XmlData;
 
 impl Wim {
-    /// Writes the staged edits of `image` (the same metadata the edits were made on). A tree
-    /// whose shape changed is serialized here, once for all the staged edits; `image` is then
-    /// the re-parsed result (the same tree, its dentries renumbered depth-first).
+    /// Writes the staged edits of `image` (the same metadata the edits were made on), and
+    /// those of the images set aside by [`Wim::set_aside`], in one update: one blob table, XML
+    /// data and header for all of them. A tree whose shape changed is serialized here, once
+    /// for all the staged edits; `image` is then the re-parsed result (the same tree, its
+    /// dentries renumbered depth-first).
     pub fn commit(&mut self, image: &mut ImageMetadata) -> Result<()> {
         let Some((index, update)) = self.pending.take() else {
             return Ok(());
@@ -38,6 +40,25 @@ impl Wim {
             self.pending = Some((index, update));
         }
         result
+    }
+
+    /// Sets the staged edits of image `index` (`image`, the metadata they were made on) aside
+    /// so that image `next` can be edited in the same update; the next commit writes both.
+    /// Gives back the metadata set aside earlier for `next`, if any. Without staged edits of
+    /// `index` nothing needs keeping and `image` is dropped.
+    pub fn set_aside(
+        &mut self,
+        index: u32,
+        image: ImageMetadata,
+        next: u32,
+    ) -> Option<ImageMetadata> {
+        let (staged, update) = self.pending.as_mut()?;
+        if *staged == index {
+            update.parked.push((index, image));
+        }
+        *staged = next;
+        let earlier = update.parked.iter().position(|(i, _)| *i == next)?;
+        Some(update.parked.remove(earlier).1)
     }
 
     /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
@@ -95,6 +116,71 @@ impl Wim {
         edited: &mut ImageMetadata,
         update: &mut Update,
     ) -> Result<(Header, XmlData)> {
+        let chunk_size = update.chunk_size;
+        let mut parked = std::mem::take(&mut update.parked);
+        let mut metadata_reshdrs = Vec::with_capacity(parked.len() + 1);
+        for (parked_index, metadata) in &mut parked {
+            let reshdr = self.append_metadata(*parked_index, metadata, update)?;
+            metadata_reshdrs.push((*parked_index, reshdr));
+        }
+        let reshdr = self.append_metadata(index, edited, update)?;
+        metadata_reshdrs.push((index, reshdr));
+
+        let table_bytes = update.table.to_bytes();
+        let table_reshdr = resource::append(
+            self.writer.as_mut(),
+            &self.path,
+            update.write_at,
+            &table_bytes,
+            None,
+            chunk_size,
+            0,
+        )?;
+        update.write_at += table_reshdr.size_in_wim;
+
+        let mut xml = self.xml.clone();
+        let now = self.now().0;
+        let images = parked
+            .iter()
+            .map(|(parked_index, metadata)| (*parked_index, metadata))
+            .chain([(index, &*edited)]);
+        for (image_index, metadata) in images {
+            let counts = metadata.counts(|hash| update.blob_size(hash));
+            xml.update_image(image_index, &counts, now);
+        }
+        xml.set_wim_total_bytes(update.write_at);
+        let xml_reshdr = resource::append(
+            self.writer.as_mut(),
+            &self.path,
+            update.write_at,
+            &xml.to_bytes(),
+            None,
+            chunk_size,
+            0,
+        )?;
+        update.write_at += xml_reshdr.size_in_wim;
+
+        let mut header = self.header.clone();
+        header.blob_table = table_reshdr;
+        header.xml_data = xml_reshdr;
+        for (image_index, reshdr) in metadata_reshdrs {
+            if header.boot_index == image_index {
+                header.boot_metadata = reshdr;
+            }
+        }
+        self.sync("syncing the appended resources")?;
+        self.append_integrity_table(&mut header, update, table_reshdr)?;
+        Ok((header, xml))
+    }
+
+    /// Appends the metadata resource of image `index` (serializing its tree first when its
+    /// shape changed) and points the new blob table's entry for it there.
+    fn append_metadata(
+        &mut self,
+        index: u32,
+        edited: &mut ImageMetadata,
+        update: &mut Update,
+    ) -> Result<ResourceHeader> {
         if edited.has_unserialized_changes() {
             *edited = edited
                 .serialize()
@@ -142,41 +228,18 @@ impl Wim {
         update.write_at += metadata_reshdr.size_in_wim;
         update.table.entries[metadata_index].reshdr = metadata_reshdr;
         update.table.entries[metadata_index].hash = metadata_hash;
+        Ok(metadata_reshdr)
+    }
 
-        let table_bytes = update.table.to_bytes();
-        let table_reshdr = resource::append(
-            self.writer.as_mut(),
-            &self.path,
-            update.write_at,
-            &table_bytes,
-            None,
-            chunk_size,
-            0,
-        )?;
-        update.write_at += table_reshdr.size_in_wim;
-
-        let mut xml = self.xml.clone();
-        let counts = edited.counts(|hash| update.blob_size(hash));
-        xml.update_image(index, &counts, self.now().0);
-        xml.set_wim_total_bytes(update.write_at);
-        let xml_reshdr = resource::append(
-            self.writer.as_mut(),
-            &self.path,
-            update.write_at,
-            &xml.to_bytes(),
-            None,
-            chunk_size,
-            0,
-        )?;
-        update.write_at += xml_reshdr.size_in_wim;
-
-        let mut header = self.header.clone();
-        header.blob_table = table_reshdr;
-        header.xml_data = xml_reshdr;
-        if header.boot_index == index {
-            header.boot_metadata = metadata_reshdr;
-        }
-        self.sync("syncing the appended resources")?;
+    /// Appends a new integrity table when the file has one, covering everything up to the end
+    /// of the new blob table, and points `header` at it.
+    fn append_integrity_table(
+        &mut self,
+        header: &mut Header,
+        update: &mut Update,
+        table_reshdr: ResourceHeader,
+    ) -> Result<()> {
+        let chunk_size = update.chunk_size;
         if self.header.has_integrity_table() {
             let old = self.header.integrity_table;
             let old_spec = ResourceSpec::plain(&old, None, chunk_size);
@@ -211,7 +274,7 @@ impl Wim {
             update.write_at += header.integrity_table.size_in_wim;
             self.sync("syncing the integrity table")?;
         }
-        Ok((header, xml))
+        Ok(())
     }
 
     /// Makes updates write through `writer`, which must write to this WIM file. Tests use it
@@ -234,6 +297,9 @@ pub(crate) struct Update {
     pub(crate) table: BlobTable,
     pub(crate) write_at: u64,
     pub(crate) chunk_size: u32,
+    /// Other images edited in this update, set aside while another one is edited: their
+    /// metadata is written by the same commit.
+    pub(crate) parked: Vec<(u32, ImageMetadata)>,
 }
 
 impl Update {
@@ -248,6 +314,7 @@ impl Update {
             } else {
                 32768
             },
+            parked: Vec::new(),
         }
     }
 

@@ -534,3 +534,90 @@ fn a_crash_while_chunks_are_copied_leaves_the_old_or_the_new_image() {
         }
     }
 }
+
+/// The hive WIM exported into a new file three times: three images sharing every blob.
+fn three_images(dir: &Path) -> Vec<u8> {
+    let single = dir.join("hive.wim");
+    std::fs::write(&single, wim_with_hive(dir)).unwrap();
+    let multi = dir.join("three.wim");
+    for name in ["One", "Two", "Three"] {
+        common::wimlib_imagex(&[
+            "export",
+            single.to_str().unwrap(),
+            "1",
+            multi.to_str().unwrap(),
+            name,
+        ]);
+    }
+    std::fs::read(&multi).unwrap()
+}
+
+/// Every image's hive replaced (image 2's differently), all written by one commit.
+fn edit_three(image: &mut WimImage, edited: &[u8], second: &[u8]) -> reseal_wim::Result<()> {
+    image.set_batch(true);
+    for (index, contents) in [("1", edited), ("2", second), ("3", edited)] {
+        image.select_image(index)?;
+        image.replace_file(&HIVE[1..], contents)?;
+    }
+    image.commit()
+}
+
+#[test]
+fn images_edited_together_are_written_by_one_commit_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = three_images(dir.path());
+    let hive = hive_like();
+    let edited = edited_hive(&hive);
+    let mut second = edited.clone();
+    second[7] ^= 1;
+
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    let (writer, done) = FaultyWriter::new(&wim, None);
+    image.set_writer(Box::new(writer));
+    edit_three(&mut image, &edited, &second).unwrap();
+    // Image 2's hive differs from image 1's in chunk 0 too; image 3's is image 1's, stored.
+    let reused = (HIVE_CHUNKS - CHANGED_CHUNKS.len()) + (HIVE_CHUNKS - CHANGED_CHUNKS.len() - 1);
+    assert_eq!(image.wim().written_chunks().blobs.reused, reused as u64);
+    drop(image);
+    verify(&wim);
+    let expected = [&edited, &second, &edited];
+    for (index, contents) in (1..=3).zip(expected) {
+        assert!(
+            extract_to_stdout(&wim, index, HIVE) == *contents,
+            "image {index}"
+        );
+    }
+    let ops = done.lock().unwrap().clone();
+    let headers: Vec<usize> = (0..ops.len())
+        .filter(|&i| matches!(ops[i], Op::Write { offset: 0, .. }))
+        .collect();
+    assert_eq!(headers.len(), 1, "{ops:?}");
+    let header = headers[0];
+
+    for (at, op) in ops.iter().enumerate() {
+        let fault = Fault {
+            at,
+            torn_bytes: 0,
+            stop: Stop::Crash,
+        };
+        let copy = dir.path().join("crashed.wim");
+        std::fs::write(&copy, &original).unwrap();
+        let mut image = WimImage::open(&copy, "1", true).unwrap();
+        let (writer, _) = FaultyWriter::new(&copy, Some(fault));
+        image.set_writer(Box::new(writer));
+        assert!(edit_three(&mut image, &edited, &second).is_err());
+        drop(image);
+        verify(&copy);
+        for index in 1..=3 {
+            let now = extract_to_stdout(&copy, index, HIVE);
+            let wanted = if at <= header {
+                &hive
+            } else {
+                expected[index as usize - 1]
+            };
+            assert!(now == *wanted, "crash at {op:?}: image {index}");
+        }
+    }
+}
