@@ -239,6 +239,14 @@ impl WimImage {
         self.wim.set_writer(writer);
     }
 
+    /// Drops the staged edits of every image and cuts off the blobs they appended (see
+    /// [`Wim::discard_staged`]); the image is read again from the file.
+    pub fn discard_staged(&mut self) -> Result<()> {
+        self.wim.discard_staged();
+        self.metadata = self.wim.load_image(self.index)?;
+        Ok(())
+    }
+
     /// Writes the staged edits.
     pub fn commit(&mut self) -> Result<()> {
         self.wim.commit(&mut self.metadata)

@@ -61,6 +61,14 @@ impl Wim {
         Some(update.parked.remove(earlier).1)
     }
 
+    /// Drops every staged edit and cuts off the blobs they appended, so that the file is again
+    /// byte for byte what the last commit left.
+    pub fn discard_staged(&mut self) {
+        if self.pending.take().is_some() {
+            self.discard_after(self.file_len);
+        }
+    }
+
     /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
     /// follows a failure: the old header never points there, so the bytes are unused anyway.
     pub(crate) fn discard_after(&mut self, len: u64) {

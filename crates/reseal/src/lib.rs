@@ -180,13 +180,19 @@ fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> 
 /// Opens image `index` of a WIM file (required when it holds more than one image).
 fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
     let mut target = WimTarget::open_selected(path, index)?;
+    check_windows_image(&mut target)?;
+    Ok(Box::new(target))
+}
+
+/// Refuses a WIM image without a Windows installation.
+fn check_windows_image(target: &mut WimTarget) -> Result<()> {
     if !target.exists(CONFIG_DIR)? {
         return Err(Error::usage(format!(
             "{} is not a Windows image: it has no {CONFIG_DIR}",
             target.describe()
         )));
     }
-    Ok(Box::new(target))
+    Ok(())
 }
 
 /// Reads what the image is and what state it is in. Never writes.

@@ -4,8 +4,9 @@
 //!
 //! [`inspect_images`] and [`generalize_images`] report what happens to each image through a
 //! callback as it happens, so a front end can show the first images' results even when a later
-//! one fails. Each image of a WIM is committed on its own: an error on one leaves the images
-//! before it done.
+//! one fails. Every image of a WIM (`"all"`) is generalized first and then written by one
+//! commit, so an error on one leaves every image as it was; those images are reported once the
+//! commit is done.
 
 use std::fs::{self, File, OpenOptions as FileOptions};
 use std::path::Path;
@@ -15,7 +16,7 @@ use crate::error::{Error, Input, Result};
 use crate::inspect::Inspection;
 use crate::lock::{ImageLock, LockMode};
 use crate::progress::Progress;
-use crate::targets::{RecoveryOutcome, Target};
+use crate::targets::{RecoveryOutcome, Target, WimTarget};
 use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider, Rename};
 
 /// The index value that selects every image of a WIM.
@@ -158,7 +159,7 @@ pub fn generalize_images(
     progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
-    edit_images(path, run, options.dry_run, each, &mut |target| {
+    edit_images(path, run, options.dry_run, progress, each, &mut |target| {
         crate::generalize_with_progress(target, options, extra, progress)
     })
 }
@@ -172,7 +173,7 @@ pub fn rename_images(
     progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
 ) -> Result<()> {
-    edit_images(path, run, rename.dry_run, each, &mut |target| {
+    edit_images(path, run, rename.dry_run, progress, each, &mut |target| {
         crate::rename_with_progress(target, rename, progress)
     })
 }
@@ -186,6 +187,7 @@ fn edit_images(
     path: &Path,
     run: &RunOptions,
     dry_run: bool,
+    progress: &dyn Progress,
     each: &mut dyn FnMut(RunEvent),
     work: &mut EditWork,
 ) -> Result<()> {
@@ -211,21 +213,83 @@ fn edit_images(
         }
         _ => path,
     };
-    let mode = LockMode::Exclusive;
-    let result = for_each_image(edited, &run.open, mode, each, &mut |target, each| {
-        let (plan, applied) = work(target)?;
-        each(RunEvent::Generalized {
-            target: target.describe(),
-            plan,
-            applied,
-        });
-        Ok(())
-    });
+    let every_wim_image = run
+        .open
+        .index
+        .is_some_and(|index| index.eq_ignore_ascii_case(ALL_IMAGES));
+    let result = if every_wim_image && crate::is_wim_file(edited) {
+        edit_wim_images(edited, run, progress, each, work)
+    } else {
+        let mode = LockMode::Exclusive;
+        for_each_image(edited, &run.open, mode, each, &mut |target, each| {
+            let (plan, applied) = work(target)?;
+            each(RunEvent::Generalized {
+                target: target.describe(),
+                plan,
+                applied,
+            });
+            Ok(())
+        })
+    };
     if result.is_err() && edited != path {
         // The copy is the input with at most some images done: not the asked-for result.
         let _ = fs::remove_file(edited);
     }
     result
+}
+
+/// Runs `work` on every image of the WIM file at `path` through one handle and writes them all
+/// by one commit (one blob table, XML data and header), so that the file holds every old image
+/// or every new one. The images are reported to `each` once that commit is done; on an error
+/// nothing is written and nothing is reported.
+fn edit_wim_images(
+    path: &Path,
+    run: &RunOptions,
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(RunEvent),
+    work: &mut EditWork,
+) -> Result<()> {
+    let _lock = ImageLock::acquire(path, LockMode::Exclusive, run.open.wait)?;
+    // Listed under the lock: no run changes the file meanwhile.
+    let images = selected_images(path, run.open.index)?;
+    let mut target: Option<WimTarget> = None;
+    let mut events = Vec::with_capacity(images.len());
+    let result = (|| {
+        for index in images.iter().flatten() {
+            let target = match &mut target {
+                Some(target) => {
+                    target.select_image(index)?;
+                    target
+                }
+                None => {
+                    let mut opened = WimTarget::open(path, index)?;
+                    opened.defer_commits();
+                    target.insert(opened)
+                }
+            };
+            crate::check_windows_image(target)?;
+            let (plan, applied) = work(target)?;
+            events.push(RunEvent::Generalized {
+                target: target.describe(),
+                plan,
+                applied,
+            });
+        }
+        match &mut target {
+            Some(target) => target.commit_all(progress),
+            None => Ok(()),
+        }
+    })();
+    if result.is_err() {
+        if let Some(target) = &mut target {
+            target.abort();
+        }
+        return result;
+    }
+    for event in events {
+        each(event);
+    }
+    Ok(())
 }
 
 /// Copies `from` to the new file `to` and flushes it, refusing to overwrite anything; a

@@ -34,6 +34,103 @@ fn two_image_wim() -> Option<(tempfile::TempDir, PathBuf)> {
     Some((dir, wim))
 }
 
+/// The sample WIM with the sample image exported into it again under each of `names`: images
+/// sharing every blob, as the editions of an install.wim do.
+fn sample_wim_with_editions(dir: &Path, names: &[&str]) -> PathBuf {
+    let source = workspace_root().join("fixtures/sample.wim");
+    let wim = dir.join("install.wim");
+    fs::copy(&source, &wim).unwrap();
+    for name in names {
+        wimlib(&[
+            "export",
+            source.to_str().unwrap(),
+            "1",
+            wim.to_str().unwrap(),
+            name,
+        ]);
+    }
+    wim
+}
+
+/// Generalizes every image of `wim` in place; returns the run's events.
+fn generalize_every_image(wim: &Path) -> (Result<()>, Vec<RunEvent>) {
+    let run = RunOptions {
+        open: OpenOptions {
+            index: Some(ALL_IMAGES),
+            ..OpenOptions::default()
+        },
+        output: None,
+    };
+    let mut events = Vec::new();
+    let result = reseal::generalize_images(
+        wim,
+        &run,
+        &fixed_options(),
+        &[],
+        &reseal::NoProgress,
+        &mut |event| events.push(event),
+    );
+    (result, events)
+}
+
+#[test]
+fn every_image_of_a_wim_is_generalized_in_place_by_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let wim = sample_wim_with_editions(dir.path(), &["Second", "Third"]);
+    let (result, events) = generalize_every_image(&wim);
+    result.unwrap();
+    assert_eq!(summary(&events).len(), 3, "{:?}", summary(&events));
+    wimlib(&["verify", wim.to_str().unwrap()]);
+    for index in ["1", "2", "3"] {
+        let mut target = reseal::open_target_with(
+            &wim,
+            &OpenOptions {
+                index: Some(index),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap();
+        let inspection = reseal::inspect(target.as_mut()).unwrap();
+        assert_eq!(
+            inspection.image_state.as_deref(),
+            Some("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"),
+            "image {index}"
+        );
+    }
+}
+
+#[test]
+fn a_failure_on_a_later_image_leaves_every_image_of_the_wim_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let wim = sample_wim_with_editions(dir.path(), &[]);
+    // The second image holds no Windows installation: the run fails on it, after the first
+    // image's changes were made and staged; the third would be fine.
+    let not_windows = dir.path().join("data");
+    fs::create_dir_all(&not_windows).unwrap();
+    fs::write(not_windows.join("readme.txt"), b"data").unwrap();
+    let source = workspace_root().join("fixtures/sample.wim");
+    wimlib(&[
+        "append",
+        not_windows.to_str().unwrap(),
+        wim.to_str().unwrap(),
+        "Data",
+    ]);
+    wimlib(&[
+        "export",
+        source.to_str().unwrap(),
+        "1",
+        wim.to_str().unwrap(),
+        "Third",
+    ]);
+    let original = fs::read(&wim).unwrap();
+
+    let (result, events) = generalize_every_image(&wim);
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("not a Windows image"), "{error}");
+    assert!(events.is_empty(), "{:?}", summary(&events));
+    assert!(fs::read(&wim).unwrap() == original, "the WIM changed");
+}
+
 /// The events of a run, as (kind, target) pairs.
 fn summary(events: &[RunEvent]) -> Vec<(&'static str, String)> {
     events

@@ -51,6 +51,9 @@ pub struct WimTarget {
     /// The image's name in the WIM's XML data, for messages.
     name: Option<String>,
     writable: bool,
+    /// Set when several images are edited for one commit: [`Target::commit`] leaves the edits
+    /// staged, and [`WimTarget::commit_all`] writes them.
+    deferred: bool,
 }
 
 /// An image a WIM file holds, as its XML data describes it.
@@ -106,6 +109,7 @@ impl WimTarget {
             image,
             name,
             writable: false,
+            deferred: false,
         })
     }
 
@@ -128,6 +132,33 @@ impl WimTarget {
     /// The image's name in the WIM's XML data, if it has one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// Makes [`Target::commit`] leave the edits staged, so that the edits of several images
+    /// (see [`WimTarget::select_image`]) reach the file by one [`WimTarget::commit_all`].
+    pub(crate) fn defer_commits(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Moves to image `selector` of the same file; what is staged on the image left stays
+    /// staged, for [`WimTarget::commit_all`].
+    pub(crate) fn select_image(&mut self, selector: &str) -> Result<()> {
+        self.image.select_image(selector).map_err(from_wim)?;
+        self.name = image_name(&self.image);
+        Ok(())
+    }
+
+    /// Writes the staged edits of every image in one update: the file then holds every new
+    /// image, or, after a failure or a crash, every old one.
+    pub(crate) fn commit_all(&mut self, progress: &dyn Progress) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        in_phase(progress, "writing the changes into the WIM file", || {
+            self.image.commit().map_err(from_wim)
+        })?;
+        self.writable = false;
+        Ok(())
     }
 
     /// The image, open for update: only inside a transaction.
@@ -296,7 +327,7 @@ impl Target for WimTarget {
     }
 
     fn commit(&mut self, progress: &dyn Progress) -> Result<()> {
-        if !self.writable {
+        if !self.writable || self.deferred {
             return Ok(());
         }
         in_phase(progress, "writing the changes into the image", || {
@@ -310,8 +341,10 @@ impl Target for WimTarget {
         if !self.writable {
             return;
         }
-        // The staged edits live only in memory: reloading the image from the file drops them.
+        // The staged edits live in memory and their blobs after the file's committed end:
+        // cutting those off and reloading the image drops them, leaving the file as it was.
         // Should the reload fail, the image stays as staged but can no longer be written.
+        let _ = self.image.discard_staged();
         let index = self.image.index().to_string();
         if let Ok(image) = WimImage::open(&self.path, &index, false) {
             self.image = image;
