@@ -292,6 +292,11 @@ fn schema_errors_report_line_and_column() {
         (format!("{head}  <settings/>\n</unattend>"), (2, 3), "no 'pass'"),
         (format!("{head}  <other/>\n</unattend>"), (2, 3), "unexpected <other>"),
         (
+            format!("{head}  <x:settings xmlns:x=\"urn:other\" pass=\"specialize\"/>\n</unattend>"),
+            (2, 3),
+            "unexpected <x:settings> in namespace urn:other",
+        ),
+        (
             format!("{head}<settings pass=\"specialize\">\n    <notacomponent/>\n</settings></unattend>"),
             (3, 5),
             "expected <component>",

@@ -10,7 +10,8 @@
 //! reseal does not know about. Validation follows the unattend schema's outer structure: the root
 //! `unattend` in `urn:schemas-microsoft-com:unattend`, `settings pass=` one of the seven passes,
 //! `component` elements with their five identity attributes, and `wcm:` attributes bound to the
-//! WMIConfig namespace. Errors carry the line and column.
+//! WMIConfig namespace. Elements of other namespaces under the root, which Setup skips (Windows
+//! System Image Manager's `<cpi:offlineImage>`), are kept. Errors carry the line and column.
 //!
 //! Passwords (the text under any `*Password` element, e.g. `AdministratorPassword/Value`,
 //! `AutoLogon/Password/Value`, `LocalAccount/Password/Value`) are part of the written file, since

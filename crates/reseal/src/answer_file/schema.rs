@@ -75,6 +75,16 @@ pub(super) fn parse_boolean(text: &str) -> Option<bool> {
     }
 }
 
+/// The elements under `<unattend>` that Setup reads: one of these names in another namespace
+/// is a mistake, not an element Setup ignores.
+const UNATTEND_ROOT_CHILDREN: [&str; 2] = ["settings", "servicing"];
+
+/// An element in a namespace of its own (not the unattend one, and not unqualified), which
+/// Windows Setup skips.
+fn is_foreign(namespace: Option<&str>) -> bool {
+    namespace.is_some_and(|namespace| namespace != UNATTEND_NAMESPACE)
+}
+
 /// Where an element sits, for validation: its parent's local name.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Context {
@@ -148,12 +158,22 @@ impl Parser<'_> {
                     Context::Settings
                 }
                 "servicing" | "offlineImage" if in_unattend => Context::Inside,
+                // Windows System Image Manager records the image it authored the file against
+                // (`<cpi:offlineImage cpi:source="wim:...">`); Setup ignores elements of other
+                // namespaces, so they are kept as they are.
+                _ if is_foreign(namespace) && !UNATTEND_ROOT_CHILDREN.contains(&local) => {
+                    Context::Inside
+                }
                 _ => {
                     return Err(self.error_at(
                         at,
                         format!(
-                            "unexpected <{}> under <unattend> (expected <settings>)",
-                            element.name
+                            "unexpected <{}>{} under <unattend> (expected <settings>)",
+                            element.name,
+                            namespace
+                                .filter(|ns| *ns != UNATTEND_NAMESPACE)
+                                .map(|ns| format!(" in namespace {ns}"))
+                                .unwrap_or_default()
                         ),
                     ))
                 }
