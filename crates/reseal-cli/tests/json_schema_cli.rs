@@ -1,0 +1,219 @@
+//! The `--json` output of every image command, as the real binary prints it on the sample
+//! images, validates against its JSON Schema in docs/schema (docs/json-output.md); and the
+//! schemas reject documents that are wrong, so the check can fail.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use common::{code, reseal, text};
+use jsonschema::{Registry, Validator};
+use reseal_testutil::ntfs_image::{sample_disk, Container};
+use reseal_testutil::{sample_dir_copy, sample_wim_copy, workspace_root};
+use serde_json::{json, Value};
+
+const SCHEMAS: [&str; 5] = ["inspect", "plan", "apply", "verify", "recover"];
+
+fn schema(name: &str) -> Value {
+    let path = workspace_root().join(format!("docs/schema/{name}.schema.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every schema, registered under its `$id`, so `apply`'s reference to `plan` resolves
+/// without the network or the file system.
+fn registry() -> &'static Registry<'static> {
+    static REGISTRY: OnceLock<Registry<'static>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = Registry::new();
+        for name in SCHEMAS {
+            let schema = schema(name);
+            let id = schema["$id"].as_str().unwrap().to_string();
+            registry = registry.add(id, schema).unwrap();
+        }
+        registry.prepare().unwrap()
+    })
+}
+
+fn validator(name: &str) -> Validator {
+    jsonschema::options()
+        .with_registry(registry())
+        .build(&schema(name))
+        .unwrap_or_else(|e| panic!("{name}.schema.json: {e}"))
+}
+
+/// Panics with every error when `document` does not validate against `name`.
+fn assert_valid(name: &str, document: &Value) {
+    let validator = validator(name);
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name}: {errors:#?}\n{}",
+        serde_json::to_string_pretty(document).unwrap()
+    );
+}
+
+/// Runs reseal with `--json` and returns its document; `expected` is the exit code.
+fn json_of(args: &[&str], expected: i32) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = reseal(&all);
+    assert_eq!(code(&output), expected, "{args:?}: {}", text(&output));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", text(&output)))
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn every_schema_is_a_valid_2020_12_schema() {
+    for name in SCHEMAS {
+        let schema = schema(name);
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{name}"
+        );
+        if let Err(error) = jsonschema::meta::validate(&schema) {
+            panic!("{name}.schema.json is not a valid schema: {error}");
+        }
+    }
+}
+
+#[test]
+fn directory_output_matches_the_schemas() {
+    let image = sample_dir_copy().expect("fixtures/sample is in the repository");
+    let dir = s(image.path());
+
+    assert_valid("inspect", &json_of(&["inspect", dir], 0));
+    let before = json_of(&["verify", dir], 5);
+    assert_valid("verify", &before);
+    assert_eq!(before["verdict"], "not-armed");
+
+    let dry = json_of(&["generalize", dir, "--dry-run"], 0);
+    assert_valid("apply", &dry);
+    assert_valid("plan", &dry["plan"]);
+    assert!(dry["applied"].is_null());
+    assert!(!dry["plan"]["changes"].as_array().unwrap().is_empty());
+
+    let run = json_of(&["generalize", dir], 0);
+    assert_valid("apply", &run);
+    assert!(run["applied"]["hives_written"].as_array().unwrap().len() > 1);
+
+    let after = json_of(&["verify", dir], 0);
+    assert_valid("verify", &after);
+    assert_eq!(after["verdict"], "armed");
+    assert_valid("inspect", &json_of(&["inspect", dir], 0));
+    assert_valid("recover", &json_of(&["recover", dir], 0));
+}
+
+#[test]
+fn wim_output_matches_the_schemas() {
+    let (dir, wim) = sample_wim_copy().expect("fixtures/sample.wim is in the repository");
+    let all = json_of(&["inspect", s(&wim), "--index", "all"], 0);
+    assert!(all.is_array(), "--index all prints an array");
+    assert_valid("inspect", &all);
+    assert_valid(
+        "inspect",
+        &json_of(&["inspect", s(&wim), "--index", "1"], 0),
+    );
+
+    let copy = dir.path().join("generalized.wim");
+    let run = json_of(
+        &[
+            "generalize",
+            s(&wim),
+            "--index",
+            "all",
+            "--output",
+            s(&copy),
+        ],
+        0,
+    );
+    assert!(run.is_array());
+    assert_valid("apply", &run);
+    assert_valid("verify", &json_of(&["verify", s(&copy), "--index", "1"], 0));
+    assert_valid("recover", &json_of(&["recover", s(&wim)], 0));
+}
+
+#[test]
+fn disk_output_matches_the_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), Container::Vhdx);
+    assert_valid("inspect", &json_of(&["inspect", s(&disk)], 0));
+    let run = json_of(&["generalize", s(&disk)], 0);
+    assert_valid("apply", &run);
+    assert_valid("verify", &json_of(&["verify", s(&disk)], 0));
+}
+
+#[test]
+fn the_schemas_reject_wrong_documents() {
+    let image = sample_dir_copy().expect("fixtures/sample is in the repository");
+    let dir = s(image.path());
+    let inspection = json_of(&["inspect", dir], 0);
+    let run = json_of(&["generalize", dir, "--dry-run"], 0);
+
+    let rejected = |name: &str, document: Value, why: &str| {
+        assert!(
+            !validator(name).is_valid(&document),
+            "{name} accepted a document where {why}"
+        );
+    };
+    let mut wrong = inspection.clone();
+    wrong["domain_joined"] = json!("no");
+    rejected("inspect", wrong, "domain_joined is a string");
+    let mut wrong = inspection.clone();
+    wrong.as_object_mut().unwrap().remove("machine_sid");
+    rejected("inspect", wrong, "machine_sid is missing");
+    let mut wrong = inspection.clone();
+    wrong["machine_sid"] = json!("S-1-5-18");
+    rejected("inspect", wrong, "machine_sid is no machine SID");
+
+    let mut wrong = run.clone();
+    wrong.as_object_mut().unwrap().remove("target");
+    rejected("apply", wrong, "target is missing");
+    let mut wrong = run.clone();
+    wrong["applied"] = json!({"hives_written": []});
+    rejected("apply", wrong, "a dry run has an incomplete report");
+
+    let changes = run["plan"]["changes"].as_array().unwrap();
+    let set_value = changes
+        .iter()
+        .position(|c| c["action"] == "set-value")
+        .expect("the plan sets a value");
+    let mut wrong = run["plan"].clone();
+    wrong["changes"][set_value]["action"] = json!("set-valu");
+    rejected("plan", wrong, "an action is unknown");
+    let mut wrong = run["plan"].clone();
+    wrong["changes"][set_value]["value"]["hex"] = json!("xyz");
+    rejected("plan", wrong, "hex data is not hex");
+    let mut wrong = run["plan"].clone();
+    wrong["answer_settings"] = json!([{
+        "provider": "accounts", "pass": "oobeSystem", "component": "Microsoft-Windows-Shell-Setup",
+        "path": ["UserAccounts", "AdministratorPassword", "Value"], "value": "secret", "sensitive": true
+    }]);
+    rejected("plan", wrong, "a sensitive value is shown");
+    let mut wrong = run["plan"].clone();
+    wrong["changes"] = json!([{
+        "provider": "answer_file", "source": "x", "action": "write-file",
+        "path": "Windows\\Panther\\unattend.xml", "size": 6, "existed": false,
+        "sensitive": true, "contents": {"text": "secret"}
+    }]);
+    rejected("plan", wrong, "a sensitive file's contents are shown");
+
+    rejected(
+        "verify",
+        json!({"mode": "oobe", "generalized": true, "verdict": "armed?", "checks": []}),
+        "the verdict is unknown",
+    );
+    rejected(
+        "recover",
+        json!({"recovered": {"outcome": "rolled-sideways"}}),
+        "the outcome is unknown",
+    );
+}
