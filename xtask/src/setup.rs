@@ -42,6 +42,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-utils", "tests: qemu-img for disk images"),
     ("gdisk", "tests: sgdisk for partitioned disk images"),
     (
+        "jq",
+        "tests: docs/pipelines/factory.sh collects the --json results with it",
+    ),
+    (
         "bzip2",
         "tests: unpacks the real Windows-made VHD/VHDX images kept compressed in ../shared",
     ),

@@ -1,0 +1,319 @@
+//! The recipes of docs/pipelines.md and docs/kubernetes, run as a pipeline would run them: the
+//! shell scripts by bash with the built reseal on PATH, the Kubernetes Task's and Job's command
+//! lines directly (no cluster or container engine here), on copies of the sample images.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{code, text};
+use reseal_testutil::ntfs_image::{sample_disk, Container};
+use reseal_testutil::{sample_dir_copy, sample_wim_copy, workspace_root};
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+
+const RESEAL_IN_IMAGE: &str = "/usr/local/bin/reseal";
+
+/// Runs a script of docs/ with bash, the built reseal first on PATH.
+fn run_script(script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_reseal"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("bash")
+        .arg(workspace_root().join(script))
+        .args(args)
+        .env("PATH", path)
+        .current_dir(workspace_root())
+        .output()
+        .expect("bash runs")
+}
+
+fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn read_yaml(relative: &str) -> Yaml {
+    let path = workspace_root().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{relative}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+fn strings(value: &Yaml) -> Vec<String> {
+    value
+        .as_sequence()
+        .unwrap_or_else(|| panic!("not a list: {value:?}"))
+        .iter()
+        .map(|item| item.as_str().expect("a string").to_string())
+        .collect()
+}
+
+#[test]
+fn packer_post_processor_script_generalizes_and_verifies_a_vhdx() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), Container::Vhdx);
+    let output = run_script("docs/pipelines/generalize-image.sh", &[&disk]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let document = read_json(&PathBuf::from(format!("{}.reseal.json", disk.display())));
+    assert_eq!(document["dry_run"], false);
+    assert!(
+        document["applied"]["hives_written"].is_array(),
+        "{document}"
+    );
+    assert!(text(&output).contains("armed"), "{}", text(&output));
+
+    // A second run is refused (already generalized): the script fails with reseal's code.
+    let result = dir.path().join("again.json");
+    let again = run_script("docs/pipelines/generalize-image.sh", &[&disk, &result]);
+    assert_eq!(code(&again), 3, "{}", text(&again));
+
+    // Options after `--` reach reseal.
+    let raw_dir = tempfile::tempdir().unwrap();
+    let raw = sample_disk(raw_dir.path(), Container::Raw);
+    let named = run_script(
+        "docs/pipelines/generalize-image.sh",
+        &[
+            &raw,
+            &raw_dir.path().join("raw.json"),
+            &"--",
+            &"--computer-name",
+            &"LAB-07",
+        ],
+    );
+    assert_eq!(code(&named), 0, "{}", text(&named));
+    let document = read_json(&raw_dir.path().join("raw.json"));
+    assert!(document.to_string().contains("LAB-07"), "{document}");
+
+    let packer = std::fs::read_to_string(
+        workspace_root().join("docs/pipelines/packer-post-processor.pkr.hcl"),
+    )
+    .unwrap();
+    assert!(packer.contains(r#"post-processor "shell-local""#));
+    assert!(packer.contains("docs/pipelines/generalize-image.sh"));
+}
+
+#[test]
+fn factory_loop_collects_every_result_and_goes_on_after_a_failure() {
+    let directory = sample_dir_copy().expect("fixtures/sample is in the repository");
+    let (wim_dir, wim) = sample_wim_copy().expect("fixtures/sample.wim is in the repository");
+    let broken = wim_dir.path().join("broken.vhdx");
+    std::fs::write(&broken, b"not a disk image").unwrap();
+    let results = tempfile::tempdir().unwrap();
+
+    let output = run_script(
+        "docs/pipelines/factory.sh",
+        &[&results.path(), &directory.path(), &broken, &wim],
+    );
+    assert_eq!(code(&output), 1, "one image failed: {}", text(&output));
+
+    let summary = read_json(&results.path().join("summary.json"));
+    let entries = summary.as_array().expect("an array");
+    let codes: Vec<i64> = entries
+        .iter()
+        .map(|entry| entry["exit_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 3, "{summary}");
+    assert_eq!((codes[0], codes[2]), (0, 0), "{summary}");
+    assert!(codes[1] == 2 || codes[1] == 4, "{summary}");
+    for entry in [&entries[0], &entries[2]] {
+        let document = read_json(&results.path().join(entry["result"].as_str().unwrap()));
+        assert_eq!(document["dry_run"], false, "{document}");
+        assert!(document["applied"].is_object(), "{document}");
+    }
+    let log = std::fs::read_to_string(results.path().join("broken.vhdx.log")).unwrap();
+    assert!(
+        log.contains("broken.vhdx"),
+        "the failure names the image: {log}"
+    );
+}
+
+#[test]
+fn github_actions_job_runs_the_factory_script() {
+    let workflow = read_yaml("docs/pipelines/github-actions.yml");
+    let steps = workflow["jobs"]["generalize"]["steps"]
+        .as_sequence()
+        .expect("the job has steps");
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    assert!(
+        runs.iter().any(|r| r.contains("docs/pipelines/factory.sh")),
+        "{runs:?}"
+    );
+    assert!(workspace_root().join("docs/pipelines/factory.sh").exists());
+    for step in steps {
+        assert!(
+            step["uses"].is_string() || step["run"].is_string(),
+            "a step without uses or run: {step:?}"
+        );
+    }
+}
+
+/// Checks the restricted security context every reseal container runs with.
+fn assert_unprivileged(container: &Yaml, pod_non_root: bool, what: &str) {
+    let security = &container["securityContext"];
+    assert!(
+        pod_non_root || security["runAsNonRoot"] == Yaml::Bool(true),
+        "{what} runs as root"
+    );
+    assert_eq!(
+        security["allowPrivilegeEscalation"],
+        Yaml::Bool(false),
+        "{what}"
+    );
+    assert_eq!(
+        strings(&security["capabilities"]["drop"]),
+        ["ALL"],
+        "{what}"
+    );
+    assert!(
+        security["capabilities"]["add"].is_null(),
+        "{what} adds capabilities"
+    );
+    assert!(security["privileged"].is_null(), "{what}");
+}
+
+/// `command` and `args` of a container, with the image's reseal replaced by the built one and
+/// the mount path by `mount`; `params` substitute Tekton's `$(params.NAME)`, an array param
+/// expanding in place.
+fn command_line(container: &Yaml, mount: &Path, params: &[(&str, Vec<&str>)]) -> Vec<String> {
+    let mount_path = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let mut line = strings(&container["command"]);
+    assert_eq!(line, [RESEAL_IN_IMAGE], "the image's entry point");
+    line[0] = env!("CARGO_BIN_EXE_reseal").to_string();
+    for arg in strings(&container["args"]) {
+        if let Some((_, values)) = params
+            .iter()
+            .find(|(name, _)| arg == format!("$(params.{name}[*])"))
+        {
+            line.extend(values.iter().map(|v| v.to_string()));
+            continue;
+        }
+        let mut arg = arg.replace(mount_path, mount.to_str().unwrap());
+        for (name, values) in params {
+            arg = arg.replace(&format!("$(params.{name})"), values[0]);
+        }
+        assert!(!arg.contains("$("), "an unknown parameter in {arg}");
+        line.push(arg);
+    }
+    line
+}
+
+fn run_line(line: &[String]) -> Output {
+    Command::new(&line[0]).args(&line[1..]).output().unwrap()
+}
+
+/// A claim's contents as KubeVirt leaves them: the disk image as `disk.img`.
+fn claim_with_sample_disk() -> tempfile::TempDir {
+    let claim = tempfile::tempdir().unwrap();
+    let build = tempfile::tempdir().unwrap();
+    let disk = sample_disk(build.path(), Container::Vhdx);
+    std::fs::rename(&disk, claim.path().join("disk.img")).unwrap();
+    claim
+}
+
+#[test]
+fn tekton_task_steps_run_on_a_claim() {
+    let task = read_yaml("docs/kubernetes/task.yaml");
+    assert_eq!(task["apiVersion"], Yaml::from("tekton.dev/v1"));
+    assert_eq!(task["kind"], Yaml::from("Task"));
+    assert!(task["metadata"]["name"].is_string());
+    let params = task["spec"]["params"].as_sequence().unwrap();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no param {name}"))
+    };
+    assert_eq!(param("pvc")["type"], Yaml::from("string"));
+    assert_eq!(param("options")["type"], Yaml::from("array"));
+    let disk_default = param("disk")["default"].as_str().unwrap().to_string();
+    let volumes = task["spec"]["volumes"].as_sequence().unwrap();
+    assert_eq!(
+        volumes[0]["persistentVolumeClaim"]["claimName"],
+        Yaml::from("$(params.pvc)")
+    );
+
+    let claim = claim_with_sample_disk();
+    let steps = task["spec"]["steps"].as_sequence().unwrap();
+    assert_eq!(steps.len(), 2);
+    for step in steps {
+        let name = step["name"].as_str().unwrap();
+        assert!(step["image"].is_string(), "{name}");
+        assert_eq!(
+            step["volumeMounts"][0]["name"], volumes[0]["name"],
+            "{name}"
+        );
+        assert_unprivileged(step, false, name);
+        let line = command_line(
+            step,
+            claim.path(),
+            &[
+                ("disk", vec![disk_default.as_str()]),
+                ("options", vec!["--computer-name", "LAB-01"]),
+            ],
+        );
+        let output = run_line(&line);
+        assert_eq!(code(&output), 0, "step {name}: {line:?}: {}", text(&output));
+        if name == "generalize" {
+            let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert!(document.to_string().contains("LAB-01"), "{document}");
+        }
+    }
+}
+
+#[test]
+fn kubernetes_job_runs_on_a_claim_and_the_containerfile_matches() {
+    let job = read_yaml("docs/kubernetes/job.yaml");
+    assert_eq!(job["apiVersion"], Yaml::from("batch/v1"));
+    assert_eq!(job["kind"], Yaml::from("Job"));
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], Yaml::from("Never"));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], Yaml::Bool(true));
+    let user = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert_ne!(user, 0);
+    assert!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"].is_string());
+    let containers = pod["containers"].as_sequence().unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_unprivileged(&containers[0], true, "the job's container");
+
+    let claim = claim_with_sample_disk();
+    let line = command_line(&containers[0], claim.path(), &[]);
+    let output = run_line(&line);
+    assert_eq!(code(&output), 0, "{line:?}: {}", text(&output));
+    let verify = Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .arg("verify")
+        .arg(claim.path().join("disk.img"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&verify), 0, "{}", text(&verify));
+
+    // The image's entry point is the command both examples run, and its user is the Job's.
+    let containerfile =
+        std::fs::read_to_string(workspace_root().join("docs/kubernetes/Containerfile")).unwrap();
+    let instructions: Vec<&str> = containerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    let last_stage = instructions
+        .iter()
+        .rposition(|l| l.starts_with("FROM "))
+        .unwrap();
+    let stage = &instructions[last_stage..];
+    assert!(
+        stage.contains(&format!(r#"ENTRYPOINT ["{RESEAL_IN_IMAGE}"]"#).as_str()),
+        "{stage:?}"
+    );
+    assert!(
+        stage.contains(&format!("USER {user}:{user}").as_str()),
+        "the image runs as the Job's user: {stage:?}"
+    );
+    assert!(
+        instructions
+            .iter()
+            .any(|l| l.contains("target/dist/reseal-")),
+        "the image is made from the release bundle"
+    );
+}
