@@ -237,7 +237,7 @@ pub struct SetArgs {
     write: WriteArgs,
 }
 
-fn recovery_text(outcome: &RecoveryOutcome) -> String {
+pub(crate) fn recovery_text(outcome: &RecoveryOutcome) -> String {
     match outcome {
         RecoveryOutcome::RolledForward { files } => format!(
             "an interrupted run was finished ({} files written or deleted from its journal)",
@@ -635,7 +635,7 @@ fn inspection_text(i: &Inspection) -> String {
     text
 }
 
-fn apply_text(report: &ApplyReport) -> String {
+pub(crate) fn apply_text(report: &ApplyReport) -> String {
     format!(
         "applied: {} hives committed, {} files written, {} files and {} directories deleted",
         report.hives_written.len(),

@@ -32,6 +32,7 @@ mod error;
 mod hive_cmd;
 mod image_cmd;
 mod operations_cmd;
+mod newsid_cmd;
 mod progress_bar;
 mod run_log;
 mod verify_cmd;
@@ -84,6 +85,8 @@ enum Command {
     /// Rename the machine in place without generalizing (for a clone): the computer name in every
     /// registry value that holds it, and optionally its description; nothing else changes.
     Set(image_cmd::SetArgs),
+    /// Give the image a new machine SID in place, without generalize, specialize or OOBE.
+    Newsid(newsid_cmd::NewSidArgs),
     /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
     /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
     Verify(verify_cmd::VerifyArgs),
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Generalize(args) => image_cmd::generalize(args, cli.json),
         Command::Reseal(args) => image_cmd::reseal(args, cli.json),
         Command::Set(args) => image_cmd::set(args, cli.json),
+        Command::Newsid(args) => newsid_cmd::newsid(args, cli.json),
         Command::Verify(args) => verify_cmd::verify(args, cli.json),
         Command::Recover(args) => image_cmd::recover(args, cli.json),
         Command::ListOperations => operations_cmd::list(cli.json),

@@ -13,6 +13,7 @@
 use std::collections::btree_map::{BTreeMap, Entry};
 
 use reseal_hive::Hive;
+use reseal_nt::domain_swap::DomainSwap;
 
 use crate::error::{Error, Result};
 use crate::image::{hive_logs, load_hive, Image};
@@ -56,6 +57,7 @@ pub(crate) fn apply_with_hives(
         })?;
         writes.extend(file_writes(target, plan, &mut report)?);
         stage_all(target, &writes, progress)?;
+        swap_file_security(target, plan)?;
         // Even with nothing to write the target may owe its output (a differencing child).
         target.commit(progress)
     })();
@@ -93,6 +95,38 @@ fn stage_all(target: &mut dyn Target, writes: &[Write], progress: &dyn Progress)
     });
     progress.finish();
     result
+}
+
+/// Stages the plan's SID replacements in the file-system security descriptors, each checked
+/// to change what the plan's scan found.
+fn swap_file_security(target: &mut dyn Target, plan: &Plan) -> Result<()> {
+    for change in &plan.changes {
+        let Action::SwapFileSecurity {
+            old_domain,
+            new_domain,
+            found,
+        } = &change.action
+        else {
+            continue;
+        };
+        let parse = |text: &str| {
+            reseal_nt::Sid::parse_machine_sid(text)
+                .map_err(|e| Error::usage(format!("the plan's domain SID {text}: {e}")))
+        };
+        let swap = DomainSwap::new(&parse(old_domain)?, &parse(new_domain)?)
+            .map_err(|e| Error::usage(format!("the plan's domain SIDs: {e}")))?;
+        let swapped = target.swap_file_security(&swap)?;
+        if swapped != *found {
+            return Err(stale(
+                &target.describe(),
+                format!(
+                    "{} file security descriptors named {old_domain}, not the {} planned",
+                    swapped.descriptors, found.descriptors
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The error for a change that does not match the image.

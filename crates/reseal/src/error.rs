@@ -226,6 +226,23 @@ impl Error {
         Error::wrap(kind, Some(file), err)
     }
 
+    /// The error for something this kind of target cannot do (`what`, e.g. "replacing a SID in
+    /// file security descriptors"); [`Error::is_unsupported`] tells it apart.
+    pub fn unsupported(target: &str, what: &str) -> Error {
+        Error::other(
+            None,
+            format!("{target}: {what} is not supported for this kind of image"),
+        )
+        .with_source(Unsupported)
+    }
+
+    /// `true` for an [`Error::unsupported`] error.
+    pub fn is_unsupported(&self) -> bool {
+        self.source
+            .as_deref()
+            .is_some_and(|source| source.downcast_ref::<Unsupported>().is_some())
+    }
+
     /// The error for an image in which an interrupted run waits to be finished or undone.
     pub fn interrupted_run(image: &str) -> Error {
         Error {
@@ -264,6 +281,18 @@ impl Error {
         self.remedy == Some(Remedy::FinishCommittedRun)
     }
 }
+
+/// The source of an [`Error::unsupported`] error.
+#[derive(Debug, Clone, Copy)]
+pub struct Unsupported;
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not supported for this kind of image")
+    }
+}
+
+impl std::error::Error for Unsupported {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -14,6 +14,7 @@ pub mod image;
 pub mod inspect;
 pub mod limits;
 pub mod lock;
+pub mod newsid;
 pub mod operations;
 pub mod options;
 pub mod plan;
@@ -33,6 +34,7 @@ pub use error::{Error, ErrorKind, Input, Remedy, Result};
 pub use image::Image;
 pub use inspect::Inspection;
 pub use lock::{ImageLock, LockMode};
+pub use newsid::{newsid, NewSidOptions};
 pub use options::{GeneralizeOptions, Mode, Rename};
 pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
@@ -42,8 +44,8 @@ pub use reseal_nt::{evtx, sid, Sid};
 pub use run::{generalize_images, inspect_images, rename_images, RunEvent, RunOptions};
 pub use targets::wim::is_wim_file;
 pub use targets::{
-    DirEntry, DirectoryTarget, DiskTarget, RecoveryOutcome, Target, VolumeLocation, WimImageInfo,
-    WimTarget,
+    DirEntry, DirectoryTarget, DiskTarget, FileSecuritySwap, RecoveryOutcome, Target,
+    VolumeLocation, WimImageInfo, WimTarget,
 };
 pub use verify::{Verdict, VerifyReport};
 

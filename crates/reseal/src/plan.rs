@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::image::{join_path, Image};
 use crate::limits::ReadLimit;
-use crate::targets::{split_parent, upper_case_name, DirEntry};
+use crate::targets::{split_parent, upper_case_name, DirEntry, FileSecuritySwap};
 use reseal_nt::hex;
 
 /// Everything one run will change, in order, with notes for the user.
@@ -123,6 +123,17 @@ pub enum Action {
     DeleteDirectory {
         /// The directory's image path.
         path: String,
+    },
+    /// Replaces the account-domain SID `old_domain` by `new_domain` in every file and
+    /// directory's security descriptor (see [`crate::Target::swap_file_security`]).
+    SwapFileSecurity {
+        /// The domain SID replaced (`S-1-5-21-A-B-C`).
+        old_domain: String,
+        /// The domain SID put in its place.
+        new_domain: String,
+        /// What the scan found: the descriptors that name the old domain and the files using
+        /// them.
+        found: FileSecuritySwap,
     },
 }
 
@@ -417,6 +428,28 @@ impl Plan {
         Ok(())
     }
 
+    /// Replaces `old_domain` by `new_domain` in the file-system security descriptors, when the
+    /// scan `found` any that name it.
+    pub fn swap_file_security(
+        &mut self,
+        origin: Origin,
+        old_domain: &reseal_nt::Sid,
+        new_domain: &reseal_nt::Sid,
+        found: FileSecuritySwap,
+    ) {
+        if found.descriptors == 0 {
+            return;
+        }
+        self.push(
+            origin,
+            Action::SwapFileSecurity {
+                old_domain: old_domain.to_string(),
+                new_domain: new_domain.to_string(),
+                found,
+            },
+        );
+    }
+
     /// Adds a note for the user.
     pub fn note(&mut self, provider: &'static str, message: impl Into<String>) {
         self.notes.push(Note {
@@ -546,6 +579,7 @@ impl Action {
             Action::WriteFile { .. } => "create file",
             Action::DeleteFile { .. } => "delete file",
             Action::DeleteDirectory { .. } => "delete directory",
+            Action::SwapFileSecurity { .. } => "replace SID in file security",
         }
     }
 
@@ -576,6 +610,7 @@ impl Action {
             Action::WriteFile { path, .. }
             | Action::DeleteFile { path }
             | Action::DeleteDirectory { path } => path.clone(),
+            Action::SwapFileSecurity { .. } => "every file and directory".to_string(),
         }
     }
 
@@ -614,6 +649,14 @@ impl Action {
             } => format!("{} bytes (contents hidden: sensitive)", contents.len()),
             Action::WriteFile { contents, .. } => format!("{} bytes", contents.len()),
             Action::DeleteFile { .. } | Action::DeleteDirectory { .. } => String::new(),
+            Action::SwapFileSecurity {
+                old_domain,
+                new_domain,
+                found,
+            } => format!(
+                "{old_domain} -> {new_domain} in {} descriptors, used by {} files and directories",
+                found.descriptors, found.files
+            ),
         }
     }
 
@@ -677,6 +720,14 @@ impl Action {
             Action::DeleteDirectory { path } => {
                 json!({"action": "delete-directory", "path": path})
             }
+            Action::SwapFileSecurity {
+                old_domain,
+                new_domain,
+                found,
+            } => json!({
+                "action": "swap-file-security", "old_domain": old_domain,
+                "new_domain": new_domain, "descriptors": found.descriptors, "files": found.files,
+            }),
         }
     }
 }

@@ -12,6 +12,8 @@ pub use directory::{DirectoryTarget, FileStore, Folder};
 pub use disk::{DiskTarget, VolumeLocation};
 pub use wim::{WimImageInfo, WimTarget};
 
+use reseal_nt::domain_swap::DomainSwap;
+
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -51,6 +53,9 @@ pub struct FileSecuritySwap {
     /// Files and directories whose descriptor is one of them.
     pub files: u64,
 }
+
+/// What the default [`Target::scan_file_security`] and [`Target::swap_file_security`] say.
+const FILE_SECURITY_SWAP: &str = "replacing a domain SID in the file security descriptors";
 
 /// An offline Windows image, read at any time and written in transactions.
 ///
@@ -110,22 +115,16 @@ pub trait Target {
 
     /// How many of the image's file-system security descriptors name a SID of `swap`'s old
     /// domain, and the files using them. Reads only.
-    fn scan_file_security(
-        &mut self,
-        swap: &reseal_nt::domain_swap::DomainSwap,
-    ) -> Result<FileSecuritySwap> {
+    fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
         let _ = swap;
-        Err(file_security_unsupported(&self.describe()))
+        Err(Error::unsupported(&self.describe(), FILE_SECURITY_SWAP))
     }
     /// Stages, in the open transaction, the replacement of `swap`'s old domain SID by the new
     /// one in every file and directory's security descriptor (lengths kept); made durable by
     /// `commit` with the other writes, old-or-new after a crash.
-    fn swap_file_security(
-        &mut self,
-        swap: &reseal_nt::domain_swap::DomainSwap,
-    ) -> Result<FileSecuritySwap> {
+    fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
         let _ = swap;
-        Err(file_security_unsupported(&self.describe()))
+        Err(Error::unsupported(&self.describe(), FILE_SECURITY_SWAP))
     }
 
     /// `true` when an interrupted run left something that [`Target::recover`] must finish or
@@ -140,13 +139,6 @@ pub trait Target {
     fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
         let _ = time;
     }
-}
-
-/// The refusal of a target that cannot change its file system's security descriptors.
-fn file_security_unsupported(image: &str) -> Error {
-    Error::refused(format!(
-        "{image}: changing the security descriptors of its files is not supported"
-    ))
 }
 
 /// Stages `contents` at `path`: [`Target::replace_file`] when the file exists, else

@@ -1,0 +1,75 @@
+//! `reseal newsid`: gives the image a new machine SID in place, without generalize or OOBE
+//! (the library's [`reseal::newsid`]). An interrupted earlier run is finished or rolled back
+//! first; `--dry-run` prints the plan and writes nothing.
+
+use clap::Args;
+use reseal::{NewSidOptions, OpenOptions, Sid};
+use serde_json::json;
+
+use crate::image_cmd::{apply_text, recovery_text, ImageArgs, WaitArgs};
+use crate::progress_bar::TerminalProgress;
+use crate::CliError;
+
+#[derive(Args, Debug)]
+pub struct NewSidArgs {
+    #[command(flatten)]
+    image: ImageArgs,
+    /// The new machine SID (S-1-5-21-A-B-C; default: random).
+    #[arg(long, value_name = "SID")]
+    sid: Option<String>,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
+    let sid = args
+        .sid
+        .as_deref()
+        .map(|text| {
+            Sid::parse_machine_sid(text).map_err(|e| CliError::usage(format!("--sid {text}: {e}")))
+        })
+        .transpose()?;
+    let options = NewSidOptions {
+        sid,
+        dry_run: args.dry_run,
+    };
+    let open = OpenOptions {
+        index: args.image.index.as_deref(),
+        partition: args.image.partition,
+        wait: args.wait.wait,
+        ..OpenOptions::default()
+    };
+    let mut target = reseal::open_target_with(&args.image.target, &open)?;
+    if let Some(outcome) = reseal::recover(target.as_mut())? {
+        eprintln!("reseal: {}", recovery_text(&outcome));
+    }
+    let progress = TerminalProgress::for_stderr();
+    let progress: &dyn reseal::Progress = match &progress {
+        Some(bar) => bar,
+        None => &reseal::NoProgress,
+    };
+    let (plan, applied) =
+        reseal::newsid::newsid_with_progress(target.as_mut(), &options, progress)?;
+    if as_json {
+        let document = json!({
+            "target": target.describe(),
+            "dry_run": options.dry_run,
+            "plan": plan,
+            "applied": applied,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
+    } else {
+        let outcome = match &applied {
+            Some(report) => apply_text(report),
+            None => "dry run: nothing was written".to_string(),
+        };
+        out!("{plan}\n{outcome}\n");
+    }
+    Ok(())
+}

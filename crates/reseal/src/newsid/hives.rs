@@ -1,0 +1,169 @@
+//! The generic scan of a hive for the old domain SID: key names, value names and value data
+//! (binary SIDs anywhere in the data, and the SID's text in UTF-16 data), each replacement
+//! planned through the [`Plan`] helpers.
+
+use reseal_hive::{Hive, Key, ValueType};
+use reseal_nt::domain_swap::DomainSwap;
+use reseal_nt::utf16;
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::plan::{Origin, Plan};
+
+/// How deep a key may lie below the root (Windows allows 512 levels).
+const MAX_KEY_DEPTH: usize = 512;
+
+/// Where the scan found the old domain SID in one hive.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Values whose data names it: key path, value name, type, the new data.
+    data: Vec<(String, String, ValueType, Vec<u8>)>,
+    /// Values whose name holds it: key path, old name, new name.
+    names: Vec<(String, String, String)>,
+    /// Keys whose name holds it, deepest first: key path, new name.
+    keys: Vec<(String, String)>,
+}
+
+/// Plans, in `hive`, the replacement of the old domain SID of `swap` in every value's data,
+/// every value name and every key name (the root key's name is left: Windows names a loaded
+/// hive's root after where it loads it). Values first, then keys renamed deepest first, so
+/// every change names its key by the path it has when the change is made.
+pub fn plan_hive(
+    image: &mut Image,
+    plan: &mut Plan,
+    origins: &Origins,
+    hive: &str,
+    swap: &DomainSwap,
+) -> Result<()> {
+    let findings = match image.hive(hive)? {
+        Some(loaded) => scan(loaded, swap).map_err(|e| Error::from_hive(hive, e))?,
+        None => return Ok(()),
+    };
+    for (key, name, value_type, data) in &findings.data {
+        plan.set_value(image, origins.data, hive, key, name, *value_type, data)?;
+    }
+    for (key, old_name, new_name) in &findings.names {
+        let Some((value_type, data)) = image.value(hive, key, old_name)? else {
+            continue;
+        };
+        plan.delete_value(image, origins.names, hive, key, old_name)?;
+        plan.set_value(image, origins.names, hive, key, new_name, value_type, &data)?;
+    }
+    for (key, new_name) in &findings.keys {
+        plan.rename_key(image, origins.keys, hive, key, new_name)?;
+    }
+    Ok(())
+}
+
+/// The origins of the three kinds of change, one source each.
+#[derive(Debug, Clone, Copy)]
+pub struct Origins {
+    /// Value data.
+    pub data: Origin,
+    /// Value names.
+    pub names: Origin,
+    /// Key names.
+    pub keys: Origin,
+}
+
+/// Walks every key of `hive` (without recursion, so a deep hive cannot exhaust the stack).
+fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
+    let mut findings = Findings::default();
+    let mut renames: Vec<(usize, String, String)> = Vec::new();
+    let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), hive.root()?)];
+    while let Some((depth, path, key)) = pending.pop() {
+        for value in key.values()? {
+            let name = value.name()?;
+            let value_type = value.value_type()?;
+            if let Some(data) = swapped_data(&value.data()?, swap) {
+                findings
+                    .data
+                    .push((path.clone(), name.clone(), value_type, data));
+            }
+            if let Some(new_name) = swap.swap_in_text(&name) {
+                findings.names.push((path.clone(), name, new_name));
+            }
+        }
+        if depth >= MAX_KEY_DEPTH {
+            return Err(reseal_hive::Error::corrupt(
+                u64::from(key.cell_offset()),
+                format!("key {path} lies more than {MAX_KEY_DEPTH} levels deep"),
+            ));
+        }
+        for subkey in key.subkeys()? {
+            let name = subkey.name()?;
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}\\{name}")
+            };
+            if let Some(new_name) = swap.swap_in_text(&name) {
+                renames.push((depth + 1, child.clone(), new_name));
+            }
+            pending.push((depth + 1, child, subkey));
+        }
+    }
+    // Deepest first: a key is renamed before the keys above it, so its path is still valid.
+    renames.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    findings.keys = renames
+        .into_iter()
+        .map(|(_, path, name)| (path, name))
+        .collect();
+    Ok(findings)
+}
+
+/// `data` with every binary SID of the old domain replaced, and, when it is UTF-16 text, every
+/// written one; `None` when nothing changes. Both forms are looked for whatever the value's
+/// type: SAM and LSA store SIDs in values of their own types.
+pub fn swapped_data(data: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
+    let mut swapped = data.to_vec();
+    let mut changed = swap.swap_in_bytes(&mut swapped) > 0;
+    if swapped.len() % 2 == 0 {
+        if let Ok(text) = utf16::decode_le(&swapped) {
+            if let Some(new_text) = swap.swap_in_text(&text) {
+                swapped = utf16::encode_le(&new_text);
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(swapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reseal_nt::Sid;
+
+    fn swap() -> DomainSwap {
+        DomainSwap::new(
+            &Sid::parse_machine_sid("S-1-5-21-1-2-3").unwrap(),
+            &Sid::parse_machine_sid("S-1-5-21-1000-2000-3000").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn data_is_swapped_as_binary_and_as_text() {
+        let old = Sid::parse("S-1-5-21-1-2-3-1001").unwrap().to_bytes();
+        let mut data = vec![0xAA, 0xBB];
+        data.extend_from_slice(&old);
+        let swapped = swapped_data(&data, &swap()).unwrap();
+        assert_eq!(
+            &swapped[2..],
+            Sid::parse("S-1-5-21-1000-2000-3000-1001")
+                .unwrap()
+                .to_bytes()
+                .as_slice()
+        );
+        let text = utf16::encode_le("C:\\x\\S-1-5-21-1-2-3-500\0");
+        assert_eq!(
+            swapped_data(&text, &swap()).unwrap(),
+            utf16::encode_le("C:\\x\\S-1-5-21-1000-2000-3000-500\0")
+        );
+        assert_eq!(
+            swapped_data(&utf16::encode_le("S-1-5-21-1-2-33"), &swap()),
+            None
+        );
+        assert_eq!(swapped_data(b"abc", &swap()), None);
+    }
+}

@@ -1,0 +1,320 @@
+//! `newsid` on real SAM/SECURITY pairs and the sample image: python3-hivex finds the old
+//! domain SID nowhere in the result (key names, value names, value data), everything else is
+//! as it was, the local accounts keep their RIDs under the new SID, a second run with the same
+//! SID plans nothing, and the refusals write nothing.
+
+mod common;
+
+use common::{edit_hive, Tree};
+use reseal::newsid::{newsid, plan_newsid, NewSidOptions};
+use reseal::{DirectoryTarget, ErrorKind, Sid, ValueType};
+use reseal_testutil::{hivex_tree, HivexKey};
+
+const SAM: &str = "Windows/System32/config/SAM";
+const SECURITY: &str = "Windows/System32/config/SECURITY";
+const NEW_SID: &str = "S-1-5-21-1111111111-2222222222-3333333333";
+
+/// Server 2008 to 2022 pairs, and one more machine's, each with its account-domain SID.
+const REAL_PAIRS: [(&str, &str, &str); 6] = [
+    (
+        "hives/aiowinreg/win2008_32/sam.reg",
+        "hives/aiowinreg/win2008_32/security.reg",
+        "S-1-5-21-589621100-4099512711-419229089",
+    ),
+    (
+        "hives/aiowinreg/win2008r2_64/sam.reg",
+        "hives/aiowinreg/win2008r2_64/security.reg",
+        "S-1-5-21-1245377938-162839305-2294755303",
+    ),
+    (
+        "hives/aiowinreg/win2012_64/sam.reg",
+        "hives/aiowinreg/win2012_64/security.reg",
+        "S-1-5-21-2633610193-2350519190-1461333034",
+    ),
+    (
+        "hives/aiowinreg/win2016_64/sam.reg",
+        "hives/aiowinreg/win2016_64/security.reg",
+        "S-1-5-21-161349065-230161307-1850086198",
+    ),
+    (
+        "hives/aiowinreg/win2022_64/sam.reg",
+        "hives/aiowinreg/win2022_64/security.reg",
+        "S-1-5-21-4042553000-2217363381-1479057140",
+    ),
+    (
+        "hives/EricZimmerman/SAM",
+        "hives/EricZimmerman/SECURITY",
+        "S-1-5-21-3064465268-1549819264-574340205",
+    ),
+];
+
+fn options(sid: &str) -> NewSidOptions {
+    NewSidOptions {
+        sid: Some(Sid::parse_machine_sid(sid).unwrap()),
+        dry_run: false,
+    }
+}
+
+/// A tree with a real SAM/SECURITY pair, or `None` when the fixtures are missing (outside CI).
+fn real_pair_tree(sam: &str, security: &str) -> Option<Tree> {
+    let tree = Tree::empty();
+    tree.copy_fixture(sam, SAM)?;
+    tree.copy_fixture(security, SECURITY)?;
+    Some(tree)
+}
+
+/// The pair's machine made a workgroup machine: these servers were all joined to a domain
+/// (their `PolPrDmS` names it), which newsid refuses; an empty `PolPrDmS` is what leaving the
+/// domain leaves.
+fn leave_domain(tree: &Tree) {
+    edit_hive(tree, SECURITY, |hive| {
+        hive.set_value(r"Policy\PolPrDmS", "", ValueType::NONE, &[])
+            .unwrap();
+    });
+}
+
+/// The binary sub-authorities of a domain SID (`A-B-C`), the part newsid replaces.
+fn domain_bytes(sid: &str) -> Vec<u8> {
+    Sid::parse_machine_sid(sid).unwrap().to_bytes()[12..].to_vec()
+}
+
+/// `haystack` with every occurrence of `from` replaced by `to` (same length).
+fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = haystack.to_vec();
+    let mut at = 0;
+    while at + from.len() <= out.len() {
+        if out[at..at + from.len()] == *from {
+            out[at..at + from.len()].copy_from_slice(to);
+            at += from.len();
+        } else {
+            at += 1;
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// The tree as hivex reads it, with the old SID swapped for the new one the way the test
+/// expects newsid to, in names (text) and data (binary and UTF-16 text); children and values
+/// sorted, since a renamed key may move in its parent's list.
+fn swapped(key: &HivexKey, old: &str, new: &str) -> HivexKey {
+    let (old_bytes, new_bytes) = (domain_bytes(old), domain_bytes(new));
+    let mut values: Vec<_> = key
+        .values
+        .iter()
+        .map(|v| {
+            let data = replace_all(&v.data, &old_bytes, &new_bytes);
+            let data = replace_all(&data, &utf16(old), &utf16(new));
+            reseal_testutil::HivexValue {
+                name: v.name.replace(old, new),
+                value_type: v.value_type,
+                data,
+            }
+        })
+        .collect();
+    values.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut children: Vec<_> = key.children.iter().map(|c| swapped(c, old, new)).collect();
+    children.sort_by(|a, b| a.name.cmp(&b.name));
+    HivexKey {
+        name: if key.name.contains(old) {
+            key.name.replace(old, new)
+        } else {
+            key.name.clone()
+        },
+        values,
+        children,
+    }
+}
+
+/// Every place the old SID still appears in `key`: key names, value names, binary or UTF-16
+/// data.
+fn old_sid_places(key: &HivexKey, old: &str, path: &str, found: &mut Vec<String>) {
+    let here = format!("{path}\\{}", key.name);
+    if key.name.contains(old) {
+        found.push(format!("key name {here}"));
+    }
+    for value in &key.values {
+        if value.name.contains(old) {
+            found.push(format!("value name {here} {:?}", value.name));
+        }
+        if contains(&value.data, &domain_bytes(old)) || contains(&value.data, &utf16(old)) {
+            found.push(format!("value data {here} {:?}", value.name));
+        }
+    }
+    for child in &key.children {
+        old_sid_places(child, old, &here, found);
+    }
+}
+
+fn find_key<'a>(root: &'a HivexKey, path: &str) -> &'a HivexKey {
+    path.split('\\').fold(root, |key, name| {
+        key.children
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| panic!("no key {name} in {path}"))
+    })
+}
+
+#[test]
+fn real_sam_and_security_pairs_get_the_new_sid_and_nothing_else_changes() {
+    for (sam, security, old) in REAL_PAIRS {
+        let Some(tree) = real_pair_tree(sam, security) else {
+            return;
+        };
+        leave_domain(&tree);
+        let before_sam = hivex_tree(&tree.path(SAM));
+        let before_security = hivex_tree(&tree.path(SECURITY));
+
+        let mut target = DirectoryTarget::open(tree.root()).unwrap();
+        let (plan, applied) = newsid(&mut target, &options(NEW_SID)).unwrap();
+        assert!(applied.is_some(), "{sam}");
+        assert!(plan.changes.iter().all(|c| c.provider == "newsid"), "{sam}");
+
+        for (path, before) in [(SAM, &before_sam), (SECURITY, &before_security)] {
+            // hivex reads the result; the old SID is nowhere, and the rest is unchanged.
+            let after = hivex_tree(&tree.path(path));
+            let mut places = Vec::new();
+            old_sid_places(&after, old, "", &mut places);
+            assert!(places.is_empty(), "{sam} {path}: {places:?}");
+            assert_eq!(
+                swapped(&after, old, NEW_SID),
+                swapped(before, old, NEW_SID),
+                "{sam} {path}"
+            );
+            assert_ne!(after, *before, "{sam} {path}: nothing changed");
+        }
+
+        // The domain SID in both hives and the local accounts: the same RIDs under the new SID.
+        let new_sid = Sid::parse_machine_sid(NEW_SID).unwrap().to_bytes();
+        let security_after = hivex_tree(&tree.path(SECURITY));
+        let policy = find_key(&security_after, r"Policy\PolAcDmS");
+        assert_eq!(policy.values[0].data, new_sid, "{sam}");
+        let sam_after = hivex_tree(&tree.path(SAM));
+        let account = find_key(&sam_after, r"SAM\Domains\Account");
+        let v = &account.values.iter().find(|v| v.name == "V").unwrap().data;
+        assert_eq!(&v[v.len() - 24..], new_sid.as_slice(), "{sam}");
+        let rids = |root: &HivexKey| -> Vec<String> {
+            let mut rids: Vec<String> = find_key(root, r"SAM\Domains\Account\Users")
+                .children
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            rids.sort();
+            rids
+        };
+        assert_eq!(rids(&sam_after), rids(&before_sam), "{sam}");
+        let members = find_key(&sam_after, r"SAM\Domains\Builtin\Aliases\Members");
+        assert!(
+            members.children.iter().any(|c| c.name == NEW_SID),
+            "{sam}: the alias members of the local domain are under the new SID"
+        );
+
+        // A second run with the same SID plans nothing and writes nothing.
+        let snapshot = tree.snapshot();
+        let mut target = DirectoryTarget::open(tree.root()).unwrap();
+        let (again, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+        assert!(again.is_empty(), "{sam}: {again}");
+        assert_eq!(tree.snapshot(), snapshot, "{sam}");
+    }
+}
+
+#[test]
+fn a_domain_member_is_refused_and_nothing_is_written() {
+    let (sam, security, _) = REAL_PAIRS[4];
+    let Some(tree) = real_pair_tree(sam, security) else {
+        return;
+    };
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let error = newsid(&mut target, &options(NEW_SID)).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    assert!(error.message.contains("PolPrDmS"), "{error}");
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn sam_and_security_of_different_machines_are_refused() {
+    // regipy's SAM and SECURITY samples come from two different machines.
+    let Some(tree) = real_pair_tree("hives/regipy/SAM", "hives/regipy/SECURITY") else {
+        return;
+    };
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let error = plan_newsid(&mut target, &options(NEW_SID)).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    assert!(error.message.contains("do not belong together"), "{error}");
+    assert_eq!(tree.snapshot(), before);
+}
+
+#[test]
+fn the_sample_image_gets_the_new_sid_in_profile_list_and_logon_ui() {
+    let Some(tree) = common::sample_tree() else {
+        return;
+    };
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let old = plan_newsid(&mut target, &options(NEW_SID))
+        .unwrap()
+        .notes
+        .iter()
+        .find_map(|n| {
+            n.message
+                .strip_prefix("the machine SID changes from ")
+                .map(|rest| rest.split(' ').next().unwrap().to_string())
+        })
+        .unwrap();
+    newsid(&mut target, &options(NEW_SID)).unwrap();
+    for hive in ["SOFTWARE", "SYSTEM", "SAM", "SECURITY", "DEFAULT"] {
+        let after = hivex_tree(&tree.path(&format!("Windows/System32/config/{hive}")));
+        let mut places = Vec::new();
+        old_sid_places(&after, &old, "", &mut places);
+        assert!(places.is_empty(), "{hive}: {places:?}");
+    }
+    let software = hivex_tree(&tree.path("Windows/System32/config/SOFTWARE"));
+    let profiles = find_key(
+        &software,
+        r"Microsoft\Windows NT\CurrentVersion\ProfileList",
+    );
+    assert!(
+        profiles
+            .children
+            .iter()
+            .any(|c| c.name == format!("{NEW_SID}-500")),
+        "{:?}",
+        profiles
+            .children
+            .iter()
+            .map(|c| &c.name)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_user_with_an_efs_key_is_refused() {
+    let Some(tree) = common::sample_tree() else {
+        return;
+    };
+    edit_hive(&tree, "Users/Administrator/NTUSER.DAT", |hive| {
+        hive.create_key(reseal::newsid::EFS_CURRENT_KEYS).unwrap();
+        let hash = [0xAB; 20];
+        hive.set_value(
+            reseal::newsid::EFS_CURRENT_KEYS,
+            "CertificateHash",
+            ValueType::BINARY,
+            &hash,
+        )
+        .unwrap();
+    });
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let error = newsid(&mut target, &options(NEW_SID)).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Refused, "{error}");
+    assert!(error.message.contains("EFS"), "{error}");
+    assert_eq!(tree.snapshot(), before);
+}
