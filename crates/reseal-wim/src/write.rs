@@ -71,7 +71,12 @@ impl Wim {
 
     /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
     /// follows a failure: the old header never points there, so the bytes are unused anyway.
+    /// Nothing is cut after a header write that failed part-way: the new header may be on disk
+    /// and point there.
     pub(crate) fn discard_after(&mut self, len: u64) {
+        if self.header_in_doubt {
+            return;
+        }
         let _ = self.writer.set_len(len);
     }
 

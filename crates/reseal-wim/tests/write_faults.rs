@@ -193,6 +193,8 @@ fn run_with(dir: &Path, case: &Case, batch: bool, fault: Fault) -> (PathBuf, res
     let (writer, _) = FaultyWriter::new(&wim, Some(fault));
     image.set_writer(Box::new(writer));
     let err = update(&mut image, batch).expect_err("the injected fault must surface");
+    // What a caller does after a failed update (the WIM target's abort): drop what is staged.
+    let _ = image.discard_staged();
     drop(image);
     (wim, err)
 }
