@@ -4,27 +4,13 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use common::{code, reseal, text};
 use reseal_hive::data::encode_sz;
 use reseal_hive::{Hive, ValueType};
-use reseal_testutil::workspace_root;
+use reseal_testutil::{copy_dir, workspace_root};
 
 const DLL: &str = r"C:\WindowsAzure\GuestAgent_2.7.41491.1102\VMAgentDisabler.dll";
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 #[test]
 fn inspect_shows_registered_sysprep_providers() {

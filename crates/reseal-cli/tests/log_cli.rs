@@ -9,30 +9,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{code, reseal, text};
-use reseal_testutil::workspace_root;
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 fn sample_in(dir: &Path) -> Option<String> {
-    let source = workspace_root().join("fixtures/sample");
-    if !source.join("Windows/System32/config/SYSTEM").exists() {
-        eprintln!("skipping: {} is missing", source.display());
-        return None;
-    }
-    let image = dir.join("sample");
-    copy_dir(&source, &image);
-    Some(image.to_str().unwrap().to_string())
+    reseal_testutil::sample_copy_in(dir).map(|image| image.to_str().unwrap().to_string())
 }
 
 /// Every line starts with a UTC time as `YYYY-MM-DDTHH:MM:SS.fffffffZ `.

@@ -138,6 +138,19 @@ pub fn sample_wim_copy() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     Some((dir, copy))
 }
 
+/// A writable copy of the repository's sample image folder `fixtures/sample` at `dir/sample`,
+/// or `None`, said on stderr, when the sample is missing.
+pub fn sample_copy_in(dir: &Path) -> Option<PathBuf> {
+    let source = workspace_root().join("fixtures/sample");
+    if !source.join("Windows/System32/config/SYSTEM").exists() {
+        eprintln!("skipping: {} is missing", source.display());
+        return None;
+    }
+    let image = dir.join("sample");
+    copy_dir(&source, &image);
+    Some(image)
+}
+
 /// A writable copy of the repository's sample image folder `fixtures/sample` (made by `cargo
 /// xtask fixtures`) in a new temporary folder, or `None`, said on stderr, when it is missing.
 pub fn sample_dir_copy() -> Option<tempfile::TempDir> {
