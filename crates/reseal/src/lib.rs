@@ -261,6 +261,8 @@ fn plan_with_providers(
         let checks = validate::validate(&mut image, options)?;
         plan.operations = checks.iter().map(|outcome| outcome.check).collect();
         plan.checks = checks;
+    } else {
+        validate::refuse_unrestorable_hives(&mut image)?;
     }
     for provider in providers {
         plan.operations.push(provider.name());

@@ -701,3 +701,29 @@ fn a_real_domain_controller_is_refused() {
     assert!(reason.contains("ProductType is LanmanNT"), "{reason}");
     validate_with(&tree, &["unsupported-server-role", "dirty-hive"]).unwrap();
 }
+
+#[test]
+fn a_rename_refuses_a_hive_its_logs_cannot_restore_and_writes_nothing() {
+    let tree = Tree::empty();
+    if tree
+        .copy_fixture("hives/regipy/SYSTEM_B", "Windows/System32/config/SYSTEM")
+        .is_none()
+    {
+        return;
+    }
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let rename = reseal::Rename {
+        computer_name: "CLONE-7".into(),
+        ..Default::default()
+    };
+    let err = reseal::rename(&mut target, &rename).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+    assert!(
+        err.message
+            .contains(r"dirty-hive: Windows\System32\config\SYSTEM"),
+        "{err}"
+    );
+    drop(target);
+    assert!(tree.snapshot() == before, "the image changed");
+}

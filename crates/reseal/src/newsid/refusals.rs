@@ -1,6 +1,7 @@
 //! What newsid refuses, before anything is planned: an image whose SAM and SECURITY disagree
-//! about the machine SID, a domain member or domain controller, and users with EFS keys. All
-//! reasons are reported at once; nothing is written.
+//! about the machine SID, a domain member or domain controller, users with EFS keys, and hives
+//! holding changes their logs cannot restore. All reasons are reported at once; nothing is
+//! written.
 
 use reseal_nt::Sid;
 
@@ -21,6 +22,10 @@ pub const SAM_ACCOUNT_DOMAIN: &str = r"SAM\Domains\Account";
 /// `user_hives` are the users' NTUSER.DAT hives to look for EFS keys in.
 pub fn account_domain_sid(image: &mut Image, user_hives: &[String]) -> Result<Sid> {
     let mut reasons = Vec::new();
+    // Writing a hive back empties its logs: changes they could not restore would be lost.
+    if let Some(reason) = crate::validate::dirty_hive(image)? {
+        reasons.push(format!("dirty-hive: {reason}"));
+    }
     let security = read_policy_sid(image)?;
     let sam = read_sam_sid(image)?;
     if sam != security {

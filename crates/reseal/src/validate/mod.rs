@@ -186,6 +186,17 @@ pub fn validate(image: &mut Image, options: &GeneralizeOptions) -> Result<Vec<Ch
     })
 }
 
+/// Refuses an image whose hives hold changes their logs cannot restore, for the commands that
+/// run no other check (`rename`; `newsid` lists it with its own refusals): writing such a hive
+/// back would drop those changes.
+/// Unlike the `dirty-hive` check of generalize, nothing overrides it.
+pub fn refuse_unrestorable_hives(image: &mut Image) -> Result<()> {
+    match dirty_hive(image)? {
+        None => Ok(()),
+        Some(reason) => Err(Error::refused(format!("dirty-hive: {reason}"))),
+    }
+}
+
 /// Runs every check and returns the failures (none ignored).
 pub fn run_checks(image: &mut Image) -> Result<Vec<CheckFailure>> {
     let mut failures = Vec::new();
@@ -435,7 +446,8 @@ fn mdm_enrolled(image: &mut Image) -> Result<Option<String>> {
     }))
 }
 
-fn dirty_hive(image: &mut Image) -> Result<Option<String>> {
+/// The `dirty-hive` check: the hives holding changes their logs cannot restore, if any.
+pub(crate) fn dirty_hive(image: &mut Image) -> Result<Option<String>> {
     let mut hives: Vec<String> = MACHINE_HIVES.iter().map(|h| h.to_string()).collect();
     hives.extend(image.user_hives()?);
     let mut dirty = Vec::new();
