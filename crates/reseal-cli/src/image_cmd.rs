@@ -436,6 +436,13 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
 }
 
 pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
+    // Without generalize, the description is written by the rename, which needs the name.
+    if args.description.description.is_some() && args.computer_name.is_none() {
+        return Err(CliError::usage(
+            "--description on reseal goes with --computer-name (the rename writes both); \
+             to change only the description, give the current name too",
+        ));
+    }
     let options = GeneralizeOptions {
         generalize: false,
         mode: if args.audit { Mode::Audit } else { Mode::Oobe },

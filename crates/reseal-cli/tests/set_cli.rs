@@ -125,4 +125,9 @@ fn reseal_with_a_computer_name_renames_too() {
     assert!(changes.iter().any(|c| c["provider"] == "rename"));
     assert!(changes.iter().any(|c| c["provider"] == "setup-state"));
     assert_eq!(inspection(tree.path())["computer_name"], "KIOSK-3");
+
+    // A description alone would be dropped: refused before anything is read.
+    let alone = reseal(&["reseal", s(tree.path()), "--oobe", "--description", "Kiosk"]);
+    assert_eq!(code(&alone), 2, "{}", text(&alone));
+    assert!(text(&alone).contains("--computer-name"), "{}", text(&alone));
 }

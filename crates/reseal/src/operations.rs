@@ -139,6 +139,16 @@ impl Selection {
                 }
             }
         }
+        // The name and description given go into place only through that provider.
+        let naming = options.computer_name.is_some() || options.description.is_some();
+        if options.generalize && naming && !chosen.contains("computer-name") {
+            return Err(Error::bad_value(
+                Input::Operations,
+                "computer-name",
+                "a computer name or description was given, and the computer-name provider that \
+                 writes it is left out",
+            ));
+        }
         Ok(Selection {
             chosen: Some(chosen),
         })

@@ -124,6 +124,32 @@ fn a_required_provider_cannot_be_left_out_and_nothing_is_written() {
 }
 
 #[test]
+fn a_computer_name_with_its_provider_left_out_is_a_usage_error() {
+    let Some(tree) = sample_tree() else {
+        return;
+    };
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let options = GeneralizeOptions {
+        operations: defaults_without(true, &["computer-name"]),
+        ..fixed_options()
+    };
+    let error = reseal::generalize(&mut target, &options, &[]).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Usage, "{error}");
+    assert_eq!(error.value.as_deref(), Some("computer-name"));
+    // Without a name to write, leaving it out is fine. (`fixed_options` names the machine.)
+    let options = GeneralizeOptions {
+        operations: defaults_without(true, &["computer-name"]),
+        computer_name: None,
+        dry_run: true,
+        ..fixed_options()
+    };
+    reseal::generalize(&mut target, &options, &[]).unwrap();
+    drop(target);
+    assert!(tree.snapshot() == before, "the image changed");
+}
+
+#[test]
 fn unknown_names_and_generalize_providers_on_a_reseal_are_usage_errors() {
     let Some(tree) = sample_tree() else {
         return;
