@@ -91,7 +91,7 @@ pub struct SeedArgs {
     /// same output bytes; with SOURCE_DATE_EPOCH in the environment every written time is that
     /// time (see docs/reproducible.md).
     #[arg(long, value_name = "N")]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 }
 
 /// The `SOURCE_DATE_EPOCH` environment variable, as reproducible-builds.org specifies it: whole
@@ -546,7 +546,7 @@ fn run(
 }
 
 /// Records what a run on `target` checked, planned and wrote.
-fn log_plan(target: &str, plan: &reseal::Plan, applied: Option<&ApplyReport>) {
+pub(crate) fn log_plan(target: &str, plan: &reseal::Plan, applied: Option<&ApplyReport>) {
     run_log::record(format!("target: {target}"));
     for outcome in &plan.checks {
         match &outcome.ignored_failure {

@@ -6,17 +6,22 @@ use clap::Args;
 use reseal::{NewSidOptions, OpenOptions, Sid};
 use serde_json::json;
 
-use crate::image_cmd::{apply_text, recovery_text, ImageArgs, WaitArgs};
+use crate::image_cmd::{
+    apply_text, log_plan, recovery_text, source_date_epoch, ImageArgs, SeedArgs, WaitArgs,
+};
 use crate::progress_bar::TerminalProgress;
+use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
 #[derive(Args, Debug)]
 pub struct NewSidArgs {
     #[command(flatten)]
     image: ImageArgs,
-    /// The new machine SID (S-1-5-21-A-B-C; default: random).
-    #[arg(long, value_name = "SID")]
+    /// The new machine SID (S-1-5-21-A-B-C; default: random, or drawn from --seed).
+    #[arg(long, value_name = "SID", conflicts_with = "seed")]
     sid: Option<String>,
+    #[command(flatten)]
+    seed: SeedArgs,
     /// Print the plan and write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -35,7 +40,11 @@ pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
     let options = NewSidOptions {
         sid,
         dry_run: args.dry_run,
+        seed: args.seed.seed,
+        source_date_epoch: source_date_epoch()?,
     };
+    run_log::record(format!("image: {}", args.image.target.display()));
+    run_log::record(format!("options: {options:?}"));
     let open = OpenOptions {
         index: args.image.index.as_deref(),
         partition: args.image.partition,
@@ -44,15 +53,20 @@ pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
     };
     let mut target = reseal::open_target_with(&args.image.target, &open)?;
     if let Some(outcome) = reseal::recover(target.as_mut())? {
-        eprintln!("reseal: {}", recovery_text(&outcome));
+        let text = recovery_text(&outcome);
+        if run_log::verbosity() == Verbosity::Normal {
+            eprintln!("reseal: {text}");
+        }
+        run_log::record(text);
     }
-    let progress = TerminalProgress::for_stderr();
-    let progress: &dyn reseal::Progress = match &progress {
+    let bar = TerminalProgress::for_stderr().filter(|_| run_log::verbosity() != Verbosity::Quiet);
+    let progress = LoggedProgress::new(match &bar {
         Some(bar) => bar,
         None => &reseal::NoProgress,
-    };
+    });
     let (plan, applied) =
-        reseal::newsid::newsid_with_progress(target.as_mut(), &options, progress)?;
+        reseal::newsid::newsid_with_progress(target.as_mut(), &options, &progress)?;
+    log_plan(&target.describe(), &plan, applied.as_ref());
     if as_json {
         let document = json!({
             "target": target.describe(),
@@ -64,7 +78,7 @@ pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
         );
-    } else {
+    } else if run_log::verbosity() != Verbosity::Quiet {
         let outcome = match &applied {
             Some(report) => apply_text(report),
             None => "dry run: nothing was written".to_string(),

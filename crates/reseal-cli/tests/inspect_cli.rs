@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::fs;
-
 use common::{code, reseal, text};
 use reseal_hive::data::encode_sz;
 use reseal_hive::{Hive, ValueType};

@@ -105,6 +105,10 @@ fn directory_output_matches_the_schemas() {
     assert_valid("apply", &run);
     assert!(run["applied"]["hives_written"].as_array().unwrap().len() > 1);
 
+    let newsid = json_of(&["newsid", dir, "--sid", "S-1-5-21-1-2-3", "--dry-run"], 0);
+    assert_valid("apply", &newsid);
+    assert_valid("plan", &newsid["plan"]);
+
     let after = json_of(&["verify", dir], 0);
     assert_valid("verify", &after);
     assert_eq!(after["verdict"], "armed");
@@ -149,6 +153,31 @@ fn disk_output_matches_the_schemas() {
     let run = json_of(&["generalize", s(&disk)], 0);
     assert_valid("apply", &run);
     assert_valid("verify", &json_of(&["verify", s(&disk)], 0));
+}
+
+/// newsid's file-security change, as the library serializes it (the sample images' descriptors
+/// name no local account, so no real run plans one).
+#[test]
+fn a_file_security_swap_matches_the_plan_schema() {
+    let sid = |text| reseal::Sid::parse_machine_sid(text).unwrap();
+    let mut plan = reseal::Plan::new();
+    let origin = reseal::Origin {
+        provider: "newsid",
+        source: "docs/newsid.md: file security",
+    };
+    let found = reseal::FileSecuritySwap {
+        descriptors: 2,
+        files: 3,
+    };
+    plan.swap_file_security(
+        origin,
+        &sid("S-1-5-21-1-2-3"),
+        &sid("S-1-5-21-4-5-6"),
+        found,
+    );
+    let document = serde_json::to_value(&plan).unwrap();
+    assert_eq!(document["changes"][0]["action"], "swap-file-security");
+    assert_valid("plan", &document);
 }
 
 #[test]

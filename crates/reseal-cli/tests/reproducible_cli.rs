@@ -1,6 +1,7 @@
 //! `--seed N` with `SOURCE_DATE_EPOCH`: two copies of the sample WIM and of the sample directory
 //! generalized with the same seed and time give the same bytes (SHA-256 of the whole WIM, of
 //! every file of the directory, by coreutils' sha256sum); another seed or time gives others.
+//! The same for `newsid` on the WIM, whose new SID comes from the seed.
 
 mod common;
 
@@ -12,13 +13,19 @@ use reseal_testutil::{copy_dir, workspace_root};
 
 const EPOCH: &str = "1700000000";
 
-/// Runs `reseal generalize IMAGE --new-machine-guid` (a random GUID the seed must fix) with
-/// `--seed seed` and `SOURCE_DATE_EPOCH=epoch`.
-fn generalize(image: &Path, seed: &str, epoch: &str) -> Output {
+/// `reseal generalize IMAGE --new-machine-guid` (a random GUID the seed must fix).
+const GENERALIZE: &[&str] = &["generalize", "--new-machine-guid"];
+/// `reseal newsid IMAGE` (a random SID the seed must fix).
+const NEWSID: &[&str] = &["newsid"];
+
+/// Runs `command` (its name, then its flags) on `image` with `--seed seed` and
+/// `SOURCE_DATE_EPOCH=epoch`.
+fn run_seeded(command: &[&str], image: &Path, seed: &str, epoch: &str) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_reseal"))
-        .arg("generalize")
+        .arg(command[0])
         .arg(image)
-        .args(["--new-machine-guid", "--seed", seed])
+        .args(&command[1..])
+        .args(["--seed", seed])
         .env("SOURCE_DATE_EPOCH", epoch)
         .output()
         .unwrap();
@@ -71,13 +78,13 @@ fn copies(source: &Path, dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn assert_reproducible(source: &Path) {
+fn assert_reproducible(command: &[&str], source: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let images = copies(source, dir.path());
-    generalize(&images[0], "42", EPOCH);
-    generalize(&images[1], "42", EPOCH);
-    generalize(&images[2], "43", EPOCH);
-    generalize(&images[3], "42", "1700000001");
+    run_seeded(command, &images[0], "42", EPOCH);
+    run_seeded(command, &images[1], "42", EPOCH);
+    run_seeded(command, &images[2], "43", EPOCH);
+    run_seeded(command, &images[3], "42", "1700000001");
     let original = sha256(source);
     let first = sha256(&images[0]);
     assert_ne!(first, original, "nothing was written");
@@ -101,7 +108,7 @@ fn the_same_seed_and_time_give_the_same_wim() {
         eprintln!("skipping: {} is missing", wim.display());
         return;
     }
-    assert_reproducible(&wim);
+    assert_reproducible(GENERALIZE, &wim);
 }
 
 #[test]
@@ -111,7 +118,17 @@ fn the_same_seed_and_time_give_the_same_directory() {
         eprintln!("skipping: {} is missing", tree.display());
         return;
     }
-    assert_reproducible(&tree);
+    assert_reproducible(GENERALIZE, &tree);
+}
+
+#[test]
+fn newsid_with_the_same_seed_and_time_gives_the_same_wim() {
+    let wim = workspace_root().join("fixtures/sample.wim");
+    if !wim.exists() {
+        eprintln!("skipping: {} is missing", wim.display());
+        return;
+    }
+    assert_reproducible(NEWSID, &wim);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::entropy::Entropy;
+
 /// Why a SID could not be read, with the text or bytes' fault named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SidError {
@@ -129,8 +131,14 @@ impl Sid {
 
     /// A new random machine SID `S-1-5-21-A-B-C`, from the operating system's random source.
     pub fn random_machine_sid() -> Result<Sid> {
+        Sid::random_machine_sid_from(&Entropy::default())
+    }
+
+    /// A new machine SID `S-1-5-21-A-B-C` drawn from `entropy` (the same SID again for the
+    /// same seed).
+    pub fn random_machine_sid_from(entropy: &Entropy) -> Result<Sid> {
         let mut bytes = [0u8; 12];
-        getrandom::getrandom(&mut bytes).map_err(|e| SidError::NoRandom(e.to_string()))?;
+        entropy.fill(&mut bytes).map_err(SidError::NoRandom)?;
         let mut subs = vec![21];
         subs.extend(
             bytes
@@ -219,6 +227,14 @@ mod tests {
         let b = Sid::random_machine_sid().unwrap();
         assert!(a.is_machine_domain_sid());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_machine_sid_again() {
+        let sid = |seed| Sid::random_machine_sid_from(&Entropy::new(Some(seed), None)).unwrap();
+        assert_eq!(sid(7), sid(7));
+        assert_ne!(sid(7), sid(8));
+        assert!(sid(7).is_machine_domain_sid());
     }
 
     #[test]

@@ -51,7 +51,7 @@ const REAL_PAIRS: [(&str, &str, &str); 6] = [
 fn options(sid: &str) -> NewSidOptions {
     NewSidOptions {
         sid: Some(Sid::parse_machine_sid(sid).unwrap()),
-        dry_run: false,
+        ..Default::default()
     }
 }
 

@@ -40,6 +40,12 @@ pub struct NewSidOptions {
     pub sid: Option<Sid>,
     /// Plan only; write nothing.
     pub dry_run: bool,
+    /// Draw the random SID from this seed instead of the operating system, so the same input
+    /// and options give the same output (docs/reproducible.md).
+    pub seed: Option<u64>,
+    /// Stamp every time the run writes with this many seconds after the Unix epoch instead of
+    /// the clock's, as `SOURCE_DATE_EPOCH` asks.
+    pub source_date_epoch: Option<u64>,
 }
 
 /// Plans the new machine SID and, unless `options.dry_run`, applies the plan.
@@ -89,13 +95,19 @@ fn plan_keeping_hives(
         return Err(Error::interrupted_run(&target.describe()));
     }
     target.prepare_for_writes()?;
+    let fixed_time = options
+        .source_date_epoch
+        .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0));
+    target.set_fixed_time(fixed_time);
+    let entropy = reseal_nt::Entropy::new(options.seed, fixed_time);
     let mut image = Image::new(target);
+    image.set_fixed_time(fixed_time);
     let mut plan = Plan::new();
     let user_hives = image.user_hives()?;
     let old = refusals::account_domain_sid(&mut image, &user_hives)?;
     let new = match &options.sid {
         Some(sid) => sid.clone(),
-        None => Sid::random_machine_sid()
+        None => Sid::random_machine_sid_from(&entropy)
             .map_err(|e| Error::other(None, format!("cannot make a random machine SID: {e}")))?,
     };
     let swap = DomainSwap::new(&old, &new)
