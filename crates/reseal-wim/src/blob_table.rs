@@ -55,6 +55,12 @@ impl BlobEntry {
     pub fn is_solid_resource(&self) -> bool {
         self.solid_run.is_some() && self.reshdr.uncompressed_size == SOLID_RESOURCE_MAGIC
     }
+
+    /// The resource header of this blob when a new resource replacing it may copy its chunks:
+    /// compressed, and not part of a solid run.
+    pub(crate) fn reusable_resource(&self) -> Option<ResourceHeader> {
+        (self.solid_run.is_none() && self.reshdr.is_compressed()).then_some(self.reshdr)
+    }
 }
 
 #[derive(Debug, Clone, Default)]

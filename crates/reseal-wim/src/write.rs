@@ -13,7 +13,7 @@
 use sha1::{Digest, Sha1 as Sha1Hasher};
 
 use crate::blob_table::{BlobEntry, BlobTable, Sha1, ZERO_HASH};
-use crate::chunk_reuse::{self, OldResource};
+use crate::chunk_reuse::{self, ChunkCounts, OldResource};
 use crate::error::{Error, Result};
 use crate::header::{Header, ResourceHeader, FLAG_COMPRESSION, RESOURCE_METADATA};
 use crate::integrity;
@@ -78,6 +78,53 @@ impl Wim {
             return;
         }
         let _ = self.writer.set_len(len);
+    }
+
+    /// Appends `contents` at `offset` as a resource with `extra_flags`. When it replaces the
+    /// resource `replaces` (one whose chunks can be reused), the chunks whose bytes did not
+    /// change are copied as stored and only the others compressed; the counts say how many of
+    /// each (none for a plain append).
+    fn append_replacing(
+        &mut self,
+        offset: u64,
+        contents: &[u8],
+        chunk_size: u32,
+        extra_flags: u8,
+        replaces: Option<ResourceHeader>,
+    ) -> Result<(ResourceHeader, ChunkCounts)> {
+        let codec = self.codec()?;
+        match (codec, replaces) {
+            (Some(codec), Some(old)) => {
+                let old = OldResource {
+                    file: &self.file,
+                    file_len: offset,
+                    spec: ResourceSpec::plain(&old, Some(codec), chunk_size),
+                    decompressors: &mut self.decompressors,
+                };
+                chunk_reuse::append_reusing(
+                    self.writer.as_mut(),
+                    &self.path,
+                    offset,
+                    contents,
+                    codec,
+                    chunk_size,
+                    extra_flags,
+                    old,
+                )
+            }
+            _ => {
+                let reshdr = resource::append(
+                    self.writer.as_mut(),
+                    &self.path,
+                    offset,
+                    contents,
+                    codec,
+                    chunk_size,
+                    extra_flags,
+                )?;
+                Ok((reshdr, ChunkCounts::default()))
+            }
+        }
     }
 
     /// Writes the new metadata resource of image `index`, the blob table, the XML data and the
@@ -199,45 +246,20 @@ impl Wim {
                 .serialize()
                 .map_err(|m| Error::from_malformed(&self.path, m))?;
         }
-        let codec = self.codec()?;
         let chunk_size = update.chunk_size;
         let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
         let metadata_index = self.blob_table.metadata[index as usize - 1];
         // The serialized tree keeps the bytes of everything before the first changed dentry,
         // and a replace patches dentries in place: the old resource's chunks there are copied.
-        let old_metadata = &self.blob_table.entries[metadata_index];
-        let reusable = old_metadata.solid_run.is_none() && old_metadata.reshdr.is_compressed();
-        let metadata_reshdr = match codec {
-            Some(codec) if reusable => {
-                let old = OldResource {
-                    file: &self.file,
-                    file_len: update.write_at,
-                    spec: ResourceSpec::plain(&old_metadata.reshdr, Some(codec), chunk_size),
-                    decompressors: &mut self.decompressors,
-                };
-                let (reshdr, counts) = chunk_reuse::append_reusing(
-                    self.writer.as_mut(),
-                    &self.path,
-                    update.write_at,
-                    &edited.bytes,
-                    codec,
-                    chunk_size,
-                    RESOURCE_METADATA,
-                    old,
-                )?;
-                self.written_chunks.metadata.add(counts);
-                reshdr
-            }
-            _ => resource::append(
-                self.writer.as_mut(),
-                &self.path,
-                update.write_at,
-                &edited.bytes,
-                codec,
-                chunk_size,
-                RESOURCE_METADATA,
-            )?,
-        };
+        let replaces = self.blob_table.entries[metadata_index].reusable_resource();
+        let (metadata_reshdr, counts) = self.append_replacing(
+            update.write_at,
+            &edited.bytes,
+            chunk_size,
+            RESOURCE_METADATA,
+            replaces,
+        )?;
+        self.written_chunks.metadata.add(counts);
         update.write_at += metadata_reshdr.size_in_wim;
         update.table.entries[metadata_index].reshdr = metadata_reshdr;
         update.table.entries[metadata_index].hash = metadata_hash;
@@ -351,42 +373,12 @@ impl Update {
                 entry.refcount = entry.refcount.saturating_add(references);
             }
             None => {
-                let codec = wim.codec()?;
-                let old = replaces
+                let replaces = replaces
                     .and_then(|old| self.table.find(old))
-                    .map(|index| &self.table.entries[index])
-                    .filter(|old| old.solid_run.is_none() && old.reshdr.is_compressed());
-                let reshdr = match (codec, old) {
-                    (Some(codec), Some(old)) => {
-                        let old = OldResource {
-                            file: &wim.file,
-                            file_len: self.write_at,
-                            spec: ResourceSpec::plain(&old.reshdr, Some(codec), self.chunk_size),
-                            decompressors: &mut wim.decompressors,
-                        };
-                        let (reshdr, counts) = chunk_reuse::append_reusing(
-                            wim.writer.as_mut(),
-                            &wim.path,
-                            self.write_at,
-                            contents,
-                            codec,
-                            self.chunk_size,
-                            0,
-                            old,
-                        )?;
-                        wim.written_chunks.blobs.add(counts);
-                        reshdr
-                    }
-                    _ => resource::append(
-                        wim.writer.as_mut(),
-                        &wim.path,
-                        self.write_at,
-                        contents,
-                        codec,
-                        self.chunk_size,
-                        0,
-                    )?,
-                };
+                    .and_then(|index| self.table.entries[index].reusable_resource());
+                let (reshdr, counts) =
+                    wim.append_replacing(self.write_at, contents, self.chunk_size, 0, replaces)?;
+                wim.written_chunks.blobs.add(counts);
                 self.write_at += reshdr.size_in_wim;
                 self.table.push(BlobEntry {
                     reshdr,
