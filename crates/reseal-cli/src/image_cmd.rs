@@ -400,14 +400,16 @@ impl Output {
     }
 }
 
+/// The `--sid` value: a machine SID `S-1-5-21-A-B-C`, or a usage error naming it.
+pub(crate) fn parse_sid(text: Option<&str>) -> Result<Option<Sid>, CliError> {
+    text.map(|text| {
+        Sid::parse_machine_sid(text).map_err(|e| CliError::usage(format!("--sid {text}: {e}")))
+    })
+    .transpose()
+}
+
 pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
-    let sid = args
-        .sid
-        .as_deref()
-        .map(|text| {
-            Sid::parse_machine_sid(text).map_err(|e| CliError::usage(format!("--sid {text}: {e}")))
-        })
-        .transpose()?;
+    let sid = parse_sid(args.sid.as_deref())?;
     let options = GeneralizeOptions {
         generalize: true,
         mode: args.mode.mode(),
@@ -425,14 +427,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
     };
     run_log::record(format!("options: {options:?}"));
-    run(
-        &args.image,
-        &args.write,
-        as_json,
-        &mut |path, run, progress, each| {
-            reseal::generalize_images(path, run, &options, &[], progress, each)
-        },
-    )
+    generalize_run(&args.image, &args.write, as_json, &options)
 }
 
 pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
@@ -456,14 +451,7 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         ..GeneralizeOptions::default()
     };
     run_log::record(format!("options: {options:?}"));
-    run(
-        &args.image,
-        &args.write,
-        as_json,
-        &mut |path, run, progress, each| {
-            reseal::generalize_images(path, run, &options, &[], progress, each)
-        },
-    )
+    generalize_run(&args.image, &args.write, as_json, &options)
 }
 
 /// `reseal set IMAGE --computer-name NAME`: rename the machine in place, nothing else.
@@ -480,6 +468,18 @@ pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
         as_json,
         &mut |path, run, progress, each| reseal::rename_images(path, run, &rename, progress, each),
     )
+}
+
+/// Runs generalize or reseal (by `options`) through [`run`].
+fn generalize_run(
+    image: &ImageArgs,
+    write: &WriteArgs,
+    as_json: bool,
+    options: &GeneralizeOptions,
+) -> Result<(), CliError> {
+    run(image, write, as_json, &mut |path, run, progress, each| {
+        reseal::generalize_images(path, run, options, &[], progress, each)
+    })
 }
 
 /// A library run over every selected image of an image file, reporting each image.

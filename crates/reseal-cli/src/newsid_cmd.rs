@@ -3,11 +3,12 @@
 //! first; `--dry-run` prints the plan and writes nothing.
 
 use clap::Args;
-use reseal::{NewSidOptions, OpenOptions, Sid};
+use reseal::{NewSidOptions, OpenOptions};
 use serde_json::json;
 
 use crate::image_cmd::{
-    apply_text, log_plan, recovery_text, source_date_epoch, ImageArgs, SeedArgs, WaitArgs,
+    apply_text, log_plan, parse_sid, recovery_text, source_date_epoch, ImageArgs, SeedArgs,
+    WaitArgs,
 };
 use crate::progress_bar::TerminalProgress;
 use crate::run_log::{self, LoggedProgress, Verbosity};
@@ -30,13 +31,7 @@ pub struct NewSidArgs {
 }
 
 pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
-    let sid = args
-        .sid
-        .as_deref()
-        .map(|text| {
-            Sid::parse_machine_sid(text).map_err(|e| CliError::usage(format!("--sid {text}: {e}")))
-        })
-        .transpose()?;
+    let sid = parse_sid(args.sid.as_deref())?;
     let options = NewSidOptions {
         sid,
         dry_run: args.dry_run,
