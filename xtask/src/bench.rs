@@ -1,20 +1,24 @@
-//! `cargo xtask bench [hive|wim|disk]...`: benchmarks, each side by side with the tools a user
-//! would use otherwise, measured in the same run on the same machine. With no name, all three
-//! run. docs/PERFORMANCE.md records the figures and the aims they are held against.
+//! `cargo xtask bench [hive|wim|editions|disk]...`: benchmarks, each side by side with the tools
+//! a user would use otherwise, measured in the same run on the same machine. With no name, all
+//! four run. docs/PERFORMANCE.md records the figures and the aims they are held against.
 //!
 //! - `hive` ([`hive`]): the regf engine against python3-hivex on a SOFTWARE-shaped hive.
 //! - `wim` ([`wim`]): `reseal generalize` on a WIM against `wimlib-imagex update` replacing the
-//!   same files, and against the apply + generalize + capture round trip.
-//! - `disk` ([`disk`]): `reseal generalize` on a dynamic VHDX against a `qemu-img convert` round
-//!   trip through a raw disk.
+//!   same files, against the apply + generalize + capture round trip, and `reseal newsid`.
+//! - `editions` ([`editions`]): `reseal generalize --index all` on a WIM of six images sharing
+//!   most blobs against one image of it.
+//! - `disk` ([`disk`]): `reseal generalize` and `reseal newsid` on a dynamic VHDX and the same
+//!   disk as qcow2, in place and into a differencing child, against `qemu-img convert` round
+//!   trips through a raw disk.
 //!
 //! The WIM and disk benches share one generated Windows-shaped tree ([`windows_tree`]). Sizes
 //! come from environment variables (each module lists its own), so a small quick run is
 //! `BENCH_HIVE_KEYS=25000 BENCH_WIM_FILES=2000 BENCH_WIM_TREE_MIB=100 BENCH_WIM_HIVE_KEYS=25000
 //! BENCH_DISK_GIB=1 cargo xtask bench`. Generated inputs are kept in `target/bench/` (or
-//! `BENCH_DIR`) and made again only when missing.
+//! `BENCH_DIR`) and made again only when missing; `cargo xtask bench inputs` only makes them.
 
 mod disk;
+mod editions;
 mod hive;
 mod measure;
 mod wim;
@@ -27,12 +31,16 @@ use crate::{output_of, remove_if_present};
 
 use serde_json::Value;
 
-const BENCH_USAGE: &str = "usage: cargo xtask bench [hive|wim|disk]... (default: all three)";
+const BENCH_USAGE: &str =
+    "usage: cargo xtask bench [hive|wim|editions|disk]... (default: all four) | cargo xtask bench inputs";
 
 pub fn run() -> Result<(), String> {
     // main.rs hands over nothing; the words after `bench` choose the benches.
     let chosen: Vec<String> = std::env::args().skip(2).collect();
-    let known = ["hive", "wim", "disk"];
+    if chosen == ["inputs"] {
+        return make_inputs();
+    }
+    let known = ["hive", "wim", "editions", "disk"];
     if let Some(unknown) = chosen.iter().find(|name| !known.contains(&name.as_str())) {
         return Err(format!("unknown bench {unknown:?}; {BENCH_USAGE}"));
     }
@@ -47,12 +55,27 @@ pub fn run() -> Result<(), String> {
     if wanted("wim") {
         wim::run(&work)?;
     }
+    if wanted("editions") {
+        editions::run(&work)?;
+    }
     if wanted("disk") {
         disk::run(&work)?;
     }
     println!(
         "\nRecord these figures in docs/PERFORMANCE.md with the machine they were measured on."
     );
+    Ok(())
+}
+
+/// `cargo xtask bench inputs`: generates the WIM and disk benches' inputs that are missing and
+/// measures nothing (the full-size WIM takes close to an hour to capture).
+fn make_inputs() -> Result<(), String> {
+    crate::setup::run()?;
+    let work = work_dir()?;
+    let size = windows_tree::TreeSize::from_env()?;
+    let wim = windows_tree::tree_wim(&work, size)?;
+    let disk = disk::disk_image(&wim, env_number("BENCH_DISK_GIB", 20)?)?;
+    println!("{}\n{}", wim.display(), disk.display());
     Ok(())
 }
 
@@ -121,11 +144,59 @@ fn fresh_copy(from: &Path, to: &Path) -> Result<(), String> {
     output_of(Command::new("cp").arg("--sparse=always").arg(from).arg(to)).map(|_| ())
 }
 
+/// What `reseal inspect IMAGE [--index INDEX] --json` prints.
+fn inspect_json(reseal: &Path, image: &Path, index: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut command = Command::new(reseal);
+    command.arg("inspect").arg(image).arg("--json");
+    if let Some(index) = index {
+        command.args(["--index", index]);
+    }
+    output_of(&mut command)
+}
+
 /// Checks with `reseal inspect` that `image` has come out generalized (a run that exits 0 but
 /// leaves the image as it was would otherwise look fast).
 fn check_generalized(reseal: &Path, image: &Path) -> Result<(), String> {
-    let out = output_of(Command::new(reseal).arg("inspect").arg(image).arg("--json"))?;
+    check_generalized_image(reseal, image, None)
+}
+
+/// [`check_generalized`] for image `index` of a WIM.
+fn check_generalized_image(reseal: &Path, image: &Path, index: Option<&str>) -> Result<(), String> {
+    let out = inspect_json(reseal, image, index)?;
     crate::expect_generalized(&image.display().to_string(), &out)
+}
+
+/// The machine SID `reseal inspect` reports for `image`.
+fn machine_sid(reseal: &Path, image: &Path, index: Option<&str>) -> Result<String, String> {
+    let out = inspect_json(reseal, image, index)?;
+    let inspection: Value = serde_json::from_slice(&out)
+        .map_err(|e| format!("reseal inspect {} printed no JSON: {e}", image.display()))?;
+    inspection["machine_sid"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("reseal inspect {} reports no machine SID", image.display()))
+}
+
+/// Checks that `reseal newsid` gave `image` a machine SID other than `old`.
+fn check_new_sid(
+    reseal: &Path,
+    image: &Path,
+    index: Option<&str>,
+    old: &str,
+) -> Result<(), String> {
+    let new = machine_sid(reseal, image, index)?;
+    if new == old {
+        return Err(format!(
+            "{} still has the machine SID {old} after reseal newsid",
+            image.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The peak-memory aim of issue #17 in KiB: 1.5 x the largest changed hive + 64 MiB.
+fn memory_aim_kib(largest_changed_bytes: u64) -> u64 {
+    (largest_changed_bytes * 3 / 2 + (64 << 20)) >> 10
 }
 
 /// The bytes a file takes on disk (a sparse file takes less than its size).

@@ -1,11 +1,13 @@
-//! `cargo xtask bench disk`: `reseal generalize` on a dynamic VHDX holding the generated Windows
-//! tree, side by side with a `qemu-img convert` round trip through a raw disk, each on its own
-//! fresh copy:
+//! `cargo xtask bench disk`: `reseal generalize` on a disk holding the generated Windows tree,
+//! as a dynamic VHDX and as the same disk converted by qemu-img to each other format of
+//! `BENCH_DISK_FORMATS` (default `vhdx,qcow2`; `vmdk` is a monolithicSparse VMDK), side by side
+//! with a `qemu-img convert` round trip through a raw disk, each on its own fresh copy:
 //!
-//! 1. `reseal generalize disk.vhdx` in place, and with `--output-diff child.vhdx` (the parent
+//! 1. `reseal generalize disk.FORMAT` in place, and with `--output-diff child.FORMAT` (the parent
 //!    left as it is);
-//! 2. `qemu-img convert -O raw`, `reseal generalize` on the raw disk, `qemu-img convert -O vhdx
-//!    -o subformat=dynamic` back.
+//! 2. `qemu-img convert -O raw`, `reseal generalize` on the raw disk, `qemu-img convert` back to
+//!    the format;
+//! 3. on the VHDX, `reseal newsid disk.vhdx` in place, against generalize.
 //!
 //! Each reseal step is first tried with `--dry-run`; when reseal cannot open that kind of disk,
 //! the step is reported as not measured and the round trip runs without its edit.
@@ -13,15 +15,46 @@
 //! The disk is built without root and cached: a sparse raw disk of `BENCH_DISK_GIB` GiB (default
 //! 20) with a GPT and one basic-data partition from sector 2048, an NTFS volume made by mkntfs in
 //! a sparse file of its own, the tree WIM applied into it by wimlib's NTFS-3G mode, the volume
-//! copied into the disk at 1 MiB (holes kept), and the whole converted to a dynamic VHDX.
+//! copied into the disk at 1 MiB (holes kept), and the whole converted to a dynamic VHDX; the
+//! other formats are converted from the VHDX, also once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::measure::{measure, Cost};
+use super::wim::verdict;
 use super::windows_tree::{self, TreeSize};
 use super::{allocated_size, check_generalized, fresh_copy, load_average, mib};
 use crate::{remove_if_present, Scratch};
+
+/// The aims of issues #15, #17 and #18.
+const MAX_VHDX_IN_PLACE_SECONDS: f64 = 0.6;
+const MAX_VHDX_OUTPUT_DIFF_SECONDS: f64 = 0.4;
+const MAX_RATIO_TO_VHDX: f64 = 1.5;
+const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 10.0;
+const MAX_NEWSID_RATIO: f64 = 2.0;
+
+/// A container format the bench measures: its qemu-img name (also the file extension) and the
+/// options qemu-img makes it with.
+struct Container {
+    name: &'static str,
+    create_options: &'static [&'static str],
+}
+
+const CONTAINERS: &[Container] = &[
+    Container {
+        name: "vhdx",
+        create_options: &["-o", "subformat=dynamic"],
+    },
+    Container {
+        name: "qcow2",
+        create_options: &[],
+    },
+    Container {
+        name: "vmdk",
+        create_options: &["-o", "subformat=monolithicSparse"],
+    },
+];
 
 /// One measured side, or why it was not measured.
 struct Side {
@@ -31,86 +64,68 @@ struct Side {
 
 struct Measured {
     cost: Cost,
-    /// How many more bytes the resulting image files take on disk than the input VHDX (files
+    /// How many more bytes the resulting image files take on disk than the input (files
     /// are sparse: their size says little).
     grown: i64,
     load: String,
 }
 
+/// The sides of one container format.
+struct FormatSides {
+    in_place: Side,
+    output_diff: Side,
+    round_trip: Side,
+}
+
 pub fn run(work: &Path) -> Result<(), String> {
     let size = TreeSize::from_env()?;
     let disk_gib = super::env_number("BENCH_DISK_GIB", 20)?;
+    let formats = std::env::var("BENCH_DISK_FORMATS").unwrap_or_else(|_| "vhdx,qcow2".to_string());
+    let mut containers = Vec::new();
+    for name in formats.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let container = CONTAINERS.iter().find(|c| c.name == name).ok_or_else(|| {
+            format!("BENCH_DISK_FORMATS: unknown format {name:?} (vhdx, qcow2, vmdk)")
+        })?;
+        containers.push(container);
+    }
     let reseal = super::release_reseal()?;
     let wim = windows_tree::tree_wim(work, size)?;
     let vhdx = disk_image(&wim, disk_gib)?;
-    let vhdx_size = allocated_size(&vhdx)?;
+    let largest_hive = software_size(&wim)?;
     let scratch = work.join("disk-run");
     remove_if_present(&scratch)?;
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
 
-    let mut sides = Vec::new();
-    let copy = scratch.join("disk.vhdx");
-    let child = scratch.join("child.vhdx");
-    let in_place_probe = dry_run(&reseal, &vhdx, &[]);
-    sides.push(Side {
-        label: "reseal generalize disk.vhdx (in place)".to_string(),
-        outcome: in_place_probe.clone().and_then(|()| {
-            fresh_copy(&vhdx, &copy)?;
-            // A copy is not as sparse as qemu-img's file: compare with the copy itself.
-            let before = allocated_size(&copy)?;
-            let cost = measure(&reseal, &[&"generalize", &copy], None, &scratch)?;
-            check_generalized(&reseal, &copy)?;
-            let grown = allocated_size(&copy)? as i64 - before as i64;
-            remove_if_present(&copy)?;
-            Ok(Measured {
-                cost,
-                grown,
-                load: load_average(),
-            })
-        }),
-    });
-    sides.push(Side {
-        label: "reseal generalize disk.vhdx --output-diff child.vhdx".to_string(),
-        outcome: dry_run(&reseal, &vhdx, &[&"--output-diff", &child]).and_then(|()| {
-            fresh_copy(&vhdx, &copy)?;
-            let before = allocated_size(&copy)?;
-            remove_if_present(&child)?;
-            let cost = measure(
-                &reseal,
-                &[&"generalize", &copy, &"--output-diff", &child],
-                None,
-                &scratch,
-            )?;
-            check_generalized(&reseal, &child)?;
-            // The child is the new file; the parent must not change.
-            let grown =
-                allocated_size(&child)? as i64 + allocated_size(&copy)? as i64 - before as i64;
-            remove_if_present(&copy)?;
-            remove_if_present(&child)?;
-            Ok(Measured {
-                cost,
-                grown,
-                load: load_average(),
-            })
-        }),
-    });
-    let (round_trip, edit_note) = round_trip(&reseal, &vhdx, &scratch, vhdx_size)?;
-    sides.push(Side {
-        label: format!("qemu-img convert round trip through raw ({edit_note})"),
-        outcome: Ok(round_trip),
-    });
+    let mut measured = Vec::new();
+    for container in &containers {
+        let image = converted(&vhdx, container)?;
+        let sides = format_sides(&reseal, &image, container, &scratch)?;
+        measured.push((container.name, image, sides));
+    }
+    let newsid = newsid_side(&reseal, &vhdx, &scratch);
 
     println!("\n== Disk (load average {})", load_average());
     println!(
-        "\n{disk_gib} GiB dynamic VHDX taking {} holding the generated tree ({})\n",
-        mib(vhdx_size as f64),
-        vhdx.display()
+        "\n{disk_gib} GiB disk holding the generated tree; the largest hive it changes (SOFTWARE) is {}.\n",
+        mib(largest_hive as f64)
     );
+    for (name, image, _) in &measured {
+        println!(
+            "- {name}: {} taking {}",
+            image.display(),
+            mib(allocated_size(image)? as f64)
+        );
+    }
     println!(
-        "| side | wall time | bytes written | image files grew by (allocated) | peak memory | load (1/5/15 min) |"
+        "\n| side | wall time | bytes written | image files grew by (allocated) | peak memory | load (1/5/15 min) |"
     );
     println!("|---|---|---|---|---|---|");
-    for side in &sides {
+    let mut every_side: Vec<&Side> = Vec::new();
+    for (_, _, sides) in &measured {
+        every_side.extend([&sides.in_place, &sides.output_diff, &sides.round_trip]);
+    }
+    every_side.push(&newsid);
+    for side in &every_side {
         match &side.outcome {
             Ok(m) => println!(
                 "| {} | {:.2} s | {} | {} | {:.0} MiB | {} |",
@@ -124,19 +139,216 @@ pub fn run(work: &Path) -> Result<(), String> {
             Err(why) => println!("| {} | not measured: {} | | | | |", side.label, why),
         }
     }
+
+    println!("\nAgainst the aims:\n");
+    let seconds = |side: &Side| side.outcome.as_ref().ok().map(|m| m.cost.seconds);
+    let vhdx_sides = measured
+        .iter()
+        .find(|(name, _, _)| *name == "vhdx")
+        .map(|(_, _, s)| s);
+    let vhdx_in_place = vhdx_sides.and_then(|s| seconds(&s.in_place));
+    if let Some(sides) = vhdx_sides {
+        for (side, limit) in [
+            (&sides.in_place, MAX_VHDX_IN_PLACE_SECONDS),
+            (&sides.output_diff, MAX_VHDX_OUTPUT_DIFF_SECONDS),
+        ] {
+            match seconds(side) {
+                Some(time) => println!(
+                    "- {}: at most {limit} s: {time:.2} s ({})",
+                    side.label,
+                    verdict(time <= limit)
+                ),
+                None => println!("- {}: at most {limit} s: not measured", side.label),
+            }
+        }
+    }
+    for (name, _, sides) in &measured {
+        if *name == "vhdx" {
+            continue;
+        }
+        match (seconds(&sides.in_place), vhdx_in_place) {
+            (Some(time), Some(vhdx_time)) => println!(
+                "- {name} in place within {MAX_RATIO_TO_VHDX}x the VHDX's: {:.2}x ({})",
+                time / vhdx_time,
+                verdict(time / vhdx_time <= MAX_RATIO_TO_VHDX)
+            ),
+            _ => println!("- {name} in place within {MAX_RATIO_TO_VHDX}x the VHDX's: not measured"),
+        }
+    }
+    for (name, _, sides) in &measured {
+        match (seconds(&sides.in_place), seconds(&sides.round_trip)) {
+            (Some(time), Some(round_trip)) => println!(
+                "- {name} in place at least {MIN_SPEEDUP_OVER_ROUND_TRIP}x faster than its round trip through raw: {:.1}x ({})",
+                round_trip / time,
+                verdict(round_trip / time >= MIN_SPEEDUP_OVER_ROUND_TRIP)
+            ),
+            _ => println!(
+                "- {name} in place at least {MIN_SPEEDUP_OVER_ROUND_TRIP}x faster than its round trip: not measured"
+            ),
+        }
+    }
+    match (seconds(&newsid), vhdx_in_place) {
+        (Some(time), Some(generalize)) => println!(
+            "- newsid within {MAX_NEWSID_RATIO}x generalize on the VHDX: {:.2}x ({})",
+            time / generalize,
+            verdict(time / generalize <= MAX_NEWSID_RATIO)
+        ),
+        _ => println!("- newsid within {MAX_NEWSID_RATIO}x generalize on the VHDX: not measured"),
+    }
+    let limit = super::memory_aim_kib(largest_hive);
+    for side in &every_side {
+        if side.label.starts_with("qemu-img") {
+            continue;
+        }
+        if let Ok(m) = &side.outcome {
+            println!(
+                "- peak memory of {} at most 1.5 x {} + 64 MiB = {:.0} MiB: {:.0} MiB ({})",
+                side.label,
+                mib(largest_hive as f64),
+                limit as f64 / 1024.0,
+                m.cost.peak_rss_kib as f64 / 1024.0,
+                verdict(m.cost.peak_rss_kib <= limit)
+            );
+        }
+    }
     remove_if_present(&scratch)?;
     Ok(())
 }
 
-/// `reseal generalize --dry-run` on the image: Ok when reseal can open and plan it, else the
+/// In place, into a differencing child and the round trip, for the disk `image` in the format
+/// `container`.
+fn format_sides(
+    reseal: &Path,
+    image: &Path,
+    container: &Container,
+    scratch: &Path,
+) -> Result<FormatSides, String> {
+    let name = container.name;
+    let copy = scratch.join(format!("disk.{name}"));
+    let child = scratch.join(format!("child.{name}"));
+    let in_place = Side {
+        label: format!("reseal generalize disk.{name} (in place)"),
+        outcome: dry_run(reseal, "generalize", image, &[]).and_then(|()| {
+            fresh_copy(image, &copy)?;
+            // A copy is not as sparse as qemu-img's file: compare with the copy itself.
+            let before = allocated_size(&copy)?;
+            let cost = measure(reseal, &[&"generalize", &copy], None, scratch)?;
+            let load = load_average();
+            check_generalized(reseal, &copy)?;
+            let grown = allocated_size(&copy)? as i64 - before as i64;
+            remove_if_present(&copy)?;
+            Ok(Measured { cost, grown, load })
+        }),
+    };
+    let output_diff = Side {
+        label: format!("reseal generalize disk.{name} --output-diff child.{name}"),
+        outcome: dry_run(reseal, "generalize", image, &[&"--output-diff", &child]).and_then(|()| {
+            fresh_copy(image, &copy)?;
+            let before = allocated_size(&copy)?;
+            remove_if_present(&child)?;
+            let cost = measure(
+                reseal,
+                &[&"generalize", &copy, &"--output-diff", &child],
+                None,
+                scratch,
+            )?;
+            let load = load_average();
+            check_generalized(reseal, &child)?;
+            // The child is the new file; the parent must not change.
+            let grown =
+                allocated_size(&child)? as i64 + allocated_size(&copy)? as i64 - before as i64;
+            remove_if_present(&copy)?;
+            remove_if_present(&child)?;
+            Ok(Measured { cost, grown, load })
+        }),
+    };
+    let (round_trip, edit_note) = round_trip(reseal, image, container, scratch)?;
+    Ok(FormatSides {
+        in_place,
+        output_diff,
+        round_trip: Side {
+            label: format!("qemu-img convert {name} round trip through raw ({edit_note})"),
+            outcome: Ok(round_trip),
+        },
+    })
+}
+
+/// `reseal newsid` in place on a copy of the VHDX.
+fn newsid_side(reseal: &Path, vhdx: &Path, scratch: &Path) -> Side {
+    let copy = scratch.join("newsid.vhdx");
+    Side {
+        label: "reseal newsid disk.vhdx (in place)".to_string(),
+        outcome: dry_run(reseal, "newsid", vhdx, &[]).and_then(|()| {
+            fresh_copy(vhdx, &copy)?;
+            let before = allocated_size(&copy)?;
+            let old_sid = super::machine_sid(reseal, &copy, None)?;
+            let cost = measure(reseal, &[&"newsid", &copy], None, scratch)?;
+            let load = load_average();
+            super::check_new_sid(reseal, &copy, None, &old_sid)?;
+            let grown = allocated_size(&copy)? as i64 - before as i64;
+            remove_if_present(&copy)?;
+            Ok(Measured { cost, grown, load })
+        }),
+    }
+}
+
+/// The uncompressed size of the tree's SOFTWARE hive, the largest hive a run changes.
+fn software_size(wim: &Path) -> Result<u64, String> {
+    let path = "/Windows/System32/config/SOFTWARE";
+    let text = String::from_utf8_lossy(&crate::output_of(
+        Command::new("wimlib-imagex")
+            .arg("dir")
+            .arg(wim)
+            .arg("1")
+            .args(["--detailed", "--path", path]),
+    )?)
+    .into_owned();
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(" = ")?;
+            (key.trim() == "Uncompressed size")
+                .then(|| value.trim().trim_end_matches(" bytes").parse().ok())?
+        })
+        .ok_or_else(|| format!("{}: no size for {path}", wim.display()))
+}
+
+/// The VHDX converted to `container`'s format beside it, once (the VHDX itself for VHDX).
+fn converted(vhdx: &Path, container: &Container) -> Result<PathBuf, String> {
+    if container.name == "vhdx" {
+        return Ok(vhdx.to_path_buf());
+    }
+    let image = vhdx.with_extension(container.name);
+    if image.exists() {
+        return Ok(image);
+    }
+    eprintln!("bench: converting the disk to {} (once)", image.display());
+    let mut scratch = Scratch::default();
+    let partial = scratch.add(vhdx.with_extension(format!(
+        "{}.partial-{}",
+        container.name,
+        std::process::id()
+    )));
+    super::run_to_stderr(
+        Command::new("qemu-img")
+            .args(["convert", "-f", "vhdx", "-O", container.name])
+            .args(container.create_options)
+            .arg(vhdx)
+            .arg(&partial),
+    )?;
+    std::fs::rename(&partial, &image).map_err(|e| format!("{}: {e}", image.display()))?;
+    Ok(image)
+}
+
+/// `reseal SUBCOMMAND --dry-run` on the image: Ok when reseal can open and plan it, else the
 /// first line reseal printed on stderr.
 fn dry_run(
     reseal: &Path,
+    subcommand: &str,
     image: &Path,
     extra: &[&dyn AsRef<std::ffi::OsStr>],
 ) -> Result<(), String> {
     let mut command = Command::new(reseal);
-    command.arg("generalize").arg(image).arg("--dry-run");
+    command.arg(subcommand).arg(image).arg("--dry-run");
     for arg in extra {
         command.arg(arg);
     }
@@ -152,29 +364,38 @@ fn dry_run(
         .find(|line| !line.trim().is_empty())
         .unwrap_or_default();
     Err(format!(
-        "`reseal generalize --dry-run` refuses it: {}",
+        "`reseal {subcommand} --dry-run` refuses it: {}",
         first.trim()
     ))
 }
 
-/// qemu-img to raw, reseal on the raw disk (when it can), qemu-img back to a dynamic VHDX.
+/// qemu-img to raw, reseal on the raw disk (when it can), qemu-img back to the image's format.
 fn round_trip(
     reseal: &Path,
-    vhdx: &Path,
+    image: &Path,
+    container: &Container,
     scratch: &Path,
-    vhdx_size: u64,
 ) -> Result<(Measured, String), String> {
     let raw = scratch.join("round-trip.raw");
-    let back = scratch.join("round-trip.vhdx");
+    let back = scratch.join(format!("round-trip.{}", container.name));
     remove_if_present(&raw)?;
     remove_if_present(&back)?;
+    let image_size = allocated_size(image)?;
     let to_raw = measure(
         Path::new("qemu-img"),
-        &[&"convert", &"-O", &"raw", &vhdx, &raw],
+        &[
+            &"convert",
+            &"-f",
+            &container.name,
+            &"-O",
+            &"raw",
+            &image,
+            &raw,
+        ],
         None,
         scratch,
     )?;
-    let (edit, note) = match dry_run(reseal, &raw, &[]) {
+    let (edit, note) = match dry_run(reseal, "generalize", &raw, &[]) {
         Ok(()) => (
             measure(reseal, &[&"generalize", &raw], None, scratch)?,
             "with reseal generalize on the raw disk".to_string(),
@@ -187,44 +408,39 @@ fn round_trip(
             )
         }
     };
-    let to_vhdx = measure(
-        Path::new("qemu-img"),
-        &[
-            &"convert",
-            &"-f",
-            &"raw",
-            &"-O",
-            &"vhdx",
-            &"-o",
-            &"subformat=dynamic",
-            &raw,
-            &back,
-        ],
-        None,
-        scratch,
-    )?;
+    let mut back_args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+        vec![&"convert", &"-f", &"raw", &"-O", &container.name];
+    for option in container.create_options {
+        back_args.push(option);
+    }
+    back_args.push(&raw);
+    back_args.push(&back);
+    let to_image = measure(Path::new("qemu-img"), &back_args, None, scratch)?;
     eprintln!(
-        "bench: round trip: to raw {:.1} s, edit {:.1} s, back to VHDX {:.1} s",
-        to_raw.seconds, edit.seconds, to_vhdx.seconds
+        "bench: {} round trip: to raw {:.1} s, edit {:.1} s, back {:.1} s",
+        container.name, to_raw.seconds, edit.seconds, to_image.seconds
     );
     if edit.seconds > 0.0 {
         check_generalized(reseal, &back)?;
     }
-    let grown = allocated_size(&back)? as i64 - vhdx_size as i64;
+    let grown = allocated_size(&back)? as i64 - image_size as i64;
     remove_if_present(&raw)?;
     remove_if_present(&back)?;
     Ok((
         Measured {
-            cost: to_raw + edit + to_vhdx,
+            cost: to_raw + edit + to_image,
             grown,
             load: load_average(),
         },
-        note,
+        format!(
+            "{:.1} + {:.1} + {:.1} s, {note}",
+            to_raw.seconds, edit.seconds, to_image.seconds
+        ),
     ))
 }
 
 /// The cached dynamic VHDX holding the tree of `wim`, built when missing.
-fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
+pub(super) fn disk_image(wim: &Path, disk_gib: u64) -> Result<PathBuf, String> {
     let dir = wim
         .parent()
         .ok_or("the tree WIM has no folder")?
