@@ -215,6 +215,10 @@ impl Store {
     /// Frees the allocated cell at `offset`, zeroing it and merging it with free neighbours in its bin.
     pub(crate) fn free(&mut self, offset: u32) -> Result<()> {
         self.prepare_for_edits()?;
+        self.checked_keys
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&offset);
         let size = self.cell(offset)?.len() as u32 + SIZE_FIELD;
         let bin = self.bin_of(offset)?;
         let mut start = offset;

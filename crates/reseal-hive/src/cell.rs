@@ -8,7 +8,8 @@
 //! [`Store`] owns the hive file bytes and hands out the data of allocated cells after checking all
 //! of the above, so the record parsers only ever see bytes that belong to one cell.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Mutex;
 
 use crate::base_block::BASE_BLOCK_SIZE;
 use crate::hbin::{self, Bin};
@@ -78,6 +79,11 @@ pub(crate) struct Store {
     /// must land on a chain start: a reference into the middle of another cell (overlapping
     /// cells) would otherwise let an edit overwrite or free cells that other keys still use.
     pub(crate) cell_starts: Option<Vec<u64>>,
+    /// Keys `Hive::check_key` found sound. After the check only this engine writes the bytes,
+    /// and what it writes is sound, so a key is checked once, not at every edit that goes
+    /// through it (an edit in a list of 50,000 subkeys would otherwise read all of them); a
+    /// freed cell leaves the set, as another cell may come to stand there.
+    pub(crate) checked_keys: Mutex<HashSet<u32>>,
 }
 
 impl Store {
@@ -101,6 +107,7 @@ impl Store {
             free_cells: None,
             free_by_size: BTreeSet::new(),
             cell_starts: None,
+            checked_keys: Mutex::new(HashSet::new()),
         };
         store.index_new_pages();
         Ok(store)

@@ -270,6 +270,21 @@ impl Hive {
     /// parent field) and its values (list, records and the cells holding their whole data).
     /// The first damage found is the error.
     pub(crate) fn check_key(&self, key: u32) -> Result<()> {
+        let checked = || {
+            self.store
+                .checked_keys
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if checked().contains(&key) {
+            return Ok(());
+        }
+        self.check_key_structure(key)?;
+        checked().insert(key);
+        Ok(())
+    }
+
+    fn check_key_structure(&self, key: u32) -> Result<()> {
         let node = self.nk(key)?;
         self.sk(node.security())?;
         let index = self.subkey_index(key)?;
