@@ -5,7 +5,7 @@
 //! VHDX log over the file in memory.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -152,9 +152,9 @@ impl ImageFile for LocalFile {
                 size: self.len,
             });
         }
+        // pread: one system call, where a seek and a read take two.
         self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.read_exact(buf))
+            .read_exact_at(buf, offset)
             .map_err(|e| Error::io(&self.path, format!("cannot read at offset {offset}"), e))
     }
 
@@ -165,8 +165,7 @@ impl ImageFile for LocalFile {
             });
         }
         self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.write_all(buf))
+            .write_all_at(buf, offset)
             .map_err(|e| Error::io(&self.path, format!("cannot write at offset {offset}"), e))?;
         self.len = self.len.max(offset + buf.len() as u64);
         Ok(())
