@@ -235,6 +235,8 @@ pub struct SetArgs {
     description: DescriptionArgs,
     #[command(flatten)]
     write: WriteArgs,
+    #[command(flatten)]
+    seed: SeedArgs,
 }
 
 pub(crate) fn recovery_text(outcome: &RecoveryOutcome) -> String {
@@ -460,6 +462,8 @@ pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
         computer_name: args.computer_name,
         description: args.description.description,
         dry_run: args.write.dry_run,
+        seed: args.seed.seed,
+        source_date_epoch: source_date_epoch()?,
     };
     run_log::record(format!("options: {rename:?}"));
     run(

@@ -1,7 +1,9 @@
-//! `--seed N` with `SOURCE_DATE_EPOCH`: two copies of the sample WIM and of the sample directory
-//! generalized with the same seed and time give the same bytes (SHA-256 of the whole WIM, of
-//! every file of the directory, by coreutils' sha256sum); another seed or time gives others.
-//! The same for `newsid` on the WIM, whose new SID comes from the seed.
+//! `--seed N` with `SOURCE_DATE_EPOCH`: two copies of the sample WIM, of the sample directory
+//! and of the sample disk as VHDX, VHD, raw and qcow2 (converted by qemu-img) generalized with
+//! the same seed and time give the same bytes (SHA-256 of the whole file, of every file of the
+//! directory, by coreutils' sha256sum); another seed or time gives others. The same for
+//! `newsid` on the WIM and the VHDX, whose new SID comes from the seed, for `set` on the VHDX,
+//! and for the differencing child `--output-diff` makes of a VHDX or a VHD.
 
 mod common;
 
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{code, text};
+use reseal_testutil::ntfs_image::{sample_disk, Container};
 use reseal_testutil::{copy_dir, workspace_root};
 
 const EPOCH: &str = "1700000000";
@@ -17,6 +20,9 @@ const EPOCH: &str = "1700000000";
 const GENERALIZE: &[&str] = &["generalize", "--new-machine-guid"];
 /// `reseal newsid IMAGE` (a random SID the seed must fix).
 const NEWSID: &[&str] = &["newsid"];
+/// `reseal set IMAGE --computer-name NAME` (nothing random in the hives; the times and a
+/// container's identifiers are what the seed and time fix).
+const SET: &[&str] = &["set", "--computer-name", "LAB-07"];
 
 /// Runs `command` (its name, then its flags) on `image` with `--seed seed` and
 /// `SOURCE_DATE_EPOCH=epoch`.
@@ -129,6 +135,108 @@ fn newsid_with_the_same_seed_and_time_gives_the_same_wim() {
         return;
     }
     assert_reproducible(NEWSID, &wim);
+}
+
+/// The sample disk in `container`, in a temporary directory kept with it; `None` (skipping)
+/// without the sample WIM it is made from.
+fn sample_disk_in(container: Container) -> Option<(tempfile::TempDir, PathBuf)> {
+    if !workspace_root().join("fixtures/sample.wim").exists() {
+        eprintln!("skipping: fixtures/sample.wim is missing");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = sample_disk(dir.path(), container);
+    Some((dir, disk))
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_vhdx() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Vhdx) else {
+        return;
+    };
+    assert_reproducible(GENERALIZE, &disk);
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_vhd() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Vhd) else {
+        return;
+    };
+    assert_reproducible(GENERALIZE, &disk);
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_raw_disk() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Raw) else {
+        return;
+    };
+    assert_reproducible(GENERALIZE, &disk);
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_qcow2_disk() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Qcow2) else {
+        return;
+    };
+    assert_reproducible(GENERALIZE, &disk);
+}
+
+#[test]
+fn newsid_and_set_with_the_same_seed_and_time_give_the_same_vhdx() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Vhdx) else {
+        return;
+    };
+    assert_reproducible(NEWSID, &disk);
+    assert_reproducible(SET, &disk);
+}
+
+/// A differencing child records its parent's path, so each run makes it from the same parent
+/// at the same path: generalized there, hashed, removed, generalized again.
+fn assert_reproducible_child(container: Container, extension: &str) {
+    let Some((dir, parent)) = sample_disk_in(container) else {
+        return;
+    };
+    let child = dir.path().join(format!("child.{extension}"));
+    let parent_sha256 = sha256(&parent);
+    let child_sha256 = |seed: &str, epoch: &str| {
+        let command = [
+            "generalize",
+            "--new-machine-guid",
+            "--output-diff",
+            child.to_str().unwrap(),
+        ];
+        run_seeded(&command, &parent, seed, epoch);
+        assert_eq!(sha256(&parent), parent_sha256, "the parent changed");
+        let digest = sha256(&child);
+        std::fs::remove_file(&child).unwrap();
+        digest
+    };
+    let first = child_sha256("42", EPOCH);
+    assert_eq!(
+        first,
+        child_sha256("42", EPOCH),
+        "the same seed and time differ"
+    );
+    assert_ne!(
+        first,
+        child_sha256("43", EPOCH),
+        "another seed gives the same child"
+    );
+    assert_ne!(
+        first,
+        child_sha256("42", "1700000001"),
+        "another time gives the same child"
+    );
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_vhdx_child() {
+    assert_reproducible_child(Container::Vhdx, "vhdx");
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_vhd_child() {
+    assert_reproducible_child(Container::Vhd, "vhd");
 }
 
 #[test]

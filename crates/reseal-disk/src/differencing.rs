@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::block_device::BlockDevice;
 use crate::error::Result;
 use crate::image_file::LocalFile;
-use crate::{vhd, vhdx, Format};
+use crate::{vhd, vhdx, Entropy, Format};
 
 /// What a new differencing child records about its parent: the VHD's unique id, timestamp,
 /// geometry and block size, or the VHDX's DataWriteGuid and metadata.
@@ -46,23 +46,28 @@ impl ParentRecord {
 /// Creates an empty differencing disk at `child_path` (of `record`'s format) whose parent is
 /// the image at `parent_path`, described by `record`, and opens it for writing with `parent`
 /// (that image, already open) as its parent device. The child records `parent_path` as
-/// [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] do.
+/// [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] do. The
+/// child's identifiers and times (a VHD's unique id and timestamp; a VHDX's GUIDs, those of
+/// its first write session too) come from `entropy`.
 pub fn create_child(
     record: &ParentRecord,
     parent_path: &Path,
     parent: Box<dyn BlockDevice>,
     child_path: &Path,
+    entropy: Entropy,
 ) -> Result<Box<dyn BlockDevice>> {
     match &record.0 {
         Kind::Vhd(record) => {
-            vhd::create_differencing_child(record, parent_path, child_path)?;
+            vhd::create_differencing_child(record, parent_path, child_path, &entropy)?;
             let file = Box::new(LocalFile::open(child_path, true)?);
             Ok(Box::new(vhd::Vhd::open_with_parent(file, parent)?))
         }
         Kind::Vhdx(record) => {
-            vhdx::create_differencing_child(record, parent_path, child_path)?;
+            vhdx::create_differencing_child(record, parent_path, child_path, &entropy)?;
             let file = Box::new(LocalFile::open(child_path, true)?);
-            Ok(Box::new(vhdx::Vhdx::open_with_parent(file, parent)?))
+            let mut child = vhdx::Vhdx::open_with_parent(file, parent)?;
+            child.set_write_entropy(entropy);
+            Ok(Box::new(child))
         }
     }
 }

@@ -79,7 +79,7 @@ pub use io_adapter::BlockDeviceIo;
 pub use partition::{
     read_partition_table, Partition, PartitionScheme, PartitionTable, PartitionType,
 };
-pub use reseal_nt::Guid;
+pub use reseal_nt::{Entropy, Guid};
 pub use staged::{Staged, StagedDevice};
 
 /// The container formats [`open`] recognizes.
@@ -190,7 +190,20 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
 
 /// Opens a disk image for reading and writing.
 pub fn open_writable(path: &Path) -> Result<Box<dyn BlockDevice>> {
-    open_file(Box::new(LocalFile::open(path, true)?))
+    open_writable_with(path, Entropy::default())
+}
+
+/// [`open_writable`], drawing what the container changes on a write from `entropy` (a VHDX's
+/// new FileWriteGuid and DataWriteGuid; the other formats draw nothing), so a seeded run
+/// writes the same bytes again.
+pub fn open_writable_with(path: &Path, entropy: Entropy) -> Result<Box<dyn BlockDevice>> {
+    let mut file: Box<dyn ImageFile> = Box::new(LocalFile::open(path, true)?);
+    if detect_format(&mut *file)? == Format::Vhdx {
+        let mut vhdx = vhdx::Vhdx::open_file(file)?;
+        vhdx.set_write_entropy(entropy);
+        return Ok(Box::new(vhdx));
+    }
+    open_file(file)
 }
 
 /// Opens a disk image held by any [`ImageFile`]; writable when the file is.

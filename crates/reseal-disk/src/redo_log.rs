@@ -38,6 +38,7 @@ use crate::crc32c::crc32c;
 use crate::error::{Error, Result};
 use crate::image_file::sync_directory_of;
 use crate::staged::{write_changes, Change};
+use crate::Entropy;
 
 const MAGIC: &[u8; 8] = b"RESEALRD";
 const END_MARKER: &[u8; 8] = b"REDOEND\0";
@@ -72,8 +73,14 @@ pub enum Recovery {
 }
 
 /// Writes `changes` into the disk image `image` through a redo log (see the module
-/// documentation). `description` is kept in the log for [`recover`] to report.
-pub fn commit(image: &Path, changes: &[Change], description: &[String]) -> Result<()> {
+/// documentation). `description` is kept in the log for [`recover`] to report; what the
+/// container draws for the write (a VHDX's new write GUIDs) comes from `entropy`.
+pub fn commit(
+    image: &Path,
+    changes: &[Change],
+    description: &[String],
+    entropy: Entropy,
+) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -86,7 +93,7 @@ pub fn commit(image: &Path, changes: &[Change], description: &[String]) -> Resul
     }
     // Opened for writing before the log exists: an image that cannot be written (read-only,
     // say) must not leave a complete log that every later run would try to finish.
-    let mut device = crate::open_writable(image)?;
+    let mut device = crate::open_writable_with(image, entropy)?;
     write_log(image, device.len(), changes, description)?;
     write_changes(device.as_mut(), changes)?;
     drop(device);
@@ -363,7 +370,7 @@ mod tests {
     fn commit_writes_the_changes_and_leaves_no_log() {
         let dir = tempfile::tempdir().unwrap();
         let (image, original) = raw_image(dir.path());
-        commit(&image, &changes(), &["a".into()]).unwrap();
+        commit(&image, &changes(), &["a".into()], Entropy::default()).unwrap();
         assert_eq!(fs::read(&image).unwrap(), with_changes(original));
         assert!(!is_pending(&image));
         assert_eq!(recover(&image).unwrap(), Recovery::Nothing);
@@ -431,7 +438,7 @@ mod tests {
         assert_eq!(fs::read(&image).unwrap(), original);
         assert!(is_pending(&image));
         assert!(
-            commit(&image, &changes(), &[]).is_err(),
+            commit(&image, &changes(), &[], Entropy::default()).is_err(),
             "a pending log blocks a commit"
         );
     }
@@ -485,7 +492,7 @@ mod tests {
             .spawn()
             .unwrap();
         let writable = OpenOptions::new().write(true).open(&image).is_ok();
-        let result = (!writable).then(|| commit(&image, &changes(), &[]));
+        let result = (!writable).then(|| commit(&image, &changes(), &[], Entropy::default()));
         running.kill().unwrap();
         running.wait().unwrap();
         let Some(result) = result else {

@@ -191,6 +191,7 @@ fn a_child_of_an_open_chain_needs_no_second_open() {
             &middle,
             Box::new(shared.clone()),
             &output,
+            reseal_disk::Entropy::default(),
         )
         .unwrap();
         for (offset, len, seed) in [((1u64 << 20) + 4096, 8192usize, 1u64), (9 << 20, 4096, 2)] {
@@ -213,6 +214,83 @@ fn a_child_of_an_open_chain_needs_no_second_open() {
         );
         for path in [&base, &middle, &output] {
             std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+/// A writable open and a new child draw their GUIDs (and a VHD child its timestamp) from the
+/// entropy given: the same seed and time write the same bytes into two copies and make the same
+/// child at the same path; another seed or time other bytes.
+#[test]
+fn seeded_writes_and_children_are_the_same_bytes_again() {
+    use reseal_disk::{differencing, open_writable_with, Entropy};
+    use reseal_nt::FileTime;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 16, 14, 27);
+    let time = |seconds| Some(FileTime::from_unix(seconds, 0));
+    let runs = [
+        (42, time(1_700_000_000)),
+        (42, time(1_700_000_000)),
+        (43, time(1_700_000_000)),
+        (42, time(1_800_000_000)),
+    ];
+    for (format, extension, options) in [
+        ("vhdx", "vhdx", "subformat=dynamic"),
+        ("vpc", "vhd", "subformat=dynamic,force_size=on"),
+    ] {
+        let base = dir.path().join(format!("base.{extension}"));
+        qemu_convert(&raw, "raw", &base, format, options);
+        let data = pseudo_random(8192, 600);
+        let mut written = Vec::new();
+        let mut children = Vec::new();
+        for (run, &(seed, time)) in runs.iter().enumerate() {
+            let copy = dir.path().join(format!("copy{run}.{extension}"));
+            std::fs::copy(&base, &copy).unwrap();
+            let mut disk = open_writable_with(&copy, Entropy::new(Some(seed), time)).unwrap();
+            disk.write_at((3 << 20) + 512, &data).unwrap();
+            drop(disk);
+            written.push(std::fs::read(&copy).unwrap());
+
+            let opened = reseal_disk::open_image(&base).unwrap();
+            let child = dir.path().join(format!("child.{extension}"));
+            let mut device = differencing::create_child(
+                &opened.parent_record.unwrap(),
+                &base,
+                opened.device,
+                &child,
+                Entropy::new(Some(seed), time),
+            )
+            .unwrap();
+            device.write_at(5 << 20, &data).unwrap();
+            drop(device);
+            let mut back = vec![0u8; data.len()];
+            open(&child).unwrap().read_at(5 << 20, &mut back).unwrap();
+            assert!(back == data, "{extension}: the child reopened");
+            children.push(std::fs::read(&child).unwrap());
+            std::fs::remove_file(&child).unwrap();
+        }
+        for (what, bytes) in [("written copy", &written), ("child", &children)] {
+            assert!(
+                bytes[0] == bytes[1],
+                "{extension} {what}: the same seed differs"
+            );
+            if extension == "vhdx" {
+                assert!(
+                    bytes[0] != bytes[2],
+                    "{extension} {what}: another seed is the same"
+                );
+            }
+        }
+        // A VHD child holds a timestamp, a VHDX nothing of the time.
+        if extension == "vhd" {
+            assert!(
+                children[0] != children[2],
+                "vhd child: another seed is the same"
+            );
+            assert!(
+                children[0] != children[3],
+                "vhd child: another time is the same"
+            );
         }
     }
 }

@@ -45,12 +45,22 @@ impl Entropy {
             return getrandom::getrandom(bytes).map_err(|err| err.to_string());
         };
         for chunk in bytes.chunks_mut(8) {
-            let next = state
-                .fetch_add(GOLDEN_GAMMA, Ordering::Relaxed)
-                .wrapping_add(GOLDEN_GAMMA);
-            chunk.copy_from_slice(&splitmix64_mix(next).to_le_bytes()[..chunk.len()]);
+            chunk.copy_from_slice(&splitmix64_next(state).to_le_bytes()[..chunk.len()]);
         }
         Ok(())
+    }
+
+    /// A source of its own for another part of the run (the container's identifiers, say): the
+    /// same fixed time, and random values from a seed drawn from this one (SplitMix64's split),
+    /// so the two streams do not repeat each other; the operating system's when this has no seed.
+    pub fn split(&self) -> Entropy {
+        Entropy {
+            seeded: self
+                .seeded
+                .as_ref()
+                .map(|state| AtomicU64::new(splitmix64_next(state))),
+            time: self.time,
+        }
     }
 
     /// The time a new or changed thing gets: the fixed time, or the clock's.
@@ -62,6 +72,14 @@ impl Entropy {
     pub fn fixed_time(&self) -> Option<FileTime> {
         self.time
     }
+}
+
+/// Advances SplitMix64's `state` and gives its next output.
+fn splitmix64_next(state: &AtomicU64) -> u64 {
+    let next = state
+        .fetch_add(GOLDEN_GAMMA, Ordering::Relaxed)
+        .wrapping_add(GOLDEN_GAMMA);
+    splitmix64_mix(next)
 }
 
 /// SplitMix64's output function of a state.
@@ -100,6 +118,25 @@ mod tests {
         let mut os = [0u8; 32];
         Entropy::default().fill(&mut os).unwrap();
         assert_ne!(os, [0u8; 32]);
+    }
+
+    #[test]
+    fn a_split_repeats_with_its_parent_and_differs_from_it() {
+        let split = |seed| {
+            let parent = Entropy::new(Some(seed), Some(FileTime(5)));
+            let child = parent.split();
+            let (mut from_parent, mut from_child) = ([0u8; 16], [0u8; 16]);
+            parent.fill(&mut from_parent).unwrap();
+            child.fill(&mut from_child).unwrap();
+            assert_eq!(child.fixed_time(), Some(FileTime(5)));
+            (from_parent, from_child)
+        };
+        let (parent, child) = split(9);
+        assert_eq!((parent, child), split(9));
+        assert_ne!(parent, child);
+        assert_ne!(split(10).1, child);
+        let unseeded = Entropy::default().split();
+        assert!(!unseeded.is_seeded());
     }
 
     #[test]

@@ -232,6 +232,9 @@ pub const BOOL_TRUE: BOOL = 1;
 pub const BOOL_YES: BOOL = 1;
 pub const BOOL_ONE: BOOL = 1;
 pub type BOOL = ::std::os::raw::c_uint;
+pub const IGNORE_CASE_BOOL_CASE_SENSITIVE: IGNORE_CASE_BOOL = 0;
+pub const IGNORE_CASE_BOOL_IGNORE_CASE: IGNORE_CASE_BOOL = 1;
+pub type IGNORE_CASE_BOOL = ::std::os::raw::c_uint;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union ALIGNMENT {
@@ -836,6 +839,9 @@ extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 extern "C" {
+    pub fn ntfs_inode_mark_dirty(ni: *mut ntfs_inode);
+}
+extern "C" {
     pub fn ntfs_inode_update_times(ni: *mut ntfs_inode, mask: ntfs_time_update_flags);
 }
 extern "C" {
@@ -878,6 +884,27 @@ impl Default for _ntfs_attr_search_ctx {
             s.assume_init()
         }
     }
+}
+extern "C" {
+    pub fn ntfs_attr_get_search_ctx(
+        ni: *mut ntfs_inode,
+        mrec: *mut MFT_RECORD,
+    ) -> *mut ntfs_attr_search_ctx;
+}
+extern "C" {
+    pub fn ntfs_attr_put_search_ctx(ctx: *mut ntfs_attr_search_ctx);
+}
+extern "C" {
+    pub fn ntfs_attr_lookup(
+        type_: ATTR_TYPES,
+        name: *const ntfschar,
+        name_len: u32_,
+        ic: IGNORE_CASE_BOOL,
+        lowest_vcn: VCN,
+        val: *const u8_,
+        val_len: u32_,
+        ctx: *mut ntfs_attr_search_ctx,
+    ) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]

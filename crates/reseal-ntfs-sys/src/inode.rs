@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
 use crate::device::guarded;
-use crate::{ffi, Attr, Failure, Mount};
+use crate::{ffi, Attr, Failure, Mount, UPDATE_ATIME, UPDATE_CTIME, UPDATE_MTIME};
 
 /// A directory entry as `ntfs_readdir` reports it.
 #[derive(Debug, Clone)]
@@ -53,6 +53,17 @@ unsafe extern "C" fn collect_entry(
         0
     })
 }
+
+/// Byte offsets in an attribute record (`ATTR_RECORD`, layout.h): its length, the
+/// non-resident flag, and a resident value's length and offset.
+const ATTR_LENGTH: usize = 4;
+const ATTR_NON_RESIDENT: usize = 8;
+const ATTR_VALUE_LENGTH: usize = 16;
+const ATTR_VALUE_OFFSET: usize = 20;
+/// The offsets of the four times in a file name attribute's value (`FILE_NAME_ATTR`: creation,
+/// last data change, last MFT change, last access), and where the last one ends.
+const FILE_NAME_TIMES: [usize; 4] = [8, 16, 24, 32];
+const FILE_NAME_TIMES_END: usize = 40;
 
 /// An open inode; closed when dropped (errors ignored) or by [`Inode::close`].
 pub struct Inode<'m> {
@@ -135,6 +146,87 @@ impl<'m> Inode<'m> {
     pub fn update_times(&mut self, mask: u32) {
         // SAFETY: the inode is open.
         unsafe { ffi::ntfs_inode_update_times(self.ni.as_ptr(), mask) }
+    }
+
+    /// Sets the [`UPDATE_ATIME`]/[`UPDATE_MTIME`]/[`UPDATE_CTIME`] timestamps to `time` (100 ns
+    /// units since 1601) instead of now; written back on close, into the standard information
+    /// and the directory index's copy, as [`Inode::update_times`] is.
+    pub fn set_times(&mut self, mask: u32, time: u64) {
+        // The update marks the inode and its names dirty (the only way to mark the names
+        // without touching `state`); the clock's times it sets are then replaced.
+        self.update_times(mask);
+        let time: ffi::ntfs_time = time.to_le();
+        let ni = self.ni.as_ptr();
+        // SAFETY: the inode is open; the time fields lie before any conditional part.
+        unsafe {
+            if mask & UPDATE_ATIME != 0 {
+                (*ni).last_access_time = time;
+            }
+            if mask & UPDATE_MTIME != 0 {
+                (*ni).last_data_change_time = time;
+            }
+            if mask & UPDATE_CTIME != 0 {
+                (*ni).last_mft_change_time = time;
+            }
+        }
+    }
+
+    /// Gives an inode libntfs-3g has just created `time` for every timestamp it took from the
+    /// clock: the four of its standard information (and of the directory index's copy, written
+    /// back on close) and those of each file name attribute in its MFT record.
+    pub fn set_creation_times(&mut self, time: u64) -> Result<(), Failure> {
+        self.set_times(UPDATE_ATIME | UPDATE_MTIME | UPDATE_CTIME, time);
+        let time: ffi::ntfs_time = time.to_le();
+        let ni = self.ni.as_ptr();
+        // SAFETY: the inode is open; the search context is put back before returning, and the
+        // file name values written lie inside their resident attribute (checked).
+        unsafe {
+            (*ni).creation_time = time;
+            let ctx = ffi::ntfs_attr_get_search_ctx(ni, ptr::null_mut());
+            if ctx.is_null() {
+                return Err(self.mount.failure());
+            }
+            let mut found = Ok(());
+            while ffi::ntfs_attr_lookup(
+                ffi::ATTR_TYPES_AT_FILE_NAME,
+                ptr::addr_of_mut!(ffi::AT_UNNAMED) as *mut ffi::ntfschar,
+                0,
+                ffi::IGNORE_CASE_BOOL_CASE_SENSITIVE,
+                0,
+                ptr::null(),
+                0,
+                ctx,
+            ) == 0
+            {
+                let attr = (*ctx).attr as *mut u8;
+                let read_u32 =
+                    |at: usize| u32::from_le((attr.add(at) as *const u32).read_unaligned());
+                let record_length = read_u32(ATTR_LENGTH) as usize;
+                let value_length = read_u32(ATTR_VALUE_LENGTH) as usize;
+                let value_offset =
+                    u16::from_le((attr.add(ATTR_VALUE_OFFSET) as *const u16).read_unaligned());
+                let value_offset = usize::from(value_offset);
+                if *attr.add(ATTR_NON_RESIDENT) != 0
+                    || value_length < FILE_NAME_TIMES_END
+                    || value_offset + value_length > record_length
+                {
+                    found = Err(Failure {
+                        errno: libc::EIO,
+                        device_error: None,
+                    });
+                    break;
+                }
+                for at in FILE_NAME_TIMES {
+                    (attr.add(value_offset + at) as *mut u64).write_unaligned(time);
+                }
+                ffi::ntfs_inode_mark_dirty((*ctx).ntfs_ino);
+            }
+            if found.is_ok() && crate::errno() != libc::ENOENT {
+                found = Err(self.mount.failure());
+            }
+            ffi::ntfs_attr_put_search_ctx(ctx);
+            found
+        }
     }
 
     /// Every entry of this directory, `.` and `..` and DOS aliases included.

@@ -31,7 +31,10 @@
 //!   options, so no `ntfs_volume` field is read here (the test-only `fixtures` feature sets a bit
 //!   of `state`, its third field). `ntfs_inode` and `ntfs_attr` are read only
 //!   for fields ahead of any conditional part (`mft_no`, `data_size`, `initialized_size`,
-//!   `data_flags`).
+//!   `data_flags`); the only fields written are `ntfs_inode`'s four times, also ahead of it,
+//!   after `ntfs_inode_update_times` has marked the inode for write-back. A new inode's file
+//!   name attributes are reached through a search context (`ntfs_attr_lookup`), their values
+//!   checked to lie inside their attribute record before their times are written.
 //! * **Panics** never cross the C boundary: the device callbacks catch them and report EIO.
 #![allow(unsafe_op_in_unsafe_fn)]
 
@@ -83,7 +86,8 @@ pub const AT_VOLUME_INFORMATION: u32 = ffi::ATTR_TYPES_AT_VOLUME_INFORMATION;
 /// `FILE_NAME_DOS`: the 8.3 alias of a long name, listed separately by `ntfs_readdir`.
 pub const FILE_NAME_DOS: u8 = ffi::FILE_NAME_TYPE_FLAGS_FILE_NAME_DOS;
 
-/// Which timestamps [`Inode::update_times`] sets to now.
+/// Which timestamps [`Inode::update_times`] sets to now ([`Inode::set_times`] to a given time).
+pub const UPDATE_ATIME: u32 = ffi::ntfs_time_update_flags_NTFS_UPDATE_ATIME;
 pub const UPDATE_MTIME: u32 = ffi::ntfs_time_update_flags_NTFS_UPDATE_MTIME;
 pub const UPDATE_CTIME: u32 = ffi::ntfs_time_update_flags_NTFS_UPDATE_CTIME;
 

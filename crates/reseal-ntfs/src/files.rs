@@ -402,10 +402,32 @@ impl Volume {
                 self.write_all(&mut data, contents, &shown)?;
             }
         }
-        inode.update_times(sys::UPDATE_MTIME | sys::UPDATE_CTIME);
+        self.stamp_times(&mut inode, sys::UPDATE_MTIME | sys::UPDATE_CTIME);
         inode
             .close()
             .map_err(|failure| ntfs_error(&self.image, "write back", &shown, failure))
+    }
+
+    /// Sets the `mask` times (`UPDATE_*`) of `inode` to now: the fixed time when there is one,
+    /// else the clock.
+    fn stamp_times(&self, inode: &mut Inode<'_>, mask: u32) {
+        match self.fixed_time {
+            Some(time) => inode.set_times(mask, time.0),
+            None => inode.update_times(mask),
+        }
+    }
+
+    /// With a fixed time, gives the directory `parent_mft_no` that time as its last write and
+    /// change time, which libntfs-3g set from the clock when it deleted one of its entries.
+    fn restamp_after_delete(&self, parent_mft_no: u64, shown: &str) -> Result<()> {
+        if self.fixed_time.is_none() {
+            return Ok(());
+        }
+        let mut parent = self.open(parent_mft_no, shown)?;
+        self.stamp_times(&mut parent, sys::UPDATE_MTIME | sys::UPDATE_CTIME);
+        parent
+            .close()
+            .map_err(|failure| ntfs_error(&self.image, "write back", shown, failure))
     }
 
     fn write_all(&self, data: &mut sys::Attr<'_>, contents: &[u8], shown: &str) -> Result<()> {
@@ -520,6 +542,13 @@ impl Volume {
             let _ = self.mount.delete(inode, parent, &name16, &shown);
             return Err(error);
         }
+        // libntfs-3g stamped the new file and its directory with the clock.
+        if let Some(time) = self.fixed_time {
+            inode
+                .set_creation_times(time.0)
+                .map_err(|failure| ntfs_error(&self.image, "set times of", &shown, failure))?;
+            self.stamp_times(&mut parent, sys::UPDATE_MTIME | sys::UPDATE_CTIME);
+        }
         inode
             .close_in_dir(&parent)
             .map_err(|failure| ntfs_error(&self.image, "write back", &shown, failure))?;
@@ -553,9 +582,11 @@ impl Volume {
             });
         }
         let inode = self.open(found.mft_no, &shown)?;
+        let parent_mft_no = parent.mft_no();
         self.mount
             .delete(inode, parent, &found.name, &shown)
-            .map_err(|failure| ntfs_error(&self.image, "delete", &shown, failure))
+            .map_err(|failure| ntfs_error(&self.image, "delete", &shown, failure))?;
+        self.restamp_after_delete(parent_mft_no, &shown)
     }
 
     /// Deletes a directory and everything below it. The root cannot be deleted.
@@ -643,7 +674,8 @@ impl Volume {
         let dir = self.open(parent, shown)?;
         self.mount
             .delete(inode, dir, name, shown)
-            .map_err(|failure| ntfs_error(&self.image, "delete", shown, failure))
+            .map_err(|failure| ntfs_error(&self.image, "delete", shown, failure))?;
+        self.restamp_after_delete(parent, shown)
     }
 
     /// The self-relative security descriptor of the file or directory at `path`.

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use reseal_disk::BlockDevice;
+use reseal_nt::FileTime;
 use reseal_ntfs_sys::{self as sys, Failure, Mount};
 
 use crate::error::{ntfs_error, Error, Result};
@@ -41,6 +42,8 @@ pub struct Volume {
     pub(crate) upcase: Upcase,
     pub(crate) writable: bool,
     state: VolumeState,
+    /// The time the edits give the files they create or change; `None`: the clock.
+    pub(crate) fixed_time: Option<FileTime>,
 }
 
 impl Volume {
@@ -90,7 +93,15 @@ impl Volume {
             upcase,
             writable,
             state,
+            fixed_time: None,
         })
+    }
+
+    /// Gives every file and directory the edits create or change `time` (a reproducible run's)
+    /// wherever libntfs-3g would write the clock's: standard information, file names in the
+    /// record and in the directory index. `None`: the clock, as Windows would.
+    pub fn set_fixed_time(&mut self, time: Option<FileTime>) {
+        self.fixed_time = time;
     }
 
     /// The image file, as named in errors.

@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use reseal_disk::redo_log::{self, Recovery};
 use reseal_disk::staged::{self, Change};
 use reseal_disk::{
-    BlockDevice, Format, ParentRecord, PartitionWindow, SharedDevice, Staged, StagedDevice,
+    BlockDevice, Entropy, Format, ParentRecord, PartitionWindow, SharedDevice, Staged, StagedDevice,
 };
 
 use crate::volume::Volume;
@@ -203,6 +203,8 @@ pub struct WindowsDisk {
     mounted: Option<Mounted>,
     /// An edit succeeded since the writable mount.
     edited: bool,
+    /// The NTFS times of the edits and what the container draws when written.
+    entropy: Entropy,
 }
 
 struct Opened {
@@ -241,11 +243,22 @@ impl WindowsDisk {
             opened: None,
             mounted: None,
             edited: false,
+            entropy: Entropy::default(),
         };
         if !redo_log::is_pending(image) {
             disk.mount(false)?;
         }
         Ok(disk)
+    }
+
+    /// Takes the times of the edits (the files' NTFS times: a fixed time, or the clock) and the
+    /// random values of the commit (a VHDX's write GUIDs, a new child's identifiers) from
+    /// `entropy`, for a reproducible run.
+    pub fn set_entropy(&mut self, entropy: Entropy) {
+        if let Some(mounted) = &mut self.mounted {
+            mounted.volume.set_fixed_time(entropy.fixed_time());
+        }
+        self.entropy = entropy;
     }
 
     /// The image as given.
@@ -332,8 +345,9 @@ impl WindowsDisk {
                 // device) is mounted again.
                 if let Ok(device) = mounted.volume.unmount() {
                     mounted.staged.discard();
-                    let volume =
+                    let mut volume =
                         Volume::mount(device, true).map_err(|source| self.volume_error(source))?;
+                    volume.set_fixed_time(self.entropy.fixed_time());
                     self.mounted = Some(Mounted {
                         volume,
                         staged: mounted.staged,
@@ -393,14 +407,17 @@ impl WindowsDisk {
                 if changes.is_empty() {
                     return Ok(());
                 }
-                redo_log::commit(&self.source, &changes, description).map_err(|error| {
-                    // A complete log left behind means the image may hold part of the changes.
-                    if redo_log::is_pending(&self.source) {
-                        DiskError::CommitIncomplete(error)
-                    } else {
-                        DiskError::Disk(error)
-                    }
-                })?;
+                let entropy = self.entropy.split();
+                redo_log::commit(&self.source, &changes, description, entropy).map_err(
+                    |error| {
+                        // A complete log left behind means the image may hold part of the changes.
+                        if redo_log::is_pending(&self.source) {
+                            DiskError::CommitIncomplete(error)
+                        } else {
+                            DiskError::Disk(error)
+                        }
+                    },
+                )?;
                 // The read-only open no longer shows the image as it is.
                 self.mounted = None;
                 self.opened = None;
@@ -476,11 +493,12 @@ impl WindowsDisk {
         let staged_device = StagedDevice::new(Box::new(device));
         let staged = staged_device.staged();
         let window = PartitionWindow::new(staged_device, location.start, location.size)?;
-        let volume =
+        let mut volume =
             Volume::mount(Box::new(window), writable).map_err(|source| DiskError::Volume {
                 location: Some(location),
                 source: Box::new(source),
             })?;
+        volume.set_fixed_time(self.entropy.fixed_time());
         self.mounted = Some(Mounted {
             volume,
             staged,
@@ -613,6 +631,7 @@ impl WindowsDisk {
                 &self.source,
                 Box::new(parent),
                 &partial,
+                self.entropy.split(),
             )?;
             staged::write_changes(device.as_mut(), changes)?;
             drop(device);

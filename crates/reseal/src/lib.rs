@@ -252,8 +252,8 @@ fn plan_with_providers(
         return Err(Error::interrupted_run(&target.describe()));
     }
     target.prepare_for_writes()?;
-    target.set_fixed_time(options.fixed_time());
     let entropy = options.entropy();
+    target.set_entropy(entropy.split());
     let mut image = Image::new(target);
     image.set_fixed_time(options.fixed_time());
     let mut plan = Plan::new();

@@ -310,7 +310,7 @@ impl Target for LockedTarget {
         self.check_exclusive()?;
         self.inner.recover()
     }
-    fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
-        self.inner.set_fixed_time(time);
+    fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
+        self.inner.set_entropy(entropy);
     }
 }

@@ -84,6 +84,11 @@ pub struct Rename {
     pub description: Option<String>,
     /// Plan only; write nothing.
     pub dry_run: bool,
+    /// As [`GeneralizeOptions::seed`]: what the write draws at random (a disk container's
+    /// identifiers) comes from this seed.
+    pub seed: Option<u64>,
+    /// As [`GeneralizeOptions::source_date_epoch`]: every time the rename writes.
+    pub source_date_epoch: Option<u64>,
 }
 
 impl GeneralizeOptions {
@@ -107,6 +112,8 @@ impl Rename {
             computer_name: Some(self.computer_name.clone()),
             description: self.description.clone(),
             dry_run: self.dry_run,
+            seed: self.seed,
+            source_date_epoch: self.source_date_epoch,
             ..GeneralizeOptions::default()
         }
     }

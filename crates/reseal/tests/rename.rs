@@ -21,7 +21,7 @@ fn rename_to(name: &str, description: Option<&str>) -> Rename {
     Rename {
         computer_name: name.to_string(),
         description: description.map(str::to_string),
-        dry_run: false,
+        ..Rename::default()
     }
 }
 

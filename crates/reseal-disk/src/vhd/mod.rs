@@ -20,7 +20,6 @@ pub mod dynamic_header;
 pub mod footer;
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
@@ -30,7 +29,7 @@ use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
 use dynamic_header::{DynamicHeader, ParentLocator, DYNAMIC_HEADER_SIZE};
 use footer::{DiskType, Footer, FOOTER_SIZE};
-use reseal_nt::{utf16, Guid};
+use reseal_nt::{utf16, Entropy, FileTime, Guid};
 
 const SECTOR: u64 = 512;
 const UNALLOCATED: u32 = u32::MAX;
@@ -557,13 +556,12 @@ pub(crate) fn describe_candidates(candidates: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Seconds since 2000-01-01 00:00 UTC, the VHD timestamp.
-fn vhd_timestamp_now() -> u32 {
-    const UNIX_TO_2000: u64 = 946_684_800;
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    unix.saturating_sub(UNIX_TO_2000) as u32
+/// `time` as a VHD timestamp: seconds since 2000-01-01 00:00 UTC (0 before, the last
+/// second a `u32` holds after).
+fn vhd_timestamp(time: FileTime) -> u32 {
+    const UNIX_TO_2000: i64 = 946_684_800;
+    let since_2000 = time.to_unix_seconds().saturating_sub(UNIX_TO_2000).max(0);
+    u32::try_from(since_2000).unwrap_or(u32::MAX)
 }
 
 /// Reads what a sparse disk holds where its file has no data: the parent's bytes, or zeros.
@@ -586,15 +584,21 @@ pub(crate) fn read_absent(
 /// The child records the parent as a relative (W2ru) and an absolute (W2ku) path and by name.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhd::open(parent_path, false)?;
-    create_differencing_child(&parent.parent_record(), parent_path, child_path)
+    create_differencing_child(
+        &parent.parent_record(),
+        parent_path,
+        child_path,
+        &Entropy::default(),
+    )
 }
 
 /// [`create_differencing`] for a parent already open, described by `parent`: the parent file
-/// is not read.
+/// is not read. The child's timestamp and unique id come from `entropy`.
 pub(crate) fn create_differencing_child(
     parent: &ParentRecord,
     parent_path: &Path,
     child_path: &Path,
+    entropy: &Entropy,
 ) -> Result<()> {
     let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
 
@@ -629,7 +633,7 @@ pub(crate) fn create_differencing_child(
         features: 2,
         format_version: 0x0001_0000,
         data_offset: FOOTER_SIZE as u64,
-        timestamp: vhd_timestamp_now(),
+        timestamp: vhd_timestamp(entropy.now()),
         creator_application: *b"rsl ",
         creator_version: 0x0001_0000,
         creator_host_os: *b"Wi2k",
@@ -637,7 +641,7 @@ pub(crate) fn create_differencing_child(
         current_size: size,
         disk_geometry: parent.footer.disk_geometry,
         disk_type: DiskType::Differencing,
-        unique_id: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
+        unique_id: Guid::random_from(entropy).map_err(|err| Error::no_random(child_path, err))?,
         saved_state: 0,
     };
     let header = DynamicHeader {

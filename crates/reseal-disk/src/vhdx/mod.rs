@@ -42,7 +42,7 @@ use metadata::Metadata;
 use region_table::{
     Region, RegionTable, BAT_REGION, METADATA_REGION, REGION_TABLE_OFFSETS, REGION_TABLE_SIZE,
 };
-use reseal_nt::Guid;
+use reseal_nt::{Entropy, Guid};
 
 const BIT_ORDER: BitOrder = BitOrder::LeastSignificantFirst;
 
@@ -55,6 +55,8 @@ pub struct Vhdx {
     current_slot: usize,
     /// Whether this session has already announced its writes in the header.
     write_session_started: bool,
+    /// Where the session's new FileWriteGuid and DataWriteGuid come from.
+    write_entropy: Entropy,
     metadata: Metadata,
     bat_offset: u64,
     bat: Vec<BatEntry>,
@@ -159,6 +161,7 @@ impl Vhdx {
             header,
             current_slot,
             write_session_started: false,
+            write_entropy: Entropy::default(),
             metadata,
             bat_offset,
             bat,
@@ -268,6 +271,12 @@ impl Vhdx {
         }
     }
 
+    /// Draws the FileWriteGuid and DataWriteGuid of this session's first write from `entropy`
+    /// (a seeded run's, for the same bytes again) instead of the operating system.
+    pub fn set_write_entropy(&mut self, entropy: Entropy) {
+        self.write_entropy = entropy;
+    }
+
     /// Announces this session's writes in the header (see the module documentation).
     fn start_write_session(&mut self) -> Result<()> {
         if self.write_session_started {
@@ -275,10 +284,12 @@ impl Vhdx {
         }
         let mut header = self.header.clone();
         header.sequence_number += 1;
-        header.file_write_guid =
-            Guid::random().map_err(|err| Error::no_random(self.file.path(), err))?;
-        header.data_write_guid =
-            Guid::random().map_err(|err| Error::no_random(self.file.path(), err))?;
+        let random = || {
+            Guid::random_from(&self.write_entropy)
+                .map_err(|err| Error::no_random(self.file.path(), err))
+        };
+        header.file_write_guid = random()?;
+        header.data_write_guid = random()?;
         let slot = 1 - self.current_slot;
         self.file
             .write_at(HEADER_OFFSETS[slot], &header.to_bytes())?;
@@ -699,7 +710,12 @@ fn open_parent(path: &Path, metadata: &Metadata, depth: usize) -> Result<Box<dyn
 /// region at 2 MiB, the BAT at 3 MiB.
 pub fn create_differencing(parent_path: &Path, child_path: &Path) -> Result<()> {
     let parent = Vhdx::open(parent_path, false)?;
-    create_differencing_child(&parent.parent_record(), parent_path, child_path)
+    create_differencing_child(
+        &parent.parent_record(),
+        parent_path,
+        child_path,
+        &Entropy::default(),
+    )
 }
 
 /// What a differencing child records about its parent VHDX (see [`Vhdx::parent_record`]).
@@ -710,13 +726,16 @@ pub(crate) struct ParentRecord {
 }
 
 /// [`create_differencing`] for a parent already open, described by `parent`: the parent file
-/// is not read.
+/// is not read. The child's GUIDs (page 83 data, FileWriteGuid, DataWriteGuid) are drawn from
+/// `entropy`.
 pub(crate) fn create_differencing_child(
     parent: &ParentRecord,
     parent_path: &Path,
     child_path: &Path,
+    entropy: &Entropy,
 ) -> Result<()> {
     let (parent_absolute, relative) = parent_paths_for_child(parent_path, child_path)?;
+    let random = || Guid::random_from(entropy).map_err(|err| Error::no_random(child_path, err));
 
     let mut parent_locator = BTreeMap::new();
     parent_locator.insert(
@@ -733,7 +752,7 @@ pub(crate) fn create_differencing_child(
     let metadata = Metadata {
         has_parent: true,
         leave_blocks_allocated: false,
-        page_83_data: Some(Guid::random().map_err(|err| Error::no_random(child_path, err))?),
+        page_83_data: Some(random()?),
         parent_locator,
         ..parent.metadata.clone()
     };
@@ -763,8 +782,8 @@ pub(crate) fn create_differencing_child(
     };
     let header = Header {
         sequence_number: 1,
-        file_write_guid: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
-        data_write_guid: Guid::random().map_err(|err| Error::no_random(child_path, err))?,
+        file_write_guid: random()?,
+        data_write_guid: random()?,
         log_guid: Guid::ZERO,
         log_version: 0,
         version: 1,

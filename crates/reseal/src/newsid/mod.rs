@@ -98,8 +98,8 @@ fn plan_keeping_hives(
     let fixed_time = options
         .source_date_epoch
         .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0));
-    target.set_fixed_time(fixed_time);
     let entropy = reseal_nt::Entropy::new(options.seed, fixed_time);
+    target.set_entropy(entropy.split());
     let mut image = Image::new(target);
     image.set_fixed_time(fixed_time);
     let mut plan = Plan::new();

@@ -163,6 +163,10 @@ impl Target for DiskTarget {
         self.begin()
     }
 
+    fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
+        self.disk.set_entropy(entropy);
+    }
+
     fn begin(&mut self) -> Result<()> {
         let begun = self.disk.begin();
         begun.map_err(|e| self.error(e))

@@ -133,11 +133,11 @@ pub trait Target {
     /// Finishes (committed) or discards (not committed) what an interrupted run left; `None`
     /// when there is nothing.
     fn recover(&mut self) -> Result<Option<RecoveryOutcome>>;
-    /// Gives what the next writes stamp with a time (new and replaced files, the image's own
-    /// records) `time` instead of the clock's, for a reproducible run; `None`: the clock. A
-    /// target whose writes hold no time of their own ignores it.
-    fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
-        let _ = time;
+    /// Gives the next writes `entropy` as their source of times (new and replaced files, the
+    /// image's own records: its fixed time, or the clock) and of random values (a container's
+    /// identifiers), for a reproducible run. A target whose writes hold neither ignores it.
+    fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
+        let _ = entropy;
     }
 }
 

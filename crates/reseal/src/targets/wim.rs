@@ -310,8 +310,8 @@ impl Target for WimTarget {
         }
     }
 
-    fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
-        self.image.set_fixed_time(time);
+    fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
+        self.image.set_fixed_time(entropy.fixed_time());
     }
 
     fn begin(&mut self) -> Result<()> {
