@@ -162,3 +162,27 @@ fn a_replacement_of_another_length_or_not_a_descriptor_is_refused() {
     assert!(hive.replace_security_descriptor(root, &descriptor).is_err());
     assert!(!hive.is_modified());
 }
+
+#[test]
+fn the_root_key_is_renamed_in_place_only_to_a_name_of_its_length() {
+    let Some(bytes) = fixture_bytes(USR_CLASS) else {
+        return;
+    };
+    let mut hive = Hive::from_bytes(bytes.clone()).unwrap();
+    let old_name = hive.root().unwrap().name().unwrap();
+    assert!(old_name.contains(USR_CLASS_DOMAIN), "{old_name}");
+    let same_length = old_name.replace(
+        USR_CLASS_DOMAIN,
+        "S-1-5-21-1734969515-1644526556-1039763013",
+    );
+    let error = hive
+        .rename_key("", "S-1-5-21-1-2-3-1001_Classes")
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidArgument(_)), "{error}");
+    assert!(!hive.is_modified());
+    hive.rename_key("", &same_length).unwrap();
+    let committed = hive.commit();
+    let mut expected = reseal_testutil::hivex_tree_of_bytes(&bytes);
+    expected.name = same_length;
+    assert_eq!(reseal_testutil::hivex_tree_of_bytes(&committed), expected);
+}
