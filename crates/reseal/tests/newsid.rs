@@ -543,15 +543,17 @@ fn no_hive_names_the_old_sid_but_the_documented_exceptions() {
     .unwrap();
     let root_name = format!(r"key name {USR_CLASS}\{old}-500_Classes");
 
-    // A new SID whose text is as long as the old one's: only UsrClass.dat's root name stays.
+    // A new SID whose text is as long as the old one's: nothing names the old SID any more,
+    // UsrClass.dat's root key included.
     let tree = sample_with_text_in_binary(&old).unwrap();
     assert!(old_sid_in_sample(&tree, &old).len() > 3);
     let system_before = hivex_tree(&tree.path(SAMPLE_HIVES[0]));
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     let (plan, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+    assert_eq!(old_sid_in_sample(&tree, &old), Vec::<String>::new());
     assert_eq!(
-        old_sid_in_sample(&tree, &old),
-        std::slice::from_ref(&root_name)
+        hivex_tree(&tree.path(USR_CLASS)).name,
+        format!("{NEW_SID}-500_Classes")
     );
     assert!(
         plan.notes
@@ -602,4 +604,88 @@ fn no_hive_names_the_old_sid_but_the_documented_exceptions() {
         ),
         "{plan}"
     );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message.contains("the root key keeps its name")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_real_user_hive_gets_the_new_sid_in_its_key_security_records() {
+    // dfwinreg's NTUSER.DAT as the sample Administrator's: its 52 records grant its user, an
+    // account of its own machine's domain, made the sample's first (as for SYSTEM above).
+    const NTUSER: &str = "Users/Administrator/NTUSER.DAT";
+    let Some(tree) = common::sample_tree() else {
+        return;
+    };
+    let old = plan_newsid(
+        &mut DirectoryTarget::open(tree.root()).unwrap(),
+        &options(NEW_SID),
+    )
+    .unwrap()
+    .notes
+    .iter()
+    .find_map(|n| {
+        n.message
+            .strip_prefix("the machine SID changes from ")
+            .map(|rest| rest.split(' ').next().unwrap().to_string())
+    })
+    .unwrap();
+    tree.copy_fixture("hives/dfwinreg/NTUSER.DAT", NTUSER)
+        .unwrap();
+    let user_domain = Sid::parse_machine_sid("S-1-5-21-226059406-2984137831-1201299043").unwrap();
+    let to_local = reseal_nt::domain_swap::DomainSwap::new(
+        &user_domain,
+        &Sid::parse_machine_sid(&old).unwrap(),
+    )
+    .unwrap();
+    edit_hive(&tree, NTUSER, |hive| {
+        let records: Vec<(u32, Vec<u8>)> = hive
+            .security_records()
+            .unwrap()
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.offset,
+                    to_local.swap_in_descriptor(r.descriptor).unwrap()?,
+                ))
+            })
+            .collect();
+        for (offset, descriptor) in records {
+            hive.replace_security_descriptor(offset, &descriptor)
+                .unwrap();
+        }
+    });
+    let before = raw_security_descriptors(&std::fs::read(tree.path(NTUSER)).unwrap());
+    let naming_old = before
+        .values()
+        .filter(|d| contains(d, &domain_bytes(&old)))
+        .count();
+    assert!(naming_old > 40, "{naming_old} records");
+    let before_tree = hivex_tree(&tree.path(NTUSER));
+
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let (plan, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+    assert!(
+        plan.changes.iter().any(|c| matches!(
+            &c.action,
+            reseal::Action::SwapKeySecurity { hive, descriptors, .. }
+                if hive.ends_with("NTUSER.DAT") && *descriptors == naming_old
+        )),
+        "{plan}"
+    );
+    let after = raw_security_descriptors(&std::fs::read(tree.path(NTUSER)).unwrap());
+    let expected: BTreeMap<usize, Vec<u8>> = before
+        .iter()
+        .map(|(at, d)| {
+            (
+                *at,
+                replace_all(d, &domain_bytes(&old), &domain_bytes(NEW_SID)),
+            )
+        })
+        .collect();
+    assert_eq!(after, expected);
+    assert_eq!(hivex_tree(&tree.path(NTUSER)), before_tree);
 }

@@ -25,12 +25,15 @@ struct Findings {
     /// Values whose data keeps it written as text among other bytes, where the new SID's text
     /// would not fit: key path, value name.
     kept: Vec<(String, String)>,
+    /// The root key's name, when it holds it and the new name would not have its length.
+    kept_root_name: Option<String>,
 }
 
 /// Plans, in `hive`, the replacement of the old domain SID of `swap` in every key security
 /// record (one change for the hive, with their number), every value's data,
-/// every value name and every key name (the root key's name is left: Windows names a loaded
-/// hive's root after where it loads it). Values first, then keys renamed deepest first, so
+/// every value name and every key name (the root key's only when the new name has the same
+/// length: its cell is not moved; Windows names a loaded hive's root after where it loads it,
+/// so the stored name is not used). Values first, then keys renamed deepest first, so
 /// every change names its key by the path it has when the change is made.
 pub fn plan_hive(
     image: &mut Image,
@@ -56,6 +59,15 @@ pub fn plan_hive(
     }
     for (key, new_name) in &findings.keys {
         plan.rename_key(image, origins.keys, hive, key, new_name)?;
+    }
+    if let Some(root_name) = &findings.kept_root_name {
+        plan.note(
+            super::PROVIDER,
+            format!(
+                "{hive}: the root key keeps its name {root_name:?} (Windows does not use it), \
+                 since the new SID's text has another length"
+            ),
+        );
     }
     if !findings.kept.is_empty() {
         let values: Vec<String> = findings
@@ -94,7 +106,17 @@ pub struct Origins {
 fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
     let mut findings = Findings::default();
     let mut renames: Vec<(usize, String, String)> = Vec::new();
-    let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), hive.root()?)];
+    let root = hive.root()?;
+    let root_name = root.name()?;
+    if let Some(new_name) = swap.swap_in_text(&root_name) {
+        // The root's cell is not moved, so only a name of the same length fits.
+        if new_name.len() == root_name.len() {
+            renames.push((0, String::new(), new_name));
+        } else {
+            findings.kept_root_name = Some(root_name);
+        }
+    }
+    let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), root)];
     while let Some((depth, path, key)) = pending.pop() {
         for value in key.values()? {
             let name = value.name()?;
