@@ -181,6 +181,33 @@ fn a_file_security_swap_matches_the_plan_schema() {
 }
 
 #[test]
+fn a_key_security_swap_matches_the_plan_schema() {
+    let mut plan = reseal::Plan::new();
+    plan.changes.push(reseal::Change {
+        provider: "newsid",
+        source: "docs/newsid.md: key security",
+        action: reseal::Action::SwapKeySecurity {
+            hive: r"Windows\System32\config\SYSTEM".to_string(),
+            old_domain: "S-1-5-21-1-2-3".to_string(),
+            new_domain: "S-1-5-21-4-5-6".to_string(),
+            descriptors: 7,
+        },
+    });
+    let mut document = serde_json::to_value(&plan).unwrap();
+    assert_eq!(document["changes"][0]["action"], "swap-key-security");
+    assert_eq!(document["changes"][0]["descriptors"], 7);
+    assert_valid("plan", &document);
+    document["changes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("hive");
+    assert!(
+        !validator("plan").is_valid(&document),
+        "a key security swap without its hive"
+    );
+}
+
+#[test]
 fn the_schemas_reject_wrong_documents() {
     let image = sample_dir_copy().expect("fixtures/sample is in the repository");
     let dir = s(image.path());

@@ -70,10 +70,15 @@ impl Hive {
 
     /// Renames the key at `path` (last component) to `new_name`, keeping its subkeys, values,
     /// security and class; the parent's subkey list is re-sorted. Errors if a sibling has that name.
+    /// The root key (`path` `""`) can only get a name of the same encoded length, written
+    /// where the old one stands (the root's cell is not moved).
     pub fn rename_key(&mut self, path: &str, new_name: &str) -> Result<()> {
         let now = self.now().0;
         self.store.prepare_for_edits()?;
         validate_key_name(new_name)?;
+        if split_path(path)?.is_empty() {
+            return self.rename_root_in_place(new_name, now);
+        }
         let Some((parent, key)) = self.find_with_parent(path)? else {
             return Err(Error::KeyNotFound(path.to_string()));
         };
@@ -205,6 +210,28 @@ impl Hive {
 
     /// The key at `path` with its parent, or `None` when absent. The root has no parent: naming it
     /// is an error.
+    /// Writes `new_name` over the root key's name when it encodes to as many bytes, the same
+    /// way (Latin-1 or UTF-16).
+    fn rename_root_in_place(&mut self, new_name: &str, now: u64) -> Result<()> {
+        let root = self.base_block().root_cell_offset();
+        let node = self.nk(root)?;
+        let (raw_name, compressed) = name::encode(new_name);
+        let was_compressed = node.flags() & key_node::KEY_COMP_NAME != 0;
+        let old_length = usize::from(node.name_length());
+        if raw_name.len() != old_length || compressed != was_compressed {
+            return Err(Error::InvalidArgument(format!(
+                "the root key {:?} can only be renamed to a name of the same length: its cell \
+                 is not moved",
+                node.name()
+            )));
+        }
+        self.modified = true;
+        let cell = self.store.cell_mut(root)?;
+        cell[key_node::NAME..key_node::NAME + old_length].copy_from_slice(&raw_name);
+        write_u64(cell, key_node::LAST_WRITTEN, now);
+        Ok(())
+    }
+
     fn find_with_parent(&self, path: &str) -> Result<Option<(u32, u32)>> {
         let components = split_path(path)?;
         if components.is_empty() {

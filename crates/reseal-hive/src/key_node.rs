@@ -117,7 +117,7 @@ impl<'a> KeyNode<'a> {
     pub(crate) fn max_value_data(&self) -> u32 {
         le::u32_at(self.data, MAX_VALUE_DATA).unwrap_or_default()
     }
-    fn name_length(&self) -> u16 {
+    pub(crate) fn name_length(&self) -> u16 {
         le::u16_at(self.data, NAME_LENGTH).unwrap_or_default()
     }
     fn name_bytes(&self) -> &'a [u8] {

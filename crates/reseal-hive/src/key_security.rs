@@ -12,11 +12,15 @@
 //! | 16 | 4 | security descriptor size |
 //! | 20 | ... | self-relative security descriptor |
 //!
-//! `Hive`'s method here drops references to an `sk`, unlinking and freeing it at zero.
+//! `Hive`'s methods here list the hive's `sk` records, replace a descriptor in place by one of
+//! the same length, and drop references to an `sk`, unlinking and freeing it at zero.
 
-use crate::cell::{require_len, require_signature, write_u32};
-use crate::{Hive, Result};
+use std::collections::BTreeSet;
+
+use crate::cell::{file_offset, require_len, require_signature, write_u32};
+use crate::{Error, Hive, Result};
 use reseal_nt::le;
+use reseal_nt::security_descriptor::SecurityDescriptor;
 
 pub(crate) const FLINK: usize = 4;
 pub(crate) const BLINK: usize = 8;
@@ -120,7 +124,90 @@ pub(crate) fn default_descriptor() -> Vec<u8> {
     sd
 }
 
+/// One key security record (`sk`) of a hive, as [`Hive::security_records`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityRecord<'h> {
+    /// The cell's offset (relative to the first hive bin), which keys refer to.
+    pub offset: u32,
+    /// How many keys use it.
+    pub reference_count: u32,
+    /// The self-relative security descriptor.
+    pub descriptor: &'h [u8],
+}
+
 impl Hive {
+    /// Every `sk` record of the hive, following the list from the root key's record (each once).
+    /// A list that loops back without returning to its start, or whose next record's blink does
+    /// not point back, is corrupt.
+    pub fn security_records(&self) -> Result<Vec<SecurityRecord<'_>>> {
+        let start = self.nk(self.base_block().root_cell_offset())?.security();
+        let mut seen = BTreeSet::new();
+        let mut records = Vec::new();
+        let mut at = start;
+        loop {
+            let sk = self.sk(at)?;
+            records.push(SecurityRecord {
+                offset: at,
+                reference_count: sk.reference_count(),
+                descriptor: sk.descriptor(),
+            });
+            seen.insert(at);
+            let next = sk.flink();
+            if next == start {
+                break;
+            }
+            let next_blink = self.sk(next)?.blink();
+            if next_blink != at {
+                return Err(Error::corrupt(
+                    file_offset(next),
+                    format!(
+                        "security record's blink is {:#x}, expected {:#x} (the record before it)",
+                        file_offset(next_blink),
+                        file_offset(at)
+                    ),
+                ));
+            }
+            if seen.contains(&next) {
+                return Err(Error::corrupt(
+                    file_offset(next),
+                    "security list loops back without returning to its start",
+                ));
+            }
+            at = next;
+        }
+        Ok(records)
+    }
+
+    /// Replaces, in place, the descriptor of the `sk` record at `offset` by `descriptor`, which
+    /// must have the same length and parse as a self-relative descriptor. The record keeps its
+    /// list links and reference count; the keys using it see the new descriptor. Two records
+    /// may end up holding equal descriptors: that is valid, only wasteful.
+    pub fn replace_security_descriptor(&mut self, offset: u32, descriptor: &[u8]) -> Result<()> {
+        let current = self.sk(offset)?.descriptor();
+        if current.len() != descriptor.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the security descriptor at file offset {:#x} is {} bytes long; its replacement \
+                 is {}",
+                file_offset(offset),
+                current.len(),
+                descriptor.len()
+            )));
+        }
+        if current == descriptor {
+            return Ok(());
+        }
+        SecurityDescriptor::parse(descriptor).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the replacement for the security descriptor at file offset {:#x}: {e}",
+                file_offset(offset)
+            ))
+        })?;
+        self.modified = true;
+        let cell = self.store.cell_mut(offset)?;
+        cell[DESCRIPTOR..DESCRIPTOR + descriptor.len()].copy_from_slice(descriptor);
+        Ok(())
+    }
+
     /// Decreases the reference count of the `sk` at `offset`; at zero it leaves the sk list and is freed.
     pub(crate) fn drop_security_references(&mut self, offset: u32, dropped: u32) -> Result<()> {
         let sk = self.sk(offset)?;

@@ -45,4 +45,5 @@ pub use error::{Error, Result};
 pub use file::{log_files_beside, MAX_FILE_SIZE};
 pub use hive::Hive;
 pub use key::Key;
+pub use key_security::SecurityRecord;
 pub use value::Value;

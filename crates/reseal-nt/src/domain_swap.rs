@@ -129,6 +129,74 @@ impl DomainSwap {
             && at + 8 + 4 * usize::from(bytes[at + 1]) <= bytes.len()
     }
 
+    /// `true` when the new SID's text is as long as the old one's (`A`, `B` and `C` have as many
+    /// digits in all), so a written SID can be replaced where it stands among other bytes.
+    pub fn text_keeps_length(&self) -> bool {
+        self.old_text.len() == self.new_text.len()
+    }
+
+    /// How many old-domain SIDs are written in `bytes` as ASCII or UTF-16 LE text, at any
+    /// offset, among other bytes (the rules of [`DomainSwap::swap_in_text`] for where a match
+    /// starts and ends).
+    pub fn count_text_in_bytes(&self, bytes: &[u8]) -> usize {
+        self.text_matches_in_bytes(bytes).len()
+    }
+
+    /// Replaces, in place, every old-domain SID written in `bytes` as ASCII or UTF-16 LE text
+    /// (see [`DomainSwap::count_text_in_bytes`]) when [`DomainSwap::text_keeps_length`]; returns
+    /// how many were replaced (none when the lengths differ: the bytes around would have to
+    /// move, which only the structure holding them could say how to do).
+    pub fn swap_text_in_bytes(&self, bytes: &mut [u8]) -> usize {
+        if !self.text_keeps_length() {
+            return 0;
+        }
+        let matches = self.text_matches_in_bytes(bytes);
+        for &(at, unit) in &matches {
+            // The first character (`S` or `s`) stays as it was; the rest is the new text.
+            for (index, byte) in self.new_text.bytes().enumerate().skip(1) {
+                bytes[at + index * unit] = byte;
+                if unit == 2 {
+                    bytes[at + index * unit + 1] = 0;
+                }
+            }
+        }
+        matches.len()
+    }
+
+    /// Where the old SID's text starts in `bytes`, with its code unit size (1 for ASCII, 2 for
+    /// UTF-16 LE).
+    fn text_matches_in_bytes(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        if self.is_identity() {
+            return Vec::new();
+        }
+        let needle = self.old_text.as_bytes();
+        let mut found = Vec::new();
+        for unit in [1usize, 2] {
+            let char_at = |at: usize| -> Option<u8> {
+                let byte = *bytes.get(at)?;
+                (unit == 1 || *bytes.get(at + 1)? == 0).then_some(byte)
+            };
+            let span = needle.len() * unit;
+            let mut at = 0;
+            while at + span <= bytes.len() {
+                let matches = needle.iter().enumerate().all(|(index, &wanted)| {
+                    char_at(at + index * unit)
+                        .is_some_and(|c| c == wanted || index == 0 && c == b's')
+                });
+                let before_ok = at < unit
+                    || char_at(at - unit).is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'-');
+                let after_ok = char_at(at + span).is_none_or(|c| !c.is_ascii_alphanumeric());
+                if matches && before_ok && after_ok {
+                    found.push((at, unit));
+                    at += span;
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        found
+    }
+
     /// `text` with every old-domain SID written in it (`S-1-5-21-A-B-C`, alone or followed by
     /// `-RID`, the `S` in either case) replaced, or `None` when there is none. A match must not
     /// be part of a longer number or word: `S-1-5-21-A-B-C5` is another SID.
@@ -295,5 +363,34 @@ mod tests {
             .collect();
         assert_eq!(trustees, vec![Some(admins), Some(new_account)]);
         assert_eq!(swap.swap_in_descriptor(&swapped).unwrap(), None);
+    }
+
+    #[test]
+    fn text_among_other_bytes_is_replaced_only_when_it_keeps_its_length() {
+        let same_length = DomainSwap::new(
+            &Sid::parse("S-1-5-21-1111111111-2222222222-333333333").unwrap(),
+            &Sid::parse("S-1-5-21-4044444444-3555555555-666666666").unwrap(),
+        )
+        .unwrap();
+        assert!(same_length.text_keeps_length() && !swap().text_keeps_length());
+        let old = "S-1-5-21-1111111111-2222222222-333333333-1001";
+        let mut bytes = vec![0x10, 0x00, 0xFF];
+        bytes.extend(old.encode_utf16().flat_map(u16::to_le_bytes));
+        bytes.extend([0, 0, 0x7F]);
+        bytes.extend(old.to_ascii_lowercase().as_bytes());
+        bytes.extend(b"\\x S-1-5-21-1111111111-2222222222-3333333334");
+        let original = bytes.clone();
+        assert_eq!(same_length.count_text_in_bytes(&bytes), 2);
+        assert_eq!(swap().swap_text_in_bytes(&mut bytes), 0);
+        assert_eq!(bytes, original);
+        assert_eq!(same_length.swap_text_in_bytes(&mut bytes), 2);
+        let new = "S-1-5-21-4044444444-3555555555-666666666-1001";
+        let mut expected = vec![0x10, 0x00, 0xFF];
+        expected.extend(new.encode_utf16().flat_map(u16::to_le_bytes));
+        expected.extend([0, 0, 0x7F]);
+        expected.extend(format!("s{}", &new[1..]).as_bytes());
+        expected.extend(b"\\x S-1-5-21-1111111111-2222222222-3333333334");
+        assert_eq!(bytes, expected);
+        assert_eq!(same_length.count_text_in_bytes(&bytes), 0);
     }
 }

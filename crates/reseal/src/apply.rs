@@ -109,12 +109,7 @@ fn swap_file_security(target: &mut dyn Target, plan: &Plan) -> Result<()> {
         else {
             continue;
         };
-        let parse = |text: &str| {
-            reseal_nt::Sid::parse_machine_sid(text)
-                .map_err(|e| Error::usage(format!("the plan's domain SID {text}: {e}")))
-        };
-        let swap = DomainSwap::new(&parse(old_domain)?, &parse(new_domain)?)
-            .map_err(|e| Error::usage(format!("the plan's domain SIDs: {e}")))?;
+        let swap = plan_domain_swap(old_domain, new_domain)?;
         let swapped = target.swap_file_security(&swap)?;
         if swapped != *found {
             return Err(stale(
@@ -127,6 +122,16 @@ fn swap_file_security(target: &mut dyn Target, plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The swap a plan's change names by the texts of its two domain SIDs.
+fn plan_domain_swap(old_domain: &str, new_domain: &str) -> Result<DomainSwap> {
+    let parse = |text: &str| {
+        reseal_nt::Sid::parse_machine_sid(text)
+            .map_err(|e| Error::usage(format!("the plan's domain SID {text}: {e}")))
+    };
+    DomainSwap::new(&parse(old_domain)?, &parse(new_domain)?)
+        .map_err(|e| Error::usage(format!("the plan's domain SIDs: {e}")))
 }
 
 /// The error for a change that does not match the image.
@@ -289,6 +294,25 @@ fn edit_hive(hive: &mut Hive, path: &str, action: &Action) -> Result<()> {
                 return Err(stale(path, format!("key {key} does not exist")));
             }
             hive.rename_key(key, new_name).map_err(err)
+        }
+        Action::SwapKeySecurity {
+            old_domain,
+            new_domain,
+            descriptors,
+            ..
+        } => {
+            let swap = plan_domain_swap(old_domain, new_domain)?;
+            let swapped = crate::plan::swap_domain_in_key_security(hive, &swap).map_err(err)?;
+            if swapped != *descriptors {
+                return Err(stale(
+                    path,
+                    format!(
+                        "{swapped} key security descriptors named {old_domain}, not the \
+                         {descriptors} planned"
+                    ),
+                ));
+            }
+            Ok(())
         }
         _ => Ok(()),
     }

@@ -7,6 +7,7 @@
 //! once. [`recover`] finishes or discards a run that was interrupted.
 #![forbid(unsafe_code)]
 
+pub mod account_domain;
 pub mod answer_file;
 pub mod apply;
 pub mod error;

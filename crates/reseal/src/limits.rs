@@ -56,6 +56,13 @@ pub const APPX_MANIFEST: ReadLimit = ReadLimit {
     max: 16 * MIB,
 };
 
+/// A scheduled task's XML file: a few kilobytes in real images; Task Scheduler refuses far
+/// smaller ones than this.
+pub const TASK_FILE: ReadLimit = ReadLimit {
+    what: "task file",
+    max: 16 * MIB,
+};
+
 /// The manifest of a directory target's journal: one line per file a run writes or deletes.
 pub const JOURNAL_MANIFEST: ReadLimit = ReadLimit {
     what: "journal manifest",

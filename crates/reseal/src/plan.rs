@@ -103,6 +103,18 @@ pub enum Action {
         /// The new last component.
         new_name: String,
     },
+    /// Replaces the account-domain SID `old_domain` by `new_domain` in every key security
+    /// record (`sk`) of a hive that names it, each descriptor keeping its length.
+    SwapKeySecurity {
+        /// The hive's image path.
+        hive: String,
+        /// The domain SID replaced (`S-1-5-21-A-B-C`).
+        old_domain: String,
+        /// The domain SID put in its place.
+        new_domain: String,
+        /// How many records name the old domain.
+        descriptors: usize,
+    },
     /// Writes a file; `sensitive` contents (passwords) are never printed.
     WriteFile {
         /// The file's image path.
@@ -315,6 +327,34 @@ impl Plan {
         Ok(())
     }
 
+    /// Replaces the old domain SID of `swap` by the new one in the key security records of
+    /// `hive` that name it, when there are any.
+    pub fn swap_key_security(
+        &mut self,
+        image: &mut Image,
+        origin: Origin,
+        hive: &str,
+        swap: &reseal_nt::domain_swap::DomainSwap,
+    ) -> Result<()> {
+        if image.hive(hive)?.is_none() {
+            return Ok(());
+        }
+        let descriptors = edit_hive(image, hive, |h| swap_domain_in_key_security(h, swap))?;
+        if descriptors == 0 {
+            return Ok(());
+        }
+        self.push(
+            origin,
+            Action::SwapKeySecurity {
+                hive: hive.to_string(),
+                old_domain: swap.old().to_string(),
+                new_domain: swap.new_sid().to_string(),
+                descriptors,
+            },
+        );
+        Ok(())
+    }
+
     /// Writes `contents` to the file at `path` unless it already holds exactly that.
     pub fn write_file(
         &mut self,
@@ -464,6 +504,31 @@ impl Plan {
     }
 }
 
+/// Replaces, in place, the old domain SID of `swap` in every key security record of `hive` that
+/// names it; returns how many did. A descriptor that does not parse is damage: nothing is
+/// changed then.
+pub(crate) fn swap_domain_in_key_security(
+    hive: &mut reseal_hive::Hive,
+    swap: &reseal_nt::domain_swap::DomainSwap,
+) -> reseal_hive::Result<usize> {
+    let mut replacements = Vec::new();
+    for record in hive.security_records()? {
+        let swapped = swap.swap_in_descriptor(record.descriptor).map_err(|e| {
+            reseal_hive::Error::corrupt(
+                (reseal_hive::base_block::BASE_BLOCK_SIZE as u64) + u64::from(record.offset),
+                format!("security record's descriptor: {e}"),
+            )
+        })?;
+        if let Some(new) = swapped {
+            replacements.push((record.offset, new));
+        }
+    }
+    for (offset, descriptor) in &replacements {
+        hive.replace_security_descriptor(*offset, descriptor)?;
+    }
+    Ok(replacements.len())
+}
+
 /// Runs `edit` on the in-memory hive at `path` (so later providers see the change); a change to
 /// an absent hive is an error, and an engine error names the hive.
 fn edit_hive<T>(
@@ -575,6 +640,7 @@ impl Action {
             Action::CreateKey { .. } => "create key",
             Action::DeleteKey { .. } => "delete key",
             Action::RenameKey { .. } => "rename key",
+            Action::SwapKeySecurity { .. } => "replace SID in key security",
             Action::WriteFile { existed: true, .. } => "replace file",
             Action::WriteFile { .. } => "create file",
             Action::DeleteFile { .. } => "delete file",
@@ -590,7 +656,8 @@ impl Action {
             | Action::DeleteValue { hive, .. }
             | Action::CreateKey { hive, .. }
             | Action::DeleteKey { hive, .. }
-            | Action::RenameKey { hive, .. } => Some(hive),
+            | Action::RenameKey { hive, .. }
+            | Action::SwapKeySecurity { hive, .. } => Some(hive),
             _ => None,
         }
     }
@@ -607,6 +674,7 @@ impl Action {
             Action::CreateKey { hive, key }
             | Action::DeleteKey { hive, key }
             | Action::RenameKey { hive, key, .. } => format!("{}\\{key}", hive_name(hive)),
+            Action::SwapKeySecurity { hive, .. } => format!("{} key security", hive_name(hive)),
             Action::WriteFile { path, .. }
             | Action::DeleteFile { path }
             | Action::DeleteDirectory { path } => path.clone(),
@@ -642,6 +710,12 @@ impl Action {
             }
             Action::CreateKey { .. } | Action::DeleteKey { .. } => String::new(),
             Action::RenameKey { new_name, .. } => format!("-> {new_name}"),
+            Action::SwapKeySecurity {
+                old_domain,
+                new_domain,
+                descriptors,
+                ..
+            } => format!("{old_domain} -> {new_domain} in {descriptors} descriptors"),
             Action::WriteFile {
                 contents,
                 sensitive: true,
@@ -697,6 +771,15 @@ impl Action {
                 key,
                 new_name,
             } => json!({"action": "rename-key", "hive": hive, "key": key, "new_name": new_name}),
+            Action::SwapKeySecurity {
+                hive,
+                old_domain,
+                new_domain,
+                descriptors,
+            } => json!({
+                "action": "swap-key-security", "hive": hive, "old_domain": old_domain,
+                "new_domain": new_domain, "descriptors": descriptors,
+            }),
             Action::WriteFile {
                 path,
                 contents,

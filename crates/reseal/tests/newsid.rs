@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{edit_hive, Tree};
 use reseal::newsid::{newsid, plan_newsid, NewSidOptions};
 use reseal::{DirectoryTarget, ErrorKind, Sid, ValueType};
@@ -324,4 +326,366 @@ fn a_user_with_an_efs_key_is_refused() {
     assert_eq!(error.kind, ErrorKind::Refused, "{error}");
     assert!(error.message.contains("EFS"), "{error}");
     assert_eq!(tree.snapshot(), before);
+}
+
+/// The security descriptor of every allocated `sk` cell of a hive file, by cell offset, read
+/// straight from the bins (hivex, our oracle for the rest, does not read `sk` cells): bins of
+/// `hbin` + size at 8, cells of a 4-byte size (negative when allocated), `sk` data with the
+/// descriptor's size at 16 and the descriptor at 20.
+fn raw_security_descriptors(file: &[u8]) -> BTreeMap<usize, Vec<u8>> {
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    let mut found = BTreeMap::new();
+    let mut bin = 4096;
+    while bin + 32 <= file.len() && &file[bin..bin + 4] == b"hbin" {
+        let bin_end = bin + u32_at(bin + 8) as usize;
+        let mut cell = bin + 32;
+        while cell + 4 <= bin_end {
+            let size = u32_at(cell) as i32;
+            if size == 0 {
+                break;
+            }
+            if size < 0 && &file[cell + 4..cell + 6] == b"sk" {
+                let length = u32_at(cell + 4 + 16) as usize;
+                found.insert(cell, file[cell + 24..cell + 24 + length].to_vec());
+            }
+            cell += size.unsigned_abs() as usize;
+        }
+        bin = bin_end;
+    }
+    found
+}
+
+#[test]
+fn key_security_records_naming_local_accounts_get_the_new_sid() {
+    // EricZimmerman's SAM and SECURITY, with a real SYSTEM (Windows NT's, from aiowinreg) whose
+    // key descriptors grant accounts of its domain; that domain is made this machine's in those
+    // descriptors first, so they name local accounts as a workgroup machine's would.
+    let (sam, security, old) = REAL_PAIRS[5];
+    let Some(tree) = real_pair_tree(sam, security) else {
+        return;
+    };
+    const SYSTEM: &str = "Windows/System32/config/SYSTEM";
+    tree.copy_fixture("hives/aiowinreg/nt/system.reg", SYSTEM)
+        .unwrap();
+    leave_domain(&tree);
+    let nt_domain = Sid::parse_machine_sid("S-1-5-21-2127521184-1604012920-1887927527").unwrap();
+    let to_local =
+        reseal_nt::domain_swap::DomainSwap::new(&nt_domain, &Sid::parse_machine_sid(old).unwrap())
+            .unwrap();
+    edit_hive(&tree, SYSTEM, |hive| {
+        let records: Vec<(u32, Vec<u8>)> = hive
+            .security_records()
+            .unwrap()
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.offset,
+                    to_local.swap_in_descriptor(r.descriptor).unwrap()?,
+                ))
+            })
+            .collect();
+        for (offset, descriptor) in records {
+            hive.replace_security_descriptor(offset, &descriptor)
+                .unwrap();
+        }
+    });
+    let before_file = std::fs::read(tree.path(SYSTEM)).unwrap();
+    let before = raw_security_descriptors(&before_file);
+    let naming_old: Vec<&Vec<u8>> = before
+        .values()
+        .filter(|d| contains(d, &domain_bytes(old)))
+        .collect();
+    assert!(naming_old.len() > 10, "{} records", naming_old.len());
+    let before_tree = hivex_tree(&tree.path(SYSTEM));
+
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let (plan, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+    let swapped_records = plan
+        .changes
+        .iter()
+        .find_map(|c| match &c.action {
+            reseal::Action::SwapKeySecurity {
+                hive, descriptors, ..
+            } if hive.ends_with("SYSTEM") => Some(*descriptors),
+            _ => None,
+        })
+        .expect("a key security change for SYSTEM");
+    assert_eq!(swapped_records, naming_old.len());
+    assert!(
+        plan.to_string().contains("replace SID in key security"),
+        "{plan}"
+    );
+
+    // Every record is the one before with the SID replaced, where it was; none names the old
+    // domain; hivex reads the whole hive as before.
+    let after = raw_security_descriptors(&std::fs::read(tree.path(SYSTEM)).unwrap());
+    let expected: BTreeMap<usize, Vec<u8>> = before
+        .iter()
+        .map(|(at, d)| {
+            (
+                *at,
+                replace_all(d, &domain_bytes(old), &domain_bytes(NEW_SID)),
+            )
+        })
+        .collect();
+    assert_eq!(after, expected);
+    assert!(after.values().all(|d| !contains(d, &domain_bytes(old))));
+    assert_eq!(hivex_tree(&tree.path(SYSTEM)), before_tree);
+    let sam_records = raw_security_descriptors(&std::fs::read(tree.path(SAM)).unwrap());
+    assert!(sam_records
+        .values()
+        .all(|d| !contains(d, &domain_bytes(old))));
+
+    // A second run plans nothing.
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    assert!(plan_newsid(&mut target, &options(NEW_SID))
+        .unwrap()
+        .is_empty());
+}
+
+/// Every place the old domain SID still appears in the hive at `path`, as python3-hivex reads
+/// it: key names and value names (text), value data as a binary SID, UTF-16 text or ASCII text
+/// at any offset.
+fn old_sid_anywhere(path: &std::path::Path, old: &str, label: &str) -> Vec<String> {
+    fn walk(key: &HivexKey, old: &str, here: &str, found: &mut Vec<String>) {
+        let here = format!("{here}\\{}", key.name);
+        if key.name.to_ascii_uppercase().contains(old) {
+            found.push(format!("key name {here}"));
+        }
+        for value in &key.values {
+            if value.name.to_ascii_uppercase().contains(old) {
+                found.push(format!("value name {here} {:?}", value.name));
+            }
+            let upper = value.data.to_ascii_uppercase();
+            if contains(&value.data, &domain_bytes(old))
+                || contains(&upper, &utf16(old))
+                || contains(&upper, old.as_bytes())
+            {
+                found.push(format!("value data {here} {:?}", value.name));
+            }
+        }
+        for child in &key.children {
+            walk(child, old, &here, found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(&hivex_tree(path), old, label, &mut found);
+    found
+}
+
+/// The sample image with what real images hold beside it: an AppCompatCache-like binary value
+/// in SYSTEM with the Administrator's SID written in UTF-16 and in ASCII among other bytes, and
+/// the Administrator's UsrClass.dat, its root key named after the account.
+fn sample_with_text_in_binary(old: &str) -> Option<Tree> {
+    let tree = common::sample_tree()?;
+    let account = format!("{old}-500");
+    let mut cache = vec![0x34, 0x00, 0x00, 0x00, 0x10, 0x00];
+    cache.extend(utf16(&format!(
+        r"C:\Users\Administrator\AppData\Local\Temp\{account}\setup.exe"
+    )));
+    cache.extend([0x00, 0x00, 0xFE, 0xED]);
+    cache.extend(format!("{account}\0").as_bytes());
+    edit_hive(&tree, "Windows/System32/config/SYSTEM", |hive| {
+        hive.create_key(APP_COMPAT_CACHE).unwrap();
+        hive.set_value(
+            APP_COMPAT_CACHE,
+            "AppCompatCache",
+            ValueType::BINARY,
+            &cache,
+        )
+        .unwrap();
+    });
+    let mut classes = reseal_hive::Hive::new_empty(&format!("{account}_Classes"), 6);
+    classes.create_key(r"Local Settings\Software").unwrap();
+    tree.write(USR_CLASS, &classes.commit());
+    Some(tree)
+}
+
+const APP_COMPAT_CACHE: &str = r"ControlSet001\Control\Session Manager\AppCompatCache";
+const USR_CLASS: &str = "Users/Administrator/AppData/Local/Microsoft/Windows/UsrClass.dat";
+
+/// Every hive newsid edits in the sample with its label.
+const SAMPLE_HIVES: [&str; 8] = [
+    "Windows/System32/config/SYSTEM",
+    "Windows/System32/config/SOFTWARE",
+    "Windows/System32/config/SAM",
+    "Windows/System32/config/SECURITY",
+    "Windows/System32/config/DEFAULT",
+    "Users/Administrator/NTUSER.DAT",
+    "Users/Default/NTUSER.DAT",
+    USR_CLASS,
+];
+
+fn old_sid_in_sample(tree: &Tree, old: &str) -> Vec<String> {
+    SAMPLE_HIVES
+        .iter()
+        .flat_map(|hive| old_sid_anywhere(&tree.path(hive), old, hive))
+        .collect()
+}
+
+#[test]
+fn no_hive_names_the_old_sid_but_the_documented_exceptions() {
+    let Some(probe) = common::sample_tree() else {
+        return;
+    };
+    let old = plan_newsid(
+        &mut DirectoryTarget::open(probe.root()).unwrap(),
+        &options(NEW_SID),
+    )
+    .unwrap()
+    .notes
+    .iter()
+    .find_map(|n| {
+        n.message
+            .strip_prefix("the machine SID changes from ")
+            .map(|rest| rest.split(' ').next().unwrap().to_string())
+    })
+    .unwrap();
+    let root_name = format!(r"key name {USR_CLASS}\{old}-500_Classes");
+
+    // A new SID whose text is as long as the old one's: nothing names the old SID any more,
+    // UsrClass.dat's root key included.
+    let tree = sample_with_text_in_binary(&old).unwrap();
+    assert!(old_sid_in_sample(&tree, &old).len() > 3);
+    let system_before = hivex_tree(&tree.path(SAMPLE_HIVES[0]));
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let (plan, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+    assert_eq!(old_sid_in_sample(&tree, &old), Vec::<String>::new());
+    assert_eq!(
+        hivex_tree(&tree.path(USR_CLASS)).name,
+        format!("{NEW_SID}-500_Classes")
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .all(|n| !n.message.contains("among binary data")),
+        "{plan}"
+    );
+    // The cache changed only where the SID's text stood.
+    let system_after = hivex_tree(&tree.path(SAMPLE_HIVES[0]));
+    fn ascii_swapped(key: &HivexKey, old: &str, new: &str) -> HivexKey {
+        HivexKey {
+            name: key.name.clone(),
+            values: key
+                .values
+                .iter()
+                .map(|v| reseal_testutil::HivexValue {
+                    data: replace_all(&v.data, old.as_bytes(), new.as_bytes()),
+                    ..v.clone()
+                })
+                .collect(),
+            children: key
+                .children
+                .iter()
+                .map(|c| ascii_swapped(c, old, new))
+                .collect(),
+        }
+    }
+    let text_swapped = |key: &HivexKey| ascii_swapped(&swapped(key, &old, NEW_SID), &old, NEW_SID);
+    assert_eq!(text_swapped(&system_after), text_swapped(&system_before));
+
+    // A new SID of another length: the cache keeps the old SID, and the plan says so.
+    let tree = sample_with_text_in_binary(&old).unwrap();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let (plan, _) = newsid(&mut target, &options("S-1-5-21-1-2-3")).unwrap();
+    let cache_place = format!(
+        r"value data Windows/System32/config/SYSTEM\{}\{APP_COMPAT_CACHE} {:?}",
+        hivex_tree(&tree.path(SAMPLE_HIVES[0])).name,
+        "AppCompatCache"
+    );
+    let mut left = old_sid_in_sample(&tree, &old);
+    left.sort();
+    let mut expected = vec![cache_place, root_name];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(
+        plan.notes.iter().any(
+            |n| n.message.contains("among binary data") && n.message.contains("AppCompatCache")
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.message.contains("the root key keeps its name")),
+        "{plan}"
+    );
+}
+
+#[test]
+fn a_real_user_hive_gets_the_new_sid_in_its_key_security_records() {
+    // dfwinreg's NTUSER.DAT as the sample Administrator's: its 52 records grant its user, an
+    // account of its own machine's domain, made the sample's first (as for SYSTEM above).
+    const NTUSER: &str = "Users/Administrator/NTUSER.DAT";
+    let Some(tree) = common::sample_tree() else {
+        return;
+    };
+    let old = plan_newsid(
+        &mut DirectoryTarget::open(tree.root()).unwrap(),
+        &options(NEW_SID),
+    )
+    .unwrap()
+    .notes
+    .iter()
+    .find_map(|n| {
+        n.message
+            .strip_prefix("the machine SID changes from ")
+            .map(|rest| rest.split(' ').next().unwrap().to_string())
+    })
+    .unwrap();
+    tree.copy_fixture("hives/dfwinreg/NTUSER.DAT", NTUSER)
+        .unwrap();
+    let user_domain = Sid::parse_machine_sid("S-1-5-21-226059406-2984137831-1201299043").unwrap();
+    let to_local = reseal_nt::domain_swap::DomainSwap::new(
+        &user_domain,
+        &Sid::parse_machine_sid(&old).unwrap(),
+    )
+    .unwrap();
+    edit_hive(&tree, NTUSER, |hive| {
+        let records: Vec<(u32, Vec<u8>)> = hive
+            .security_records()
+            .unwrap()
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.offset,
+                    to_local.swap_in_descriptor(r.descriptor).unwrap()?,
+                ))
+            })
+            .collect();
+        for (offset, descriptor) in records {
+            hive.replace_security_descriptor(offset, &descriptor)
+                .unwrap();
+        }
+    });
+    let before = raw_security_descriptors(&std::fs::read(tree.path(NTUSER)).unwrap());
+    let naming_old = before
+        .values()
+        .filter(|d| contains(d, &domain_bytes(&old)))
+        .count();
+    assert!(naming_old > 40, "{naming_old} records");
+    let before_tree = hivex_tree(&tree.path(NTUSER));
+
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let (plan, _) = newsid(&mut target, &options(NEW_SID)).unwrap();
+    assert!(
+        plan.changes.iter().any(|c| matches!(
+            &c.action,
+            reseal::Action::SwapKeySecurity { hive, descriptors, .. }
+                if hive.ends_with("NTUSER.DAT") && *descriptors == naming_old
+        )),
+        "{plan}"
+    );
+    let after = raw_security_descriptors(&std::fs::read(tree.path(NTUSER)).unwrap());
+    let expected: BTreeMap<usize, Vec<u8>> = before
+        .iter()
+        .map(|(at, d)| {
+            (
+                *at,
+                replace_all(d, &domain_bytes(&old), &domain_bytes(NEW_SID)),
+            )
+        })
+        .collect();
+    assert_eq!(after, expected);
+    assert_eq!(hivex_tree(&tree.path(NTUSER)), before_tree);
 }

@@ -84,7 +84,7 @@ fn hives_that_disagree_on_the_machine_sid_stop_the_run_naming_both() {
     let tree = reference_image_with_sam(&other);
     let before = tree.snapshot();
     let error = plan_on(&tree, &options()).unwrap_err();
-    assert_eq!(error.kind, ErrorKind::CorruptInput);
+    assert_eq!(error.kind, ErrorKind::Refused);
     assert!(
         error.message.contains(SECURITY) && error.message.contains(SAM),
         "{error}"
@@ -147,7 +147,7 @@ fn a_real_sam_and_security_from_different_machines_are_refused() {
         return;
     };
     let error = result.unwrap_err();
-    assert_eq!(error.kind, ErrorKind::CorruptInput);
+    assert_eq!(error.kind, ErrorKind::Refused);
     assert!(
         error.message.contains(SAM) && error.message.contains(SECURITY),
         "{error}"

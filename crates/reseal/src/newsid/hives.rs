@@ -1,6 +1,6 @@
-//! The generic scan of a hive for the old domain SID: key names, value names and value data
-//! (binary SIDs anywhere in the data, and the SID's text in UTF-16 data), each replacement
-//! planned through the [`Plan`] helpers.
+//! The generic scan of a hive for the old domain SID: key security records (sk), key names,
+//! value names and value data (binary SIDs anywhere in the data, and the SID's text in UTF-16
+//! data), each replacement planned through the [`Plan`] helpers.
 
 use reseal_hive::{Hive, Key, ValueType};
 use reseal_nt::domain_swap::DomainSwap;
@@ -22,11 +22,18 @@ struct Findings {
     names: Vec<(String, String, String)>,
     /// Keys whose name holds it, deepest first: key path, new name.
     keys: Vec<(String, String)>,
+    /// Values whose data keeps it written as text among other bytes, where the new SID's text
+    /// would not fit: key path, value name.
+    kept: Vec<(String, String)>,
+    /// The root key's name, when it holds it and the new name would not have its length.
+    kept_root_name: Option<String>,
 }
 
-/// Plans, in `hive`, the replacement of the old domain SID of `swap` in every value's data,
-/// every value name and every key name (the root key's name is left: Windows names a loaded
-/// hive's root after where it loads it). Values first, then keys renamed deepest first, so
+/// Plans, in `hive`, the replacement of the old domain SID of `swap` in every key security
+/// record (one change for the hive, with their number), every value's data,
+/// every value name and every key name (the root key's only when the new name has the same
+/// length: its cell is not moved; Windows names a loaded hive's root after where it loads it,
+/// so the stored name is not used). Values first, then keys renamed deepest first, so
 /// every change names its key by the path it has when the change is made.
 pub fn plan_hive(
     image: &mut Image,
@@ -39,6 +46,7 @@ pub fn plan_hive(
         Some(loaded) => scan(loaded, swap).map_err(|e| Error::from_hive(hive, e))?,
         None => return Ok(()),
     };
+    plan.swap_key_security(image, origins.security, hive, swap)?;
     for (key, name, value_type, data) in &findings.data {
         plan.set_value(image, origins.data, hive, key, name, *value_type, data)?;
     }
@@ -52,12 +60,40 @@ pub fn plan_hive(
     for (key, new_name) in &findings.keys {
         plan.rename_key(image, origins.keys, hive, key, new_name)?;
     }
+    if let Some(root_name) = &findings.kept_root_name {
+        plan.note(
+            super::PROVIDER,
+            format!(
+                "{hive}: the root key keeps its name {root_name:?} (Windows does not use it), \
+                 since the new SID's text has another length"
+            ),
+        );
+    }
+    if !findings.kept.is_empty() {
+        let values: Vec<String> = findings
+            .kept
+            .iter()
+            .map(|(key, name)| format!("{key} {name:?}"))
+            .collect();
+        plan.note(
+            super::PROVIDER,
+            format!(
+                "{hive}: {} keep the old SID written among binary data, since the new SID's text \
+                 has another length (give a SID whose numbers have as many digits to replace it \
+                 there too): {}",
+                values.len(),
+                values.join(", ")
+            ),
+        );
+    }
     Ok(())
 }
 
 /// The origins of the three kinds of change, one source each.
 #[derive(Debug, Clone, Copy)]
 pub struct Origins {
+    /// Key security records.
+    pub security: Origin,
     /// Value data.
     pub data: Origin,
     /// Value names.
@@ -70,12 +106,27 @@ pub struct Origins {
 fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
     let mut findings = Findings::default();
     let mut renames: Vec<(usize, String, String)> = Vec::new();
-    let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), hive.root()?)];
+    let root = hive.root()?;
+    let root_name = root.name()?;
+    if let Some(new_name) = swap.swap_in_text(&root_name) {
+        // The root's cell is not moved, so only a name of the same length fits.
+        if new_name.len() == root_name.len() {
+            renames.push((0, String::new(), new_name));
+        } else {
+            findings.kept_root_name = Some(root_name);
+        }
+    }
+    let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), root)];
     while let Some((depth, path, key)) = pending.pop() {
         for value in key.values()? {
             let name = value.name()?;
             let value_type = value.value_type()?;
-            if let Some(data) = swapped_data(&value.data()?, swap) {
+            let data = value.data()?;
+            let swapped = swapped_data(value_type, &data, swap);
+            if swap.count_text_in_bytes(swapped.as_deref().unwrap_or(&data)) > 0 {
+                findings.kept.push((path.clone(), name.clone()));
+            }
+            if let Some(data) = swapped {
                 findings
                     .data
                     .push((path.clone(), name.clone(), value_type, data));
@@ -112,13 +163,23 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
     Ok(findings)
 }
 
-/// `data` with every binary SID of the old domain replaced, and, when it is UTF-16 text, every
-/// written one; `None` when nothing changes. Both forms are looked for whatever the value's
-/// type: SAM and LSA store SIDs in values of their own types.
-pub fn swapped_data(data: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
+/// The value of type `value_type` holding `data`, with every binary SID of the old domain
+/// replaced (whatever the type: SAM and LSA store SIDs in values of their own types), and
+/// every written one: in a string value (REG_SZ, REG_EXPAND_SZ, REG_MULTI_SZ, REG_LINK)
+/// whatever the new text's length; in any other value (ASCII or UTF-16 text among binary
+/// data, as AppCompatCache holds paths) only when the new text has the same length, since
+/// the bytes after it cannot move. `None` when nothing changes.
+pub fn swapped_data(value_type: ValueType, data: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
     let mut swapped = data.to_vec();
     let mut changed = swap.swap_in_bytes(&mut swapped) > 0;
-    if swapped.len() % 2 == 0 {
+    let is_string = [
+        ValueType::SZ,
+        ValueType::EXPAND_SZ,
+        ValueType::MULTI_SZ,
+        ValueType::LINK,
+    ]
+    .contains(&value_type);
+    if is_string && swapped.len() % 2 == 0 {
         if let Ok(text) = utf16::decode_le(&swapped) {
             if let Some(new_text) = swap.swap_in_text(&text) {
                 swapped = utf16::encode_le(&new_text);
@@ -126,6 +187,7 @@ pub fn swapped_data(data: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
             }
         }
     }
+    changed |= swap.swap_text_in_bytes(&mut swapped) > 0;
     changed.then_some(swapped)
 }
 
@@ -147,7 +209,7 @@ mod tests {
         let old = Sid::parse("S-1-5-21-1-2-3-1001").unwrap().to_bytes();
         let mut data = vec![0xAA, 0xBB];
         data.extend_from_slice(&old);
-        let swapped = swapped_data(&data, &swap()).unwrap();
+        let swapped = swapped_data(ValueType::BINARY, &data, &swap()).unwrap();
         assert_eq!(
             &swapped[2..],
             Sid::parse("S-1-5-21-1000-2000-3000-1001")
@@ -157,13 +219,15 @@ mod tests {
         );
         let text = utf16::encode_le("C:\\x\\S-1-5-21-1-2-3-500\0");
         assert_eq!(
-            swapped_data(&text, &swap()).unwrap(),
+            swapped_data(ValueType::SZ, &text, &swap()).unwrap(),
             utf16::encode_le("C:\\x\\S-1-5-21-1000-2000-3000-500\0")
         );
         assert_eq!(
-            swapped_data(&utf16::encode_le("S-1-5-21-1-2-33"), &swap()),
+            swapped_data(ValueType::SZ, &utf16::encode_le("S-1-5-21-1-2-33"), &swap()),
             None
         );
-        assert_eq!(swapped_data(b"abc", &swap()), None);
+        assert_eq!(swapped_data(ValueType::BINARY, b"abc", &swap()), None);
+        // Text of another length among binary data stays: the bytes after it cannot move.
+        assert_eq!(swapped_data(ValueType::BINARY, &text, &swap()), None);
     }
 }

@@ -4,6 +4,7 @@
 //! names and key names) and in the file system's security descriptors (through the target).
 //! One [`Plan`], applied all-or-nothing as generalize's is; the setup state is not touched.
 
+mod files;
 mod hives;
 mod refusals;
 
@@ -13,6 +14,7 @@ use reseal_hive::Hive;
 use reseal_nt::domain_swap::DomainSwap;
 use reseal_nt::Sid;
 
+pub use files::{swapped_text_file, TASKS_DIR};
 pub use hives::swapped_data;
 pub use refusals::{EFS_CURRENT_KEYS, POLICY_ACCOUNT_DOMAIN, SAM_ACCOUNT_DOMAIN};
 
@@ -29,7 +31,9 @@ pub const PROVIDER: &str = "newsid";
 const SOURCE_VALUE_DATA: &str = "docs/newsid.md: value data";
 const SOURCE_VALUE_NAMES: &str = "docs/newsid.md: value names";
 const SOURCE_KEY_NAMES: &str = "docs/newsid.md: key names";
+const SOURCE_KEY_SECURITY: &str = "docs/newsid.md: key security";
 const SOURCE_FILE_SECURITY: &str = "docs/newsid.md: file security";
+const SOURCE_FILES: &str = "docs/newsid.md: files";
 /// A user's class hive, below the profile folder.
 const USER_CLASSES: &str = r"AppData\Local\Microsoft\Windows\UsrClass.dat";
 
@@ -107,8 +111,7 @@ fn plan_keeping_hives(
     let old = refusals::account_domain_sid(&mut image, &user_hives)?;
     let new = match &options.sid {
         Some(sid) => sid.clone(),
-        None => Sid::random_machine_sid_from(&entropy)
-            .map_err(|e| Error::other(None, format!("cannot make a random machine SID: {e}")))?,
+        None => random_sid_like(&old, &entropy)?,
     };
     let swap = DomainSwap::new(&old, &new)
         .map_err(|e| Error::bad_value(Input::Sid, &new, e.to_string()))?;
@@ -117,6 +120,7 @@ fn plan_keeping_hives(
         return Ok((plan, image.into_hives()));
     }
     let origins = hives::Origins {
+        security: origin(SOURCE_KEY_SECURITY),
         data: origin(SOURCE_VALUE_DATA),
         names: origin(SOURCE_VALUE_NAMES),
         keys: origin(SOURCE_KEY_NAMES),
@@ -124,6 +128,7 @@ fn plan_keeping_hives(
     for hive in hives_to_scan(&mut image, &user_hives)? {
         hives::plan_hive(&mut image, &mut plan, &origins, &hive, &swap)?;
     }
+    files::plan_task_files(&mut image, &mut plan, origin(SOURCE_FILES), &swap)?;
     match image.target().scan_file_security(&swap) {
         Ok(found) => plan.swap_file_security(origin(SOURCE_FILE_SECURITY), &old, &new, found),
         Err(e) if e.is_unsupported() => plan.note(
@@ -145,6 +150,27 @@ fn plan_keeping_hives(
         ),
     );
     Ok((plan, image.into_hives()))
+}
+
+/// How many random SIDs are drawn, at most, looking for one whose text is as long as the old.
+const RANDOM_DRAWS: usize = 10_000;
+
+/// A random machine SID whose numbers have as many digits as `old`'s, so that its text can
+/// replace the old one's where it stands among binary data (docs/newsid.md: value data); the
+/// last one drawn when none does within [`RANDOM_DRAWS`] (such values keep the old SID, which
+/// the plan says in a note).
+fn random_sid_like(old: &Sid, entropy: &reseal_nt::Entropy) -> Result<Sid> {
+    let mut drawn = None;
+    for _ in 0..RANDOM_DRAWS {
+        let sid = Sid::random_machine_sid_from(entropy)
+            .map_err(|e| Error::other(None, format!("cannot make a random machine SID: {e}")))?;
+        let keeps_length = DomainSwap::new(old, &sid).is_ok_and(|swap| swap.text_keeps_length());
+        drawn = Some(sid);
+        if keeps_length {
+            break;
+        }
+    }
+    drawn.ok_or_else(|| Error::other(None, "cannot make a random machine SID"))
 }
 
 /// Every change of newsid carries this origin's provider.

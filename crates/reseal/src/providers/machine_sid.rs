@@ -23,8 +23,8 @@
 //!   unverified); by the executor's tests that would process neither registry nor files.
 //! - `SidAccountDomainOld` = the data of SECURITY `Policy\PolAcDmS` (default value), byte for
 //!   byte, after checking it against the last 24 bytes of SAM `SAM\Domains\Account\V` (REGIPY,
-//!   NewSID); a mismatch means the two hives disagree about the machine SID and stops the run with
-//!   an error naming both files. Its value type is 0x5D6C70BA, the private type `SclPendRequest`
+//!   NewSID; one reader, `crate::account_domain`); a mismatch means the two hives disagree about
+//!   the machine SID and refuses the run with an error naming both files. Its value type is 0x5D6C70BA, the private type `SclPendRequest`
 //!   writes both SID values with [O: SCL-DECOMP disassembly]. The decompiled reader shows no type
 //!   check on them (it copies the data), which fits CloneWindowsIdentity's REG_BINARY
 //!   `SidAccountDomainNew` working too.
@@ -41,8 +41,8 @@
 use reseal_hive::data::{encode_dword, encode_multi_sz};
 use reseal_hive::ValueType;
 
-use crate::error::{Error, Result};
-use crate::image::{Image, SAM, SECURITY, SYSTEM};
+use crate::error::Result;
+use crate::image::{Image, SYSTEM};
 use crate::providers::support::{control_set_key, read_strings};
 use crate::providers::{PlanContext, Provider};
 use crate::sid::Sid;
@@ -68,8 +68,6 @@ pub const OPERATION_FLAGS: u32 =
 pub const SCL_SID_VALUE_TYPE: ValueType = ValueType(0x5D6C_70BA);
 /// The program smss runs from `SetupExecute`.
 pub const SETUPCL: &str = "setupcl.exe";
-/// A machine SID's binary length (S-1-5-21-A-B-C).
-const MACHINE_SID_LENGTH: usize = 24;
 
 /// Pends a SetupCl request for a new machine SID.
 pub struct MachineSid;
@@ -124,51 +122,9 @@ impl Provider for MachineSid {
     }
 }
 
-/// The machine SID in binary form: SECURITY `Policy\PolAcDmS`, checked against the tail of SAM
-/// `SAM\Domains\Account\V`.
+/// The machine SID in binary form, as both SECURITY `Policy\PolAcDmS` and the tail of SAM
+/// `SAM\Domains\Account\V` hold it ([`crate::account_domain::machine_sid`]: hives that
+/// disagree are refused).
 pub fn machine_sid_bytes(image: &mut Image) -> Result<Vec<u8>> {
-    let Some((_, policy)) = image.value(SECURITY, r"Policy\PolAcDmS", "")? else {
-        return Err(Error::corrupt(
-            SECURITY,
-            "Policy\\PolAcDmS (the machine SID) is missing",
-        ));
-    };
-    let sid = Sid::from_bytes(&policy)
-        .map_err(|err| Error::corrupt(SECURITY, format!("Policy\\PolAcDmS: {err}")))?;
-    if !sid.is_machine_domain_sid() || policy.len() != MACHINE_SID_LENGTH {
-        return Err(Error::corrupt(
-            SECURITY,
-            format!("Policy\\PolAcDmS holds {sid}, which is not a machine SID (S-1-5-21-A-B-C)"),
-        ));
-    }
-    let Some((_, account)) = image.value(SAM, r"SAM\Domains\Account", "V")? else {
-        return Err(Error::corrupt(
-            SAM,
-            "SAM\\Domains\\Account\\V (which ends with the machine SID) is missing",
-        ));
-    };
-    if account.len() < MACHINE_SID_LENGTH {
-        return Err(Error::corrupt(
-            SAM,
-            format!(
-                "SAM\\Domains\\Account\\V is {} bytes, too short to end with a machine SID",
-                account.len()
-            ),
-        ));
-    }
-    let sam_tail = &account[account.len() - MACHINE_SID_LENGTH..];
-    if sam_tail != policy.as_slice() {
-        let sam_sid = Sid::from_bytes(sam_tail)
-            .map(|sid| sid.to_string())
-            .unwrap_or_else(|_| "an unreadable SID".to_string());
-        return Err(Error::corrupt(
-            SECURITY,
-            format!(
-                "the machine SID in {SECURITY} (Policy\\PolAcDmS: {sid}) differs from the one in {SAM} \
-                 (SAM\\Domains\\Account\\V: {sam_sid}); the image's hives disagree, so setupcl \
-                 could not replace the SID consistently"
-            ),
-        ));
-    }
-    Ok(policy)
+    crate::account_domain::machine_sid(image).map(|sid| sid.to_bytes())
 }
