@@ -47,14 +47,14 @@ pub struct WaitArgs {
     pub(crate) wait: bool,
 }
 
-/// How generalize, reseal and set write: not at all, or somewhere else.
+/// How generalize, reseal, set and newsid write: not at all, or somewhere else.
 #[derive(Args, Debug)]
 pub struct WriteArgs {
     #[command(flatten)]
     wait: WaitArgs,
     /// Print the plan and write nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Copy the WIM to this new file and edit the copy; the input is left untouched.
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
@@ -495,9 +495,9 @@ type ImageRun<'a> = dyn FnMut(
     ) -> reseal::Result<()>
     + 'a;
 
-/// Runs generalize, reseal or set on the target, or on a copy of it at `--output`, printing
-/// each image's plan and outcome.
-fn run(
+/// Runs generalize, reseal, set or newsid on the target, or on a copy of it at `--output`,
+/// printing each image's plan and outcome.
+pub(crate) fn run(
     image: &ImageArgs,
     write: &WriteArgs,
     as_json: bool,

@@ -42,7 +42,9 @@ pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Planner, Provider};
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
-pub use run::{generalize_images, inspect_images, rename_images, RunEvent, RunOptions};
+pub use run::{
+    generalize_images, inspect_images, newsid_images, rename_images, RunEvent, RunOptions,
+};
 pub use targets::wim::is_wim_file;
 pub use targets::{
     DirEntry, DirectoryTarget, DiskTarget, FileSecuritySwap, RecoveryOutcome, Target,

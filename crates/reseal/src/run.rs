@@ -2,7 +2,7 @@
 //! (`index` `"all"`), a new copy of a WIM that is edited instead of the input, and an
 //! interrupted run recovered before anything else.
 //!
-//! [`inspect_images`] and [`generalize_images`] report what happens to each image through a
+//! [`inspect_images`], [`generalize_images`], [`rename_images`] and [`newsid_images`] report what happens to each image through a
 //! callback as it happens, so a front end can show the first images' results even when a later
 //! one fails. Every image of a WIM (`"all"`) is generalized first and then written by one
 //! commit, so an error on one leaves every image as it was; those images are reported once the
@@ -17,7 +17,7 @@ use crate::inspect::Inspection;
 use crate::lock::{ImageLock, LockMode};
 use crate::progress::Progress;
 use crate::targets::{RecoveryOutcome, Target, WimTarget};
-use crate::{ApplyReport, GeneralizeOptions, OpenOptions, Plan, Provider, Rename};
+use crate::{ApplyReport, GeneralizeOptions, NewSidOptions, OpenOptions, Plan, Provider, Rename};
 
 /// The index value that selects every image of a WIM.
 pub const ALL_IMAGES: &str = "all";
@@ -175,6 +175,37 @@ pub fn rename_images(
 ) -> Result<()> {
     edit_images(path, run, rename.dry_run, progress, each, &mut |target| {
         crate::rename_with_progress(target, rename, progress)
+    })
+}
+
+/// Gives each image `run.open.index` selects of the image file at `path` (or of its copy at
+/// `run.output`) a new machine SID (see [`crate::newsid`]), as [`generalize_images`] runs:
+/// every image of a WIM (`all`) by one commit. Each image is its own installation, so each
+/// gets its own SID: `options.sid` when given (the same for every image), else one drawn for
+/// each image in turn from one source, seeded by `options.seed` for a reproducible run.
+pub fn newsid_images(
+    path: &Path,
+    run: &RunOptions,
+    options: &NewSidOptions,
+    progress: &dyn Progress,
+    each: &mut dyn FnMut(RunEvent),
+) -> Result<()> {
+    let fixed_time = options
+        .source_date_epoch
+        .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0));
+    let sids = reseal_nt::Entropy::new(options.seed, fixed_time);
+    edit_images(path, run, options.dry_run, progress, each, &mut |target| {
+        let sid = match &options.sid {
+            Some(sid) => sid.clone(),
+            None => reseal_nt::Sid::random_machine_sid_from(&sids).map_err(|e| {
+                Error::other(None, format!("cannot make a random machine SID: {e}"))
+            })?,
+        };
+        let image_options = NewSidOptions {
+            sid: Some(sid),
+            ..options.clone()
+        };
+        crate::newsid::newsid_with_progress(target, &image_options, progress)
     })
 }
 

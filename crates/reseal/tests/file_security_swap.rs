@@ -221,7 +221,7 @@ mod disk {
     }
 
     /// `true` when the bytes hold the old domain's three numbers.
-    fn names_old_domain(descriptor: &[u8]) -> bool {
+    pub(super) fn names_old_domain(descriptor: &[u8]) -> bool {
         let domain = Sid::parse_machine_sid(CAPTURE_DOMAIN).unwrap().to_bytes()[12..].to_vec();
         descriptor.windows(domain.len()).any(|w| w == domain)
     }
@@ -284,10 +284,13 @@ mod directory {
     use std::process::Command;
 
     use reseal::progress::NoProgress;
-    use reseal::targets::{DirectoryTarget, Target};
-    use reseal::ErrorKind;
+    use reseal::targets::{DirectoryTarget, FileStore, Folder, Target};
+    use reseal::{DirEntry, ErrorKind, RecoveryOutcome};
 
-    use reseal_testutil::ntfs_image::find_program;
+    use reseal_nt::security_descriptor::SecurityDescriptor;
+    use reseal_testutil::ntfs_image::{
+        assert_ntfsfix_clean, find_program, ntfssecaudit_descriptor,
+    };
 
     use super::disk::volume_with_local_owners;
     use super::swap;
@@ -331,8 +334,124 @@ mod directory {
         }
     }
 
+    /// Every file and directory under `root` (the mount point), as Windows paths.
+    fn every_path(root: &Path) -> Vec<String> {
+        let mut paths = vec![String::new()];
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                let relative = entry.path().strip_prefix(root).unwrap().to_owned();
+                if entry.file_type().unwrap().is_dir() {
+                    pending.push(entry.path());
+                }
+                paths.push(relative.to_string_lossy().replace('/', "\\"));
+            }
+        }
+        paths.sort();
+        paths
+    }
+
+    /// Each path's `system.ntfs_acl` on the mount; `None` where ntfs-3g gives none (EIO for
+    /// the root of a volume wimlib applied).
+    fn mounted_descriptors(root: &Path, paths: &[String]) -> Vec<Option<Vec<u8>>> {
+        paths
+            .iter()
+            .map(|path| {
+                let host = root.join(path.replace('\\', "/"));
+                xattr::get(&host, NTFS_ACL).ok().flatten()
+            })
+            .collect()
+    }
+
+    const NTFS_ACL: &str = "system.ntfs_acl";
+
+    /// A folder over the mount whose `fail_after`-th descriptor write and later ones fail, as
+    /// a crash or an I/O error in the middle of the journal's operations would leave it.
+    struct FailingStore {
+        inner: Folder,
+        fail_after: usize,
+        set: usize,
+    }
+
+    impl FileStore for FailingStore {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn read_file(&mut self, path: &str) -> reseal::Result<Option<Vec<u8>>> {
+            self.inner.read_file(path)
+        }
+        fn list_dir(&mut self, path: &str) -> reseal::Result<Option<Vec<DirEntry>>> {
+            self.inner.list_dir(path)
+        }
+        fn exists(&mut self, path: &str) -> reseal::Result<bool> {
+            self.inner.exists(path)
+        }
+        fn replace_file(&mut self, path: &str, contents: &[u8]) -> reseal::Result<()> {
+            self.inner.replace_file(path, contents)
+        }
+        fn create_file(&mut self, path: &str, contents: &[u8]) -> reseal::Result<()> {
+            self.inner.create_file(path, contents)
+        }
+        fn delete_file(&mut self, path: &str) -> reseal::Result<()> {
+            self.inner.delete_file(path)
+        }
+        fn delete_dir_all(&mut self, path: &str) -> reseal::Result<()> {
+            self.inner.delete_dir_all(path)
+        }
+        fn discard_incomplete_write(&mut self, path: &str) -> reseal::Result<()> {
+            self.inner.discard_incomplete_write(path)
+        }
+        fn ntfs_security_descriptor(&mut self, path: &str) -> reseal::Result<Option<Vec<u8>>> {
+            self.inner.ntfs_security_descriptor(path)
+        }
+        fn set_ntfs_security_descriptor(
+            &mut self,
+            path: &str,
+            descriptor: &[u8],
+        ) -> reseal::Result<()> {
+            self.set += 1;
+            if self.set >= self.fail_after {
+                return Err(reseal::Error::other(Some(path), "injected failure"));
+            }
+            self.inner.set_ntfs_security_descriptor(path, descriptor)
+        }
+    }
+
+    /// Every descriptor after the swap is the one before with the domain replaced, and none
+    /// names the old domain; read on the mount and, after unmounting, by ntfssecaudit, with
+    /// ntfsfix finding the volume clean.
+    fn assert_swapped(
+        volume: &Path,
+        paths: &[String],
+        before: &[Option<Vec<u8>>],
+        after_on_mount: &[Option<Vec<u8>>],
+    ) {
+        for ((path, old), new) in paths.iter().zip(before).zip(after_on_mount) {
+            let mut expected = old.clone();
+            if let Some(expected) = &mut expected {
+                swap().swap_in_bytes(expected);
+            }
+            assert_eq!(new, &expected, "the descriptor of {path}");
+            let new = new.as_deref().unwrap_or_default();
+            assert!(!super::disk::names_old_domain(new), "{path}");
+        }
+        for (path, new) in paths.iter().zip(after_on_mount) {
+            let Some(new) = new else { continue };
+            // ntfs-3g hands a descriptor back laid out otherwise than it stores it.
+            if path.starts_with("Windows\\System32\\config") {
+                assert_eq!(
+                    SecurityDescriptor::parse(&ntfssecaudit_descriptor(volume, path)).unwrap(),
+                    SecurityDescriptor::parse(new).unwrap(),
+                    "{path}"
+                );
+            }
+        }
+        assert_ntfsfix_clean(volume);
+    }
+
     #[test]
-    fn an_ntfs3g_mount_is_scanned_and_its_swap_refused_without_a_write() {
+    fn an_ntfs3g_mount_gets_the_new_domain_through_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let volume = volume_with_local_owners(dir.path());
         let point = dir.path().join("mnt");
@@ -340,26 +459,77 @@ mod directory {
         let Some(mounted) = Mounted::mount(&volume, &point) else {
             return;
         };
+        let paths = every_path(&mounted.point);
+        let before = mounted_descriptors(&mounted.point, &paths);
+        assert_eq!(
+            before
+                .iter()
+                .flatten()
+                .filter(|d| super::disk::names_old_domain(d))
+                .count(),
+            3
+        );
         let mut target = DirectoryTarget::open(&mounted.point).unwrap();
         let scanned = target.scan_file_security(&swap()).unwrap();
         assert_eq!((scanned.descriptors, scanned.files), (2, 3));
         target.begin().unwrap();
-        let err = target.swap_file_security(&swap()).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Refused, "{err}");
-        target.abort();
+        assert_eq!(target.swap_file_security(&swap()).unwrap(), scanned);
+        // Staged only: nothing on the volume changed yet.
+        assert_eq!(mounted_descriptors(&mounted.point, &paths), before);
+        target.commit(&NoProgress).unwrap();
+        assert_eq!(target.scan_file_security(&swap()).unwrap().files, 0);
+        assert!(!target.has_interrupted_run().unwrap());
         drop(target);
+        let after = mounted_descriptors(&mounted.point, &paths);
+        assert_eq!(every_path(&mounted.point), paths, "no file left behind");
         drop(mounted);
-        let after = reseal_testutil::ntfs_image::ntfssecaudit_descriptor(
-            &volume,
-            r"Windows\System32\config\SAM",
-        );
-        let owner_rid_1001 = format!("{}-1001", super::CAPTURE_DOMAIN);
-        let parsed = reseal_nt::security_descriptor::SecurityDescriptor::parse(&after).unwrap();
+        assert_swapped(&volume, &paths, &before, &after);
+    }
+
+    #[test]
+    fn a_descriptor_swap_that_fails_halfway_is_finished_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = volume_with_local_owners(dir.path());
+        let point = dir.path().join("mnt");
+        std::fs::create_dir(&point).unwrap();
+        let Some(mounted) = Mounted::mount(&volume, &point) else {
+            return;
+        };
+        let paths = every_path(&mounted.point);
+        let before = mounted_descriptors(&mounted.point, &paths);
+        let store = FailingStore {
+            inner: Folder::open(&mounted.point).unwrap(),
+            fail_after: 2,
+            set: 0,
+        };
+        let mut target = DirectoryTarget::over(Box::new(store));
+        target.begin().unwrap();
+        target.swap_file_security(&swap()).unwrap();
+        let err = target.commit(&NoProgress).unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        drop(target);
+        // One descriptor was set before the failure: the journal is committed, so the run is
+        // finished, not undone.
+        let halfway = mounted_descriptors(&mounted.point, &paths);
+        let changed = halfway.iter().zip(&before).filter(|(a, b)| a != b).count();
         assert_eq!(
-            parsed.owner.unwrap().to_string(),
-            owner_rid_1001,
-            "unchanged"
+            changed, 1,
+            "the first descriptor was set before the failure"
         );
+
+        let mut target = DirectoryTarget::open(&mounted.point).unwrap();
+        assert!(target.has_interrupted_run().unwrap());
+        let outcome = target.recover().unwrap();
+        assert!(
+            matches!(outcome, Some(RecoveryOutcome::RolledForward { ref files }) if files.len() == 3),
+            "{outcome:?}"
+        );
+        assert!(!target.has_interrupted_run().unwrap());
+        drop(target);
+        let after = mounted_descriptors(&mounted.point, &paths);
+        assert_eq!(every_path(&mounted.point), paths, "no journal left behind");
+        drop(mounted);
+        assert_swapped(&volume, &paths, &before, &after);
     }
 
     #[test]

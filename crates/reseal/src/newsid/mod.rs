@@ -3,6 +3,8 @@
 //! every hive (machine hives and the users' hives found through the profile list: values, value
 //! names and key names) and in the file system's security descriptors (through the target).
 //! One [`Plan`], applied all-or-nothing as generalize's is; the setup state is not touched.
+//! Given a computer name, the same plan renames the machine as [`crate::rename`] does, so the
+//! new SID and the new name reach the image by one commit.
 
 mod files;
 mod hives;
@@ -21,8 +23,11 @@ pub use refusals::{EFS_CURRENT_KEYS, POLICY_ACCOUNT_DOMAIN, SAM_ACCOUNT_DOMAIN};
 use crate::apply::{apply_with_hives, ApplyReport};
 use crate::error::{Error, Input, Result};
 use crate::image::{join_path, Image, MACHINE_HIVES};
+use crate::options::Rename;
 use crate::plan::{Origin, Plan};
 use crate::progress::{in_phase, NoProgress, Progress};
+use crate::providers::computer_name::{validate_concrete_computer_name, SetComputerName};
+use crate::providers::{PlanContext, Provider};
 use crate::targets::{split_parent, Target};
 
 /// The provider name every newsid change carries.
@@ -50,6 +55,9 @@ pub struct NewSidOptions {
     /// Stamp every time the run writes with this many seconds after the Unix epoch instead of
     /// the clock's, as `SOURCE_DATE_EPOCH` asks.
     pub source_date_epoch: Option<u64>,
+    /// Also rename the machine to this computer name, in the same plan
+    /// (`providers::computer_name::SetComputerName`, as [`crate::rename`]).
+    pub computer_name: Option<String>,
 }
 
 /// Plans the new machine SID and, unless `options.dry_run`, applies the plan.
@@ -66,14 +74,31 @@ pub fn newsid_with_progress(
     options: &NewSidOptions,
     progress: &dyn Progress,
 ) -> Result<(Plan, Option<ApplyReport>)> {
+    let image = target.describe();
     let (plan, hives) = in_phase(progress, "reading the image and planning", || {
         plan_keeping_hives(target, options)
-    })?;
+    })
+    .map_err(|e| naming_image(e, &image))?;
     if options.dry_run {
         return Ok((plan, None));
     }
-    let report = apply_with_hives(target, &plan, Some(hives), progress)?;
+    let report = apply_with_hives(target, &plan, Some(hives), progress)
+        .map_err(|e| naming_image(e, &image))?;
     Ok((plan, Some(report)))
+}
+
+/// `error`, its file named inside `image` (`directory /mnt/win: Windows\System32\config\SAM`)
+/// unless it names the image already; an error about no file names the image.
+fn naming_image(error: Error, image: &str) -> Error {
+    let file = match error.file.as_deref() {
+        Some(file) if file.starts_with(image) => return error,
+        Some(file) => format!("{image}: {file}"),
+        None => image.to_string(),
+    };
+    Error {
+        file: Some(file),
+        ..error
+    }
 }
 
 /// The plan [`newsid`] would apply. Never writes.
@@ -86,6 +111,9 @@ fn plan_keeping_hives(
     target: &mut dyn Target,
     options: &NewSidOptions,
 ) -> Result<(Plan, BTreeMap<String, Hive>)> {
+    if let Some(name) = &options.computer_name {
+        validate_concrete_computer_name(name.trim())?;
+    }
     if let Some(sid) = &options.sid {
         if !sid.is_machine_domain_sid() {
             return Err(Error::bad_value(
@@ -117,20 +145,35 @@ fn plan_keeping_hives(
         .map_err(|e| Error::bad_value(Input::Sid, &new, e.to_string()))?;
     if swap.is_identity() {
         plan.note(PROVIDER, format!("the machine SID is already {new}"));
-        return Ok((plan, image.into_hives()));
+    } else {
+        plan_swap(&mut image, &mut plan, &user_hives, &swap)?;
     }
+    if let Some(name) = &options.computer_name {
+        plan_rename(&mut image, &mut plan, &entropy, name)?;
+    }
+    Ok((plan, image.into_hives()))
+}
+
+/// Plans `swap` in every hive and in the file system's security descriptors.
+fn plan_swap(
+    image: &mut Image,
+    plan: &mut Plan,
+    user_hives: &[String],
+    swap: &DomainSwap,
+) -> Result<()> {
+    let (old, new) = (swap.old(), swap.new_sid());
     let origins = hives::Origins {
         security: origin(SOURCE_KEY_SECURITY),
         data: origin(SOURCE_VALUE_DATA),
         names: origin(SOURCE_VALUE_NAMES),
         keys: origin(SOURCE_KEY_NAMES),
     };
-    for hive in hives_to_scan(&mut image, &user_hives)? {
-        hives::plan_hive(&mut image, &mut plan, &origins, &hive, &swap)?;
+    for hive in hives_to_scan(image, user_hives)? {
+        hives::plan_hive(image, plan, &origins, &hive, swap)?;
     }
-    files::plan_task_files(&mut image, &mut plan, origin(SOURCE_FILES), &swap)?;
-    match image.target().scan_file_security(&swap) {
-        Ok(found) => plan.swap_file_security(origin(SOURCE_FILE_SECURITY), &old, &new, found),
+    files::plan_task_files(image, plan, origin(SOURCE_FILES), swap)?;
+    match image.target().scan_file_security(swap) {
+        Ok(found) => plan.swap_file_security(origin(SOURCE_FILE_SECURITY), old, new, found),
         Err(e) if e.is_unsupported() => plan.note(
             PROVIDER,
             format!(
@@ -149,7 +192,30 @@ fn plan_keeping_hives(
              longer be read, as after NewSID"
         ),
     );
-    Ok((plan, image.into_hives()))
+    Ok(())
+}
+
+/// Plans the rename to `name` as [`crate::rename`] does, after the SID's changes.
+fn plan_rename(
+    image: &mut Image,
+    plan: &mut Plan,
+    entropy: &reseal_nt::Entropy,
+    name: &str,
+) -> Result<()> {
+    let rename = Rename {
+        computer_name: name.to_string(),
+        ..Rename::default()
+    };
+    let options = rename.as_options();
+    let provider = SetComputerName {
+        name: name.to_string(),
+        description: None,
+    };
+    let mut ctx = PlanContext::new(image, &options, None, entropy, plan, provider.name());
+    provider.plan(&mut ctx).map_err(|e| Error {
+        message: format!("{}: {}", provider.name(), e.message),
+        ..e
+    })
 }
 
 /// How many random SIDs are drawn, at most, looking for one whose text is as long as the old.

@@ -290,6 +290,19 @@ impl FileStore for Folder {
         return Ok(None);
     }
 
+    /// Sets ntfs-3g's `system.ntfs_acl` (libntfs-3g adds the descriptor to `$Secure` and
+    /// points the file at it), then flushes the file so the change is on the volume.
+    fn set_ntfs_security_descriptor(&mut self, path: &str, descriptor: &[u8]) -> Result<()> {
+        let resolved = self.resolve(path)?;
+        if !resolved.exists() {
+            return Err(Error::other(
+                Some(&shown(&resolved.host)),
+                "cannot set its NTFS security descriptor: it does not exist",
+            ));
+        }
+        set_ntfs_acl(&resolved.host, descriptor)
+    }
+
     fn discard_incomplete_write(&mut self, path: &str) -> Result<()> {
         let resolved = self.resolve(path)?;
         // Only the last component can be missing for a temporary file to exist beside it.
@@ -438,6 +451,36 @@ fn create_parents(dir: &Path, count: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sets the NTFS security descriptor of `host` on an ntfs-3g mount and flushes it to the
+/// volume (a symbolic link, an NTFS reparse point, is set but cannot be opened to be flushed:
+/// the directory holding it is flushed instead).
+#[cfg(unix)]
+fn set_ntfs_acl(host: &Path, descriptor: &[u8]) -> Result<()> {
+    xattr::set(host, NTFS_ACL, descriptor).map_err(|e| {
+        Error::io(
+            shown(host),
+            &format!("cannot set its NTFS security descriptor ({NTFS_ACL}; run as root?)"),
+            &e,
+        )
+    })?;
+    let meta = fs::symlink_metadata(host)
+        .map_err(|e| Error::io(shown(host), "cannot read metadata", &e))?;
+    if meta.file_type().is_symlink() {
+        return sync_parent(host);
+    }
+    File::open(host)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| Error::io(shown(host), "cannot flush to disk", &e))
+}
+
+#[cfg(not(unix))]
+fn set_ntfs_acl(host: &Path, _descriptor: &[u8]) -> Result<()> {
+    Err(Error::other(
+        Some(&shown(host)),
+        "cannot set its NTFS security descriptor: no extended attributes here",
+    ))
 }
 
 /// Flushes the directory holding `path`, so a new, renamed or deleted entry is on disk.

@@ -8,9 +8,14 @@
 //! it) otherwise: nothing in the image is touched before the marker exists, and the marker is
 //! removed only after every operation is done.
 //!
+//! An NTFS security descriptor set on a file of an ntfs-3g mount (its `system.ntfs_acl`) is
+//! one more operation: the new descriptor is in the manifest, and setting it again is as safe
+//! as writing a file again, so it rolls forward with the rest.
+//!
 //! Only the directory target has a journal: a WIM and a disk image commit atomically in their
 //! own ways.
 
+use reseal_nt::security_descriptor::SecurityDescriptor;
 use serde::{Deserialize, Serialize};
 
 use super::{write_file, FileStore};
@@ -39,6 +44,8 @@ pub(crate) enum Operation {
     DeleteFile { path: String },
     /// Delete the directory at `path` with its contents if it exists.
     DeleteDirectory { path: String },
+    /// Set the NTFS security descriptor of the file or directory at `path`.
+    SetSecurity { path: String, descriptor: Vec<u8> },
 }
 
 impl Operation {
@@ -48,7 +55,8 @@ impl Operation {
             Operation::Write { path, .. }
             | Operation::Empty { path }
             | Operation::DeleteFile { path }
-            | Operation::DeleteDirectory { path } => path,
+            | Operation::DeleteDirectory { path }
+            | Operation::SetSecurity { path, .. } => path,
         }
     }
 }
@@ -77,6 +85,11 @@ enum ManifestEntry {
     },
     DeleteDirectory {
         path: String,
+    },
+    SetSecurity {
+        path: String,
+        /// The self-relative descriptor, in hex.
+        descriptor: String,
     },
 }
 
@@ -123,6 +136,10 @@ fn stage(target: &mut dyn FileStore, operations: &[Operation]) -> Result<()> {
             Operation::DeleteDirectory { path } => {
                 ManifestEntry::DeleteDirectory { path: path.clone() }
             }
+            Operation::SetSecurity { path, descriptor } => ManifestEntry::SetSecurity {
+                path: path.clone(),
+                descriptor: reseal_nt::hex::encode(descriptor),
+            },
         });
     }
     let manifest = Manifest {
@@ -154,7 +171,10 @@ pub(crate) fn perform_all(
         .iter()
         .enumerate()
         .try_for_each(|(index, operation)| {
-            target.discard_incomplete_write(operation.path())?;
+            // Setting a descriptor writes no temporary file.
+            if !matches!(operation, Operation::SetSecurity { .. }) {
+                target.discard_incomplete_write(operation.path())?;
+            }
             perform(target, operation)?;
             progress.advance(index as u64 + 1);
             Ok(())
@@ -175,6 +195,9 @@ pub(crate) fn perform(target: &mut dyn FileStore, operation: &Operation) -> Resu
         }
         Operation::DeleteFile { path } => target.delete_file(path),
         Operation::DeleteDirectory { path } => target.delete_dir_all(path),
+        Operation::SetSecurity { path, descriptor } => {
+            target.set_ntfs_security_descriptor(path, descriptor)
+        }
     }
 }
 
@@ -263,6 +286,17 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
             ManifestEntry::Empty { path } => Operation::Empty { path },
             ManifestEntry::DeleteFile { path } => Operation::DeleteFile { path },
             ManifestEntry::DeleteDirectory { path } => Operation::DeleteDirectory { path },
+            ManifestEntry::SetSecurity { path, descriptor } => {
+                let descriptor = reseal_nt::hex::decode(&descriptor)
+                    .ok()
+                    .filter(|bytes| SecurityDescriptor::parse(bytes).is_ok())
+                    .ok_or_else(|| {
+                        corrupt(format!(
+                            "the security descriptor recorded for {path} is damaged"
+                        ))
+                    })?;
+                Operation::SetSecurity { path, descriptor }
+            }
         });
     }
     Ok(operations)

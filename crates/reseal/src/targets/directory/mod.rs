@@ -57,6 +57,15 @@ pub trait FileStore {
         let _ = path;
         Ok(None)
     }
+    /// Sets the NTFS security descriptor of the existing file or directory at `path`, durably
+    /// when it returns; a store without such descriptors refuses.
+    fn set_ntfs_security_descriptor(&mut self, path: &str, descriptor: &[u8]) -> Result<()> {
+        let _ = descriptor;
+        Err(Error::other(
+            Some(path),
+            "cannot set its NTFS security descriptor: this folder keeps none",
+        ))
+    }
 }
 
 /// Writes `contents` to `path` in `store`: replaces the file when it exists, else creates it.
@@ -67,6 +76,9 @@ pub fn write_file(store: &mut dyn FileStore, path: &str, contents: &[u8]) -> Res
         store.create_file(path, contents)
     }
 }
+
+/// A file or directory (its image path) and its security descriptor with the new domain.
+type SwappedDescriptor = (String, Vec<u8>);
 
 /// An image folder, written in journaled transactions (see the module documentation).
 pub struct DirectoryTarget {
@@ -125,6 +137,60 @@ impl DirectoryTarget {
                 operation.path()
             ))),
         }
+    }
+
+    /// Every file and directory whose NTFS security descriptor names the old domain of `swap`,
+    /// with its descriptor swapped, and their count; checked whole before anything is staged.
+    fn descriptors_to_swap(
+        &mut self,
+        swap: &DomainSwap,
+    ) -> Result<(FileSecuritySwap, Vec<SwappedDescriptor>)> {
+        let mut distinct: HashSet<Vec<u8>> = HashSet::new();
+        let mut swapped_files = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            let Some(entries) = self.list_dir(&dir)? else {
+                continue;
+            };
+            let mut paths: Vec<String> = Vec::new();
+            if dir.is_empty() {
+                paths.push(String::new());
+            }
+            for entry in entries {
+                if dir.is_empty() && entry.name.eq_ignore_ascii_case(JOURNAL_DIR) {
+                    continue;
+                }
+                let path = if dir.is_empty() {
+                    entry.name
+                } else {
+                    format!("{dir}\\{}", entry.name)
+                };
+                if entry.is_dir {
+                    pending.push(path.clone());
+                }
+                paths.push(path);
+            }
+            for path in paths {
+                let Some(descriptor) = self.store.ntfs_security_descriptor(&path)? else {
+                    continue;
+                };
+                let swapped = swap.swap_in_descriptor(&descriptor).map_err(|e| {
+                    Error::corrupt(
+                        format!("{}: {path}", self.store.describe()),
+                        format!("its NTFS security descriptor (system.ntfs_acl) is damaged: {e}"),
+                    )
+                })?;
+                if let Some(swapped) = swapped {
+                    swapped_files.push((path, swapped));
+                    distinct.insert(descriptor);
+                }
+            }
+        }
+        let found = FileSecuritySwap {
+            descriptors: distinct.len() as u64,
+            files: swapped_files.len() as u64,
+        };
+        Ok((found, swapped_files))
     }
 }
 
@@ -233,56 +299,12 @@ impl Target for DirectoryTarget {
     /// Counts the files whose NTFS security descriptor (an ntfs-3g mount's `system.ntfs_acl`)
     /// names the old domain; a folder without such descriptors has none.
     fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
-        let mut distinct: HashSet<Vec<u8>> = HashSet::new();
-        let mut files = 0u64;
-        let mut pending = vec![String::new()];
-        while let Some(dir) = pending.pop() {
-            let Some(entries) = self.list_dir(&dir)? else {
-                continue;
-            };
-            let mut paths: Vec<String> = Vec::new();
-            if dir.is_empty() {
-                paths.push(String::new());
-            }
-            for entry in entries {
-                if dir.is_empty() && entry.name.eq_ignore_ascii_case(JOURNAL_DIR) {
-                    continue;
-                }
-                let path = if dir.is_empty() {
-                    entry.name
-                } else {
-                    format!("{dir}\\{}", entry.name)
-                };
-                if entry.is_dir {
-                    pending.push(path.clone());
-                }
-                paths.push(path);
-            }
-            for path in paths {
-                let Some(descriptor) = self.store.ntfs_security_descriptor(&path)? else {
-                    continue;
-                };
-                let swapped = swap.swap_in_descriptor(&descriptor).map_err(|e| {
-                    Error::corrupt(
-                        path.clone(),
-                        format!("its NTFS security descriptor is damaged: {e}"),
-                    )
-                })?;
-                if swapped.is_some() {
-                    files += 1;
-                    distinct.insert(descriptor);
-                }
-            }
-        }
-        Ok(FileSecuritySwap {
-            descriptors: distinct.len() as u64,
-            files,
-        })
+        self.descriptors_to_swap(swap).map(|(found, _)| found)
     }
 
-    /// Nothing to do in a folder without NTFS descriptors naming the old domain. Changing them
-    /// on an ntfs-3g mount is refused: the journal cannot yet make extended attributes
-    /// old-or-new after a crash.
+    /// Stages the new descriptor of every file whose descriptor names the old domain, each
+    /// set after the transaction's file writes (a replaced file keeps its old descriptor, then
+    /// gets the new one), all of them in the journal: old or new after a crash.
     fn swap_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
         if self.staged.is_none() {
             return Err(Error::usage(format!(
@@ -290,15 +312,9 @@ impl Target for DirectoryTarget {
                 self.describe()
             )));
         }
-        let found = self.scan_file_security(swap)?;
-        if found.files > 0 {
-            return Err(Error::refused(format!(
-                "{}: {} files and directories have NTFS security descriptors (ntfs-3g's \
-                 system.ntfs_acl) naming the old machine SID; changing them in a mounted \
-                 folder is not supported: change the disk image itself",
-                self.describe(),
-                found.files
-            )));
+        let (found, swapped) = self.descriptors_to_swap(swap)?;
+        for (path, descriptor) in swapped {
+            self.stage(Operation::SetSecurity { path, descriptor })?;
         }
         Ok(found)
     }
