@@ -426,7 +426,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         seed: args.seed.seed,
         source_date_epoch: source_date_epoch()?,
     };
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     generalize_run(&args.image, &args.write, as_json, &options)
 }
 
@@ -450,7 +450,7 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
         ..GeneralizeOptions::default()
     };
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     generalize_run(&args.image, &args.write, as_json, &options)
 }
 
@@ -460,8 +460,9 @@ pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
         computer_name: args.computer_name,
         description: args.description.description,
         dry_run: args.write.dry_run,
+        source_date_epoch: source_date_epoch()?,
     };
-    run_log::record(format!("options: {rename:?}"));
+    run_log::record(reseal::run_record::options_line(&rename));
     run(
         &args.image,
         &args.write,
@@ -559,16 +560,10 @@ pub(crate) fn log_plan(target: &str, plan: &reseal::Plan, applied: Option<&Apply
     }
     run_log::record(format!("operations run: {}", plan.operations.join(", ")));
     for change in &plan.changes {
-        run_log::record(format!(
-            "change by {}: {} {} {}",
-            change.provider,
-            change.action.verb(),
-            change.action.location(),
-            change.action.detail()
-        ));
+        run_log::record(change.log_line());
     }
     for note in &plan.notes {
-        run_log::record(format!("note by {}: {}", note.provider, note.message));
+        run_log::record(note.log_line());
     }
     match applied {
         Some(report) => run_log::record(apply_text(report)),

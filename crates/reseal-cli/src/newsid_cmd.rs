@@ -39,7 +39,7 @@ pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
     };
     run_log::record(format!("image: {}", args.image.target.display()));
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     let open = OpenOptions {
         index: args.image.index.as_deref(),
         partition: args.image.partition,

@@ -84,6 +84,9 @@ pub struct Rename {
     pub description: Option<String>,
     /// Plan only; write nothing.
     pub dry_run: bool,
+    /// Stamp every time the run writes with this many seconds after the Unix epoch instead of
+    /// the clock's (see [`GeneralizeOptions::source_date_epoch`]).
+    pub source_date_epoch: Option<u64>,
 }
 
 impl GeneralizeOptions {
@@ -107,6 +110,7 @@ impl Rename {
             computer_name: Some(self.computer_name.clone()),
             description: self.description.clone(),
             dry_run: self.dry_run,
+            source_date_epoch: self.source_date_epoch,
             ..GeneralizeOptions::default()
         }
     }

@@ -34,7 +34,7 @@ const SOURCE_FILE_SECURITY: &str = "docs/newsid.md: file security";
 const USER_CLASSES: &str = r"AppData\Local\Microsoft\Windows\UsrClass.dat";
 
 /// What `newsid` does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct NewSidOptions {
     /// The new machine SID (`S-1-5-21-A-B-C`); a random one when `None`.
     pub sid: Option<Sid>,
@@ -144,6 +144,8 @@ fn plan_keeping_hives(
              longer be read, as after NewSID"
         ),
     );
+    let record = crate::run_record::RunRecord::new("newsid", options);
+    crate::run_record::plan_record(&mut image, &mut plan, &record, entropy.now())?;
     Ok((plan, image.into_hives()))
 }
 
