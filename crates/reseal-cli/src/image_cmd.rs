@@ -278,6 +278,10 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
     };
     let mut target = reseal::open_target_with(&args.target, &options)?;
     let outcome = reseal::recover(target.as_mut())?;
+    run_log::record(match &outcome {
+        Some(outcome) => recovery_text(outcome),
+        None => "nothing to recover".to_string(),
+    });
     if as_json {
         outln!(
             "{}",
@@ -360,7 +364,7 @@ impl Output {
     fn image(&mut self, target: &str, document: serde_json::Value, text: impl FnOnce() -> String) {
         if self.as_json {
             self.documents.push(document);
-        } else if run_log::verbosity() != Verbosity::Quiet {
+        } else {
             if self.several {
                 if self.images > 0 {
                     outln!();

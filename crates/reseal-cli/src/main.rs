@@ -64,7 +64,8 @@ struct Cli {
     /// target, each check and change, the phase timings, the outcome and the exit code.
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
-    /// Print only errors.
+    /// Print only errors: no text report, no notices, no progress bar (--json documents,
+    /// completion scripts and man pages are still printed).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Also print on stderr what --log records.
@@ -123,11 +124,17 @@ enum Command {
 
 /// Set when writing to stdout failed for another reason than a closed pipe.
 static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+/// Set by `--quiet` for a command's text output: it is dropped, errors alone are printed.
+static TEXT_SILENCED: AtomicBool = AtomicBool::new(false);
 
-/// Writes to stdout. A reader that went away (`| head -1`) is no failure of the command: the
-/// rest of the output is dropped and the command goes on with its work. Any other write error
-/// is told once on stderr and makes the exit code 1.
+/// Writes to stdout, unless `--quiet` silenced the text output. A reader that went away
+/// (`| head -1`) is no failure of the command: the rest of the output is dropped and the
+/// command goes on with its work. Any other write error is told once on stderr and makes the
+/// exit code 1.
 pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    if TEXT_SILENCED.load(Ordering::Relaxed) {
+        return;
+    }
     let Err(error) = std::io::stdout().lock().write_fmt(args) else {
         return;
     };
@@ -148,6 +155,14 @@ fn main() -> ExitCode {
         run_log::Verbosity::Normal
     };
     run_log::start(cli.log.clone(), verbosity);
+    // --json documents were asked for, and completion scripts and man pages are files, not
+    // reports: --quiet leaves them alone.
+    let is_document = cli.json
+        || matches!(
+            cli.command,
+            Command::Completions { .. } | Command::Man { .. }
+        );
+    TEXT_SILENCED.store(cli.quiet && !is_document, Ordering::Relaxed);
     run_log::record(format!("reseal {}", env!("CARGO_PKG_VERSION")));
     let arguments: Vec<String> = std::env::args_os()
         .skip(1)
