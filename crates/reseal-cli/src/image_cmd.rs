@@ -1,7 +1,7 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
 //! Each runs the library's [`reseal::run`] calls on the target (a directory, one image of a WIM
-//! file chosen with `--index`, or the Windows partition of a VHD, VHDX or raw disk image, found
+//! file chosen with `--index`, or the Windows partition of a disk image ([`DISK_FORMATS`]), found
 //! or chosen with `--partition`): an interrupted run is finished or rolled back first, `--index
 //! all` runs on every image of a WIM (each committed on its own), `--output NEW.wim` edits a
 //! copy, `--output-diff CHILD.vhdx` writes a disk image's changes into a new differencing disk.
@@ -21,11 +21,32 @@ use crate::progress_bar::TerminalProgress;
 use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
+/// The disk image formats reseal reads and edits, as the help texts name them.
+pub const DISK_FORMATS: &[&str] = &["raw", "VHD", "VHDX", "qcow2"];
+
+/// [`DISK_FORMATS`] as a phrase: `raw, VHD, VHDX or qcow2`.
+pub fn disk_formats() -> String {
+    match DISK_FORMATS.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, others)) => format!("{} or {last}", others.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The help of an IMAGE argument.
+fn image_help() -> String {
+    format!(
+        "The image: a directory holding an offline Windows installation (the folder with \
+         Windows\\System32\\config), a WIM file, or a disk image ({})",
+        disk_formats()
+    )
+}
+
 /// The image an image command works on: the path, and which image of a WIM or which partition
 /// of a disk image. Declared once, flattened into each command.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), a WIM file, or a .vhd/.vhdx/raw disk image.
+    #[arg(help = image_help())]
     pub(crate) target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
@@ -189,7 +210,7 @@ pub struct GeneralizeArgs {
 
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
-    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
+    #[arg(help = image_help())]
     target: PathBuf,
     /// The partition that holds Windows, for a disk image with several (an interrupted run's
     /// redo log is finished whatever the partition).
