@@ -47,7 +47,7 @@ fn the_log_of_a_run_names_checks_changes_phases_and_the_outcome() {
     for words in [
         "reseal ",
         "arguments: generalize",
-        "options: {\"generalize\":true,",
+        "\"generalize\":true,",
         "check domain-joined: passed",
         "check dirty-hive: passed",
         "change by setup-state: ",

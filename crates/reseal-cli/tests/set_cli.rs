@@ -64,20 +64,10 @@ fn rename_and_check(image: &Path) {
         "--json",
     ]));
     // The same plan; the record's time is the clock's when each was planned.
-    let untimed = |plan: &serde_json::Value| {
-        let mut plan = plan.clone();
-        let record = plan["changes"].as_array_mut().unwrap().last_mut().unwrap();
-        let text = record["contents"]["text"].as_str().unwrap();
-        let (first, rest) = text.split_once("\r\n").unwrap();
-        assert!(
-            first.starts_with("== reseal ") && first.contains(" rename at "),
-            "{first}"
-        );
-        record["contents"]["text"] = rest.into();
-        record.as_object_mut().unwrap().remove("size");
-        plan
-    };
-    assert_eq!(untimed(&done["plan"]), untimed(&dry["plan"]));
+    assert_eq!(
+        common::untimed(&done["plan"]),
+        common::untimed(&dry["plan"])
+    );
     assert!(!done["applied"].is_null());
     let after = inspection(image);
     assert_eq!(after["computer_name"], "CLONE-7");
