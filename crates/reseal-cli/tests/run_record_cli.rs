@@ -100,7 +100,7 @@ fn check_generalize_section(section: &str) {
     for words in [
         "\r\noptions: {",
         "\"generalize\":true,",
-        "\"seed\":7,",
+        "\"seed\":7",
         "\r\noperations run: domain-joined,",
         "\r\nchange by setup-state: ",
         "\r\nchange by answer-file: replace file Windows\\Panther\\unattend.xml ",

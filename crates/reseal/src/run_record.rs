@@ -43,19 +43,21 @@ impl RunRecord {
 }
 
 /// A run's options as a log shows them: one line of JSON, as the library's structures
-/// serialize (they hold no secrets: an answer file is named by its path), without `dry_run`,
-/// so that a dry run plans the same record as the run it previews (a log says whether anything
-/// was written on a line of its own).
+/// serialize (they hold no secrets: an answer file is named by its path), keys sorted, without
+/// `dry_run`, so that a dry run plans the same record as the run it previews (a log says
+/// whether anything was written on a line of its own).
 pub fn options_text(options: &impl serde::Serialize) -> String {
-    match serde_json::to_value(options) {
-        Ok(mut value) => {
-            if let Some(fields) = value.as_object_mut() {
-                fields.remove("dry_run");
-            }
-            value.to_string()
-        }
-        Err(e) => format!("(not shown: {e})"),
-    }
+    let fields = match serde_json::to_value(options) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        Ok(other) => return other.to_string(),
+        Err(e) => return format!("(not shown: {e})"),
+    };
+    // Sorted here, whatever order serde_json's map keeps with the features a build enables.
+    let sorted: std::collections::BTreeMap<String, serde_json::Value> = fields
+        .into_iter()
+        .filter(|(name, _)| name != "dry_run")
+        .collect();
+    serde_json::to_string(&sorted).unwrap_or_else(|e| format!("(not shown: {e})"))
 }
 
 /// The options line of a log (`options: JSON`); the run's log and the record in the image both
