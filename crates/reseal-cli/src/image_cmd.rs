@@ -1,7 +1,7 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
 //! Each runs the library's [`reseal::run`] calls on the target (a directory, one image of a WIM
-//! file chosen with `--index`, or the Windows partition of a VHD, VHDX or raw disk image, found
+//! file chosen with `--index`, or the Windows partition of a disk image ([`DISK_FORMATS`]), found
 //! or chosen with `--partition`): an interrupted run is finished or rolled back first, `--index
 //! all` runs on every image of a WIM (each committed on its own), `--output NEW.wim` edits a
 //! copy, `--output-diff CHILD.vhdx` writes a disk image's changes into a new differencing disk.
@@ -21,11 +21,32 @@ use crate::progress_bar::TerminalProgress;
 use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
+/// The disk image formats reseal reads and edits, as the help texts name them.
+pub const DISK_FORMATS: &[&str] = &["raw", "VHD", "VHDX", "qcow2"];
+
+/// [`DISK_FORMATS`] as a phrase: `raw, VHD, VHDX or qcow2`.
+pub fn disk_formats() -> String {
+    match DISK_FORMATS.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, others)) => format!("{} or {last}", others.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The help of an IMAGE argument.
+fn image_help() -> String {
+    format!(
+        "The image: a directory holding an offline Windows installation (the folder with \
+         Windows\\System32\\config), a WIM file, or a disk image ({})",
+        disk_formats()
+    )
+}
+
 /// The image an image command works on: the path, and which image of a WIM or which partition
 /// of a disk image. Declared once, flattened into each command.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// The image: a directory holding an offline Windows installation (the folder with Windows\System32\config), a WIM file, or a .vhd/.vhdx/raw disk image.
+    #[arg(help = image_help())]
     pub(crate) target: PathBuf,
     /// The image of a WIM file: its 1-based index, its name, or `all` (required when the WIM holds
     /// more than one image; not used for directories).
@@ -189,7 +210,7 @@ pub struct GeneralizeArgs {
 
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
-    /// The image: a directory holding an offline Windows installation, a WIM file, or a .vhd/.vhdx/raw disk image.
+    #[arg(help = image_help())]
     target: PathBuf,
     /// The partition that holds Windows, for a disk image with several (an interrupted run's
     /// redo log is finished whatever the partition).
@@ -280,6 +301,10 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
     };
     let mut target = reseal::open_target_with(&args.target, &options)?;
     let outcome = reseal::recover(target.as_mut())?;
+    run_log::record(match &outcome {
+        Some(outcome) => recovery_text(outcome),
+        None => "nothing to recover".to_string(),
+    });
     if as_json {
         outln!(
             "{}",
@@ -362,7 +387,7 @@ impl Output {
     fn image(&mut self, target: &str, document: serde_json::Value, text: impl FnOnce() -> String) {
         if self.as_json {
             self.documents.push(document);
-        } else if run_log::verbosity() != Verbosity::Quiet {
+        } else {
             if self.several {
                 if self.images > 0 {
                     outln!();
@@ -428,7 +453,7 @@ pub fn generalize(args: GeneralizeArgs, as_json: bool) -> Result<(), CliError> {
         seed: args.seed.seed,
         source_date_epoch: source_date_epoch()?,
     };
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     generalize_run(&args.image, &args.write, as_json, &options)
 }
 
@@ -452,7 +477,7 @@ pub fn reseal(args: ResealArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
         ..GeneralizeOptions::default()
     };
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     generalize_run(&args.image, &args.write, as_json, &options)
 }
 
@@ -465,7 +490,7 @@ pub fn set(args: SetArgs, as_json: bool) -> Result<(), CliError> {
         seed: args.seed.seed,
         source_date_epoch: source_date_epoch()?,
     };
-    run_log::record(format!("options: {rename:?}"));
+    run_log::record(reseal::run_record::options_line(&rename));
     run(
         &args.image,
         &args.write,
@@ -563,16 +588,10 @@ pub(crate) fn log_plan(target: &str, plan: &reseal::Plan, applied: Option<&Apply
     }
     run_log::record(format!("operations run: {}", plan.operations.join(", ")));
     for change in &plan.changes {
-        run_log::record(format!(
-            "change by {}: {} {} {}",
-            change.provider,
-            change.action.verb(),
-            change.action.location(),
-            change.action.detail()
-        ));
+        run_log::record(change.log_line());
     }
     for note in &plan.notes {
-        run_log::record(format!("note by {}: {}", note.provider, note.message));
+        run_log::record(note.log_line());
     }
     match applied {
         Some(report) => run_log::record(apply_text(report)),

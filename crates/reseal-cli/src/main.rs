@@ -1,6 +1,7 @@
 //! `reseal`: offline Sysprep for Windows images. A thin command line over the `reseal` library.
 //! An image is a directory (a mounted or extracted Windows volume), a WIM file (`--index`
-//! chooses the image) or a VHD, VHDX or raw disk image (`--partition` chooses the volume).
+//! chooses the image) or a disk image in one of `image_cmd::DISK_FORMATS` (`--partition`
+//! chooses the volume).
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or
 //! unsupported input (nothing written); 5 `verify`: the image is not armed as Sysprep leaves it;
@@ -51,10 +52,13 @@ pub use error::CliError;
     name = "reseal",
     version,
     about = "Offline Sysprep: generalize a Windows image without booting it",
-    long_about = "Offline Sysprep: generalize a Windows image without booting it.\n\nIMAGE is a \
-                  directory holding an offline Windows installation, a WIM file \
-                  (--index N|NAME|all chooses the image), or a VHD, VHDX or raw disk image \
-                  (--partition N chooses the Windows volume when it has several)."
+    long_about = format!(
+        "Offline Sysprep: generalize a Windows image without booting it.\n\nIMAGE is a \
+         directory holding an offline Windows installation, a WIM file (--index N|NAME|all \
+         chooses the image), or a disk image: {} (--partition N chooses the Windows volume \
+         when it has several).",
+        image_cmd::disk_formats()
+    )
 )]
 struct Cli {
     /// Machine-readable JSON on stdout instead of text.
@@ -64,7 +68,8 @@ struct Cli {
     /// target, each check and change, the phase timings, the outcome and the exit code.
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
-    /// Print only errors.
+    /// Print only errors: no text report, no notices, no progress bar (--json documents,
+    /// completion scripts and man pages are still printed).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Also print on stderr what --log records.
@@ -90,9 +95,15 @@ enum Command {
     /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
     /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
     Verify(verify_cmd::VerifyArgs),
-    /// Finish or roll back a run that was interrupted in a directory or a disk image (VHD, VHDX
-    /// or raw; every command also does this first). A WIM never needs it: its edits are
-    /// committed by rewriting its header last.
+    /// Finish or roll back a run that was interrupted in a directory or a disk image (every
+    /// command also does this first). A WIM never needs it: its edits are committed by
+    /// rewriting its header last.
+    #[command(long_about = format!(
+        "Finish or roll back a run that was interrupted in a directory or a disk image ({}; \
+         every command also does this first). A WIM never needs it: its edits are committed \
+         by rewriting its header last.",
+        image_cmd::disk_formats()
+    ))]
     Recover(image_cmd::RecoverArgs),
     /// List every provider and validation check that generalize and reseal run, with what each
     /// does and whether it runs by default (the names --operations takes).
@@ -123,11 +134,17 @@ enum Command {
 
 /// Set when writing to stdout failed for another reason than a closed pipe.
 static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+/// Set by `--quiet` for a command's text output: it is dropped, errors alone are printed.
+static TEXT_SILENCED: AtomicBool = AtomicBool::new(false);
 
-/// Writes to stdout. A reader that went away (`| head -1`) is no failure of the command: the
-/// rest of the output is dropped and the command goes on with its work. Any other write error
-/// is told once on stderr and makes the exit code 1.
+/// Writes to stdout, unless `--quiet` silenced the text output. A reader that went away
+/// (`| head -1`) is no failure of the command: the rest of the output is dropped and the
+/// command goes on with its work. Any other write error is told once on stderr and makes the
+/// exit code 1.
 pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    if TEXT_SILENCED.load(Ordering::Relaxed) {
+        return;
+    }
     let Err(error) = std::io::stdout().lock().write_fmt(args) else {
         return;
     };
@@ -148,6 +165,14 @@ fn main() -> ExitCode {
         run_log::Verbosity::Normal
     };
     run_log::start(cli.log.clone(), verbosity);
+    // --json documents were asked for, and completion scripts and man pages are files, not
+    // reports: --quiet leaves them alone.
+    let is_document = cli.json
+        || matches!(
+            cli.command,
+            Command::Completions { .. } | Command::Man { .. }
+        );
+    TEXT_SILENCED.store(cli.quiet && !is_document, Ordering::Relaxed);
     run_log::record(format!("reseal {}", env!("CARGO_PKG_VERSION")));
     let arguments: Vec<String> = std::env::args_os()
         .skip(1)

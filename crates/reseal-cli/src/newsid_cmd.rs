@@ -37,7 +37,7 @@ pub fn newsid(args: NewSidArgs, as_json: bool) -> Result<(), CliError> {
         source_date_epoch: source_date_epoch()?,
         computer_name: args.computer_name,
     };
-    run_log::record(format!("options: {options:?}"));
+    run_log::record(reseal::run_record::options_line(&options));
     run(
         &args.image,
         &args.write,

@@ -45,7 +45,8 @@ pub fn list(as_json: bool) -> Result<(), CliError> {
     }
     outln!(
         "\n--operations NAME,-NAME,... selects them: a list to run, `-NAME` leaves one out, \
-         `{DEFAULTS}` the default set (a list starting with `-NAME` starts from it)."
+         `{DEFAULTS}` the default set (a list starting with `-NAME` starts from it).\n\
+         `named`: runs when --computer-name is given; `reseal set` runs it alone."
     );
     Ok(())
 }
@@ -53,6 +54,7 @@ pub fn list(as_json: bool) -> Result<(), CliError> {
 fn when(runs: Runs) -> &'static str {
     match runs {
         Runs::ByDefault => "on",
+        Runs::WithComputerName => "named",
         Runs::Never => "-",
     }
 }

@@ -7,6 +7,7 @@ use clap::Args;
 use reseal::{Mode, OpenOptions, Verdict, VerifyReport};
 
 use crate::image_cmd::{ImageArgs, ModeArgs};
+use crate::run_log;
 use crate::CliError;
 
 #[derive(Args, Debug)]
@@ -28,6 +29,7 @@ pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
     };
     let mut target = reseal::open_target_with(&args.image.target, &options)?;
     let report = reseal::verify::verify(target.as_mut(), mode)?;
+    run_log::record(report_text(&report));
     if as_json {
         outln!(
             "{}",

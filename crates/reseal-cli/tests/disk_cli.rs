@@ -25,7 +25,7 @@ fn json(output: &std::process::Output) -> serde_json::Value {
 fn plan_and_report(document: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "dry_run": document["dry_run"],
-        "plan": document["plan"],
+        "plan": common::untimed(&document["plan"]),
         "applied": document["applied"],
     })
 }

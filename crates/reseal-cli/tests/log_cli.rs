@@ -1,7 +1,8 @@
 //! `--log FILE`, `--quiet` and `--verbose` through the binary: the log is written whatever the
 //! exit code (success, a refusal, a usage error found after the arguments were parsed), with a
 //! UTC time on every line, the checks, the changes with their providers, the phase timings and
-//! the outcome; `-q` leaves stdout empty and `-v` shows the log's lines on stderr.
+//! the outcome; `-q` leaves stdout empty (on every command but for --json documents, completion
+//! scripts and man pages) and `-v` shows the log's lines on stderr.
 
 mod common;
 
@@ -46,7 +47,7 @@ fn the_log_of_a_run_names_checks_changes_phases_and_the_outcome() {
     for words in [
         "reseal ",
         "arguments: generalize",
-        "options: GeneralizeOptions",
+        "\"generalize\":true,",
         "check domain-joined: passed",
         "check dirty-hive: passed",
         "change by setup-state: ",
@@ -135,4 +136,61 @@ fn quiet_prints_only_errors_and_verbose_adds_the_log() {
 
     let output = reseal(&["generalize", &image, "-q", "-v"]);
     assert_eq!(code(&output), 2, "-q and -v conflict: {}", text(&output));
+}
+
+#[test]
+fn quiet_silences_verify_recover_hive_and_the_listing_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    let system = format!("{image}/Windows/System32/config/SYSTEM");
+    // (arguments, exit code): each prints a report without -q.
+    let commands: [(&[&str], i32); 5] = [
+        (&["verify", &image], 5),
+        (&["recover", &image], 0),
+        (&["hive", &system, "ls", "Select"], 0),
+        (&["hive", &system, "check"], 0),
+        (&["list-operations"], 0),
+    ];
+    for (args, expected) in commands {
+        let loud = reseal(args);
+        assert_eq!(code(&loud), expected, "{args:?}: {}", text(&loud));
+        assert!(!loud.stdout.is_empty(), "{args:?} prints nothing");
+        let quiet = reseal(&[&["-q"], args].concat());
+        assert_eq!(code(&quiet), expected, "{args:?} -q: {}", text(&quiet));
+        assert!(quiet.stdout.is_empty(), "{args:?} -q: {}", text(&quiet));
+        // Errors only: the verdict of an image that is not armed.
+        let stderr = String::from_utf8_lossy(&quiet.stderr);
+        assert_eq!(stderr.is_empty(), expected == 0, "{args:?} -q: {stderr}");
+    }
+    // A hive edit prints nothing under -q and still edits.
+    let set = reseal(&[
+        "-q", "hive", &system, "set", "Quiet", "Test", "-t", "dword", "7",
+    ]);
+    assert_eq!(code(&set), 0, "{}", text(&set));
+    assert!(
+        set.stdout.is_empty() && set.stderr.is_empty(),
+        "{}",
+        text(&set)
+    );
+    let get = reseal(&["hive", &system, "get", "Quiet", "Test"]);
+    assert!(text(&get).contains('7'), "{}", text(&get));
+
+    // What was asked for as a document is still printed.
+    for args in [
+        &["-q", "--json", "verify", &image][..],
+        &["-q", "completions", "bash"],
+    ] {
+        let output = reseal(args);
+        assert!(!output.stdout.is_empty(), "{args:?}: {}", text(&output));
+    }
+
+    // -v shows what the log records of verify and recover.
+    let verbose = reseal(&["-v", "verify", &image]);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains("reseal: FAIL "), "{stderr}");
+    let verbose = reseal(&["-v", "recover", &image]);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains("reseal: nothing to recover"), "{stderr}");
 }

@@ -69,7 +69,9 @@ fn newsid_on_the_sample_directory() {
     let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let changes = document["plan"]["changes"].as_array().unwrap();
     assert!(!changes.is_empty());
-    assert!(changes.iter().all(|c| c["provider"] == "newsid"));
+    let (record, swaps) = changes.split_last().unwrap();
+    assert!(swaps.iter().all(|c| c["provider"] == "newsid"));
+    assert_eq!(record["provider"], "run-record");
 
     new_sid_twice(dir.path(), &[]);
 }

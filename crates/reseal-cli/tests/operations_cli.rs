@@ -35,6 +35,11 @@ fn list_operations_names_every_provider_and_check() {
     let columns: Vec<&str> = machine_sid.split_whitespace().take(4).collect();
     assert_eq!(columns, ["machine-sid", "provider", "on", "-"]);
     assert!(listing.contains("setup-state") && listing.contains("(required)"));
+    let rename = listing.lines().find(|l| l.starts_with("rename ")).unwrap();
+    let columns: Vec<&str> = rename.split_whitespace().take(4).collect();
+    assert_eq!(columns, ["rename", "provider", "-", "named"]);
+    assert!(rename.contains("set"), "{rename}");
+    assert!(listing.contains("`named`: runs when --computer-name is given"));
 
     let output = reseal(&["list-operations", "--json"]);
     assert_eq!(code(&output), 0, "{}", text(&output));
@@ -50,6 +55,48 @@ fn list_operations_names_every_provider_and_check() {
     let accounts = rows.iter().find(|r| r["name"] == "accounts").unwrap();
     assert_eq!(accounts["reseal"], "never");
     assert!(accounts["required"].is_null());
+    let rename = rows.iter().find(|r| r["name"] == "rename").unwrap();
+    assert_eq!(rename["kind"], "provider");
+    assert_eq!(rename["generalize"], "never");
+    assert_eq!(rename["reseal"], "with-computer-name");
+}
+
+#[test]
+fn the_rename_is_chosen_like_any_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    let reseal_named = |operations: &str| {
+        reseal(&[
+            "reseal",
+            &image,
+            "--oobe",
+            "--computer-name",
+            "Kiosk-3",
+            "--dry-run",
+            "--json",
+            "--operations",
+            operations,
+        ])
+    };
+    let left_out = reseal_named("-rename");
+    assert_eq!(code(&left_out), USAGE, "{}", text(&left_out));
+    assert!(text(&left_out).contains("rename"), "{}", text(&left_out));
+    let kept = reseal_named("-event-logs");
+    assert_eq!(code(&kept), 0, "{}", text(&kept));
+    let plan: serde_json::Value = serde_json::from_slice(&kept.stdout).unwrap();
+    let ran = plan["plan"]["operations"].as_array().unwrap();
+    assert!(ran.iter().any(|o| o == "rename"), "{ran:?}");
+    assert!(!ran.iter().any(|o| o == "event-logs"), "{ran:?}");
+    let on_generalize = reseal(&[
+        "generalize",
+        &image,
+        "--dry-run",
+        "--operations",
+        "defaults,rename",
+    ]);
+    assert_eq!(code(&on_generalize), USAGE, "{}", text(&on_generalize));
 }
 
 #[test]
@@ -102,7 +149,7 @@ fn operations_leave_out_what_they_name_and_the_plan_says_what_ran() {
     );
     assert!(providers(&only)
         .iter()
-        .all(|p| p == "setup-state" || p == "answer-file"));
+        .all(|p| p == "setup-state" || p == "answer-file" || p == "run-record"));
 
     let output = reseal(&[
         "generalize",
@@ -174,15 +221,27 @@ fn bad_operation_lists_are_usage_errors_that_write_nothing() {
 #[test]
 fn the_help_texts_name_disk_images_and_how_operations_differ_from_ignore_check() {
     let top = text(&reseal(&["--help"]));
-    for words in ["WIM", "VHD", "VHDX", "raw disk image", "list-operations"] {
-        assert!(top.contains(words), "reseal --help lacks {words}:\n{top}");
-    }
-    let recover = text(&reseal(&["recover", "--help"]));
-    for words in ["directory", "VHD", "VHDX", "raw", "WIM"] {
-        assert!(
-            recover.contains(words),
-            "recover --help lacks {words}:\n{recover}"
-        );
+    assert!(top.contains("list-operations"), "{top}");
+    // Every command that takes an image names every kind of image, each disk format by name.
+    let formats = "raw, VHD, VHDX, qcow2";
+    let commands: [&[&str]; 8] = [
+        &["--help"],
+        &["generalize", "--help"],
+        &["reseal", "--help"],
+        &["set", "--help"],
+        &["newsid", "--help"],
+        &["inspect", "--help"],
+        &["verify", "--help"],
+        &["recover", "--help"],
+    ];
+    for args in commands {
+        let help = text(&reseal(args));
+        let words = help
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .collect::<Vec<_>>();
+        for kind in ["directory", "WIM"].into_iter().chain(formats.split(", ")) {
+            assert!(words.contains(&kind), "{args:?} lacks {kind}:\n{help}");
+        }
     }
     for command in ["generalize", "reseal"] {
         let help = text(&reseal(&[command, "--help"]));

@@ -1,6 +1,10 @@
 //! The recipes of docs/pipelines.md and docs/kubernetes, run as a pipeline would run them: the
 //! shell scripts by bash with the built reseal on PATH, the Kubernetes Task's and Job's command
-//! lines directly (no cluster or container engine here), on copies of the sample images.
+//! lines and the container image's entry command directly (no cluster or container engine
+//! here), on copies of the sample images. The Job and the Task are validated against JSON
+//! Schemas of their API objects (tests/schemas/, every field of each object listed, so a
+//! misspelt or misplaced one is refused, as the API server refuses it), and the Containerfile
+//! against the Dockerfile syntax and what `cargo xtask dist` puts in the bundle.
 
 mod common;
 
@@ -316,4 +320,219 @@ fn kubernetes_job_runs_on_a_claim_and_the_containerfile_matches() {
             .any(|l| l.contains("target/dist/reseal-")),
         "the image is made from the release bundle"
     );
+}
+
+/// The Job or Task at `relative` as JSON, and the validator of the schema `schema` in
+/// tests/schemas.
+fn kubernetes_document(relative: &str, schema: &str) -> (Value, jsonschema::Validator) {
+    let document = serde_json::to_value(read_yaml(relative)).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/schemas/{schema}"));
+    let schema: Value = read_json(&path);
+    jsonschema::meta::validate(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    (document, validator)
+}
+
+fn assert_valid(validator: &jsonschema::Validator, document: &Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[test]
+fn the_job_and_the_task_match_their_api_schemas() {
+    let (job, job_schema) =
+        kubernetes_document("docs/kubernetes/job.yaml", "kubernetes-job.schema.json");
+    assert_valid(&job_schema, &job, "job.yaml");
+    let (task, task_schema) =
+        kubernetes_document("docs/kubernetes/task.yaml", "tekton-task.schema.json");
+    assert_valid(&task_schema, &task, "task.yaml");
+
+    // What the API server would refuse, the schemas refuse.
+    let mut misspelt = job.clone();
+    let container = &mut misspelt["spec"]["template"]["spec"]["containers"][0];
+    let security = container["securityContext"].take();
+    container.as_object_mut().unwrap().remove("securityContext");
+    container["securityContex"] = security;
+    assert!(!job_schema.is_valid(&misspelt), "a misspelt field");
+    let mut misplaced = job.clone();
+    misplaced["spec"]["restartPolicy"] = Value::from("Never");
+    assert!(!job_schema.is_valid(&misplaced), "a pod field on the job");
+    let mut bad_user = job.clone();
+    bad_user["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = Value::from("65532");
+    assert!(!job_schema.is_valid(&bad_user), "a user id as text");
+    let mut bad_default = task.clone();
+    let options = bad_default["spec"]["params"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|param| param["name"] == "options")
+        .unwrap();
+    options["default"] = Value::from("--skip-rearm");
+    assert!(
+        !task_schema.is_valid(&bad_default),
+        "an array param with a text default"
+    );
+    let mut old_api = task.clone();
+    old_api["apiVersion"] = Value::from("tekton.dev/v1beta1");
+    assert!(!task_schema.is_valid(&old_api));
+}
+
+/// The instructions of a Dockerfile, continuation lines joined, comments and blank lines left
+/// out: (keyword, arguments).
+fn instructions(containerfile: &str) -> Vec<(String, String)> {
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    for line in containerfile.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                logical.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    assert!(
+        current.is_empty(),
+        "the Containerfile ends in a continuation"
+    );
+    logical
+        .iter()
+        .map(|line| {
+            let (keyword, arguments) = line.split_once(' ').unwrap_or((line, ""));
+            (keyword.to_string(), arguments.trim().to_string())
+        })
+        .collect()
+}
+
+/// `true` when `text` matches the shell pattern `pattern` (`*` only).
+fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (head.len()..=text.len())
+                    .any(|at| text.is_char_boundary(at) && glob_match(rest, &text[at..]))
+        }
+    }
+}
+
+#[test]
+fn the_containerfile_is_valid_and_its_entry_command_runs() {
+    let containerfile =
+        std::fs::read_to_string(workspace_root().join("docs/kubernetes/Containerfile")).unwrap();
+    let instructions = instructions(&containerfile);
+    // The instructions of the Dockerfile reference, written in upper case as it advises.
+    const KEYWORDS: [&str; 17] = [
+        "FROM",
+        "RUN",
+        "CMD",
+        "LABEL",
+        "EXPOSE",
+        "ENV",
+        "ADD",
+        "COPY",
+        "ENTRYPOINT",
+        "VOLUME",
+        "USER",
+        "WORKDIR",
+        "ARG",
+        "ONBUILD",
+        "STOPSIGNAL",
+        "HEALTHCHECK",
+        "SHELL",
+    ];
+    assert_eq!(instructions[0].0, "FROM", "a build starts FROM an image");
+    let mut stages: Vec<String> = Vec::new();
+    let mut entry = Vec::new();
+    let mut cmd = Vec::new();
+    for (keyword, arguments) in &instructions {
+        assert!(
+            KEYWORDS.contains(&keyword.as_str()),
+            "unknown instruction {keyword}"
+        );
+        assert!(!arguments.is_empty(), "{keyword} without arguments");
+        match keyword.as_str() {
+            "FROM" => {
+                let words: Vec<&str> = arguments.split_whitespace().collect();
+                match words[..] {
+                    [_image] => stages.push(String::new()),
+                    [_image, as_word, name] if as_word.eq_ignore_ascii_case("AS") => {
+                        stages.push(name.to_string())
+                    }
+                    _ => panic!("FROM {arguments}"),
+                }
+            }
+            "COPY" => {
+                if let Some(stage) = arguments
+                    .strip_prefix("--from=")
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    let earlier = &stages[..stages.len() - 1];
+                    assert!(
+                        earlier.iter().any(|s| s == stage),
+                        "COPY --from={stage}: no such stage"
+                    );
+                }
+            }
+            "ENTRYPOINT" | "CMD" => {
+                let exec_form: Vec<String> = serde_json::from_str(arguments)
+                    .unwrap_or_else(|e| panic!("{keyword} {arguments}: not the exec form: {e}"));
+                if keyword == "ENTRYPOINT" {
+                    entry = exec_form;
+                } else {
+                    cmd = exec_form;
+                }
+            }
+            "USER" => {
+                let (user, group) = arguments.split_once(':').unwrap();
+                assert!(user.parse::<u32>().unwrap() != 0 && group.parse::<u32>().is_ok());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(entry, [RESEAL_IN_IMAGE]);
+
+    // The bundle it is made from is the one `cargo xtask dist` writes, with the files it copies.
+    let bundle = format!(
+        "reseal-{}-{}-linux",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    );
+    let add = instructions.iter().find(|(k, _)| k == "ADD").unwrap();
+    let (source, _) = add.1.split_once(' ').unwrap();
+    assert!(
+        glob_match(source, &format!("target/dist/{bundle}.tar.gz")),
+        "ADD {source}"
+    );
+    assert!(containerfile.contains("mv /opt/reseal-*-linux /opt/reseal"));
+    assert!(glob_match("/opt/reseal-*-linux", &format!("/opt/{bundle}")));
+    let dist = std::fs::read_to_string(workspace_root().join("xtask/src/dist.rs")).unwrap();
+    for file in ["reseal", "LICENSE", "README.md"] {
+        assert!(
+            dist.contains(&format!("stage.join(\"{file}\")")),
+            "the bundle lacks {file}"
+        );
+        assert!(
+            containerfile.contains(&format!("/opt/reseal/{file}")),
+            "{file} is not copied"
+        );
+    }
+
+    // The image's own command, run as the container runs it.
+    let mut line = entry.clone();
+    line.extend(cmd);
+    line[0] = env!("CARGO_BIN_EXE_reseal").to_string();
+    let output = run_line(&line);
+    assert_eq!(code(&output), 0, "{line:?}: {}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Usage: reseal"));
 }

@@ -4,6 +4,7 @@
 //!
 //! Partitions are placed 1 MiB aligned from sector 2048, the layout Windows Setup uses.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -219,6 +220,32 @@ pub fn ntfssecaudit_descriptor(volume: &Path, windows_path: &str) -> Vec<u8> {
         "no descriptor in ntfssecaudit output:\n{text}"
     );
     bytes
+}
+
+/// `wimlib-imagex dir --detailed` of image 1: each path's security descriptor, by Windows path
+/// (`Windows\Panther`).
+pub fn wim_descriptors(wim: &Path) -> BTreeMap<String, Vec<u8>> {
+    let output = run("wimlib-imagex", &[&"dir", &wim, &"1", &"--detailed"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut descriptors = BTreeMap::new();
+    let mut path = None;
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("Full Path           = \"") {
+            path = Some(
+                value
+                    .trim_end_matches('"')
+                    .trim_start_matches('/')
+                    .replace('/', "\\"),
+            );
+        } else if let Some(hex) = line.strip_prefix("Security Descriptor = ") {
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            descriptors.insert(path.take().expect("a path first"), bytes);
+        }
+    }
+    descriptors
 }
 
 /// Runs `inspect` on the file at a Windows path, opened with the pure-Rust `ntfs` crate, a

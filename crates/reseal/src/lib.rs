@@ -22,6 +22,7 @@ pub mod plan;
 pub mod progress;
 pub mod providers;
 pub mod run;
+pub mod run_record;
 pub mod targets;
 pub mod validate;
 pub mod verify;
@@ -238,18 +239,25 @@ fn plan_keeping_hives(
     };
     let builtin = providers::builtin_providers(options, &selection);
     let providers: Vec<&dyn Provider> = builtin.iter().chain(extra).map(AsRef::as_ref).collect();
-    plan_with_providers(target, options, answer.as_ref(), &providers, true)
+    let run = if options.generalize {
+        "generalize"
+    } else {
+        "reseal"
+    };
+    let record = run_record::RunRecord::new(run, options);
+    plan_with_providers(target, options, answer.as_ref(), &providers, true, &record)
 }
 
-/// Plans `providers` in order on `target`, after the validation checks when `validate`; gives
-/// back the plan, naming the checks and providers that ran, and the hives it loaded, edited as
-/// planned.
+/// Plans `providers` in order on `target`, after the validation checks when `validate`, then
+/// the run's `record` in the image when anything changes; gives back the plan, naming the
+/// checks and providers that ran, and the hives it loaded, edited as planned.
 fn plan_with_providers(
     target: &mut dyn Target,
     options: &GeneralizeOptions,
     answer: Option<&answer_file::AnswerFile>,
     providers: &[&dyn Provider],
     validate: bool,
+    record: &run_record::RunRecord,
 ) -> Result<(Plan, BTreeMap<String, reseal_hive::Hive>)> {
     if target.has_interrupted_run()? {
         return Err(Error::interrupted_run(&target.describe()));
@@ -282,6 +290,7 @@ fn plan_with_providers(
             ..e
         })?;
     }
+    run_record::plan_record(&mut image, &mut plan, record, entropy.now())?;
     Ok((plan, image.into_hives()))
 }
 
@@ -342,7 +351,8 @@ pub fn rename_with_progress(
         description: rename.description.clone(),
     };
     let (plan, hives) = progress::in_phase(progress, "reading the image and planning", || {
-        plan_with_providers(target, &options, None, &[&provider], false)
+        let record = run_record::RunRecord::new("rename", rename);
+        plan_with_providers(target, &options, None, &[&provider], false, &record)
     })?;
     if rename.dry_run {
         return Ok((plan, None));

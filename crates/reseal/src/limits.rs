@@ -50,6 +50,13 @@ pub const ANSWER_FILE: ReadLimit = ReadLimit {
     max: 16 * MIB,
 };
 
+/// `Windows\Panther\reseal.log`, the record of reseal's runs in the image: a section of a few
+/// hundred lines a run, appended to; this keeps thousands of runs.
+pub const RUN_RECORD: ReadLimit = ReadLimit {
+    what: "reseal's run record",
+    max: 64 * MIB,
+};
+
 /// An app package's `AppxManifest.xml`: a few kilobytes to a few hundred in real packages.
 pub const APPX_MANIFEST: ReadLimit = ReadLimit {
     what: "package manifest",

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Input, Result};
 use crate::options::GeneralizeOptions;
-use crate::providers::BUILTIN_PROVIDERS;
+use crate::providers::computer_name::SET_NAME;
+use crate::providers::{RunsIn, BUILTIN_PROVIDERS};
 use crate::validate::CHECK_TABLE;
 
 /// A provider (plans changes) or a check (refuses an image).
@@ -26,6 +27,8 @@ pub enum OperationKind {
 pub enum Runs {
     /// It runs unless the selection leaves it out.
     ByDefault,
+    /// It runs when a computer name is given, unless the selection leaves it out.
+    WithComputerName,
     /// It never runs in that kind of run, and cannot be selected for it.
     Never,
 }
@@ -55,23 +58,26 @@ impl Operation {
         } else {
             self.reseal
         };
-        runs == Runs::ByDefault
+        runs != Runs::Never
     }
 }
 
 /// Every operation: the providers in the order they run, then the checks.
 pub fn all() -> Vec<Operation> {
-    let providers = BUILTIN_PROVIDERS.iter().map(|provider| Operation {
-        name: provider.name(),
-        kind: OperationKind::Provider,
-        description: provider.description,
-        generalize: Runs::ByDefault,
-        reseal: if provider.generalize_only {
-            Runs::Never
-        } else {
-            Runs::ByDefault
-        },
-        required: provider.required,
+    let providers = BUILTIN_PROVIDERS.iter().map(|provider| {
+        let (generalize, reseal) = match provider.runs_in {
+            RunsIn::EveryRun => (Runs::ByDefault, Runs::ByDefault),
+            RunsIn::Generalize => (Runs::ByDefault, Runs::Never),
+            RunsIn::ResealWithComputerName => (Runs::Never, Runs::WithComputerName),
+        };
+        Operation {
+            name: provider.name(),
+            kind: OperationKind::Provider,
+            description: provider.description,
+            generalize,
+            reseal,
+            required: provider.required,
+        }
     });
     let checks = CHECK_TABLE.iter().map(|check| Operation {
         name: check.name,
@@ -121,11 +127,13 @@ impl Selection {
                 ));
             };
             if !operation.runs_by_default(options.generalize) {
-                return Err(Error::bad_value(
-                    Input::Operations,
-                    name,
-                    "it runs only when generalizing, and this run only reseals",
-                ));
+                let reason = if options.generalize {
+                    "it runs only when resealing without generalizing (a generalize leaves the \
+                     name to specialize, through computer-name)"
+                } else {
+                    "it runs only when generalizing, and this run only reseals"
+                };
+                return Err(Error::bad_value(Input::Operations, name, reason));
             }
         }
         for operation in &all {
@@ -141,12 +149,19 @@ impl Selection {
         }
         // The name and description given go into place only through that provider.
         let naming = options.computer_name.is_some() || options.description.is_some();
-        if options.generalize && naming && !chosen.contains("computer-name") {
+        let writer = if options.generalize {
+            "computer-name"
+        } else {
+            SET_NAME
+        };
+        if naming && !chosen.contains(writer) {
             return Err(Error::bad_value(
                 Input::Operations,
-                "computer-name",
-                "a computer name or description was given, and the computer-name provider that \
-                 writes it is left out",
+                writer,
+                format!(
+                    "a computer name or description was given, and the {writer} provider that \
+                     writes it is left out"
+                ),
             ));
         }
         Ok(Selection {

@@ -630,6 +630,29 @@ pub fn describe_value(value_type: ValueType, data: &[u8]) -> String {
     }
 }
 
+impl Change {
+    /// The change in one line of a log (`change by PROVIDER: VERB LOCATION DETAIL`), sensitive
+    /// contents hidden as [`Action::detail`] hides them; the run's log and the record in the
+    /// image both write it.
+    pub fn log_line(&self) -> String {
+        let line = format!(
+            "change by {}: {} {} {}",
+            self.provider,
+            self.action.verb(),
+            self.action.location(),
+            self.action.detail()
+        );
+        line.trim_end().to_string()
+    }
+}
+
+impl Note {
+    /// The note in one line of a log (`note by PROVIDER: MESSAGE`).
+    pub fn log_line(&self) -> String {
+        format!("note by {}: {}", self.provider, self.message)
+    }
+}
+
 impl Action {
     /// A short verb for the change (`set value`, `delete file`...).
     pub fn verb(&self) -> &'static str {

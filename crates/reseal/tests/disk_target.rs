@@ -31,6 +31,8 @@ fn fixed_options() -> GeneralizeOptions {
     GeneralizeOptions {
         computer_name: Some("NEW-PC".into()),
         sid: Some(Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap()),
+        // The record of the run in the image names its time.
+        source_date_epoch: Some(1_700_000_000),
         ..Default::default()
     }
 }

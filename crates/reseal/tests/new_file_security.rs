@@ -15,7 +15,9 @@ use reseal_nt::security_descriptor::{
 };
 use reseal_nt::Sid;
 use reseal_ntfs::Volume;
-use reseal_testutil::ntfs_image::{apply_wim, make_volume, ntfssecaudit_descriptor, run};
+use reseal_testutil::ntfs_image::{
+    apply_wim, make_volume, ntfssecaudit_descriptor, run, wim_descriptors,
+};
 use reseal_testutil::workspace_root;
 
 const UNATTEND: &str = r"Windows\Panther\unattend.xml";
@@ -99,31 +101,6 @@ fn create_files(image: &Path) {
     target.create_file(UNATTEND, b"<unattend/>").unwrap();
     target.create_file(TAG, b"").unwrap();
     target.commit(&reseal::NoProgress).unwrap();
-}
-
-/// `wimlib-imagex dir --detailed`: each path's security descriptor.
-fn wim_descriptors(wim: &Path) -> BTreeMap<String, Vec<u8>> {
-    let output = run("wimlib-imagex", &[&"dir", &wim, &"1", &"--detailed"]);
-    let text = String::from_utf8(output.stdout).unwrap();
-    let mut descriptors = BTreeMap::new();
-    let mut path = None;
-    for line in text.lines() {
-        if let Some(value) = line.strip_prefix("Full Path           = \"") {
-            path = Some(
-                value
-                    .trim_end_matches('"')
-                    .trim_start_matches('/')
-                    .replace('/', "\\"),
-            );
-        } else if let Some(hex) = line.strip_prefix("Security Descriptor = ") {
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            descriptors.insert(path.take().expect("a path first"), bytes);
-        }
-    }
-    descriptors
 }
 
 #[test]

@@ -177,7 +177,9 @@ fn real_sam_and_security_pairs_get_the_new_sid_and_nothing_else_changes() {
         let mut target = DirectoryTarget::open(tree.root()).unwrap();
         let (plan, applied) = newsid(&mut target, &options(NEW_SID)).unwrap();
         assert!(applied.is_some(), "{sam}");
-        assert!(plan.changes.iter().all(|c| c.provider == "newsid"), "{sam}");
+        let (record, swaps) = plan.changes.split_last().unwrap();
+        assert!(swaps.iter().all(|c| c.provider == "newsid"), "{sam}");
+        assert_eq!(record.provider, reseal::run_record::PROVIDER, "{sam}");
 
         for (path, before) in [(SAM, &before_sam), (SECURITY, &before_security)] {
             // hivex reads the result; the old SID is nowhere, and the rest is unchanged.

@@ -51,9 +51,73 @@ fn the_operations_are_the_providers_then_the_checks_each_named_once() {
         (machine_sid.generalize, machine_sid.reseal),
         (Runs::ByDefault, Runs::Never)
     );
-    assert_eq!(operations::defaults(true).len(), all.len());
+    // The in-place rename is reseal's, when it is given a name; generalize leaves the name to
+    // specialize.
+    let rename = all.iter().find(|o| o.name == "rename").unwrap();
+    assert_eq!(
+        (rename.generalize, rename.reseal),
+        (Runs::Never, Runs::WithComputerName)
+    );
+    assert_eq!(providers.iter().position(|p| *p == "rename"), Some(1));
+    assert_eq!(operations::defaults(true).len(), all.len() - 1);
+    assert!(!operations::defaults(true).contains(&"rename"));
     assert!(!operations::defaults(false).contains(&"machine-sid"));
     assert!(operations::defaults(false).contains(&"event-logs"));
+    assert!(operations::defaults(false).contains(&"rename"));
+}
+
+#[test]
+fn the_rename_runs_on_a_reseal_given_a_name_and_can_be_left_out_only_without_one() {
+    let Some(tree) = sample_tree() else {
+        return;
+    };
+    let before = tree.snapshot();
+    let mut target = DirectoryTarget::open(tree.root()).unwrap();
+    let reseal_named = |operations: Option<Vec<String>>| GeneralizeOptions {
+        generalize: false,
+        computer_name: Some("KIOSK-3".into()),
+        operations,
+        dry_run: true,
+        ..GeneralizeOptions::default()
+    };
+    let (plan, _) = reseal::generalize(&mut target, &reseal_named(None), &[]).unwrap();
+    assert_eq!(
+        plan.operations.iter().filter(|o| **o == "rename").count(),
+        1
+    );
+    assert!(plan.changes.iter().any(|c| c.provider == "rename"));
+
+    let error = reseal::generalize(
+        &mut target,
+        &reseal_named(defaults_without(false, &["rename"])),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Usage, "{error}");
+    assert_eq!(error.value.as_deref(), Some("rename"));
+
+    // Without a name it has nothing to do: left out or not, it does not run.
+    let unnamed = GeneralizeOptions {
+        computer_name: None,
+        ..reseal_named(defaults_without(false, &["rename"]))
+    };
+    let (plan, _) = reseal::generalize(&mut target, &unnamed, &[]).unwrap();
+    assert!(!plan.operations.contains(&"rename"));
+
+    // A generalize cannot run it: specialize names the machine.
+    let mut names = defaults_without(true, &[]).unwrap();
+    names.push("rename".into());
+    let options = GeneralizeOptions {
+        operations: Some(names),
+        dry_run: true,
+        ..fixed_options()
+    };
+    let error = reseal::generalize(&mut target, &options, &[]).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Usage);
+    assert_eq!(error.value.as_deref(), Some("rename"));
+    assert!(error.message.contains("without generalizing"), "{error}");
+    drop(target);
+    assert!(tree.snapshot() == before, "the image changed");
 }
 
 #[test]
@@ -76,7 +140,7 @@ fn a_provider_and_a_check_left_out_do_not_run_and_the_plan_names_what_ran() {
     expected.extend(
         operations::all()
             .iter()
-            .filter(|o| o.kind == OperationKind::Provider)
+            .filter(|o| o.kind == OperationKind::Provider && o.runs_by_default(true))
             .map(|o| o.name),
     );
     assert_eq!(full.operations, expected);
@@ -92,13 +156,16 @@ fn a_provider_and_a_check_left_out_do_not_run_and_the_plan_names_what_ran() {
     assert!(!plan.operations.contains(&"dirty-hive"));
     assert!(plan.checks.iter().all(|c| c.check != "dirty-hive"));
     assert_eq!(plan.operations.len(), full.operations.len() - 2);
-    // Everything else is planned as before.
-    let rest: Vec<_> = full
-        .changes
-        .iter()
-        .filter(|c| c.provider != "event-logs")
-        .collect();
-    assert_eq!(plan.changes.iter().collect::<Vec<_>>(), rest);
+    // Everything else is planned as before (the record of the run names what ran).
+    let without_record = |changes: &[reseal::Change]| -> Vec<reseal::Change> {
+        changes
+            .iter()
+            .filter(|c| c.provider != "event-logs" && c.provider != "run-record")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(without_record(&plan.changes), without_record(&full.changes));
+    assert_eq!(plan.changes.last().unwrap().provider, "run-record");
     assert!(plan.to_string().contains("Operations run: domain-joined"));
 }
 

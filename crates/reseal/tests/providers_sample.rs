@@ -472,7 +472,10 @@ fn an_external_provider_plans_under_its_own_name_and_sources() {
         .iter()
         .position(|c| c.provider == "build-stamp")
         .unwrap();
-    let ours: Vec<(&str, &str, &str)> = plan.changes[first..]
+    // After them comes only the record of the run in the image.
+    let (record, changes) = plan.changes.split_last().unwrap();
+    assert_eq!(record.provider, reseal::run_record::PROVIDER);
+    let ours: Vec<(&str, &str, &str)> = changes[first..]
         .iter()
         .map(|c| (c.provider, c.source, c.action.verb()))
         .collect();

@@ -98,7 +98,10 @@ fn a_rename_sets_the_name_everywhere_and_nothing_else() {
         reseal::rename(&mut target, &rename_to("Clone-042", Some("Lab clone 42"))).unwrap();
     drop(target);
     assert!(applied.is_some());
-    assert!(plan.changes.iter().all(|c| c.provider == "rename"));
+    // The rename's changes, then the record of the run in the image.
+    let (record, renames) = plan.changes.split_last().unwrap();
+    assert!(renames.iter().all(|c| c.provider == "rename"));
+    assert_eq!(record.provider, reseal::run_record::PROVIDER);
 
     assert_named(&tree, "Clone-042");
     let system = tree.path(SYSTEM);
@@ -118,7 +121,8 @@ fn a_rename_sets_the_name_everywhere_and_nothing_else() {
     );
     // The setup state is as it was: a rename is no reseal.
     assert_eq!(common::hivex_shallow(&system, "Setup"), Some(setup_before));
-    // Only the two hives changed, and their logs, emptied as the edits went in.
+    // Only the two hives changed, and their logs, emptied as the edits went in; the record of
+    // the run is the one new file.
     let after = snapshot(tree.root());
     let changed: Vec<&String> = before
         .keys()
@@ -135,7 +139,12 @@ fn a_rename_sets_the_name_everywhere_and_nothing_else() {
             "Windows/System32/config/SYSTEM.LOG2",
         ]
     );
-    assert_eq!(before.len(), after.len());
+    let added: Vec<&String> = after
+        .keys()
+        .filter(|path| !before.contains_key(*path))
+        .collect();
+    assert_eq!(added, ["Windows/Panther/reseal.log"]);
+    assert_eq!(before.len() + 1, after.len());
 
     // A second run finds everything in place.
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
@@ -188,7 +197,9 @@ fn a_dry_run_plans_the_rename_and_writes_nothing() {
     };
     let (plan, applied) = reseal::rename(&mut target, &rename).unwrap();
     assert!(applied.is_none());
-    assert_eq!(plan.changes.len(), 4, "{plan}");
+    // The four values of the name, then the record of the run in the image.
+    assert_eq!(plan.changes.len(), 5, "{plan}");
+    assert_eq!(plan.changes[4].provider, "run-record");
     drop(target);
     assert!(snapshot(tree.root()) == before, "a dry run wrote");
 }

@@ -43,7 +43,7 @@ const SOURCE_FILES: &str = "docs/newsid.md: files";
 const USER_CLASSES: &str = r"AppData\Local\Microsoft\Windows\UsrClass.dat";
 
 /// What `newsid` does.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct NewSidOptions {
     /// The new machine SID (`S-1-5-21-A-B-C`); a random one when `None`.
     pub sid: Option<Sid>,
@@ -151,6 +151,8 @@ fn plan_keeping_hives(
     if let Some(name) = &options.computer_name {
         plan_rename(&mut image, &mut plan, &entropy, name)?;
     }
+    let record = crate::run_record::RunRecord::new("newsid", options);
+    crate::run_record::plan_record(&mut image, &mut plan, &record, entropy.now())?;
     Ok((plan, image.into_hives()))
 }
 

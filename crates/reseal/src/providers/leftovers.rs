@@ -12,15 +12,19 @@
 //! - WER: Cleanup.xml's `wer.dll!WerSysprepCleanup` (0xA00) empties the report queues [I].
 //! - Crash dumps: no source shows Sysprep deleting them [?]; safe to delete [I].
 //!
-//! What reseal does: deletes those files; the WER, Minidump and LiveKernelReports directories
+//! What reseal does: deletes those files, but for its own record of earlier runs
+//! (`Panther\reseal.log`, [`crate::run_record`]); the WER, Minidump and LiveKernelReports directories
 //! are emptied but kept, since their owners expect them. `Windows\Panther\unattend.xml` is left to
 //! the answer-file provider when it writes a new one there, so the plan holds one write of that
 //! file instead of a delete followed by a write.
 
 use crate::error::Result;
+use crate::plan::wildcard_match;
 use crate::providers::answer_file::writes_answer_file;
 use crate::providers::support::{empty_directory, join};
 use crate::providers::{PlanContext, Provider};
+use crate::run_record;
+use crate::targets::split_parent;
 
 const NAME: &str = "leftovers";
 const SOURCE_PANTHER: &str = "sysprep-effects §6.10 Panther logs [D locations; I cleanup]";
@@ -48,9 +52,18 @@ impl Provider for Leftovers {
         let keep_cached_answer = writes_answer_file(ctx);
 
         let mut panther = ctx.source(SOURCE_PANTHER);
-        for pattern in ["*.log", "diag*.xml"] {
-            panther.delete_files_matching(PANTHER, pattern)?;
+        // reseal's own record of earlier runs stays: deleting it would lose what prepared the
+        // image, and make every second run plan a change.
+        let (_, record) = split_parent(run_record::PATH);
+        for entry in panther.image().list_dir(PANTHER)?.unwrap_or_default() {
+            if !entry.is_dir
+                && wildcard_match("*.log", &entry.name)
+                && !entry.name.eq_ignore_ascii_case(&record)
+            {
+                panther.delete_file(&join(PANTHER, &entry.name))?;
+            }
         }
+        panther.delete_files_matching(PANTHER, "diag*.xml")?;
         panther.delete_directory(&join(PANTHER, "UnattendGC"))?;
 
         let mut cached_answer = ctx.source(SOURCE_ANSWER);

@@ -229,26 +229,49 @@ impl<'t> Planner<'_, 't> {
     }
 }
 
+/// When a built-in provider runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunsIn {
+    /// On every run (Cleanup.xml's work, the setup state, the answer file).
+    EveryRun,
+    /// Only when generalizing: Generalize.xml's work.
+    Generalize,
+    /// Only when resealing without generalizing and a computer name is given: no specialize
+    /// follows to set it, so it is set in place now.
+    ResealWithComputerName,
+}
+
 /// A built-in provider as the operations list shows it.
 pub struct BuiltinProvider {
     /// What it does, in one line.
     pub description: &'static str,
-    /// It is Generalize.xml's work and runs only when generalizing; otherwise on every run.
-    pub generalize_only: bool,
+    /// When it runs.
+    pub runs_in: RunsIn,
     /// Why it cannot be left out, when other providers depend on it.
     pub required: Option<&'static str>,
-    make: fn() -> Box<dyn Provider>,
+    make: fn(&GeneralizeOptions) -> Box<dyn Provider>,
 }
 
 impl BuiltinProvider {
-    /// The provider itself.
-    pub fn provider(&self) -> Box<dyn Provider> {
-        (self.make)()
+    /// The provider itself, for a run with `options`.
+    pub fn provider(&self, options: &GeneralizeOptions) -> Box<dyn Provider> {
+        (self.make)(options)
     }
 
     /// Its name ([`Provider::name`]), the one name the operations list and the plan use.
     pub fn name(&self) -> &'static str {
-        self.provider().name()
+        self.provider(&GeneralizeOptions::default()).name()
+    }
+
+    /// Whether it runs in a run with `options` (before the selection of operations).
+    pub fn runs_with(&self, options: &GeneralizeOptions) -> bool {
+        match self.runs_in {
+            RunsIn::EveryRun => true,
+            RunsIn::Generalize => options.generalize,
+            RunsIn::ResealWithComputerName => {
+                !options.generalize && options.computer_name.is_some()
+            }
+        }
     }
 }
 
@@ -257,130 +280,130 @@ impl BuiltinProvider {
 /// Cleanup.xml's work (event logs, the action files' cleanup rows, leftovers) runs on every run,
 /// as Sysprep runs Cleanup.xml every time; the Generalize.xml providers only with `generalize`.
 /// The computer name and activation providers come before the answer file's readers
-/// (leftovers, answer file), because they add answer settings.
-pub const BUILTIN_PROVIDERS: [BuiltinProvider; 15] = [
+/// (leftovers, answer file), because they add answer settings. The in-place rename runs where
+/// generalize's computer-name provider would, right after the setup state.
+pub const BUILTIN_PROVIDERS: [BuiltinProvider; 16] = [
     BuiltinProvider {
         description: "arms the next boot: setup state, SetupType and CmdLine, as Sysprep leaves them",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: Some(
             "it arms the next boot; without it the image is not sealed and the other changes \
              are not applied by setup",
         ),
-        make: || Box::new(setup_state::SetupState),
+        make: |_| Box::new(setup_state::SetupState),
+    },
+    BuiltinProvider {
+        description: "sets the computer name (and description) in place, where the name lives \
+                      in the registry; reseal with a computer name, and set",
+        runs_in: RunsIn::ResealWithComputerName,
+        required: None,
+        make: |options| {
+            Box::new(computer_name::SetComputerName {
+                name: options.computer_name.clone().unwrap_or_default(),
+                description: options.description.clone(),
+            })
+        },
     },
     BuiltinProvider {
         description: "asks setupcl.exe for a new machine SID at the next boot",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(machine_sid::MachineSid),
+        make: |_| Box::new(machine_sid::MachineSid),
     },
     BuiltinProvider {
         description: "moves the computer name to the answer file's specialize pass",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(computer_name::ComputerName),
+        make: |_| Box::new(computer_name::ComputerName),
     },
     BuiltinProvider {
         description: "schedules the licensing rearm for first boot, or keeps the state (SkipRearm)",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(activation::Activation),
+        make: |_| Box::new(activation::Activation),
     },
     BuiltinProvider {
         description: "removes the per-machine identifiers the Generalize.xml DLLs remove (WSUS, telemetry...)",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(identity::Identity),
+        make: |_| Box::new(identity::Identity),
     },
     BuiltinProvider {
         description: "carries out the registry and file rows of Generalize.xml and Cleanup.xml",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: None,
-        make: || Box::new(action_files::ActionFiles),
+        make: |_| Box::new(action_files::ActionFiles),
     },
     BuiltinProvider {
         description: "notes the registered Sysprep DLLs an offline run cannot call",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: None,
-        make: || Box::new(external::ExternalProviders),
+        make: |_| Box::new(external::ExternalProviders),
     },
     BuiltinProvider {
         description: "disables the built-in Administrator and forgets the last logged-on user",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(accounts::Accounts),
+        make: |_| Box::new(accounts::Accounts),
     },
     BuiltinProvider {
         description: "keeps installed devices and enables the storage controllers a clone may boot from",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(devices::Devices),
+        make: |_| Box::new(devices::Devices),
     },
     BuiltinProvider {
         description: "makes Cloudbase-Init's plugins run again on the first boot",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(cloud_agents::cloudbase_init::CloudbaseInit),
+        make: |_| Box::new(cloud_agents::cloudbase_init::CloudbaseInit),
     },
     BuiltinProvider {
         description: "resets AWS EC2Launch v2 as `ec2launch reset --clean` does; reports v1 and EC2Config",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(cloud_agents::ec2launch::Ec2Launch),
+        make: |_| Box::new(cloud_agents::ec2launch::Ec2Launch),
     },
     BuiltinProvider {
         description: "reports the Azure guest agent (changed by nothing offline)",
-        generalize_only: true,
+        runs_in: RunsIn::Generalize,
         required: None,
-        make: || Box::new(cloud_agents::azure_guest_agent::AzureGuestAgent),
+        make: |_| Box::new(cloud_agents::azure_guest_agent::AzureGuestAgent),
     },
     BuiltinProvider {
         description: "empties every event log channel file",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: None,
-        make: || Box::new(event_logs::EventLogs),
+        make: |_| Box::new(event_logs::EventLogs),
     },
     BuiltinProvider {
         description: "deletes setup logs, cached answer files, prefetch traces, error reports, dumps",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: None,
-        make: || Box::new(leftovers::Leftovers),
+        make: |_| Box::new(leftovers::Leftovers),
     },
     BuiltinProvider {
         description: "writes Windows\\Panther\\unattend.xml: the given answer file with the settings \
                       the other providers ask for",
-        generalize_only: false,
+        runs_in: RunsIn::EveryRun,
         required: Some(
             "it writes the answer-file settings other providers plan (the computer name, the \
              rearm), and leftovers keeps the cached answer file for it to replace",
         ),
-        make: || Box::new(answer_file::AnswerFileProvider),
+        make: |_| Box::new(answer_file::AnswerFileProvider),
     },
 ];
 
-/// The built-in providers a run with `options` runs (by `options.generalize`) and `selection`
-/// keeps, in the order they run.
+/// The built-in providers a run with `options` runs (by `options.generalize` and the computer
+/// name) and `selection` keeps, in the order they run.
 pub fn builtin_providers(
     options: &GeneralizeOptions,
     selection: &Selection,
 ) -> Vec<Box<dyn Provider>> {
-    let mut providers = BUILTIN_PROVIDERS
+    BUILTIN_PROVIDERS
         .iter()
-        .filter(|builtin| options.generalize || !builtin.generalize_only)
-        .map(BuiltinProvider::provider)
+        .filter(|builtin| builtin.runs_with(options))
+        .map(|builtin| builtin.provider(options))
         .filter(|provider| selection.runs(provider.name()))
-        .collect::<Vec<_>>();
-    if let (false, Some(name)) = (options.generalize, &options.computer_name) {
-        // Without specialize to name the machine, the new name goes straight into place, right
-        // after the setup state, where generalize's computer-name provider runs.
-        let after_setup_state = providers.len().min(1);
-        providers.insert(
-            after_setup_state,
-            Box::new(computer_name::SetComputerName {
-                name: name.clone(),
-                description: options.description.clone(),
-            }),
-        );
-    }
-    providers
+        .collect()
 }

@@ -292,6 +292,8 @@ pub fn system_b_tree() -> Option<Tree> {
 pub fn fixed_options() -> reseal::GeneralizeOptions {
     reseal::GeneralizeOptions {
         computer_name: Some("NEW-PC".into()),
+        // Runs on different targets then plan the same record of the run, time included.
+        source_date_epoch: Some(1_700_000_000),
         sid: Some(
             reseal::Sid::parse_machine_sid("S-1-5-21-1111111111-2222222222-3333333333").unwrap(),
         ),
