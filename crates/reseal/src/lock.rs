@@ -313,4 +313,7 @@ impl Target for LockedTarget {
     fn set_fixed_time(&mut self, time: Option<reseal_nt::FileTime>) {
         self.inner.set_fixed_time(time);
     }
+    fn disk_container(&mut self) -> Result<Option<crate::inspect::DiskContainer>> {
+        self.inner.disk_container()
+    }
 }
