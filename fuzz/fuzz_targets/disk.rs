@@ -1,7 +1,8 @@
-//! Opens the input as a disk image (raw, VHD or VHDX, told apart by content as `reseal` does;
-//! the input describes the file sparsely, see `reseal_fuzz::sparse_file`): headers, region
+//! Opens the input as a disk image (raw, VHD, VHDX or qcow2, told apart by content as `reseal`
+//! does; the input describes the file sparsely, see `reseal_fuzz::sparse_file`): headers, region
 //! table, log replay over the file in memory, metadata, BAT, footer, dynamic header, sector
-//! bitmaps; then reads the partition table, the partitions' edges and spread parts of the disk.
+//! bitmaps, qcow2 header extensions, L1/L2 and refcount tables, compressed clusters; then reads
+//! the partition table, the partitions' edges and spread parts of the disk.
 //! Typed errors only.
 #![no_main]
 
@@ -10,11 +11,11 @@ use reseal_disk::{partition, BlockDevice, PartitionWindow};
 use reseal_fuzz::sparse_file::SparseFile;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((kind, rest)) = reseal_fuzz::choose(data, 3) else {
+    let Some((kind, rest)) = reseal_fuzz::choose(data, 4) else {
         return;
     };
     // The extension matters only when the content is neither: a damaged .vhd is not raw.
-    let file = SparseFile::parse(rest, ["img", "vhd", "vhdx"][kind]);
+    let file = SparseFile::parse(rest, ["img", "vhd", "vhdx", "qcow2"][kind]);
     let Ok(mut device) = reseal_disk::open_file(Box::new(file)) else {
         return;
     };

@@ -345,8 +345,9 @@ impl Seeds<'_> {
         Ok(())
     }
 
-    /// `disk` input: the kind (0 raw, 1 VHD, 2 VHDX), then the file as sparse runs. From the
-    /// real images, and from a small GPT disk made with sgdisk and converted by qemu-img.
+    /// `disk` input: the kind (0 raw, 1 VHD, 2 VHDX, 3 qcow2), then the file as sparse runs.
+    /// From the real images, and from a small GPT disk made with sgdisk and converted by
+    /// qemu-img (qcow2 versions 2 and 3, compressed, and an overlay naming a backing file).
     fn disks(&mut self) -> Result<(), String> {
         for (extension, kind) in [
             (".vhd", 1u8),
@@ -393,6 +394,59 @@ impl Seeds<'_> {
                 self.add(&name, &[&[kind][..], &sparse(&read(&converted)?)].concat())?;
             } else {
                 eprintln!("fuzz: qemu-img convert to {format} failed: no such seed");
+            }
+        }
+        self.qcow2_disks(&raw)
+    }
+
+    /// qcow2 seeds of the raw disk `raw`: versions 2 and 3, small clusters, compressed
+    /// clusters, and an empty overlay naming `raw` as its backing file (which the fuzz input
+    /// does not carry, so opening it ends at the missing backing file).
+    fn qcow2_disks(&mut self, raw: &Path) -> Result<(), String> {
+        let backing = raw.to_string_lossy().into_owned();
+        let recipes: [(&str, &[&str]); 5] = [
+            (
+                "v2",
+                &["convert", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10"],
+            ),
+            (
+                "v3",
+                &["convert", "-f", "raw", "-O", "qcow2", "-o", "compat=1.1"],
+            ),
+            (
+                "cluster-4k",
+                &[
+                    "convert",
+                    "-f",
+                    "raw",
+                    "-O",
+                    "qcow2",
+                    "-o",
+                    "cluster_size=4K",
+                ],
+            ),
+            ("compressed", &["convert", "-c", "-f", "raw", "-O", "qcow2"]),
+            (
+                "backing",
+                &["create", "-f", "qcow2", "-F", "raw", "-b", &backing],
+            ),
+        ];
+        for (name, args) in recipes {
+            let image = self.scratch.join(format!("gpt.{name}.qcow2"));
+            let mut command = Command::new("qemu-img");
+            command.args(args);
+            if name != "backing" {
+                command.arg(raw);
+            }
+            let made = command
+                .arg(&image)
+                .output()
+                .is_ok_and(|out| out.status.success());
+            if made {
+                let seed = format!("gpt.{name}.qcow2");
+                self.add(&seed, &[&[3u8][..], &sparse(&read(&image)?)].concat())?;
+            } else {
+                eprintln!("fuzz: qemu-img could not make the {name} qcow2 seed");
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: installs the Debian packages the build and the tests use, and
-//! libvhdi-python (the VHD/VHDX oracle, published on PyPI only) in a virtualenv of its own.
+//! libvhdi-python and libqcow-python (the VHD/VHDX and qcow2 oracles, published on PyPI only)
+//! in a virtualenv of its own.
 //!
 //! Idempotent: packages already installed are skipped, and nothing runs when all are present.
 
@@ -63,9 +64,14 @@ pub const PACKAGES: &[(&str, &str)] = &[
 /// wheels of it for Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled.
 const LIBVHDI_PYTHON_VERSION: &str = "20260901";
 
+/// libqcow-python (module pyqcow), pinned: the second qcow2 reader the disk tests use, installed
+/// in the same virtualenv from its manylinux wheel.
+const LIBQCOW_PYTHON_VERSION: &str = "20260703";
+
 pub fn run() -> Result<(), String> {
     system_packages()?;
-    libvhdi_python()
+    libvhdi_python()?;
+    libqcow_python()
 }
 
 fn system_packages() -> Result<(), String> {
@@ -165,6 +171,53 @@ fn libvhdi_python() -> Result<(), String> {
             python.display()
         )),
     }
+}
+
+/// Installs the pinned libqcow-python in the virtualenv [`libvhdi_python`] made, unless that
+/// version already imports there.
+fn libqcow_python() -> Result<(), String> {
+    let python = libvhdi_venv().join("bin").join("python");
+    let version = || module_version(&python, "pyqcow");
+    if version().as_deref() == Some(LIBQCOW_PYTHON_VERSION) {
+        eprintln!("setup: libqcow-python {LIBQCOW_PYTHON_VERSION} is installed");
+        return Ok(());
+    }
+    eprintln!("setup: installing libqcow-python {LIBQCOW_PYTHON_VERSION}");
+    crate::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--only-binary=libqcow-python",
+            ])
+            .arg(format!("libqcow-python=={LIBQCOW_PYTHON_VERSION}")),
+    )?;
+    match version() {
+        Some(version) if version == LIBQCOW_PYTHON_VERSION => Ok(()),
+        other => Err(format!(
+            "pip finished but {} reports pyqcow version {other:?}, not {LIBQCOW_PYTHON_VERSION}",
+            python.display()
+        )),
+    }
+}
+
+/// The version `module` (a libyal binding) reports under `python`, or `None` when it cannot be
+/// imported there.
+fn module_version(python: &Path, module: &str) -> Option<String> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            &format!("import {module}; print({module}.get_version())"),
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// The version `pyvhdi` reports under `python`, or `None` when it cannot be imported there.

@@ -80,7 +80,8 @@ pub struct WriteArgs {
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
     /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD) whose parent is the image; the image is left untouched.
+    /// for a VHD, .qcow2 for a qcow2 overlay of any disk image) whose parent is the image; the
+    /// image is left untouched.
     #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
     output_diff: Option<PathBuf>,
 }
@@ -636,6 +637,18 @@ fn inspection_text(i: &Inspection) -> String {
             },
         ),
     ];
+    if let Some(disk) = &i.disk {
+        lines.push(("disk format", disk.format.clone()));
+        for layer in &disk.chain {
+            lines.push((
+                "disk file",
+                format!(
+                    "{} {} ({} bytes)",
+                    layer.format, layer.file, layer.virtual_size
+                ),
+            ));
+        }
+    }
     for hive in &i.hives {
         let state = match (&hive.error, hive.present, hive.was_dirty, hive.recovered) {
             (Some(error), _, _, _) => format!("unreadable: {error}"),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use common::{code, reseal, text};
 use reseal_testutil::ntfs_image::{
-    apply_wim, build_disk, make_volume, run, sample_disk, Container, Scheme,
+    apply_wim, build_disk, extract_range, make_volume, ntfscat, run, sample_disk, Container,
+    Scheme, FIRST_PARTITION_START,
 };
 use reseal_testutil::workspace_root;
 
@@ -19,6 +20,14 @@ fn s(path: &Path) -> &str {
 fn json(output: &std::process::Output) -> serde_json::Value {
     assert_eq!(code(output), 0, "{}", text(output));
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `reseal inspect --json` of `image`, without the disk container (which a directory and a
+/// raw form of the same disk do not share).
+fn inspected_volume(image: &Path) -> serde_json::Value {
+    let mut document = json(&reseal(&["inspect", s(image), "--json"]));
+    document.as_object_mut().unwrap().remove("disk");
+    document
 }
 
 /// The fields of a generalize document that do not depend on the kind of target.
@@ -52,8 +61,8 @@ fn a_disk_gives_the_same_json_as_the_directory_it_holds() {
         "--json",
     ];
 
-    let inspect_disk = json(&reseal(&["inspect", s(&disk), "--json"]));
-    let inspect_tree = json(&reseal(&["inspect", s(&tree), "--json"]));
+    let inspect_disk = inspected_volume(&disk);
+    let inspect_tree = inspected_volume(&tree);
     assert_eq!(inspect_disk, inspect_tree);
 
     let mut disk_args = vec!["generalize", s(&disk)];
@@ -66,10 +75,7 @@ fn a_disk_gives_the_same_json_as_the_directory_it_holds() {
     let target = on_disk["target"].as_str().unwrap();
     assert!(target.starts_with("partition 1 "), "{target}");
 
-    assert_eq!(
-        json(&reseal(&["inspect", s(&disk), "--json"])),
-        json(&reseal(&["inspect", s(&tree), "--json"]))
-    );
+    assert_eq!(inspected_volume(&disk), inspected_volume(&tree));
     let nothing = reseal(&["recover", s(&disk)]);
     assert_eq!(code(&nothing), 0, "{}", text(&nothing));
     assert!(
@@ -93,10 +99,7 @@ fn a_qcow2_disk_is_generalized_as_its_raw_form_is() {
         "S-1-5-21-1111111111-2222222222-3333333333",
         "--json",
     ];
-    assert_eq!(
-        json(&reseal(&["inspect", s(&qcow2), "--json"])),
-        json(&reseal(&["inspect", s(&raw), "--json"]))
-    );
+    assert_eq!(inspected_volume(&qcow2), inspected_volume(&raw));
     let mut qcow2_args = vec!["generalize", s(&qcow2)];
     qcow2_args.extend(fixed);
     let mut raw_args = vec!["generalize", s(&raw)];
@@ -109,9 +112,9 @@ fn a_qcow2_disk_is_generalized_as_its_raw_form_is() {
     // qemu's reading of the result holds what reseal reads, and what the raw disk holds.
     let converted = dir.path().join("converted.raw");
     reseal_testutil::ntfs_image::convert_to_raw(&qcow2, &converted);
-    let after = json(&reseal(&["inspect", s(&qcow2), "--json"]));
-    assert_eq!(after, json(&reseal(&["inspect", s(&converted), "--json"])));
-    assert_eq!(after, json(&reseal(&["inspect", s(&raw), "--json"])));
+    let after = inspected_volume(&qcow2);
+    assert_eq!(after, inspected_volume(&converted));
+    assert_eq!(after, inspected_volume(&raw));
     assert_eq!(
         after["image_state"],
         "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
@@ -236,4 +239,154 @@ fn recover_on_a_disk_with_two_windows_partitions() {
     assert!(!reseal_disk::redo_log::is_pending(&disk));
     let inspected = reseal(&["inspect", s(&disk), "--partition", "1"]);
     assert_eq!(code(&inspected), 0, "{}", text(&inspected));
+}
+
+/// coreutils' SHA-256 of a file.
+fn sha256sum(path: &Path) -> String {
+    let output = run("sha256sum", &[&path]);
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `reseal generalize` with a fixed seed and time, so two runs write the same bytes.
+fn generalize_seeded(image: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reseal"))
+        .args(["generalize", s(image), "--computer-name", "NEW-PC"])
+        .args(["--seed", "7"])
+        .args(extra)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_qcow2_overlay_of_every_format_holds_what_generalizing_in_place_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = sample_disk(dir.path(), Container::Raw);
+    let expected = dir.path().join("expected.raw");
+    fs::copy(&raw, &expected).unwrap();
+    let in_place = generalize_seeded(&expected, &["--json"]);
+    let applied = json(&in_place)["applied"].clone();
+    let expected_volume = dir.path().join("expected.volume");
+    extract_range(&expected, FIRST_PARTITION_START, 64 << 20, &expected_volume);
+    // libntfs-3g stamps the MFT records it touches with the clock, so two runs differ there;
+    // the files themselves are the same bytes.
+    let files = |key: &str| -> Vec<String> {
+        applied[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|path| path.as_str().unwrap().to_string())
+            .collect()
+    };
+    let written: Vec<String> = [files("files_written"), files("hives_written")].concat();
+    let deleted = files("files_deleted");
+    assert!(!written.is_empty() && !deleted.is_empty());
+
+    for (format, extension, options) in [
+        ("raw", "raw", ""),
+        ("vpc", "vhd", "subformat=dynamic,force_size=on"),
+        ("vhdx", "vhdx", "subformat=dynamic"),
+        ("qcow2", "qcow2", "compat=0.10"),
+    ] {
+        let image = dir.path().join(format!("base-{format}.{extension}"));
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"convert", &"-f", &"raw", &"-O", &format];
+        if !options.is_empty() {
+            args.extend([&"-o" as &dyn AsRef<std::ffi::OsStr>, &options]);
+        }
+        args.extend([&raw as &dyn AsRef<std::ffi::OsStr>, &image]);
+        run("qemu-img", &args);
+        let before = sha256sum(&image);
+
+        // Beside the image: the overlay names it by its file name.
+        let child = dir.path().join(format!("child-{format}.qcow2"));
+        let generalized = generalize_seeded(&image, &["--output-diff", s(&child)]);
+        assert_eq!(code(&generalized), 0, "{format}: {}", text(&generalized));
+        assert_eq!(sha256sum(&image), before, "{format}: the image changed");
+        assert!(!dir
+            .path()
+            .join(format!("child-{format}.qcow2.reseal-partial"))
+            .exists());
+        reseal_testutil::ntfs_image::assert_qemu_img_check_clean(&child);
+        let info = run(
+            "qemu-img",
+            &[&"info", &"--backing-chain", &"--output=json", &child],
+        );
+        let chain: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(chain[0]["format"], "qcow2", "{format}: {chain}");
+        assert_eq!(
+            chain[0]["backing-filename"],
+            format!("base-{format}.{extension}")
+        );
+        assert_eq!(chain[0]["backing-filename-format"], format);
+        assert_eq!(chain[1]["format"], format, "{format}: {chain}");
+        assert_eq!(
+            chain[1]["filename"].as_str().map(Path::new),
+            Some(image.as_path())
+        );
+
+        let converted = dir.path().join(format!("child-{format}.raw"));
+        reseal_testutil::ntfs_image::convert_to_raw(&child, &converted);
+        let volume = dir.path().join(format!("child-{format}.volume"));
+        extract_range(&converted, FIRST_PARTITION_START, 64 << 20, &volume);
+        for path in &written {
+            assert!(
+                ntfscat(&volume, path) == ntfscat(&expected_volume, path),
+                "{format}: {path} differs from the disk generalized in place"
+            );
+        }
+        for path in &deleted {
+            assert_eq!(ntfscat(&volume, path), None, "{format}: {path} is left");
+        }
+        assert_eq!(inspected_volume(&converted), inspected_volume(&expected));
+        fs::remove_file(&volume).unwrap();
+        let inspection = json(&reseal(&["inspect", s(&child), "--json"]));
+        assert_eq!(
+            inspection["image_state"], "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE",
+            "{format}"
+        );
+        let chain = &inspection["disk"]["chain"];
+        assert_eq!(inspection["disk"]["format"], "qcow2");
+        assert_eq!(chain[0]["file"], s(&child));
+        assert_eq!(chain[1]["file"], s(&image));
+        assert_eq!(chain[1]["virtual_size"], chain[0]["virtual_size"]);
+        assert_eq!(chain.as_array().unwrap().len(), 2, "{format}: {chain}");
+        let shown = text(&reseal(&["inspect", s(&child)]));
+        assert!(
+            shown.contains(&format!("qcow2 {}", child.display())),
+            "{format}: {shown}"
+        );
+        fs::remove_file(&converted).unwrap();
+    }
+
+    // Elsewhere: the overlay names the image by its absolute path.
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let child = elsewhere.join("child.qcow2");
+    let image = dir.path().join("base-vhdx.vhdx");
+    let generalized = generalize_seeded(&image, &["--output-diff", s(&child)]);
+    assert_eq!(code(&generalized), 0, "{}", text(&generalized));
+    let info = run("qemu-img", &[&"info", &"--output=json", &child]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["backing-filename"], s(&image));
+
+    // A VHDX image takes a .vhdx child as before; a qcow2 image refuses a .vhdx one.
+    let vhdx_child = dir.path().join("child.vhdx");
+    let generalized = generalize_seeded(&image, &["--output-diff", s(&vhdx_child)]);
+    assert_eq!(code(&generalized), 0, "{}", text(&generalized));
+    let qcow2 = dir.path().join("base-qcow2.qcow2");
+    let refused = generalize_seeded(
+        &qcow2,
+        &["--output-diff", s(&dir.path().join("other.vhdx"))],
+    );
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    assert!(
+        text(&refused).contains(".qcow2 overlay"),
+        "{}",
+        text(&refused)
+    );
 }

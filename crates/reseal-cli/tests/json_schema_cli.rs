@@ -149,7 +149,16 @@ fn wim_output_matches_the_schemas() {
 fn disk_output_matches_the_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let disk = sample_disk(dir.path(), Container::Vhdx);
-    assert_valid("inspect", &json_of(&["inspect", s(&disk)], 0));
+    let inspection = json_of(&["inspect", s(&disk)], 0);
+    assert_valid("inspect", &inspection);
+    assert_eq!(inspection["disk"]["format"], "VHDX");
+    assert_eq!(inspection["disk"]["chain"][0]["file"], s(&disk));
+    let mut wrong = inspection.clone();
+    wrong["disk"]["chain"] = json!([]);
+    assert!(
+        !validator("inspect").is_valid(&wrong),
+        "inspect accepted a disk without a chain"
+    );
     let run = json_of(&["generalize", s(&disk)], 0);
     assert_valid("apply", &run);
     assert_valid("verify", &json_of(&["verify", s(&disk)], 0));
@@ -220,6 +229,7 @@ fn the_schemas_reject_wrong_documents() {
             "{name} accepted a document where {why}"
         );
     };
+    assert_eq!(inspection["disk"], Value::Null, "a directory is no disk");
     let mut wrong = inspection.clone();
     wrong["domain_joined"] = json!("no");
     rejected("inspect", wrong, "domain_joined is a string");

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::image_file::ImageFile;
+use crate::Format;
 
 /// A virtual disk: a fixed number of bytes that can be read and written at any offset.
 ///
@@ -27,6 +28,43 @@ pub trait BlockDevice: Send {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
     /// Makes every completed write durable in the image file.
     fn flush(&mut self) -> Result<()>;
+    /// The container format of the image file this device reads, when it is one (not a
+    /// partition window or a staged overlay).
+    fn container_format(&self) -> Option<Format> {
+        None
+    }
+    /// The device this one reads what it does not hold from: a differencing disk's parent or a
+    /// qcow2 image's backing file.
+    fn backing_device(&self) -> Option<&dyn BlockDevice> {
+        None
+    }
+}
+
+/// One image file of a disk's chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub format: Format,
+    pub path: PathBuf,
+    /// The size of the virtual disk this file describes, in bytes.
+    pub virtual_size: u64,
+}
+
+/// The image files `device` reads, itself first, then each parent or backing file.
+pub fn chain(device: &dyn BlockDevice) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    let mut next = Some(device);
+    while let Some(device) = next {
+        let Some(format) = device.container_format() else {
+            break;
+        };
+        layers.push(Layer {
+            format,
+            path: device.path().to_path_buf(),
+            virtual_size: device.len(),
+        });
+        next = device.backing_device();
+    }
+    layers
 }
 
 /// Forwards every method to the device behind a pointer, so `Box<dyn BlockDevice>` and
@@ -51,6 +89,12 @@ macro_rules! forward_block_device {
             }
             fn flush(&mut self) -> Result<()> {
                 (**self).flush()
+            }
+            fn container_format(&self) -> Option<Format> {
+                (**self).container_format()
+            }
+            fn backing_device(&self) -> Option<&dyn BlockDevice> {
+                (**self).backing_device()
             }
         }
     )*};

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::block_device::BlockDevice;
 use crate::error::Result;
 use crate::image_file::LocalFile;
-use crate::{vhd, vhdx, Entropy, Format};
+use crate::{qcow2, vhd, vhdx, Entropy, Format};
 
 /// What a new differencing child records about its parent: the VHD's unique id, timestamp,
 /// geometry and block size, or the VHDX's DataWriteGuid and metadata.
@@ -70,4 +70,26 @@ pub fn create_child(
             Ok(Box::new(child))
         }
     }
+}
+
+/// Creates an empty qcow2 version 3 overlay at `child_path` whose backing file is the image at
+/// `parent_path` (of `parent_format`: any format qcow2 can back onto), and opens it for writing
+/// with `parent` (that image, already open) as its backing device. The overlay records the
+/// backing file's format and its name: the bare file name when the overlay is in the same
+/// directory, else its absolute path ([`qcow2::create::backing_name_for`]).
+pub fn create_qcow2_overlay(
+    parent_format: Format,
+    parent_path: &Path,
+    parent: Box<dyn BlockDevice>,
+    child_path: &Path,
+) -> Result<Box<dyn BlockDevice>> {
+    let name = qcow2::create::backing_name_for(parent_path, child_path)?;
+    qcow2::create::create_overlay(child_path, parent.len(), &name, parent_format)?;
+    let file = Box::new(LocalFile::open(child_path, true)?);
+    Ok(Box::new(qcow2::Qcow2::open_over_backing(
+        file,
+        parent,
+        parent_path,
+        parent_format,
+    )?))
 }

@@ -71,7 +71,7 @@ pub mod vhdx;
 
 use std::path::Path;
 
-pub use block_device::{BlockDevice, PartitionWindow, SharedDevice};
+pub use block_device::{chain, BlockDevice, Layer, PartitionWindow, SharedDevice};
 pub use differencing::ParentRecord;
 pub use error::{Error, Result};
 pub use image_file::{sync_directory_of, ImageFile, LocalFile};
@@ -89,6 +89,18 @@ pub enum Format {
     Vhd,
     Vhdx,
     Qcow2,
+}
+
+impl Format {
+    /// The name people use for the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Vhd => "VHD",
+            Format::Vhdx => "VHDX",
+            Format::Qcow2 => "qcow2",
+        }
+    }
 }
 
 /// Recognizes the format from the content: the VHDX file identifier at offset 0, or a VHD
@@ -149,8 +161,11 @@ pub struct OpenedImage {
     /// The container format, recognized from the content.
     pub format: Format,
     /// What a new differencing child of this image records about it
-    /// ([`differencing::create_child`]); `None` for a raw image, which cannot be a parent.
+    /// ([`differencing::create_child`]); `None` for raw and qcow2 images, which can only be
+    /// the backing file of a qcow2 overlay ([`differencing::create_qcow2_overlay`]).
     pub parent_record: Option<ParentRecord>,
+    /// The image file and each parent or backing file under it, top first ([`chain`]).
+    pub chain: Vec<Layer>,
 }
 
 /// Opens a disk image read-only, as [`open`] does, keeping its format and what a differencing
@@ -158,11 +173,12 @@ pub struct OpenedImage {
 pub fn open_image(path: &Path) -> Result<OpenedImage> {
     let mut file: Box<dyn ImageFile> = Box::new(LocalFile::open(path, false)?);
     let format = detect_format(&mut *file)?;
-    Ok(match format {
+    let mut image = match format {
         Format::Raw => OpenedImage {
             device: Box::new(raw::RawDisk::new(file)),
             format,
             parent_record: None,
+            chain: Vec::new(),
         },
         Format::Vhd => {
             let vhd = vhd::Vhd::open_file(file)?;
@@ -170,6 +186,7 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
                 parent_record: Some(ParentRecord::vhd(vhd.parent_record())),
                 device: Box::new(vhd),
                 format,
+                chain: Vec::new(),
             }
         }
         Format::Vhdx => {
@@ -178,14 +195,18 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
                 parent_record: Some(ParentRecord::vhdx(vhdx.parent_record())),
                 device: Box::new(vhdx),
                 format,
+                chain: Vec::new(),
             }
         }
         Format::Qcow2 => OpenedImage {
             device: Box::new(qcow2::Qcow2::open_file(file)?),
             format,
             parent_record: None,
+            chain: Vec::new(),
         },
-    })
+    };
+    image.chain = chain(&*image.device);
+    Ok(image)
 }
 
 /// Opens a disk image for reading and writing.

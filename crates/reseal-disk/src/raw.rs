@@ -34,6 +34,10 @@ impl BlockDevice for RawDisk {
         check_range(self.file.path(), offset, buf.len(), self.len)?;
         self.file.write_at(offset, buf)
     }
+    fn container_format(&self) -> Option<crate::Format> {
+        Some(crate::Format::Raw)
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.file.sync()
     }

@@ -13,28 +13,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The virtualenv python that imports `pyvhdi`: `<target dir>/libvhdi-venv/bin/python`, where
-/// `cargo xtask setup` installs it. `None` (after a note) when it is missing; under `CI=true` a
-/// missing one fails the test instead.
+/// The virtualenv python that imports `pyvhdi` ([`libyal_python`]).
 fn libvhdi_python() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let python = target.join("libvhdi-venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing (CI=true requires libvhdi-python); run `cargo xtask setup`",
-            python.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} is missing; run `cargo xtask setup` to install libvhdi-python",
-        python.display()
-    );
-    None
+    libyal_python()
 }
 
 /// Opens `sys.argv[1]` with pyvhdi, resolving each parent from the name the child records (a

@@ -546,3 +546,76 @@ fn a_crash_at_any_write_of_an_allocation_leaves_old_or_new_data() {
         );
     }
 }
+
+#[test]
+fn the_refcount_table_grows_when_the_file_outgrows_it_and_a_crash_only_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    // 512-byte clusters with 64-bit refcounts: one table cluster of 64 blocks of 64 entries
+    // counts the first 2 MiB of the file; qemu-img fills 1.9 MiB of it.
+    let raw = dir.path().join("disk.raw");
+    let mut raw_bytes = pseudo_random(1_900_000, 21);
+    raw_bytes.resize(4 << 20, 0);
+    std::fs::write(&raw, &raw_bytes).unwrap();
+    let image = make_qcow2(
+        dir.path(),
+        &raw,
+        "cluster_size=512,refcount_bits=64",
+        "tiny",
+    );
+    let table_offset = |image: &Path| header_u64(image, 48);
+    let first_table = table_offset(&image);
+    let covered = header_u64(&image, 56) >> 32 << 9 >> 3 << 6 << 9;
+    assert_eq!(covered, 2 << 20, "the table counts 2 MiB");
+
+    // Written cluster by cluster up to a few clusters short of what the table counts.
+    let mut offset = 2 << 20;
+    {
+        let mut disk = open_writable(&image).unwrap();
+        while std::fs::metadata(&image).unwrap().len() + 4 * 512 < covered {
+            let data = pseudo_random(512, offset);
+            disk.write_at(offset, &data).unwrap();
+            raw_bytes[offset as usize..offset as usize + 512].copy_from_slice(&data);
+            offset += 512;
+        }
+    }
+    assert_eq!(table_offset(&image), first_table, "no growth yet");
+    assert_check_clean(&image, "filled");
+    let pristine = dir.path().join("pristine.qcow2");
+    std::fs::rename(&image, &pristine).unwrap();
+
+    let write = (offset, pseudo_random(8192, 22));
+    let mut allowed = 0;
+    loop {
+        let image = dir.path().join("crash.qcow2");
+        std::fs::copy(&pristine, &image).unwrap();
+        let mut disk = open_file(Box::new(FailingFile::new(&image, allowed, true))).unwrap();
+        let done = disk.write_at(write.0, &write.1).is_ok();
+        drop(disk);
+        if let Err(report) = qemu_check(&image) {
+            panic!("crash after {allowed} writes: corruption:\n{report}");
+        }
+        let after = read_all(&mut *open(&image).unwrap());
+        assert!(qemu_read_raw(&image, "qcow2") == after, "qemu and we agree");
+        let mut new = raw_bytes.clone();
+        apply(&mut new, std::slice::from_ref(&write));
+        let range = write.0 as usize..write.0 as usize + write.1.len();
+        assert!(after[..range.start] == raw_bytes[..range.start]);
+        assert!(after[range.end..] == raw_bytes[range.end..]);
+        for start in range.clone().step_by(512) {
+            let piece = &after[start..start + 512];
+            assert!(
+                piece == &raw_bytes[start..start + 512] || piece == &new[start..start + 512],
+                "crash after {allowed} writes: cluster at {start} is neither old nor new"
+            );
+        }
+        if done {
+            assert!(after == new);
+            assert_ne!(table_offset(&image), first_table, "the table moved");
+            assert!(header_u64(&image, 56) >> 32 > 1, "the table grew");
+            assert_check_clean(&image, "grown");
+            break;
+        }
+        allowed += 1;
+    }
+    assert!(allowed > 10, "the write allocated ({allowed} file writes)");
+}

@@ -21,7 +21,7 @@
 //! 5. [`commit`] unmounts (libntfs-3g writes its caches back into memory) and writes only the
 //!    4 KiB chunks that differ from the disk, when there was an edit at all: through the redo
 //!    log into the image, or, after [`set_output_diff`], into a new VHD/VHDX differencing child
-//!    whose parent is the image, built as `CHILD.reseal-partial` over the open device, then
+//!    or qcow2 overlay whose parent is the image, built as `CHILD.reseal-partial` over the open device, then
 //!    hard-linked to its name (the image is only read). [`abort`] drops the staged writes instead.
 //!
 //! # Crash safety
@@ -54,7 +54,8 @@ use std::path::{Path, PathBuf};
 use reseal_disk::redo_log::{self, Recovery};
 use reseal_disk::staged::{self, Change};
 use reseal_disk::{
-    BlockDevice, Entropy, Format, ParentRecord, PartitionWindow, SharedDevice, Staged, StagedDevice,
+    BlockDevice, Entropy, Format, Layer, ParentRecord, PartitionWindow, SharedDevice, Staged,
+    StagedDevice,
 };
 
 use crate::volume::Volume;
@@ -122,11 +123,11 @@ pub enum DiskError {
     /// The output differencing child exists already.
     #[error("{}: the file exists", .child.display())]
     OutputDiffExists { child: PathBuf },
-    /// The output differencing child is not named `.vhd`/`.avhd` or `.vhdx`/`.avhdx`.
-    #[error("{}: a differencing disk is named .vhdx or .vhd", .child.display())]
+    /// The output differencing child is not named `.vhd`/`.avhd`, `.vhdx`/`.avhdx` or `.qcow2`.
+    #[error("{}: a differencing disk is named .vhdx, .vhd or .qcow2", .child.display())]
     OutputDiffName { child: PathBuf },
     /// The image cannot be the parent of a child of the format the child's name asks for
-    /// (a raw image cannot be a parent at all).
+    /// (a VHD or VHDX child needs a parent of its own format; any image can back a qcow2 one).
     #[error("{}: a {} image cannot be the parent of the {} child {}", .image.display(),
         format_name(*.image_format), format_name(*.wanted), .child.display())]
     OutputDiffFormat {
@@ -211,6 +212,7 @@ struct Opened {
     device: SharedDevice,
     format: Format,
     parent_record: Option<ParentRecord>,
+    chain: Vec<Layer>,
 }
 
 struct Mounted {
@@ -271,31 +273,35 @@ impl WindowsDisk {
         self.location.as_ref()
     }
 
+    /// The image file and each parent or backing file under it, top first (the image is
+    /// opened if it is not yet).
+    pub fn chain(&mut self) -> Result<Vec<Layer>> {
+        self.device()?;
+        Ok(self
+            .opened
+            .as_ref()
+            .map(|opened| opened.chain.clone())
+            .unwrap_or_default())
+    }
+
     /// The container format, once the image is open.
     pub fn format(&self) -> Option<Format> {
         self.opened.as_ref().map(|opened| opened.format)
     }
 
-    /// Makes [`WindowsDisk::commit`] write the changes into a new differencing disk at `child`
-    /// (`.vhdx` for a VHDX image, `.vhd` for a VHD), leaving the image itself byte-identical.
+    /// Makes [`WindowsDisk::commit`] write the changes into a new differencing disk at `child`,
+    /// leaving the image itself byte-identical. Its name says its format: `.vhdx` for a VHDX
+    /// image, `.vhd` for a VHD, and `.qcow2` for a qcow2 overlay of an image of any format.
     pub fn set_output_diff(&mut self, child: &Path) -> Result<()> {
         if child.exists() {
             return Err(DiskError::OutputDiffExists {
                 child: child.to_path_buf(),
             });
         }
-        let extension = child
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        let wanted = match extension.as_deref() {
-            Some("vhdx") | Some("avhdx") => Format::Vhdx,
-            Some("vhd") | Some("avhd") => Format::Vhd,
-            _ => {
-                return Err(DiskError::OutputDiffName {
-                    child: child.to_path_buf(),
-                })
-            }
+        let Some(wanted) = child_format(child) else {
+            return Err(DiskError::OutputDiffName {
+                child: child.to_path_buf(),
+            });
         };
         let format = match self.format() {
             Some(format) => format,
@@ -310,7 +316,8 @@ impl WindowsDisk {
                 self.format().unwrap_or(Format::Raw)
             }
         };
-        if format != wanted {
+        // A qcow2 overlay backs onto any format; a VHD or VHDX child only onto its own.
+        if wanted != Format::Qcow2 && format != wanted {
             return Err(DiskError::OutputDiffFormat {
                 image: self.image.clone(),
                 child: child.to_path_buf(),
@@ -475,6 +482,7 @@ impl WindowsDisk {
             device: device.clone(),
             format: image.format,
             parent_record: image.parent_record,
+            chain: image.chain,
         });
         Ok(device)
     }
@@ -609,30 +617,38 @@ impl WindowsDisk {
     /// or a crash never leaves a partial child behind under the asked-for name.
     fn write_child(&mut self, child: &Path, changes: &[Change]) -> Result<()> {
         let parent = self.device()?;
-        let record = self
-            .opened
-            .as_ref()
-            .and_then(|opened| opened.parent_record.clone());
-        let Some(record) = record else {
+        let opened = self.opened.as_ref();
+        let image_format = opened.map_or(Format::Raw, |opened| opened.format);
+        let record = opened.and_then(|opened| opened.parent_record.clone());
+        let qcow2_overlay = child_format(child) == Some(Format::Qcow2);
+        if record.is_none() && !qcow2_overlay {
             return Err(DiskError::OutputDiffFormat {
                 image: self.image.clone(),
                 child: child.to_path_buf(),
-                image_format: self.format().unwrap_or(Format::Raw),
+                image_format,
                 wanted: Format::Vhdx,
             });
-        };
+        }
         let mut partial_name = child.file_name().unwrap_or_default().to_os_string();
         partial_name.push(".reseal-partial");
         let partial = child.with_file_name(partial_name);
         let _ = fs::remove_file(&partial);
         let written = (|| {
-            let mut device = reseal_disk::differencing::create_child(
-                &record,
-                &self.source,
-                Box::new(parent),
-                &partial,
-                self.entropy.split(),
-            )?;
+            let mut device = match &record {
+                Some(record) if !qcow2_overlay => reseal_disk::differencing::create_child(
+                    record,
+                    &self.source,
+                    Box::new(parent),
+                    &partial,
+                    self.entropy.split(),
+                )?,
+                _ => reseal_disk::differencing::create_qcow2_overlay(
+                    image_format,
+                    &self.source,
+                    Box::new(parent),
+                    &partial,
+                )?,
+            };
             staged::write_changes(device.as_mut(), changes)?;
             drop(device);
             // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
@@ -678,14 +694,21 @@ fn probe(device: &SharedDevice, location: &VolumeLocation) -> Result<Probe> {
     })
 }
 
+/// The format a differencing child's name asks for: `.vhdx`/`.avhdx`, `.vhd`/`.avhd` or
+/// `.qcow2`.
+fn child_format(child: &Path) -> Option<Format> {
+    let extension = child.extension()?.to_str()?.to_ascii_lowercase();
+    match extension.as_str() {
+        "vhdx" | "avhdx" => Some(Format::Vhdx),
+        "vhd" | "avhd" => Some(Format::Vhd),
+        "qcow2" => Some(Format::Qcow2),
+        _ => None,
+    }
+}
+
 /// The name people use for a container format.
 pub fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Raw => "raw",
-        Format::Vhd => "VHD",
-        Format::Vhdx => "VHDX",
-        Format::Qcow2 => "qcow2",
-    }
+    format.name()
 }
 
 fn no_windows(

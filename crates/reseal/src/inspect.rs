@@ -61,6 +61,46 @@ pub struct Inspection {
     pub activation_note: String,
     /// The cloud provisioning agents installed (`cloudbase-init`, `ec2launch-v2`, ...).
     pub cloud_agents: Vec<String>,
+    /// The disk image's container and its chain of files; `None` for a WIM or a directory.
+    pub disk: Option<DiskContainer>,
+}
+
+/// A disk image's container format and the files it reads, top first: the image, then each
+/// differencing parent or backing file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DiskContainer {
+    /// The image's own format (`raw`, `VHD`, `VHDX`, `qcow2`).
+    pub format: String,
+    pub chain: Vec<DiskLayer>,
+}
+
+/// One file of a disk image's chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DiskLayer {
+    pub format: String,
+    /// The file's path, as it was opened.
+    pub file: String,
+    /// The size in bytes of the virtual disk this file describes.
+    pub virtual_size: u64,
+}
+
+impl DiskContainer {
+    pub(crate) fn from_chain(chain: &[reseal_disk::Layer]) -> DiskContainer {
+        DiskContainer {
+            format: chain
+                .first()
+                .map(|top| top.format.name().to_string())
+                .unwrap_or_default(),
+            chain: chain
+                .iter()
+                .map(|layer| DiskLayer {
+                    format: layer.format.name().to_string(),
+                    file: layer.path.display().to_string(),
+                    virtual_size: layer.virtual_size,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The Windows version of the image.
@@ -132,6 +172,7 @@ impl Inspection {
 /// Reads what the image is and what state it is in. Never writes.
 pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
     let interrupted_run = target.has_interrupted_run().unwrap_or(false);
+    let disk = target.disk_container().ok().flatten();
     let mut image = Image::new(target);
     let image = &mut image;
     let control_set = image.control_set().ok();
@@ -185,6 +226,7 @@ pub fn inspect(target: &mut dyn Target) -> Result<Inspection> {
             .into_iter()
             .map(|agent| agent.name().to_string())
             .collect(),
+        disk,
     })
 }
 

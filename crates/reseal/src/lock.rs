@@ -313,4 +313,7 @@ impl Target for LockedTarget {
     fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
         self.inner.set_entropy(entropy);
     }
+    fn disk_container(&mut self) -> Result<Option<crate::inspect::DiskContainer>> {
+        self.inner.disk_container()
+    }
 }

@@ -9,9 +9,9 @@ use crate::image_file::{read_structure, ImageFile};
 
 pub(crate) const MAGIC: &[u8; 4] = b"QFI\xfb";
 const VERSION_2_LENGTH: usize = 72;
-const VERSION_3_MIN_LENGTH: usize = 104;
+pub(crate) const VERSION_3_MIN_LENGTH: usize = 104;
 /// The longest backing file name qemu writes or reads.
-const MAX_BACKING_NAME: u32 = 1023;
+pub(crate) const MAX_BACKING_NAME: u32 = 1023;
 /// Cluster sizes qemu allows: 512 bytes to 2 MiB.
 const CLUSTER_BITS: std::ops::RangeInclusive<u32> = 9..=21;
 
@@ -34,7 +34,7 @@ pub(crate) const COMPATIBLE_LAZY_REFCOUNTS: u64 = 1 << 0;
 pub(crate) const AUTOCLEAR_FEATURES_OFFSET: u64 = 88;
 
 const EXTENSION_END: u32 = 0;
-const EXTENSION_BACKING_FORMAT: u32 = 0xe279_2aca;
+pub(crate) const EXTENSION_BACKING_FORMAT: u32 = 0xe279_2aca;
 const EXTENSION_FEATURE_NAMES: u32 = 0x6803_f857;
 const EXTENSION_EXTERNAL_DATA_FILE: u32 = 0x4441_5441;
 const EXTENSION_FULL_DISK_ENCRYPTION: u32 = 0x0537_be77;

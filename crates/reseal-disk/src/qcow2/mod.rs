@@ -29,6 +29,7 @@
 mod backing;
 mod check;
 mod compressed;
+pub mod create;
 pub mod header;
 mod l2;
 mod refcount;
@@ -72,7 +73,26 @@ impl Qcow2 {
         Self::open_at_depth(file, 0)
     }
 
-    pub(crate) fn open_at_depth(mut file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+    pub(crate) fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+        Self::open_with(file, depth, None)
+    }
+
+    /// Opens an image whose backing file is already open as `backing` (found at `path`, in
+    /// `format`), so the backing chain is not opened again.
+    pub fn open_over_backing(
+        file: Box<dyn ImageFile>,
+        backing: Box<dyn BlockDevice>,
+        path: &Path,
+        format: crate::Format,
+    ) -> Result<Self> {
+        Self::open_with(file, 0, Some((backing, path, format)))
+    }
+
+    fn open_with(
+        mut file: Box<dyn ImageFile>,
+        depth: usize,
+        given_backing: Option<(Box<dyn BlockDevice>, &Path, crate::Format)>,
+    ) -> Result<Self> {
         let path = file.path().to_path_buf();
         let header = Header::read(&mut *file)?;
         if header.compression_type == CompressionType::Zstd {
@@ -159,13 +179,35 @@ impl Qcow2 {
         if image.header.is_dirty() {
             image.check_dirty()?;
         }
-        if let Some(name) = backing_name {
-            let (device, link) =
-                backing::open(&path, &name, image.header.backing_format.as_deref(), depth)?;
-            image.backing = Some(device);
-            image.backing_link = Some(link);
+        match (backing_name, given_backing) {
+            (Some(name), Some((device, found, format))) => {
+                image.backing = Some(device);
+                image.backing_link = Some(BackingLink {
+                    recorded: name,
+                    path: found.to_path_buf(),
+                    format,
+                });
+            }
+            (None, Some(_)) => {
+                return Err(Error::corrupt(
+                    &path,
+                    "qcow2 header",
+                    "the image was opened over a backing file but names none",
+                ))
+            }
+            (name, None) => image.open_backing(&path, name, depth)?,
         }
         Ok(image)
+    }
+
+    fn open_backing(&mut self, path: &Path, name: Option<String>, depth: usize) -> Result<()> {
+        if let Some(name) = name {
+            let (device, link) =
+                backing::open(path, &name, self.header.backing_format.as_deref(), depth)?;
+            self.backing = Some(device);
+            self.backing_link = Some(link);
+        }
+        Ok(())
     }
 
     pub fn header(&self) -> &Header {
@@ -380,6 +422,10 @@ impl Qcow2 {
     /// A new host cluster holding `content`, counted once: written, then its refcount.
     fn append_cluster(&mut self, content: &[u8]) -> Result<u64> {
         let host = self.refcounts.reserve_cluster(&mut *self.file)?;
+        // The refcount table may have moved to make room.
+        let (table_offset, table_length) = self.refcounts.table_extent();
+        self.header.refcount_table_offset = table_offset;
+        self.header.refcount_table_clusters = (table_length >> self.header.cluster_bits) as u32;
         self.file.write_at(host, content)?;
         self.file.sync()?;
         self.refcounts
@@ -553,6 +599,14 @@ impl BlockDevice for Qcow2 {
             done += piece;
         }
         Ok(())
+    }
+
+    fn container_format(&self) -> Option<crate::Format> {
+        Some(crate::Format::Qcow2)
+    }
+
+    fn backing_device(&self) -> Option<&dyn BlockDevice> {
+        self.backing.as_deref()
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile};
 
+/// The header's refcount_table_offset (8 bytes), followed by refcount_table_clusters (4).
+const REFCOUNT_TABLE_HEADER_OFFSET: u64 = 48;
+
 /// Bits 9-63 of a table entry: a cluster-aligned refcount block offset.
 const BLOCK_OFFSET_MASK: u64 = !0x1ff;
 
@@ -95,11 +98,11 @@ impl Refcounts {
             .and_then(|index| self.table.get(index).map(|&offset| (index, offset)));
         match block {
             Some((index, offset)) => Ok((index, offset, cluster % per_block)),
-            None => Err(Error::unsupported(
+            None => Err(Error::corrupt(
                 &self.path,
                 "qcow2 refcount table",
                 format!(
-                    "host cluster {cluster} lies past what the refcount table covers ({} blocks); growing the table is not supported",
+                    "host cluster {cluster} lies past what the refcount table covers ({} blocks)",
                     self.table.len()
                 ),
             )),
@@ -211,6 +214,10 @@ impl Refcounts {
         let cluster_size = 1u64 << self.cluster_bits;
         loop {
             let cluster = self.next_free;
+            if cluster / self.entries_per_block() >= self.table.len() as u64 {
+                self.grow_table(file)?;
+                continue;
+            }
             let (table_index, block_offset, index) = self.locate(cluster)?;
             self.next_free += 1;
             if block_offset == 0 {
@@ -239,11 +246,94 @@ impl Refcounts {
         }
     }
 
+    /// Makes a larger refcount table, as qemu does when an allocation needs a refcount block
+    /// the table cannot address: at the end of the file, the refcount blocks the new clusters
+    /// need (counting themselves and the table), then the table (the old entries, the new
+    /// blocks, and room to grow), flushed; then the header's table offset and size in one
+    /// 12-byte write, flushed; then the old table's clusters freed. A crash before the header
+    /// write leaves the old table in use and the new clusters leaked; after it, the old table
+    /// leaked at worst.
+    fn grow_table(&mut self, file: &mut dyn ImageFile) -> Result<()> {
+        let cluster_size = 1u64 << self.cluster_bits;
+        let per_block = self.entries_per_block();
+        let start = self.next_free;
+        let first_block = start / per_block;
+        let old_entries = self.table.len() as u64;
+        // The table grows by half again at least, so growing stays rare.
+        let mut table_entries = (old_entries + old_entries / 2).max(first_block + 1);
+        let (blocks, table_clusters) = loop {
+            let table_clusters = (table_entries * 8).div_ceil(cluster_size);
+            // Blocks needed for the area [start, start + blocks + table): found by growing the
+            // count until it covers itself.
+            let mut blocks = 1;
+            while (start + blocks + table_clusters).div_ceil(per_block) - first_block > blocks {
+                blocks += 1;
+            }
+            let last_block = (start + blocks + table_clusters - 1) / per_block;
+            if last_block < table_entries {
+                break (blocks, table_clusters);
+            }
+            table_entries = last_block + 1;
+        };
+        let table_start = start + blocks;
+        let end = table_start + table_clusters;
+        if table_clusters > u64::from(u32::MAX) || end.checked_mul(cluster_size).is_none() {
+            return Err(Error::unsupported(
+                &self.path,
+                "qcow2 refcount table",
+                format!("a refcount table of {table_entries} entries is larger than qcow2 allows"),
+            ));
+        }
+        let mut table = self.table.clone();
+        // The table is read back as whole clusters of entries.
+        table.resize((table_clusters * cluster_size / 8) as usize, 0);
+        let mut new_blocks = Vec::new();
+        for block in 0..blocks {
+            let index = first_block + block;
+            let offset = (start + block) << self.cluster_bits;
+            let mut bytes = vec![0u8; cluster_size as usize];
+            let covered = index * per_block..(index + 1) * per_block;
+            for cluster in start.max(covered.start)..end.min(covered.end) {
+                let (byte, stop, shift) = self.entry_bytes(cluster - covered.start);
+                if self.refcount_bits() < 8 {
+                    bytes[byte] |= 1 << shift;
+                } else {
+                    bytes[stop - 1] = 1;
+                }
+            }
+            file.write_at(offset, &bytes)?;
+            table[index as usize] = offset;
+            new_blocks.push((offset, bytes));
+        }
+        let table_offset = table_start << self.cluster_bits;
+        let mut table_bytes = vec![0u8; (table_clusters * cluster_size) as usize];
+        for (entry, offset) in table_bytes.chunks_exact_mut(8).zip(&table) {
+            entry.copy_from_slice(&offset.to_be_bytes());
+        }
+        file.write_at(table_offset, &table_bytes)?;
+        file.sync()?;
+        let mut header_fields = table_offset.to_be_bytes().to_vec();
+        header_fields.extend_from_slice(&(table_clusters as u32).to_be_bytes());
+        file.write_at(REFCOUNT_TABLE_HEADER_OFFSET, &header_fields)?;
+        file.sync()?;
+        let (old_offset, old_length) = self.table_extent();
+        self.table = table;
+        self.table_offset = table_offset;
+        self.blocks.extend(new_blocks);
+        self.next_free = end;
+        let old_first = old_offset >> self.cluster_bits;
+        for cluster in old_first..old_first + old_length.div_ceil(cluster_size) {
+            self.add(file, cluster, -1)?;
+        }
+        file.sync()
+    }
+
     /// Every refcount block's offset, for the consistency check.
     pub fn table(&self) -> &[u64] {
         &self.table
     }
 
+    /// The table's offset and length in bytes (whole clusters).
     pub fn table_extent(&self) -> (u64, u64) {
         (self.table_offset, (self.table.len() * 8) as u64)
     }

@@ -472,6 +472,14 @@ impl BlockDevice for Vhd {
         Ok(())
     }
 
+    fn container_format(&self) -> Option<crate::Format> {
+        Some(crate::Format::Vhd)
+    }
+
+    fn backing_device(&self) -> Option<&dyn BlockDevice> {
+        self.sparse.as_ref()?.parent.as_deref()
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.file.sync()
     }

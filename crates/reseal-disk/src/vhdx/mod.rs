@@ -406,6 +406,14 @@ impl BlockDevice for Vhdx {
         Ok(())
     }
 
+    fn container_format(&self) -> Option<crate::Format> {
+        Some(crate::Format::Vhdx)
+    }
+
+    fn backing_device(&self) -> Option<&dyn BlockDevice> {
+        self.parent.as_deref()
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.file.sync()
     }

@@ -54,7 +54,8 @@ impl DiskTarget {
     }
 
     /// Makes [`Target::commit`] write the changes into a new differencing disk at `child`
-    /// (`.vhdx` for a VHDX image, `.vhd` for a VHD), leaving the image itself byte-identical.
+    /// (`.vhdx` for a VHDX image, `.vhd` for a VHD, `.qcow2`: a qcow2 overlay of an image of
+    /// any format), leaving the image itself byte-identical.
     pub fn set_output_diff(&mut self, child: &Path) -> Result<()> {
         self.disk.set_output_diff(child).map_err(|e| self.error(e))
     }
@@ -93,6 +94,11 @@ impl DiskTarget {
 }
 
 impl Target for DiskTarget {
+    fn disk_container(&mut self) -> Result<Option<crate::inspect::DiskContainer>> {
+        let chain = self.disk.chain().map_err(|e| self.error(e))?;
+        Ok(Some(crate::inspect::DiskContainer::from_chain(&chain)))
+    }
+
     fn describe(&self) -> String {
         match self.disk.location() {
             Some(location) => format!("{location} of {}", self.disk.image().display()),
@@ -331,7 +337,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
         DiskError::OutputDiffName { child } => Error::bad_value(
             Input::OutputDiff,
             child.display(),
-            "name the differencing disk .vhdx or .vhd",
+            "name the differencing disk .vhdx or .vhd (the image's own format) or .qcow2 (a qcow2 overlay)",
         ),
         DiskError::OutputDiffFormat {
             image,
@@ -340,10 +346,9 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
             ..
         } => {
             let needed = match image_format {
-                Format::Vhdx => "a .vhdx child",
-                Format::Vhd => "a .vhd child",
-                Format::Raw => "a VHD or VHDX image: a raw image cannot be a differencing parent; convert it or copy it and generalize the copy",
-                Format::Qcow2 => "a VHD or VHDX image: a differencing child of a qcow2 image is not supported yet; generalize it in place or a copy of it",
+                Format::Vhdx => "a .vhdx or .qcow2 child",
+                Format::Vhd => "a .vhd or .qcow2 child",
+                Format::Raw | Format::Qcow2 => "a .qcow2 overlay",
             };
             Error::bad_value(
                 Input::OutputDiff,

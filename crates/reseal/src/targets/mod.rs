@@ -139,6 +139,11 @@ pub trait Target {
     fn set_entropy(&mut self, entropy: reseal_nt::Entropy) {
         let _ = entropy;
     }
+    /// The container format of a disk image and its chain of files; `None` for a target that
+    /// is not a disk image.
+    fn disk_container(&mut self) -> Result<Option<crate::inspect::DiskContainer>> {
+        Ok(None)
+    }
 }
 
 /// Stages `contents` at `path`: [`Target::replace_file`] when the file exists, else
