@@ -666,6 +666,7 @@ pub fn format_name(format: Format) -> &'static str {
         Format::Vhd => "VHD",
         Format::Vhdx => "VHDX",
         Format::Qcow2 => "qcow2",
+        Format::Vmdk => "VMDK",
     }
 }
 

@@ -340,6 +340,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
                 Format::Vhd => "a .vhd child",
                 Format::Raw => "a VHD or VHDX image: a raw image cannot be a differencing parent; convert it or copy it and generalize the copy",
                 Format::Qcow2 => "a VHD or VHDX image: a differencing child of a qcow2 image is not supported yet; generalize it in place or a copy of it",
+                Format::Vmdk => "a VHD or VHDX image: a differencing child of a VMDK is not supported yet; generalize it in place or a copy of it",
             };
             Error::bad_value(
                 Input::OutputDiff,
