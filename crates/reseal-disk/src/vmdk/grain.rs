@@ -36,8 +36,8 @@ pub(crate) struct SparseExtent {
     tables: HashMap<usize, Vec<u32>>,
 }
 
-/// Grain tables kept in memory before the cache is emptied (512 entries each, 2 KiB).
-const TABLE_CACHE_ENTRIES: usize = 32 * 1024;
+/// The most grain table bytes kept in memory; the cache is emptied when it grows past this.
+const TABLE_CACHE_BYTES: usize = 64 << 20;
 
 fn read_directory(
     file: &mut dyn ImageFile,
@@ -99,7 +99,7 @@ impl SparseExtent {
             return Ok(None);
         }
         if !self.tables.contains_key(&index) {
-            if self.tables.len() >= TABLE_CACHE_ENTRIES {
+            if self.tables.len() * self.header.gtes_per_gt as usize * 4 >= TABLE_CACHE_BYTES {
                 self.tables.clear();
             }
             let length = self.header.gtes_per_gt as usize * 4;
