@@ -59,7 +59,7 @@ pub struct WriteArgs {
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
     /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD) whose parent is the image; the image is left untouched.
+    /// for a VHD, .vmdk for a VMDK) whose parent is the image; the image is left untouched.
     #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
     output_diff: Option<PathBuf>,
 }

@@ -162,7 +162,8 @@ pub struct OpenedImage {
     /// The container format, recognized from the content.
     pub format: Format,
     /// What a new differencing child of this image records about it
-    /// ([`differencing::create_child`]); `None` for a raw image, which cannot be a parent.
+    /// ([`differencing::create_child`]); `None` for a raw image, which cannot be a parent (nor
+    /// can a qcow2 image yet, or a bare VMDK extent without a descriptor).
     pub parent_record: Option<ParentRecord>,
 }
 
@@ -198,11 +199,14 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
             format,
             parent_record: None,
         },
-        Format::Vmdk => OpenedImage {
-            device: Box::new(vmdk::Vmdk::open_file(file)?),
-            format,
-            parent_record: None,
-        },
+        Format::Vmdk => {
+            let vmdk = vmdk::Vmdk::open_file(file)?;
+            OpenedImage {
+                parent_record: vmdk.parent_record().map(ParentRecord::vmdk),
+                device: Box::new(vmdk),
+                format,
+            }
+        }
     })
 }
 

@@ -495,3 +495,67 @@ fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
         "so do we"
     );
 }
+
+#[test]
+fn a_new_child_over_the_open_disk_holds_only_the_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 53);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let writes = writes(raw_bytes.len() as u64);
+    let mut expected = raw_bytes.clone();
+    apply(&mut expected, &writes);
+    let expected_raw = dir.path().join("expected.raw");
+    std::fs::write(&expected_raw, &expected).unwrap();
+    for subformat in ["monolithicSparse", "twoGbMaxExtentFlat", "streamOptimized"] {
+        let image = make_vmdk(
+            dir.path(),
+            &raw,
+            &format!("subformat={subformat}"),
+            subformat,
+        );
+        let before = std::fs::read(&image).unwrap();
+        let opened = open_image(&image).unwrap();
+        let record = opened.parent_record.expect("a VMDK can be a parent");
+        assert_eq!(record.format(), Format::Vmdk);
+        let child = dir.path().join(format!("{subformat}-child.vmdk"));
+        // Made under a temporary name, as the disk target does, then linked to its own.
+        let partial = dir
+            .path()
+            .join(format!("{subformat}-child.vmdk.reseal-partial"));
+        {
+            let mut device =
+                reseal_disk::differencing::create_child(&record, &image, opened.device, &partial)
+                    .unwrap();
+            for (offset, data) in &writes {
+                device.write_at(*offset, data).unwrap();
+            }
+            device.flush().unwrap();
+            assert!(
+                read_all(&mut *device) == expected,
+                "{subformat}: reads through"
+            );
+        }
+        std::fs::rename(&partial, &child).unwrap();
+        assert!(
+            std::fs::read(&image).unwrap() == before,
+            "{subformat}: parent untouched"
+        );
+        assert_check_clean(&child, subformat);
+        assert!(
+            qemu_compare(&child, &expected_raw),
+            "{subformat}: qemu-img compare"
+        );
+        assert!(
+            read_all(&mut *open(&child).unwrap()) == expected,
+            "{subformat}: reopened"
+        );
+        let info = run("qemu-img", &["info", "--backing-chain", path_str(&child)]);
+        assert!(info.contains(&format!("{subformat}.vmdk")), "{info}");
+        // Only the grains the writes touch, beside the tables.
+        let child_len = std::fs::metadata(&child).unwrap().len();
+        assert!(
+            child_len < 2 << 20,
+            "{subformat}: the child holds {child_len} bytes"
+        );
+    }
+}

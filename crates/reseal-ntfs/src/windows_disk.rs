@@ -264,7 +264,8 @@ impl WindowsDisk {
     }
 
     /// Makes [`WindowsDisk::commit`] write the changes into a new differencing disk at `child`
-    /// (`.vhdx` for a VHDX image, `.vhd` for a VHD), leaving the image itself byte-identical.
+    /// (`.vhdx` for a VHDX image, `.vhd` for a VHD, `.vmdk` for a VMDK), leaving the image
+    /// itself byte-identical.
     pub fn set_output_diff(&mut self, child: &Path) -> Result<()> {
         if child.exists() {
             return Err(DiskError::OutputDiffExists {
@@ -278,6 +279,7 @@ impl WindowsDisk {
         let wanted = match extension.as_deref() {
             Some("vhdx") | Some("avhdx") => Format::Vhdx,
             Some("vhd") | Some("avhd") => Format::Vhd,
+            Some("vmdk") => Format::Vmdk,
             _ => {
                 return Err(DiskError::OutputDiffName {
                     child: child.to_path_buf(),
@@ -604,7 +606,7 @@ impl WindowsDisk {
             });
         };
         let mut partial_name = child.file_name().unwrap_or_default().to_os_string();
-        partial_name.push(".reseal-partial");
+        partial_name.push(reseal_disk::differencing::PARTIAL_SUFFIX);
         let partial = child.with_file_name(partial_name);
         let _ = fs::remove_file(&partial);
         let written = (|| {

@@ -115,6 +115,9 @@ pub struct Descriptor {
     pub extents: Vec<ExtentLine>,
     /// Where the CID's hexadecimal digits are in the text, to change it in place.
     pub cid_digits: std::ops::Range<usize>,
+    /// The `ddb.` lines describing the virtual hardware (geometry, adapter, hardware version),
+    /// which a child copies.
+    pub hardware_lines: Vec<String>,
 }
 
 fn unquote(value: &str) -> &str {
@@ -168,11 +171,12 @@ fn parse_extent(path: &Path, line: &str) -> Result<Option<ExtentLine>> {
         other => return Err(bad(format!("{line:?}: unknown extent type {other:?}"))),
     };
     // The file name is quoted and may hold spaces; the FLAT offset follows it.
-    let rest = line
-        .splitn(4, char::is_whitespace)
-        .nth(3)
-        .unwrap_or("")
-        .trim();
+    let mut rest = line;
+    for _ in 0..3 {
+        rest = rest.trim_start();
+        rest = &rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..];
+    }
+    let rest = rest.trim();
     let (file_name, offset) = if kind == ExtentType::Zero {
         (None, 0)
     } else {
@@ -215,6 +219,7 @@ impl Descriptor {
         let mut parent_cid = NO_PARENT_CID;
         let mut parent_file_name_hint = None;
         let mut extents = Vec::new();
+        let mut hardware_lines = Vec::new();
         let mut position = 0usize;
         for raw_line in text.split_inclusive('\n') {
             let line_start = position;
@@ -226,6 +231,12 @@ impl Descriptor {
             if let Some(extent) = parse_extent(path, line)? {
                 extents.push(extent);
                 continue;
+            }
+            if ["ddb.geometry.", "ddb.adapterType", "ddb.virtualHWVersion"]
+                .iter()
+                .any(|prefix| line.starts_with(prefix))
+            {
+                hardware_lines.push(line.to_string());
             }
             let Some((key, value)) = line.split_once('=') else {
                 continue;
@@ -265,6 +276,7 @@ impl Descriptor {
             parent_file_name_hint,
             extents,
             cid_digits,
+            hardware_lines,
         })
     }
 
@@ -295,7 +307,7 @@ pub fn cid_text(value: u32, width: usize) -> String {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "# Disk DescriptorFile\nversion=1\nCID=ae2f709d\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentFlat\"\n\n# Extent description\nRW 20480 FLAT \"a b-f001.vmdk\" 0\nRDONLY 8 ZERO\nRW 100 SPARSE \"c.vmdk\"\n\nddb.adapterType = \"ide\"\n";
+    const TEXT: &str = "# Disk DescriptorFile\nversion=1\nCID=ae2f709d\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentFlat\"\n\n# Extent description\nRW  20480 FLAT\t\"a b-f001.vmdk\" 0\nRDONLY 8 ZERO\nRW 100 SPARSE \"c.vmdk\"\n\nddb.adapterType = \"ide\"\n";
 
     #[test]
     fn extents_cid_and_kind_are_read() {

@@ -23,6 +23,7 @@
 //! descriptor is changed by one small write in place. streamOptimized disks (compressed
 //! grains) are not written: opening one for writing is refused.
 
+mod create;
 pub mod descriptor;
 mod grain;
 pub mod sparse_header;
@@ -38,6 +39,9 @@ use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
 use descriptor::{Access, CreateType, Descriptor, ExtentType};
 use grain::{Grain, SparseExtent};
 use sparse_header::SparseHeader;
+
+pub(crate) use create::create_differencing_child;
+pub use create::ParentRecord;
 
 /// Whether `start` (the first bytes of a file) is a sparse extent or a descriptor file.
 pub(crate) fn is_vmdk(start: &[u8]) -> bool {
@@ -105,7 +109,24 @@ impl Vmdk {
         Self::open_at_depth(file, 0)
     }
 
-    pub(crate) fn open_at_depth(mut file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+    pub(crate) fn open_at_depth(file: Box<dyn ImageFile>, depth: usize) -> Result<Self> {
+        Self::open_with(file, depth, None)
+    }
+
+    /// Opens a child whose parent is `parent`, already open: the parentFileNameHint is not
+    /// followed. For a child just made by [`create_differencing_child`] of that parent.
+    pub(crate) fn open_with_parent(
+        file: Box<dyn ImageFile>,
+        parent: Box<dyn BlockDevice>,
+    ) -> Result<Self> {
+        Self::open_with(file, 0, Some(parent))
+    }
+
+    fn open_with(
+        mut file: Box<dyn ImageFile>,
+        depth: usize,
+        given_parent: Option<Box<dyn BlockDevice>>,
+    ) -> Result<Self> {
         let path = file.path().to_path_buf();
         let writable = file.is_writable();
         let mut start = [0u8; 4];
@@ -121,12 +142,20 @@ impl Vmdk {
             vmdk.refuse_writes_where_unsupported()?;
         }
         vmdk.writable = writable;
-        if let Some(hint) = vmdk
+        let hint = vmdk
             .descriptor
             .as_ref()
-            .and_then(|d| d.parent_file_name_hint.clone())
-        {
-            vmdk.open_parent(&path, &hint, depth)?;
+            .and_then(|d| d.parent_file_name_hint.clone());
+        match (hint, given_parent) {
+            (Some(hint), None) => vmdk.open_parent(&path, &hint, depth)?,
+            (Some(hint), Some(parent)) => {
+                vmdk.parent = Some(parent);
+                vmdk.parent_link = Some(ParentLink {
+                    recorded: hint,
+                    path: PathBuf::new(),
+                });
+            }
+            (None, _) => {}
         }
         Ok(vmdk)
     }
@@ -368,6 +397,15 @@ impl Vmdk {
         self.descriptor.as_ref().map(|d| d.cid)
     }
 
+    /// What a new child records of this disk; `None` for a bare extent, which has no CID.
+    pub fn parent_record(&self) -> Option<ParentRecord> {
+        self.descriptor.as_ref().map(|descriptor| ParentRecord {
+            cid: descriptor.cid,
+            size: self.size,
+            hardware_lines: descriptor.hardware_lines.clone(),
+        })
+    }
+
     pub fn descriptor(&self) -> Option<&Descriptor> {
         self.descriptor.as_ref()
     }
@@ -388,12 +426,8 @@ impl Vmdk {
         let width = descriptor.cid_digits.len();
         let old = descriptor.cid;
         let mut new_cid = old;
-        while new_cid == old || new_cid >= 0xffff_fffe {
-            let mut random = [0u8; 4];
-            reseal_nt::Entropy::default()
-                .fill(&mut random)
-                .map_err(|e| Error::no_random(&self.path, reseal_nt::GuidError::NoRandom(e)))?;
-            let random = u32::from_le_bytes(random);
+        while new_cid == old {
+            let random = create::random_cid(&self.path)?;
             new_cid = u32::from_str_radix(&descriptor::cid_text(random, width), 16).unwrap_or(old);
         }
         let text = descriptor::cid_text(new_cid, width);

@@ -327,7 +327,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
         DiskError::OutputDiffName { child } => Error::bad_value(
             Input::OutputDiff,
             child.display(),
-            "name the differencing disk .vhdx or .vhd",
+            "name the differencing disk .vhdx, .vhd or .vmdk (as the image's format)",
         ),
         DiskError::OutputDiffFormat {
             image,
@@ -340,7 +340,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
                 Format::Vhd => "a .vhd child",
                 Format::Raw => "a VHD or VHDX image: a raw image cannot be a differencing parent; convert it or copy it and generalize the copy",
                 Format::Qcow2 => "a VHD or VHDX image: a differencing child of a qcow2 image is not supported yet; generalize it in place or a copy of it",
-                Format::Vmdk => "a VHD or VHDX image: a differencing child of a VMDK is not supported yet; generalize it in place or a copy of it",
+                Format::Vmdk => "a .vmdk child",
             };
             Error::bad_value(
                 Input::OutputDiff,
