@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: installs the Debian packages the build and the tests use, and
-//! libvhdi-python (the VHD/VHDX oracle, published on PyPI only) in a virtualenv of its own.
+//! libvhdi-python (the VHD/VHDX oracle, published on PyPI only) in a virtualenv of its own, with
+//! libvmdk-python (the VMDK oracle) beside it.
 //!
 //! Idempotent: packages already installed are skipped, and nothing runs when all are present.
 
@@ -63,9 +64,14 @@ pub const PACKAGES: &[(&str, &str)] = &[
 /// wheels of it for Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled.
 const LIBVHDI_PYTHON_VERSION: &str = "20260901";
 
+/// libvmdk-python, pinned: the version the VMDK tests were checked against (manylinux wheels
+/// for Python 3.11, as libvhdi-python's), installed in the same virtualenv.
+const LIBVMDK_PYTHON_VERSION: &str = "20260714";
+
 pub fn run() -> Result<(), String> {
     system_packages()?;
-    libvhdi_python()
+    libvhdi_python()?;
+    libvmdk_python()
 }
 
 fn system_packages() -> Result<(), String> {
@@ -167,15 +173,63 @@ fn libvhdi_python() -> Result<(), String> {
     }
 }
 
-/// The version `pyvhdi` reports under `python`, or `None` when it cannot be imported there.
-fn pyvhdi_version(python: &Path) -> Option<String> {
+/// Installs the pinned libvmdk-python in the virtualenv [`libvhdi_python`] made, unless that
+/// version already imports there.
+fn libvmdk_python() -> Result<(), String> {
+    let venv = libvhdi_venv();
+    let python = venv.join("bin").join("python");
+    let version = |python: &Path| module_version(python, "pyvmdk");
+    if version(&python).as_deref() == Some(LIBVMDK_PYTHON_VERSION) {
+        eprintln!(
+            "setup: libvmdk-python {LIBVMDK_PYTHON_VERSION} is installed in {}",
+            venv.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "setup: installing libvmdk-python {LIBVMDK_PYTHON_VERSION} in {}",
+        venv.display()
+    );
+    crate::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--only-binary=libvmdk-python",
+            ])
+            .arg(format!("libvmdk-python=={LIBVMDK_PYTHON_VERSION}")),
+    )?;
+    match version(&python) {
+        Some(found) if found == LIBVMDK_PYTHON_VERSION => Ok(()),
+        other => Err(format!(
+            "pip finished but {} reports pyvmdk version {other:?}, not {LIBVMDK_PYTHON_VERSION}",
+            python.display()
+        )),
+    }
+}
+
+/// The version `module` (one of libyal's Python bindings) reports under `python`, or `None`
+/// when it cannot be imported there.
+fn module_version(python: &Path, module: &str) -> Option<String> {
     let out = Command::new(python)
-        .args(["-c", "import pyvhdi; print(pyvhdi.get_version())"])
+        .args([
+            "-c",
+            &format!("import {module}; print({module}.get_version())"),
+        ])
         .output()
         .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The version `pyvhdi` reports under `python`, or `None` when it cannot be imported there.
+fn pyvhdi_version(python: &Path) -> Option<String> {
+    module_version(python, "pyvhdi")
 }
 
 fn installed(package: &str) -> bool {

@@ -13,30 +13,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The virtualenv python that imports `pyvhdi`: `<target dir>/libvhdi-venv/bin/python`, where
-/// `cargo xtask setup` installs it. `None` (after a note) when it is missing; under `CI=true` a
-/// missing one fails the test instead.
-fn libvhdi_python() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let python = target.join("libvhdi-venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{} is missing (CI=true requires libvhdi-python); run `cargo xtask setup`",
-            python.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} is missing; run `cargo xtask setup` to install libvhdi-python",
-        python.display()
-    );
-    None
-}
-
 /// Opens `sys.argv[1]` with pyvhdi, resolving each parent from the name the child records (a
 /// relative name against the child's directory) and attaching it with `set_parent`; prints
 /// `LEVEL.key=value` lines for each file of the chain (0 is the image itself) and writes the
@@ -150,7 +126,7 @@ const DIFFERENTIAL: &str = "4";
 
 #[test]
 fn dynamic_vhd_and_vhdx_written_by_us_read_alike_in_libvhdi_qemu_and_ours() {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +178,7 @@ fn differencing_children_read_through_their_parents(
     create: fn(&Path, &Path) -> reseal_disk::Result<()>,
     writes: &[(u64, usize, u64)],
 ) {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let extension = if format == "vpc" { "vhd" } else { "vhdx" };
@@ -319,7 +295,7 @@ fn differencing_vhd_children_written_by_us_read_through_their_parents_in_libvhdi
 fn libvhdi_tells_fixed_from_dynamic() {
     // The oracle itself: a fixed image must not pass for a dynamic one, or the disk_type checks
     // above would prove nothing.
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -332,7 +308,7 @@ fn libvhdi_tells_fixed_from_dynamic() {
 
 #[test]
 fn differencing_chains_written_by_us_read_through_both_parents_in_libvhdi() {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

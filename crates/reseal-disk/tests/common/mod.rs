@@ -271,3 +271,27 @@ impl reseal_disk::ImageFile for FailingFile {
         true
     }
 }
+
+/// The virtualenv python that imports libyal's readers (`pyvhdi`, `pyvmdk`):
+/// `<target dir>/libvhdi-venv/bin/python`, where `cargo xtask setup` installs them. `None`
+/// (after a note) when it is missing; under `CI=true` a missing one fails the test instead.
+pub fn libyal_python() -> Option<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let python = target.join("libvhdi-venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{} is missing (CI=true requires libvhdi-python and libvmdk-python); run `cargo xtask setup`",
+            python.display()
+        );
+    }
+    eprintln!(
+        "skipping: {} is missing; run `cargo xtask setup` to install libvhdi-python and libvmdk-python",
+        python.display()
+    );
+    None
+}
