@@ -53,7 +53,7 @@ pub use error::CliError;
     about = "Offline Sysprep: generalize a Windows image without booting it",
     long_about = "Offline Sysprep: generalize a Windows image without booting it.\n\nIMAGE is a \
                   directory holding an offline Windows installation, a WIM file \
-                  (--index N|NAME|all chooses the image), or a VHD, VHDX or raw disk image \
+                  (--index N|NAME|all chooses the image), or a VHD, VHDX, VMDK or raw disk image \
                   (--partition N chooses the Windows volume when it has several)."
 )]
 struct Cli {
