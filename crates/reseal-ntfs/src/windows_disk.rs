@@ -122,8 +122,8 @@ pub enum DiskError {
     /// The output differencing child exists already.
     #[error("{}: the file exists", .child.display())]
     OutputDiffExists { child: PathBuf },
-    /// The output differencing child is not named `.vhd`/`.avhd` or `.vhdx`/`.avhdx`.
-    #[error("{}: a differencing disk is named .vhdx or .vhd", .child.display())]
+    /// The output differencing child is not named `.vhd`/`.avhd`, `.vhdx`/`.avhdx` or `.vmdk`.
+    #[error("{}: a differencing disk is named .vhdx, .vhd or .vmdk", .child.display())]
     OutputDiffName { child: PathBuf },
     /// The image cannot be the parent of a child of the format the child's name asks for
     /// (a raw image cannot be a parent at all).
