@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's chores, so a fresh machine needs only Rust and these commands.
 //!
 //! - `setup`: installs the system packages the build and the tests use (apt-get) and the pinned
-//!   libvhdi-python in a virtualenv under the target dir (pip); idempotent.
+//!   libvhdi-python and libvmdk-python in a virtualenv under the target dir (pip); idempotent.
 //! - `test`: setup, then formatting, clippy and the whole test suite, exactly as CI runs it.
 //! - `demo`: setup, build, and generalize a copy of the bundled sample image, showing before/after.
 //! - `fixtures`: regenerates `fixtures/sample/` and `fixtures/sample.wim` from `fixtures/spec/`.

@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: installs the Debian packages the build and the tests use, and
-//! libvhdi-python and libqcow-python (the VHD/VHDX and qcow2 oracles, published on PyPI only)
-//! in a virtualenv of its own.
+//! libyal's Python readers (libvhdi-python, libqcow-python and libvmdk-python: the VHD/VHDX,
+//! qcow2 and VMDK oracles, published on PyPI only) in a virtualenv of its own.
 //!
 //! Idempotent: packages already installed are skipped, and nothing runs when all are present.
 
@@ -60,18 +60,26 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
-/// libvhdi-python, pinned: the version the disk tests were checked against. PyPI has manylinux
-/// wheels of it for Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled.
-const LIBVHDI_PYTHON_VERSION: &str = "20260901";
-
-/// libqcow-python (module pyqcow), pinned: the second qcow2 reader the disk tests use, installed
-/// in the same virtualenv from its manylinux wheel.
-const LIBQCOW_PYTHON_VERSION: &str = "20260703";
+/// libyal's Python readers the disk tests use as oracles, each pinned to the version the tests
+/// were checked against: (PyPI package, module, version). PyPI has manylinux wheels of each for
+/// Debian 12's Python 3.11 (x86_64 and aarch64), so nothing is compiled. All go into one
+/// virtualenv, [`libvhdi_venv`].
+const LIBYAL_READERS: &[(&str, &str, &str)] = &[
+    // VHD and VHDX, differencing children included.
+    ("libvhdi-python", "pyvhdi", "20260901"),
+    // qcow2: the second reader beside qemu-img.
+    ("libqcow-python", "pyqcow", "20260703"),
+    // VMDK: sparse, flat and streamOptimized extents, parent chains.
+    ("libvmdk-python", "pyvmdk", "20260714"),
+];
 
 pub fn run() -> Result<(), String> {
     system_packages()?;
-    libvhdi_python()?;
-    libqcow_python()
+    libyal_venv()?;
+    for &(package, module, version) in LIBYAL_READERS {
+        libyal_reader(package, module, version)?;
+    }
+    Ok(())
 }
 
 fn system_packages() -> Result<(), String> {
@@ -130,59 +138,30 @@ pub fn libvhdi_venv() -> PathBuf {
     crate::target_dir(&crate::workspace_root()).join("libvhdi-venv")
 }
 
-/// Creates the virtualenv with Debian's python and installs the pinned libvhdi-python in it,
-/// unless that version already imports there. The system's python is left as it was.
-fn libvhdi_python() -> Result<(), String> {
+/// Creates the virtualenv with Debian's python, unless it is there. The system's python is left
+/// as it was.
+fn libyal_venv() -> Result<(), String> {
     let venv = libvhdi_venv();
-    let python = venv.join("bin").join("python");
-    if pyvhdi_version(&python).as_deref() == Some(LIBVHDI_PYTHON_VERSION) {
-        eprintln!(
-            "setup: libvhdi-python {LIBVHDI_PYTHON_VERSION} is installed in {}",
-            venv.display()
-        );
+    if venv.join("bin").join("python").exists() {
         return Ok(());
     }
-    eprintln!(
-        "setup: installing libvhdi-python {LIBVHDI_PYTHON_VERSION} in {}",
-        venv.display()
-    );
+    eprintln!("setup: making the virtualenv {}", venv.display());
     crate::run(
         Command::new(crate::HIVEX_PYTHON)
             .args(["-m", "venv", "--clear"])
             .arg(&venv),
-    )?;
-    crate::run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--only-binary=libvhdi-python",
-            ])
-            .arg(format!("libvhdi-python=={LIBVHDI_PYTHON_VERSION}")),
-    )?;
-    match pyvhdi_version(&python) {
-        Some(version) if version == LIBVHDI_PYTHON_VERSION => Ok(()),
-        other => Err(format!(
-            "pip finished but {} reports pyvhdi version {other:?}, not {LIBVHDI_PYTHON_VERSION}",
-            python.display()
-        )),
-    }
+    )
 }
 
-/// Installs the pinned libqcow-python in the virtualenv [`libvhdi_python`] made, unless that
-/// version already imports there.
-fn libqcow_python() -> Result<(), String> {
+/// Installs `package` at `version` in the virtualenv, unless `module` already imports there at
+/// that version.
+fn libyal_reader(package: &str, module: &str, version: &str) -> Result<(), String> {
     let python = libvhdi_venv().join("bin").join("python");
-    let version = || module_version(&python, "pyqcow");
-    if version().as_deref() == Some(LIBQCOW_PYTHON_VERSION) {
-        eprintln!("setup: libqcow-python {LIBQCOW_PYTHON_VERSION} is installed");
+    if module_version(&python, module).as_deref() == Some(version) {
+        eprintln!("setup: {package} {version} is installed");
         return Ok(());
     }
-    eprintln!("setup: installing libqcow-python {LIBQCOW_PYTHON_VERSION}");
+    eprintln!("setup: installing {package} {version}");
     crate::run(
         Command::new(&python)
             .args([
@@ -192,38 +171,27 @@ fn libqcow_python() -> Result<(), String> {
                 "--quiet",
                 "--no-input",
                 "--disable-pip-version-check",
-                "--only-binary=libqcow-python",
             ])
-            .arg(format!("libqcow-python=={LIBQCOW_PYTHON_VERSION}")),
+            .arg(format!("--only-binary={package}"))
+            .arg(format!("{package}=={version}")),
     )?;
-    match version() {
-        Some(version) if version == LIBQCOW_PYTHON_VERSION => Ok(()),
+    match module_version(&python, module) {
+        Some(found) if found == version => Ok(()),
         other => Err(format!(
-            "pip finished but {} reports pyqcow version {other:?}, not {LIBQCOW_PYTHON_VERSION}",
+            "pip finished but {} reports {module} version {other:?}, not {version}",
             python.display()
         )),
     }
 }
 
-/// The version `module` (a libyal binding) reports under `python`, or `None` when it cannot be
-/// imported there.
+/// The version `module` (one of libyal's Python bindings) reports under `python`, or `None`
+/// when it cannot be imported there.
 fn module_version(python: &Path, module: &str) -> Option<String> {
     let out = Command::new(python)
         .args([
             "-c",
             &format!("import {module}; print({module}.get_version())"),
         ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The version `pyvhdi` reports under `python`, or `None` when it cannot be imported there.
-fn pyvhdi_version(python: &Path) -> Option<String> {
-    let out = Command::new(python)
-        .args(["-c", "import pyvhdi; print(pyvhdi.get_version())"])
         .output()
         .ok()?;
     out.status

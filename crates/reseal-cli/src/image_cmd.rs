@@ -22,9 +22,9 @@ use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
 /// The disk image formats reseal reads and edits, as the help texts name them.
-pub const DISK_FORMATS: &[&str] = &["raw", "VHD", "VHDX", "qcow2"];
+pub const DISK_FORMATS: &[&str] = &["raw", "VHD", "VHDX", "VMDK", "qcow2"];
 
-/// [`DISK_FORMATS`] as a phrase: `raw, VHD, VHDX or qcow2`.
+/// [`DISK_FORMATS`] as a phrase: `raw, VHD, VHDX, VMDK or qcow2`.
 pub fn disk_formats() -> String {
     match DISK_FORMATS.split_last() {
         Some((last, [])) => last.to_string(),
@@ -80,8 +80,8 @@ pub struct WriteArgs {
     #[arg(long, value_name = "NEW.wim")]
     output: Option<PathBuf>,
     /// Write the changes to a disk image into this new differencing disk (.vhdx for a VHDX, .vhd
-    /// for a VHD, .qcow2 for a qcow2 overlay of any disk image) whose parent is the image; the
-    /// image is left untouched.
+    /// for a VHD, .vmdk for a VMDK, .qcow2 for a qcow2 overlay of any disk image) whose parent is
+    /// the image; the image is left untouched.
     #[arg(long, value_name = "CHILD.vhdx", conflicts_with = "output")]
     output_diff: Option<PathBuf>,
 }

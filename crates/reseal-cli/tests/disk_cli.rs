@@ -122,6 +122,85 @@ fn a_qcow2_disk_is_generalized_as_its_raw_form_is() {
 }
 
 #[test]
+fn a_vmdk_disk_is_generalized_as_its_raw_form_is() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("v")).unwrap();
+    fs::create_dir(dir.path().join("r")).unwrap();
+    let vmdk = sample_disk(&dir.path().join("v"), Container::Vmdk);
+    let raw = sample_disk(&dir.path().join("r"), Container::Raw);
+    let fixed = [
+        "--computer-name",
+        "NEW-PC",
+        "--sid",
+        "S-1-5-21-1111111111-2222222222-3333333333",
+        "--json",
+    ];
+    assert_eq!(
+        json(&reseal(&["inspect", s(&vmdk), "--json"])),
+        json(&reseal(&["inspect", s(&raw), "--json"]))
+    );
+    let mut vmdk_args = vec!["generalize", s(&vmdk)];
+    vmdk_args.extend(fixed);
+    let mut raw_args = vec!["generalize", s(&raw)];
+    raw_args.extend(fixed);
+    let on_vmdk = json(&reseal(&vmdk_args));
+    let on_raw = json(&reseal(&raw_args));
+    assert_eq!(plan_and_report(&on_vmdk), plan_and_report(&on_raw));
+    reseal_testutil::ntfs_image::assert_qemu_img_check_clean(&vmdk);
+
+    // qemu's reading of the result holds what reseal reads, and what the raw disk holds.
+    let converted = dir.path().join("converted.raw");
+    reseal_testutil::ntfs_image::convert_to_raw(&vmdk, &converted);
+    let after = json(&reseal(&["inspect", s(&vmdk), "--json"]));
+    assert_eq!(after, json(&reseal(&["inspect", s(&converted), "--json"])));
+    assert_eq!(after, json(&reseal(&["inspect", s(&raw), "--json"])));
+    assert_eq!(
+        after["image_state"],
+        "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+    );
+}
+
+#[test]
+fn a_stream_optimized_vmdk_is_refused_in_place_and_generalized_into_a_vmdk_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = sample_disk(dir.path(), Container::Vmdk);
+    let stream = dir.path().join("stream.vmdk");
+    let converted = std::process::Command::new("qemu-img")
+        .args(["convert", "-O", "vmdk", "-o", "subformat=streamOptimized"])
+        .args([&sparse, &stream])
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    let before = fs::read(&stream).unwrap();
+
+    let refused = reseal(&["generalize", s(&stream)]);
+    assert_eq!(code(&refused), 4, "{}", text(&refused));
+    assert!(
+        text(&refused).contains("streamOptimized"),
+        "{}",
+        text(&refused)
+    );
+    assert!(fs::read(&stream).unwrap() == before, "the image changed");
+
+    let child = dir.path().join("child.vmdk");
+    let generalized = reseal(&["generalize", s(&stream), "--output-diff", s(&child)]);
+    assert_eq!(code(&generalized), 0, "{}", text(&generalized));
+    assert!(fs::read(&stream).unwrap() == before, "the parent changed");
+    reseal_testutil::ntfs_image::assert_qemu_img_check_clean(&child);
+    let state = |path: &Path| json(&reseal(&["inspect", s(path), "--json"]))["image_state"].clone();
+    assert_eq!(state(&child), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
+    assert_eq!(state(&stream), "IMAGE_STATE_COMPLETE");
+    // qemu reads the child over its parent as reseal does.
+    let raw = dir.path().join("child.raw");
+    reseal_testutil::ntfs_image::convert_to_raw(&child, &raw);
+    assert_eq!(state(&raw), "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
+
+    // A child of another format's name is a usage error.
+    let wrong = reseal(&["generalize", s(&stream), "--output-diff", "other.vhdx"]);
+    assert_eq!(code(&wrong), 2, "{}", text(&wrong));
+}
+
+#[test]
 fn output_diff_and_partition_options() {
     let dir = tempfile::tempdir().unwrap();
     let disk = sample_disk(dir.path(), Container::Vhd);

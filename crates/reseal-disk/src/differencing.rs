@@ -12,10 +12,15 @@ use std::path::Path;
 use crate::block_device::BlockDevice;
 use crate::error::Result;
 use crate::image_file::LocalFile;
-use crate::{qcow2, vhd, vhdx, Entropy, Format};
+use crate::{qcow2, vhd, vhdx, vmdk, Entropy, Format};
+
+/// The suffix of the temporary name a child is made under (`CHILD.reseal-partial`) before it
+/// is linked to its own name; a VMDK child's descriptor names its extent without it.
+pub const PARTIAL_SUFFIX: &str = ".reseal-partial";
 
 /// What a new differencing child records about its parent: the VHD's unique id, timestamp,
-/// geometry and block size, or the VHDX's DataWriteGuid and metadata.
+/// geometry and block size, the VHDX's DataWriteGuid and metadata, or the VMDK's CID, size
+/// and hardware lines (a VMDK child is a monolithicSparse disk, whatever the parent's kind).
 #[derive(Clone, Debug)]
 pub struct ParentRecord(Kind);
 
@@ -23,6 +28,7 @@ pub struct ParentRecord(Kind);
 enum Kind {
     Vhd(vhd::ParentRecord),
     Vhdx(vhdx::ParentRecord),
+    Vmdk(vmdk::ParentRecord),
 }
 
 impl ParentRecord {
@@ -34,11 +40,16 @@ impl ParentRecord {
         ParentRecord(Kind::Vhdx(record))
     }
 
+    pub(crate) fn vmdk(record: vmdk::ParentRecord) -> ParentRecord {
+        ParentRecord(Kind::Vmdk(record))
+    }
+
     /// The parent's format, which is the child's.
     pub fn format(&self) -> Format {
         match self.0 {
             Kind::Vhd(_) => Format::Vhd,
             Kind::Vhdx(_) => Format::Vhdx,
+            Kind::Vmdk(_) => Format::Vmdk,
         }
     }
 }
@@ -48,7 +59,7 @@ impl ParentRecord {
 /// (that image, already open) as its parent device. The child records `parent_path` as
 /// [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] do. The
 /// child's identifiers and times (a VHD's unique id and timestamp; a VHDX's GUIDs, those of
-/// its first write session too) come from `entropy`.
+/// its first write session too; a VMDK's CID) come from `entropy`.
 pub fn create_child(
     record: &ParentRecord,
     parent_path: &Path,
@@ -66,6 +77,26 @@ pub fn create_child(
             vhdx::create_differencing_child(record, parent_path, child_path, &entropy)?;
             let file = Box::new(LocalFile::open(child_path, true)?);
             let mut child = vhdx::Vhdx::open_with_parent(file, parent)?;
+            child.set_write_entropy(entropy);
+            Ok(Box::new(child))
+        }
+        Kind::Vmdk(record) => {
+            // The child may be made under a temporary name: its descriptor names the extent
+            // as the file will finally be called, which a monolithic disk never follows.
+            let name = child_path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let extent_name = name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&name);
+            vmdk::create_differencing_child(
+                record,
+                parent_path,
+                child_path,
+                extent_name,
+                &entropy,
+            )?;
+            let file = Box::new(LocalFile::open(child_path, true)?);
+            let mut child = vmdk::Vmdk::open_with_parent(file, parent)?;
             child.set_write_entropy(entropy);
             Ok(Box::new(child))
         }

@@ -7,7 +7,8 @@
 //!   this way, and a read-only VHDX open lays its pending log over the file in memory).
 //! * [`BlockDevice`]: the virtual disk, addressed by byte: [`raw::RawDisk`] (the file is the
 //!   disk), [`vhd::Vhd`] (fixed, dynamic, differencing), [`vhdx::Vhdx`] (fixed, dynamic,
-//!   differencing, with log replay) and [`qcow2::Qcow2`] (versions 2 and 3, backing chains).
+//!   differencing, with log replay), [`qcow2::Qcow2`] (versions 2 and 3, backing chains) and
+//!   [`vmdk::Vmdk`] (hosted sparse, flat and streamOptimized extents, parent chains).
 //!   A differencing disk holds its parent as a read-only
 //!   `BlockDevice`; writes only ever go to the child. [`open`] and [`open_writable`] recognize
 //!   the format from the content.
@@ -43,6 +44,9 @@
 //! * qcow2: a write into a cluster the image does not own alone is copied into a new cluster
 //!   at the end: data, flush, refcount, flush, L2 entry, flush, then the old refcount dropped
 //!   (see [`qcow2`]). A crash leaks clusters at worst, as qemu allows.
+//! * VMDK: a write into a grain the extent does not hold appends the grain, then writes its
+//!   grain table entry and the redundant one, each flushed (see [`vmdk`]): a crash leaks a
+//!   grain at worst.
 //! * Log replay on a writable open writes the logged sectors, flushes, then writes both
 //!   headers with a zero LogGuid; interrupted, the log is simply replayed again.
 //!
@@ -68,6 +72,7 @@ mod sector_bitmap;
 pub mod staged;
 pub mod vhd;
 pub mod vhdx;
+pub mod vmdk;
 
 use std::path::Path;
 
@@ -89,6 +94,7 @@ pub enum Format {
     Vhd,
     Vhdx,
     Qcow2,
+    Vmdk,
 }
 
 impl Format {
@@ -99,6 +105,7 @@ impl Format {
             Format::Vhd => "VHD",
             Format::Vhdx => "VHDX",
             Format::Qcow2 => "qcow2",
+            Format::Vmdk => "VMDK",
         }
     }
 }
@@ -107,22 +114,24 @@ impl Format {
 /// footer at the end (or its copy at offset 0). A `.vhd`/`.vhdx` extension on a file that has
 /// neither is an error rather than a raw disk, so a damaged image is never used as raw data.
 pub fn detect_format(file: &mut dyn ImageFile) -> Result<Format> {
-    let mut start = [0u8; 8];
+    let mut start = [0u8; 32];
     let mut end = [0u8; 8];
     let len = file.len();
-    if len >= 8 {
-        file.read_at(0, &mut start)?;
-    }
+    let start_len = start.len().min(len as usize);
+    file.read_at(0, &mut start[..start_len])?;
     if len >= 512 {
         file.read_at(len - 512, &mut end)?;
     }
-    if &start == b"vhdxfile" {
+    if start.starts_with(b"vhdxfile") {
         return Ok(Format::Vhdx);
     }
     if start[..4] == *qcow2::header::MAGIC {
         return Ok(Format::Qcow2);
     }
-    if vhd::footer::Footer::has_cookie(&end) || vhd::footer::Footer::has_cookie(&start) {
+    if vmdk::is_vmdk(&start[..start_len]) {
+        return Ok(Format::Vmdk);
+    }
+    if vhd::footer::Footer::has_cookie(&end) || vhd::footer::Footer::has_cookie(&start[..8]) {
         return Ok(Format::Vhd);
     }
     let extension = file
@@ -139,6 +148,11 @@ pub fn detect_format(file: &mut dyn ImageFile) -> Result<Format> {
             file.path(),
             "VHDX file identifier",
             "the file is named .vhdx but does not start with \"vhdxfile\"",
+        )),
+        Some("vmdk") => Err(Error::corrupt(
+            file.path(),
+            "VMDK sparse extent header",
+            "the file is named .vmdk but is neither a sparse extent (\"KDMV\") nor a descriptor (\"# Disk DescriptorFile\")",
         )),
         Some("qcow2") => Err(Error::corrupt(
             file.path(),
@@ -161,8 +175,9 @@ pub struct OpenedImage {
     /// The container format, recognized from the content.
     pub format: Format,
     /// What a new differencing child of this image records about it
-    /// ([`differencing::create_child`]); `None` for raw and qcow2 images, which can only be
-    /// the backing file of a qcow2 overlay ([`differencing::create_qcow2_overlay`]).
+    /// ([`differencing::create_child`]); `None` for raw and qcow2 images and a bare VMDK extent
+    /// without a descriptor, which can only be the backing file of a qcow2 overlay
+    /// ([`differencing::create_qcow2_overlay`]).
     pub parent_record: Option<ParentRecord>,
     /// The image file and each parent or backing file under it, top first ([`chain`]).
     pub chain: Vec<Layer>,
@@ -204,6 +219,15 @@ pub fn open_image(path: &Path) -> Result<OpenedImage> {
             parent_record: None,
             chain: Vec::new(),
         },
+        Format::Vmdk => {
+            let vmdk = vmdk::Vmdk::open_file(file)?;
+            OpenedImage {
+                parent_record: vmdk.parent_record().map(ParentRecord::vmdk),
+                device: Box::new(vmdk),
+                format,
+                chain: Vec::new(),
+            }
+        }
     };
     image.chain = chain(&*image.device);
     Ok(image)
@@ -215,16 +239,23 @@ pub fn open_writable(path: &Path) -> Result<Box<dyn BlockDevice>> {
 }
 
 /// [`open_writable`], drawing what the container changes on a write from `entropy` (a VHDX's
-/// new FileWriteGuid and DataWriteGuid; the other formats draw nothing), so a seeded run
-/// writes the same bytes again.
+/// new FileWriteGuid and DataWriteGuid, a VMDK's new CID; the other formats draw nothing), so
+/// a seeded run writes the same bytes again.
 pub fn open_writable_with(path: &Path, entropy: Entropy) -> Result<Box<dyn BlockDevice>> {
     let mut file: Box<dyn ImageFile> = Box::new(LocalFile::open(path, true)?);
-    if detect_format(&mut *file)? == Format::Vhdx {
-        let mut vhdx = vhdx::Vhdx::open_file(file)?;
-        vhdx.set_write_entropy(entropy);
-        return Ok(Box::new(vhdx));
+    match detect_format(&mut *file)? {
+        Format::Vhdx => {
+            let mut vhdx = vhdx::Vhdx::open_file(file)?;
+            vhdx.set_write_entropy(entropy);
+            Ok(Box::new(vhdx))
+        }
+        Format::Vmdk => {
+            let mut vmdk = vmdk::Vmdk::open_file(file)?;
+            vmdk.set_write_entropy(entropy);
+            Ok(Box::new(vmdk))
+        }
+        _ => open_file(file),
     }
-    open_file(file)
 }
 
 /// Opens a disk image held by any [`ImageFile`]; writable when the file is.
@@ -234,5 +265,6 @@ pub fn open_file(mut file: Box<dyn ImageFile>) -> Result<Box<dyn BlockDevice>> {
         Format::Vhd => Box::new(vhd::Vhd::open_file(file)?),
         Format::Vhdx => Box::new(vhdx::Vhdx::open_file(file)?),
         Format::Qcow2 => Box::new(qcow2::Qcow2::open_file(file)?),
+        Format::Vmdk => Box::new(vmdk::Vmdk::open_file(file)?),
     })
 }

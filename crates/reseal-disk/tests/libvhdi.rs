@@ -13,11 +13,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The virtualenv python that imports `pyvhdi` ([`libyal_python`]).
-fn libvhdi_python() -> Option<PathBuf> {
-    libyal_python()
-}
-
 /// Opens `sys.argv[1]` with pyvhdi, resolving each parent from the name the child records (a
 /// relative name against the child's directory) and attaching it with `set_parent`; prints
 /// `LEVEL.key=value` lines for each file of the chain (0 is the image itself) and writes the
@@ -131,7 +126,7 @@ const DIFFERENTIAL: &str = "4";
 
 #[test]
 fn dynamic_vhd_and_vhdx_written_by_us_read_alike_in_libvhdi_qemu_and_ours() {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +178,7 @@ fn differencing_children_read_through_their_parents(
     create: fn(&Path, &Path) -> reseal_disk::Result<()>,
     writes: &[(u64, usize, u64)],
 ) {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let extension = if format == "vpc" { "vhd" } else { "vhdx" };
@@ -300,7 +295,7 @@ fn differencing_vhd_children_written_by_us_read_through_their_parents_in_libvhdi
 fn libvhdi_tells_fixed_from_dynamic() {
     // The oracle itself: a fixed image must not pass for a dynamic one, or the disk_type checks
     // above would prove nothing.
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -313,7 +308,7 @@ fn libvhdi_tells_fixed_from_dynamic() {
 
 #[test]
 fn differencing_chains_written_by_us_read_through_both_parents_in_libvhdi() {
-    let Some(python) = libvhdi_python() else {
+    let Some(python) = libyal_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -277,6 +277,12 @@ fn exercise(path: &Path) {
 
 /// Flips bytes of a real image one at a time (in a private copy) and exercises it.
 fn mutate_everywhere(path: &Path, positions: &[u64]) {
+    mutate_everywhere_through(path, path, positions)
+}
+
+/// Flips bytes of `path` one at a time and exercises the image opened through `image` (the
+/// same file, or a descriptor naming it).
+fn mutate_everywhere_through(path: &Path, image: &Path, positions: &[u64]) {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -296,7 +302,7 @@ fn mutate_everywhere(path: &Path, positions: &[u64]) {
             continue;
         }
         file.write_all_at(&[mutated], position).unwrap();
-        let outcome = catch_unwind(AssertUnwindSafe(|| exercise(path)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| exercise(image)));
         file.write_all_at(&original, position).unwrap();
         assert!(
             outcome.is_ok(),
@@ -698,4 +704,39 @@ fn mutated_qcow2_images_never_panic() {
         positions.extend(spread(len, 200, 46));
         mutate_everywhere(&image, &positions);
     }
+}
+
+#[test]
+fn mutated_vmdks_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 6, 47);
+    for subformat in [
+        "monolithicSparse",
+        "streamOptimized",
+        "twoGbMaxExtentSparse",
+    ] {
+        let image = dir.path().join(format!("{subformat}.vmdk"));
+        qemu_convert(
+            &raw,
+            "raw",
+            &image,
+            "vmdk",
+            &format!("subformat={subformat}"),
+        );
+        let len = std::fs::metadata(&image).unwrap().len();
+        // The header, the descriptor, the grain directories and tables, and anywhere.
+        let mut positions: Vec<u64> = (0..len.min(2048)).collect();
+        positions.extend(spread(len.min(64 << 10), 400, 48));
+        positions.extend(spread(len, 200, 49));
+        mutate_everywhere(&image, &positions);
+    }
+    let extent = dir.path().join("twoGbMaxExtentSparse-s001.vmdk");
+    let len = std::fs::metadata(&extent).unwrap().len();
+    let mut positions: Vec<u64> = (0..512).collect();
+    positions.extend(spread(len.min(64 << 10), 300, 50));
+    mutate_everywhere_through(
+        &extent,
+        &dir.path().join("twoGbMaxExtentSparse.vmdk"),
+        &positions,
+    );
 }

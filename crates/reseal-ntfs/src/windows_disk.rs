@@ -123,8 +123,9 @@ pub enum DiskError {
     /// The output differencing child exists already.
     #[error("{}: the file exists", .child.display())]
     OutputDiffExists { child: PathBuf },
-    /// The output differencing child is not named `.vhd`/`.avhd`, `.vhdx`/`.avhdx` or `.qcow2`.
-    #[error("{}: a differencing disk is named .vhdx, .vhd or .qcow2", .child.display())]
+    /// The output differencing child is not named `.vhd`/`.avhd`, `.vhdx`/`.avhdx`, `.vmdk` or
+    /// `.qcow2`.
+    #[error("{}: a differencing disk is named .vhdx, .vhd, .vmdk or .qcow2", .child.display())]
     OutputDiffName { child: PathBuf },
     /// The image cannot be the parent of a child of the format the child's name asks for
     /// (a VHD or VHDX child needs a parent of its own format; any image can back a qcow2 one).
@@ -291,7 +292,8 @@ impl WindowsDisk {
 
     /// Makes [`WindowsDisk::commit`] write the changes into a new differencing disk at `child`,
     /// leaving the image itself byte-identical. Its name says its format: `.vhdx` for a VHDX
-    /// image, `.vhd` for a VHD, and `.qcow2` for a qcow2 overlay of an image of any format.
+    /// image, `.vhd` for a VHD, `.vmdk` for a VMDK, and `.qcow2` for a qcow2 overlay of an image
+    /// of any format.
     pub fn set_output_diff(&mut self, child: &Path) -> Result<()> {
         if child.exists() {
             return Err(DiskError::OutputDiffExists {
@@ -630,7 +632,7 @@ impl WindowsDisk {
             });
         }
         let mut partial_name = child.file_name().unwrap_or_default().to_os_string();
-        partial_name.push(".reseal-partial");
+        partial_name.push(reseal_disk::differencing::PARTIAL_SUFFIX);
         let partial = child.with_file_name(partial_name);
         let _ = fs::remove_file(&partial);
         let written = (|| {
@@ -694,13 +696,14 @@ fn probe(device: &SharedDevice, location: &VolumeLocation) -> Result<Probe> {
     })
 }
 
-/// The format a differencing child's name asks for: `.vhdx`/`.avhdx`, `.vhd`/`.avhd` or
-/// `.qcow2`.
+/// The format a differencing child's name asks for: `.vhdx`/`.avhdx`, `.vhd`/`.avhd`, `.vmdk`
+/// or `.qcow2`.
 fn child_format(child: &Path) -> Option<Format> {
     let extension = child.extension()?.to_str()?.to_ascii_lowercase();
     match extension.as_str() {
         "vhdx" | "avhdx" => Some(Format::Vhdx),
         "vhd" | "avhd" => Some(Format::Vhd),
+        "vmdk" => Some(Format::Vmdk),
         "qcow2" => Some(Format::Qcow2),
         _ => None,
     }

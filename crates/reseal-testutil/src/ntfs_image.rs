@@ -80,6 +80,8 @@ pub enum Container {
     Vhdx,
     Vhd,
     Qcow2,
+    /// monolithicSparse
+    Vmdk,
 }
 
 /// The partition table of a disk built here.
@@ -135,6 +137,7 @@ pub fn build_disk(
         Container::Vhdx => ("vhdx", "subformat=dynamic", "vhdx"),
         Container::Vhd => ("vpc", "subformat=dynamic,force_size=on", "vhd"),
         Container::Qcow2 => ("qcow2", "compat=1.1", "qcow2"),
+        Container::Vmdk => ("vmdk", "subformat=monolithicSparse", "vmdk"),
     };
     let disk = dir.join(format!("disk.{extension}"));
     run(

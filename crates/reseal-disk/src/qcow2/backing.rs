@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::image_file::{ImageFile, LocalFile};
 use crate::parent::ParentHints;
 use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
-use crate::{detect_format, raw, vhd, vhdx, Format};
+use crate::{detect_format, raw, vhd, vhdx, vmdk, Format};
 
 /// The backing file as the image records it and as it was found.
 #[derive(Clone, Debug)]
@@ -28,6 +28,7 @@ fn format_named(child: &Path, name: &str) -> Result<Format> {
         "qcow2" => Ok(Format::Qcow2),
         "vpc" => Ok(Format::Vhd),
         "vhdx" => Ok(Format::Vhdx),
+        "vmdk" => Ok(Format::Vmdk),
         other => Err(Error::unsupported(
             child,
             "qcow2 backing format",
@@ -85,6 +86,7 @@ pub(crate) fn open(
             Format::Qcow2 => Box::new(super::Qcow2::open_at_depth(file, depth + 1)?),
             Format::Vhd => Box::new(vhd::Vhd::open_at_depth(file, depth + 1)?),
             Format::Vhdx => Box::new(vhdx::Vhdx::open_at_depth(file, depth + 1)?),
+            Format::Vmdk => Box::new(vmdk::Vmdk::open_at_depth(file, depth + 1)?),
         };
         Ok((device, format))
     });

@@ -23,6 +23,7 @@ pub fn qemu_format_name(format: Format) -> &'static str {
         Format::Vhd => "vpc",
         Format::Vhdx => "vhdx",
         Format::Qcow2 => "qcow2",
+        Format::Vmdk => "vmdk",
     }
 }
 

@@ -272,7 +272,7 @@ impl reseal_disk::ImageFile for FailingFile {
     }
 }
 
-/// The virtualenv python that imports libyal's readers (pyvhdi, pyqcow):
+/// The virtualenv python that imports libyal's readers (pyvhdi, pyqcow, pyvmdk):
 /// `<target dir>/libvhdi-venv/bin/python`, where `cargo xtask setup` installs them. `None`
 /// (after a note) when it is missing; under `CI=true` a missing one fails the test instead.
 pub fn libyal_python() -> Option<PathBuf> {
@@ -285,7 +285,7 @@ pub fn libyal_python() -> Option<PathBuf> {
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
-            "{} is missing (CI=true requires libvhdi-python and libqcow-python); run `cargo xtask setup`",
+            "{} is missing (CI=true requires libvhdi-python, libqcow-python and libvmdk-python); run `cargo xtask setup`",
             python.display()
         );
     }

@@ -143,7 +143,7 @@ pub fn open_partition(disk: &Path, writable: bool) -> Box<dyn BlockDevice> {
 pub fn extract_partition(dir: &Path, disk: &Path, container: Container) -> PathBuf {
     let raw = match container {
         Container::Raw => disk.to_path_buf(),
-        Container::Vhdx | Container::Vhd | Container::Qcow2 => {
+        Container::Vhdx | Container::Vhd | Container::Qcow2 | Container::Vmdk => {
             let raw = dir.join("extracted.raw");
             convert_to_raw(disk, &raw);
             raw

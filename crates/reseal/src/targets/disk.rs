@@ -337,7 +337,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
         DiskError::OutputDiffName { child } => Error::bad_value(
             Input::OutputDiff,
             child.display(),
-            "name the differencing disk .vhdx or .vhd (the image's own format) or .qcow2 (a qcow2 overlay)",
+            "name the differencing disk .vhdx, .vhd or .vmdk (the image's own format) or .qcow2 (a qcow2 overlay)",
         ),
         DiskError::OutputDiffFormat {
             image,
@@ -348,6 +348,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
             let needed = match image_format {
                 Format::Vhdx => "a .vhdx or .qcow2 child",
                 Format::Vhd => "a .vhd or .qcow2 child",
+                Format::Vmdk => "a .vmdk or .qcow2 child",
                 Format::Raw | Format::Qcow2 => "a .qcow2 overlay",
             };
             Error::bad_value(

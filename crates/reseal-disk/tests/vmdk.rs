@@ -1,0 +1,561 @@
+//! VMDK disks made by qemu-img in every subformat, read and written, against qemu.
+
+mod common;
+
+use common::*;
+use reseal_disk::vmdk::Vmdk;
+use reseal_disk::{open, open_file, open_image, open_writable, BlockDevice, Error, Format};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The subformats qemu writes, and whether reseal writes them in place.
+const SUBFORMATS: [(&str, bool); 5] = [
+    ("monolithicSparse", true),
+    ("monolithicFlat", true),
+    ("twoGbMaxExtentSparse", true),
+    ("twoGbMaxExtentFlat", true),
+    ("streamOptimized", false),
+];
+
+fn make_vmdk(dir: &Path, raw: &Path, options: &str, name: &str) -> PathBuf {
+    let image = dir.join(format!("{name}.vmdk"));
+    qemu_convert(raw, "raw", &image, "vmdk", options);
+    image
+}
+
+/// `qemu-img check`: fails the test when qemu reports an error.
+fn assert_check_clean(image: &Path, what: &str) {
+    let output = Command::new("qemu-img")
+        .args(["check", "-f", "vmdk", path_str(image)])
+        .output()
+        .expect("qemu-img runs");
+    let report = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && report.contains("No errors were found"),
+        "{what}: qemu-img check:\n{report}"
+    );
+}
+
+fn qemu_compare(image: &Path, raw: &Path) -> bool {
+    Command::new("qemu-img")
+        .args([
+            "compare",
+            "-f",
+            "vmdk",
+            "-F",
+            "raw",
+            path_str(image),
+            path_str(raw),
+        ])
+        .status()
+        .expect("qemu-img runs")
+        .success()
+}
+
+/// Into allocated data, into the unallocated zeros after it, across a grain boundary, and at
+/// the very end of the disk.
+fn writes(len: u64) -> Vec<(u64, Vec<u8>)> {
+    vec![
+        ((1 << 20) + 100, pseudo_random(5000, 1)),
+        ((7 << 20) + 4096, pseudo_random(4096, 2)),
+        ((11 << 20) - 700, pseudo_random(70_000, 3)),
+        (len - 512, pseudo_random(512, 4)),
+    ]
+}
+
+fn apply(expected: &mut [u8], writes: &[(u64, Vec<u8>)]) {
+    for (offset, data) in writes {
+        expected[*offset as usize..*offset as usize + data.len()].copy_from_slice(data);
+    }
+}
+
+fn cid_of(image: &Path) -> u32 {
+    Vmdk::open(image, false).unwrap().cid().unwrap()
+}
+
+#[test]
+fn reads_equal_the_raw_disk_for_every_subformat() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 41);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let mut images: Vec<(PathBuf, String)> = SUBFORMATS
+        .iter()
+        .map(|(subformat, _)| {
+            let options = format!("subformat={subformat}");
+            (
+                make_vmdk(dir.path(), &raw, &options, subformat),
+                subformat.to_string(),
+            )
+        })
+        .collect();
+    for (options, name) in [
+        ("subformat=monolithicSparse,zeroed_grain=on", "zeroed-grain"),
+        ("subformat=monolithicSparse,compat6=on", "version-3"),
+        (
+            "subformat=streamOptimized,adapter_type=lsilogic",
+            "stream-lsilogic",
+        ),
+    ] {
+        images.push((make_vmdk(dir.path(), &raw, options, name), name.to_string()));
+    }
+    for (image, name) in images {
+        let opened = open_image(&image).unwrap();
+        assert_eq!(opened.format, Format::Vmdk, "{name}");
+        let mut disk = opened.device;
+        assert_eq!(disk.len(), raw_bytes.len() as u64, "{name}");
+        assert!(
+            read_all(&mut *disk) == raw_bytes,
+            "{name}: reads equal the raw disk"
+        );
+        assert!(
+            qemu_read_raw(&image, "vmdk") == raw_bytes,
+            "{name}: qemu agrees"
+        );
+    }
+}
+
+#[test]
+fn zero_grains_read_as_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 42);
+    let image = make_vmdk(
+        dir.path(),
+        &raw,
+        "subformat=monolithicSparse,zeroed_grain=on",
+        "zg",
+    );
+    run(
+        "qemu-io",
+        &["-f", "vmdk", "-c", "write -z 1M 128k", path_str(&image)],
+    );
+    let expected = qemu_read_raw(&image, "vmdk");
+    assert!(expected[1 << 20..(1 << 20) + 131072]
+        .iter()
+        .all(|&b| b == 0));
+    assert!(read_all(&mut *open(&image).unwrap()) == expected);
+}
+
+#[test]
+fn writes_pass_qemu_check_and_compare_and_change_the_cid() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 43);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let writes = writes(raw_bytes.len() as u64);
+    let mut expected = raw_bytes.clone();
+    apply(&mut expected, &writes);
+    let expected_raw = dir.path().join("expected.raw");
+    std::fs::write(&expected_raw, &expected).unwrap();
+    for (subformat, writable) in SUBFORMATS {
+        let image = make_vmdk(
+            dir.path(),
+            &raw,
+            &format!("subformat={subformat}"),
+            subformat,
+        );
+        if !writable {
+            continue;
+        }
+        let cid_before = cid_of(&image);
+        let descriptor_len = std::fs::metadata(&image).unwrap().len();
+        {
+            let mut disk = open_writable(&image).unwrap();
+            for (offset, data) in &writes {
+                disk.write_at(*offset, data).unwrap();
+            }
+            disk.flush().unwrap();
+            assert!(
+                read_all(&mut *disk) == expected,
+                "{subformat}: our reads see the writes"
+            );
+        }
+        assert_check_clean(&image, subformat);
+        assert!(
+            qemu_compare(&image, &expected_raw),
+            "{subformat}: qemu-img compare"
+        );
+        assert_ne!(cid_of(&image), cid_before, "{subformat}: a new CID");
+        if subformat.ends_with("Flat") || subformat == "twoGbMaxExtentSparse" {
+            assert_eq!(
+                std::fs::metadata(&image).unwrap().len(),
+                descriptor_len,
+                "{subformat}: the descriptor keeps its length"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_redundant_grain_tables_stay_equal_to_the_primary_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 44);
+    let image = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "rgd");
+    {
+        let mut disk = open_writable(&image).unwrap();
+        for (offset, data) in writes(24 << 20) {
+            disk.write_at(offset, &data).unwrap();
+        }
+    }
+    let bytes = std::fs::read(&image).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let (rgd, gd, per_table) = (u64_at(48) * 512, u64_at(56) * 512, u32_at(44));
+    let tables = (u64_at(12) * 512).div_ceil(per_table * u64_at(20) * 512);
+    let mut allocated = 0;
+    for table in 0..tables {
+        let (primary, redundant) = (u32_at(gd + 4 * table) * 512, u32_at(rgd + 4 * table) * 512);
+        assert_eq!(
+            bytes[primary..primary + 4 * per_table],
+            bytes[redundant..redundant + 4 * per_table],
+            "grain table {table}"
+        );
+        allocated += (0..per_table)
+            .filter(|&i| u32_at(primary + 4 * i) != 0)
+            .count();
+    }
+    assert!(allocated > 0);
+}
+
+#[test]
+fn stream_optimized_disks_are_refused_for_writing_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 45);
+    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "stream");
+    let before = std::fs::read(&image).unwrap();
+    let error = open_writable(&image).err().expect("refused");
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    assert!(error.to_string().contains("streamOptimized"), "{error}");
+    assert!(std::fs::read(&image).unwrap() == before);
+}
+
+#[test]
+fn a_child_reads_through_its_parent_and_writes_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 46);
+    let base = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "base");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // base <- middle (absolute hint) <- top (relative hint, in another directory)
+    let middle = dir.path().join("middle.vmdk");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-b",
+            path_str(&base),
+            "-F",
+            "vmdk",
+            path_str(&middle),
+        ],
+    );
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "vmdk",
+            "-c",
+            "write -P 0x33 2M 64k",
+            path_str(&middle),
+        ],
+    );
+    let top = sub.join("top.vmdk");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-b",
+            "../middle.vmdk",
+            "-F",
+            "vmdk",
+            path_str(&top),
+        ],
+    );
+    let base_before = std::fs::read(&base).unwrap();
+    let middle_before = std::fs::read(&middle).unwrap();
+    let expected_before = qemu_read_raw(&top, "vmdk");
+    let opened = Vmdk::open(&top, false).unwrap();
+    assert_eq!(opened.parent_link().unwrap().recorded, "../middle.vmdk");
+    drop(opened);
+    assert!(
+        read_all(&mut *open(&top).unwrap()) == expected_before,
+        "chain reads"
+    );
+    let writes = writes(expected_before.len() as u64);
+    let mut expected = expected_before.clone();
+    apply(&mut expected, &writes);
+    {
+        let mut disk = open_writable(&top).unwrap();
+        for (offset, data) in &writes {
+            disk.write_at(*offset, data).unwrap();
+        }
+        disk.flush().unwrap();
+    }
+    assert_check_clean(&top, "top");
+    assert!(
+        qemu_read_raw(&top, "vmdk") == expected,
+        "qemu reads the writes"
+    );
+    assert!(
+        std::fs::read(&base).unwrap() == base_before,
+        "base untouched"
+    );
+    assert!(
+        std::fs::read(&middle).unwrap() == middle_before,
+        "middle untouched"
+    );
+}
+
+#[test]
+fn a_parent_whose_cid_changed_is_refused_with_both_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 47);
+    let base = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "base");
+    let child = dir.path().join("child.vmdk");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "vmdk",
+            "-b",
+            "base.vmdk",
+            "-F",
+            "vmdk",
+            path_str(&child),
+        ],
+    );
+    let recorded = cid_of(&base);
+    open_writable(&base).unwrap().write_at(0, &[1]).unwrap();
+    let changed = cid_of(&base);
+    match open(&child) {
+        Err(error @ Error::ParentMismatch { .. }) => {
+            let text = error.to_string();
+            assert!(text.contains(&format!("{recorded:08x}")), "{text}");
+            assert!(text.contains(&format!("{changed:08x}")), "{text}");
+        }
+        other => panic!("expected a parent mismatch, got {:?}", other.err()),
+    }
+
+    std::fs::remove_file(&base).unwrap();
+    match open(&child) {
+        Err(Error::MissingParent { parent_name, .. }) => assert_eq!(parent_name, "base.vmdk"),
+        other => panic!("expected a missing parent, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn refusals_name_the_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 48);
+    let image = make_vmdk(dir.path(), &raw, "subformat=monolithicFlat", "flat");
+    let text = std::fs::read_to_string(&image).unwrap();
+    for kind in ["vmfsSparse", "vmfsThin", "seSparse", "vmfsRDM", "custom"] {
+        let named = dir.path().join(format!("{kind}.vmdk"));
+        std::fs::write(&named, text.replace("monolithicFlat", kind)).unwrap();
+        match open(&named) {
+            Err(error @ Error::Unsupported { .. }) => {
+                assert!(error.to_string().contains(kind), "{error}")
+            }
+            other => panic!("{kind}: expected a refusal, got {:?}", other.err()),
+        }
+    }
+    let vmfs_extent = dir.path().join("vmfs-extent.vmdk");
+    std::fs::write(&vmfs_extent, text.replace(" FLAT ", " VMFS ")).unwrap();
+    assert!(open(&vmfs_extent)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("VMFS"));
+
+    let truncated = dir.path().join("truncated.vmdk");
+    std::fs::write(&truncated, text.replace("RW 16384 FLAT", "RW 32768 FLAT")).unwrap();
+    assert_ne!(std::fs::read_to_string(&truncated).unwrap(), text);
+    assert!(matches!(open(&truncated), Err(Error::Corrupt { .. })));
+
+    let named = dir.path().join("not.vmdk");
+    std::fs::write(&named, vec![0u8; 4096]).unwrap();
+    assert!(matches!(open(&named), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn a_crash_at_any_write_of_an_allocation_leaves_old_or_new_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 12, 10, 49);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    // Into allocated data, then across a grain boundary into grains the disk does not have.
+    let writes = vec![
+        ((1 << 20) + 100, pseudo_random(3000, 5)),
+        ((7 << 20) - 300, pseudo_random(1000, 6)),
+        ((10 << 20) + 512, pseudo_random(70_000, 7)),
+    ];
+    for (options, name) in [
+        ("subformat=monolithicSparse", "sparse"),
+        ("subformat=monolithicSparse,zeroed_grain=on", "zeroed-grain"),
+    ] {
+        let pristine = make_vmdk(dir.path(), &raw, options, name);
+        let grain = 64 << 10;
+        let mut allowed = 0;
+        loop {
+            let image = dir.path().join(format!("{name}-crash.vmdk"));
+            std::fs::copy(&pristine, &image).unwrap();
+            let file = FailingFile::new(&image, allowed, true);
+            let mut disk = open_file(Box::new(file)).unwrap();
+            let mut completed = 0;
+            let mut crashed = false;
+            for (offset, data) in &writes {
+                match disk.write_at(*offset, data) {
+                    Ok(()) => completed += 1,
+                    Err(_) => {
+                        crashed = true;
+                        break;
+                    }
+                }
+            }
+            drop(disk);
+            assert_check_clean(&image, &format!("{name}: crash after {allowed} writes"));
+            let after = read_all(&mut *open(&image).unwrap());
+            assert!(
+                qemu_read_raw(&image, "vmdk") == after,
+                "{name}: qemu and we agree"
+            );
+            let mut old = raw_bytes.clone();
+            apply(&mut old, &writes[..completed]);
+            if crashed {
+                let mut new = old.clone();
+                apply(&mut new, &writes[completed..completed + 1]);
+                let (offset, data) = &writes[completed];
+                let range = *offset as usize..*offset as usize + data.len();
+                // Each sector of the interrupted write holds its old or its new bytes, and
+                // each newly allocated grain all old or all new.
+                let mut position = range.start;
+                while position < range.end {
+                    let end = ((position / grain + 1) * grain).min(range.end);
+                    let piece = &after[position..end];
+                    assert!(
+                        piece == &old[position..end] || piece == &new[position..end] || {
+                            (position..end).step_by(512).all(|s| {
+                                let e = (s / 512 * 512 + 512).min(end);
+                                after[s..e] == old[s..e] || after[s..e] == new[s..e]
+                            })
+                        },
+                        "{name}: crash after {allowed} writes: bytes {position}..{end} are neither old nor new"
+                    );
+                    position = end;
+                }
+                assert!(
+                    after[..range.start] == old[..range.start],
+                    "{name}: before the write"
+                );
+                assert!(
+                    after[range.end..] == old[range.end..],
+                    "{name}: after the write"
+                );
+            } else {
+                assert!(after == old, "{name}: every write done");
+                break;
+            }
+            allowed += 1;
+        }
+        assert!(
+            allowed > 5,
+            "{name}: the writes allocated ({allowed} file writes)"
+        );
+    }
+}
+
+#[test]
+fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 50);
+    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "footer");
+    // As VMware's streaming writers leave it: gdOffset GD_AT_END in the header, and a footer
+    // marker, the header with the real gdOffset, and the end-of-stream marker at the end.
+    let mut bytes = std::fs::read(&image).unwrap();
+    let header = bytes[..512].to_vec();
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    let mut marker = vec![0u8; 512];
+    marker[..8].copy_from_slice(&1u64.to_le_bytes());
+    marker[12..16].copy_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&marker);
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&[0u8; 512]);
+    bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&image, &bytes).unwrap();
+    let expected = std::fs::read(&raw).unwrap();
+    assert!(
+        qemu_read_raw(&image, "vmdk") == expected,
+        "qemu reads the footer"
+    );
+    assert!(
+        read_all(&mut *open(&image).unwrap()) == expected,
+        "so do we"
+    );
+}
+
+#[test]
+fn a_new_child_over_the_open_disk_holds_only_the_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 24, 20, 53);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let writes = writes(raw_bytes.len() as u64);
+    let mut expected = raw_bytes.clone();
+    apply(&mut expected, &writes);
+    let expected_raw = dir.path().join("expected.raw");
+    std::fs::write(&expected_raw, &expected).unwrap();
+    for subformat in ["monolithicSparse", "twoGbMaxExtentFlat", "streamOptimized"] {
+        let image = make_vmdk(
+            dir.path(),
+            &raw,
+            &format!("subformat={subformat}"),
+            subformat,
+        );
+        let before = std::fs::read(&image).unwrap();
+        let opened = open_image(&image).unwrap();
+        let record = opened.parent_record.expect("a VMDK can be a parent");
+        assert_eq!(record.format(), Format::Vmdk);
+        let child = dir.path().join(format!("{subformat}-child.vmdk"));
+        // Made under a temporary name, as the disk target does, then linked to its own.
+        let partial = dir
+            .path()
+            .join(format!("{subformat}-child.vmdk.reseal-partial"));
+        {
+            let mut device =
+                reseal_disk::differencing::create_child(&record, &image, opened.device, &partial)
+                    .unwrap();
+            for (offset, data) in &writes {
+                device.write_at(*offset, data).unwrap();
+            }
+            device.flush().unwrap();
+            assert!(
+                read_all(&mut *device) == expected,
+                "{subformat}: reads through"
+            );
+        }
+        std::fs::rename(&partial, &child).unwrap();
+        assert!(
+            std::fs::read(&image).unwrap() == before,
+            "{subformat}: parent untouched"
+        );
+        assert_check_clean(&child, subformat);
+        assert!(
+            qemu_compare(&child, &expected_raw),
+            "{subformat}: qemu-img compare"
+        );
+        assert!(
+            read_all(&mut *open(&child).unwrap()) == expected,
+            "{subformat}: reopened"
+        );
+        let info = run("qemu-img", &["info", "--backing-chain", path_str(&child)]);
+        assert!(info.contains(&format!("{subformat}.vmdk")), "{info}");
+        // Only the grains the writes touch, beside the tables.
+        let child_len = std::fs::metadata(&child).unwrap().len();
+        assert!(
+            child_len < 2 << 20,
+            "{subformat}: the child holds {child_len} bytes"
+        );
+    }
+}
