@@ -186,9 +186,14 @@ fn libvmdk_reads_a_child_reseal_made() {
     let child = dir.path().join("child.vmdk");
     let mut expected = std::fs::read(&raw).unwrap();
     {
-        let mut device =
-            reseal_disk::differencing::create_child(&record, &image, opened.device, &child)
-                .unwrap();
+        let mut device = reseal_disk::differencing::create_child(
+            &record,
+            &image,
+            opened.device,
+            &child,
+            reseal_disk::Entropy::default(),
+        )
+        .unwrap();
         for (offset, data) in writes(device.len()) {
             device.write_at(offset, &data).unwrap();
             expected[offset as usize..offset as usize + data.len()].copy_from_slice(&data);

@@ -523,9 +523,14 @@ fn a_new_child_over_the_open_disk_holds_only_the_writes() {
             .path()
             .join(format!("{subformat}-child.vmdk.reseal-partial"));
         {
-            let mut device =
-                reseal_disk::differencing::create_child(&record, &image, opened.device, &partial)
-                    .unwrap();
+            let mut device = reseal_disk::differencing::create_child(
+                &record,
+                &image,
+                opened.device,
+                &partial,
+                reseal_disk::Entropy::default(),
+            )
+            .unwrap();
             for (offset, data) in &writes {
                 device.write_at(*offset, data).unwrap();
             }

@@ -102,6 +102,7 @@ fn generalizing_raw_vhd_and_vhdx_disks_gives_the_directory_result() {
         (Scheme::Gpt, Container::Vhdx),
         (Scheme::Gpt, Container::Vhd),
         (Scheme::Mbr, Container::Raw),
+        (Scheme::Gpt, Container::Vmdk),
     ] {
         let case = format!("{scheme:?} {container:?}");
         let dir = tempfile::tempdir().unwrap();
@@ -120,6 +121,7 @@ fn generalizing_raw_vhd_and_vhdx_disks_gives_the_directory_result() {
             Container::Vhd => "VHD",
             Container::Raw => "raw",
             Container::Qcow2 => "qcow2",
+            Container::Vmdk => "VMDK",
         };
         assert_eq!(found.format, format, "{case}");
         assert_eq!(found.chain.len(), 1, "{case}");

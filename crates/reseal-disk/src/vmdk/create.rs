@@ -9,8 +9,8 @@ use super::descriptor::{self, NO_PARENT_CID};
 use super::sparse_header::{self, GD_AT_END};
 use crate::error::{Error, Result};
 use crate::image_file::{ImageFile, LocalFile};
-use crate::Entropy;
 use crate::parent::parent_paths_for_child;
+use crate::Entropy;
 
 /// What a child records of its VMDK parent.
 #[derive(Clone, Debug)]

@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
-use crate::Entropy;
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::ParentHints;
 use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
+use crate::Entropy;
 use descriptor::{Access, CreateType, Descriptor, ExtentType};
 use grain::{Grain, SparseExtent};
 use sparse_header::SparseHeader;
