@@ -193,19 +193,9 @@ pub fn newsid_images(
     let fixed_time = options
         .source_date_epoch
         .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0));
-    let sids = reseal_nt::Entropy::new(options.seed, fixed_time);
+    let sids = crate::newsid::sid_source(&reseal_nt::Entropy::new(options.seed, fixed_time));
     edit_images(path, run, options.dry_run, progress, each, &mut |target| {
-        let sid = match &options.sid {
-            Some(sid) => sid.clone(),
-            None => reseal_nt::Sid::random_machine_sid_from(&sids).map_err(|e| {
-                Error::other(None, format!("cannot make a random machine SID: {e}"))
-            })?,
-        };
-        let image_options = NewSidOptions {
-            sid: Some(sid),
-            ..options.clone()
-        };
-        crate::newsid::newsid_with_progress(target, &image_options, progress)
+        crate::newsid::newsid_drawing_from(target, options, Some(&sids), progress)
     })
 }
 

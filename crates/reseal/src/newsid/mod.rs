@@ -74,9 +74,21 @@ pub fn newsid_with_progress(
     options: &NewSidOptions,
     progress: &dyn Progress,
 ) -> Result<(Plan, Option<ApplyReport>)> {
+    newsid_drawing_from(target, options, None, progress)
+}
+
+/// [`newsid_with_progress`], drawing the random SID (when `options.sid` is `None`) from
+/// `sids` when given instead of the run's own source: [`crate::run::newsid_images`] gives
+/// every image of a WIM a SID of its own from one seeded source.
+pub(crate) fn newsid_drawing_from(
+    target: &mut dyn Target,
+    options: &NewSidOptions,
+    sids: Option<&reseal_nt::Entropy>,
+    progress: &dyn Progress,
+) -> Result<(Plan, Option<ApplyReport>)> {
     let image = target.describe();
     let (plan, hives) = in_phase(progress, "reading the image and planning", || {
-        plan_keeping_hives(target, options)
+        plan_keeping_hives(target, options, sids)
     })
     .map_err(|e| naming_image(e, &image))?;
     if options.dry_run {
@@ -103,13 +115,15 @@ fn naming_image(error: Error, image: &str) -> Error {
 
 /// The plan [`newsid`] would apply. Never writes.
 pub fn plan_newsid(target: &mut dyn Target, options: &NewSidOptions) -> Result<Plan> {
-    plan_keeping_hives(target, options).map(|(plan, _)| plan)
+    plan_keeping_hives(target, options, None).map(|(plan, _)| plan)
 }
 
-/// The plan, with the hives it loaded and edited as planned (by canonical path).
+/// The plan, with the hives it loaded and edited as planned (by canonical path). A random SID
+/// is drawn from `sids`, or from the run's own source when `None`.
 fn plan_keeping_hives(
     target: &mut dyn Target,
     options: &NewSidOptions,
+    sids: Option<&reseal_nt::Entropy>,
 ) -> Result<(Plan, BTreeMap<String, Hive>)> {
     if let Some(name) = &options.computer_name {
         validate_concrete_computer_name(name.trim())?;
@@ -131,6 +145,9 @@ fn plan_keeping_hives(
         .source_date_epoch
         .map(|seconds| reseal_nt::FileTime::from_unix(seconds, 0));
     let entropy = reseal_nt::Entropy::new(options.seed, fixed_time);
+    // The SID's source is split off first, as `run::newsid_images` splits it (`sid_source`):
+    // image 1 of a WIM gets the SID a run on it alone draws.
+    let own_sids = sid_source(&entropy);
     target.set_entropy(entropy.split());
     let mut image = Image::new(target);
     image.set_fixed_time(fixed_time);
@@ -139,7 +156,7 @@ fn plan_keeping_hives(
     let old = refusals::account_domain_sid(&mut image, &user_hives)?;
     let new = match &options.sid {
         Some(sid) => sid.clone(),
-        None => random_sid_like(&old, &entropy)?,
+        None => random_sid_like(&old, sids.unwrap_or(&own_sids))?,
     };
     let swap = DomainSwap::new(&old, &new)
         .map_err(|e| Error::bad_value(Input::Sid, &new, e.to_string()))?;
@@ -218,6 +235,12 @@ fn plan_rename(
         message: format!("{}: {}", provider.name(), e.message),
         ..e
     })
+}
+
+/// Where a run's random machine SIDs are drawn from: the first split of the run's source, so
+/// the SID does not depend on what else the run draws.
+pub(crate) fn sid_source(run: &reseal_nt::Entropy) -> reseal_nt::Entropy {
+    run.split()
 }
 
 /// How many random SIDs are drawn, at most, looking for one whose text is as long as the old.
