@@ -130,7 +130,10 @@ fn new_sid_and_name(image: &Path) {
     let changes = dry["plan"]["changes"].as_array().unwrap();
     let by = |provider: &str| changes.iter().filter(|c| c["provider"] == provider).count();
     assert!(by("newsid") > 0 && by("rename") >= 3, "{dry:#}");
-    assert_eq!(by("newsid") + by("rename"), changes.len());
+    // And the run's record in Windows\Panther\reseal.log, planned last.
+    assert_eq!(by("run-record"), 1, "{dry:#}");
+    assert_eq!(changes.last().unwrap()["provider"], "run-record");
+    assert_eq!(by("newsid") + by("rename") + 1, changes.len());
     let shown = text(&reseal(&[&args[..], &["--dry-run"]].concat()));
     for expected in ["CLONE-7", "Clone-7", &format!("-> {NEW_SID}-500")] {
         assert!(shown.contains(expected), "{expected} missing in:\n{shown}");
@@ -138,7 +141,16 @@ fn new_sid_and_name(image: &Path) {
     assert!(fs::read(image).ok() == before, "a dry run wrote");
 
     let done = json(&reseal(&[&args[..], &["--json"]].concat()));
-    assert_eq!(done["plan"], dry["plan"]);
+    // The same plan, but for the run record's text (it names the run's options and time).
+    let without_record = |plan: &serde_json::Value| {
+        let mut plan = plan.clone();
+        plan["changes"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["provider"] != "run-record");
+        plan
+    };
+    assert_eq!(without_record(&done["plan"]), without_record(&dry["plan"]));
     assert!(!done["applied"].is_null());
     let after = inspection(image, &[]);
     assert_eq!(after["computer_name"], "CLONE-7");
@@ -257,6 +269,16 @@ fn index_all_gives_each_image_its_own_sid_or_the_one_given() {
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "{sids:?}");
     assert!(!sids.contains(&SAMPLE_SID.to_string()), "{sids:?}");
+    // Each drawn SID's numbers have as many digits as the old one's, so its text replaces the
+    // old among binary data too (docs/newsid.md).
+    let digits = |sid: &str| sid.split('-').map(str::len).collect::<Vec<_>>();
+    for sid in &sids {
+        assert_eq!(
+            digits(sid),
+            digits(SAMPLE_SID),
+            "{sid} against {SAMPLE_SID}"
+        );
+    }
     // Image 1 gets the SID a run on image 1 alone draws from the same seed.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_reseal"))
         .args(["newsid", s(&first_only), "--index", "1", "--seed", "7"])
@@ -436,7 +458,13 @@ fn newsid_on_an_ntfs3g_mount_swaps_every_descriptor() {
 
     let run = reseal(&["newsid", s(&root), "--sid", NEW_SID]);
     assert_eq!(code(&run), 0, "{}", text(&run));
-    assert_eq!(every_path(&root), paths, "no file added or left behind");
+    // The one file added is the run's record (docs/operations-and-logs.md).
+    let mut expected = paths.clone();
+    expected.push(std::path::PathBuf::from("Windows/Panther/reseal.log"));
+    expected.sort();
+    let mut found = every_path(&root);
+    found.sort();
+    assert_eq!(found, expected, "no other file added or left behind");
     let after = acls(&root, &paths);
     let swap = reseal_nt::domain_swap::DomainSwap::new(
         &reseal_nt::Sid::parse_machine_sid(SAMPLE_SID).unwrap(),
