@@ -182,6 +182,14 @@ fn the_same_seed_and_time_give_the_same_qcow2_disk() {
 }
 
 #[test]
+fn the_same_seed_and_time_give_the_same_vmdk_disk() {
+    let Some((_dir, disk)) = sample_disk_in(Container::Vmdk) else {
+        return;
+    };
+    assert_reproducible(GENERALIZE, &disk);
+}
+
+#[test]
 fn newsid_and_set_with_the_same_seed_and_time_give_the_same_vhdx() {
     let Some((_dir, disk)) = sample_disk_in(Container::Vhdx) else {
         return;
@@ -237,6 +245,16 @@ fn the_same_seed_and_time_give_the_same_vhdx_child() {
 #[test]
 fn the_same_seed_and_time_give_the_same_vhd_child() {
     assert_reproducible_child(Container::Vhd, "vhd");
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_vmdk_child() {
+    assert_reproducible_child(Container::Vmdk, "vmdk");
+}
+
+#[test]
+fn the_same_seed_and_time_give_the_same_qcow2_overlay() {
+    assert_reproducible_child(Container::Raw, "qcow2");
 }
 
 #[test]
