@@ -1,6 +1,6 @@
 //! `cargo xtask bench disk`: `reseal generalize` on a disk holding the generated Windows tree,
 //! as a dynamic VHDX and as the same disk converted by qemu-img to each other format of
-//! `BENCH_DISK_FORMATS` (default `vhdx,qcow2`; `vmdk` is a monolithicSparse VMDK), side by side
+//! `BENCH_DISK_FORMATS` (default `vhdx,qcow2,vmdk`; `vmdk` is a monolithicSparse VMDK), side by side
 //! with a `qemu-img convert` round trip through a raw disk, each on its own fresh copy:
 //!
 //! 1. `reseal generalize disk.FORMAT` in place, and with `--output-diff child.FORMAT` (the parent
@@ -80,7 +80,8 @@ struct FormatSides {
 pub fn run(work: &Path) -> Result<(), String> {
     let size = TreeSize::from_env()?;
     let disk_gib = super::env_number("BENCH_DISK_GIB", 20)?;
-    let formats = std::env::var("BENCH_DISK_FORMATS").unwrap_or_else(|_| "vhdx,qcow2".to_string());
+    let formats =
+        std::env::var("BENCH_DISK_FORMATS").unwrap_or_else(|_| "vhdx,qcow2,vmdk".to_string());
     let mut containers = Vec::new();
     for name in formats.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let container = CONTAINERS.iter().find(|c| c.name == name).ok_or_else(|| {
