@@ -619,3 +619,40 @@ fn the_refcount_table_grows_when_the_file_outgrows_it_and_a_crash_only_leaks() {
     }
     assert!(allowed > 10, "the write allocated ({allowed} file writes)");
 }
+
+/// Tables larger than qemu ever writes are refused before they are read into memory, even in
+/// a (sparse) file long enough to hold them.
+#[test]
+fn tables_past_qemus_limits_are_refused_before_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 38);
+    let message = |image: &Path| match open(image) {
+        Ok(_) => panic!("{} opened", image.display()),
+        Err(error) => error.to_string(),
+    };
+    let grow = |image: &Path| {
+        let file = std::fs::OpenOptions::new().write(true).open(image).unwrap();
+        file.set_len(8 << 30).unwrap();
+    };
+
+    // 65,536 clusters of 64 KiB: a 4 GiB refcount table (qemu's limit is 8 MiB).
+    let refcounts = make_qcow2(dir.path(), &raw, "compat=1.1", "refcounts");
+    reseal_testutil::ntfs_image::write_at(&refcounts, 56, &0x1_0000u32.to_be_bytes());
+    grow(&refcounts);
+    let said = message(&refcounts);
+    assert!(
+        said.contains("refcount table") && said.contains("limit"),
+        "{said}"
+    );
+
+    // A 32 PiB disk needs a 512 MiB L1 table (qemu's limit is 32 MiB).
+    let l1 = make_qcow2(dir.path(), &raw, "compat=1.1", "l1");
+    set_header_u64(&l1, 24, 1 << 55);
+    reseal_testutil::ntfs_image::write_at(&l1, 36, &(1u32 << 26).to_be_bytes());
+    grow(&l1);
+    let said = message(&l1);
+    assert!(
+        said.contains("L1 table") && said.contains("limit"),
+        "{said}"
+    );
+}

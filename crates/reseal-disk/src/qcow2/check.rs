@@ -39,13 +39,13 @@ pub(crate) fn count_references(image: &mut Qcow2) -> Result<HashMap<u64, u64>> {
     let mut trees = vec![(header.l1_table_offset, header.l1_size, image.l1_offsets())];
     for snapshot in &snapshots {
         let length = u64::from(snapshot.l1_size) * 8;
-        if length > image.file.len() {
+        if length > image.file.len() || length > super::MAX_L1_BYTES {
             return Err(Error::corrupt(
                 image.file.path(),
                 "qcow2 snapshot table",
                 format!(
-                    "snapshot {:?} has an L1 table of {} entries, larger than the file",
-                    snapshot.name, snapshot.l1_size
+                    "snapshot {:?} has an L1 table of {} entries, larger than the file or qemu's limit of {} bytes",
+                    snapshot.name, snapshot.l1_size, super::MAX_L1_BYTES
                 ),
             ));
         }

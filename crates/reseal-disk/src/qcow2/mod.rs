@@ -50,6 +50,10 @@ pub use backing::BackingLink;
 /// The most L2 table bytes kept in memory; the cache is emptied when it grows past this.
 const L2_CACHE_BYTES: usize = 64 << 20;
 
+/// The largest active L1 table qemu opens (`QCOW_MAX_L1_SIZE`, enough for 2 PB at 64 KiB
+/// clusters).
+pub(crate) const MAX_L1_BYTES: u64 = 32 << 20;
+
 pub struct Qcow2 {
     file: Box<dyn ImageFile>,
     header: Header,
@@ -130,8 +134,19 @@ impl Qcow2 {
                 ),
             ));
         }
-        // Checked against the file before it is allocated: an L1 table lies within the file.
+        // Checked against qemu's limit and the file before it is allocated: an L1 table lies
+        // within the file, and a sparse file can claim any length.
         let l1_length = needed_l1 * 8;
+        if l1_length > MAX_L1_BYTES {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 L1 table",
+                format!(
+                    "a {}-byte disk needs {l1_length} bytes of L1 table, more than qemu's limit of {MAX_L1_BYTES} bytes",
+                    header.size
+                ),
+            ));
+        }
         if l1_length > file.len() {
             return Err(Error::corrupt(
                 &path,

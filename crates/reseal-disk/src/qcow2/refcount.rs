@@ -17,6 +17,11 @@ const REFCOUNT_TABLE_HEADER_OFFSET: u64 = 48;
 /// Bits 9-63 of a table entry: a cluster-aligned refcount block offset.
 const BLOCK_OFFSET_MASK: u64 = !0x1ff;
 
+/// The largest refcount table qemu opens (`QCOW_MAX_REFTABLE_SIZE`, enough for 2 PB at 64 KiB
+/// clusters). A larger one is never written by qemu, and is refused before it is read into
+/// memory: a sparse file can claim any length.
+const MAX_TABLE_BYTES: u64 = 8 << 20;
+
 pub(crate) struct Refcounts {
     path: PathBuf,
     table_offset: u64,
@@ -40,6 +45,13 @@ impl Refcounts {
         let path = file.path().to_path_buf();
         let cluster_size = 1u64 << cluster_bits;
         let length = u64::from(table_clusters) << cluster_bits;
+        if length > MAX_TABLE_BYTES {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 refcount table",
+                format!("{table_clusters} clusters of {cluster_size} bytes are more than qemu's limit of {MAX_TABLE_BYTES} bytes"),
+            ));
+        }
         if table_offset % cluster_size != 0 || length == 0 || length > file.len() {
             return Err(Error::corrupt(
                 &path,
