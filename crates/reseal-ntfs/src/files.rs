@@ -21,6 +21,10 @@ const FILE_ATTRIBUTE_ENCRYPTED: u32 = 0x4000;
 /// cluster that is written, so the contents are right whatever the volume's cluster size.
 const SPARSE_CHUNK: usize = 4096;
 
+/// The unit in which a replaced file's new contents are compared with its old ones, so that
+/// only the parts that differ are written.
+const COMPARE_CHUNK: usize = 64 * 1024;
+
 /// Windows Overlay Filter: CompactOS and `compact /exe` files keep their data in the
 /// `WofCompressedData` stream and leave the unnamed `$DATA` sparse.
 const IO_REPARSE_TAG_WOF: u32 = 0x8000_0017;
@@ -245,24 +249,41 @@ impl Volume {
         let len = usize::try_from(size).map_err(|_| too_large())?;
         contents.try_reserve_exact(len).map_err(|_| too_large())?;
         contents.resize(len, 0);
+        self.read_all_at(&mut data, 0, &mut contents, &shown)?;
+        Ok(Some(contents))
+    }
+
+    /// Fills `buffer` from `data` at `offset`; data that ends before the buffer is full is an
+    /// error.
+    fn read_all_at(
+        &self,
+        data: &mut sys::Attr<'_>,
+        offset: usize,
+        buffer: &mut [u8],
+        shown: &str,
+    ) -> Result<()> {
         let mut done = 0;
-        while done < len {
+        while done < buffer.len() {
             let read = data
-                .pread(done as u64, &mut contents[done..])
-                .map_err(|failure| ntfs_error(&self.image, "read", &shown, failure))?;
+                .pread((offset + done) as u64, &mut buffer[done..])
+                .map_err(|failure| ntfs_error(&self.image, "read", shown, failure))?;
             if read == 0 {
                 return Err(Error::Ntfs {
                     image: self.image.clone(),
-                    path: shown,
+                    path: shown.to_string(),
                     action: "read",
                     errno: libc::EIO,
-                    reason: format!("data ends at {done} of {len} bytes"),
+                    reason: format!(
+                        "data ends at {} of {} bytes",
+                        offset + done,
+                        offset + buffer.len()
+                    ),
                     device: None,
                 });
             }
             done += read;
         }
-        Ok(Some(contents))
+        Ok(())
     }
 
     fn refuse_unreadable(&self, inode: &Inode<'_>, attributes: u32, shown: &str) -> Result<()> {
@@ -398,8 +419,9 @@ impl Volume {
                     }
                 }
             } else {
+                let old_len = usize::try_from(data.data_size()).unwrap_or(usize::MAX);
                 truncate(&mut data, contents.len())?;
-                self.write_all(&mut data, contents, &shown)?;
+                self.write_changed(&mut data, contents, old_len.min(contents.len()), &shown)?;
             }
         }
         self.stamp_times(&mut inode, sys::UPDATE_MTIME | sys::UPDATE_CTIME);
@@ -432,6 +454,31 @@ impl Volume {
 
     fn write_all(&self, data: &mut sys::Attr<'_>, contents: &[u8], shown: &str) -> Result<()> {
         self.write_all_at(data, 0, contents, shown)
+    }
+
+    /// Writes `contents` over a data stream whose first `kept` bytes hold old data: of those,
+    /// only the [`COMPARE_CHUNK`]s that differ; the rest whole. A hive edited in a few cells is
+    /// so written in a few clusters instead of whole, which the disk target would otherwise
+    /// stage in memory and compare with the disk (docs/PERFORMANCE.md).
+    fn write_changed(
+        &self,
+        data: &mut sys::Attr<'_>,
+        contents: &[u8],
+        kept: usize,
+        shown: &str,
+    ) -> Result<()> {
+        let mut old = vec![0u8; COMPARE_CHUNK];
+        let mut offset = 0;
+        while offset < kept {
+            let end = (offset + COMPARE_CHUNK).min(kept);
+            let old = &mut old[..end - offset];
+            self.read_all_at(data, offset, old, shown)?;
+            if old[..] != contents[offset..end] {
+                self.write_all_at(data, offset, &contents[offset..end], shown)?;
+            }
+            offset = end;
+        }
+        self.write_all_at(data, kept, &contents[kept..], shown)
     }
 
     fn write_all_at(
