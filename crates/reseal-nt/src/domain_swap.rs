@@ -107,6 +107,13 @@ impl DomainSwap {
         let mut count = 0;
         let mut at = 0;
         while at + old.len() <= bytes.len() {
+            // A SID of the domain holds the domain's first number at +12: go to the next byte
+            // that could begin it, instead of testing every position.
+            let last = bytes.len() - old.len() + 12;
+            match bytes[at + 12..=last].iter().position(|&b| b == old[12]) {
+                Some(skip) => at += skip,
+                None => break,
+            }
             if Self::is_domain_sid_at(bytes, at, &old) {
                 bytes[at + 12..at + old.len()].copy_from_slice(&new[12..]);
                 count += 1;
@@ -179,6 +186,11 @@ impl DomainSwap {
             let span = needle.len() * unit;
             let mut at = 0;
             while at + span <= bytes.len() {
+                // Only an `S` or `s` can start a match: go to the next one.
+                match bytes[at..].iter().position(|&b| b == b'S' || b == b's') {
+                    Some(skip) if at + skip + span <= bytes.len() => at += skip,
+                    _ => break,
+                }
                 let matches = needle.iter().enumerate().all(|(index, &wanted)| {
                     char_at(at + index * unit)
                         .is_some_and(|c| c == wanted || index == 0 && c == b's')
@@ -204,21 +216,16 @@ impl DomainSwap {
         if self.is_identity() {
             return None;
         }
-        let upper = text.to_ascii_uppercase();
-        let needle = self.old_text.to_ascii_uppercase();
-        let mut out = String::with_capacity(text.len());
+        let bytes = text.as_bytes();
+        let needle = self.old_text.as_bytes();
+        let mut out = String::new();
         let mut copied = 0;
         let mut from = 0;
-        while let Some(found) = upper[from..].find(&needle) {
-            let start = from + found;
+        while let Some(start) = find_sid_text(bytes, needle, from) {
             let end = start + needle.len();
-            let before_ok = start == 0
-                || !upper.as_bytes()[start - 1].is_ascii_alphanumeric()
-                    && upper.as_bytes()[start - 1] != b'-';
-            let after_ok = upper
-                .as_bytes()
-                .get(end)
-                .is_none_or(|b| !b.is_ascii_alphanumeric());
+            let before_ok =
+                start == 0 || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'-';
+            let after_ok = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
             if before_ok && after_ok {
                 out.push_str(&text[copied..start]);
                 out.push_str(&self.new_text);
@@ -232,6 +239,26 @@ impl DomainSwap {
         out.push_str(&text[copied..]);
         Some(out)
     }
+}
+
+/// Where the SID text `needle` (`S-1-5-21-...`: letters only in its `S`) next starts in
+/// `bytes` at or after `from`, its `S` in either case. A scan for the `S` first, as most texts
+/// hold none, and no searcher to set up for each of the many short texts of a hive.
+fn find_sid_text(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let (_, tail) = needle.split_first()?;
+    let last_start = bytes.len().checked_sub(needle.len())?;
+    let mut at = from;
+    while at <= last_start {
+        let start = at
+            + bytes[at..=last_start]
+                .iter()
+                .position(|&b| b == b'S' || b == b's')?;
+        if bytes[start + 1..start + needle.len()] == *tail {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 #[cfg(test)]
