@@ -95,7 +95,7 @@ impl Hive {
         bytes: Vec<u8>,
         logs: &[(&str, &[u8])],
     ) -> Result<(Hive, ReplayReport)> {
-        let (recovered, report) = crate::log::replay(&bytes, logs)?;
+        let (recovered, report) = crate::log::replay_owned(bytes, logs)?;
         let mut hive = Hive::from_bytes(recovered)?;
         hive.note_log_sequence(report.max_log_sequence);
         Ok((hive, report))

@@ -88,7 +88,7 @@ pub(crate) fn load_hive(target: &mut dyn Target, path: &str) -> Result<Option<(H
         logs: log_paths.clone(),
         notes: Vec::new(),
     };
-    match Hive::from_bytes_with_logs(bytes.clone(), &logs) {
+    match Hive::from_bytes_with_logs(bytes, &logs) {
         Ok((hive, report)) => {
             status.was_dirty = report.was_dirty;
             status.recovered = report.recovered;
@@ -102,6 +102,8 @@ pub(crate) fn load_hive(target: &mut dyn Target, path: &str) -> Result<Option<(H
             Ok(Some((hive, status)))
         }
         Err(replay_error) => {
+            // Read again rather than held twice: a failed replay is rare, an 80 MiB hive is not.
+            let bytes = read_image_file(target, path, limits::HIVE)?.unwrap_or_default();
             let hive = Hive::from_bytes(bytes).map_err(|e| Error::from_hive(path, e))?;
             status.was_dirty = hive.was_dirty();
             status.recovered = !hive.was_dirty();

@@ -104,7 +104,13 @@ pub struct ReplayReport {
 /// are skipped with a note, as Windows skips them. Memory use is bounded by the input sizes: the
 /// hive never grows beyond its size plus the total size of the logs.
 pub fn replay(hive: &[u8], logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayReport)> {
-    let base = BaseBlock::parse(hive)?;
+    replay_owned(hive.to_vec(), logs)
+}
+
+/// [`replay`] of hive bytes the caller gives up: a hive that comes back unchanged (clean, or
+/// dirty with no log that applies) is the same buffer, not a copy of it.
+pub fn replay_owned(hive: Vec<u8>, logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayReport)> {
+    let base = BaseBlock::parse(&hive)?;
     if base.file_type() != base_block::FILE_TYPE_PRIMARY {
         return Err(Error::Unsupported(format!(
             "base block file type {} is not a primary hive file",
@@ -118,7 +124,7 @@ pub fn replay(hive: &[u8], logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayRep
     };
     if !report.was_dirty {
         report.recovered = true;
-        return Ok((hive.to_vec(), report));
+        return Ok((hive, report));
     }
 
     let mut usable = Vec::new();
@@ -133,7 +139,7 @@ pub fn replay(hive: &[u8], logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayRep
         total.saturating_add(log.len())
     });
     let mut replay = Replay {
-        image: hive.to_vec(),
+        image: hive.clone(),
         report,
         growth_limit,
         last: None,
@@ -164,7 +170,7 @@ pub fn replay(hive: &[u8], logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayRep
             stored: base.stored_checksum(),
             computed: base_block::checksum(base.bytes()),
         }),
-        None => match hive_bins_problem(hive) {
+        None => match hive_bins_problem(&hive) {
             None => {
                 report.notes.push(format!(
                     "no transaction log applies: the hive is returned unchanged, still dirty \
@@ -172,7 +178,7 @@ pub fn replay(hive: &[u8], logs: &[(&str, &[u8])]) -> Result<(Vec<u8>, ReplayRep
                     base.primary_sequence(),
                     base.secondary_sequence()
                 ));
-                Ok((hive.to_vec(), report))
+                Ok((hive, report))
             }
             Some(problem) => Err(Error::BadLog {
                 log: log_names(logs),
