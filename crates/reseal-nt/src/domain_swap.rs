@@ -24,6 +24,9 @@ pub struct DomainSwap {
     new: Sid,
     old_text: String,
     new_text: String,
+    /// The old domain's first number (`A` of `S-1-5-21-A-B-C`) in each form the swap finds it
+    /// in: 4 bytes little-endian, ASCII digits, UTF-16 LE digits.
+    first_number_forms: [Vec<u8>; 3],
 }
 
 impl DomainSwap {
@@ -41,6 +44,15 @@ impl DomainSwap {
             new: new.clone(),
             old_text: old.to_string(),
             new_text: new.to_string(),
+            first_number_forms: {
+                let first = old.sub_authorities.get(1).copied().unwrap_or_default();
+                let digits = first.to_string();
+                [
+                    first.to_le_bytes().to_vec(),
+                    digits.as_bytes().to_vec(),
+                    crate::utf16::encode_le(&digits),
+                ]
+            },
         })
     }
 
@@ -52,6 +64,17 @@ impl DomainSwap {
     /// The domain SID put in its place.
     pub fn new_sid(&self) -> &Sid {
         &self.new
+    }
+
+    /// `false` when `bytes` cannot hold the old domain's SID in any form the swap replaces
+    /// (binary, ASCII or UTF-16 text): each holds the domain's first number, looked for alone.
+    /// Most of a hive's values hold none, and are so passed over in one scan each.
+    pub fn may_appear_in(&self, bytes: &[u8]) -> bool {
+        !self.is_identity()
+            && self
+                .first_number_forms
+                .iter()
+                .any(|form| find_bytes(bytes, form, 0).is_some())
     }
 
     /// `true` when the swap changes nothing (the two SIDs are equal).
@@ -241,24 +264,34 @@ impl DomainSwap {
     }
 }
 
-/// Where the SID text `needle` (`S-1-5-21-...`: letters only in its `S`) next starts in
-/// `bytes` at or after `from`, its `S` in either case. A scan for the `S` first, as most texts
-/// hold none, and no searcher to set up for each of the many short texts of a hive.
-fn find_sid_text(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let (_, tail) = needle.split_first()?;
+/// Where `needle` next starts in `bytes` at or after `from`: a jump to each place its first
+/// byte is, then a comparison.
+fn find_bytes(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
     let last_start = bytes.len().checked_sub(needle.len())?;
     let mut at = from;
     while at <= last_start {
-        let start = at
-            + bytes[at..=last_start]
-                .iter()
-                .position(|&b| b == b'S' || b == b's')?;
-        if bytes[start + 1..start + needle.len()] == *tail {
+        let start = at + bytes[at..=last_start].iter().position(|&b| b == first)?;
+        if bytes[start + 1..start + needle.len()] == *rest {
             return Some(start);
         }
         at = start + 1;
     }
     None
+}
+
+/// Where the SID text `needle` (`S-1-5-21-...`: letters only in its `S`) next starts in
+/// `bytes` at or after `from`, its `S` in either case: the rest of it found, then the letter.
+fn find_sid_text(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let (_, tail) = needle.split_first()?;
+    let mut at = from;
+    loop {
+        let tail_at = find_bytes(bytes, tail, at + 1)?;
+        if matches!(bytes[tail_at - 1], b'S' | b's') {
+            return Some(tail_at - 1);
+        }
+        at = tail_at;
+    }
 }
 
 #[cfg(test)]

@@ -123,7 +123,8 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
             let value_type = value.value_type()?;
             let data = value.data()?;
             let swapped = swapped_data(value_type, &data, swap);
-            if swap.count_text_in_bytes(swapped.as_deref().unwrap_or(&data)) > 0 {
+            let kept = swapped.as_deref().unwrap_or(&data);
+            if swap.may_appear_in(kept) && swap.count_text_in_bytes(kept) > 0 {
                 findings.kept.push((path.clone(), name.clone()));
             }
             if let Some(data) = swapped {
@@ -170,6 +171,9 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
 /// data, as AppCompatCache holds paths) only when the new text has the same length, since
 /// the bytes after it cannot move. `None` when nothing changes.
 pub fn swapped_data(value_type: ValueType, data: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
+    if !swap.may_appear_in(data) {
+        return None;
+    }
     let mut swapped = data.to_vec();
     let mut changed = swap.swap_in_bytes(&mut swapped) > 0;
     let is_string = [
