@@ -307,6 +307,20 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_cannot_hold_the_old_sid_is_told_apart() {
+        let swap = swap();
+        let sid = Sid::parse("S-1-5-21-1111111111-2222222222-333333333-500").unwrap();
+        let mut binary = vec![7u8; 9];
+        binary.extend(sid.to_bytes());
+        assert!(swap.may_appear_in(&binary));
+        assert!(swap.may_appear_in(b"x s-1-5-21-1111111111-2222222222-333333333 y"));
+        assert!(swap.may_appear_in(&crate::utf16::encode_le(&sid.to_string())));
+        assert!(!swap.may_appear_in(b"S-1-5-21-4-55-666 and 111111111 (nine ones)"));
+        assert!(!swap.may_appear_in(&crate::utf16::encode_le("C:\\Windows\\System32")));
+        assert!(!swap.may_appear_in(&[]));
+    }
+
+    #[test]
     fn sids_in_the_domain_move_with_their_rid() {
         let swap = swap();
         let account = Sid::parse("S-1-5-21-1111111111-2222222222-333333333-1001").unwrap();
