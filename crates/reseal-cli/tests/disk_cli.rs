@@ -370,6 +370,7 @@ fn a_qcow2_overlay_of_every_format_holds_what_generalizing_in_place_writes() {
         ("vpc", "vhd", "subformat=dynamic,force_size=on"),
         ("vhdx", "vhdx", "subformat=dynamic"),
         ("qcow2", "qcow2", "compat=0.10"),
+        ("vmdk", "vmdk", "subformat=monolithicSparse"),
     ] {
         let image = dir.path().join(format!("base-{format}.{extension}"));
         let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
