@@ -194,6 +194,26 @@ fn check_new_sid(
     Ok(())
 }
 
+/// The uncompressed size of image 1's SOFTWARE hive in `wim`, the largest hive a run changes.
+fn software_size(wim: &Path) -> Result<u64, String> {
+    let path = "/Windows/System32/config/SOFTWARE";
+    let text = String::from_utf8_lossy(&crate::output_of(
+        Command::new("wimlib-imagex")
+            .arg("dir")
+            .arg(wim)
+            .arg("1")
+            .args(["--detailed", "--path", path]),
+    )?)
+    .into_owned();
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(" = ")?;
+            (key.trim() == "Uncompressed size")
+                .then(|| value.trim().trim_end_matches(" bytes").parse().ok())?
+        })
+        .ok_or_else(|| format!("{}: no size for {path}", wim.display()))
+}
+
 /// The peak-memory aim of issue #17 in KiB: 1.5 x the largest changed hive + 64 MiB.
 fn memory_aim_kib(largest_changed_bytes: u64) -> u64 {
     (largest_changed_bytes * 3 / 2 + (64 << 20)) >> 10

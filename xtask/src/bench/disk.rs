@@ -92,7 +92,7 @@ pub fn run(work: &Path) -> Result<(), String> {
     let reseal = super::release_reseal()?;
     let wim = windows_tree::tree_wim(work, size)?;
     let vhdx = disk_image(&wim, disk_gib)?;
-    let largest_hive = software_size(&wim)?;
+    let largest_hive = super::software_size(&wim)?;
     let scratch = work.join("disk-run");
     remove_if_present(&scratch)?;
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
@@ -291,26 +291,6 @@ fn newsid_side(reseal: &Path, vhdx: &Path, scratch: &Path) -> Side {
             Ok(Measured { cost, grown, load })
         }),
     }
-}
-
-/// The uncompressed size of the tree's SOFTWARE hive, the largest hive a run changes.
-fn software_size(wim: &Path) -> Result<u64, String> {
-    let path = "/Windows/System32/config/SOFTWARE";
-    let text = String::from_utf8_lossy(&crate::output_of(
-        Command::new("wimlib-imagex")
-            .arg("dir")
-            .arg(wim)
-            .arg("1")
-            .args(["--detailed", "--path", path]),
-    )?)
-    .into_owned();
-    text.lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(" = ")?;
-            (key.trim() == "Uncompressed size")
-                .then(|| value.trim().trim_end_matches(" bytes").parse().ok())?
-        })
-        .ok_or_else(|| format!("{}: no size for {path}", wim.display()))
 }
 
 /// The VHDX converted to `container`'s format beside it, once (the VHDX itself for VHDX).

@@ -102,7 +102,7 @@ pub fn run(work: &Path) -> Result<(), String> {
         );
     }
     let ratio = all.cost.seconds / one.cost.seconds;
-    let largest = software_size(&editions)?;
+    let largest = super::software_size(&editions)?;
     let limit = super::memory_aim_kib(largest);
     println!("\nAgainst the aims:\n");
     println!(
@@ -120,25 +120,6 @@ pub fn run(work: &Path) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// The uncompressed size of image 1's SOFTWARE hive, the largest hive the editions change.
-fn software_size(wim: &Path) -> Result<u64, String> {
-    let text = String::from_utf8_lossy(&output_of(
-        Command::new("wimlib-imagex")
-            .arg("dir")
-            .arg(wim)
-            .arg("1")
-            .args(["--detailed", "--path", SOFTWARE]),
-    )?)
-    .into_owned();
-    text.lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once(" = ")?;
-            (key.trim() == "Uncompressed size")
-                .then(|| value.trim().trim_end_matches(" bytes").parse().ok())?
-        })
-        .ok_or_else(|| format!("{}: no size for {SOFTWARE}", wim.display()))
 }
 
 /// The cached six-image WIM made from `tree_wim`, built when missing.
