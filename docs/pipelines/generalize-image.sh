@@ -3,9 +3,9 @@
 #
 #   generalize-image.sh IMAGE [RESULT.json] [-- RESEAL-OPTIONS...]
 #
-# IMAGE is a .vhdx/.vhd/raw disk, a .wim or a directory. The generalize document (--json) goes to
-# RESULT.json (default: IMAGE.reseal.json). Exits with reseal's code: 0 done, 3 refused by a
-# check, 4 damaged input, 5 not armed afterwards (see docs/exit-codes.md).
+# IMAGE is a disk image (VHDX, VHD, qcow2, VMDK or raw), a .wim or a directory. The generalize
+# document (--json) goes to RESULT.json (default: IMAGE.reseal.json). Exits with reseal's code:
+# 0 done, 3 refused by a check, 4 damaged input, 5 not armed afterwards (see docs/exit-codes.md).
 set -euo pipefail
 
 image=${1:?usage: generalize-image.sh IMAGE [RESULT.json] [-- RESEAL-OPTIONS...]}

@@ -57,7 +57,7 @@ fn strings(value: &Yaml) -> Vec<String> {
 }
 
 #[test]
-fn packer_post_processor_script_generalizes_and_verifies_a_vhdx() {
+fn packer_post_processor_script_generalizes_and_verifies_every_disk_format() {
     let dir = tempfile::tempdir().unwrap();
     let disk = sample_disk(dir.path(), Container::Vhdx);
     let output = run_script("docs/pipelines/generalize-image.sh", &[&disk]);
@@ -91,6 +91,16 @@ fn packer_post_processor_script_generalizes_and_verifies_a_vhdx() {
     assert_eq!(code(&named), 0, "{}", text(&named));
     let document = read_json(&raw_dir.path().join("raw.json"));
     assert!(document.to_string().contains("LAB-07"), "{document}");
+
+    // What the QEMU and Proxmox builders leave by default (qcow2), and vSphere's VMDK.
+    for container in [Container::Qcow2, Container::Vmdk] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = sample_disk(dir.path(), container);
+        let output = run_script("docs/pipelines/generalize-image.sh", &[&disk]);
+        assert_eq!(code(&output), 0, "{container:?}: {}", text(&output));
+        assert!(text(&output).contains("armed"), "{}", text(&output));
+        reseal_testutil::ntfs_image::assert_qemu_img_check_clean(&disk);
+    }
 
     let packer = std::fs::read_to_string(
         workspace_root().join("docs/pipelines/packer-post-processor.pkr.hcl"),
