@@ -1,6 +1,6 @@
 # A Packer build that generalizes the disk it made, offline, instead of running Sysprep inside the
 # guest before shutdown. Hyper-V (hyperv-iso) writes a VHDX; the QEMU builder with format = "raw"
-# writes a raw disk, which reseal reads as well (qcow2 is not read yet). The sources are the ones
+# writes a raw disk, or qcow2 by default; reseal reads all three, and VMDK. The sources are the ones
 # of your template; only the post-processor is reseal's.
 
 variable "output_directory" {

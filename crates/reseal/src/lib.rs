@@ -1,7 +1,7 @@
 //! reseal: offline Sysprep. Generalizes a Windows image without booting it.
 //!
 //! The flow: [`open_target`] gives a [`Target`] (a directory, one image of a WIM file, or the
-//! Windows volume of a VHD, VHDX or raw disk image);
+//! Windows volume of a raw, VHD, VHDX, qcow2 or VMDK disk image);
 //! [`plan`] validates the image and asks each [`Provider`] for its changes; [`apply`] writes them
 //! all-or-nothing, in one transaction of the target; [`generalize`] does both, reading each hive
 //! once. [`recover`] finishes or discards a run that was interrupted.
