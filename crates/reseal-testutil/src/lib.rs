@@ -109,19 +109,13 @@ pub fn hivex_tree(path: &Path) -> HivexKey {
 
 /// Like [`hivex_tree`] for hive bytes in memory (written to a temporary file first).
 pub fn hivex_tree_of_bytes(bytes: &[u8]) -> HivexKey {
-    let dir = std::env::temp_dir().join(format!("reseal-hivex-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("hive-{:x}", fxhash(bytes)));
-    std::fs::write(&path, bytes).unwrap();
-    let tree = hivex_tree(&path);
-    let _ = std::fs::remove_file(&path);
-    tree
-}
-
-fn fxhash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    // A file of its own for each call: tests running at once may dump the same bytes.
+    let mut file = tempfile::Builder::new()
+        .prefix("reseal-hivex-")
+        .tempfile()
+        .unwrap();
+    std::io::Write::write_all(&mut file, bytes).unwrap();
+    hivex_tree(file.path())
 }
 
 /// A writable copy of the repository's `fixtures/sample.wim` (made by `cargo xtask fixtures`) as
