@@ -75,6 +75,17 @@ fn overlay_bytes(
     let cluster_size = 1u64 << CLUSTER_BITS;
     let l2_entries = cluster_size / 8;
     let l1_entries = size.div_ceil(cluster_size).div_ceil(l2_entries);
+    if l1_entries * 8 > super::MAX_L1_BYTES {
+        return Err(Error::unsupported(
+            path,
+            "qcow2 L1 table",
+            format!(
+                "a {size}-byte disk needs an L1 table of {} bytes, more than qemu's limit of {} bytes",
+                l1_entries * 8,
+                super::MAX_L1_BYTES
+            ),
+        ));
+    }
     let l1_clusters = (l1_entries * 8).div_ceil(cluster_size).max(1);
     let format_name = qemu_format_name(backing_format).as_bytes();
     let padded = |length: usize| length.div_ceil(8) * 8;
@@ -146,5 +157,12 @@ mod tests {
     fn a_name_longer_than_qemu_reads_is_refused() {
         let name = "n".repeat(1024);
         assert!(overlay_bytes(Path::new("x.qcow2"), 1 << 20, &name, Format::Raw).is_err());
+    }
+
+    #[test]
+    fn an_overlay_past_qemus_l1_limit_is_refused_before_it_is_made() {
+        // 2^60 bytes need a 16 GiB L1 table.
+        let refused = overlay_bytes(Path::new("x.qcow2"), 1 << 60, "base.raw", Format::Raw);
+        assert!(refused.is_err_and(|e| e.to_string().contains("limit")));
     }
 }

@@ -289,11 +289,15 @@ impl Refcounts {
         };
         let table_start = start + blocks;
         let end = table_start + table_clusters;
-        if table_clusters > u64::from(u32::MAX) || end.checked_mul(cluster_size).is_none() {
+        if table_clusters.saturating_mul(cluster_size) > MAX_TABLE_BYTES
+            || end.checked_mul(cluster_size).is_none()
+        {
             return Err(Error::unsupported(
                 &self.path,
                 "qcow2 refcount table",
-                format!("a refcount table of {table_entries} entries is larger than qcow2 allows"),
+                format!(
+                    "a refcount table of {table_entries} entries is larger than qemu opens ({MAX_TABLE_BYTES} bytes)"
+                ),
             ));
         }
         let mut table = self.table.clone();

@@ -23,6 +23,9 @@ const COMPRESSION_DEFLATE: u16 = 1;
 /// Grains larger than this (in sectors) are refused: 2 MiB, well past any writer's.
 const MAX_GRAIN_SECTORS: u64 = 4096;
 const MAX_GTES_PER_GT: u32 = 1 << 16;
+/// The largest grain directory read: 8 Mi tables, 256 TiB of disk at the usual 64 KiB grains
+/// and 512-entry tables, past VMware's 62 TiB limit.
+const MAX_DIRECTORY_BYTES: u64 = 32 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SparseHeader {
@@ -131,6 +134,15 @@ impl SparseHeader {
             return Err(corrupt(format!(
                 "the capacity {} overflows",
                 header.capacity
+            )));
+        }
+        // Checked before the directory is read into memory: a sparse file can claim any length.
+        let directory_bytes = header.grain_tables().saturating_mul(4);
+        if directory_bytes > MAX_DIRECTORY_BYTES {
+            return Err(corrupt(format!(
+                "a capacity of {} sectors in tables of {} grains of {} sectors needs a grain \
+                 directory of {directory_bytes} bytes, more than the {MAX_DIRECTORY_BYTES} read",
+                header.capacity, header.gtes_per_gt, header.grain_size
             )));
         }
         Ok(header)
