@@ -130,7 +130,7 @@ pub enum DiskError {
     /// The image cannot be the parent of a child of the format the child's name asks for
     /// (a VHD or VHDX child needs a parent of its own format; any image can back a qcow2 one).
     #[error("{}: a {} image cannot be the parent of the {} child {}", .image.display(),
-        format_name(*.image_format), format_name(*.wanted), .child.display())]
+        .image_format.name(), .wanted.name(), .child.display())]
     OutputDiffFormat {
         image: PathBuf,
         child: PathBuf,
@@ -707,11 +707,6 @@ fn child_format(child: &Path) -> Option<Format> {
         "qcow2" => Some(Format::Qcow2),
         _ => None,
     }
-}
-
-/// The name people use for a container format.
-pub fn format_name(format: Format) -> &'static str {
-    format.name()
 }
 
 fn no_windows(

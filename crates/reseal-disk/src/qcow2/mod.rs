@@ -437,10 +437,6 @@ impl Qcow2 {
     /// A new host cluster holding `content`, counted once: written, then its refcount.
     fn append_cluster(&mut self, content: &[u8]) -> Result<u64> {
         let host = self.refcounts.reserve_cluster(&mut *self.file)?;
-        // The refcount table may have moved to make room.
-        let (table_offset, table_length) = self.refcounts.table_extent();
-        self.header.refcount_table_offset = table_offset;
-        self.header.refcount_table_clusters = (table_length >> self.header.cluster_bits) as u32;
         self.file.write_at(host, content)?;
         self.file.sync()?;
         self.refcounts

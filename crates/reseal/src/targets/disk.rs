@@ -357,7 +357,7 @@ fn from_windows_disk(error: DiskError, image: &Path) -> Error {
                 format!(
                     "{} is a {} image, which needs {needed}",
                     image.display(),
-                    reseal_ntfs::windows_disk::format_name(image_format)
+                    image_format.name()
                 ),
             )
         }
