@@ -16,7 +16,7 @@ use reseal_hive::{Hive, ValueType};
 use super::measure::measure;
 use super::wim::{keep_fastest, verdict, Side};
 use super::windows_tree::{self, TreeSize};
-use super::{file_size, fresh_copy, load_average, mib, output_of};
+use super::{file_size, fresh_copy, load_average, mib};
 use crate::remove_if_present;
 
 /// The aim of issue #17: every image in at most this many times one image's time.
@@ -152,14 +152,7 @@ fn editions_wim(tree_wim: &Path) -> Result<PathBuf, String> {
                 .arg(name),
         )?;
     }
-    let software = output_of(
-        Command::new("wimlib-imagex")
-            .arg("extract")
-            .arg(tree_wim)
-            .arg("1")
-            .arg(SOFTWARE)
-            .args(["--to-stdout", "--no-globs"]),
-    )?;
+    let software = super::wim::extract(tree_wim, SOFTWARE)?;
     for (number, (name, edition)) in EDITIONS.iter().enumerate().skip(1) {
         let hive_path = staging.join(format!("SOFTWARE-{edition}"));
         let mut hive =

@@ -101,28 +101,17 @@ pub fn run(work: &Path) -> Result<(), String> {
             Some(&commands),
             &scratch,
         )?;
-        let side = Side {
-            cost,
-            grown: file_size(&update_copy)? as i64 - source_size as i64,
-            load: load_average(),
-            budget: None,
-        };
+        let side = Side::new(cost, file_size(&update_copy)? as i64 - source_size as i64);
         if run == 0 {
             // The update must give the image reseal gave, or it is not the same work.
-            let ours = Listing::of(&reseal_copy)?;
-            same_result = Some(ours.differences(&Listing::of(&update_copy)?));
+            same_result = Some(after.differences(&Listing::of(&update_copy)?));
         }
         keep_fastest(&mut fastest_update, side);
 
         fresh_copy(&source, &newsid_copy)?;
         let old_sid = super::machine_sid(&reseal, &newsid_copy, None)?;
         let cost = measure(&reseal, &[&"newsid", &newsid_copy], None, &scratch)?;
-        let side = Side {
-            cost,
-            grown: file_size(&newsid_copy)? as i64 - source_size as i64,
-            load: load_average(),
-            budget: None,
-        };
+        let side = Side::new(cost, file_size(&newsid_copy)? as i64 - source_size as i64);
         super::check_new_sid(&reseal, &newsid_copy, None, &old_sid)?;
         keep_fastest(&mut fastest_newsid, side);
     }
@@ -489,7 +478,7 @@ fn header(wim: &Path) -> Result<String, String> {
 }
 
 /// The contents of `path` in image 1 of `wim`.
-fn extract(wim: &Path, path: &str) -> Result<Vec<u8>, String> {
+pub(super) fn extract(wim: &Path, path: &str) -> Result<Vec<u8>, String> {
     output_of(
         Command::new("wimlib-imagex")
             .arg("extract")
