@@ -16,7 +16,6 @@ pub const TASKS_DIR: &str = r"Windows\System32\Tasks";
 /// How deep task folders may nest before the scan refuses to go further (Task Scheduler's own
 /// folders are two or three levels deep).
 const MAX_DEPTH: usize = 64;
-const UTF16_BOM: [u8; 2] = [0xFF, 0xFE];
 const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 /// Plans the rewrite of every task file that names the old domain of `swap`.
@@ -55,13 +54,13 @@ pub fn plan_task_files(
 /// encoding (UTF-16 LE with its byte-order mark, or UTF-8 with or without one); `None` when
 /// nothing changes or the bytes are not text in one of these encodings.
 pub fn swapped_text_file(contents: &[u8], swap: &DomainSwap) -> Option<Vec<u8>> {
-    if let Some(body) = contents.strip_prefix(&UTF16_BOM) {
+    if let Some(body) = contents.strip_prefix(&utf16::BOM) {
         if body.len() % 2 != 0 {
             return None;
         }
         let text = utf16::decode_le(body).ok()?;
         let swapped = swap.swap_in_text(&text)?;
-        return Some([UTF16_BOM.as_slice(), &utf16::encode_le(&swapped)].concat());
+        return Some(utf16::encode_le_with_bom(&swapped));
     }
     let (bom, body) = match contents.strip_prefix(&UTF8_BOM) {
         Some(body) => (UTF8_BOM.as_slice(), body),
@@ -89,12 +88,12 @@ mod tests {
     fn task_xml_keeps_its_encoding() {
         let xml = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n<Task><Principals><Principal \
                    id=\"Author\"><UserId>S-1-5-21-1-2-3-1001</UserId></Principal></Principals></Task>";
-        let file = [UTF16_BOM.as_slice(), &utf16::encode_le(xml)].concat();
+        let file = [utf16::BOM.as_slice(), &utf16::encode_le(xml)].concat();
         let swapped = swapped_text_file(&file, &swap()).unwrap();
         assert_eq!(
             swapped,
             [
-                UTF16_BOM.as_slice(),
+                utf16::BOM.as_slice(),
                 &utf16::encode_le(&xml.replace("S-1-5-21-1-2-3-", "S-1-5-21-1000-2000-3000-"))
             ]
             .concat()

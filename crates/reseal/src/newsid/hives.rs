@@ -123,8 +123,9 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
             let value_type = value.value_type()?;
             let data = value.data()?;
             let swapped = swapped_data(value_type, &data, swap);
+            // With the new SID's text as long as the old, swapped_data replaced every match.
             let kept = swapped.as_deref().unwrap_or(&data);
-            if swap.may_appear_in(kept) && swap.count_text_in_bytes(kept) > 0 {
+            if !swap.text_keeps_length() && swap.count_text_in_bytes(kept) > 0 {
                 findings.kept.push((path.clone(), name.clone()));
             }
             if let Some(data) = swapped {
