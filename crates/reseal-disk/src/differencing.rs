@@ -60,6 +60,10 @@ impl ParentRecord {
 /// [`crate::vhd::create_differencing`] and [`crate::vhdx::create_differencing`] do. The
 /// child's identifiers and times (a VHD's unique id and timestamp; a VHDX's GUIDs, those of
 /// its first write session too; a VMDK's CID) come from `entropy`.
+///
+/// The child is taken to be unused until it is complete (made under a temporary name and
+/// linked to its own afterwards, as [`PARTIAL_SUFFIX`] says): its writes are not flushed one
+/// by one in the order a crash-safe update needs, only all together by the device's `flush`.
 pub fn create_child(
     record: &ParentRecord,
     parent_path: &Path,
@@ -70,12 +74,12 @@ pub fn create_child(
     match &record.0 {
         Kind::Vhd(record) => {
             vhd::create_differencing_child(record, parent_path, child_path, &entropy)?;
-            let file = Box::new(LocalFile::open(child_path, true)?);
+            let file = Box::new(LocalFile::open_unpublished(child_path)?);
             Ok(Box::new(vhd::Vhd::open_with_parent(file, parent)?))
         }
         Kind::Vhdx(record) => {
             vhdx::create_differencing_child(record, parent_path, child_path, &entropy)?;
-            let file = Box::new(LocalFile::open(child_path, true)?);
+            let file = Box::new(LocalFile::open_unpublished(child_path)?);
             let mut child = vhdx::Vhdx::open_with_parent(file, parent)?;
             child.set_write_entropy(entropy);
             Ok(Box::new(child))
@@ -95,7 +99,7 @@ pub fn create_child(
                 extent_name,
                 &entropy,
             )?;
-            let file = Box::new(LocalFile::open(child_path, true)?);
+            let file = Box::new(LocalFile::open_unpublished(child_path)?);
             let mut child = vmdk::Vmdk::open_with_parent(file, parent)?;
             child.set_write_entropy(entropy);
             Ok(Box::new(child))
@@ -107,7 +111,8 @@ pub fn create_child(
 /// `parent_path` (of `parent_format`: any format qcow2 can back onto), and opens it for writing
 /// with `parent` (that image, already open) as its backing device. The overlay records the
 /// backing file's format and its name: the bare file name when the overlay is in the same
-/// directory, else its absolute path ([`qcow2::create::backing_name_for`]).
+/// directory, else its absolute path ([`qcow2::create::backing_name_for`]). Like
+/// [`create_child`], the overlay is taken to be unused until it is complete.
 pub fn create_qcow2_overlay(
     parent_format: Format,
     parent_path: &Path,
@@ -116,7 +121,7 @@ pub fn create_qcow2_overlay(
 ) -> Result<Box<dyn BlockDevice>> {
     let name = qcow2::create::backing_name_for(parent_path, child_path)?;
     qcow2::create::create_overlay(child_path, parent.len(), &name, parent_format)?;
-    let file = Box::new(LocalFile::open(child_path, true)?);
+    let file = Box::new(LocalFile::open_unpublished(child_path)?);
     Ok(Box::new(qcow2::Qcow2::open_over_backing(
         file,
         parent,

@@ -36,6 +36,13 @@ pub trait ImageFile: Send {
     }
     /// Makes every completed write durable.
     fn sync(&mut self) -> Result<()>;
+    /// Makes every completed write durable before any later one: the flush between two steps
+    /// of a crash-safe update (data before the table entry that points to it). A file nobody
+    /// uses yet ([`LocalFile::open_unpublished`]) skips it: a crash leaves it unused whatever
+    /// order its writes reached the disk in, and its final [`ImageFile::sync`] flushes them all.
+    fn order_writes(&mut self) -> Result<()> {
+        self.sync()
+    }
     fn is_writable(&self) -> bool;
 }
 
@@ -61,6 +68,9 @@ impl<F: ImageFile + ?Sized> ImageFile for Box<F> {
     fn sync(&mut self) -> Result<()> {
         (**self).sync()
     }
+    fn order_writes(&mut self) -> Result<()> {
+        (**self).order_writes()
+    }
     fn is_writable(&self) -> bool {
         (**self).is_writable()
     }
@@ -72,6 +82,8 @@ pub struct LocalFile {
     path: PathBuf,
     len: u64,
     writable: bool,
+    /// Not yet linked under the name it is used by (a new child made under a temporary name).
+    unpublished: bool,
 }
 
 impl LocalFile {
@@ -112,6 +124,17 @@ impl LocalFile {
             path: path.to_path_buf(),
             len,
             writable,
+            unpublished: false,
+        })
+    }
+
+    /// Opens for writing a file that nothing uses until it is complete, such as a new
+    /// differencing child made under a temporary name and linked to its own once written: its
+    /// writes need no flush between them ([`ImageFile::order_writes`]), only the final one.
+    pub fn open_unpublished(path: &Path) -> Result<Self> {
+        Ok(LocalFile {
+            unpublished: true,
+            ..LocalFile::open(path, true)?
         })
     }
 
@@ -129,6 +152,7 @@ impl LocalFile {
             path: path.to_path_buf(),
             len: 0,
             writable: true,
+            unpublished: false,
         })
     }
 }
@@ -191,6 +215,13 @@ impl ImageFile for LocalFile {
         self.file
             .sync_all()
             .map_err(|e| Error::io(&self.path, "cannot flush", e))
+    }
+
+    fn order_writes(&mut self) -> Result<()> {
+        if self.unpublished {
+            return Ok(());
+        }
+        self.sync()
     }
 
     fn is_writable(&self) -> bool {

@@ -427,7 +427,7 @@ impl Qcow2 {
         if !self.autoclear_cleared && self.header.autoclear_features != 0 {
             self.file
                 .write_at(header::AUTOCLEAR_FEATURES_OFFSET, &0u64.to_be_bytes())?;
-            self.file.sync()?;
+            self.file.order_writes()?;
             self.header.autoclear_features = 0;
         }
         self.autoclear_cleared = true;
@@ -438,17 +438,17 @@ impl Qcow2 {
     fn append_cluster(&mut self, content: &[u8]) -> Result<u64> {
         let host = self.refcounts.reserve_cluster(&mut *self.file)?;
         self.file.write_at(host, content)?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         self.refcounts
             .set(&mut *self.file, host >> self.header.cluster_bits, 1)?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         Ok(host)
     }
 
     fn write_l1_entry(&mut self, l1_index: usize, entry: L1Entry) -> Result<()> {
         let at = self.header.l1_table_offset + 8 * l1_index as u64;
         self.file.write_at(at, &entry.to_raw().to_be_bytes())?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         self.l1[l1_index] = entry;
         Ok(())
     }
@@ -487,7 +487,7 @@ impl Qcow2 {
         if entry.l2_offset != 0 {
             self.refcounts
                 .add(&mut *self.file, entry.l2_offset >> cluster_bits, -1)?;
-            self.file.sync()?;
+            self.file.order_writes()?;
         }
         Ok(new_offset)
     }
@@ -520,7 +520,7 @@ impl Qcow2 {
         }
         let at = index * self.layout.entry_size() as usize;
         self.file.write_at(l2_offset + at as u64, &bytes)?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         let table = self.l2_table(l2_offset)?;
         table[at..at + bytes.len()].copy_from_slice(&bytes);
         Ok(())
@@ -558,7 +558,7 @@ impl Qcow2 {
                 copied: true,
             } if host != 0 => {
                 self.file.write_at(host, &content)?;
-                self.file.sync()?;
+                self.file.order_writes()?;
                 self.layout.allocated(host)
             }
             _ => {

@@ -242,12 +242,12 @@ impl Refcounts {
                     block[end - 1] = 1;
                 }
                 file.write_at(offset, &block)?;
-                file.sync()?;
+                file.order_writes()?;
                 file.write_at(
                     self.table_offset + 8 * table_index as u64,
                     &offset.to_be_bytes(),
                 )?;
-                file.sync()?;
+                file.order_writes()?;
                 self.table[table_index] = offset;
                 self.blocks.insert(offset, block);
                 continue;
@@ -327,11 +327,11 @@ impl Refcounts {
             entry.copy_from_slice(&offset.to_be_bytes());
         }
         file.write_at(table_offset, &table_bytes)?;
-        file.sync()?;
+        file.order_writes()?;
         let mut header_fields = table_offset.to_be_bytes().to_vec();
         header_fields.extend_from_slice(&(table_clusters as u32).to_be_bytes());
         file.write_at(REFCOUNT_TABLE_HEADER_OFFSET, &header_fields)?;
-        file.sync()?;
+        file.order_writes()?;
         let (old_offset, old_length) = self.table_extent();
         self.table = table;
         self.table_offset = table_offset;
@@ -341,7 +341,7 @@ impl Refcounts {
         for cluster in old_first..old_first + old_length.div_ceil(cluster_size) {
             self.add(file, cluster, -1)?;
         }
-        file.sync()
+        file.order_writes()
     }
 
     /// Every refcount block's offset, for the consistency check.

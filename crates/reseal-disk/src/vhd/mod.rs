@@ -405,7 +405,7 @@ impl Sparse {
             block_offset,
             vec![bitmap_byte; self.bitmap_size as usize],
         )?;
-        file.sync()?;
+        file.order_writes()?;
         let entry_offset = self.header.table_offset + block as u64 * 4;
         file.write_at(entry_offset, &(sector as u32).to_be_bytes())?;
         self.bat[block] = sector as u32;

@@ -293,7 +293,7 @@ impl Vhdx {
         let slot = 1 - self.current_slot;
         self.file
             .write_at(HEADER_OFFSETS[slot], &header.to_bytes())?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         self.header = header;
         self.current_slot = slot;
         self.write_session_started = true;
@@ -324,14 +324,14 @@ impl Vhdx {
                 let bitmap_index = self.geometry.bitmap_index(block);
                 if self.bat[bitmap_index].state() != bat::SECTOR_BITMAP_PRESENT {
                     let bitmap_offset = self.append_block(MIB)?;
-                    self.file.sync()?;
+                    self.file.order_writes()?;
                     self.set_bat_entry(
                         bitmap_index,
                         BatEntry::new(bat::SECTOR_BITMAP_PRESENT, bitmap_offset),
                     )?;
                 }
                 let offset = self.append_block(self.geometry.block_size)?;
-                self.file.sync()?;
+                self.file.order_writes()?;
                 // No bitmap bit is set yet, so the block still shows the parent.
                 let entry = BatEntry::new(bat::PARTIALLY_PRESENT, offset);
                 self.set_bat_entry(index, entry)?;
@@ -341,7 +341,7 @@ impl Vhdx {
                 // Absent, zero, unmapped or undefined: all read as zeros, like a new block.
                 let offset = self.append_block(self.geometry.block_size)?;
                 self.file.write_at(offset + in_block, data)?;
-                self.file.sync()?;
+                self.file.order_writes()?;
                 self.set_bat_entry(index, BatEntry::new(bat::FULLY_PRESENT, offset))
             }
         }

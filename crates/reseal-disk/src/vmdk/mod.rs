@@ -447,7 +447,7 @@ impl Vmdk {
             DescriptorHome::None => {}
             DescriptorHome::File(file) => {
                 file.write_at(digits_at, text.as_bytes())?;
-                file.sync()?;
+                file.order_writes()?;
             }
             DescriptorHome::Embedded(at) => {
                 let at = *at + digits_at;
@@ -457,7 +457,7 @@ impl Vmdk {
                 }) = self.extents.first_mut()
                 {
                     sparse.file.write_at(at, text.as_bytes())?;
-                    sparse.file.sync()?;
+                    sparse.file.order_writes()?;
                 }
             }
         }
