@@ -467,6 +467,94 @@ fn a_crash_at_any_write_of_an_allocation_leaves_old_or_new_data() {
     }
 }
 
+/// Clears grain directory entry `table` (and its redundant copy) of a monolithicSparse VMDK,
+/// as writers that make grain tables only when first needed leave it; the table must map no
+/// grain, so the disk reads the same.
+fn clear_directory_entry(image: &Path, table: usize) {
+    let mut bytes = std::fs::read(image).unwrap();
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let per_table = u32_at(&bytes, 44) as usize;
+    for directory in [u64_at(&bytes, 48), u64_at(&bytes, 56)] {
+        let entry = directory as usize * 512 + 4 * table;
+        let table_at = u32_at(&bytes, entry) as usize * 512;
+        assert!(table_at != 0, "qemu made grain table {table}");
+        assert!(bytes[table_at..table_at + 4 * per_table]
+            .iter()
+            .all(|&b| b == 0));
+        bytes[entry..entry + 4].fill(0);
+    }
+    std::fs::write(image, &bytes).unwrap();
+}
+
+#[test]
+fn a_write_where_the_grain_directory_has_no_table_adds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // 96 MiB: grain tables of 32 MiB each; the data (and so the grains) lie in the first one
+    // and at the very end (the backup GPT), so the middle table maps nothing.
+    let raw = gpt_raw_disk(dir.path(), 96, 20, 51);
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let pristine = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "no-table");
+    clear_directory_entry(&pristine, 1);
+    assert_check_clean(&pristine, "the cleared entry");
+    assert!(qemu_read_raw(&pristine, "vmdk") == raw_bytes);
+    let writes = vec![((40 << 20) - 300, pseudo_random(70_000, 8))];
+    let mut expected = raw_bytes.clone();
+    apply(&mut expected, &writes);
+    let expected_raw = dir.path().join("expected.raw");
+    std::fs::write(&expected_raw, &expected).unwrap();
+    let mut allowed = 0;
+    loop {
+        let image = dir.path().join("no-table-crash.vmdk");
+        std::fs::copy(&pristine, &image).unwrap();
+        let mut disk = open_file(Box::new(FailingFile::new(&image, allowed, true))).unwrap();
+        let crashed = writes
+            .iter()
+            .any(|(offset, data)| disk.write_at(*offset, data).is_err());
+        drop(disk);
+        let what = format!("crash after {allowed} writes");
+        assert_check_clean(&image, &what);
+        let after = qemu_read_raw(&image, "vmdk");
+        assert!(
+            read_all(&mut *open(&image).unwrap()) == after,
+            "{what}: qemu and we agree"
+        );
+        if !crashed {
+            assert!(after == expected, "every write done");
+            assert!(qemu_compare(&image, &expected_raw));
+            let bytes = std::fs::read(&image).unwrap();
+            let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+            let (primary, redundant) = (
+                u32_at(u64_at(56) as usize * 512 + 4) as usize * 512,
+                u32_at(u64_at(48) as usize * 512 + 4) as usize * 512,
+            );
+            assert!(primary != 0 && redundant != 0 && primary != redundant);
+            assert_eq!(
+                bytes[primary..primary + 2048],
+                bytes[redundant..redundant + 2048]
+            );
+            break;
+        }
+        assert!(allowed < 100, "the write never completed");
+        // Each new grain holds all old (zeros) or all new bytes; nothing else changes.
+        for grain in after
+            .chunks(64 << 10)
+            .zip(expected.chunks(64 << 10))
+            .zip(raw_bytes.chunks(64 << 10))
+        {
+            let ((after, new), old) = grain;
+            assert!(
+                after == old || after == new,
+                "{what}: a grain neither old nor new"
+            );
+        }
+        allowed += 1;
+    }
+    // Two tables (primary and redundant), then the grains and their entries.
+    assert!(allowed > 6, "the write made tables ({allowed} file writes)");
+}
+
 #[test]
 fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -188,33 +188,18 @@ impl SparseExtent {
     /// Appends `content` (one whole grain) at the end of the file and points grain `grain` at
     /// it: the data, then the grain table entry, then its redundant copy, each flushed, so a
     /// crash leaves the old mapping, or the new one with its data, and at worst a leaked grain.
+    /// A grain whose directory entry is 0 first gets a grain table ([`Self::add_table`]).
     pub fn allocate(&mut self, grain: u64, content: &[u8]) -> Result<()> {
         let (table_index, entry_index) = self.position(grain);
-        let table_sector = self.directory[table_index];
-        if table_sector == 0 {
-            return Err(Error::unsupported(
-                self.file.path(),
-                "VMDK grain directory",
-                format!(
-                    "grain {grain} has no grain table (directory entry {table_index} is 0); this writer fills only grain tables that exist, as qemu does"
-                ),
-            ));
+        if self.directory[table_index] == 0 {
+            self.add_table(table_index)?;
         }
-        let host = self.file.len().div_ceil(512) * 512;
-        let sector = u32::try_from(host / 512).map_err(|_| {
-            Error::unsupported(
-                self.file.path(),
-                "VMDK grain table",
-                format!(
-                    "a new grain at offset {host} lies past what a 32-bit sector number reaches"
-                ),
-            )
-        })?;
-        self.file.write_at(host, content)?;
-        self.file.sync()?;
+        let table_sector = self.directory[table_index];
+        let sector = self.append(content, "VMDK grain")?;
+        self.file.order_writes()?;
         let entry_at = u64::from(table_sector) * 512 + entry_index as u64 * 4;
         self.file.write_at(entry_at, &sector.to_le_bytes())?;
-        self.file.sync()?;
+        self.file.order_writes()?;
         let redundant_sector = self
             .redundant_directory
             .as_ref()
@@ -222,11 +207,54 @@ impl SparseExtent {
         if redundant_sector != 0 {
             let redundant_at = u64::from(redundant_sector) * 512 + entry_index as u64 * 4;
             self.file.write_at(redundant_at, &sector.to_le_bytes())?;
-            self.file.sync()?;
+            self.file.order_writes()?;
         }
         if let Some(table) = self.table(table_index)? {
             table[entry_index] = sector;
         }
         Ok(())
+    }
+
+    /// Gives directory entry `table_index` a grain table of zeros (all its grains unallocated,
+    /// as the entry 0 said), appended at the end of the file, and the redundant directory one
+    /// of its own: each table written and flushed before the directory entry that points to
+    /// it, so a crash leaves the entry 0 or pointing at zeros, which read alike. qemu and
+    /// VMware make every table when they make the disk; other writers may leave entries 0.
+    fn add_table(&mut self, table_index: usize) -> Result<()> {
+        let zeros = vec![0u8; self.header.gtes_per_gt as usize * 4];
+        let directories = [
+            (self.header.gd_offset, false),
+            (self.header.rgd_offset, true),
+        ];
+        for (directory_sector, redundant) in directories {
+            if redundant && self.redundant_directory.is_none() {
+                continue;
+            }
+            let sector = self.append(&zeros, "VMDK grain table")?;
+            self.file.order_writes()?;
+            let entry_at = directory_sector * 512 + table_index as u64 * 4;
+            self.file.write_at(entry_at, &sector.to_le_bytes())?;
+            self.file.order_writes()?;
+            match (redundant, self.redundant_directory.as_mut()) {
+                (true, Some(directory)) => directory[table_index] = sector,
+                _ => self.directory[table_index] = sector,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `content` at the first sector boundary at or after the end of the file and
+    /// returns that sector.
+    fn append(&mut self, content: &[u8], structure: &'static str) -> Result<u32> {
+        let host = self.file.len().div_ceil(512) * 512;
+        let sector = u32::try_from(host / 512).map_err(|_| {
+            Error::unsupported(
+                self.file.path(),
+                structure,
+                format!("offset {host} lies past what a 32-bit sector number reaches"),
+            )
+        })?;
+        self.file.write_at(host, content)?;
+        Ok(sector)
     }
 }
