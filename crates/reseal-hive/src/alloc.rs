@@ -37,7 +37,7 @@ impl Store {
     }
 
     /// [`Store::scan_cells`] without collecting: `visit` gets each cell's offset and raw size.
-    fn for_each_cell(&self, mut visit: impl FnMut(u32, i32)) -> Result<()> {
+    pub(crate) fn for_each_cell(&self, mut visit: impl FnMut(u32, i32)) -> Result<()> {
         for bin in &self.bins {
             let mut offset = bin.cells_start();
             while offset < bin.end() {

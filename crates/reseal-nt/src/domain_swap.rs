@@ -77,6 +77,16 @@ impl DomainSwap {
                 .any(|form| find_bytes(bytes, form, 0).is_some())
     }
 
+    /// The byte strings one of which every place holding the old domain's SID holds (its
+    /// first number as 4 bytes little-endian, ASCII digits and UTF-16 LE digits): what
+    /// [`DomainSwap::may_appear_in`] looks for, to search a whole hive with at once.
+    pub fn first_number_forms(&self) -> &[Vec<u8>] {
+        if self.is_identity() {
+            return &[];
+        }
+        &self.first_number_forms
+    }
+
     /// `true` when the swap changes nothing (the two SIDs are equal).
     pub fn is_identity(&self) -> bool {
         self.old == self.new
@@ -264,20 +274,12 @@ impl DomainSwap {
     }
 }
 
-/// Where `needle` next starts in `bytes` at or after `from`: a jump to each place its first
-/// byte is, then a comparison.
+/// Where `needle` (not empty) next starts in `bytes` at or after `from`.
 fn find_bytes(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let last_start = bytes.len().checked_sub(needle.len())?;
-    let mut at = from;
-    while at <= last_start {
-        let start = at + bytes[at..=last_start].iter().position(|&b| b == first)?;
-        if bytes[start + 1..start + needle.len()] == *rest {
-            return Some(start);
-        }
-        at = start + 1;
+    if needle.is_empty() {
+        return None;
     }
-    None
+    memchr::memmem::find(bytes.get(from..)?, needle).map(|at| from + at)
 }
 
 /// Where the SID text `needle` (`S-1-5-21-...`: letters only in its `S`) next starts in

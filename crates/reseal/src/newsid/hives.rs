@@ -2,7 +2,7 @@
 //! value names and value data (binary SIDs anywhere in the data, and the SID's text in UTF-16
 //! data), each replacement planned through the [`Plan`] helpers.
 
-use reseal_hive::{Hive, Key, ValueType};
+use reseal_hive::{Hive, Key, KeyFilter, ValueType};
 use reseal_nt::domain_swap::DomainSwap;
 use reseal_nt::utf16;
 
@@ -102,9 +102,30 @@ pub struct Origins {
     pub keys: Origin,
 }
 
-/// Walks every key of `hive` (without recursion, so a deep hive cannot exhaust the stack).
+/// Finds every place of `hive` that holds the old domain SID: first the keys whose cells may
+/// hold it, found in one pass over the cells in file order ([`Hive::keys_possibly_holding`]),
+/// walked to from the root; when some key found there is not reached that way (its parent
+/// fields lead elsewhere than the tree does), every key of the tree.
 fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
+    let filter = hive.keys_possibly_holding(swap.first_number_forms())?;
+    let (findings, reached) = walk(hive, swap, Some(&filter))?;
+    if reached == filter.len() {
+        return Ok(findings);
+    }
+    Ok(walk(hive, swap, None)?.0)
+}
+
+/// Walks the keys of `hive` (without recursion, so a deep hive cannot exhaust the stack):
+/// every key, or with a `filter` only the keys that lead to the ones it found, looking at the
+/// names and values of those. Returns the findings and how many keys the filter found were
+/// reached.
+fn walk(
+    hive: &Hive,
+    swap: &DomainSwap,
+    filter: Option<&KeyFilter>,
+) -> reseal_hive::Result<(Findings, usize)> {
     let mut findings = Findings::default();
+    let mut reached = 0;
     let mut renames: Vec<(usize, String, String)> = Vec::new();
     let root = hive.root()?;
     let root_name = root.name()?;
@@ -118,24 +139,15 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
     }
     let mut pending: Vec<(usize, String, Key<'_>)> = vec![(0, String::new(), root)];
     while let Some((depth, path, key)) = pending.pop() {
-        for value in key.values()? {
-            let name = value.name()?;
-            let value_type = value.value_type()?;
-            let data = value.data()?;
-            let swapped = swapped_data(value_type, &data, swap);
-            // With the new SID's text as long as the old, swapped_data replaced every match.
-            let kept = swapped.as_deref().unwrap_or(&data);
-            if !swap.text_keeps_length() && swap.count_text_in_bytes(kept) > 0 {
-                findings.kept.push((path.clone(), name.clone()));
-            }
-            if let Some(data) = swapped {
-                findings
-                    .data
-                    .push((path.clone(), name.clone(), value_type, data));
-            }
-            if let Some(new_name) = swap.swap_in_text(&name) {
-                findings.names.push((path.clone(), name, new_name));
-            }
+        let look = match filter {
+            Some(filter) => filter.may_hold(&key),
+            None => true,
+        };
+        if look && filter.is_some() {
+            reached += 1;
+        }
+        if look {
+            scan_values(&key, &path, swap, &mut findings)?;
         }
         if depth >= MAX_KEY_DEPTH {
             return Err(reseal_hive::Error::corrupt(
@@ -144,6 +156,9 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
             ));
         }
         for subkey in key.subkeys()? {
+            if filter.is_some_and(|filter| !filter.leads_to(&subkey)) {
+                continue;
+            }
             let name = subkey.name()?;
             let child = if path.is_empty() {
                 name.clone()
@@ -162,7 +177,36 @@ fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
         .into_iter()
         .map(|(_, path, name)| (path, name))
         .collect();
-    Ok(findings)
+    Ok((findings, reached))
+}
+
+/// The values of `key` (at `path`) whose data or name holds the old domain SID.
+fn scan_values(
+    key: &Key<'_>,
+    path: &str,
+    swap: &DomainSwap,
+    findings: &mut Findings,
+) -> reseal_hive::Result<()> {
+    for value in key.values()? {
+        let name = value.name()?;
+        let value_type = value.value_type()?;
+        let data = value.data()?;
+        let swapped = swapped_data(value_type, &data, swap);
+        // With the new SID's text as long as the old, swapped_data replaced every match.
+        let kept = swapped.as_deref().unwrap_or(&data);
+        if !swap.text_keeps_length() && swap.count_text_in_bytes(kept) > 0 {
+            findings.kept.push((path.to_string(), name.clone()));
+        }
+        if let Some(data) = swapped {
+            findings
+                .data
+                .push((path.to_string(), name.clone(), value_type, data));
+        }
+        if let Some(new_name) = swap.swap_in_text(&name) {
+            findings.names.push((path.to_string(), name, new_name));
+        }
+    }
+    Ok(())
 }
 
 /// The value of type `value_type` holding `data`, with every binary SID of the old domain
@@ -234,5 +278,46 @@ mod tests {
         assert_eq!(swapped_data(ValueType::BINARY, b"abc", &swap()), None);
         // Text of another length among binary data stays: the bytes after it cannot move.
         assert_eq!(swapped_data(ValueType::BINARY, &text, &swap()), None);
+    }
+
+    #[test]
+    fn a_key_whose_parent_field_leads_elsewhere_is_found_by_the_whole_walk() {
+        let swap = DomainSwap::new(
+            &Sid::parse_machine_sid("S-1-5-21-111111-222222-333333").unwrap(),
+            &Sid::parse_machine_sid("S-1-5-21-444444-555555-666666").unwrap(),
+        )
+        .unwrap();
+        let old = Sid::parse("S-1-5-21-111111-222222-333333-1001")
+            .unwrap()
+            .to_bytes();
+        let mut hive = Hive::new_empty("ROOT", 6);
+        hive.create_key("A\\B").unwrap();
+        hive.create_key("Other").unwrap();
+        hive.set_value("A\\B", "sid", ValueType::BINARY, &old)
+            .unwrap();
+        let mut bytes = hive.commit();
+        let offset_of = |path: &str| {
+            let hive = Hive::from_bytes(bytes.clone()).unwrap();
+            let offset = hive.key(path).unwrap().unwrap().cell_offset();
+            offset
+        };
+        let (b, other) = (offset_of("A\\B"), offset_of("Other"));
+        // B's parent field (16 bytes into the key node, after the cell's 4-byte size) names Other.
+        let at = reseal_hive::base_block::BASE_BLOCK_SIZE + b as usize + 4 + 16;
+        bytes[at..at + 4].copy_from_slice(&other.to_le_bytes());
+        let hive = Hive::from_bytes(bytes).unwrap();
+        let filter = hive
+            .keys_possibly_holding(swap.first_number_forms())
+            .unwrap();
+        assert_eq!(filter.len(), 1);
+        let (findings, reached) = walk(&hive, &swap, Some(&filter)).unwrap();
+        assert_eq!((reached, findings.data.len()), (0, 0));
+        let findings = scan(&hive, &swap).unwrap();
+        let found: Vec<_> = findings
+            .data
+            .iter()
+            .map(|(key, name, ..)| (key.as_str(), name.as_str()))
+            .collect();
+        assert_eq!(found, [("A\\B", "sid")]);
     }
 }
