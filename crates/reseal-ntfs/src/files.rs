@@ -255,7 +255,7 @@ impl Volume {
 
     /// Fills `buffer` from `data` at `offset`; data that ends before the buffer is full is an
     /// error.
-    fn read_all_at(
+    pub(crate) fn read_all_at(
         &self,
         data: &mut sys::Attr<'_>,
         offset: usize,

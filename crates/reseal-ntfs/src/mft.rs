@@ -1,6 +1,16 @@
-//! Master File Table numbering: the record numbers of the system files used here and the record
-//! part of an MFT reference.
+//! Master File Table numbering (the record numbers of the system files used here and the record
+//! part of an MFT reference), and the `$Secure` security id of every file record, read from
+//! `$MFT` in one sequential pass.
 
+use reseal_nt::le;
+
+use crate::error::Result;
+use crate::on_disk::apply_fixups;
+use crate::volume::Volume;
+use reseal_ntfs_sys as sys;
+
+/// `$MFT` itself.
+pub(crate) const MFT_MFT: u64 = 0;
 /// `$Volume`: the volume name, NTFS version and flags (the dirty flag).
 pub(crate) const MFT_VOLUME: u64 = 3;
 /// The root directory.
@@ -12,3 +22,127 @@ pub(crate) const FIRST_USER_RECORD: u64 = 16;
 
 /// The record number part of an MFT reference (the top 16 bits are the sequence number).
 pub(crate) const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
+
+/// The attribute type of `$STANDARD_INFORMATION`, the first attribute of every base record.
+const STANDARD_INFORMATION: u32 = 0x10;
+/// Where NTFS 3.x's `$STANDARD_INFORMATION` value holds the security id, and its length then.
+const SECURITY_ID: usize = 0x34;
+const STANDARD_INFORMATION_V3_LENGTH: usize = 0x48;
+/// How much of `$MFT` is read at a time.
+const CHUNK_RECORDS: usize = 1024;
+
+impl Volume {
+    /// The security id of each MFT record's file, indexed by record number: 0 where the record
+    /// is not in use, is damaged, is an extension record or names no `$Secure` entry (an NTFS
+    /// 1.x record, or one whose id is 0 and which holds its own descriptor). Files sharing a
+    /// non-zero id share one descriptor, so one of them tells what all of them hold.
+    pub(crate) fn security_ids(&self) -> Result<Vec<u32>> {
+        let shown = "$MFT";
+        let inode = self.open(MFT_MFT, shown)?;
+        let Some(mut data) = inode.open_attr(sys::AT_DATA, &[]).map_err(|failure| {
+            crate::error::ntfs_error(&self.image, "open the data of", shown, failure)
+        })?
+        else {
+            return Ok(Vec::new());
+        };
+        let size = data.data_size() as usize;
+        let mut first = [0u8; 0x20];
+        if size < first.len() {
+            return Ok(Vec::new());
+        }
+        self.read_all_at(&mut data, 0, &mut first, shown)?;
+        // The record size, from $MFT's own record (checked at mount with the boot sector's).
+        let record_size = le::u32_at(&first, 0x1C).unwrap_or_default() as usize;
+        if !(256..=65536).contains(&record_size) || !record_size.is_power_of_two() {
+            return Ok(Vec::new());
+        }
+        let records = size / record_size;
+        let mut ids = Vec::with_capacity(records);
+        let mut chunk = vec![0u8; CHUNK_RECORDS * record_size];
+        while ids.len() < records {
+            let count = CHUNK_RECORDS.min(records - ids.len());
+            let buffer = &mut chunk[..count * record_size];
+            self.read_all_at(&mut data, ids.len() * record_size, buffer, shown)?;
+            ids.extend(buffer.chunks_exact_mut(record_size).map(security_id));
+        }
+        Ok(ids)
+    }
+}
+
+/// The security id in one FILE record (its fixups applied in place), or 0 (see
+/// [`Volume::security_ids`]). Layout: flags at 0x16 (bit 0: in use), first attribute at 0x14,
+/// bytes in use at 0x18, base record reference at 0x20 (0 for a base record); each attribute
+/// its type (0), length (4), non-resident flag (8), value length (0x10) and value offset (0x14).
+fn security_id(record: &mut [u8]) -> u32 {
+    if &record[..4] != b"FILE" || apply_fixups(record).is_err() {
+        return 0;
+    }
+    let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
+    let in_use = field16(0x16) & 1 != 0;
+    let base = le::u64_at(record, 0x20).unwrap_or(u64::MAX) & MFT_RECORD_MASK;
+    if !in_use || base != 0 {
+        return 0;
+    }
+    let bytes_in_use = (le::u32_at(record, 0x18).unwrap_or_default() as usize).min(record.len());
+    let mut at = field16(0x14);
+    while at + 0x18 <= bytes_in_use {
+        let kind = le::u32_at(record, at).unwrap_or(u32::MAX);
+        let length = le::u32_at(record, at + 4).unwrap_or_default() as usize;
+        if kind > STANDARD_INFORMATION || length == 0 {
+            return 0;
+        }
+        if kind == STANDARD_INFORMATION && record[at + 8] == 0 {
+            let value_length = le::u32_at(record, at + 0x10).unwrap_or_default() as usize;
+            let value = at + field16(at + 0x14);
+            if value_length < STANDARD_INFORMATION_V3_LENGTH || value + value_length > bytes_in_use
+            {
+                return 0;
+            }
+            return le::u32_at(record, value + SECURITY_ID).unwrap_or_default();
+        }
+        at += length;
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::*;
+
+    /// Every record's id as the `ntfs` crate (a reader we did not write) reads it from
+    /// `$STANDARD_INFORMATION`: 0 for records not in use and those without one.
+    #[test]
+    fn security_ids_are_those_the_ntfs_crate_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("volume.img");
+        reseal_testutil::ntfs_image::make_volume(&image, 64 << 20);
+        let sample = reseal_testutil::workspace_root().join("fixtures/sample.wim");
+        reseal_testutil::ntfs_image::apply_wim(&sample, &image);
+        let volume = Volume::mount(reseal_disk::open(&image).unwrap(), false).unwrap();
+        let ids = volume.security_ids().unwrap();
+
+        let mut reader = BufReader::new(std::fs::File::open(&image).unwrap());
+        let ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
+        for (number, &id) in ids.iter().enumerate() {
+            let expected = match ntfs.file(&mut reader, number as u64) {
+                Ok(file) if file.flags().contains(ntfs::NtfsFileFlags::IN_USE) => file
+                    .info()
+                    .ok()
+                    .and_then(|info| info.security_id())
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            assert_eq!(id, expected, "record {number}");
+        }
+        let files = ids.iter().filter(|&&id| id != 0).count();
+        let distinct: std::collections::HashSet<_> = ids.iter().filter(|&&id| id != 0).collect();
+        // The sample's files with descriptors of their own: two descriptors among ten files.
+        assert!(
+            files >= 5 && distinct.len() >= 2,
+            "{files} files, {} ids",
+            distinct.len()
+        );
+    }
+}

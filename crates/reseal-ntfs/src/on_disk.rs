@@ -153,6 +153,47 @@ const SYSTEM_RECORD_NAMES: [&str; SYSTEM_RECORDS as usize] = [
     "MFT record 10 ($UpCase)",
 ];
 
+/// Checks that every 512-byte stride of `record` ends with the update sequence number at
+/// `usa_offset` (a torn or damaged write otherwise).
+fn check_fixups(record: &[u8], usa_offset: usize, strides: usize) -> Result<(), String> {
+    let usn = &record[usa_offset..usa_offset + 2];
+    for stride in 0..strides {
+        let end = (stride + 1) * FIXUP_STRIDE;
+        if &record[end - 2..end] != usn {
+            return Err(format!(
+                "the fixup at offset {} is {:02X}{:02X}, the update sequence number is {:02X}{:02X} (a torn or damaged write)",
+                end - 2,
+                record[end - 2],
+                record[end - 1],
+                usn[0],
+                usn[1]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the update sequence of a FILE record and puts back the bytes it saved at the end of
+/// each 512-byte stride, as the record was before it was written.
+pub(crate) fn apply_fixups(record: &mut [u8]) -> Result<(), String> {
+    let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
+    let (usa_offset, usa_count) = (field16(4), field16(6));
+    let strides = record.len() / FIXUP_STRIDE;
+    if usa_count != strides + 1 || usa_offset + 2 * usa_count > FIXUP_STRIDE {
+        return Err(format!(
+            "update sequence array of {usa_count} entries at offset {usa_offset}"
+        ));
+    }
+    check_fixups(record, usa_offset, strides)?;
+    for stride in 0..strides {
+        let saved = usa_offset + 2 * (stride + 1);
+        let end = (stride + 1) * FIXUP_STRIDE;
+        let bytes = [record[saved], record[saved + 1]];
+        record[end - 2..end].copy_from_slice(&bytes);
+    }
+    Ok(())
+}
+
 /// One FILE record (layout: signature (0), update sequence offset (4) and count (6), flags
 /// (0x16, bit 0 in use), first attribute (0x14), bytes in use (0x18), allocated size (0x1C);
 /// attributes of type (0) and length (4) up to the 0xFFFFFFFF end marker).
@@ -179,20 +220,7 @@ fn check_record(record: &[u8]) -> Result<(), String> {
             strides + 1
         ));
     }
-    let usn = &record[usa_offset..usa_offset + 2];
-    for stride in 0..strides {
-        let end = (stride + 1) * FIXUP_STRIDE;
-        if &record[end - 2..end] != usn {
-            return Err(format!(
-                "the fixup at offset {} is {:02X}{:02X}, the update sequence number is {:02X}{:02X} (a torn or damaged write)",
-                end - 2,
-                record[end - 2],
-                record[end - 1],
-                usn[0],
-                usn[1]
-            ));
-        }
-    }
+    check_fixups(record, usa_offset, strides)?;
     if field16(0x16) & 1 == 0 {
         return Err("the record is not in use".into());
     }

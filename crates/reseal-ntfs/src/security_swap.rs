@@ -10,7 +10,7 @@
 //! them as cleaned up. A file still holding a legacy `$SECURITY_DESCRIPTOR` attribute
 //! (NTFS 1.x) is read and set the same way.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use reseal_nt::domain_swap::DomainSwap;
 
@@ -62,13 +62,25 @@ impl Volume {
 
     /// Every file and directory below the root, each inode once (the volume's own metadata
     /// files, whose descriptors format writes, are left out), with its descriptor swapped when
-    /// it names the old domain.
+    /// it names the old domain. A file whose `$Secure` id was already found not to name it is
+    /// passed over unopened (ids read from `$MFT` in one pass: opening each of 55,000 files
+    /// to read its descriptor took most of the run).
     fn plan_domain_swap(&self, swap: &DomainSwap) -> Result<(SecuritySwap, Vec<Planned>)> {
+        let security_ids = self.security_ids()?;
+        let mut names_old_domain: HashMap<u32, bool> = HashMap::new();
         let mut planned = Vec::new();
         let mut distinct: HashSet<Vec<u8>> = HashSet::new();
         let mut seen: HashSet<u64> = HashSet::from([MFT_ROOT]);
         let mut pending = vec![(MFT_ROOT, String::new(), true)];
         while let Some((mft_no, shown, is_dir)) = pending.pop() {
+            let security_id = usize::try_from(mft_no)
+                .ok()
+                .and_then(|record| security_ids.get(record))
+                .copied()
+                .unwrap_or(0);
+            if !is_dir && security_id != 0 && names_old_domain.get(&security_id) == Some(&false) {
+                continue;
+            }
             let mut inode = self.open(mft_no, &shown)?;
             let descriptor = inode
                 .security_descriptor()
@@ -81,6 +93,9 @@ impl Volume {
                     offset: None,
                     reason: format!("of {shown:?}: {e}"),
                 })?;
+            if security_id != 0 {
+                names_old_domain.insert(security_id, swapped.is_some());
+            }
             if let Some(swapped) = swapped {
                 distinct.insert(descriptor);
                 planned.push(Planned {
