@@ -138,14 +138,16 @@ fn json_of(command: &mut Command) -> Result<Value, String> {
 }
 
 /// Copies `from` to a fresh `to` (each side of a bench works on its own copy), keeping holes:
-/// the disk images are sparse files, and a dense copy of one would take its whole size. The copy
-/// is flushed before it is measured, so a side's own flushes do not also write out the copy.
+/// the disk images are sparse files, and a dense copy of one would take its whole size. The copy,
+/// and whatever earlier steps left unwritten (a round trip's gigabytes), is flushed before it is
+/// measured, so a side's own flushes do not also wait for them.
 fn fresh_copy(from: &Path, to: &Path) -> Result<(), String> {
     remove_if_present(to)?;
     output_of(Command::new("cp").arg("--sparse=always").arg(from).arg(to))?;
     std::fs::File::open(to)
         .and_then(|copy| copy.sync_all())
-        .map_err(|e| format!("{}: cannot flush the copy: {e}", to.display()))
+        .map_err(|e| format!("{}: cannot flush the copy: {e}", to.display()))?;
+    output_of(&mut Command::new("sync")).map(|_| ())
 }
 
 /// What `reseal inspect IMAGE [--index INDEX] --json` prints.

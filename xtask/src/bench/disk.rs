@@ -7,7 +7,10 @@
 //!    left as it is);
 //! 2. `qemu-img convert -O raw`, `reseal generalize` on the raw disk, `qemu-img convert` back to
 //!    the format;
-//! 3. on the VHDX, `reseal newsid disk.vhdx` in place, against generalize.
+//! 3. on the VHDX, `reseal newsid disk.vhdx` in place, against generalize;
+//! 4. what a generalize changes: one more run in place, the disk before and after converted to
+//!    raw and compared in 64 KiB clusters and 4 KiB blocks, against the bytes each reseal side
+//!    wrote.
 //!
 //! Each reseal step is first tried with `--dry-run`; when reseal cannot open that kind of disk,
 //! the step is reported as not measured and the round trip runs without its edit. Each reseal
@@ -35,6 +38,7 @@ const MAX_VHDX_OUTPUT_DIFF_SECONDS: f64 = 0.4;
 const MAX_RATIO_TO_VHDX: f64 = 1.5;
 const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 10.0;
 const MAX_NEWSID_RATIO: f64 = 2.0;
+const MAX_WRITTEN_PER_CHANGED: f64 = 2.0;
 
 /// A container format the bench measures: its qemu-img name (also the file extension) and the
 /// options qemu-img makes it with.
@@ -77,7 +81,55 @@ struct FormatSides {
     in_place: Side,
     output_diff: Side,
     round_trip: Side,
+    /// What a generalize changes in the disk, or why it was not counted.
+    changed: Result<Changed, String>,
 }
+
+/// The guest clusters one `reseal generalize` of the disk changes.
+struct Changed {
+    /// 64 KiB clusters: qcow2's default cluster and VMDK's grain.
+    clusters: u64,
+    /// 4 KiB blocks: NTFS's cluster.
+    blocks: u64,
+}
+
+impl Changed {
+    fn cluster_bytes(&self) -> u64 {
+        self.clusters * CHANGED_CLUSTER
+    }
+}
+
+const CHANGED_CLUSTER: u64 = 64 << 10;
+const CHANGED_BLOCK: u64 = 4 << 10;
+
+/// Counts the `CLUSTER`- and `BLOCK`-byte pieces in which two raw disks differ, reading only
+/// where either holds data (`SEEK_DATA`; the disks are sparse files of many GiB).
+const COMPARE_RAW: &str = r#"
+import json, os, sys
+CLUSTER, BLOCK = int(sys.argv[3]), int(sys.argv[4])
+def extents(fd):
+    size, found, at = os.fstat(fd).st_size, [], 0
+    while at < size:
+        try:
+            start = os.lseek(fd, at, os.SEEK_DATA)
+        except OSError:
+            break
+        at = os.lseek(fd, start, os.SEEK_HOLE)
+        found.append((start // CLUSTER * CLUSTER, -(-at // CLUSTER) * CLUSTER))
+    return found
+a, b = os.open(sys.argv[1], os.O_RDONLY), os.open(sys.argv[2], os.O_RDONLY)
+clusters, blocks, done = set(), set(), set()
+for start, end in sorted(extents(a) + extents(b)):
+    for at in range(start, end, CLUSTER):
+        if at in done:
+            continue
+        done.add(at)
+        x, y = os.pread(a, CLUSTER, at), os.pread(b, CLUSTER, at)
+        if x != y:
+            clusters.add(at)
+            blocks.update(at + i for i in range(0, CLUSTER, BLOCK) if x[i:i + BLOCK] != y[i:i + BLOCK])
+print(json.dumps({"clusters": len(clusters), "blocks": len(blocks)}))
+"#;
 
 pub fn run(work: &Path) -> Result<(), String> {
     let size = TreeSize::from_env()?;
@@ -194,6 +246,29 @@ pub fn run(work: &Path) -> Result<(), String> {
             ),
         }
     }
+    for (name, _, sides) in &measured {
+        let changed = match &sides.changed {
+            Ok(changed) => changed,
+            Err(why) => {
+                println!("- {name}: bytes written within {MAX_WRITTEN_PER_CHANGED}x the changed clusters: not measured ({why})");
+                continue;
+            }
+        };
+        for side in [&sides.in_place, &sides.output_diff] {
+            if let Ok(m) = &side.outcome {
+                let ratio = m.cost.written_bytes as f64 / changed.cluster_bytes().max(1) as f64;
+                println!(
+                    "- {}: bytes written within {MAX_WRITTEN_PER_CHANGED}x the changed clusters: {} against {} in {} changed 64 KiB clusters ({} changed 4 KiB blocks): {ratio:.2}x ({})",
+                    side.label,
+                    mib(m.cost.written_bytes as f64),
+                    mib(changed.cluster_bytes() as f64),
+                    changed.clusters,
+                    changed.blocks,
+                    verdict(ratio <= MAX_WRITTEN_PER_CHANGED)
+                );
+            }
+        }
+    }
     match (seconds(&newsid), vhdx_in_place) {
         (Some(time), Some(generalize)) => println!(
             "- newsid within {MAX_NEWSID_RATIO}x generalize on the VHDX: {:.2}x ({})",
@@ -275,6 +350,10 @@ fn format_sides(
         }),
     };
     let (round_trip, edit_note) = round_trip(reseal, image, container, scratch)?;
+    let changed = match &in_place.outcome {
+        Ok(_) => changed_by_generalize(reseal, image, container, scratch),
+        Err(_) => Err("reseal cannot edit this disk".to_string()),
+    };
     Ok(FormatSides {
         in_place,
         output_diff,
@@ -282,6 +361,51 @@ fn format_sides(
             label: format!("qemu-img convert {name} round trip through raw ({edit_note})"),
             outcome: Ok(round_trip),
         },
+        changed,
+    })
+}
+
+/// What one more (unmeasured) `reseal generalize` in place changes in the disk: the disk
+/// before and after, each converted to raw by qemu-img, compared cluster by cluster.
+fn changed_by_generalize(
+    reseal: &Path,
+    image: &Path,
+    container: &Container,
+    scratch: &Path,
+) -> Result<Changed, String> {
+    let copy = scratch.join(format!("changed.{}", container.name));
+    let before = scratch.join("changed-before.raw");
+    let after = scratch.join("changed-after.raw");
+    fresh_copy(image, &copy)?;
+    crate::output_of(Command::new(reseal).arg("generalize").arg(&copy).arg("-q"))?;
+    for (from, to) in [(image, &before), (copy.as_path(), &after)] {
+        remove_if_present(to)?;
+        crate::output_of(
+            Command::new("qemu-img")
+                .args(["convert", "-f", container.name, "-O", "raw"])
+                .arg(from)
+                .arg(to),
+        )?;
+    }
+    let counts = super::json_of(
+        Command::new(crate::HIVEX_PYTHON)
+            .args(["-c", COMPARE_RAW])
+            .arg(&before)
+            .arg(&after)
+            .arg(CHANGED_CLUSTER.to_string())
+            .arg(CHANGED_BLOCK.to_string()),
+    )?;
+    for file in [&copy, &before, &after] {
+        remove_if_present(file)?;
+    }
+    let count = |field: &str| {
+        counts[field]
+            .as_u64()
+            .ok_or_else(|| format!("the comparison printed no {field}: {counts}"))
+    };
+    Ok(Changed {
+        clusters: count("clusters")?,
+        blocks: count("blocks")?,
     })
 }
 
