@@ -8,9 +8,9 @@
 //!
 //! 1. every allocated cell where a byte string starts counts: key nodes (`nk`, whose name is
 //!    in the cell), values (`vk`, name in the cell, data in a cell of its own or inline) and
-//!    any other cell (value data, value lists, big data segments); security records and
-//!    subkey lists are passed over, and a big data record (`db`) always counts, since a byte
-//!    string may cross from one segment into the next;
+//!    any other cell (value data, value lists, big data segments; whatever its first bytes,
+//!    since value data may begin like a record), and a big data record (`db`) always counts,
+//!    since a byte string may cross from one segment into the next;
 //! 2. a value counts when its own cell or its data cell does;
 //! 3. a key counts when its own cell or one of the values in its value list does, and the keys
 //!    above it (by their parent fields) lead to it.
@@ -118,6 +118,11 @@ impl Hive {
                 return;
             }
             let holds = next_start.peek().is_some_and(|&at| at < end);
+            // Value data has no signature and may begin with any two bytes, so every cell
+            // counts as data when it holds a string, whatever it looks like.
+            if holds {
+                data_hits.insert(offset);
+            }
             let data = bins.get(start..end).unwrap_or_default();
             match data.get(..2) {
                 Some(b"nk") => key_nodes.push((
@@ -135,13 +140,8 @@ impl Hive {
                     };
                     values.push((offset, holds, data_cell));
                 }
-                Some(b"sk" | b"lf" | b"lh" | b"li" | b"ri") => {}
                 Some(b"db") => data_hits.insert(offset),
-                _ => {
-                    if holds {
-                        data_hits.insert(offset);
-                    }
-                }
+                _ => {}
             }
         })?;
         let mut value_hits = CellSet::new(store.bins_size);
@@ -210,6 +210,8 @@ mod tests {
             "A\\Data",
             "A\\ValueName",
             "A\\Plain",
+            "A\\LikeList",
+            "A\\LikeValue",
             "needle-key",
             "Big",
             "Other\\Deep",
@@ -220,6 +222,12 @@ mod tests {
         data[40..46].copy_from_slice(NEEDLE);
         hive.set_value("A\\Data", "x", ValueType::BINARY, &data)
             .unwrap();
+        // Data that begins as a subkey list or a value record would.
+        for (path, start) in [("A\\LikeList", b"lf"), ("A\\LikeValue", b"vk")] {
+            let mut data = data.clone();
+            data[..2].copy_from_slice(start);
+            hive.set_value(path, "x", ValueType::BINARY, &data).unwrap();
+        }
         hive.set_value(
             "A\\ValueName",
             "the needle",
@@ -247,6 +255,8 @@ mod tests {
         for (path, holds) in [
             ("A\\Data", true),
             ("A\\ValueName", true),
+            ("A\\LikeList", true),
+            ("A\\LikeValue", true),
             ("needle-key", true),
             // Big data always counts: a needle may cross from one segment into the next.
             ("Big", true),
@@ -257,7 +267,7 @@ mod tests {
         ] {
             assert_eq!(filter.may_hold(&key(&hive, path)), holds, "{path}");
         }
-        assert_eq!(filter.len(), 4);
+        assert_eq!(filter.len(), 6);
         assert!(filter.leads_to(&hive.root().unwrap()));
         assert!(filter.leads_to(&key(&hive, "A")));
         assert!(filter.leads_to(&key(&hive, "A\\Data")));
