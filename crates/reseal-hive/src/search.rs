@@ -83,9 +83,9 @@ impl KeyFilter {
 impl Hive {
     /// The keys whose cell, or one of whose values' cells or data, holds one of `patterns`
     /// (see the module documentation). It may find too much (a string that starts in a cell
-    /// and runs past its end counts; the caller looks at each key found); it finds every key
-    /// holding one whose length is over 4 bytes (data stored inline in a value is not looked
-    /// at).
+    /// and runs past its end counts, and value data that begins like a key node is taken for
+    /// one; the caller looks at each key found). Data stored inline in a value (at most 4
+    /// bytes) is not looked at: what is looked for must be longer.
     pub fn keys_possibly_holding<P: AsRef<[u8]>>(&self, patterns: &[P]) -> Result<KeyFilter> {
         let store = &self.store;
         let bins_end = BASE_BLOCK_SIZE + store.bins_size as usize;
@@ -96,8 +96,16 @@ impl Hive {
         let mut starts: Vec<usize> = Vec::new();
         for pattern in patterns {
             let pattern = pattern.as_ref();
-            if !pattern.is_empty() {
-                starts.extend(memmem::find_iter(bins, pattern));
+            if pattern.is_empty() {
+                continue;
+            }
+            // Every start, overlapping ones too: a match that begins outside a cell (in a
+            // size field, say) must not hide one that begins inside it.
+            let finder = memmem::Finder::new(pattern);
+            let mut from = 0;
+            while let Some(at) = bins.get(from..).and_then(|rest| finder.find(rest)) {
+                starts.push(from + at);
+                from += at + 1;
             }
         }
         starts.sort_unstable();
@@ -212,6 +220,7 @@ mod tests {
             "A\\Plain",
             "A\\LikeList",
             "A\\LikeValue",
+            "A\\LikeKey",
             "needle-key",
             "Big",
             "Other\\Deep",
@@ -223,7 +232,11 @@ mod tests {
         hive.set_value("A\\Data", "x", ValueType::BINARY, &data)
             .unwrap();
         // Data that begins as a subkey list or a value record would.
-        for (path, start) in [("A\\LikeList", b"lf"), ("A\\LikeValue", b"vk")] {
+        for (path, start) in [
+            ("A\\LikeList", b"lf"),
+            ("A\\LikeValue", b"vk"),
+            ("A\\LikeKey", b"nk"),
+        ] {
             let mut data = data.clone();
             data[..2].copy_from_slice(start);
             hive.set_value(path, "x", ValueType::BINARY, &data).unwrap();
@@ -257,6 +270,7 @@ mod tests {
             ("A\\ValueName", true),
             ("A\\LikeList", true),
             ("A\\LikeValue", true),
+            ("A\\LikeKey", true),
             ("needle-key", true),
             // Big data always counts: a needle may cross from one segment into the next.
             ("Big", true),
@@ -267,7 +281,9 @@ mod tests {
         ] {
             assert_eq!(filter.may_hold(&key(&hive, path)), holds, "{path}");
         }
-        assert_eq!(filter.len(), 6);
+        // The seven keys, and LikeKey's data taken for a key node: a walk from the root does
+        // not reach it, which tells the caller to walk every key.
+        assert_eq!(filter.len(), 8);
         assert!(filter.leads_to(&hive.root().unwrap()));
         assert!(filter.leads_to(&key(&hive, "A")));
         assert!(filter.leads_to(&key(&hive, "A\\Data")));
@@ -279,9 +295,12 @@ mod tests {
     fn without_byte_strings_only_big_data_is_found() {
         let hive = sample();
         let filter = hive.keys_possibly_holding::<&[u8]>(&[]).unwrap();
-        // Only the big data value, which always counts.
-        assert_eq!(filter.len(), 1);
+        // Of the keys, only the one with the big data value, which always counts (LikeKey's
+        // data, taken for a key node whose value list cannot be read, counts too).
         assert!(filter.may_hold(&key(&hive, "Big")));
+        for path in ["A", "A\\Data", "A\\LikeKey", "needle-key", "Other\\Deep"] {
+            assert!(!filter.may_hold(&key(&hive, path)), "{path}");
+        }
         assert!(!filter.leads_to(&key(&hive, "A")));
     }
 }

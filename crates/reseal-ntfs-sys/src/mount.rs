@@ -123,6 +123,14 @@ impl Mount {
         }
     }
 
+    /// Whether libntfs-3g has the volume's `$Secure` open: then a file whose
+    /// `$STANDARD_INFORMATION` names a security id gets that id's descriptor from it (otherwise
+    /// each file's own `$SECURITY_DESCRIPTOR` attribute is read).
+    pub fn uses_secure(&self) -> bool {
+        // SAFETY: the volume is mounted for as long as `self` lives; the field is only read.
+        unsafe { !self.volume.as_ref().secure_ni.is_null() }
+    }
+
     /// The inode with MFT record number `mft_no` (the sequence number is not checked).
     pub fn open_inode(&self, mft_no: u64) -> Result<Inode<'_>, Failure> {
         // SAFETY: the volume is mounted for as long as `self` lives.

@@ -57,7 +57,8 @@ impl Volume {
             return Ok(Vec::new());
         }
         let records = size / record_size;
-        let mut ids = Vec::with_capacity(records);
+        // Grown as records are read: the size is the volume's word, not yet checked.
+        let mut ids = Vec::new();
         let mut chunk = vec![0u8; CHUNK_RECORDS * record_size];
         while ids.len() < records {
             let count = CHUNK_RECORDS.min(records - ids.len());

@@ -179,7 +179,10 @@ pub(crate) fn apply_fixups(record: &mut [u8]) -> Result<(), String> {
     let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
     let (usa_offset, usa_count) = (field16(4), field16(6));
     let strides = record.len() / FIXUP_STRIDE;
-    if usa_count != strides + 1 || usa_offset + 2 * usa_count > FIXUP_STRIDE {
+    if usa_count != strides + 1
+        || usa_offset % 2 != 0
+        || usa_offset + 2 * usa_count > FIXUP_STRIDE.min(record.len())
+    {
         return Err(format!(
             "update sequence array of {usa_count} entries at offset {usa_offset}"
         ));
@@ -212,7 +215,9 @@ fn check_record(record: &[u8]) -> Result<(), String> {
     let field32 = |at| le::u32_at(record, at).unwrap_or_default() as usize;
     let (usa_offset, usa_count) = (field16(4), field16(6));
     let strides = record.len() / FIXUP_STRIDE;
-    if usa_count != strides + 1 || usa_offset % 2 != 0 || usa_offset + 2 * usa_count > FIXUP_STRIDE
+    if usa_count != strides + 1
+        || usa_offset % 2 != 0
+        || usa_offset + 2 * usa_count > FIXUP_STRIDE.min(record.len())
     {
         return Err(format!(
             "update sequence array of {usa_count} entries at offset {usa_offset} (a {}-byte record needs {})",

@@ -66,7 +66,12 @@ impl Volume {
     /// passed over unopened (ids read from `$MFT` in one pass: opening each of 55,000 files
     /// to read its descriptor took most of the run).
     fn plan_domain_swap(&self, swap: &DomainSwap) -> Result<(SecuritySwap, Vec<Planned>)> {
-        let security_ids = self.security_ids()?;
+        // Without $Secure open, libntfs-3g reads each file's own descriptor whatever its id.
+        let security_ids = if self.mount.uses_secure() {
+            self.security_ids()?
+        } else {
+            Vec::new()
+        };
         let mut names_old_domain: HashMap<u32, bool> = HashMap::new();
         let mut planned = Vec::new();
         let mut distinct: HashSet<Vec<u8>> = HashSet::new();

@@ -196,7 +196,7 @@ fn hive_writes(
     };
     let mut writes = Vec::new();
     for path in order {
-        let Some(mut hive) = hives.remove(&canonical_path(&path)) else {
+        let Some(hive) = hives.remove(&canonical_path(&path)) else {
             return Err(stale(
                 &path,
                 "the hive the plan edits was not loaded".to_string(),
@@ -204,7 +204,7 @@ fn hive_writes(
         };
         writes.push(Write::Replace {
             path: path.clone(),
-            contents: hive.commit(),
+            contents: hive.into_committed(),
         });
         for log in hive_logs(target, &path)? {
             writes.push(Write::Replace {

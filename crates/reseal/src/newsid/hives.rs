@@ -125,7 +125,8 @@ fn walk(
     filter: Option<&KeyFilter>,
 ) -> reseal_hive::Result<(Findings, usize)> {
     let mut findings = Findings::default();
-    let mut reached = 0;
+    // Distinct keys: a damaged hive may list one key twice.
+    let mut reached = std::collections::HashSet::new();
     let mut renames: Vec<(usize, String, String)> = Vec::new();
     let root = hive.root()?;
     let root_name = root.name()?;
@@ -144,7 +145,7 @@ fn walk(
             None => true,
         };
         if look && filter.is_some() {
-            reached += 1;
+            reached.insert(key.cell_offset());
         }
         if look {
             scan_values(&key, &path, swap, &mut findings)?;
@@ -177,7 +178,7 @@ fn walk(
         .into_iter()
         .map(|(_, path, name)| (path, name))
         .collect();
-    Ok((findings, reached))
+    Ok((findings, reached.len()))
 }
 
 /// The values of `key` (at `path`) whose data or name holds the old domain SID.
