@@ -1,6 +1,8 @@
 //! Master File Table numbering (the record numbers of the system files used here and the record
-//! part of an MFT reference), and the `$Secure` security id of every file record, read from
-//! `$MFT` in one sequential pass.
+//! part of an MFT reference), and what each file record says of its file (its `$Secure`
+//! security id and its directory), read from `$MFT` in one sequential pass.
+
+use std::collections::HashMap;
 
 use reseal_nt::le;
 
@@ -25,85 +27,175 @@ pub(crate) const MFT_RECORD_MASK: u64 = 0x0000_FFFF_FFFF_FFFF;
 
 /// The attribute type of `$STANDARD_INFORMATION`, the first attribute of every base record.
 const STANDARD_INFORMATION: u32 = 0x10;
+/// The attribute type of `$FILE_NAME`, whose value starts with the parent directory's reference.
+const FILE_NAME: u32 = 0x30;
+/// The attribute type of `$SECURITY_DESCRIPTOR`, a file's own descriptor (NTFS 1.x's place).
+const SECURITY_DESCRIPTOR: u32 = 0x50;
 /// Where NTFS 3.x's `$STANDARD_INFORMATION` value holds the security id, and its length then.
 const SECURITY_ID: usize = 0x34;
 const STANDARD_INFORMATION_V3_LENGTH: usize = 0x48;
 /// How much of `$MFT` is read at a time.
 const CHUNK_RECORDS: usize = 1024;
 
+/// Which descriptor a file has, as its record tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DescriptorRef {
+    /// The `$Secure` entry with this id, shared by every file naming it.
+    Secure(u32),
+    /// A `$SECURITY_DESCRIPTOR` attribute of its own, stored in the record (as libntfs-3g
+    /// leaves files it made without a descriptor): this one of [`FileRecords::own`] (files
+    /// with equal bytes share one).
+    Own(u32),
+    /// Not told by the record: no id, and the attribute is missing or stored outside it.
+    Unknown,
+}
+
+/// What one MFT record says of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileRecord {
+    /// Not a file: never used, not in use, or an extension record of another file's.
+    Absent,
+    /// A damaged record (its update sequence does not match, or chkdsk marked it bad).
+    Unreadable,
+    File {
+        descriptor: DescriptorRef,
+        /// The directory its first name is in; `None` when it has no name.
+        parent: Option<u64>,
+    },
+}
+
+impl FileRecord {
+    pub(crate) fn descriptor(&self) -> DescriptorRef {
+        match self {
+            FileRecord::File { descriptor, .. } => *descriptor,
+            _ => DescriptorRef::Unknown,
+        }
+    }
+}
+
+/// Every MFT record's [`FileRecord`], indexed by record number, and the distinct descriptors
+/// files hold in their records.
+#[derive(Debug, Default)]
+pub(crate) struct FileRecords {
+    pub records: Vec<FileRecord>,
+    pub own: Vec<Vec<u8>>,
+}
+
+/// The distinct descriptors found in records so far.
+#[derive(Default)]
+struct OwnDescriptors {
+    list: Vec<Vec<u8>>,
+    index: HashMap<Vec<u8>, u32>,
+}
+
+impl OwnDescriptors {
+    fn add(&mut self, bytes: &[u8]) -> u32 {
+        if let Some(&found) = self.index.get(bytes) {
+            return found;
+        }
+        let index = self.list.len() as u32;
+        self.list.push(bytes.to_vec());
+        self.index.insert(bytes.to_vec(), index);
+        index
+    }
+}
+
 impl Volume {
-    /// The security id of each MFT record's file, indexed by record number: 0 where the record
-    /// is not in use, is damaged, is an extension record or names no `$Secure` entry (an NTFS
-    /// 1.x record, or one whose id is 0 and which holds its own descriptor). Files sharing a
-    /// non-zero id share one descriptor, so one of them tells what all of them hold.
-    pub(crate) fn security_ids(&self) -> Result<Vec<u32>> {
+    /// What each MFT record says of its file. Files sharing a non-zero security id share one
+    /// descriptor, so one of them tells what all of them hold.
+    pub(crate) fn file_records(&self) -> Result<FileRecords> {
         let shown = "$MFT";
         let inode = self.open(MFT_MFT, shown)?;
         let Some(mut data) = inode.open_attr(sys::AT_DATA, &[]).map_err(|failure| {
             crate::error::ntfs_error(&self.image, "open the data of", shown, failure)
         })?
         else {
-            return Ok(Vec::new());
+            return Ok(FileRecords::default());
         };
         let size = data.data_size() as usize;
         let mut first = [0u8; 0x20];
         if size < first.len() {
-            return Ok(Vec::new());
+            return Ok(FileRecords::default());
         }
         self.read_all_at(&mut data, 0, &mut first, shown)?;
         // The record size, from $MFT's own record (checked at mount with the boot sector's).
         let record_size = le::u32_at(&first, 0x1C).unwrap_or_default() as usize;
         if !(256..=65536).contains(&record_size) || !record_size.is_power_of_two() {
-            return Ok(Vec::new());
+            return Ok(FileRecords::default());
         }
         let records = size / record_size;
         // Grown as records are read: the size is the volume's word, not yet checked.
-        let mut ids = Vec::new();
+        let mut found = Vec::new();
+        let mut own = OwnDescriptors::default();
         let mut chunk = vec![0u8; CHUNK_RECORDS * record_size];
-        while ids.len() < records {
-            let count = CHUNK_RECORDS.min(records - ids.len());
+        while found.len() < records {
+            let count = CHUNK_RECORDS.min(records - found.len());
             let buffer = &mut chunk[..count * record_size];
-            self.read_all_at(&mut data, ids.len() * record_size, buffer, shown)?;
-            ids.extend(buffer.chunks_exact_mut(record_size).map(security_id));
+            self.read_all_at(&mut data, found.len() * record_size, buffer, shown)?;
+            found.extend(
+                buffer
+                    .chunks_exact_mut(record_size)
+                    .map(|record| file_record(record, &mut own)),
+            );
         }
-        Ok(ids)
+        Ok(FileRecords {
+            records: found,
+            own: own.list,
+        })
     }
 }
 
-/// The security id in one FILE record (its fixups applied in place), or 0 (see
-/// [`Volume::security_ids`]). Layout: flags at 0x16 (bit 0: in use), first attribute at 0x14,
-/// bytes in use at 0x18, base record reference at 0x20 (0 for a base record); each attribute
-/// its type (0), length (4), non-resident flag (8), value length (0x10) and value offset (0x14).
-fn security_id(record: &mut [u8]) -> u32 {
-    if &record[..4] != b"FILE" || apply_fixups(record).is_err() {
-        return 0;
+/// What one FILE record (its fixups applied in place) says. Layout: flags at 0x16 (bit 0: in
+/// use), first attribute at 0x14, bytes in use at 0x18, base record reference at 0x20 (0 for a
+/// base record); each attribute its type (0), length (4), non-resident flag (8), value length
+/// (0x10) and value offset (0x14), in ascending type order.
+fn file_record(record: &mut [u8], own: &mut OwnDescriptors) -> FileRecord {
+    match &record[..4] {
+        b"FILE" => {}
+        b"BAAD" => return FileRecord::Unreadable,
+        _ => return FileRecord::Absent,
+    }
+    if apply_fixups(record).is_err() {
+        return FileRecord::Unreadable;
     }
     let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
     let in_use = field16(0x16) & 1 != 0;
     let base = le::u64_at(record, 0x20).unwrap_or(u64::MAX) & MFT_RECORD_MASK;
     if !in_use || base != 0 {
-        return 0;
+        return FileRecord::Absent;
     }
     let bytes_in_use = (le::u32_at(record, 0x18).unwrap_or_default() as usize).min(record.len());
+    let (mut security_id, mut parent, mut own_descriptor) = (0, None, None);
     let mut at = field16(0x14);
     while at + 0x18 <= bytes_in_use {
         let kind = le::u32_at(record, at).unwrap_or(u32::MAX);
         let length = le::u32_at(record, at + 4).unwrap_or_default() as usize;
-        if kind > STANDARD_INFORMATION || length == 0 {
-            return 0;
+        if kind > SECURITY_DESCRIPTOR || length == 0 {
+            break;
         }
-        if kind == STANDARD_INFORMATION && record[at + 8] == 0 {
-            let value_length = le::u32_at(record, at + 0x10).unwrap_or_default() as usize;
-            let value = at + field16(at + 0x14);
-            if value_length < STANDARD_INFORMATION_V3_LENGTH || value + value_length > bytes_in_use
-            {
-                return 0;
+        let resident = record[at + 8] == 0;
+        let value_length = le::u32_at(record, at + 0x10).unwrap_or_default() as usize;
+        let value = at + field16(at + 0x14);
+        let value_fits = value.saturating_add(value_length) <= bytes_in_use;
+        if resident && value_fits {
+            if kind == STANDARD_INFORMATION && value_length >= STANDARD_INFORMATION_V3_LENGTH {
+                security_id = le::u32_at(record, value + SECURITY_ID).unwrap_or_default();
             }
-            return le::u32_at(record, value + SECURITY_ID).unwrap_or_default();
+            if kind == FILE_NAME && value_length >= 8 && parent.is_none() {
+                parent = le::u64_at(record, value).map(|reference| reference & MFT_RECORD_MASK);
+            }
+            if kind == SECURITY_DESCRIPTOR {
+                own_descriptor = Some(own.add(&record[value..value + value_length]));
+            }
         }
         at += length;
     }
-    0
+    let descriptor = match (security_id, own_descriptor) {
+        (0, Some(index)) => DescriptorRef::Own(index),
+        (0, None) => DescriptorRef::Unknown,
+        (id, _) => DescriptorRef::Secure(id),
+    };
+    FileRecord::File { descriptor, parent }
 }
 
 #[cfg(test)]
@@ -122,7 +214,16 @@ mod tests {
         let sample = reseal_testutil::workspace_root().join("fixtures/sample.wim");
         reseal_testutil::ntfs_image::apply_wim(&sample, &image);
         let volume = Volume::mount(reseal_disk::open(&image).unwrap(), false).unwrap();
-        let ids = volume.security_ids().unwrap();
+        let ids: Vec<u32> = volume
+            .file_records()
+            .unwrap()
+            .records
+            .iter()
+            .map(|record| match record.descriptor() {
+                DescriptorRef::Secure(id) => id,
+                _ => 0,
+            })
+            .collect();
 
         let mut reader = BufReader::new(std::fs::File::open(&image).unwrap());
         let ntfs = ntfs::Ntfs::new(&mut reader).unwrap();
