@@ -19,6 +19,8 @@ pub(crate) const MFT_VOLUME: u64 = 3;
 pub(crate) const MFT_ROOT: u64 = 5;
 /// `$UpCase`: the volume's upper-case table.
 pub(crate) const MFT_UPCASE: u64 = 10;
+/// `$Extend`: the directory of the newer metadata files ($ObjId, $Quota, $Reparse, $UsnJrnl).
+pub(crate) const MFT_EXTEND: u64 = 11;
 /// Records below this are the volume's own metadata files ($MFT, $Bitmap...).
 pub(crate) const FIRST_USER_RECORD: u64 = 16;
 
@@ -59,7 +61,8 @@ pub(crate) enum FileRecord {
     Unreadable,
     File {
         descriptor: DescriptorRef,
-        /// The directory its first name is in; `None` when it has no name.
+        /// The directory its first name is in; `None` when the record holds no name (it has
+        /// none, or its names are in extension records).
         parent: Option<u64>,
     },
 }
@@ -165,35 +168,43 @@ fn file_record(record: &mut [u8], own: &mut OwnDescriptors) -> FileRecord {
         return FileRecord::Absent;
     }
     let bytes_in_use = (le::u32_at(record, 0x18).unwrap_or_default() as usize).min(record.len());
-    let (mut security_id, mut parent, mut own_descriptor) = (0, None, None);
+    // The id, when $STANDARD_INFORMATION has NTFS 3.x's length; the unnamed
+    // $SECURITY_DESCRIPTORs held in the record (libntfs-3g reads the unnamed one).
+    let (mut security_id, mut parent, mut own_descriptors) = (None, None, Vec::new());
     let mut at = field16(0x14);
     while at + 0x18 <= bytes_in_use {
         let kind = le::u32_at(record, at).unwrap_or(u32::MAX);
         let length = le::u32_at(record, at + 4).unwrap_or_default() as usize;
-        if kind > SECURITY_DESCRIPTOR || length == 0 {
+        if kind > SECURITY_DESCRIPTOR || length < 0x18 {
             break;
         }
         let resident = record[at + 8] == 0;
+        let unnamed = record[at + 9] == 0;
         let value_length = le::u32_at(record, at + 0x10).unwrap_or_default() as usize;
         let value = at + field16(at + 0x14);
         let value_fits = value.saturating_add(value_length) <= bytes_in_use;
         if resident && value_fits {
             if kind == STANDARD_INFORMATION && value_length >= STANDARD_INFORMATION_V3_LENGTH {
-                security_id = le::u32_at(record, value + SECURITY_ID).unwrap_or_default();
+                security_id = le::u32_at(record, value + SECURITY_ID);
             }
             if kind == FILE_NAME && value_length >= 8 && parent.is_none() {
                 parent = le::u64_at(record, value).map(|reference| reference & MFT_RECORD_MASK);
             }
-            if kind == SECURITY_DESCRIPTOR {
-                own_descriptor = Some(own.add(&record[value..value + value_length]));
+            if kind == SECURITY_DESCRIPTOR && unnamed {
+                own_descriptors.push(own.add(&record[value..value + value_length]));
             }
         }
-        at += length;
+        let Some(next) = at.checked_add(length) else {
+            break;
+        };
+        at = next;
     }
-    let descriptor = match (security_id, own_descriptor) {
-        (0, Some(index)) => DescriptorRef::Own(index),
-        (0, None) => DescriptorRef::Unknown,
-        (id, _) => DescriptorRef::Secure(id),
+    // Anything the record does not say plainly (an older or odd $STANDARD_INFORMATION, a
+    // descriptor stored outside the record or twice) leaves the file to be read.
+    let descriptor = match (security_id, own_descriptors.as_slice()) {
+        (Some(0), [index]) => DescriptorRef::Own(*index),
+        (Some(0) | None, _) => DescriptorRef::Unknown,
+        (Some(id), _) => DescriptorRef::Secure(id),
     };
     FileRecord::File { descriptor, parent }
 }

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use reseal_nt::domain_swap::DomainSwap;
 
 use crate::error::{ntfs_error, Error, Result};
-use crate::mft::{DescriptorRef, FileRecord, FileRecords, FIRST_USER_RECORD, MFT_ROOT};
+use crate::mft::{DescriptorRef, FileRecord, FileRecords, FIRST_USER_RECORD, MFT_EXTEND, MFT_ROOT};
 use crate::volume::Volume;
 
 /// What replacing the domain changes, or changed, on the volume.
@@ -233,6 +233,10 @@ impl Route {
     /// directories that do not lead to the root by their records.
     fn new(records: &[FileRecord], verdicts: &HashMap<DescriptorRef, bool>) -> Option<Route> {
         const MAX_DEPTH: usize = 1024;
+        // Without the records (no $Secure open, or $MFT unreadable) nothing can be routed.
+        if records.len() <= FIRST_USER_RECORD as usize {
+            return None;
+        }
         let mut route = Route {
             must_read: HashSet::new(),
             leads_to: HashSet::from([MFT_ROOT]),
@@ -247,13 +251,16 @@ impl Route {
             if verdicts.get(&descriptor) == Some(&false) {
                 continue;
             }
-            // Up its directories to the root; a file under a system directory ($Extend) is
-            // not walked at all.
+            // Up its directories to the root; a file in $Extend is not walked at all.
             let mut above = Vec::new();
             let mut at = parent?;
             while at != MFT_ROOT {
-                if at < FIRST_USER_RECORD {
+                if at == MFT_EXTEND {
                     break;
+                }
+                if at < FIRST_USER_RECORD {
+                    // No file but $Extend's lies in a system directory.
+                    return None;
                 }
                 if above.len() > MAX_DEPTH {
                     // A cycle of directories, or deeper than any path Windows makes.
@@ -335,5 +342,10 @@ mod tests {
             parent: None,
         };
         assert!(Route::new(&nameless, &verdicts).is_none());
+        let mut under_volume = records();
+        under_volume[20] = file(0, 3);
+        assert!(Route::new(&under_volume, &verdicts).is_none());
+        // No records at all (no $Secure open): nothing to route by.
+        assert!(Route::new(&[], &verdicts).is_none());
     }
 }
