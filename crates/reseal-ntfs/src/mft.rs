@@ -33,9 +33,11 @@ const STANDARD_INFORMATION: u32 = 0x10;
 const FILE_NAME: u32 = 0x30;
 /// The attribute type of `$SECURITY_DESCRIPTOR`, a file's own descriptor (NTFS 1.x's place).
 const SECURITY_DESCRIPTOR: u32 = 0x50;
-/// Where NTFS 3.x's `$STANDARD_INFORMATION` value holds the security id, and its length then.
+/// Where NTFS 3.x's `$STANDARD_INFORMATION` value holds the security id.
 const SECURITY_ID: usize = 0x34;
-const STANDARD_INFORMATION_V3_LENGTH: usize = 0x48;
+/// libntfs-3g reads a file's security id (its "v3 extensions") when its `$STANDARD_INFORMATION`
+/// attribute record is longer than this: a 0x18-byte header and NTFS 1.x's 0x30-byte value.
+const STANDARD_INFORMATION_V1_RECORD: usize = 0x48;
 /// How much of `$MFT` is read at a time.
 const CHUNK_RECORDS: usize = 1024;
 
@@ -168,9 +170,11 @@ fn file_record(record: &mut [u8], own: &mut OwnDescriptors) -> FileRecord {
         return FileRecord::Absent;
     }
     let bytes_in_use = (le::u32_at(record, 0x18).unwrap_or_default() as usize).min(record.len());
-    // The id, when $STANDARD_INFORMATION has NTFS 3.x's length; the unnamed
+    // What $STANDARD_INFORMATION says: `Some(Some(id))` with NTFS 3.x's extensions,
+    // `Some(None)` without (the file's own descriptor applies); and the unnamed
     // $SECURITY_DESCRIPTORs held in the record (libntfs-3g reads the unnamed one).
     let (mut security_id, mut parent, mut own_descriptors) = (None, None, Vec::new());
+    let mut odd = false;
     let mut at = field16(0x14);
     while at + 0x18 <= bytes_in_use {
         let kind = le::u32_at(record, at).unwrap_or(u32::MAX);
@@ -184,8 +188,14 @@ fn file_record(record: &mut [u8], own: &mut OwnDescriptors) -> FileRecord {
         let value = at + field16(at + 0x14);
         let value_fits = value.saturating_add(value_length) <= bytes_in_use;
         if resident && value_fits {
-            if kind == STANDARD_INFORMATION && value_length >= STANDARD_INFORMATION_V3_LENGTH {
-                security_id = le::u32_at(record, value + SECURITY_ID);
+            if kind == STANDARD_INFORMATION {
+                if length <= STANDARD_INFORMATION_V1_RECORD {
+                    security_id = Some(None);
+                } else if value_length >= SECURITY_ID + 4 {
+                    security_id = Some(le::u32_at(record, value + SECURITY_ID));
+                } else {
+                    odd = true;
+                }
             }
             if kind == FILE_NAME && value_length >= 8 && parent.is_none() {
                 parent = le::u64_at(record, value).map(|reference| reference & MFT_RECORD_MASK);
@@ -201,10 +211,10 @@ fn file_record(record: &mut [u8], own: &mut OwnDescriptors) -> FileRecord {
     }
     // Anything the record does not say plainly (an older or odd $STANDARD_INFORMATION, a
     // descriptor stored outside the record or twice) leaves the file to be read.
-    let descriptor = match (security_id, own_descriptors.as_slice()) {
-        (Some(0), [index]) => DescriptorRef::Own(*index),
-        (Some(0) | None, _) => DescriptorRef::Unknown,
-        (Some(id), _) => DescriptorRef::Secure(id),
+    let descriptor = match (security_id.filter(|_| !odd), own_descriptors.as_slice()) {
+        (Some(Some(0) | None), [index]) => DescriptorRef::Own(*index),
+        (Some(Some(id)), _) if id != 0 => DescriptorRef::Secure(id),
+        _ => DescriptorRef::Unknown,
     };
     FileRecord::File { descriptor, parent }
 }
