@@ -173,9 +173,9 @@ fn check_fixups(record: &[u8], usa_offset: usize, strides: usize) -> Result<(), 
     Ok(())
 }
 
-/// Checks the update sequence of a FILE record and puts back the bytes it saved at the end of
-/// each 512-byte stride, as the record was before it was written.
-pub(crate) fn apply_fixups(record: &mut [u8]) -> Result<(), String> {
+/// Where a FILE record's update sequence array is (offset, entries) and how many 512-byte
+/// strides it protects, checked to fit the record and its first stride.
+fn update_sequence(record: &[u8]) -> Result<(usize, usize, usize), String> {
     let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
     let (usa_offset, usa_count) = (field16(4), field16(6));
     let strides = record.len() / FIXUP_STRIDE;
@@ -184,9 +184,18 @@ pub(crate) fn apply_fixups(record: &mut [u8]) -> Result<(), String> {
         || usa_offset + 2 * usa_count > FIXUP_STRIDE.min(record.len())
     {
         return Err(format!(
-            "update sequence array of {usa_count} entries at offset {usa_offset}"
+            "update sequence array of {usa_count} entries at offset {usa_offset} (a {}-byte record needs {})",
+            record.len(),
+            strides + 1
         ));
     }
+    Ok((usa_offset, usa_count, strides))
+}
+
+/// Checks the update sequence of a FILE record and puts back the bytes it saved at the end of
+/// each 512-byte stride, as the record was before it was written.
+pub(crate) fn apply_fixups(record: &mut [u8]) -> Result<(), String> {
+    let (usa_offset, _, strides) = update_sequence(record)?;
     check_fixups(record, usa_offset, strides)?;
     for stride in 0..strides {
         let saved = usa_offset + 2 * (stride + 1);
@@ -213,18 +222,7 @@ fn check_record(record: &[u8]) -> Result<(), String> {
     }
     let field16 = |at| le::u16_at(record, at).unwrap_or_default() as usize;
     let field32 = |at| le::u32_at(record, at).unwrap_or_default() as usize;
-    let (usa_offset, usa_count) = (field16(4), field16(6));
-    let strides = record.len() / FIXUP_STRIDE;
-    if usa_count != strides + 1
-        || usa_offset % 2 != 0
-        || usa_offset + 2 * usa_count > FIXUP_STRIDE.min(record.len())
-    {
-        return Err(format!(
-            "update sequence array of {usa_count} entries at offset {usa_offset} (a {}-byte record needs {})",
-            record.len(),
-            strides + 1
-        ));
-    }
+    let (usa_offset, usa_count, strides) = update_sequence(record)?;
     check_fixups(record, usa_offset, strides)?;
     if field16(0x16) & 1 == 0 {
         return Err("the record is not in use".into());
