@@ -1,4 +1,4 @@
-//! Finding the keys that may hold some bytes with one pass over the cells in file order.
+//! Finding the keys that may hold some bytes by reading the cells in file order.
 //!
 //! Looking at every key, value name and value of a hive by walking its tree visits the cells
 //! in tree order, which in an 80 MiB SOFTWARE hive is all over the file: nearly every step

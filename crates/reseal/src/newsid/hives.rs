@@ -103,7 +103,7 @@ pub struct Origins {
 }
 
 /// Finds every place of `hive` that holds the old domain SID: first the keys whose cells may
-/// hold it, found in one pass over the cells in file order ([`Hive::keys_possibly_holding`]),
+/// hold it, found by reading the cells in file order ([`Hive::keys_possibly_holding`]),
 /// walked to from the root; when some key found there is not reached that way (its parent
 /// fields lead elsewhere than the tree does), every key of the tree.
 fn scan(hive: &Hive, swap: &DomainSwap) -> reseal_hive::Result<Findings> {
