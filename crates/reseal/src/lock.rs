@@ -126,7 +126,11 @@ impl Drop for ImageLock {
         {
             let _ = fs::remove_file(&self.pid_file);
         }
-        // Closing the file releases the lock.
+        // Released here, not by closing the file: a process this one starts (qemu-img, a
+        // test's helper) holds a copy of every descriptor from its fork until its exec, and a
+        // lock lives as long as any copy does, so a run that opens the image again right after
+        // would find it held ("in use by another reseal run (pid unknown)").
+        let _ = rustix::fs::flock(file, rustix::fs::FlockOperation::Unlock);
     }
 }
 
@@ -315,5 +319,25 @@ impl Target for LockedTarget {
     }
     fn disk_container(&mut self) -> Result<Option<crate::inspect::DiskContainer>> {
         self.inner.disk_container()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of the lock's descriptor (what a forked child holds until it execs) does not keep
+    /// the image locked once the lock is dropped.
+    #[test]
+    fn a_dropped_lock_is_released_while_a_copy_of_its_descriptor_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        fs::write(&image, b"image").unwrap();
+        let lock = ImageLock::acquire(&image, LockMode::Exclusive, false).unwrap();
+        let copy = lock.file.as_ref().unwrap().try_clone().unwrap();
+        drop(lock);
+        let again = ImageLock::acquire(&image, LockMode::Exclusive, false);
+        assert!(again.is_ok(), "{:?}", again.err());
+        drop(copy);
     }
 }
