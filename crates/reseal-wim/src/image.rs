@@ -65,12 +65,7 @@ impl WimImage {
         if next == self.index {
             return Ok(());
         }
-        // Loaded before anything is set aside, so that a failure changes nothing.
-        let loaded = self.wim.load_image(next)?;
-        let left = std::mem::replace(&mut self.metadata, loaded);
-        if let Some(resumed) = self.wim.set_aside(self.index, left, next) {
-            self.metadata = resumed;
-        }
+        self.metadata = self.wim.set_aside(self.index, &mut self.metadata, next)?;
         self.index = next;
         Ok(())
     }

@@ -277,13 +277,22 @@ impl Wim {
     /// Reads and parses the metadata resource of image `index` (1-based).
     pub fn load_image(&mut self, index: u32) -> Result<ImageMetadata> {
         let entry = self.metadata_entry(index)?;
-        let reshdr = entry.reshdr;
-        let expected_hash = entry.hash;
+        let (reshdr, hash) = (entry.reshdr, entry.hash);
+        self.read_metadata(index, reshdr, hash, self.file_len)
+    }
+
+    /// Reads the metadata resource of image `index` at `reshdr` (in the first `file_len` bytes
+    /// of the file), checks it against `expected_hash` and parses it.
+    pub(crate) fn read_metadata(
+        &mut self,
+        index: u32,
+        reshdr: ResourceHeader,
+        expected_hash: Sha1,
+        file_len: u64,
+    ) -> Result<ImageMetadata> {
         let codec = self.codec()?;
         // A dentry is at least 102 bytes and some file bytes hold each: bound by the file.
-        let limit = self
-            .file_len
-            .saturating_mul(u64::from(self.header.chunk_size.max(1)));
+        let limit = file_len.saturating_mul(u64::from(self.header.chunk_size.max(1)));
         if reshdr.uncompressed_size > limit {
             return Err(self.corrupt(
                 "metadata resource",
@@ -294,7 +303,7 @@ impl Wim {
         let bytes = resource::read_range(
             &self.file,
             &self.path,
-            self.file_len,
+            file_len,
             &spec,
             0,
             reshdr.uncompressed_size,

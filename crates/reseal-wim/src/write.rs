@@ -21,7 +21,7 @@ use crate::metadata::ImageMetadata;
 use crate::resource::{self, ResourceSpec};
 use crate::wim::{blob_size_in, Wim};
 use crate::writer::WimWriter;
-use crate::xml::XmlData;
+use crate::xml::{ImageCounts, XmlData};
 
 impl Wim {
     /// Writes the staged edits of `image` (the same metadata the edits were made on), and
@@ -42,23 +42,67 @@ impl Wim {
         result
     }
 
-    /// Sets the staged edits of image `index` (`image`, the metadata they were made on) aside
-    /// so that image `next` can be edited in the same update; the next commit writes both.
-    /// Gives back the metadata set aside earlier for `next`, if any. Without staged edits of
-    /// `index` nothing needs keeping and `image` is dropped.
+    /// Moves the staged edits from image `index` (`image`, the metadata they were made on) to
+    /// image `next`, so that both reach the file by the next commit, and gives back the
+    /// metadata of `next`: as its staged edits left it when it was set aside before, else as
+    /// committed. The edited image's new metadata resource is appended now (the commit only
+    /// points the header at it), so only the image being edited is held in memory. Without
+    /// staged edits of `index`, nothing is written. On failure nothing is staged anew and
+    /// `index` stays the image being edited.
     pub fn set_aside(
         &mut self,
         index: u32,
-        image: ImageMetadata,
+        image: &mut ImageMetadata,
         next: u32,
-    ) -> Option<ImageMetadata> {
-        let (staged, update) = self.pending.as_mut()?;
-        if *staged == index {
-            update.parked.push((index, image));
+    ) -> Result<ImageMetadata> {
+        let Some((staged, mut update)) = self.pending.take() else {
+            return self.load_image(next);
+        };
+        // Read before anything is written, so that a failure changes nothing.
+        let next_image = match update.parked.iter().position(|p| p.index == next) {
+            Some(at) => self.read_parked(&update, at),
+            None => self.load_image(next),
+        };
+        let next_image = match next_image {
+            Ok(next_image) => next_image,
+            Err(err) => {
+                self.pending = Some((staged, update));
+                return Err(err);
+            }
+        };
+        if staged == index {
+            let keep_len = update.write_at;
+            if let Err(err) = self.park(index, image, &mut update) {
+                self.discard_after(keep_len);
+                update.write_at = keep_len;
+                self.pending = Some((staged, update));
+                return Err(err);
+            }
         }
-        *staged = next;
-        let earlier = update.parked.iter().position(|(i, _)| *i == next)?;
-        Some(update.parked.remove(earlier).1)
+        update.parked.retain(|p| p.index != next);
+        self.pending = Some((next, update));
+        Ok(next_image)
+    }
+
+    /// Appends the metadata resource of image `index` and records it for the commit.
+    fn park(&mut self, index: u32, image: &mut ImageMetadata, update: &mut Update) -> Result<()> {
+        let reshdr = self.append_metadata(index, image, update)?;
+        let counts = image.counts(|hash| update.blob_size(hash));
+        update.parked.retain(|p| p.index != index);
+        update.parked.push(ParkedImage {
+            index,
+            reshdr,
+            counts,
+        });
+        Ok(())
+    }
+
+    /// The metadata of the image set aside at `update.parked[at]`, read back from the
+    /// resource appended for it.
+    fn read_parked(&mut self, update: &Update, at: usize) -> Result<ImageMetadata> {
+        let parked = &update.parked[at];
+        let entry = &update.table.entries[self.blob_table.metadata[parked.index as usize - 1]];
+        self.read_metadata(parked.index, entry.reshdr, entry.hash, update.write_at)
     }
 
     /// Drops every staged edit and cuts off the blobs they appended, so that the file is again
@@ -177,14 +221,18 @@ impl Wim {
         update: &mut Update,
     ) -> Result<(Header, XmlData)> {
         let chunk_size = update.chunk_size;
-        let mut parked = std::mem::take(&mut update.parked);
-        let mut metadata_reshdrs = Vec::with_capacity(parked.len() + 1);
-        for (parked_index, metadata) in &mut parked {
-            let reshdr = self.append_metadata(*parked_index, metadata, update)?;
-            metadata_reshdrs.push((*parked_index, reshdr));
-        }
+        let parked = std::mem::take(&mut update.parked);
         let reshdr = self.append_metadata(index, edited, update)?;
-        metadata_reshdrs.push((index, reshdr));
+        let counts = edited.counts(|hash| update.blob_size(hash));
+        let images: Vec<ParkedImage> = parked
+            .into_iter()
+            .filter(|p| p.index != index)
+            .chain([ParkedImage {
+                index,
+                reshdr,
+                counts,
+            }])
+            .collect();
 
         let table_bytes = update.table.to_bytes();
         let table_reshdr = resource::append(
@@ -200,13 +248,8 @@ impl Wim {
 
         let mut xml = self.xml.clone();
         let now = self.now().0;
-        let images = parked
-            .iter()
-            .map(|(parked_index, metadata)| (*parked_index, metadata))
-            .chain([(index, &*edited)]);
-        for (image_index, metadata) in images {
-            let counts = metadata.counts(|hash| update.blob_size(hash));
-            xml.update_image(image_index, &counts, now);
+        for image in &images {
+            xml.update_image(image.index, &image.counts, now);
         }
         xml.set_wim_total_bytes(update.write_at);
         let xml_reshdr = resource::append(
@@ -223,9 +266,9 @@ impl Wim {
         let mut header = self.header.clone();
         header.blob_table = table_reshdr;
         header.xml_data = xml_reshdr;
-        for (image_index, reshdr) in metadata_reshdrs {
-            if header.boot_index == image_index {
-                header.boot_metadata = reshdr;
+        for image in &images {
+            if header.boot_index == image.index {
+                header.boot_metadata = image.reshdr;
             }
         }
         self.sync("syncing the appended resources")?;
@@ -333,8 +376,17 @@ pub(crate) struct Update {
     pub(crate) write_at: u64,
     pub(crate) chunk_size: u32,
     /// Other images edited in this update, set aside while another one is edited: their
-    /// metadata is written by the same commit.
-    pub(crate) parked: Vec<(u32, ImageMetadata)>,
+    /// metadata resources are appended; the commit points the header and XML data at them.
+    pub(crate) parked: Vec<ParkedImage>,
+}
+
+/// An image set aside by [`Wim::set_aside`]: where its new metadata resource was appended, and
+/// the counts its XML element gets.
+#[derive(Clone)]
+pub(crate) struct ParkedImage {
+    index: u32,
+    reshdr: ResourceHeader,
+    counts: ImageCounts,
 }
 
 impl Update {

@@ -565,6 +565,41 @@ fn edit_three(image: &mut WimImage, edited: &[u8], second: &[u8]) -> reseal_wim:
 }
 
 #[test]
+fn an_image_set_aside_and_selected_again_resumes_its_staged_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = three_images(dir.path());
+    let hive = hive_like();
+    let edited = edited_hive(&hive);
+    let mut second = edited.clone();
+    second[7] ^= 1;
+
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image.replace_file(&HIVE[1..], &edited).unwrap();
+    image.select_image("2").unwrap();
+    image.replace_file(&HIVE[1..], &second).unwrap();
+    image.select_image("1").unwrap();
+    assert!(image.read_file(&HIVE[1..]).unwrap().unwrap() == edited);
+    image.replace_file(&HIVE[1..], &second).unwrap();
+    image.select_image("3").unwrap();
+    assert!(image.read_file(&HIVE[1..]).unwrap().unwrap() == hive);
+    image.select_image("2").unwrap();
+    assert!(image.read_file(&HIVE[1..]).unwrap().unwrap() == second);
+    image.commit().unwrap();
+    drop(image);
+
+    verify(&wim);
+    for (index, contents) in (1..=3).zip([&second, &second, &hive]) {
+        assert!(
+            extract_to_stdout(&wim, index, HIVE) == *contents,
+            "image {index}"
+        );
+    }
+}
+
+#[test]
 fn images_edited_together_are_written_by_one_commit_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let original = three_images(dir.path());
