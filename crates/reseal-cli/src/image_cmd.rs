@@ -1,9 +1,9 @@
 //! `reseal inspect`, `reseal generalize` and `reseal reseal`: the image commands.
 //!
 //! Each runs the library's [`reseal::run`] calls on the target (a directory, one image of a WIM
-//! file chosen with `--index`, or the Windows partition of a disk image ([`DISK_FORMATS`]), found
+//! file chosen with `--index`, or the Windows partition of a disk image ([`disk_formats`]), found
 //! or chosen with `--partition`): an interrupted run is finished or rolled back first, `--index
-//! all` runs on every image of a WIM (each committed on its own), `--output NEW.wim` edits a
+//! all` runs on every image of a WIM (all written by one commit), `--output NEW.wim` edits a
 //! copy, `--output-diff CHILD.vhdx` writes a disk image's changes into a new differencing disk.
 //! Text goes to stdout for people; `--json` prints one JSON document instead.
 
@@ -21,12 +21,10 @@ use crate::progress_bar::TerminalProgress;
 use crate::run_log::{self, LoggedProgress, Verbosity};
 use crate::CliError;
 
-/// The disk image formats reseal reads and edits, as the help texts name them.
-pub const DISK_FORMATS: &[&str] = &["raw", "VHD", "VHDX", "VMDK", "qcow2"];
-
-/// [`DISK_FORMATS`] as a phrase: `raw, VHD, VHDX, VMDK or qcow2`.
+/// The disk image formats reseal reads and edits as a phrase: `raw, VHD, VHDX, VMDK or qcow2`.
 pub fn disk_formats() -> String {
-    match DISK_FORMATS.split_last() {
+    let names: Vec<&str> = reseal::DiskFormat::ALL.iter().map(|f| f.name()).collect();
+    match names.split_last() {
         Some((last, [])) => last.to_string(),
         Some((last, others)) => format!("{} or {last}", others.join(", ")),
         None => String::new(),

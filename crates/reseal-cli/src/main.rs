@@ -1,6 +1,6 @@
 //! `reseal`: offline Sysprep for Windows images. A thin command line over the `reseal` library.
 //! An image is a directory (a mounted or extracted Windows volume), a WIM file (`--index`
-//! chooses the image) or a disk image in one of `image_cmd::DISK_FORMATS` (`--partition`
+//! chooses the image) or a disk image in one of `image_cmd::disk_formats` (`--partition`
 //! chooses the volume).
 //!
 //! Exit codes: 0 done; 2 usage; 3 refused by validation (nothing written); 4 corrupt or

@@ -98,6 +98,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Format; 5] = [
+        Format::Raw,
+        Format::Vhd,
+        Format::Vhdx,
+        Format::Vmdk,
+        Format::Qcow2,
+    ];
+
     /// The name people use for the format.
     pub fn name(self) -> &'static str {
         match self {

@@ -41,6 +41,7 @@ pub use options::{GeneralizeOptions, Mode, Rename};
 pub use plan::{Action, AnswerSetting, Change, Note, Origin, Plan};
 pub use progress::{NoProgress, Progress};
 pub use providers::{PlanContext, Planner, Provider};
+pub use reseal_disk::Format as DiskFormat;
 pub use reseal_hive::ValueType;
 pub use reseal_nt::{evtx, sid, Sid};
 pub use run::{
