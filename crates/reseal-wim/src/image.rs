@@ -65,7 +65,7 @@ impl WimImage {
         if next == self.index {
             return Ok(());
         }
-        self.metadata = self.wim.set_aside(self.index, &mut self.metadata, next)?;
+        self.metadata = self.wim.set_aside(self.index, &self.metadata, next)?;
         self.index = next;
         Ok(())
     }
@@ -240,6 +240,11 @@ impl WimImage {
         self.wim.discard_staged();
         self.metadata = self.wim.load_image(self.index)?;
         Ok(())
+    }
+
+    /// Takes back a buffer the caller is done with, for a later read (see [`Wim::give_back`]).
+    pub fn give_back(&mut self, buffer: Vec<u8>) {
+        self.wim.give_back(buffer);
     }
 
     /// Writes the staged edits.

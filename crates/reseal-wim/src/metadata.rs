@@ -329,6 +329,11 @@ impl ImageMetadata {
     /// order. Dentries and their stream entries are copied as they are except the subdir
     /// offset.
     pub fn serialize(&self) -> Result<ImageMetadata, Malformed> {
+        ImageMetadata::parse(self.serialized_bytes())
+    }
+
+    /// The bytes [`ImageMetadata::serialize`] parses: the resource for the current tree.
+    pub fn serialized_bytes(&self) -> Vec<u8> {
         let mut out = if self.security_changed {
             self.security.to_bytes()
         } else {
@@ -378,6 +383,6 @@ impl ImageMetadata {
             }
             out.extend_from_slice(&[0; 8]);
         }
-        ImageMetadata::parse(out)
+        out
     }
 }

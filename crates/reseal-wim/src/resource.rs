@@ -54,17 +54,44 @@ impl ResourceSpec {
     }
 }
 
-/// Decompressors kept between reads, one per codec and chunk size.
+/// What reads keep between them: decompressors, one per codec and chunk size, and a buffer a
+/// caller is done with ([`Decompressors::give_back`]) for the next large read to fill. A
+/// multi-image run reads each image's hive into the pages the last one left mapped instead of
+/// fresh ones, which the kernel must zero (and a virtual machine's host may have to back) page
+/// by page: on the bench's VM most of the time of reading a hive.
 #[derive(Default)]
-pub struct Decompressors(HashMap<(Codec, u32), Decompressor>);
+pub struct Decompressors {
+    codecs: HashMap<(Codec, u32), Decompressor>,
+    spare: Vec<u8>,
+}
 
 impl Decompressors {
+    /// Keeps `buffer` for a later read when it is larger than the one kept.
+    pub(crate) fn give_back(&mut self, buffer: Vec<u8>) {
+        if buffer.capacity() > self.spare.capacity() {
+            self.spare = buffer;
+        }
+    }
+
+    /// An empty buffer for a read of `len` bytes: the one given back when it holds them and
+    /// not more than twice over (a small read must not keep a large buffer alive), else new.
+    fn buffer_for(&mut self, len: usize) -> Vec<u8> {
+        let capacity = self.spare.capacity();
+        if capacity >= len && capacity / 2 <= len {
+            let mut buffer = std::mem::take(&mut self.spare);
+            buffer.clear();
+            buffer
+        } else {
+            Vec::new()
+        }
+    }
+
     pub(crate) fn get(
         &mut self,
         codec: Codec,
         chunk_size: u32,
     ) -> Result<&mut Decompressor, Malformed> {
-        match self.0.entry((codec, chunk_size)) {
+        match self.codecs.entry((codec, chunk_size)) {
             std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let decompressor = Decompressor::new(codec, chunk_size as usize).map_err(|e| {
@@ -204,7 +231,8 @@ pub fn read_range(
                 spec.size_in_wim
             )));
         }
-        let mut out = vec![0u8; len as usize];
+        let mut out = decompressors.buffer_for(len as usize);
+        out.resize(len as usize, 0);
         read_at(
             file,
             path,
@@ -313,10 +341,12 @@ pub fn read_range(
         }
     }
 
+    let mut out = decompressors.buffer_for(len as usize);
+    // A claimed length is trusted only as far as the first 64 MiB; the rest as read.
+    out.reserve(len.min(64 << 20) as usize);
     let decompressor = decompressors
         .get(codec, chunk_size)
         .map_err(|m| Error::from_malformed(path, m))?;
-    let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
     let mut stored = Vec::new();
     // A chunk may claim up to 1 GiB: ask for the buffer without aborting when it is refused.
     let expanded_len = chunk.min(spec.uncompressed_size) as usize;

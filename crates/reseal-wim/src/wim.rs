@@ -323,6 +323,12 @@ impl Wim {
         blob_size_in(self.current_table(), hash)
     }
 
+    /// Takes back a buffer the caller is done with (the contents of a file it replaced), for a
+    /// later read of about its size to fill (see [`Decompressors`]).
+    pub fn give_back(&mut self, buffer: Vec<u8>) {
+        self.decompressors.give_back(buffer);
+    }
+
     /// The contents of the blob with this hash, checked against it.
     pub fn read_blob(&mut self, hash: &Sha1) -> Result<Vec<u8>> {
         if *hash == ZERO_HASH {

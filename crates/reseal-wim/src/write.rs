@@ -52,7 +52,7 @@ impl Wim {
     pub fn set_aside(
         &mut self,
         index: u32,
-        image: &mut ImageMetadata,
+        image: &ImageMetadata,
         next: u32,
     ) -> Result<ImageMetadata> {
         let Some((staged, mut update)) = self.pending.take() else {
@@ -84,9 +84,17 @@ impl Wim {
         Ok(next_image)
     }
 
-    /// Appends the metadata resource of image `index` and records it for the commit.
-    fn park(&mut self, index: u32, image: &mut ImageMetadata, update: &mut Update) -> Result<()> {
-        let reshdr = self.append_metadata(index, image, update)?;
+    /// Appends the metadata resource of image `index` and records it for the commit. The tree
+    /// is not parsed back from the bytes written, as a commit does: the caller drops it.
+    fn park(&mut self, index: u32, image: &ImageMetadata, update: &mut Update) -> Result<()> {
+        let serialized;
+        let bytes = if image.has_unserialized_changes() {
+            serialized = image.serialized_bytes();
+            &serialized
+        } else {
+            &image.bytes
+        };
+        let reshdr = self.append_metadata(index, bytes, update)?;
         let counts = image.counts(|hash| update.blob_size(hash));
         update.parked.retain(|p| p.index != index);
         update.parked.push(ParkedImage {
@@ -222,7 +230,12 @@ impl Wim {
     ) -> Result<(Header, XmlData)> {
         let chunk_size = update.chunk_size;
         let parked = std::mem::take(&mut update.parked);
-        let reshdr = self.append_metadata(index, edited, update)?;
+        if edited.has_unserialized_changes() {
+            *edited = edited
+                .serialize()
+                .map_err(|m| Error::from_malformed(&self.path, m))?;
+        }
+        let reshdr = self.append_metadata(index, &edited.bytes, update)?;
         let counts = edited.counts(|hash| update.blob_size(hash));
         let images: Vec<ParkedImage> = parked
             .into_iter()
@@ -276,28 +289,23 @@ impl Wim {
         Ok((header, xml))
     }
 
-    /// Appends the metadata resource of image `index` (serializing its tree first when its
-    /// shape changed) and points the new blob table's entry for it there.
+    /// Appends `bytes` as the metadata resource of image `index` and points the new blob
+    /// table's entry for it there.
     fn append_metadata(
         &mut self,
         index: u32,
-        edited: &mut ImageMetadata,
+        bytes: &[u8],
         update: &mut Update,
     ) -> Result<ResourceHeader> {
-        if edited.has_unserialized_changes() {
-            *edited = edited
-                .serialize()
-                .map_err(|m| Error::from_malformed(&self.path, m))?;
-        }
         let chunk_size = update.chunk_size;
-        let metadata_hash: Sha1 = Sha1Hasher::digest(&edited.bytes).into();
+        let metadata_hash: Sha1 = Sha1Hasher::digest(bytes).into();
         let metadata_index = self.blob_table.metadata[index as usize - 1];
         // The serialized tree keeps the bytes of everything before the first changed dentry,
         // and a replace patches dentries in place: the old resource's chunks there are copied.
         let replaces = self.blob_table.entries[metadata_index].reusable_resource();
         let (metadata_reshdr, counts) = self.append_replacing(
             update.write_at,
-            &edited.bytes,
+            bytes,
             chunk_size,
             RESOURCE_METADATA,
             replaces,

@@ -176,3 +176,42 @@ fn alternate_data_streams_count_as_wimlib_counts_them() {
     );
     assert_eq!(counts_as_wimlib_computes_them(&wim, dir.path()), ours);
 }
+
+/// An image set aside for another (`--index all`) gets its counts from the tree as edited,
+/// without the tree being parsed back from the bytes written: the same counts.
+#[test]
+fn counts_of_an_image_set_aside_match_wimlib() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    build_tree(&tree);
+    let single = dir.path().join("c.wim");
+    capture(&tree, &single, &["--compress=LZX"]);
+    let wim = dir.path().join("two.wim");
+    for name in ["One", "Two"] {
+        wimlib_imagex(&[
+            "export",
+            single.to_str().unwrap(),
+            "1",
+            wim.to_str().unwrap(),
+            name,
+        ]);
+    }
+    let captured = counts(&wim);
+
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    assert!(image.delete(r"Windows\Temp").unwrap());
+    image
+        .create_file(r"Windows\Setup\Scripts\SetupComplete.cmd", b"@echo off\r\n")
+        .unwrap();
+    image
+        .replace_file("plain.txt", b"longer than before")
+        .unwrap();
+    image.select_image("2").unwrap();
+    image.commit().unwrap();
+    drop(image);
+    verify(&wim);
+    let after = counts(&wim);
+    assert_ne!(after, captured);
+    assert_eq!(counts_as_wimlib_computes_them(&wim, dir.path()), after);
+}

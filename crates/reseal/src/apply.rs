@@ -56,7 +56,7 @@ pub(crate) fn apply_with_hives(
             hive_writes(target, plan, edited_hives, &mut report)
         })?;
         writes.extend(file_writes(target, plan, &mut report)?);
-        stage_all(target, &writes, progress)?;
+        stage_all(target, writes, progress)?;
         swap_file_security(target, plan)?;
         // Even with nothing to write the target may owe its output (a differencing child).
         target.commit(progress)
@@ -81,18 +81,24 @@ enum Write {
 }
 
 /// Stages `writes` in the open transaction of `target`, one progress step each.
-fn stage_all(target: &mut dyn Target, writes: &[Write], progress: &dyn Progress) -> Result<()> {
+fn stage_all(target: &mut dyn Target, writes: Vec<Write>, progress: &dyn Progress) -> Result<()> {
     progress.start("staging the changes", Some(writes.len() as u64));
-    let result = writes.iter().enumerate().try_for_each(|(index, write)| {
-        match write {
-            Write::Replace { path, contents } => target.replace_file(path, contents),
-            Write::Create { path, contents } => target.create_file(path, contents),
-            Write::DeleteFile { path } => target.delete_file(path),
-            Write::DeleteDirectory { path } => target.delete_dir_all(path),
-        }?;
-        progress.advance(index as u64 + 1);
-        Ok(())
-    });
+    let result = writes
+        .into_iter()
+        .enumerate()
+        .try_for_each(|(index, write)| {
+            match write {
+                Write::Replace { path, contents } => {
+                    target.replace_file(&path, &contents)?;
+                    target.give_back(contents);
+                }
+                Write::Create { path, contents } => target.create_file(&path, &contents)?,
+                Write::DeleteFile { path } => target.delete_file(&path)?,
+                Write::DeleteDirectory { path } => target.delete_dir_all(&path)?,
+            }
+            progress.advance(index as u64 + 1);
+            Ok(())
+        });
     progress.finish();
     result
 }

@@ -298,6 +298,9 @@ impl Target for LockedTarget {
     fn abort(&mut self) {
         self.inner.abort();
     }
+    fn give_back(&mut self, buffer: Vec<u8>) {
+        self.inner.give_back(buffer);
+    }
     fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
         self.inner.scan_file_security(swap)
     }

@@ -112,6 +112,12 @@ pub trait Target {
     fn commit(&mut self, progress: &dyn Progress) -> Result<()>;
     /// Drops every write staged since [`Target::begin`] and ends the transaction.
     fn abort(&mut self);
+    /// Takes back a buffer the run is done with (the contents of a file written), for a later
+    /// read to fill. Only a WIM target keeps one: each image of a multi-image run reads its
+    /// hives into it instead of fresh memory.
+    fn give_back(&mut self, buffer: Vec<u8>) {
+        drop(buffer);
+    }
 
     /// How many of the image's file-system security descriptors name a SID of `swap`'s old
     /// domain, and the files using them. Reads only.

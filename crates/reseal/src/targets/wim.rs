@@ -352,6 +352,10 @@ impl Target for WimTarget {
         self.writable = false;
     }
 
+    fn give_back(&mut self, buffer: Vec<u8>) {
+        self.image.give_back(buffer);
+    }
+
     fn scan_file_security(&mut self, swap: &DomainSwap) -> Result<FileSecuritySwap> {
         let planned = self.image.domain_swap(swap).map_err(from_wim)?;
         Ok(FileSecuritySwap {
