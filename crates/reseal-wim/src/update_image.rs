@@ -241,8 +241,9 @@ impl Wim {
         let keep_len = update.write_at;
         if self.batch {
             let result = change(self, &mut update, image);
-            if result.is_err() {
-                self.discard_after(keep_len);
+            match result {
+                Ok(_) => update.current_edited = true,
+                Err(_) => self.discard_after(keep_len),
             }
             if result.is_ok() || was_staged {
                 self.pending = Some((index, update));
@@ -252,9 +253,11 @@ impl Wim {
         let staged = was_staged.then(|| update.clone());
         let mut edited = image.clone();
         let result = match change(self, &mut update, &mut edited) {
-            Ok(value) => self
-                .write_update(index, &mut edited, update, keep_len)
-                .map(|()| value),
+            Ok(value) => {
+                update.current_edited = true;
+                self.write_update(index, &mut edited, update, keep_len)
+                    .map(|()| value)
+            }
             Err(err) => {
                 self.discard_after(keep_len);
                 Err(err)

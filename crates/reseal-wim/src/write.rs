@@ -79,7 +79,9 @@ impl Wim {
                 return Err(err);
             }
         }
+        let resumed = update.parked.iter().any(|p| p.index == next);
         update.parked.retain(|p| p.index != next);
+        update.current_edited = resumed;
         self.pending = Some((next, update));
         Ok(next_image)
     }
@@ -229,23 +231,23 @@ impl Wim {
         update: &mut Update,
     ) -> Result<(Header, XmlData)> {
         let chunk_size = update.chunk_size;
-        let parked = std::mem::take(&mut update.parked);
-        if edited.has_unserialized_changes() {
-            *edited = edited
-                .serialize()
-                .map_err(|m| Error::from_malformed(&self.path, m))?;
-        }
-        let reshdr = self.append_metadata(index, &edited.bytes, update)?;
-        let counts = edited.counts(|hash| update.blob_size(hash));
-        let images: Vec<ParkedImage> = parked
-            .into_iter()
-            .filter(|p| p.index != index)
-            .chain([ParkedImage {
+        let mut images = std::mem::take(&mut update.parked);
+        // An image moved to and left unedited keeps its metadata resource and XML element.
+        if update.current_edited {
+            if edited.has_unserialized_changes() {
+                *edited = edited
+                    .serialize()
+                    .map_err(|m| Error::from_malformed(&self.path, m))?;
+            }
+            let reshdr = self.append_metadata(index, &edited.bytes, update)?;
+            let counts = edited.counts(|hash| update.blob_size(hash));
+            images.retain(|p| p.index != index);
+            images.push(ParkedImage {
                 index,
                 reshdr,
                 counts,
-            }])
-            .collect();
+            });
+        }
 
         let table_bytes = update.table.to_bytes();
         let table_reshdr = resource::append(
@@ -386,6 +388,9 @@ pub(crate) struct Update {
     /// Other images edited in this update, set aside while another one is edited: their
     /// metadata resources are appended; the commit points the header and XML data at them.
     pub(crate) parked: Vec<ParkedImage>,
+    /// `true` once the image being edited has edits of its own: an image moved to has none
+    /// until it is edited (or resumed).
+    pub(crate) current_edited: bool,
 }
 
 /// An image set aside by [`Wim::set_aside`]: where its new metadata resource was appended, and
@@ -410,6 +415,7 @@ impl Update {
                 32768
             },
             parked: Vec::new(),
+            current_edited: false,
         }
     }
 

@@ -600,6 +600,33 @@ fn an_image_set_aside_and_selected_again_resumes_its_staged_edits() {
 }
 
 #[test]
+fn an_image_moved_to_and_left_unedited_keeps_its_metadata_and_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = three_images(dir.path());
+    let edited = edited_hive(&hive_like());
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let info = |index: &str| common::wimlib_imagex(&["info", wim.to_str().unwrap(), index]);
+    let second_before = info("2");
+    // The XML's modification times count in seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image.replace_file(&HIVE[1..], &edited).unwrap();
+    image.select_image("2").unwrap();
+    image.commit().unwrap();
+    drop(image);
+
+    verify(&wim);
+    assert!(extract_to_stdout(&wim, 1, HIVE) == edited);
+    assert_eq!(
+        String::from_utf8_lossy(&info("2")),
+        String::from_utf8_lossy(&second_before)
+    );
+}
+
+#[test]
 fn images_edited_together_are_written_by_one_commit_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let original = three_images(dir.path());
