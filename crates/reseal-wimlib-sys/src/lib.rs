@@ -25,7 +25,8 @@
 //!   exactly `out_len` bytes, returns 0 on success and non-zero on corrupt input or when
 //!   `out_len > max_block_size`. Corrupt input is detected, never read or written out of bounds.
 //! - `wimlib_get_compressor_needed_memory(ctype, max_block_size, level)`: arithmetic on its
-//!   arguments and the default levels (never changed here), 0 when they are invalid.
+//!   arguments and the default levels (never changed here; a level of 0 means the default),
+//!   0 when they are invalid.
 //! - `x86_setup_cpu_features()` (`src/x86_cpu_features.c`, not in the public header): fills a
 //!   global bit mask that LZMS's x86 filter otherwise fills lazily, unsynchronized, on first use.
 //! - The codecs allocate through `wimlib_malloc`, `wimlib_free_memory`, `wimlib_aligned_malloc`
@@ -218,22 +219,25 @@ pub struct Compressor {
 unsafe impl Send for Compressor {}
 
 impl Compressor {
-    /// Bytes one compressor for `codec` and chunks of `max_block_size` allocates, or `None` when
-    /// wimlib refuses those parameters.
-    pub fn needed_memory(codec: Codec, max_block_size: usize) -> Option<u64> {
+    /// Bytes one compressor for `codec`, chunks of `max_block_size` and `level` (0: wimlib's
+    /// default) allocates, or `None` when wimlib refuses those parameters.
+    pub fn needed_memory(codec: Codec, max_block_size: usize, level: u32) -> Option<u64> {
         // SAFETY: plain values in, a number out; it reads only the default levels, never written.
-        let bytes =
-            unsafe { wimlib_get_compressor_needed_memory(codec.wimlib_type(), max_block_size, 0) };
+        let bytes = unsafe {
+            wimlib_get_compressor_needed_memory(codec.wimlib_type(), max_block_size, level)
+        };
         (bytes != 0).then_some(bytes)
     }
 
-    /// A compressor at wimlib's default level for `codec`.
-    pub fn new(codec: Codec, max_block_size: usize) -> Result<Self, WimlibError> {
+    /// A compressor for `codec` at compression `level` (1 fastest; 0 means wimlib's default,
+    /// 50). Every level writes the same format: a decompressor reads them all alike.
+    pub fn new(codec: Codec, max_block_size: usize, level: u32) -> Result<Self, WimlibError> {
         init_wimlib_once();
         let mut raw: *mut WimlibCompressor = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; wimlib writes it only on success.
-        let code =
-            unsafe { wimlib_create_compressor(codec.wimlib_type(), max_block_size, 0, &mut raw) };
+        let code = unsafe {
+            wimlib_create_compressor(codec.wimlib_type(), max_block_size, level, &mut raw)
+        };
         match (code, NonNull::new(raw)) {
             (0, Some(raw)) => Ok(Self {
                 raw,
@@ -350,18 +354,21 @@ mod tests {
             .map(|i| (i % 251) as u8 ^ (i / 977) as u8)
             .collect();
         for codec in [Codec::Xpress, Codec::Lzx, Codec::Lzms] {
-            let mut compressor = Compressor::new(codec, 32768).unwrap();
-            let mut packed = Vec::new();
-            assert!(compressor.compress(&data, &mut packed), "{codec:?}");
-            assert!(packed.len() < data.len());
-            let mut decompressor = Decompressor::new(codec, 32768).unwrap();
-            let mut out = vec![0; data.len()];
-            assert!(decompressor.decompress(&packed, &mut out), "{codec:?}");
-            assert_eq!(out, data, "{codec:?}");
-            // A damaged stream is reported, not trusted.
-            let mut wrong = vec![0; data.len()];
-            let truncated = &packed[..packed.len() / 3];
-            assert!(!decompressor.decompress(truncated, &mut wrong) || wrong != data);
+            // The default level and a fast one, whose parsers differ.
+            for level in [0, 20] {
+                let mut compressor = Compressor::new(codec, 32768, level).unwrap();
+                let mut packed = Vec::new();
+                assert!(compressor.compress(&data, &mut packed), "{codec:?} {level}");
+                assert!(packed.len() < data.len());
+                let mut decompressor = Decompressor::new(codec, 32768).unwrap();
+                let mut out = vec![0; data.len()];
+                assert!(decompressor.decompress(&packed, &mut out), "{codec:?}");
+                assert_eq!(out, data, "{codec:?} {level}");
+                // A damaged stream is reported, not trusted.
+                let mut wrong = vec![0; data.len()];
+                let truncated = &packed[..packed.len() / 3];
+                assert!(!decompressor.decompress(truncated, &mut wrong) || wrong != data);
+            }
         }
     }
 
@@ -374,7 +381,7 @@ mod tests {
                 (state >> 24) as u8
             })
             .collect();
-        let mut compressor = Compressor::new(Codec::Xpress, 32768).unwrap();
+        let mut compressor = Compressor::new(Codec::Xpress, 32768, 0).unwrap();
         let mut packed = Vec::new();
         assert!(!compressor.compress(&noise, &mut packed));
         assert!(packed.is_empty());
