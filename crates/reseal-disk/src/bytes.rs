@@ -8,6 +8,14 @@ pub(crate) fn be_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(array(buf, at))
 }
 
+pub(crate) fn le_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(array(buf, at))
+}
+
+pub(crate) fn le_u64(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(array(buf, at))
+}
+
 pub(crate) fn array<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
     let mut out = [0u8; N];
     out.copy_from_slice(&buf[at..at + N]);

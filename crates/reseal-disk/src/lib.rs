@@ -107,6 +107,17 @@ impl Format {
         Format::Qcow2,
     ];
 
+    /// The name qemu gives the format (`-f`, and a qcow2 overlay's backing-format extension).
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Vhd => "vpc",
+            Format::Vhdx => "vhdx",
+            Format::Qcow2 => "qcow2",
+            Format::Vmdk => "vmdk",
+        }
+    }
+
     /// The name people use for the format.
     pub fn name(self) -> &'static str {
         match self {

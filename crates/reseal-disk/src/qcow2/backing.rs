@@ -23,18 +23,23 @@ pub struct BackingLink {
 }
 
 fn format_named(child: &Path, name: &str) -> Result<Format> {
-    match name {
-        "raw" => Ok(Format::Raw),
-        "qcow2" => Ok(Format::Qcow2),
-        "vpc" => Ok(Format::Vhd),
-        "vhdx" => Ok(Format::Vhdx),
-        "vmdk" => Ok(Format::Vmdk),
-        other => Err(Error::unsupported(
-            child,
-            "qcow2 backing format",
-            format!("the backing file's format is {other:?}; raw, qcow2, vpc (VHD) and vhdx are supported"),
-        )),
-    }
+    Format::ALL
+        .into_iter()
+        .find(|format| format.qemu_name() == name)
+        .ok_or_else(|| {
+            let known: Vec<String> = Format::ALL
+                .iter()
+                .map(|format| format!("{} ({})", format.qemu_name(), format.name()))
+                .collect();
+            Error::unsupported(
+                child,
+                "qcow2 backing format",
+                format!(
+                    "the backing file's format is {name:?}; {} are supported",
+                    known.join(", ")
+                ),
+            )
+        })
 }
 
 /// Opens the backing file `recorded` of the qcow2 image `child`.
@@ -101,4 +106,26 @@ pub(crate) fn open(
             format,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backing_formats_are_named_as_qemu_names_them() {
+        let child = Path::new("overlay.qcow2");
+        for (name, format) in [
+            ("raw", Format::Raw),
+            ("vpc", Format::Vhd),
+            ("vhdx", Format::Vhdx),
+            ("qcow2", Format::Qcow2),
+            ("vmdk", Format::Vmdk),
+        ] {
+            assert_eq!(format_named(child, name).unwrap(), format);
+        }
+        let refused = format_named(child, "vdi").unwrap_err().to_string();
+        assert!(refused.contains("\"vdi\""), "{refused}");
+        assert!(refused.contains("vmdk (VMDK)"), "{refused}");
+    }
 }

@@ -16,17 +16,6 @@ const CLUSTER_BITS: u32 = 16;
 /// 16-bit refcounts, qemu's default.
 const REFCOUNT_ORDER: u32 = 4;
 
-/// The name qemu gives a format in the backing-format extension.
-pub fn qemu_format_name(format: Format) -> &'static str {
-    match format {
-        Format::Raw => "raw",
-        Format::Vhd => "vpc",
-        Format::Vhdx => "vhdx",
-        Format::Qcow2 => "qcow2",
-        Format::Vmdk => "vmdk",
-    }
-}
-
 /// The name a new overlay at `child` records for its backing file `backing`: the bare file
 /// name when both are in the same directory (the pair can then be moved together), else the
 /// backing file's absolute path.
@@ -87,7 +76,7 @@ fn overlay_bytes(
         ));
     }
     let l1_clusters = (l1_entries * 8).div_ceil(cluster_size).max(1);
-    let format_name = qemu_format_name(backing_format).as_bytes();
+    let format_name = backing_format.qemu_name().as_bytes();
     let padded = |length: usize| length.div_ceil(8) * 8;
     let extensions_end = VERSION_3_MIN_LENGTH + 8 + padded(format_name.len()) + 8;
     let name = backing_name.as_bytes();

@@ -61,7 +61,7 @@ fn read_directory(
     let bytes = read_structure(file, offset, length as usize, structure)?;
     Ok(bytes
         .chunks_exact(4)
-        .map(|entry| u32::from_le_bytes(crate::bytes::array(entry, 0)))
+        .map(|entry| crate::bytes::le_u32(entry, 0))
         .collect())
 }
 
@@ -111,7 +111,7 @@ impl SparseExtent {
             )?;
             let table = bytes
                 .chunks_exact(4)
-                .map(|entry| u32::from_le_bytes(crate::bytes::array(entry, 0)))
+                .map(|entry| crate::bytes::le_u32(entry, 0))
                 .collect();
             self.tables.insert(index, table);
         }

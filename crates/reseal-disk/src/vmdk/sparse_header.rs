@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::bytes::{le_u32, le_u64};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 4] = b"KDMV";
@@ -45,14 +46,6 @@ pub struct SparseHeader {
     pub compress_algorithm: u16,
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(crate::bytes::array(bytes, at))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(crate::bytes::array(bytes, at))
-}
-
 impl SparseHeader {
     /// Parses and checks the 512 header bytes of `path`.
     pub fn parse(path: &Path, bytes: &[u8; SIZE]) -> Result<SparseHeader> {
@@ -71,16 +64,16 @@ impl SparseHeader {
             )));
         }
         let header = SparseHeader {
-            version: u32_at(bytes, 4),
-            flags: u32_at(bytes, 8),
-            capacity: u64_at(bytes, 12),
-            grain_size: u64_at(bytes, 20),
-            descriptor_offset: u64_at(bytes, 28),
-            descriptor_size: u64_at(bytes, 36),
-            gtes_per_gt: u32_at(bytes, 44),
-            rgd_offset: u64_at(bytes, 48),
-            gd_offset: u64_at(bytes, 56),
-            overhead: u64_at(bytes, 64),
+            version: le_u32(bytes, 4),
+            flags: le_u32(bytes, 8),
+            capacity: le_u64(bytes, 12),
+            grain_size: le_u64(bytes, 20),
+            descriptor_offset: le_u64(bytes, 28),
+            descriptor_size: le_u64(bytes, 36),
+            gtes_per_gt: le_u32(bytes, 44),
+            rgd_offset: le_u64(bytes, 48),
+            gd_offset: le_u64(bytes, 56),
+            overhead: le_u64(bytes, 64),
             unclean_shutdown: bytes[72] != 0,
             compress_algorithm: u16::from_le_bytes([bytes[77], bytes[78]]),
         };

@@ -65,7 +65,7 @@ pub(crate) fn read_compressed_grain(
     let available = file.len().saturating_sub(host);
     let (start, stored_length) = if header.has_markers() {
         let marker = read_structure(file, host, GRAIN_MARKER_SIZE as usize, "VMDK grain marker")?;
-        let length = u64::from(u32::from_le_bytes(crate::bytes::array(&marker, 8)));
+        let length = u64::from(crate::bytes::le_u32(&marker, 8));
         if length == 0 || length > available - GRAIN_MARKER_SIZE {
             return Err(Error::corrupt(
                 &path,
