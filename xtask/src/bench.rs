@@ -31,6 +31,10 @@ use crate::{output_of, remove_if_present};
 
 use serde_json::Value;
 
+/// The aim of issue #18 on every bench: `reseal newsid` within this many times the same
+/// image's `reseal generalize`.
+const MAX_NEWSID_RATIO: f64 = 2.0;
+
 const BENCH_USAGE: &str =
     "usage: cargo xtask bench [hive|wim|editions|disk]... (default: all four) | cargo xtask bench inputs";
 

@@ -29,7 +29,7 @@ use std::process::Command;
 use super::measure::{measure, Cost};
 use super::wim::verdict;
 use super::windows_tree::{self, TreeSize};
-use super::{allocated_size, check_generalized, fresh_copy, load_average, mib};
+use super::{allocated_size, check_generalized, fresh_copy, load_average, mib, MAX_NEWSID_RATIO};
 use crate::{remove_if_present, Scratch};
 
 /// The aims of issues #15, #17 and #18.
@@ -37,7 +37,6 @@ const MAX_VHDX_IN_PLACE_SECONDS: f64 = 0.6;
 const MAX_VHDX_OUTPUT_DIFF_SECONDS: f64 = 0.4;
 const MAX_RATIO_TO_VHDX: f64 = 1.5;
 const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 10.0;
-const MAX_NEWSID_RATIO: f64 = 2.0;
 const MAX_WRITTEN_PER_CHANGED: f64 = 2.0;
 
 /// A container format the bench measures: its qemu-img name (also the file extension) and the

@@ -22,13 +22,12 @@ use std::process::Command;
 
 use super::measure::{measure, Cost};
 use super::windows_tree::{self, TreeSize, IMAGE_NAME};
-use super::{file_size, fresh_copy, load_average, mib, output_of};
+use super::{file_size, fresh_copy, load_average, mib, output_of, MAX_NEWSID_RATIO};
 use crate::remove_if_present;
 
 /// The aims of issues #5, #17 and #18.
 const MAX_RATIO_TO_UPDATE: f64 = 0.35;
 const MIN_SPEEDUP_OVER_ROUND_TRIP: f64 = 30.0;
-const MAX_NEWSID_RATIO: f64 = 2.0;
 
 /// One measured side: what it cost, how much the WIM grew, and the load when it finished;
 /// for reseal's runs, also what that run's changes let the WIM grow by (its new hives differ
