@@ -34,6 +34,12 @@ pub(crate) struct SparseExtent {
     directory: Vec<u32>,
     redundant_directory: Option<Vec<u32>>,
     tables: HashMap<usize, Vec<u32>>,
+    /// The last compressed grain inflated (its file offset and bytes): reads come in pieces
+    /// smaller than a grain (a file system's 4 KiB clusters), and each piece of a 64 KiB grain
+    /// would otherwise inflate the whole grain again.
+    last_inflated: Option<(u64, Vec<u8>)>,
+    /// How many compressed grains were inflated, for the tests of that cache.
+    grains_inflated: u64,
 }
 
 /// The most grain table bytes kept in memory; the cache is emptied when it grows past this.
@@ -90,6 +96,8 @@ impl SparseExtent {
             directory,
             redundant_directory,
             tables: HashMap::new(),
+            last_inflated: None,
+            grains_inflated: 0,
         })
     }
 
@@ -169,12 +177,19 @@ impl SparseExtent {
         match mapping {
             Grain::Data(host) => self.file.read_at(host + within, out),
             Grain::Compressed(host) => {
-                let data = stream_optimized::read_compressed_grain(
-                    &mut *self.file,
-                    &self.header,
-                    grain,
-                    host,
-                )?;
+                let data = match &self.last_inflated {
+                    Some((at, data)) if *at == host => data,
+                    _ => {
+                        let data = stream_optimized::read_compressed_grain(
+                            &mut *self.file,
+                            &self.header,
+                            grain,
+                            host,
+                        )?;
+                        self.grains_inflated += 1;
+                        &self.last_inflated.insert((host, data)).1
+                    }
+                };
                 out.copy_from_slice(&data[within as usize..within as usize + out.len()]);
                 Ok(())
             }
@@ -183,6 +198,12 @@ impl SparseExtent {
                 Ok(())
             }
         }
+    }
+
+    /// How many compressed grains were inflated since the extent was opened.
+    #[cfg(test)]
+    pub fn grains_inflated(&self) -> u64 {
+        self.grains_inflated
     }
 
     /// Appends `content` (one whole grain) at the end of the file and points grain `grain` at

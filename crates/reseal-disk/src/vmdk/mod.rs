@@ -662,3 +662,40 @@ impl BlockDevice for Vmdk {
         self.parent.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn a_compressed_grain_read_in_pieces_is_inflated_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("disk.raw");
+        let data: Vec<u8> = (0..(1u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
+            .collect();
+        std::fs::write(&raw, &data).unwrap();
+        let image = dir.path().join("disk.vmdk");
+        let status = Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "vmdk", "-o"])
+            .arg("subformat=streamOptimized")
+            .arg(&raw)
+            .arg(&image)
+            .status()
+            .expect("qemu-img is installed (cargo xtask setup)");
+        assert!(status.success());
+
+        let mut vmdk = Vmdk::open(&image, false).unwrap();
+        let mut piece = vec![0u8; 4096];
+        // The first two 64 KiB grains, 4 KiB at a time, then the first grain again.
+        for offset in (0..2 << 16).step_by(4096).chain([0]) {
+            vmdk.read_at(offset, &mut piece).unwrap();
+            assert!(piece[..] == data[offset as usize..offset as usize + 4096]);
+        }
+        let ExtentData::Sparse(sparse) = &vmdk.extents[0].data else {
+            panic!("a streamOptimized extent is sparse");
+        };
+        assert_eq!(sparse.grains_inflated(), 3);
+    }
+}
