@@ -7,6 +7,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image_file::{ImageFile, LocalFile};
 
 /// Where a child says its parent is.
 #[derive(Default)]
@@ -29,6 +30,44 @@ fn file_name_of(recorded: &str) -> Option<&str> {
 }
 
 impl ParentHints {
+    /// The hints of a child that records one path, `recorded`: absolute when it is an absolute
+    /// local path or a Windows one with a drive letter, else relative to the child.
+    pub fn of_one_path(recorded: &str) -> ParentHints {
+        let mut hints = ParentHints::default();
+        if Path::new(&local_form(recorded)).is_absolute() || recorded.get(1..3) == Some(":\\") {
+            hints.absolute.push(recorded.to_string());
+        } else {
+            hints.relative.push(recorded.to_string());
+        }
+        hints
+    }
+
+    /// Opens the first candidate that is a file (read-only) with `open`, and gives back what
+    /// it made and the path. Errors name the child: no candidate is a file
+    /// ([`Error::MissingParent`], with `parent_name` and every path tried), or the one found
+    /// cannot be opened as a parent (with the recorded path it came from).
+    pub fn open_first<T>(
+        &self,
+        child: &Path,
+        parent_name: &str,
+        open: impl FnOnce(Box<dyn ImageFile>) -> Result<T>,
+    ) -> Result<(T, PathBuf)> {
+        let candidates = self.candidates(child);
+        let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) else {
+            return Err(Error::MissingParent {
+                path: child.to_path_buf(),
+                parent_name: parent_name.to_string(),
+                tried: describe_candidates(&candidates),
+            });
+        };
+        let opened = LocalFile::open(found, false)
+            .and_then(|file| open(Box::new(file)))
+            .map_err(|source| {
+                Error::unusable_parent(child, found, self.origin_of(child, found), source)
+            })?;
+        Ok((opened, found.clone()))
+    }
+
     /// The distinct candidate paths, in the order they are tried.
     pub fn candidates(&self, child: &Path) -> Vec<PathBuf> {
         self.candidates_with_origin(child)
@@ -79,6 +118,18 @@ impl ParentHints {
         }
         candidates
     }
+}
+
+/// The paths tried, for an error message.
+fn describe_candidates(candidates: &[PathBuf]) -> String {
+    if candidates.is_empty() {
+        return "no usable path in the child".into();
+    }
+    candidates
+        .iter()
+        .map(|candidate| candidate.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Drops `.` components and resolves `..` lexically, so `dir/./x.vhd` and `dir/x.vhd` compare equal.

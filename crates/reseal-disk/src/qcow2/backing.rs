@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::block_device::BlockDevice;
 use crate::error::{Error, Result};
-use crate::image_file::{ImageFile, LocalFile};
 use crate::parent::ParentHints;
-use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
+use crate::vhd::MAX_PARENT_DEPTH;
 use crate::{detect_format, raw, vhd, vhdx, vmdk, Format};
 
 /// The backing file as the image records it and as it was found.
@@ -66,22 +65,8 @@ pub(crate) fn open(
     let format = format_name
         .map(|name| format_named(child, name))
         .transpose()?;
-    let mut hints = ParentHints::default();
-    if Path::new(recorded).is_absolute() {
-        hints.absolute.push(recorded.to_string());
-    } else {
-        hints.relative.push(recorded.to_string());
-    }
-    let candidates = hints.candidates(child);
-    let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) else {
-        return Err(Error::MissingParent {
-            path: child.to_path_buf(),
-            parent_name: recorded.to_string(),
-            tried: describe_candidates(&candidates),
-        });
-    };
-    let opened = LocalFile::open(found, false).and_then(|file| {
-        let mut file: Box<dyn ImageFile> = Box::new(file);
+    let hints = ParentHints::of_one_path(recorded);
+    let ((device, format), found) = hints.open_first(child, recorded, |mut file| {
         let format = match format {
             Some(format) => format,
             None => detect_format(&mut *file)?,
@@ -94,15 +79,12 @@ pub(crate) fn open(
             Format::Vmdk => Box::new(vmdk::Vmdk::open_at_depth(file, depth + 1)?),
         };
         Ok((device, format))
-    });
-    let (device, format) = opened.map_err(|source| {
-        Error::unusable_parent(child, found, hints.origin_of(child, found), source)
     })?;
     Ok((
         device,
         BackingLink {
             recorded: recorded.to_string(),
-            path: found.clone(),
+            path: found,
             format,
         },
     ))

@@ -19,7 +19,7 @@
 pub mod dynamic_header;
 pub mod footer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
@@ -515,24 +515,9 @@ fn open_parent(
         }
     }
     hints.names.push(header.parent_unicode_name.clone());
-    let candidates = hints.candidates(&path);
-    let Some(parent_path) = candidates.iter().find(|candidate| candidate.is_file()) else {
-        return Err(Error::MissingParent {
-            path,
-            parent_name: header.parent_unicode_name.clone(),
-            tried: describe_candidates(&candidates),
-        });
-    };
-    let parent = LocalFile::open(parent_path, false)
-        .and_then(|file| Vhd::open_at_depth(Box::new(file), depth + 1))
-        .map_err(|source| {
-            Error::unusable_parent(
-                &path,
-                parent_path,
-                hints.origin_of(&path, parent_path),
-                source,
-            )
-        })?;
+    let (parent, parent_path) = hints.open_first(&path, &header.parent_unicode_name, |file| {
+        Vhd::open_at_depth(file, depth + 1)
+    })?;
     let mismatch = |reason: String| Error::ParentMismatch {
         path: path.clone(),
         parent: parent_path.clone(),
@@ -551,17 +536,6 @@ fn open_parent(
         )));
     }
     Ok(Box::new(parent))
-}
-
-pub(crate) fn describe_candidates(candidates: &[PathBuf]) -> String {
-    if candidates.is_empty() {
-        return "no usable path in the child".into();
-    }
-    candidates
-        .iter()
-        .map(|candidate| candidate.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `time` as a VHD timestamp: seconds since 2000-01-01 00:00 UTC (0 before, the last

@@ -34,7 +34,7 @@ use crate::extent::{first_overlap, Extent};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::{parent_paths_for_child, ParentHints};
 use crate::sector_bitmap::{self, BitOrder};
-use crate::vhd::{block_pieces, describe_candidates, read_absent, ParentSource, MAX_PARENT_DEPTH};
+use crate::vhd::{block_pieces, read_absent, ParentSource, MAX_PARENT_DEPTH};
 use bat::{BatEntry, BatGeometry, MIB};
 use file_identifier::FileIdentifier;
 use header::{Header, HEADER_OFFSETS, HEADER_SIZE};
@@ -667,28 +667,14 @@ fn open_parent(path: &Path, metadata: &Metadata, depth: usize) -> Result<Box<dyn
     for key in ["absolute_win32_path", "volume_path"] {
         hints.absolute.extend(locator.get(key).cloned());
     }
-    let candidates = hints.candidates(path);
-    let Some(parent_path) = candidates.iter().find(|candidate| candidate.is_file()) else {
-        return Err(Error::MissingParent {
-            path: path.to_path_buf(),
-            parent_name: locator
-                .get("relative_path")
-                .or(locator.get("absolute_win32_path"))
-                .cloned()
-                .unwrap_or_default(),
-            tried: describe_candidates(&candidates),
-        });
-    };
-    let parent = LocalFile::open(parent_path, false)
-        .and_then(|file| Vhdx::open_at_depth(Box::new(file), depth + 1))
-        .map_err(|source| {
-            Error::unusable_parent(
-                path,
-                parent_path,
-                hints.origin_of(path, parent_path),
-                source,
-            )
-        })?;
+    let parent_name = locator
+        .get("relative_path")
+        .or(locator.get("absolute_win32_path"))
+        .cloned()
+        .unwrap_or_default();
+    let (parent, parent_path) = hints.open_first(path, &parent_name, |file| {
+        Vhdx::open_at_depth(file, depth + 1)
+    })?;
     let parent_data = parent.header.data_write_guid;
     if parent_data != linkage && Some(parent_data) != alternate_linkage {
         return Err(Error::ParentMismatch {

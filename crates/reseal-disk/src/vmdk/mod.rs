@@ -35,7 +35,7 @@ use crate::block_device::{check_range, check_write, BlockDevice};
 use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use crate::parent::ParentHints;
-use crate::vhd::{describe_candidates, MAX_PARENT_DEPTH};
+use crate::vhd::MAX_PARENT_DEPTH;
 use crate::Entropy;
 use descriptor::{Access, CreateType, Descriptor, ExtentType};
 use grain::{Grain, SparseExtent};
@@ -342,39 +342,20 @@ impl Vmdk {
                 format!("more than {MAX_PARENT_DEPTH} parents (a loop?)"),
             ));
         }
-        let mut hints = ParentHints::default();
-        let local = hint.replace('\\', "/");
-        if Path::new(&local).is_absolute() || hint.get(1..3) == Some(":\\") {
-            hints.absolute.push(hint.to_string());
-        } else {
-            hints.relative.push(hint.to_string());
-        }
-        let candidates = hints.candidates(child);
-        let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) else {
-            return Err(Error::MissingParent {
-                path: child.to_path_buf(),
-                parent_name: hint.to_string(),
-                tried: describe_candidates(&candidates),
-            });
-        };
-        let parent = LocalFile::open(found, false)
-            .and_then(|file| {
-                let mut file: Box<dyn ImageFile> = Box::new(file);
-                let mut start = [0u8; 32];
-                let read = start.len().min(file.len() as usize);
-                file.read_at(0, &mut start[..read])?;
-                if !is_vmdk(&start[..read]) {
-                    return Err(Error::unsupported(
-                        found,
-                        "VMDK parent",
-                        "the parent of a VMDK is not a VMDK disk (qemu and VMware accept only VMDK parents)",
-                    ));
-                }
-                Vmdk::open_at_depth(file, depth + 1)
-            })
-            .map_err(|source| {
-                Error::unusable_parent(child, found, hints.origin_of(child, found), source)
-            })?;
+        let hints = ParentHints::of_one_path(hint);
+        let (parent, found) = hints.open_first(child, hint, |mut file| {
+            let mut start = [0u8; 32];
+            let read = start.len().min(file.len() as usize);
+            file.read_at(0, &mut start[..read])?;
+            if !is_vmdk(&start[..read]) {
+                return Err(Error::unsupported(
+                    file.path(),
+                    "VMDK parent",
+                    "the parent of a VMDK is not a VMDK disk (qemu and VMware accept only VMDK parents)",
+                ));
+            }
+            Vmdk::open_at_depth(file, depth + 1)
+        })?;
         let expected = self.descriptor.as_ref().map_or(0, |d| d.parent_cid);
         match parent.cid() {
             Some(cid) if cid == expected => {}
@@ -392,7 +373,7 @@ impl Vmdk {
         self.parent = Some(Box::new(parent));
         self.parent_link = Some(ParentLink {
             recorded: hint.to_string(),
-            path: found.clone(),
+            path: found,
         });
         Ok(())
     }
