@@ -73,6 +73,11 @@ impl Decompressors {
         }
     }
 
+    /// Frees the buffer kept, when the run that would reuse it is over (a commit, a discard).
+    pub(crate) fn drop_spare(&mut self) {
+        self.spare = Vec::new();
+    }
+
     /// An empty buffer for a read of `len` bytes: the one given back when it holds them and
     /// not more than twice over (a small read must not keep a large buffer alive), else new.
     fn buffer_for(&mut self, len: usize) -> Vec<u8> {
@@ -466,13 +471,15 @@ fn encode_with_threads(
     Ok((out, true))
 }
 
-/// The compression level asked of wimlib: one of its fast levels (lazy parsing; LZX uses it up
-/// to level 34) instead of its default 50 (near-optimal parsing), which `wimlib-imagex`
-/// uses. Every level writes the same format. A generalize recompresses each metadata chunk
-/// after the first dentry whose length changed (most of a 9 MiB resource on the bench): at the
-/// default level that was 62% of the processor time of a six-image run, which took 4.8 s; at
-/// level 20 it takes 2.8 s, and the WIM grows 0.35% more (docs/PERFORMANCE.md).
-pub(crate) const COMPRESSION_LEVEL: u32 = 20;
+/// The compression level asked of wimlib: 20, one of its fast levels, instead of its default
+/// 50, which `wimlib-imagex` uses. Every level writes the same format. For LZX (install.wim
+/// files, and wimlib's default codec) 20 parses lazily instead of near-optimally (LZX does so
+/// up to level 34); XPRESS parses greedily instead of lazily; LZMS searches less. A generalize
+/// recompresses each metadata chunk after the first dentry whose length changed (most of a
+/// 9 MiB resource on the bench): at the default level that was 62% of the processor time of a
+/// six-image LZX run, which took 4.8 s; at level 20 it takes 2.8 s, and the WIM grows 0.35%
+/// more (docs/PERFORMANCE.md).
+pub(crate) const COMPRESSION_LEVEL: u16 = 20;
 
 /// Up to `threads` compressors (at least one), as many as the memory budget allows.
 pub(crate) fn compressors(

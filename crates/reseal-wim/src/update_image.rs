@@ -275,7 +275,8 @@ impl Wim {
         }
     }
 
-    fn check_writable(&self) -> Result<()> {
+    /// Refuses edits on a handle opened read-only or after a header write that failed.
+    pub(crate) fn check_writable(&self) -> Result<()> {
         if !self.writable {
             Err(self.usage("opened read-only; use Wim::open_for_update".into()))
         } else if self.header_in_doubt {

@@ -3,7 +3,8 @@
 //! An update appends, after everything the file holds, in this order: the new blobs (unless a
 //! blob with the same hash is already stored), the image's new metadata resource, a new blob
 //! table, new XML data and, if the file had one, a new integrity table; then it rewrites the
-//! 208-byte header. Until that last write the old header points at the old, untouched
+//! 208-byte header. An update of several images appends each image's metadata resource when
+//! the edits move on to the next image ([`Wim::set_aside`]), so those lie among the blobs. Until that last write the old header points at the old, untouched
 //! structures, so an interrupted update leaves the original image (plus unused bytes at the
 //! end). An update that fails before the header write cuts the file back to its length
 //! before the update, as wimlib does; one whose header write fails leaves a file holding the
@@ -47,14 +48,20 @@ impl Wim {
     /// metadata of `next`: as its staged edits left it when it was set aside before, else as
     /// committed. The edited image's new metadata resource is appended now (the commit only
     /// points the header at it), so only the image being edited is held in memory. Without
-    /// staged edits of `index`, nothing is written. On failure nothing is staged anew and
-    /// `index` stays the image being edited.
+    /// staged edits of `index` since it was moved to, nothing is written. On failure nothing
+    /// is staged anew and `index` stays the image being edited.
     pub fn set_aside(
         &mut self,
         index: u32,
         image: &ImageMetadata,
         next: u32,
     ) -> Result<ImageMetadata> {
+        if next == index {
+            return Err(self.usage(format!("image {index} is the one being edited")));
+        }
+        if self.pending.is_some() {
+            self.check_writable()?;
+        }
         let Some((staged, mut update)) = self.pending.take() else {
             return self.load_image(next);
         };
@@ -70,7 +77,7 @@ impl Wim {
                 return Err(err);
             }
         };
-        if staged == index {
+        if staged == index && update.current_edited {
             let keep_len = update.write_at;
             if let Err(err) = self.park(index, image, &mut update) {
                 self.discard_after(keep_len);
@@ -79,9 +86,8 @@ impl Wim {
                 return Err(err);
             }
         }
-        let resumed = update.parked.iter().any(|p| p.index == next);
-        update.parked.retain(|p| p.index != next);
-        update.current_edited = resumed;
+        // An image resumed keeps its appended resource until it is edited again.
+        update.current_edited = false;
         self.pending = Some((next, update));
         Ok(next_image)
     }
@@ -121,6 +127,7 @@ impl Wim {
         if self.pending.take().is_some() {
             self.discard_after(self.file_len);
         }
+        self.decompressors.drop_spare();
     }
 
     /// Cuts off what a failed edit appended after `len` bytes. Best effort, as this already
@@ -215,6 +222,7 @@ impl Wim {
         self.sync("syncing the header")?;
         self.header_in_doubt = false;
 
+        self.decompressors.drop_spare();
         self.header = header;
         self.blob_table = update.table;
         self.xml = xml;
@@ -388,8 +396,9 @@ pub(crate) struct Update {
     /// Other images edited in this update, set aside while another one is edited: their
     /// metadata resources are appended; the commit points the header and XML data at them.
     pub(crate) parked: Vec<ParkedImage>,
-    /// `true` once the image being edited has edits of its own: an image moved to has none
-    /// until it is edited (or resumed).
+    /// `true` once the image being edited has edits since it was moved to; until then its
+    /// metadata resource is the committed one or, for an image resumed, the one appended when
+    /// it was set aside.
     pub(crate) current_edited: bool,
 }
 

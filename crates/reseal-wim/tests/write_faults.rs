@@ -614,16 +614,64 @@ fn an_image_moved_to_and_left_unedited_keeps_its_metadata_and_xml() {
     let mut image = WimImage::open(&wim, "1", true).unwrap();
     image.set_batch(true);
     image.replace_file(&HIVE[1..], &edited).unwrap();
+    // Image 2 is passed through unedited, image 3 edited, then image 1 resumed and left
+    // unedited for image 2 again: neither image 2 nor image 1's appended resource is written
+    // again.
     image.select_image("2").unwrap();
+    image.select_image("3").unwrap();
+    image.replace_file(&HIVE[1..], &edited).unwrap();
+    image.select_image("1").unwrap();
+    let len_before_leaving_1 = std::fs::metadata(&wim).unwrap().len();
+    image.select_image("2").unwrap();
+    assert_eq!(std::fs::metadata(&wim).unwrap().len(), len_before_leaving_1);
     image.commit().unwrap();
     drop(image);
 
     verify(&wim);
     assert!(extract_to_stdout(&wim, 1, HIVE) == edited);
+    assert!(extract_to_stdout(&wim, 3, HIVE) == edited);
     assert_eq!(
         String::from_utf8_lossy(&info("2")),
         String::from_utf8_lossy(&second_before)
     );
+}
+
+#[test]
+fn no_image_is_set_aside_after_a_header_write_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = three_images(dir.path());
+    let edited = edited_hive(&hive_like());
+    let wim = dir.path().join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image.replace_file(&HIVE[1..], &edited).unwrap();
+    let (writer, done) = FaultyWriter::new(&wim, None);
+    image.set_writer(Box::new(writer));
+    image.commit().unwrap();
+    let header = done
+        .lock()
+        .unwrap()
+        .iter()
+        .position(|op| matches!(op, Op::Write { offset: 0, .. }))
+        .unwrap();
+
+    std::fs::write(&wim, &original).unwrap();
+    let mut image = WimImage::open(&wim, "1", true).unwrap();
+    image.set_batch(true);
+    image.replace_file(&HIVE[1..], &edited).unwrap();
+    let fault = Fault {
+        at: header,
+        torn_bytes: 0,
+        stop: Stop::Error,
+    };
+    let (writer, _) = FaultyWriter::new(&wim, Some(fault));
+    image.set_writer(Box::new(writer));
+    assert!(image.commit().is_err());
+    let len = std::fs::metadata(&wim).unwrap().len();
+    let error = image.select_image("2").unwrap_err();
+    assert!(error.to_string().contains("header write failed"), "{error}");
+    assert_eq!(std::fs::metadata(&wim).unwrap().len(), len);
 }
 
 #[test]
