@@ -18,6 +18,8 @@
 //!
 //! - `wimlib_create_compressor(ctype, max_block_size, level, &out)` / `wimlib_create_decompressor`:
 //!   return 0 and store a heap object in `out`, or an error code and leave `out` untouched.
+//!   The top bit of `level` is a flag (`WIMLIB_COMPRESSOR_FLAG_DESTRUCTIVE`) letting the
+//!   compressor overwrite its input; the level passed here is 16 bits wide, so never set.
 //! - `wimlib_compress(in, in_len, out, out_avail, c)`: reads exactly `in_len` bytes, writes at
 //!   most `out_avail` bytes and returns how many, or 0 when the result would not be smaller than
 //!   `out_avail` or `in_len` is 0 or above `max_block_size`.
@@ -221,22 +223,35 @@ unsafe impl Send for Compressor {}
 impl Compressor {
     /// Bytes one compressor for `codec`, chunks of `max_block_size` and `level` (0: wimlib's
     /// default) allocates, or `None` when wimlib refuses those parameters.
-    pub fn needed_memory(codec: Codec, max_block_size: usize, level: u32) -> Option<u64> {
+    pub fn needed_memory(codec: Codec, max_block_size: usize, level: u16) -> Option<u64> {
         // SAFETY: plain values in, a number out; it reads only the default levels, never written.
         let bytes = unsafe {
-            wimlib_get_compressor_needed_memory(codec.wimlib_type(), max_block_size, level)
+            wimlib_get_compressor_needed_memory(
+                codec.wimlib_type(),
+                max_block_size,
+                c_uint::from(level),
+            )
         };
         (bytes != 0).then_some(bytes)
     }
 
     /// A compressor for `codec` at compression `level` (1 fastest; 0 means wimlib's default,
-    /// 50). Every level writes the same format: a decompressor reads them all alike.
-    pub fn new(codec: Codec, max_block_size: usize, level: u32) -> Result<Self, WimlibError> {
+    /// 50). Every level writes the same format: a decompressor reads them all alike. The level
+    /// is 16 bits wide so that it can never carry the flag wimlib reads from the top bit of the
+    /// same argument (`WIMLIB_COMPRESSOR_FLAG_DESTRUCTIVE`: the compressor may then overwrite
+    /// its input, which [`Compressor::compress`] borrows read-only).
+    pub fn new(codec: Codec, max_block_size: usize, level: u16) -> Result<Self, WimlibError> {
         init_wimlib_once();
         let mut raw: *mut WimlibCompressor = std::ptr::null_mut();
-        // SAFETY: `raw` is a valid out-pointer; wimlib writes it only on success.
+        // SAFETY: `raw` is a valid out-pointer; wimlib writes it only on success. The level has
+        // no flag bits (see above).
         let code = unsafe {
-            wimlib_create_compressor(codec.wimlib_type(), max_block_size, level, &mut raw)
+            wimlib_create_compressor(
+                codec.wimlib_type(),
+                max_block_size,
+                c_uint::from(level),
+                &mut raw,
+            )
         };
         match (code, NonNull::new(raw)) {
             (0, Some(raw)) => Ok(Self {
