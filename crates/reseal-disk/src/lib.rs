@@ -288,3 +288,24 @@ pub fn open_file(mut file: Box<dyn ImageFile>) -> Result<Box<dyn BlockDevice>> {
         Format::Vmdk => Box::new(vmdk::Vmdk::open_file(file)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn format_all_lists_every_format_once() {
+        // No wildcard arm: a new format does not compile here until it is given a place (the
+        // next one, and the same place in `ALL`).
+        let place = |format: Format| match format {
+            Format::Raw => 0,
+            Format::Vhd => 1,
+            Format::Vhdx => 2,
+            Format::Vmdk => 3,
+            Format::Qcow2 => 4,
+        };
+        for (at, format) in Format::ALL.into_iter().enumerate() {
+            assert_eq!(place(format), at, "{format:?}");
+        }
+    }
+}
