@@ -554,6 +554,34 @@ fn three_images(dir: &Path) -> Vec<u8> {
     std::fs::read(&multi).unwrap()
 }
 
+/// The three-image WIM written to `edited.wim` in `dir`, and the hives the tests put in it.
+struct ThreeImages {
+    wim: PathBuf,
+    original: Vec<u8>,
+    /// The hive every image holds.
+    hive: Vec<u8>,
+    edited: Vec<u8>,
+    /// `edited` with one more byte changed, in chunk 0.
+    second: Vec<u8>,
+}
+
+fn three_images_to_edit(dir: &Path) -> ThreeImages {
+    let original = three_images(dir);
+    let hive = hive_like();
+    let edited = edited_hive(&hive);
+    let mut second = edited.clone();
+    second[7] ^= 1;
+    let wim = dir.join("edited.wim");
+    std::fs::write(&wim, &original).unwrap();
+    ThreeImages {
+        wim,
+        original,
+        hive,
+        edited,
+        second,
+    }
+}
+
 /// Every image's hive replaced (image 2's differently), all written by one commit.
 fn edit_three(image: &mut WimImage, edited: &[u8], second: &[u8]) -> reseal_wim::Result<()> {
     image.set_batch(true);
@@ -567,14 +595,13 @@ fn edit_three(image: &mut WimImage, edited: &[u8], second: &[u8]) -> reseal_wim:
 #[test]
 fn an_image_set_aside_and_selected_again_resumes_its_staged_edits() {
     let dir = tempfile::tempdir().unwrap();
-    let original = three_images(dir.path());
-    let hive = hive_like();
-    let edited = edited_hive(&hive);
-    let mut second = edited.clone();
-    second[7] ^= 1;
-
-    let wim = dir.path().join("edited.wim");
-    std::fs::write(&wim, &original).unwrap();
+    let ThreeImages {
+        wim,
+        hive,
+        edited,
+        second,
+        ..
+    } = three_images_to_edit(dir.path());
     let mut image = WimImage::open(&wim, "1", true).unwrap();
     image.set_batch(true);
     image.replace_file(&HIVE[1..], &edited).unwrap();
@@ -602,10 +629,7 @@ fn an_image_set_aside_and_selected_again_resumes_its_staged_edits() {
 #[test]
 fn an_image_moved_to_and_left_unedited_keeps_its_metadata_and_xml() {
     let dir = tempfile::tempdir().unwrap();
-    let original = three_images(dir.path());
-    let edited = edited_hive(&hive_like());
-    let wim = dir.path().join("edited.wim");
-    std::fs::write(&wim, &original).unwrap();
+    let ThreeImages { wim, edited, .. } = three_images_to_edit(dir.path());
     let info = |index: &str| common::wimlib_imagex(&["info", wim.to_str().unwrap(), index]);
     let second_before = info("2");
     // The XML's modification times count in seconds.
@@ -639,10 +663,12 @@ fn an_image_moved_to_and_left_unedited_keeps_its_metadata_and_xml() {
 #[test]
 fn no_image_is_set_aside_after_a_header_write_failed() {
     let dir = tempfile::tempdir().unwrap();
-    let original = three_images(dir.path());
-    let edited = edited_hive(&hive_like());
-    let wim = dir.path().join("edited.wim");
-    std::fs::write(&wim, &original).unwrap();
+    let ThreeImages {
+        wim,
+        original,
+        edited,
+        ..
+    } = three_images_to_edit(dir.path());
     let mut image = WimImage::open(&wim, "1", true).unwrap();
     image.set_batch(true);
     image.replace_file(&HIVE[1..], &edited).unwrap();
@@ -677,14 +703,13 @@ fn no_image_is_set_aside_after_a_header_write_failed() {
 #[test]
 fn images_edited_together_are_written_by_one_commit_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let original = three_images(dir.path());
-    let hive = hive_like();
-    let edited = edited_hive(&hive);
-    let mut second = edited.clone();
-    second[7] ^= 1;
-
-    let wim = dir.path().join("edited.wim");
-    std::fs::write(&wim, &original).unwrap();
+    let ThreeImages {
+        wim,
+        original,
+        hive,
+        edited,
+        second,
+    } = three_images_to_edit(dir.path());
     let mut image = WimImage::open(&wim, "1", true).unwrap();
     let (writer, done) = FaultyWriter::new(&wim, None);
     image.set_writer(Box::new(writer));
