@@ -228,10 +228,8 @@ impl DomainSwap {
                     char_at(at + index * unit)
                         .is_some_and(|c| c == wanted || index == 0 && c == b's')
                 });
-                let before_ok = at < unit
-                    || char_at(at - unit).is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'-');
-                let after_ok = char_at(at + span).is_none_or(|c| !c.is_ascii_alphanumeric());
-                if matches && before_ok && after_ok {
+                let before = at.checked_sub(unit).and_then(char_at);
+                if matches && stands_alone(before, char_at(at + span)) {
                     found.push((at, unit));
                     at += span;
                 } else {
@@ -256,10 +254,8 @@ impl DomainSwap {
         let mut from = 0;
         while let Some(start) = find_sid_text(bytes, needle, from) {
             let end = start + needle.len();
-            let before_ok =
-                start == 0 || !bytes[start - 1].is_ascii_alphanumeric() && bytes[start - 1] != b'-';
-            let after_ok = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
-            if before_ok && after_ok {
+            let before = start.checked_sub(1).map(|at| bytes[at]);
+            if stands_alone(before, bytes.get(end).copied()) {
                 out.push_str(&text[copied..start]);
                 out.push_str(&self.new_text);
                 copied = end;
@@ -272,6 +268,14 @@ impl DomainSwap {
         out.push_str(&text[copied..]);
         Some(out)
     }
+}
+
+/// Whether SID text found between the characters `before` and `after` (`None`: none, or not
+/// ASCII) stands on its own: not the end of a longer number, word or SID, nor followed by more
+/// digits or letters (`S-1-5-21-A-B-C5` is another SID).
+fn stands_alone(before: Option<u8>, after: Option<u8>) -> bool {
+    before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'-')
+        && after.is_none_or(|c| !c.is_ascii_alphanumeric())
 }
 
 /// Where `needle` (not empty) next starts in `bytes` at or after `from`.
