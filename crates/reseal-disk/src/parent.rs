@@ -30,11 +30,18 @@ fn file_name_of(recorded: &str) -> Option<&str> {
 }
 
 impl ParentHints {
-    /// The hints of a child that records one path, `recorded`: absolute when it is an absolute
-    /// local path or a Windows one with a drive letter, else relative to the child.
-    pub fn of_one_path(recorded: &str) -> ParentHints {
+    /// The hints of a child that records one path, `recorded`: absolute or relative to the
+    /// child. With `windows_path` (a VMDK's parentFileNameHint, often written on Windows) `\`
+    /// separates as `/` does and a drive letter makes the path absolute; without (a qcow2
+    /// backing file name, which qemu on Linux takes as it is), the local rules alone decide.
+    pub fn of_one_path(recorded: &str, windows_path: bool) -> ParentHints {
         let mut hints = ParentHints::default();
-        if Path::new(&local_form(recorded)).is_absolute() || recorded.get(1..3) == Some(":\\") {
+        let absolute = if windows_path {
+            Path::new(&local_form(recorded)).is_absolute() || recorded.get(1..3) == Some(":\\")
+        } else {
+            Path::new(recorded).is_absolute()
+        };
+        if absolute {
             hints.absolute.push(recorded.to_string());
         } else {
             hints.relative.push(recorded.to_string());
@@ -205,6 +212,29 @@ mod tests {
             hints.candidates(Path::new("/data/child.vhd")),
             vec![PathBuf::from("/data/base.vhd")]
         );
+    }
+
+    #[test]
+    fn one_recorded_path_is_absolute_or_relative_by_its_kind() {
+        let child = Path::new("/data/child.img");
+        let tried = |recorded: &str, windows_path: bool| {
+            ParentHints::of_one_path(recorded, windows_path).candidates(child)
+        };
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            tried("/images/base", false),
+            paths(&["/images/base", "/data/base"])
+        );
+        assert_eq!(tried("base", false), paths(&["/data/base"]));
+        // Not absolute for qemu on Linux: only its last part is tried, beside the child.
+        assert_eq!(tried("\\images\\base", false), paths(&["/data/base"]));
+        assert_eq!(
+            tried("\\images\\base", true),
+            paths(&["/images/base", "/data/base"])
+        );
+        // A drive letter: only the bare name beside the child is a local candidate.
+        assert_eq!(tried("C:\\images\\base", true), paths(&["/data/base"]));
+        assert_eq!(tried(".\\base", true), paths(&["/data/base"]));
     }
 
     #[test]

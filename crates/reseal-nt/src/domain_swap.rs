@@ -270,8 +270,8 @@ impl DomainSwap {
     }
 }
 
-/// Whether SID text found between the characters `before` and `after` (`None`: none, or not
-/// ASCII) stands on its own: not the end of a longer number, word or SID, nor followed by more
+/// Whether SID text found between the characters `before` and `after` (`None`: none there, or
+/// a UTF-16 unit that is not one byte) stands on its own: not the end of a longer number, word or SID, nor followed by more
 /// digits or letters (`S-1-5-21-A-B-C5` is another SID).
 fn stands_alone(before: Option<u8>, after: Option<u8>) -> bool {
     before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'-')

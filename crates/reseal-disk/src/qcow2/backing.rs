@@ -1,7 +1,7 @@
 //! The backing file of a qcow2 image: found from the name the header records (relative to
 //! the image's directory, or absolute) and opened read-only in the format the backing-format
 //! extension names, or recognized from its content when there is none. A backing file may be
-//! raw, qcow2, VHD or VHDX, and itself have a backing file or parent.
+//! raw, qcow2, VHD, VHDX or VMDK, and itself have a backing file or parent.
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,10 @@ fn format_named(child: &Path, name: &str) -> Result<Format> {
         .ok_or_else(|| {
             let known: Vec<String> = Format::ALL
                 .iter()
-                .map(|format| format!("{} ({})", format.qemu_name(), format.name()))
+                .map(|format| match (format.qemu_name(), format.name()) {
+                    (qemu, name) if qemu.eq_ignore_ascii_case(name) => qemu.to_string(),
+                    (qemu, name) => format!("{qemu} ({name})"),
+                })
                 .collect();
             Error::unsupported(
                 child,
@@ -65,7 +68,7 @@ pub(crate) fn open(
     let format = format_name
         .map(|name| format_named(child, name))
         .transpose()?;
-    let hints = ParentHints::of_one_path(recorded);
+    let hints = ParentHints::of_one_path(recorded, false);
     let ((device, format), found) = hints.open_first(child, recorded, |mut file| {
         let format = match format {
             Some(format) => format,
@@ -108,6 +111,9 @@ mod tests {
         }
         let refused = format_named(child, "vdi").unwrap_err().to_string();
         assert!(refused.contains("\"vdi\""), "{refused}");
-        assert!(refused.contains("vmdk (VMDK)"), "{refused}");
+        assert!(
+            refused.contains("vpc (VHD)") && refused.contains("vmdk"),
+            "{refused}"
+        );
     }
 }

@@ -342,7 +342,7 @@ impl Vmdk {
                 format!("more than {MAX_PARENT_DEPTH} parents (a loop?)"),
             ));
         }
-        let hints = ParentHints::of_one_path(hint);
+        let hints = ParentHints::of_one_path(hint, true);
         let (parent, found) = hints.open_first(child, hint, |mut file| {
             let mut start = [0u8; 32];
             let read = start.len().min(file.len() as usize);
