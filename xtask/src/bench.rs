@@ -229,6 +229,20 @@ fn memory_aim_kib(largest_changed_bytes: u64) -> u64 {
     (largest_changed_bytes * 3 / 2 + (64 << 20)) >> 10
 }
 
+/// The line judging `side`'s peak memory against [`memory_aim_kib`] of the largest changed
+/// file, `largest` (what it is, and its size in bytes).
+fn memory_aim_line(side: &str, peak_rss_kib: u64, largest: (&str, u64)) -> String {
+    let (what, bytes) = largest;
+    let limit = memory_aim_kib(bytes);
+    format!(
+        "- peak memory of {side} at most 1.5 x {what} ({}) + 64 MiB = {:.0} MiB: {:.0} MiB ({})",
+        mib(bytes as f64),
+        limit as f64 / 1024.0,
+        peak_rss_kib as f64 / 1024.0,
+        wim::verdict(peak_rss_kib <= limit)
+    )
+}
+
 /// The bytes a file takes on disk (a sparse file takes less than its size).
 fn allocated_size(path: &Path) -> Result<u64, String> {
     use std::os::unix::fs::MetadataExt;

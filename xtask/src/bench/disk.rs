@@ -276,19 +276,18 @@ pub fn run(work: &Path) -> Result<(), String> {
         ),
         _ => println!("- newsid within {MAX_NEWSID_RATIO}x generalize on the VHDX: not measured"),
     }
-    let limit = super::memory_aim_kib(largest_hive);
     for side in &every_side {
         if side.label.starts_with("qemu-img") {
             continue;
         }
         if let Ok(m) = &side.outcome {
             println!(
-                "- peak memory of {} at most 1.5 x {} + 64 MiB = {:.0} MiB: {:.0} MiB ({})",
-                side.label,
-                mib(largest_hive as f64),
-                limit as f64 / 1024.0,
-                m.cost.peak_rss_kib as f64 / 1024.0,
-                verdict(m.cost.peak_rss_kib <= limit)
+                "{}",
+                super::memory_aim_line(
+                    &side.label,
+                    m.cost.peak_rss_kib,
+                    ("the largest changed hive", largest_hive)
+                )
             );
         }
     }

@@ -106,7 +106,6 @@ pub fn run(work: &Path) -> Result<(), String> {
     }
     let ratio = all.cost.seconds / one.cost.seconds;
     let largest = super::software_size(&editions)?;
-    let limit = super::memory_aim_kib(largest);
     println!("\nAgainst the aims:\n");
     println!(
         "- `--index all` ({} images) at most {MAX_RATIO_TO_ONE_IMAGE}x one image: {ratio:.2}x ({})",
@@ -123,11 +122,12 @@ pub fn run(work: &Path) -> Result<(), String> {
     );
     for (label, side) in [("--index 1", &one), ("--index all", &all)] {
         println!(
-            "- peak memory of {label} at most 1.5 x the SOFTWARE hive ({}) + 64 MiB = {:.0} MiB: {:.0} MiB ({})",
-            mib(largest as f64),
-            limit as f64 / 1024.0,
-            side.cost.peak_rss_kib as f64 / 1024.0,
-            verdict(side.cost.peak_rss_kib <= limit)
+            "{}",
+            super::memory_aim_line(
+                label,
+                side.cost.peak_rss_kib,
+                ("the SOFTWARE hive", largest)
+            )
         );
     }
     Ok(())

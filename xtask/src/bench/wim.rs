@@ -218,14 +218,14 @@ pub fn run(work: &Path) -> Result<(), String> {
         "- newsid within {MAX_NEWSID_RATIO}x generalize: {newsid_ratio:.2}x ({})",
         verdict(newsid_ratio <= MAX_NEWSID_RATIO)
     );
-    let limit = super::memory_aim_kib(largest_changed);
-    for (label, side) in [("generalize", &ours), ("newsid", &newsid)] {
+    for (label, side) in [("reseal generalize", &ours), ("reseal newsid", &newsid)] {
         println!(
-            "- peak memory of reseal {label} at most 1.5 x the largest changed file ({}) + 64 MiB = {:.0} MiB: {:.0} MiB ({})",
-            mib(largest_changed as f64),
-            limit as f64 / 1024.0,
-            side.cost.peak_rss_kib as f64 / 1024.0,
-            verdict(side.cost.peak_rss_kib <= limit)
+            "{}",
+            super::memory_aim_line(
+                label,
+                side.cost.peak_rss_kib,
+                ("the largest changed file", largest_changed)
+            )
         );
     }
     Ok(())
