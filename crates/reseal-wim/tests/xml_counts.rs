@@ -79,13 +79,19 @@ fn build_tree(root: &Path) {
     std::os::unix::fs::symlink("plain.txt", root.join("to-plain")).unwrap();
 }
 
+/// The tree of [`build_tree`] captured with LZX as `c.wim` in `dir`.
+fn captured_tree(dir: &Path) -> std::path::PathBuf {
+    let tree = dir.join("tree");
+    build_tree(&tree);
+    let wim = dir.join("c.wim");
+    capture(&tree, &wim, &["--compress=LZX"]);
+    wim
+}
+
 #[test]
 fn counts_match_wimlib_after_deletes_creates_and_replaces() {
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    build_tree(&tree);
-    let wim = dir.path().join("c.wim");
-    capture(&tree, &wim, &["--compress=LZX"]);
+    let wim = captured_tree(dir.path());
     let captured = counts(&wim);
     assert_eq!(counts_as_wimlib_computes_them(&wim, dir.path()), captured);
     assert!(
@@ -182,10 +188,7 @@ fn alternate_data_streams_count_as_wimlib_counts_them() {
 #[test]
 fn counts_of_an_image_set_aside_match_wimlib() {
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    build_tree(&tree);
-    let single = dir.path().join("c.wim");
-    capture(&tree, &single, &["--compress=LZX"]);
+    let single = captured_tree(dir.path());
     let wim = dir.path().join("two.wim");
     for name in ["One", "Two"] {
         wimlib_imagex(&[
