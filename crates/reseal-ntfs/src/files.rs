@@ -452,6 +452,25 @@ impl Volume {
             .map_err(|failure| ntfs_error(&self.image, "write back", shown, failure))
     }
 
+    /// With a fixed time, gives a file that keeps another name after one was deleted (a hard
+    /// link) that time as its change time, which libntfs-3g set from the clock. A file whose
+    /// last name went is gone: its MFT record is no longer in use, which opening it reports.
+    fn restamp_other_links(&self, mft_no: u64, shown: &str) -> Result<()> {
+        if self.fixed_time.is_none() {
+            return Ok(());
+        }
+        match self.mount.open_inode(mft_no) {
+            Ok(mut inode) => {
+                self.stamp_times(&mut inode, sys::UPDATE_CTIME);
+                inode
+                    .close()
+                    .map_err(|failure| ntfs_error(&self.image, "write back", shown, failure))
+            }
+            Err(failure) if failure.errno == libc::ENOENT => Ok(()),
+            Err(failure) => Err(ntfs_error(&self.image, "open", shown, failure)),
+        }
+    }
+
     fn write_all(&self, data: &mut sys::Attr<'_>, contents: &[u8], shown: &str) -> Result<()> {
         self.write_all_at(data, 0, contents, shown)
     }
@@ -628,12 +647,9 @@ impl Volume {
                 path: shown,
             });
         }
-        let inode = self.open(found.mft_no, &shown)?;
         let parent_mft_no = parent.mft_no();
-        self.mount
-            .delete(inode, parent, &found.name, &shown)
-            .map_err(|failure| ntfs_error(&self.image, "delete", &shown, failure))?;
-        self.restamp_after_delete(parent_mft_no, &shown)
+        drop(parent);
+        self.delete_link(parent_mft_no, found.mft_no, &found.name, &shown)
     }
 
     /// Deletes a directory and everything below it. The root cannot be deleted.
@@ -722,7 +738,8 @@ impl Volume {
         self.mount
             .delete(inode, dir, name, shown)
             .map_err(|failure| ntfs_error(&self.image, "delete", shown, failure))?;
-        self.restamp_after_delete(parent, shown)
+        self.restamp_after_delete(parent, shown)?;
+        self.restamp_other_links(mft_no, shown)
     }
 
     /// The self-relative security descriptor of the file or directory at `path`.

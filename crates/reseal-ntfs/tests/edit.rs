@@ -461,3 +461,52 @@ fn a_replaced_file_is_written_only_where_it_changed() {
     assert_ntfsfix_clean(&part);
     assert_eq!(read_with_ntfs_crate(&part, BIG), shorter);
 }
+
+/// A file deleted while it keeps another name (a hard link; Windows shares many files between
+/// WinSxS and System32 so) keeps that name, and with a fixed time its change time is that time
+/// instead of libntfs-3g's clock: two runs on two copies give the same bytes.
+#[test]
+fn deleting_one_name_of_a_hard_linked_file_with_a_fixed_time_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    // wimlib-imagex captures the two names as one file and applies them as NTFS hard links;
+    // the fixture tree's readme.txt is written over this inode, both names keep it.
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("readme.txt"), b"").unwrap();
+    fs::hard_link(tree.join("readme.txt"), tree.join("readme-link.txt")).unwrap();
+    let part = build_partition(dir.path(), &[]);
+    let disk = build_disk(dir.path(), &part, Container::Raw);
+    let fixed = reseal_nt::FileTime(133_444_555_666_777_000);
+
+    let mut results = Vec::new();
+    for run in 0..2 {
+        let copy = dir.path().join(format!("run-{run}.img"));
+        fs::copy(&disk, &copy).unwrap();
+        let mut volume = Volume::mount(open_partition(&copy, true), true).unwrap();
+        volume.set_fixed_time(Some(fixed));
+        volume.delete_file("readme-link.txt").unwrap();
+        // A file without another name is deleted as before.
+        volume.delete_file(r"Windows\Temp\top.txt").unwrap();
+        volume.unmount().unwrap();
+        results.push(fs::read(&copy).unwrap());
+    }
+    assert!(
+        results[0] == results[1],
+        "two runs with the same fixed time differ"
+    );
+
+    let part = extract_partition(dir.path(), &dir.path().join("run-0.img"), Container::Raw);
+    assert_ntfsfix_clean(&part);
+    let root = ntfsls(&part, "");
+    assert!(!root.contains(&"readme-link.txt".to_string()), "{root:?}");
+    assert_eq!(read_with_ntfs_crate(&part, "readme.txt"), pattern(3_000, 4));
+    let change_time =
+        reseal_testutil::ntfs_image::with_ntfs_crate_file(&part, "readme.txt", |file, _| {
+            file.info()
+                .unwrap()
+                .mft_record_modification_time()
+                .nt_timestamp()
+        })
+        .unwrap();
+    assert_eq!(change_time, fixed.0, "the surviving name's change time");
+}
