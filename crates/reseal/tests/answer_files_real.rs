@@ -1,5 +1,5 @@
-//! Answer files as public Packer templates ship them (fixtures/answer-files, SOURCES.md there),
-//! most authored in Windows System Image Manager: each parses, merges into the answer file
+//! Answer files as public Packer templates, MDT deployment shares and cloud image builds ship
+//! them (fixtures/answer-files, SOURCES.md there), most authored in Windows System Image Manager: each parses, merges into the answer file
 //! generalize writes, keeps every element, attribute and comment of the original (checked with
 //! Python's ElementTree, a reader we did not write), and never shows its passwords.
 
@@ -12,12 +12,44 @@ use common::reference_image::*;
 use reseal::answer_file::AnswerFile;
 use reseal::{Action, GeneralizeOptions};
 
-const FILES: [&str; 5] = [
-    "rgl-windows-vagrant-windows-2022-uefi.xml",
-    "rgl-windows-vagrant-windows-2022-uefi.utf16.xml",
-    "joefitzgerald-packer-windows-10.xml",
-    "stefanscherer-packer-windows-2022.xml",
-    "chef-bento-2022.xml",
+/// A real answer file and what of interest it holds.
+struct RealFile {
+    name: &'static str,
+    /// The `<cpi:offlineImage>` element Windows System Image Manager writes.
+    offline_image: bool,
+    /// Passwords with a value (plaintext or encoded) in oobeSystem.
+    passwords: bool,
+}
+
+const fn real(name: &'static str, offline_image: bool, passwords: bool) -> RealFile {
+    RealFile {
+        name,
+        offline_image,
+        passwords,
+    }
+}
+
+/// Packer templates, then MDT (a deployment share's task sequence file, and the template
+/// PowerShell Deployment ships, passwords left empty for MDT to fill in), then cloud image
+/// templates (OpenStack's, Google Compute Engine's).
+const FILES: [RealFile; 9] = [
+    real("rgl-windows-vagrant-windows-2022-uefi.xml", true, true),
+    real(
+        "rgl-windows-vagrant-windows-2022-uefi.utf16.xml",
+        true,
+        true,
+    ),
+    real("joefitzgerald-packer-windows-10.xml", true, true),
+    real("stefanscherer-packer-windows-2022.xml", true, true),
+    real("chef-bento-2022.xml", false, true),
+    real(
+        "deploymentresearch-hydrationkit-ws2022-mdt01.xml",
+        true,
+        true,
+    ),
+    real("friendsofmdt-psd-unattend-x64.xml", false, false),
+    real("cloudbase-windows-openstack-imaging-tools.xml", false, true),
+    real("googlecloudplatform-compute-image-tools.xml", false, false),
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -112,7 +144,8 @@ print(json.dumps(sorted((original - merged).elements())))
 
 #[test]
 fn every_real_answer_file_parses_and_keeps_what_setup_ignores() {
-    for name in FILES {
+    for file in &FILES {
+        let name = file.name;
         let answer = load(name);
         let xml = answer.to_xml();
         assert_eq!(
@@ -120,12 +153,11 @@ fn every_real_answer_file_parses_and_keeps_what_setup_ignores() {
             answer,
             "{name} round trip"
         );
-        if name != "chef-bento-2022.xml" {
-            assert!(
-                xml.contains(r#"<cpi:offlineImage"#) && xml.contains("cpi:source="),
-                "{name} lost its offlineImage:\n{xml}"
-            );
-        }
+        assert_eq!(
+            xml.contains(r#"<cpi:offlineImage"#) && xml.contains("cpi:source="),
+            file.offline_image,
+            "{name}: offlineImage kept as in the original:\n{xml}"
+        );
     }
 }
 
@@ -145,7 +177,7 @@ fn the_utf16_copy_reads_as_its_utf8_original() {
 #[test]
 fn merging_with_generalize_keeps_every_element_of_the_original() {
     let host = tempfile::tempdir().unwrap();
-    for name in FILES {
+    for name in FILES.iter().map(|file| file.name) {
         let original = load(name);
         let (written, _, _) = generalized_with(&fixture(name));
         let merged = AnswerFile::from_bytes(&written).unwrap();
@@ -222,7 +254,8 @@ fn the_merge_finds_a_dropped_element() {
 
 #[test]
 fn passwords_of_real_files_never_show() {
-    for name in FILES {
+    for file in &FILES {
+        let name = file.name;
         let original = load(name);
         let passwords: Vec<String> = [
             &["UserAccounts", "AdministratorPassword", "Value"][..],
@@ -237,8 +270,13 @@ fn passwords_of_real_files_never_show() {
         ]
         .iter()
         .filter_map(|path| original.setting("oobeSystem", "Microsoft-Windows-Shell-Setup", path))
+        .filter(|password| !password.is_empty())
         .collect();
-        assert!(!passwords.is_empty(), "{name} holds passwords");
+        assert_eq!(
+            !passwords.is_empty(),
+            file.passwords,
+            "{name} holds passwords"
+        );
 
         let redacted = AnswerFile::parse(&original.to_redacted_xml()).unwrap();
         let debug = format!("{original:?}");
@@ -246,9 +284,10 @@ fn passwords_of_real_files_never_show() {
             &["UserAccounts", "AdministratorPassword", "Value"][..],
             &["AutoLogon", "Password", "Value"][..],
         ] {
+            // An empty password hides nothing: it stays empty.
             if original
                 .setting("oobeSystem", "Microsoft-Windows-Shell-Setup", path)
-                .is_some()
+                .is_some_and(|password| !password.is_empty())
             {
                 assert_eq!(
                     redacted
@@ -261,9 +300,10 @@ fn passwords_of_real_files_never_show() {
         }
         // The encoded ones are unique strings: none appears in any display.
         let (written, plan, sensitive) = generalized_with(&fixture(name));
-        assert!(
+        assert_eq!(
             sensitive,
-            "{name}: a file with passwords is written as sensitive"
+            original.contains_passwords(),
+            "{name}: a file with password elements is written as sensitive"
         );
         let shown = [
             plan.to_string(),

@@ -11,7 +11,8 @@
 //!   characters, letters, digits, `-` and `_` only, not all digits [D: MS-UNATTEND-COMPUTERNAME];
 //!   anything else is a usage error.
 //! - The answer file's specialize pass gets `ComputerName` (unless the user's file already says
-//!   exactly that), so Windows' specialize names the machine [D].
+//!   exactly that, or leaves it empty, which also means a random name), so Windows' specialize
+//!   names the machine [D].
 //! - The old name leaves the registry now, in the three values that carry it and that the hive
 //!   file stores (`ActiveComputerName` is volatile and never on disk) [O: REACTOS apitest]:
 //!   `ControlSet00N\Control\ComputerName\ComputerName\ComputerName` (upper case),
@@ -145,7 +146,10 @@ impl Provider for ComputerName {
             _ => RANDOM.to_string(),
         };
         validate_computer_name(&wanted)?;
-        if from_answer.as_deref() != Some(wanted.as_str()) {
+        // An empty value already asks for a random name (sysprep-effects §3
+        // [D: MS-UNATTEND-COMPUTERNAME]), as MDT's answer files leave it: it stays as written.
+        let already_random = wanted == RANDOM && from_answer.as_deref() == Some("");
+        if from_answer.as_deref() != Some(wanted.as_str()) && !already_random {
             ctx.answer_setting("specialize", COMPONENT, &[ELEMENT], wanted.clone());
         }
 
