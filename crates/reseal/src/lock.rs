@@ -16,8 +16,8 @@
 //! an image a writer is changing, and never recover anything while holding it shared.
 
 use std::fs::{self, File, OpenOptions as FileOptions};
-use std::io::ErrorKind as IoErrorKind;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::io::{ErrorKind as IoErrorKind, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,7 +95,7 @@ impl ImageLock {
         }
         // The pid is for messages only: an image beside which nothing can be written is locked
         // all the same.
-        let _ = fs::write(&pid_file, format!("{}\n", std::process::id()));
+        write_pid_file(&pid_file);
         Ok(ImageLock {
             file: Some(file),
             mode,
@@ -141,12 +141,34 @@ fn sibling_pid_file(image: &Path) -> PathBuf {
     image.with_file_name(name)
 }
 
+/// Options that never follow a symbolic link at the last component of the path: a link planted
+/// where a lock or pid file goes must not make reseal create or write a file elsewhere
+/// (`O_NOFOLLOW`: opening one fails with `ELOOP`).
+fn no_follow() -> FileOptions {
+    let mut options = FileOptions::new();
+    options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    options
+}
+
+/// Writes this process's pid into `pid_file` as a new file. What was there is unlinked first,
+/// not written through: a symbolic or hard link there must not pass the write to another file.
+fn write_pid_file(pid_file: &Path) {
+    let _ = fs::remove_file(pid_file);
+    if let Ok(file) = no_follow().write(true).create_new(true).open(pid_file) {
+        let _ = file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0);
+    }
+}
+
+/// How many times a directory's lock is taken again after its file was replaced meanwhile
+/// before the run gives up (each time means another run removed the file it locked).
+const DIRECTORY_LOCK_ATTEMPTS: usize = 100;
+
 /// Locks `root`'s lock file, creating it when missing.
 fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLock> {
     let lock_path = root.join(DIRECTORY_LOCK_FILE);
     let shown = lock_path.display().to_string();
-    loop {
-        let file = match FileOptions::new()
+    for _ in 0..DIRECTORY_LOCK_ATTEMPTS {
+        let file = match no_follow()
             .read(true)
             .write(true)
             .create(true)
@@ -154,6 +176,9 @@ fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLoc
             .open(&lock_path)
         {
             Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(not_a_lock_file(&shown, "a symbolic link"));
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -168,6 +193,9 @@ fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLoc
             }
             Err(e) => return Err(Error::io(&shown, "cannot create the lock file", &e)),
         };
+        if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+            return Err(not_a_lock_file(&shown, "not a regular file"));
+        }
         if !take(&file, mode, wait).map_err(|e| lock_error(&lock_path, &e))? {
             return Err(Error::in_use(
                 &root.display().to_string(),
@@ -193,6 +221,24 @@ fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLoc
             pid_file: lock_path,
         });
     }
+    Err(Error::other(
+        Some(&shown),
+        format!(
+            "the lock file was replaced {DIRECTORY_LOCK_ATTEMPTS} times while this run took it; \
+             another program keeps removing it"
+        ),
+    ))
+}
+
+/// The refusal of a directory whose lock file is not one this run could have made.
+fn not_a_lock_file(shown: &str, what: &str) -> Error {
+    Error::other(
+        Some(shown),
+        format!(
+            "the lock file is {what}, which reseal never makes; remove it if no reseal run is \
+             using the image"
+        ),
+    )
 }
 
 /// Takes the lock on `file`: `false` when another holds it and `wait` is not asked.
@@ -221,11 +267,18 @@ fn lock_error(path: &Path, err: &std::io::Error) -> Error {
 /// The pid the holder wrote into `pid_file`; it writes it right after taking the lock, so an
 /// empty file is read again for a moment.
 fn holder(pid_file: &Path) -> Option<u32> {
+    let read_pid = || {
+        // A pid takes a few bytes; whatever else is there (a link, a device) is not read.
+        let file = no_follow().read(true).open(pid_file).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(32).read_to_string(&mut text).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    };
     for _ in 0..20 {
-        if let Some(pid) = fs::read_to_string(pid_file)
-            .ok()
-            .and_then(|text| text.lines().next()?.trim().parse().ok())
-        {
+        if let Some(pid) = read_pid() {
             return Some(pid);
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -254,3 +254,68 @@ fn a_live_runs_journal_is_not_recovered_by_another_run() {
     assert!(!journal.exists());
     assert!(!root.join(reseal::lock::DIRECTORY_LOCK_FILE).exists());
 }
+
+/// A lock file planted as a symbolic link (or anything but a regular file) at a directory
+/// image's root is refused, and nothing is created where the link points.
+#[test]
+fn a_directory_lock_file_that_is_a_link_or_a_fifo_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("created-by-the-lock");
+    for planted in ["symlink", "fifo"] {
+        let image = tempfile::tempdir().unwrap();
+        let lock_file = image.path().join(reseal::lock::DIRECTORY_LOCK_FILE);
+        if planted == "symlink" {
+            std::os::unix::fs::symlink(&target, &lock_file).unwrap();
+        } else {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&lock_file)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        let error = ImageLock::acquire(image.path(), LockMode::Exclusive, false).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(&lock_file.display().to_string()), "{text}");
+        let what = if planted == "symlink" {
+            "a symbolic link"
+        } else {
+            "not a regular file"
+        };
+        assert!(text.contains(what), "{planted}: {text}");
+        assert!(
+            !target.exists(),
+            "{planted}: the lock created a file elsewhere"
+        );
+        assert!(
+            fs::symlink_metadata(&lock_file).is_ok(),
+            "{planted} left alone"
+        );
+    }
+}
+
+/// The pid file beside an image file is written as a new file: a symbolic or hard link planted
+/// there does not pass the write to the file it points at.
+#[test]
+fn the_pid_file_beside_an_image_never_writes_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("disk.img");
+    fs::write(&image, b"not really a disk").unwrap();
+    for planted in ["symlink", "hard link"] {
+        let precious = dir.path().join(format!("precious {planted}"));
+        fs::write(&precious, b"keep me").unwrap();
+        if planted == "symlink" {
+            std::os::unix::fs::symlink(&precious, pid_file(&image)).unwrap();
+        } else {
+            fs::hard_link(&precious, pid_file(&image)).unwrap();
+        }
+        let lock = ImageLock::acquire(&image, LockMode::Exclusive, false).unwrap();
+        assert!(lock.is_held());
+        assert_eq!(fs::read(&precious).unwrap(), b"keep me", "{planted}");
+        let pid = fs::read_to_string(pid_file(&image)).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string(), "{planted}");
+        assert!(fs::symlink_metadata(pid_file(&image)).unwrap().is_file());
+        drop(lock);
+        assert!(!pid_file(&image).exists());
+        assert_eq!(fs::read(&precious).unwrap(), b"keep me", "{planted}");
+    }
+}
