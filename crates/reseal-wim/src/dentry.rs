@@ -28,7 +28,7 @@
 //! rules: named entries are alternate data streams; the first unnamed one (or a non-zero main
 //! hash) is the reparse data of a reparse point, the next the unnamed data stream.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::blob_table::{Sha1, ZERO_HASH};
 use crate::error::Malformed;
@@ -96,9 +96,13 @@ impl Dentry {
 /// Parses the tree whose root dentry starts at `root_offset`. Dentries come back in
 /// depth-first order with the root at index 0.
 pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Malformed> {
-    let (root, _) = parse_dentry(metadata, root_offset)?
+    let (root, root_end) = parse_dentry(metadata, root_offset)?
         .ok_or_else(|| Malformed::new("dentry tree", "the image has no root directory"))?;
     let mut tree = vec![root];
+    // Each dentry's bytes belong to it alone: lists that overlap would make one file two, and
+    // a crafted resource could have its bytes parsed again and again (each directory's list a
+    // suffix of the last's). Refusing overlaps bounds the tree by the resource's size.
+    let mut claimed = BTreeMap::from([(root_offset, root_end)]);
     let mut visited_dirs = HashSet::new();
     let mut pending = vec![0usize];
     while let Some(parent) = pending.pop() {
@@ -115,6 +119,7 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
         }
         let mut offset = usize::try_from(subdir_offset).unwrap_or(usize::MAX);
         while let Some((mut child, next)) = parse_dentry(metadata, offset)? {
+            claim(&mut claimed, offset, next)?;
             if let Some(reason) = unusable_name(&child.name) {
                 return Err(Malformed::new(
                     "dentry",
@@ -132,6 +137,26 @@ pub fn parse_tree(metadata: &[u8], root_offset: usize) -> Result<Vec<Dentry>, Ma
         }
     }
     Ok(tree)
+}
+
+/// Records that the bytes `start..end` are a dentry's, refusing bytes already another's.
+fn claim(claimed: &mut BTreeMap<usize, usize>, start: usize, end: usize) -> Result<(), Malformed> {
+    let before = claimed.range(..=start).next_back();
+    let after = claimed.range(start..).next();
+    let overlapping = before
+        .filter(|(_, &before_end)| before_end > start)
+        .or(after.filter(|(&after_start, _)| after_start < end));
+    if let Some((&other, &other_end)) = overlapping {
+        return Err(Malformed::new(
+            "dentry tree",
+            format!(
+                "the dentry at offset {start} (to {end}) overlaps the one at {other} (to \
+                 {other_end}): two directories list the same bytes"
+            ),
+        ));
+    }
+    claimed.insert(start, end);
+    Ok(())
 }
 
 /// Why `name` cannot name a file below the root (which alone has no name), if it cannot: a
@@ -370,5 +395,52 @@ mod tests {
         looping[104 + 16..104 + 24].copy_from_slice(&104u64.to_le_bytes());
         assert!(parse_tree(&looping, 0).is_err());
         assert!(parse_tree(&meta[..150], 0).is_err());
+    }
+
+    /// Directories whose lists are suffixes of one shared list (directory j's list starting at
+    /// the list's j-th entry) would make its entries many files each, and parsing quadratic:
+    /// the second directory to claim an entry's bytes is refused.
+    #[test]
+    fn directories_sharing_a_list_are_refused() {
+        const DIRS: usize = 3;
+        let root_len = dentry_bytes("", FILE_ATTRIBUTE_DIRECTORY, 0, 0).len();
+        let dir_len = dentry_bytes("d0", FILE_ATTRIBUTE_DIRECTORY, 0, 0).len();
+        let leaf_len = dentry_bytes("l0", 0x20, 0, 1).len();
+        let shared = (root_len + DIRS * dir_len + 8) as u64;
+        let mut meta = dentry_bytes("", FILE_ATTRIBUTE_DIRECTORY, root_len as u64, 0);
+        for j in 0..DIRS {
+            let list = shared + (j * leaf_len) as u64;
+            meta.extend(dentry_bytes(
+                &format!("d{j}"),
+                FILE_ATTRIBUTE_DIRECTORY,
+                list,
+                0,
+            ));
+        }
+        meta.extend([0u8; 8]);
+        assert_eq!(meta.len() as u64, shared);
+        for j in 0..DIRS {
+            meta.extend(dentry_bytes(&format!("l{j}"), 0x20, 0, 1));
+        }
+        meta.extend([0u8; 8]);
+        let error = parse_tree(&meta, 0).unwrap_err().to_string();
+        assert!(
+            error.contains("two directories list the same bytes"),
+            "{error}"
+        );
+
+        // The same layout with one list per directory parses.
+        let mut separate = meta[..shared as usize].to_vec();
+        for j in 0..DIRS {
+            let list = meta.len() as u64 + (j * (leaf_len + 8)) as u64;
+            separate[root_len + j * dir_len + 16..][..8].copy_from_slice(&list.to_le_bytes());
+        }
+        separate.extend(&meta[shared as usize..]);
+        for j in 0..DIRS {
+            separate.extend(dentry_bytes(&format!("own{j}"), 0x20, 0, 1));
+            separate.extend([0u8; 8]);
+        }
+        let tree = parse_tree(&separate, 0).unwrap();
+        assert_eq!(tree.len(), 1 + DIRS + DIRS);
     }
 }

@@ -230,7 +230,11 @@ pub fn read_range(
             return Err(bad("uncompressed resource with differing sizes".into()));
         }
         let base = spec.offset + if spec.solid { SOLID_HEADER_SIZE } else { 0 };
-        if base + end > spec.offset + spec.size_in_wim {
+        // Checked: a solid run's header may claim any uncompressed size, its blobs any offset.
+        if base
+            .checked_add(end)
+            .is_none_or(|stored_end| stored_end > spec.offset + spec.size_in_wim)
+        {
             return Err(bad(format!(
                 "range {start}+{len} lies beyond the {} stored bytes",
                 spec.size_in_wim

@@ -26,6 +26,14 @@ use reseal_wimlib_sys::Codec;
 /// The XML data is read whole; real ones are a few kilobytes.
 const MAX_XML_SIZE: u64 = 64 << 20;
 
+/// The blob table and a metadata resource are read whole. However small the file, a header may
+/// claim chunks of up to 1 GiB that expand from a few bytes each: beside the bound by the file's
+/// size, these absolute ones keep a crafted file from making a read take all memory. The real
+/// ones are far smaller: 50 bytes per blob (a million blobs: 50 MB), and about 200 bytes per
+/// file of an image (a million files: 200 MB).
+const MAX_BLOB_TABLE_SIZE: u64 = 1 << 30;
+const MAX_METADATA_SIZE: u64 = 2 << 30;
+
 /// An open WIM file (one part, not pipable).
 pub struct Wim {
     pub(crate) path: PathBuf,
@@ -121,7 +129,9 @@ impl Wim {
             )
         };
         // 50 bytes per entry must come from somewhere in the file, compressed or not.
-        let table_limit = file_len.saturating_mul(u64::from(header.chunk_size.max(1)));
+        let table_limit = file_len
+            .saturating_mul(u64::from(header.chunk_size.max(1)))
+            .min(MAX_BLOB_TABLE_SIZE);
         let table_bytes = read_whole(
             &header.blob_table,
             "blob table",
@@ -292,7 +302,9 @@ impl Wim {
     ) -> Result<ImageMetadata> {
         let codec = self.codec()?;
         // A dentry is at least 102 bytes and some file bytes hold each: bound by the file.
-        let limit = file_len.saturating_mul(u64::from(self.header.chunk_size.max(1)));
+        let limit = file_len
+            .saturating_mul(u64::from(self.header.chunk_size.max(1)))
+            .min(MAX_METADATA_SIZE);
         if reshdr.uncompressed_size > limit {
             return Err(self.corrupt(
                 "metadata resource",

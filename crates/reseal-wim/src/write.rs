@@ -345,7 +345,8 @@ impl Wim {
                 update.write_at,
                 &old_spec,
                 0,
-                old.uncompressed_size.min(1 << 30),
+                // Its header alone gives the chunk size to keep.
+                old.uncompressed_size.min(12),
                 &mut self.decompressors,
             )?;
             let integrity_chunk =
