@@ -736,6 +736,30 @@ fn a_damaged_committed_journal_is_reported_and_left_alone() {
     assert_eq!(tree.snapshot(), before);
 }
 
+/// A committed journal naming a path outside the image (`..`) is damage found before anything
+/// is done: no earlier entry is carried out either.
+#[test]
+fn a_committed_journal_naming_a_path_outside_the_image_is_damage() {
+    let Some(tree) = tree_with_a_committed_journal() else {
+        return;
+    };
+    let manifest_path = tree.path("reseal-journal/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let entries = manifest["entries"].as_array_mut().unwrap();
+    assert!(
+        entries.len() > 1,
+        "earlier entries would be carried out first"
+    );
+    entries.last_mut().unwrap()["path"] = serde_json::json!(r"..\..\outside.txt");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let before = tree.snapshot();
+    let err = reseal::recover(&mut DirectoryTarget::open(tree.root()).unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
+    assert!(err.to_string().contains("must not contain \"..\""), "{err}");
+    assert_eq!(tree.snapshot(), before);
+}
+
 #[test]
 fn a_committed_journal_larger_than_reseal_writes_is_refused_unread() {
     let Some(tree) = tree_with_a_committed_journal() else {

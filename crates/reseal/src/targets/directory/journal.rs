@@ -299,6 +299,13 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
             }
         });
     }
+    // A path that cannot be in the image (`..`, a drive letter) is damage in the journal, not
+    // a path the user gave.
+    for operation in &operations {
+        if let Err(refusal) = crate::targets::path_components(operation.path()) {
+            return Err(corrupt(format!("an entry is damaged: {}", refusal.message)));
+        }
+    }
     Ok(operations)
 }
 
