@@ -81,7 +81,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what makes the image one machine, and its setup state, without changing anything.
+    /// Show what makes the image one machine, and its setup state, without changing anything
+    /// (a run that was interrupted in the image is finished or rolled back first).
     Inspect(image_cmd::InspectArgs),
     /// Generalize the image as `sysprep /generalize /oobe` (or `/audit`) would.
     Generalize(image_cmd::GeneralizeArgs),
@@ -93,14 +94,15 @@ enum Command {
     /// Give the image a new machine SID in place, without generalize, specialize or OOBE.
     Newsid(newsid_cmd::NewSidArgs),
     /// Check, without changing anything, that the image's next boot runs setup into OOBE (or
-    /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not.
+    /// audit mode) as Sysprep leaves it; exit code 5 and one line per failed check when not
+    /// (exit code 1 while a run interrupted in the image waits for `reseal recover`).
     Verify(verify_cmd::VerifyArgs),
     /// Finish or roll back a run that was interrupted in a directory or a disk image (every
-    /// command also does this first). A WIM never needs it: its edits are committed by
+    /// command but verify also does this first). A WIM never needs it: its edits are committed by
     /// rewriting its header last.
     #[command(long_about = format!(
         "Finish or roll back a run that was interrupted in a directory or a disk image ({}; \
-         every command also does this first). A WIM never needs it: its edits are committed \
+         every command but verify also does this first). A WIM never needs it: its edits are committed \
          by rewriting its header last.",
         image_cmd::disk_formats()
     ))]
@@ -164,7 +166,10 @@ fn main() -> ExitCode {
     } else {
         run_log::Verbosity::Normal
     };
-    run_log::start(cli.log.clone(), verbosity);
+    if let Err(message) = run_log::start(cli.log.clone(), verbosity) {
+        eprintln!("reseal: {message}; nothing was done");
+        return ExitCode::from(CliError::USAGE);
+    }
     // --json documents were asked for, and completion scripts and man pages are files, not
     // reports: --quiet leaves them alone.
     let is_document = cli.json

@@ -39,12 +39,19 @@ fn with_log<T>(f: impl FnOnce(&mut RunLog) -> T) -> T {
 }
 
 /// Starts the log of this run: written to `file` at the end, shown on stderr when `verbosity`
-/// is [`Verbosity::Verbose`].
-pub fn start(file: Option<PathBuf>, verbosity: Verbosity) {
+/// is [`Verbosity::Verbose`]. The file is created now, so that a log that cannot be written
+/// stops the run before it changes anything (a finished run whose log failed would look like a
+/// failed one to a pipeline, which might run it again).
+pub fn start(file: Option<PathBuf>, verbosity: Verbosity) -> Result<(), String> {
+    if let Some(file) = &file {
+        std::fs::File::create(file)
+            .map_err(|e| format!("cannot write the log {}: {e}", file.display()))?;
+    }
     with_log(|log| {
         log.file = file;
         log.verbosity = verbosity;
     });
+    Ok(())
 }
 
 /// How much the run tells on stderr.

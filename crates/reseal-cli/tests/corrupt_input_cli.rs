@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{code, reseal, text};
@@ -12,23 +11,6 @@ use reseal_testutil::workspace_root;
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// Every file under `root` with its bytes.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 /// A copy of the repository's sample image folder.
@@ -107,7 +89,7 @@ fn generalize_refuses_an_image_whose_hive_is_damaged_on_an_edited_path() {
     let root = u32::from_le_bytes(bytes[0x24..0x28].try_into().unwrap());
     set_subkey_count(&mut bytes, root, 1000);
     std::fs::write(&system, &bytes).unwrap();
-    let before = snapshot(&image);
+    let before = reseal_testutil::snapshot_tree(&image);
 
     let output = reseal(&["generalize", s(&image)]);
     assert_eq!(code(&output), 4, "{}", text(&output));
@@ -119,7 +101,7 @@ fn generalize_refuses_an_image_whose_hive_is_damaged_on_an_edited_path() {
         "{message}"
     );
     assert_eq!(
-        snapshot(&image),
+        reseal_testutil::snapshot_tree(&image),
         before,
         "the refused run changed the image"
     );
@@ -135,7 +117,7 @@ fn inspect_exits_4_when_a_hive_cannot_be_read() {
     let software = image.join("Windows/System32/config/SOFTWARE");
     let bytes = std::fs::read(&software).unwrap();
     std::fs::write(&software, &bytes[..4096 + 100]).unwrap();
-    let before = snapshot(&image);
+    let before = reseal_testutil::snapshot_tree(&image);
     for json in [false, true] {
         let mut args = vec!["inspect", s(&image)];
         if json {
@@ -152,7 +134,7 @@ fn inspect_exits_4_when_a_hive_cannot_be_read() {
         let report = String::from_utf8_lossy(&output.stdout);
         assert!(report.contains("SOFTWARE"), "{report}");
     }
-    assert_eq!(snapshot(&image), before);
+    assert_eq!(reseal_testutil::snapshot_tree(&image), before);
 }
 
 #[test]

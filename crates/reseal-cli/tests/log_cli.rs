@@ -194,3 +194,27 @@ fn quiet_silences_verify_recover_hive_and_the_listing_too() {
     let stderr = String::from_utf8_lossy(&verbose.stderr);
     assert!(stderr.contains("reseal: nothing to recover"), "{stderr}");
 }
+
+/// A log that cannot be written is found before the run changes anything: exit 2 and the image
+/// as it was, not a finished run that a pipeline would take for a failed one.
+#[test]
+fn a_log_that_cannot_be_written_stops_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = sample_in(dir.path()) else {
+        return;
+    };
+    let before = reseal_testutil::snapshot_tree(Path::new(&image));
+    let log = dir.path().join("no such folder/run.log");
+    let run = reseal(&["generalize", &image, "--log", log.to_str().unwrap()]);
+    assert_eq!(code(&run), 2, "{}", text(&run));
+    assert!(
+        text(&run).contains("cannot write the log"),
+        "{}",
+        text(&run)
+    );
+    assert!(text(&run).contains("nothing was done"), "{}", text(&run));
+    assert!(
+        reseal_testutil::snapshot_tree(Path::new(&image)) == before,
+        "the image changed"
+    );
+}

@@ -40,29 +40,6 @@ fn reseal_within_a_minute(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Every file below `root` with its bytes, for before/after comparisons (special files by kind).
-fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            let kind = entry.file_type().unwrap();
-            let name = path.strip_prefix(root).unwrap().display().to_string();
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                files.push((name, fs::read(&path).unwrap()));
-            } else {
-                files.push((name, format!("{kind:?}").into_bytes()));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(status.success(), "mkfifo {}", path.display());
@@ -76,7 +53,7 @@ fn a_fifo_where_a_hive_should_be_is_exit_4_naming_its_path() {
     let hive = image.path().join("Windows/System32/config/SYSTEM");
     fs::remove_file(&hive).unwrap();
     mkfifo(&hive);
-    let before = snapshot(image.path());
+    let before = reseal_testutil::snapshot_tree(image.path());
 
     for command in ["generalize", "inspect"] {
         let output = reseal_within_a_minute(&[command, s(image.path())]);
@@ -88,7 +65,11 @@ fn a_fifo_where_a_hive_should_be_is_exit_4_naming_its_path() {
             "{command} says what it found: {all}"
         );
     }
-    assert_eq!(snapshot(image.path()), before, "the image changed");
+    assert_eq!(
+        reseal_testutil::snapshot_tree(image.path()),
+        before,
+        "the image changed"
+    );
 }
 
 #[test]
@@ -107,14 +88,18 @@ fn a_symbolic_link_where_a_folder_should_be_is_exit_4_and_is_not_followed() {
     .unwrap();
     fs::remove_dir_all(&logs).unwrap();
     std::os::unix::fs::symlink(outside.path(), &logs).unwrap();
-    let before = snapshot(image.path());
+    let before = reseal_testutil::snapshot_tree(image.path());
 
     let output = reseal_within_a_minute(&["generalize", s(image.path())]);
     let all = text(&output);
     assert_eq!(code(&output), CORRUPT, "{all}");
     assert!(all.contains(s(&logs)), "names the path: {all}");
     assert!(all.contains("symbolic link"), "{all}");
-    assert_eq!(snapshot(image.path()), before, "the image changed");
+    assert_eq!(
+        reseal_testutil::snapshot_tree(image.path()),
+        before,
+        "the image changed"
+    );
     assert_eq!(
         fs::read(outside.path().join("Application.evtx")).unwrap(),
         b"outside the image"
@@ -126,7 +111,7 @@ fn an_answer_file_without_end_is_refused_at_its_limit() {
     let Some(image) = reseal_testutil::sample_dir_copy() else {
         return;
     };
-    let before = snapshot(image.path());
+    let before = reseal_testutil::snapshot_tree(image.path());
     let output =
         reseal_within_a_minute(&["generalize", s(image.path()), "--unattend", "/dev/zero"]);
     let all = text(&output);
@@ -135,7 +120,11 @@ fn an_answer_file_without_end_is_refused_at_its_limit() {
         all.contains("/dev/zero") && all.contains("more than 16777216 bytes"),
         "{all}"
     );
-    assert_eq!(snapshot(image.path()), before, "the image changed");
+    assert_eq!(
+        reseal_testutil::snapshot_tree(image.path()),
+        before,
+        "the image changed"
+    );
 }
 
 #[test]
@@ -173,6 +162,46 @@ fn a_fifo_given_as_the_image_is_a_usage_error_without_blocking() {
         assert!(
             all.contains(s(&fifo)) && all.contains("FIFO"),
             "{command}: {all}"
+        );
+    }
+}
+
+/// An image without its SYSTEM hive (or with a file where the config folder should be) is no
+/// Windows image: every command says so the same way, exit 2, and changes nothing.
+#[test]
+fn an_image_without_its_system_hive_is_no_windows_image_to_every_command() {
+    for damage in ["no SYSTEM", "config is a file"] {
+        let image =
+            reseal_testutil::sample_dir_copy().expect("fixtures/sample is in the repository");
+        let config = image.path().join("Windows/System32/config");
+        if damage == "no SYSTEM" {
+            fs::remove_file(config.join("SYSTEM")).unwrap();
+        } else {
+            fs::remove_dir_all(&config).unwrap();
+            fs::write(&config, b"not a folder").unwrap();
+        }
+        let before = reseal_testutil::snapshot_tree(image.path());
+        let dir = s(image.path());
+        for args in [
+            &["inspect", dir][..],
+            &["verify", dir],
+            &["generalize", dir],
+            &["reseal", dir, "--oobe"],
+            &["set", dir, "--computer-name", "LAB-1"],
+            &["newsid", dir, "--dry-run"],
+        ] {
+            let run = reseal_within_a_minute(args);
+            assert_eq!(code(&run), USAGE, "{damage}: {args:?}: {}", text(&run));
+            assert!(
+                text(&run).contains("is not a Windows image"),
+                "{damage}: {args:?}: {}",
+                text(&run)
+            );
+        }
+        assert_eq!(
+            reseal_testutil::snapshot_tree(image.path()),
+            before,
+            "{damage}"
         );
     }
 }

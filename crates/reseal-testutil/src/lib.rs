@@ -158,6 +158,30 @@ pub fn sample_dir_copy() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
+/// Every file below `root` with its bytes, by path relative to `root`, for before/after
+/// comparisons; a special file (link, FIFO, ...) is recorded by its kind, never followed.
+pub fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                files.push((name, std::fs::read(&path).unwrap()));
+            } else {
+                files.push((name, format!("{kind:?}").into_bytes()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Copies the folder `from` with everything in it to `to` (created when missing).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

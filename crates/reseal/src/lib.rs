@@ -54,11 +54,9 @@ pub use targets::{
 };
 pub use verify::{Verdict, VerifyReport};
 
-/// The folder every Windows image has; its absence means the path is not an image root.
-const CONFIG_DIR: &str = r"Windows\System32\config";
-
-/// Opens the image at `path`: a folder holding `Windows\System32\config` (a mounted volume or a
-/// copy of one), a WIM file holding a single image, or a disk image with one Windows volume.
+/// Opens the image at `path`: a folder holding `Windows\System32\config\SYSTEM` (a mounted
+/// volume or a copy of one), a WIM file holding a single image, or a disk image with one Windows
+/// volume.
 pub fn open_target(path: &Path) -> Result<Box<dyn Target>> {
     open_target_with(path, &OpenOptions::default())
 }
@@ -142,13 +140,7 @@ fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> 
             return refuse(Input::OutputDiff, "a disk image");
         }
         let mut target = DirectoryTarget::open(path)?;
-        if !target.exists(CONFIG_DIR)? {
-            return Err(Error::usage(format!(
-                "{} is not a Windows image: it has no {CONFIG_DIR} (give the root of the Windows \
-                 volume)",
-                path.display()
-            )));
-        }
+        check_windows_image(&mut target)?;
         return Ok(Box::new(target));
     }
     if !path.exists() {
@@ -167,7 +159,10 @@ fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> 
             );
         }
         if options.output_diff.is_some() {
-            return refuse(Input::OutputDiff, "a VHD or VHDX image (it is a WIM file)");
+            return refuse(
+                Input::OutputDiff,
+                "a disk image (it is a WIM file; --output NEW.wim edits a copy of it)",
+            );
         }
         return open_wim_image(path, options.index);
     }
@@ -191,12 +186,15 @@ fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
     Ok(Box::new(target))
 }
 
-/// Refuses a WIM image without a Windows installation.
-fn check_windows_image(target: &mut WimTarget) -> Result<()> {
-    if !target.exists(CONFIG_DIR)? {
+/// Refuses a directory or WIM image without a Windows installation: one without the SYSTEM
+/// hive, which every command reads first (a disk image's partition is found by it too), so
+/// that every command gives the same answer.
+fn check_windows_image(target: &mut dyn Target) -> Result<()> {
+    if !target.exists(image::SYSTEM)? {
         return Err(Error::usage(format!(
-            "{} is not a Windows image: it has no {CONFIG_DIR}",
-            target.describe()
+            "{} is not a Windows image: it has no {} (give the root of the Windows volume)",
+            target.describe(),
+            image::SYSTEM
         )));
     }
     Ok(())

@@ -50,6 +50,13 @@ fn sample_wim() -> Option<(tempfile::TempDir, PathBuf)> {
     reseal_testutil::sample_wim_copy()
 }
 
+/// A directory that opens as a Windows image (it has a SYSTEM hive file, never read here).
+fn windows_tree() -> Tree {
+    let tree = Tree::empty();
+    tree.write("Windows/System32/config/SYSTEM", b"");
+    tree
+}
+
 /// The holder's file beside an image file.
 fn pid_file(image: &Path) -> PathBuf {
     let mut name = image.file_name().unwrap().to_os_string();
@@ -59,7 +66,7 @@ fn pid_file(image: &Path) -> PathBuf {
 
 #[test]
 fn a_directory_is_held_by_one_writer_until_its_target_is_dropped() {
-    let tree = Tree::empty();
+    let tree = windows_tree();
     let root = tree.root();
     let lock_file = root.join(reseal::lock::DIRECTORY_LOCK_FILE);
 
@@ -94,7 +101,7 @@ fn a_directory_is_held_by_one_writer_until_its_target_is_dropped() {
 
 #[test]
 fn readers_share_a_directory_and_keep_writers_out() {
-    let tree = Tree::empty();
+    let tree = windows_tree();
     let root = tree.root();
     let first = reseal::open_target_with(root, &shared()).unwrap();
     let second = reseal::open_target_with(root, &shared()).unwrap();
@@ -108,7 +115,7 @@ fn readers_share_a_directory_and_keep_writers_out() {
 
 #[test]
 fn a_target_held_shared_neither_writes_nor_recovers() {
-    let tree = Tree::empty();
+    let tree = windows_tree();
     let root = tree.root();
     fs::create_dir(root.join("reseal-journal")).unwrap();
     let mut target = reseal::open_target_with(root, &shared()).unwrap();
@@ -181,7 +188,7 @@ fn a_disk_image_is_held_by_one_writer_and_an_output_diff_run_locks_the_input() {
 
 #[test]
 fn wait_blocks_until_the_holder_lets_go() {
-    let tree = Tree::empty();
+    let tree = windows_tree();
     let root = tree.root().to_path_buf();
     let (held, is_held) = mpsc::channel();
     let holder = {

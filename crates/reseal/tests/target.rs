@@ -317,8 +317,16 @@ fn open_target_wants_a_windows_image() {
     let empty = tempfile::tempdir().unwrap();
     let err = reseal::open_target(empty.path()).err().unwrap();
     assert_eq!(err.kind, ErrorKind::Usage);
-    assert!(err.message.contains(r"Windows\System32\config"), "{err}");
+    assert!(
+        err.message.contains(r"Windows\System32\config\SYSTEM"),
+        "{err}"
+    );
+    // The config folder alone is not enough: every command reads SYSTEM first.
     let tree = Tree::empty();
+    let err = reseal::open_target(tree.root()).err().unwrap();
+    assert_eq!(err.kind, ErrorKind::Usage);
+    assert!(err.message.contains("is not a Windows image"), "{err}");
+    tree.write("Windows/System32/config/SYSTEM", b"");
     assert!(reseal::open_target(tree.root()).is_ok());
     let err = reseal::open_target(&tree.path("missing")).err().unwrap();
     assert!(err.file.unwrap().ends_with("missing"));
