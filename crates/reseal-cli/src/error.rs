@@ -59,20 +59,25 @@ impl CliError {
     }
     /// A hive engine error on `file`: corrupt input (4) or another failure (1).
     pub fn hive(file: &Path, error: reseal_hive::Error) -> Self {
-        let code = if error.is_corrupt_input() {
-            Self::CORRUPT
-        } else if matches!(
-            error,
-            reseal_hive::Error::InvalidArgument(_) | reseal_hive::Error::KeyNotFound(_)
-        ) {
-            Self::USAGE
-        } else {
-            Self::OTHER
+        let code = match &error {
+            error if error.is_corrupt_input() => Self::CORRUPT,
+            reseal_hive::Error::InvalidArgument(_) | reseal_hive::Error::KeyNotFound(_) => {
+                Self::USAGE
+            }
+            // As for an image path that does not exist.
+            reseal_hive::Error::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Self::USAGE
+            }
+            _ => Self::OTHER,
         };
-        CliError {
-            message: format!("{}: {error}", file.display()),
-            code,
-        }
+        // An I/O error names its file already.
+        let message = match &error {
+            reseal_hive::Error::Io { path, .. } if path == file => error.to_string(),
+            _ => format!("{}: {error}", file.display()),
+        };
+        CliError { message, code }
     }
 }
 

@@ -56,8 +56,8 @@ pub struct ImageArgs {
     pub(crate) partition: Option<u32>,
 }
 
-/// What a command that writes or recovers does when another reseal run holds the image.
-/// Declared once, flattened into generalize, reseal and recover.
+/// What a command does when another reseal run holds the image (a writer, for inspect and
+/// verify, which only read). Declared once, flattened into every command that opens an image.
 #[derive(Args, Debug)]
 pub struct WaitArgs {
     /// When another reseal run holds the image, wait until it is done instead of exiting at once
@@ -130,9 +130,14 @@ pub fn source_date_epoch() -> Result<Option<u64>, CliError> {
             "SOURCE_DATE_EPOCH={text:?}: not a number of seconds since 1970-01-01 (decimal digits only)"
         )));
     }
-    text.parse::<u64>()
-        .map(Some)
-        .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH={text:?}: too large")))
+    // The last second of the year 9999: later times are no build's, and Windows shows none.
+    const LATEST: u64 = 253_402_300_799;
+    match text.parse::<u64>() {
+        Ok(seconds) if seconds <= LATEST => Ok(Some(seconds)),
+        _ => Err(CliError::usage(format!(
+            "SOURCE_DATE_EPOCH={text:?}: too large (after the year 9999)"
+        ))),
+    }
 }
 
 /// The computer description, declared once for generalize, reseal and set.
@@ -171,6 +176,8 @@ impl ModeArgs {
 pub struct InspectArgs {
     #[command(flatten)]
     image: ImageArgs,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -183,7 +190,7 @@ pub struct GeneralizeArgs {
     #[arg(long, value_name = "FILE")]
     unattend: Option<PathBuf>,
     /// The computer name specialize gives the machine ("*" = random, the default).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     computer_name: Option<String>,
     /// The new machine SID setupcl assigns at first boot (S-1-5-21-A-B-C; default: random).
     #[arg(long, value_name = "SID")]
@@ -231,7 +238,7 @@ pub struct ResealArgs {
     audit: bool,
     /// Rename the machine now (no specialize follows a reseal): the computer name in every
     /// registry value that holds it, as `reseal set` does.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     computer_name: Option<String>,
     #[command(flatten)]
     description: DescriptionArgs,
@@ -249,7 +256,7 @@ pub struct SetArgs {
     image: ImageArgs,
     /// The new computer name: 1 to 15 letters, digits or '-', not starting or ending with '-',
     /// not all digits (the NetBIOS name and DNS host label at once).
-    #[arg(long, value_name = "NAME", required = true)]
+    #[arg(long, value_name = "NAME", required = true, allow_hyphen_values = true)]
     computer_name: String,
     #[command(flatten)]
     description: DescriptionArgs,
@@ -322,10 +329,12 @@ pub fn recover(args: RecoverArgs, as_json: bool) -> Result<(), CliError> {
 }
 
 pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
+    let wait = args.wait.wait;
     let args = args.image;
     let options = OpenOptions {
         index: args.index.as_deref(),
         partition: args.partition,
+        wait,
         ..OpenOptions::default()
     };
     let several = is_all(args.index.as_deref());
@@ -359,13 +368,13 @@ pub fn inspect(args: InspectArgs, as_json: bool) -> Result<(), CliError> {
 }
 
 /// `true` when `--index all` asks for every image.
-fn is_all(index: Option<&str>) -> bool {
+pub(crate) fn is_all(index: Option<&str>) -> bool {
     index.is_some_and(|index| index.eq_ignore_ascii_case(reseal::run::ALL_IMAGES))
 }
 
 /// Prints each image's result as it comes: text at once, or one JSON document at the end (an
 /// array when every image was asked for).
-struct Output {
+pub(crate) struct Output {
     as_json: bool,
     several: bool,
     images: usize,
@@ -373,7 +382,7 @@ struct Output {
 }
 
 impl Output {
-    fn new(as_json: bool, several: bool) -> Output {
+    pub(crate) fn new(as_json: bool, several: bool) -> Output {
         Output {
             as_json,
             several,
@@ -383,7 +392,12 @@ impl Output {
     }
 
     /// One image's result: `document` for JSON (`{target, ...}` when several), `text` else.
-    fn image(&mut self, target: &str, document: serde_json::Value, text: impl FnOnce() -> String) {
+    pub(crate) fn image(
+        &mut self,
+        target: &str,
+        document: serde_json::Value,
+        text: impl FnOnce() -> String,
+    ) {
         if self.as_json {
             self.documents.push(document);
         } else {
@@ -410,7 +424,7 @@ impl Output {
     }
 
     /// Prints the JSON document of a run that succeeded.
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !self.as_json {
             return;
         }

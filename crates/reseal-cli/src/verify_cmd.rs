@@ -5,8 +5,9 @@
 
 use clap::Args;
 use reseal::{Mode, OpenOptions, Verdict, VerifyReport};
+use serde_json::json;
 
-use crate::image_cmd::{ImageArgs, ModeArgs};
+use crate::image_cmd::{is_all, ImageArgs, ModeArgs, Output, WaitArgs};
 use crate::run_log;
 use crate::CliError;
 
@@ -16,36 +17,50 @@ pub struct VerifyArgs {
     image: ImageArgs,
     #[command(flatten)]
     mode: ModeArgs,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
     let mode = args.mode.mode();
-    let options = OpenOptions {
-        index: args.image.index.as_deref(),
-        partition: args.image.partition,
-        // Verify only reads: other readers may hold the image too, never a writer.
-        lock: reseal::LockMode::Shared,
-        ..OpenOptions::default()
-    };
-    let mut target = reseal::open_target_with(&args.image.target, &options)?;
-    let report = reseal::verify::verify(target.as_mut(), mode)?;
-    run_log::record(report_text(&report));
-    if as_json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        out!("{}", report_text(&report));
+    let path = &args.image.target;
+    let several = is_all(args.image.index.as_deref());
+    let mut output = Output::new(as_json, several);
+    let mut not_armed = Vec::new();
+    // `all`: each image of the WIM in turn, as inspect reports them.
+    for index in reseal::run::selected_images(path, args.image.index.as_deref())? {
+        let options = OpenOptions {
+            index: index.as_deref(),
+            partition: args.image.partition,
+            // Verify only reads: other readers may hold the image too, never a writer.
+            lock: reseal::LockMode::Shared,
+            wait: args.wait.wait,
+            ..OpenOptions::default()
+        };
+        let mut target = reseal::open_target_with(path, &options)?;
+        let report = reseal::verify::verify(target.as_mut(), mode)?;
+        let described = target.describe();
+        run_log::record(report_text(&report));
+        let document = if several {
+            json!({ "target": described, "report": report })
+        } else {
+            serde_json::to_value(&report).unwrap_or_default()
+        };
+        output.image(&described, document, || report_text(&report));
+        if !report.armed() {
+            let image = if several {
+                described
+            } else {
+                path.display().to_string()
+            };
+            not_armed.push(format!("{image}: {}", verdict_text(&report)));
+        }
     }
-    if report.armed() {
+    output.finish();
+    if not_armed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::not_armed(format!(
-            "{}: {}",
-            args.image.target.display(),
-            verdict_text(&report)
-        )))
+        Err(CliError::not_armed(not_armed.join("\n")))
     }
 }
 

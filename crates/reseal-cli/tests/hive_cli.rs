@@ -281,3 +281,20 @@ fn mistakes_and_damage_get_their_exit_codes() {
         text(&corrupt)
     );
 }
+
+/// A hive file that does not exist is a usage error naming it once, as an image path that does
+/// not exist is.
+#[test]
+fn a_missing_hive_file_is_a_usage_error_naming_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("NOHIVE");
+    let output = run(&missing, &["ls", ""]);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let shown = missing.display().to_string();
+    assert_eq!(
+        text(&output).matches(&shown).count(),
+        1,
+        "{}",
+        text(&output)
+    );
+}

@@ -13,7 +13,14 @@ use reseal_testutil::ntfs_image::{sample_disk, Container};
 use reseal_testutil::{sample_dir_copy, sample_wim_copy, workspace_root};
 use serde_json::{json, Value};
 
-const SCHEMAS: [&str; 5] = ["inspect", "plan", "apply", "verify", "recover"];
+const SCHEMAS: [&str; 6] = [
+    "inspect",
+    "plan",
+    "apply",
+    "verify",
+    "recover",
+    "operations",
+];
 
 fn schema(name: &str) -> Value {
     let path = workspace_root().join(format!("docs/schema/{name}.schema.json"));
@@ -114,6 +121,14 @@ fn directory_output_matches_the_schemas() {
     assert_eq!(after["verdict"], "armed");
     assert_valid("inspect", &json_of(&["inspect", dir], 0));
     assert_valid("recover", &json_of(&["recover", dir], 0));
+    let operations = json_of(&["list-operations"], 0);
+    assert_valid("operations", &operations);
+    let mut wrong = operations.clone();
+    wrong[0]["generalize"] = json!("sometimes");
+    assert!(
+        !validator("operations").is_valid(&wrong),
+        "operations accepted an unknown 'generalize'"
+    );
 }
 
 #[test]
@@ -142,6 +157,22 @@ fn wim_output_matches_the_schemas() {
     assert!(run.is_array());
     assert_valid("apply", &run);
     assert_valid("verify", &json_of(&["verify", s(&copy), "--index", "1"], 0));
+    // Every image at once: an array, armed after generalize --index all, not armed before.
+    let every = json_of(&["verify", s(&copy), "--index", "all"], 0);
+    assert_valid("verify", &every);
+    assert_eq!(
+        every.as_array().unwrap().len(),
+        run.as_array().unwrap().len()
+    );
+    for image in every.as_array().unwrap() {
+        assert_eq!(image["report"]["verdict"], "armed", "{image}");
+    }
+    let before = json_of(&["verify", s(&wim), "--index", "all"], 5);
+    assert_valid("verify", &before);
+    assert_eq!(
+        before.as_array().unwrap().len(),
+        every.as_array().unwrap().len()
+    );
     assert_valid("recover", &json_of(&["recover", s(&wim)], 0));
 }
 
@@ -255,6 +286,19 @@ fn the_schemas_reject_wrong_documents() {
     let mut wrong = run["plan"].clone();
     wrong["changes"][set_value]["action"] = json!("set-valu");
     rejected("plan", wrong, "an action is unknown");
+    let mut wrong = run["plan"].clone();
+    wrong["operations"] = json!(["Setup State"]);
+    rejected(
+        "plan",
+        wrong,
+        "an operation is not named as list-operations names it",
+    );
+    let mut wrong = run["plan"].clone();
+    wrong["checks"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("ignored_failure");
+    rejected("plan", wrong, "a check has no result");
     let mut wrong = run["plan"].clone();
     wrong["changes"][set_value]["value"]["hex"] = json!("xyz");
     rejected("plan", wrong, "hex data is not hex");

@@ -262,7 +262,8 @@ fn a_malformed_source_date_epoch_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("image");
     copy_dir(&workspace_root().join("fixtures/sample"), &tree);
-    for bad in ["yesterday", "-5", "1.5"] {
+    // The last one is after the year 9999 (253402300799 is its last second).
+    for bad in ["yesterday", "-5", "1.5", "253402300800"] {
         let output = Command::new(env!("CARGO_BIN_EXE_reseal"))
             .arg("generalize")
             .arg(&tree)

@@ -112,6 +112,14 @@ fn a_bad_name_is_a_usage_error_naming_the_rule_and_writes_nothing() {
         assert_eq!(code(&refused), 2, "{name}: {}", text(&refused));
         assert!(text(&refused).contains(rule), "{name}: {}", text(&refused));
     }
+    // A name after a space that starts with '-' is still a name, told by the same rule.
+    let refused = reseal(&["set", s(&wim), "--computer-name", "-lab"]);
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
+    assert!(
+        text(&refused).contains("start or end with '-'"),
+        "{}",
+        text(&refused)
+    );
     let missing = reseal(&["set", s(&wim)]);
     assert_eq!(code(&missing), 2, "{}", text(&missing));
     assert!(fs::read(&wim).unwrap() == before, "a refused run wrote");

@@ -100,3 +100,52 @@ fn a_generalized_wim_is_armed() {
     assert_eq!(report["verdict"], "armed");
     assert_eq!(report["generalized"], true);
 }
+
+/// An interrupted run's journal in a directory image is neither the image before that run nor
+/// after it: verify (which changes nothing) says so and how to finish it, as it does for a disk
+/// image's redo log, instead of judging the half-written state; the journal stays.
+#[test]
+fn an_image_with_an_interrupted_run_is_sent_to_recover() {
+    let Some((_dir, image)) = sample_copy("sample") else {
+        return;
+    };
+    let journal = image.join("reseal-journal");
+    fs::create_dir(&journal).unwrap();
+    fs::write(journal.join("manifest.json"), b"{}").unwrap();
+    let run = reseal(&["verify", s(&image)]);
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    let message = text(&run);
+    assert!(
+        message.contains(&format!("directory {}", image.display())),
+        "{message}"
+    );
+    assert!(message.contains("run `reseal recover`"), "{message}");
+    assert!(failed_lines(&run).is_empty(), "{message}");
+    assert_eq!(fs::read(journal.join("manifest.json")).unwrap(), b"{}");
+}
+
+/// A refusal names the image it is about, not only the check: with several images or several
+/// runs in a log, the message alone must say which one.
+#[test]
+fn a_refusal_names_the_image() {
+    let Some((_dir, image)) = sample_copy("sample") else {
+        return;
+    };
+    let first = reseal(&["generalize", s(&image)]);
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    let again = reseal(&["generalize", s(&image)]);
+    assert_eq!(code(&again), 3, "{}", text(&again));
+    let message = text(&again);
+    assert!(
+        message.contains(&format!(
+            "directory {}: the image cannot be generalized safely",
+            image.display()
+        )),
+        "{message}"
+    );
+    // The read-only commands take --wait like the others (the lock message suggests it).
+    let inspect = reseal(&["inspect", s(&image), "--wait"]);
+    assert_eq!(code(&inspect), 0, "{}", text(&inspect));
+    let verify = reseal(&["verify", s(&image), "--wait"]);
+    assert_eq!(code(&verify), 0, "{}", text(&verify));
+}

@@ -266,6 +266,21 @@ impl Error {
         }
     }
 
+    /// This error with its file named inside `image`, a target's description
+    /// (`directory /mnt/win: Windows\System32\config\SAM`); an error about no file names the
+    /// image. A host path (it has a `/`) or a file named inside an image already is kept.
+    pub(crate) fn naming_image(self, image: &str) -> Error {
+        let file = match self.file.as_deref() {
+            Some(file) if file.starts_with(image) || file.contains('/') => return self,
+            Some(file) => format!("{image}: {file}"),
+            None => image.to_string(),
+        };
+        Error {
+            file: Some(file),
+            ..self
+        }
+    }
+
     /// This error, saying that the run got past its commit point, so recovering the image (or
     /// the next run) finishes it.
     pub(crate) fn after_commit_point(self) -> Error {

@@ -123,7 +123,8 @@ fn for_each_image(
                 outcome,
             });
         }
-        work(target.as_mut(), each)?;
+        let image = target.describe();
+        work(target.as_mut(), each).map_err(|e| e.naming_image(&image))?;
     }
     Ok(())
 }
@@ -218,8 +219,8 @@ fn edit_images(
         return Err(Error::bad_input(
             Input::Output,
             format!(
-                "{} is not a WIM file: only a WIM is copied and the copy edited (a VHD or VHDX \
-                 image's changes go into a differencing disk)",
+                "{} is not a WIM file: only a WIM is copied and the copy edited (a disk image's \
+                 changes go into a differencing disk, --output-diff)",
                 path.display()
             ),
         ));
@@ -288,8 +289,9 @@ fn edit_wim_images(
                     target.insert(opened)
                 }
             };
-            crate::check_windows_image(target)?;
-            let (plan, applied) = work(target)?;
+            let image = target.describe();
+            crate::check_windows_image(target).map_err(|e| e.naming_image(&image))?;
+            let (plan, applied) = work(target).map_err(|e| e.naming_image(&image))?;
             events.push(RunEvent::Generalized {
                 target: target.describe(),
                 plan,

@@ -21,7 +21,7 @@
 
 use reseal_hive::data::decode_multi_sz;
 
-use crate::error::Result;
+use crate::error::{Error, Remedy, Result};
 use crate::image::{Image, SOFTWARE, SYSTEM};
 use crate::options::Mode;
 use crate::providers::machine_sid::PENDING_REQUEST;
@@ -89,6 +89,22 @@ impl VerifyReport {
 
 /// Checks, without writing, whether the image is armed for `mode` as Sysprep leaves it.
 pub fn verify(target: &mut dyn Target, mode: Mode) -> Result<VerifyReport> {
+    let describe = target.describe();
+    verify_image(target, mode).map_err(|e| e.naming_image(&describe))
+}
+
+fn verify_image(target: &mut dyn Target, mode: Mode) -> Result<VerifyReport> {
+    // What an interrupted run left is neither the image before it nor after it; verify does
+    // not change the image, so it does not recover it.
+    if target.has_interrupted_run()? {
+        return Err(Error {
+            remedy: Some(Remedy::Recover),
+            ..Error::other(
+                None,
+                "an interrupted reseal run's changes are pending in the image",
+            )
+        });
+    }
     let mut image = Image::new(target);
     let image = &mut image;
     let state = validate::image_state(image)?;

@@ -90,27 +90,13 @@ pub(crate) fn newsid_drawing_from(
     let (plan, hives) = in_phase(progress, "reading the image and planning", || {
         plan_keeping_hives(target, options, sids)
     })
-    .map_err(|e| naming_image(e, &image))?;
+    .map_err(|e| e.naming_image(&image))?;
     if options.dry_run {
         return Ok((plan, None));
     }
     let report = apply_with_hives(target, &plan, Some(hives), progress)
-        .map_err(|e| naming_image(e, &image))?;
+        .map_err(|e| e.naming_image(&image))?;
     Ok((plan, Some(report)))
-}
-
-/// `error`, its file named inside `image` (`directory /mnt/win: Windows\System32\config\SAM`)
-/// unless it names the image already; an error about no file names the image.
-fn naming_image(error: Error, image: &str) -> Error {
-    let file = match error.file.as_deref() {
-        Some(file) if file.starts_with(image) => return error,
-        Some(file) => format!("{image}: {file}"),
-        None => image.to_string(),
-    };
-    Error {
-        file: Some(file),
-        ..error
-    }
 }
 
 /// The plan [`newsid`] would apply. Never writes.
