@@ -98,12 +98,12 @@ enum Command {
     /// (exit code 1 while a run interrupted in the image waits for `reseal recover`).
     Verify(verify_cmd::VerifyArgs),
     /// Finish or roll back a run that was interrupted in a directory or a disk image (every
-    /// command but verify also does this first). A WIM never needs it: its edits are committed by
-    /// rewriting its header last.
+    /// command but verify also does this first). A WIM never needs it: its edits are committed
+    /// by rewriting its header last.
     #[command(long_about = format!(
         "Finish or roll back a run that was interrupted in a directory or a disk image ({}; \
-         every command but verify also does this first). A WIM never needs it: its edits are committed \
-         by rewriting its header last.",
+         every command but verify also does this first). A WIM never needs it: its edits are \
+         committed by rewriting its header last.",
         image_cmd::disk_formats()
     ))]
     Recover(image_cmd::RecoverArgs),
