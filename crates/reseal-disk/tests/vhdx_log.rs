@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use reseal_disk::vhdx::Vhdx;
 use reseal_disk::{open, open_writable, Error};
-use reseal_testutil::vhdx_log::{arm, log_location, LogEntry, Write};
+use reseal_testutil::vhdx_log::{arm, entry_header_in_every_sector, log_location, LogEntry, Write};
 use std::path::{Path, PathBuf};
 
 const GUID: [u8; 16] = *b"reseal-log-guid!";
@@ -483,6 +483,33 @@ fn the_newest_valid_sequence_is_replayed_and_only_it() {
         ],
     );
     assert!(assert_refused(&image).contains("no valid sequence"));
+}
+
+/// Every sector of an 8 MiB log an entry header claiming the whole log, none valid: refused
+/// (no valid sequence) as quickly as an ordinary log, where checking each candidate whole
+/// would checksum 16 GiB; log.rs's tests count the bytes checksummed.
+#[test]
+fn entry_headers_in_every_sector_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 16, 14, 7);
+    let image = dir.path().join("d.vhdx");
+    qemu_convert(
+        &raw,
+        "raw",
+        &image,
+        "vhdx",
+        "subformat=dynamic,block_size=1M,log_size=8M",
+    );
+    let (_, log_length) = log_location(&image);
+    assert_eq!(log_length, 8 << 20);
+    let crafted = entry_header_in_every_sector(GUID, file_len(&image), log_length);
+    arm(&image, GUID, &[(0, crafted)]);
+    let reason = assert_refused(&image);
+    assert!(
+        reason.contains("no valid sequence")
+            && reason.contains("2048 sectors start with \"loge\", 0 of them"),
+        "{reason}"
+    );
 }
 
 #[test]

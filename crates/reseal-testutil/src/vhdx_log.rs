@@ -107,6 +107,16 @@ impl LogEntry {
     }
 }
 
+/// A log of `log_size` bytes in which every sector is the header of an entry of `log_guid`
+/// claiming the whole log (tail 0, sequence number 1, no descriptors, the CRC-32C of one
+/// sector): none is valid, and a reader that checksums every candidate whole does as much
+/// work as the log's size squared over 4 KiB.
+pub fn entry_header_in_every_sector(log_guid: [u8; 16], file_len: u64, log_size: u32) -> Vec<u8> {
+    let mut header = LogEntry::new(1, 0, log_guid, file_len).to_bytes();
+    header[8..12].copy_from_slice(&log_size.to_le_bytes());
+    header.repeat(log_size as usize / SECTOR)
+}
+
 /// Writes a CRC-32C of `bytes` (with the field zeroed) into bytes 4..8.
 pub fn seal(bytes: &mut [u8]) {
     bytes[4..8].fill(0);

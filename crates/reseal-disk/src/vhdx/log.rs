@@ -24,10 +24,11 @@
 //! the reserved rest of the first MiB, the log itself, past an entry's last file offset) are
 //! corruption: the file is refused and nothing is written.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::bytes::array;
-use crate::crc32c::crc32c_with_zeroed_field;
+use crate::crc32c::crc32c_of_split_with_zeroed_field;
 use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile};
 use crate::vhdx::region_table::{REGION_TABLE_OFFSETS, REGION_TABLE_SIZE};
@@ -58,6 +59,7 @@ impl Descriptor {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     offset: u64,
     length: u64,
@@ -79,30 +81,26 @@ impl Log {
         self.bytes.len() as u64
     }
 
-    /// `length` bytes starting at `offset` in the circular log.
-    fn wrapped(&self, offset: u64, length: u64) -> Vec<u8> {
-        let size = self.bytes.len();
-        let start = (offset % size as u64) as usize;
-        let length = length as usize;
-        let mut out = Vec::with_capacity(length);
-        while out.len() < length {
-            let from = (start + out.len()) % size;
-            let piece = (length - out.len()).min(size - from);
-            out.extend_from_slice(&self.bytes[from..from + piece]);
-        }
-        out
+    /// The sector at log offset `offset`, counted around the circular log.
+    fn sector(&self, offset: u64) -> &[u8] {
+        let start = (offset % self.size()) as usize;
+        &self.bytes[start..][..SECTOR as usize]
     }
 
     /// The entry at `offset`, or `None` when there is no valid entry of this log there
     /// (MS-VHDX 2.3.1: every field of the header, the descriptors and the data sectors).
-    fn entry_at(&self, offset: u64) -> Option<Entry> {
+    ///
+    /// `room` is how far the next sector starting with "loge" is (the log's size when there is
+    /// no other). Only an entry's first sector starts with "loge", so a longer entry is not
+    /// valid, and is refused before its CRC-32C is computed (whose bytes `checksummed` counts).
+    fn entry_at(&self, offset: u64, room: u64, checksummed: &mut u64) -> Option<Entry> {
         let size = self.size();
-        let header = self.wrapped(offset, SECTOR);
-        if &header[..4] != b"loge" || Guid(array(&header, 32)) != self.guid {
+        let header = self.sector(offset);
+        if &header[..4] != b"loge" || Guid(array(header, 32)) != self.guid {
             return None;
         }
-        let field32 = |at| le::u32_at(&header, at).unwrap_or_default() as u64;
-        let field64 = |at| le::u64_at(&header, at).unwrap_or_default();
+        let field32 = |at| le::u32_at(header, at).unwrap_or_default() as u64;
+        let field64 = |at| le::u64_at(header, at).unwrap_or_default();
         let (length, tail, descriptor_count, reserved) =
             (field32(8), field32(12), field32(24), field32(28));
         let sequence_number = field64(16);
@@ -111,6 +109,7 @@ impl Log {
         if length == 0
             || length % SECTOR != 0
             || length > size
+            || length > room
             || tail % SECTOR != 0
             || tail >= size
             || sequence_number == 0
@@ -121,14 +120,22 @@ impl Log {
         {
             return None;
         }
-        let entry = self.wrapped(offset, length);
-        if le::u32_at(&entry, 4).unwrap_or_default() != crc32c_with_zeroed_field(&entry, 4) {
+        // The entry in place: up to the end of the log, then from its start when it wraps.
+        let start = (offset % size) as usize;
+        let first = &self.bytes[start..(start + length as usize).min(size as usize)];
+        let second = &self.bytes[..length as usize - first.len()];
+        *checksummed += length;
+        let stored = le::u32_at(header, 4).unwrap_or_default();
+        if stored != crc32c_of_split_with_zeroed_field(first, second, 4) {
             return None;
         }
         let mut data_sector = descriptor_sectors * SECTOR;
         let mut descriptors = Vec::new();
         for index in 0..descriptor_count {
-            let descriptor = &entry[(64 + index * 32) as usize..][..32];
+            // 32-byte descriptors from byte 64: never across a sector boundary.
+            let at = 64 + index * 32;
+            let descriptor =
+                &self.sector(offset + at / SECTOR * SECTOR)[(at % SECTOR) as usize..][..32];
             if le::u64_at(descriptor, 24).unwrap_or_default() != sequence_number {
                 return None;
             }
@@ -151,7 +158,7 @@ impl Log {
                     if data_sector + SECTOR > length {
                         return None;
                     }
-                    let data = &entry[data_sector as usize..][..SECTOR as usize];
+                    let data = self.sector(offset + data_sector);
                     let data_sequence = (le::u32_at(data, 4).unwrap_or_default() as u64) << 32
                         | le::u32_at(data, 4092).unwrap_or_default() as u64;
                     if &data[..4] != b"data" || data_sequence != sequence_number {
@@ -185,27 +192,53 @@ impl Log {
         })
     }
 
-    /// The active sequence (MS-VHDX 2.3.3), tail entry first, or `None` when the log holds
-    /// no valid sequence.
+    /// Every valid entry of the log, by log offset, each looked at once.
     ///
-    /// Valid entries never overlap (every sector of one starts with "loge", "desc", "zero" or
-    /// "data", and only its first with "loge"), so the runs found from different tails are
-    /// disjoint; a run found invalid is not searched again from its later entries (the same
-    /// head would end them), which keeps the scan linear in the log size.
-    fn active_sequence(&self) -> Option<Vec<Entry>> {
+    /// Every sector of a valid entry starts with "loge", "desc", "zero" or "data", and only its
+    /// first with "loge" (descriptor sectors after the first start with a descriptor, as 4096
+    /// minus the 64-byte header is a multiple of 32). So a candidate is checksummed only when
+    /// no other sector in its range starts with "loge": those ranges cannot overlap (of two
+    /// overlapping ranges of the circular log, one holds the other's start), and the bytes
+    /// checksummed total at most the log's size.
+    fn valid_entries(&self, checksummed: &mut u64) -> HashMap<u64, Entry> {
         let size = self.size();
+        let signed: Vec<u64> = (0..size)
+            .step_by(SECTOR as usize)
+            .filter(|&offset| &self.sector(offset)[..4] == b"loge")
+            .collect();
+        let mut entries = HashMap::new();
+        for (index, &offset) in signed.iter().enumerate() {
+            // The next signed sector, around the log (itself when it is the only one).
+            let next = signed.get(index + 1).copied().unwrap_or(signed[0] + size);
+            if let Some(entry) = self.entry_at(offset, next - offset, checksummed) {
+                entries.insert(offset, entry);
+            }
+        }
+        entries
+    }
+
+    /// The active sequence (MS-VHDX 2.3.3), tail entry first, or `None` when the log holds
+    /// no valid sequence. `checksummed` counts the bytes whose CRC-32C was computed: at most
+    /// the log's size, whatever the log holds.
+    ///
+    /// Valid entries never overlap (see [`Log::valid_entries`]), so the runs found from
+    /// different tails are disjoint; a run found invalid is not searched again from its later
+    /// entries (the same head would end them), which keeps the scan linear in the log size.
+    fn active_sequence(&self, checksummed: &mut u64) -> Option<Vec<Entry>> {
+        let size = self.size();
+        let entries = self.valid_entries(checksummed);
         let sectors = (size / SECTOR) as usize;
         let mut known_invalid_start = vec![false; sectors];
-        let mut candidate: Option<Vec<Entry>> = None;
+        let mut candidate: Option<Vec<&Entry>> = None;
         // How far the scan has gone, unwrapped: it ends when it has been once around.
         let mut scanned = 0u64;
         while scanned < size {
             let tail = scanned % size;
-            let mut current: Vec<Entry> = Vec::new();
+            let mut current: Vec<&Entry> = Vec::new();
             let mut current_length = 0u64;
             if !known_invalid_start[(tail / SECTOR) as usize] {
                 let mut position = tail;
-                while let Some(entry) = self.entry_at(position) {
+                while let Some(entry) = entries.get(&position) {
                     let consecutive = current.last().is_none_or(|last| {
                         Some(entry.sequence_number) == last.sequence_number.checked_add(1)
                     });
@@ -240,7 +273,7 @@ impl Log {
                 }
             }
         }
-        candidate
+        candidate.map(|sequence| sequence.into_iter().cloned().collect())
     }
 
     /// Why no sequence was found, for the error: what the log holds that looks like entries.
@@ -304,7 +337,8 @@ pub fn pending(file: &mut dyn ImageFile, location: &LogLocation) -> Result<Repla
     }
     let bytes = read_structure(file, log_offset, log_length as usize, STRUCTURE)?;
     let log = Log { bytes, guid };
-    let Some(sequence) = log.active_sequence() else {
+    // How much was checksummed matters only to the tests.
+    let Some(sequence) = log.active_sequence(&mut 0) else {
         return Err(Error::corrupt(
             &path,
             STRUCTURE,
@@ -499,5 +533,119 @@ impl ImageFile for LogOverlay {
     }
     fn is_writable(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image_file::LocalFile;
+    use reseal_testutil::vhdx_log::{
+        arm, entry_header_in_every_sector, log_location, LogEntry, Write,
+    };
+
+    const GUID: [u8; 16] = *b"reseal-log-guid!";
+
+    /// A 64 MiB dynamic VHDX with a log of `log_mib` MiB, made by qemu-img (its log is empty).
+    fn vhdx(dir: &Path, log_mib: u32) -> std::path::PathBuf {
+        let image = dir.join("d.vhdx");
+        let status = std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "vhdx", "-o"])
+            .arg(format!("log_size={log_mib}M"))
+            .arg(&image)
+            .arg("64M")
+            .status()
+            .expect("qemu-img runs (cargo xtask setup installs it)");
+        assert!(status.success());
+        image
+    }
+
+    /// The log of `image` as [`pending`] reads it, and where it is.
+    fn log_of(image: &Path) -> (Log, LogLocation) {
+        let (offset, length) = log_location(image);
+        let bytes = std::fs::read(image).unwrap();
+        let log = Log {
+            bytes: bytes[offset as usize..][..length as usize].to_vec(),
+            guid: Guid(GUID),
+        };
+        let location = LogLocation {
+            guid: Guid(GUID),
+            offset,
+            length,
+        };
+        (log, location)
+    }
+
+    /// Every sector an entry header claiming the whole log: each candidate would pass every
+    /// check but the last ones, and checksumming each whole would cost the log's size squared
+    /// over 4 KiB (16 GiB here). The log is refused, having checksummed at most twice its size.
+    #[test]
+    fn entry_headers_in_every_sector_are_refused_without_quadratic_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = vhdx(dir.path(), 8);
+        let (_, log_length) = log_location(&image);
+        assert_eq!(log_length, 8 << 20);
+        let file_len = std::fs::metadata(&image).unwrap().len();
+        let crafted = entry_header_in_every_sector(GUID, file_len, log_length);
+        arm(&image, GUID, &[(0, crafted)]);
+
+        let (log, location) = log_of(&image);
+        let mut checksummed = 0;
+        assert!(log.active_sequence(&mut checksummed).is_none());
+        assert!(
+            checksummed <= 2 * log.size(),
+            "{checksummed} bytes checksummed for a log of {}",
+            log.size()
+        );
+
+        let mut file = LocalFile::open(&image, false).unwrap();
+        match pending(&mut file, &location) {
+            Err(Error::Corrupt { reason, .. }) => assert!(
+                reason.contains("no valid sequence")
+                    && reason.contains("2048 sectors start with \"loge\", 0 of them"),
+                "{reason}"
+            ),
+            Err(other) => panic!("expected a corrupt log, got {other}"),
+            Ok(_) => panic!("the crafted log was accepted"),
+        }
+    }
+
+    /// The control: the entries of a valid log are found, each checksummed exactly once, the
+    /// first of them wrapping around the end of the log (its data sector is the log's first).
+    #[test]
+    fn each_entry_of_a_valid_log_is_checksummed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = vhdx(dir.path(), 1);
+        let file_len = std::fs::metadata(&image).unwrap().len();
+        let last_sector = (1 << 20) - 4096;
+        let data: Vec<u8> = (0..4096).map(|i| (i % 251) as u8).collect();
+        let first = LogEntry::new(7, last_sector, GUID, file_len)
+            .with(Write::Data {
+                file_offset: 8 << 20,
+                sector: data.clone(),
+            })
+            .to_bytes();
+        let second = LogEntry::new(8, last_sector, GUID, file_len).to_bytes();
+        let total = (first.len() + second.len()) as u64;
+        arm(
+            &image,
+            GUID,
+            &[
+                (last_sector, first[..4096].to_vec()),
+                (0, first[4096..].to_vec()),
+                (4096, second),
+            ],
+        );
+
+        let (log, _) = log_of(&image);
+        let mut checksummed = 0;
+        let sequence = log.active_sequence(&mut checksummed).unwrap();
+        let numbers: Vec<u64> = sequence.iter().map(|entry| entry.sequence_number).collect();
+        assert_eq!(numbers, [7, 8]);
+        assert!(matches!(
+            &sequence[0].descriptors[..],
+            [Descriptor::Data { file_offset, sector }] if *file_offset == 8 << 20 && *sector == data
+        ));
+        assert_eq!(checksummed, total);
     }
 }
