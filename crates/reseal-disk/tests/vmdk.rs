@@ -555,6 +555,128 @@ fn a_write_where_the_grain_directory_has_no_table_adds_one() {
     assert!(allowed > 6, "the write made tables ({allowed} file writes)");
 }
 
+/// `qemu-img check`'s exit code and report, to tell that a refusal left it as it was.
+fn qemu_check_report(image: &Path) -> (Option<i32>, String) {
+    let output = Command::new("qemu-img")
+        .args(["check", "-f", "vmdk", path_str(image)])
+        .output()
+        .expect("qemu-img runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+fn set_u32(image: &Path, at: u64, value: u32) {
+    reseal_testutil::ntfs_image::write_at(image, at, &value.to_le_bytes());
+}
+
+/// The refusal of opening `image` for writing (or of a write, if it opens).
+fn write_refusal(image: &Path) -> Error {
+    match open_writable(image) {
+        Err(error) => error,
+        Ok(mut disk) => disk
+            .write_at(4096, &[0xEE; 8192])
+            .expect_err("the write is refused"),
+    }
+}
+
+#[test]
+fn grains_over_the_metadata_or_another_grain_are_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine.vmdk");
+    run(
+        "qemu-img",
+        &["create", "-f", "vmdk", path_str(&pristine), "8M"],
+    );
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "vmdk",
+            "-c",
+            "write -P 0x5a 0 128k",
+            path_str(&pristine),
+        ],
+    );
+    let bytes = std::fs::read(&pristine).unwrap();
+    let u32_at =
+        |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().unwrap());
+    let u64_at =
+        |at: u64| u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap());
+    assert_eq!(u32_at(8) & 4, 0, "qemu sets no zero-grain flag");
+    let (rgd, gd) = (u64_at(48), u64_at(56));
+    let table = u64::from(u32_at(gd * 512));
+    let first_grain = u32_at(table * 512);
+    assert!(
+        first_grain != 0 && u32_at(table * 512 + 8) == 0,
+        "grains 0 and 1 only"
+    );
+
+    // (what, grain table entry, its new value, what the refusal names)
+    let cases = [
+        ("sector 1", 0, 1, "embedded descriptor at sectors 1..".to_string()),
+        ("the grain table", 0, table as u32, format!("grain table at sectors {table}..")),
+        ("the grain directory", 0, gd as u32, format!("the grain directory at sectors {gd}..")),
+        (
+            "the redundant directory",
+            0,
+            rgd as u32,
+            format!("redundant grain directory at sectors {rgd}.."),
+        ),
+        (
+            "a cross-linked grain",
+            2,
+            first_grain,
+            format!("grain 0 is at sector {first_grain} and so overlaps grain 2 at sector {first_grain}"),
+        ),
+    ];
+    for (name, entry, value, expected) in cases {
+        let image = dir.path().join("patched.vmdk");
+        std::fs::copy(&pristine, &image).unwrap();
+        set_u32(&image, table * 512 + 4 * entry, value);
+        let before = std::fs::read(&image).unwrap();
+        let check_before = qemu_check_report(&image);
+        match write_refusal(&image) {
+            Error::Corrupt {
+                path,
+                structure,
+                reason,
+            } => {
+                assert_eq!(path, image, "{name}");
+                assert_eq!(structure, "VMDK grain table", "{name}");
+                assert!(reason.contains(&expected), "{name}: {reason}");
+            }
+            other => panic!("{name}: expected a corrupt grain table, got {other}"),
+        }
+        assert!(
+            std::fs::read(&image).unwrap() == before,
+            "{name}: unchanged"
+        );
+        assert_eq!(qemu_check_report(&image), check_before, "{name}");
+    }
+
+    // With the zero-grain flag, an entry of 1 is a zero grain, not sector 1: written as a new
+    // grain, and qemu agrees.
+    let zero = dir.path().join("zero-grain.vmdk");
+    std::fs::copy(&pristine, &zero).unwrap();
+    set_u32(&zero, 8, u32_at(8) | 4);
+    set_u32(&zero, table * 512 + 4 * 4, 1);
+    {
+        let mut disk = open_writable(&zero).unwrap();
+        disk.write_at(4 << 16, &[0xEE; 8192]).unwrap();
+        disk.write_at(4096, &[0xEE; 8192]).unwrap();
+        disk.flush().unwrap();
+    }
+    assert_check_clean(&zero, "zero grain written");
+    let mut expected = vec![0u8; 8 << 20];
+    expected[..128 << 10].fill(0x5a);
+    expected[4096..4096 + 8192].fill(0xEE);
+    expected[4 << 16..(4 << 16) + 8192].fill(0xEE);
+    assert!(qemu_read_raw(&zero, "vmdk") == expected);
+}
+
 #[test]
 fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     let dir = tempfile::tempdir().unwrap();
