@@ -677,14 +677,11 @@ fn grains_over_the_metadata_or_another_grain_are_refused_unchanged() {
     assert!(qemu_read_raw(&zero, "vmdk") == expected);
 }
 
-#[test]
-fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let raw = gpt_raw_disk(dir.path(), 8, 4, 50);
-    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "footer");
-    // As VMware's streaming writers leave it: gdOffset GD_AT_END in the header, and a footer
-    // marker, the header with the real gdOffset, and the end-of-stream marker at the end.
-    let mut bytes = std::fs::read(&image).unwrap();
+/// Moves the grain directory of `image` behind a footer, as VMware's streaming writers leave
+/// it: gdOffset GD_AT_END in the header, and a footer marker, the header with the real
+/// gdOffset, and the end-of-stream marker at the end.
+fn move_directory_to_footer(image: &Path) {
+    let mut bytes = std::fs::read(image).unwrap();
     let header = bytes[..512].to_vec();
     bytes.resize(bytes.len().div_ceil(512) * 512, 0);
     let mut marker = vec![0u8; 512];
@@ -694,7 +691,15 @@ fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     bytes.extend_from_slice(&header);
     bytes.extend_from_slice(&[0u8; 512]);
     bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
-    std::fs::write(&image, &bytes).unwrap();
+    std::fs::write(image, &bytes).unwrap();
+}
+
+#[test]
+fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 50);
+    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "footer");
+    move_directory_to_footer(&image);
     let expected = std::fs::read(&raw).unwrap();
     assert!(
         qemu_read_raw(&image, "vmdk") == expected,
@@ -703,6 +708,34 @@ fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     assert!(
         read_all(&mut *open(&image).unwrap()) == expected,
         "so do we"
+    );
+}
+
+#[test]
+fn an_uncompressed_disk_with_its_directory_in_the_footer_is_refused_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 54);
+    let image = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "footer");
+    move_directory_to_footer(&image);
+    let expected = std::fs::read(&raw).unwrap();
+    assert!(
+        qemu_read_raw(&image, "vmdk") == expected,
+        "qemu reads the footer"
+    );
+    let before = std::fs::read(&image).unwrap();
+    let check_before = qemu_check_report(&image);
+    let error = write_refusal(&image);
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("footer.vmdk") && text.contains("GD_AT_END") && text.contains("footer"),
+        "{text}"
+    );
+    assert!(std::fs::read(&image).unwrap() == before, "unchanged");
+    assert_eq!(qemu_check_report(&image), check_before);
+    assert!(
+        read_all(&mut *open(&image).unwrap()) == expected,
+        "still read"
     );
 }
 

@@ -31,6 +31,9 @@ pub(crate) enum Grain {
 pub(crate) struct SparseExtent {
     pub file: Box<dyn ImageFile>,
     pub header: SparseHeader,
+    /// The header's gdOffset was GD_AT_END: the directory is found through the footer at the
+    /// end of the file (`header` is the footer's copy).
+    pub directory_in_footer: bool,
     directory: Vec<u32>,
     redundant_directory: Option<Vec<u32>>,
     tables: HashMap<usize, Vec<u32>>,
@@ -73,6 +76,7 @@ fn read_directory(
 
 impl SparseExtent {
     pub fn open(mut file: Box<dyn ImageFile>, header: SparseHeader) -> Result<SparseExtent> {
+        let directory_in_footer = header.gd_offset == super::sparse_header::GD_AT_END;
         let header = stream_optimized::effective_header(&mut *file, header)?;
         let directory = read_directory(
             &mut *file,
@@ -93,6 +97,7 @@ impl SparseExtent {
         Ok(SparseExtent {
             file,
             header,
+            directory_in_footer,
             directory,
             redundant_directory,
             tables: HashMap::new(),
