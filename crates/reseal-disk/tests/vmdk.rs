@@ -694,6 +694,69 @@ fn move_directory_to_footer(image: &Path) {
     std::fs::write(image, &bytes).unwrap();
 }
 
+/// Gives `image`'s descriptor (a descriptor file, or the one embedded in a sparse extent)
+/// the CID `digits`, which is one digit wider than qemu's eight.
+fn set_wide_cid(image: &Path, digits: &str) {
+    let mut bytes = std::fs::read(image).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|window| window == b"\nCID=")
+        .expect("a CID line")
+        + 5;
+    assert_eq!(bytes[at + 8], b'\n', "qemu writes eight digits");
+    bytes.splice(at..at + 8, digits.bytes());
+    if bytes.starts_with(b"KDMV") {
+        // The embedded descriptor keeps its sectors: one byte of its padding goes.
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let end = ((u64_at(28) + u64_at(36)) * 512) as usize;
+        assert_eq!(bytes.remove(end), 0, "padding after the descriptor");
+    }
+    std::fs::write(image, &bytes).unwrap();
+}
+
+#[test]
+fn a_cid_wider_than_eight_digits_is_rewritten_whole_and_keeps_its_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 55);
+    let mut expected = std::fs::read(&raw).unwrap();
+    let data = pseudo_random(5000, 9);
+    expected[(1 << 20) + 100..(1 << 20) + 5100].copy_from_slice(&data);
+    for subformat in ["monolithicSparse", "monolithicFlat"] {
+        let image = make_vmdk(
+            dir.path(),
+            &raw,
+            &format!("subformat={subformat}"),
+            subformat,
+        );
+        set_wide_cid(&image, "0fffffffe");
+        assert_eq!(cid_of(&image), 0xffff_fffe, "{subformat}: read whole");
+        let length = std::fs::metadata(&image).unwrap().len();
+        {
+            let mut disk = open_writable(&image).unwrap();
+            disk.write_at((1 << 20) + 100, &data).unwrap();
+            disk.flush().unwrap();
+        }
+        let cid = Vmdk::open(&image, false)
+            .unwrap_or_else(|error| panic!("{subformat}: reopened: {error}"))
+            .cid()
+            .unwrap();
+        assert_ne!(cid, 0xffff_fffe, "{subformat}: a new CID");
+        let text = String::from_utf8_lossy(&std::fs::read(&image).unwrap()).into_owned();
+        assert!(
+            text.contains(&format!("CID={cid:09x}\n")),
+            "{subformat}: nine digits, the old width"
+        );
+        if subformat == "monolithicFlat" {
+            assert_eq!(std::fs::metadata(&image).unwrap().len(), length);
+        }
+        assert_check_clean(&image, subformat);
+        assert!(
+            qemu_read_raw(&image, "vmdk") == expected,
+            "{subformat}: qemu reads the write"
+        );
+    }
+}
+
 #[test]
 fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     let dir = tempfile::tempdir().unwrap();
