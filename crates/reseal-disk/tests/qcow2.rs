@@ -439,6 +439,160 @@ fn refusals_name_the_feature() {
     assert!(matches!(open(&named), Err(Error::Corrupt { .. })));
 }
 
+/// `qemu-img check`'s exit code and report, to tell that a refusal left it as it was.
+fn qemu_check_report(image: &Path) -> (Option<i32>, String) {
+    let output = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2", path_str(image)])
+        .output()
+        .expect("qemu-img runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+const COPIED: u64 = 1 << 63;
+const ZERO: u64 = 1;
+
+/// The offset of L2 entry 0 (guest cluster 0) of a 64 KiB-cluster image, and of L1 entry 0.
+fn first_entries(image: &Path) -> (u64, u64) {
+    let l1 = header_u64(image, 40);
+    let l2 = header_u64(image, l1 as usize) & 0x00ff_ffff_ffff_fe00;
+    assert!(l2 != 0, "guest cluster 0 has an L2 table");
+    (l2, l1)
+}
+
+#[test]
+fn a_copied_entry_over_metadata_or_a_shared_cluster_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine.qcow2");
+    run(
+        "qemu-img",
+        &["create", "-f", "qcow2", path_str(&pristine), "8M"],
+    );
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -P 0x5a 0 128k",
+            path_str(&pristine),
+        ],
+    );
+    let (l2, l1) = first_entries(&pristine);
+    let refcount_table = header_u64(&pristine, 48);
+    let entry = header_u64(&pristine, l2 as usize);
+    assert!(entry & COPIED != 0, "qemu marked guest cluster 0 COPIED");
+    // 16 clusters past the last one: the zero flag hides the host from every read.
+    let clusters = std::fs::metadata(&pristine)
+        .unwrap()
+        .len()
+        .div_ceil(1 << 16);
+    let past_end = (clusters + 16) << 16;
+
+    // A snapshot shares guest cluster 0 (refcount 2); COPIED set again on the L1 and L2
+    // entries claims it is the active image's alone.
+    let shared = dir.path().join("shared.qcow2");
+    std::fs::copy(&pristine, &shared).unwrap();
+    run("qemu-img", &["snapshot", "-c", "s", path_str(&shared)]);
+    let (shared_l2, shared_l1) = first_entries(&shared);
+    set_header_u64(
+        &shared,
+        shared_l1,
+        header_u64(&shared, shared_l1 as usize) | COPIED,
+    );
+    set_header_u64(
+        &shared,
+        shared_l2,
+        header_u64(&shared, shared_l2 as usize) | COPIED,
+    );
+
+    let cases: [(&str, Option<u64>, &Path, &str); 6] = [
+        (
+            "refcount table",
+            Some(refcount_table | COPIED),
+            &pristine,
+            "refcount table",
+        ),
+        ("its own L2 table", Some(l2 | COPIED), &pristine, "L2 table"),
+        (
+            "the L1 table",
+            Some(l1 | COPIED),
+            &pristine,
+            "active L1 table",
+        ),
+        (
+            "zero flag over the refcount table",
+            Some(refcount_table | COPIED | ZERO),
+            &pristine,
+            "refcount table",
+        ),
+        (
+            "zero flag past the end",
+            Some(past_end | COPIED | ZERO),
+            &pristine,
+            "past the end of the file",
+        ),
+        (
+            "a snapshot's cluster",
+            None,
+            &shared,
+            "refcount of 2; expected 1",
+        ),
+    ];
+    for (name, patched_entry, source, expected) in cases {
+        let image = dir.path().join("patched.qcow2");
+        std::fs::copy(source, &image).unwrap();
+        if let Some(patched_entry) = patched_entry {
+            set_header_u64(&image, l2, patched_entry);
+        }
+        let before = std::fs::read(&image).unwrap();
+        let check_before = qemu_check_report(&image);
+        let error = {
+            let mut disk = open_writable(&image).unwrap();
+            disk.write_at(4096, &[0xEE; 8192])
+                .expect_err("the write is refused")
+        };
+        match &error {
+            Error::Corrupt {
+                structure, reason, ..
+            } => {
+                assert_eq!(*structure, "qcow2 L2 table", "{name}");
+                assert!(
+                    reason.contains("guest cluster 0") && reason.contains(expected),
+                    "{name}: {reason}"
+                );
+            }
+            other => panic!("{name}: expected a corrupt L2 table, got {other}"),
+        }
+        assert!(error.to_string().contains("patched.qcow2"), "{error}");
+        assert!(
+            std::fs::read(&image).unwrap() == before,
+            "{name}: the file is unchanged"
+        );
+        assert_eq!(qemu_check_report(&image), check_before, "{name}");
+    }
+
+    // The image as qemu left it is written in place, and stays clean.
+    {
+        let mut disk = open_writable(&pristine).unwrap();
+        disk.write_at(4096, &[0xEE; 8192]).unwrap();
+        disk.flush().unwrap();
+    }
+    assert_eq!(
+        header_u64(&pristine, l2 as usize),
+        entry,
+        "written in place"
+    );
+    assert_check_clean(&pristine, "written in place");
+    let mut expected = vec![0u8; 8 << 20];
+    expected[..128 << 10].fill(0x5a);
+    expected[4096..4096 + 8192].fill(0xEE);
+    assert!(qemu_read_raw(&pristine, "qcow2") == expected);
+}
+
 #[test]
 fn a_dirty_image_opens_only_when_its_refcounts_are_consistent() {
     let dir = tempfile::tempdir().unwrap();

@@ -555,14 +555,133 @@ fn a_write_where_the_grain_directory_has_no_table_adds_one() {
     assert!(allowed > 6, "the write made tables ({allowed} file writes)");
 }
 
+/// `qemu-img check`'s exit code and report, to tell that a refusal left it as it was.
+fn qemu_check_report(image: &Path) -> (Option<i32>, String) {
+    let output = Command::new("qemu-img")
+        .args(["check", "-f", "vmdk", path_str(image)])
+        .output()
+        .expect("qemu-img runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+fn set_u32(image: &Path, at: u64, value: u32) {
+    reseal_testutil::ntfs_image::write_at(image, at, &value.to_le_bytes());
+}
+
+/// The refusal of opening `image` for writing (or of a write, if it opens).
+fn write_refusal(image: &Path) -> Error {
+    match open_writable(image) {
+        Err(error) => error,
+        Ok(mut disk) => disk
+            .write_at(4096, &[0xEE; 8192])
+            .expect_err("the write is refused"),
+    }
+}
+
 #[test]
-fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
+fn grains_over_the_metadata_or_another_grain_are_refused_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let raw = gpt_raw_disk(dir.path(), 8, 4, 50);
-    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "footer");
-    // As VMware's streaming writers leave it: gdOffset GD_AT_END in the header, and a footer
-    // marker, the header with the real gdOffset, and the end-of-stream marker at the end.
-    let mut bytes = std::fs::read(&image).unwrap();
+    let pristine = dir.path().join("pristine.vmdk");
+    run(
+        "qemu-img",
+        &["create", "-f", "vmdk", path_str(&pristine), "8M"],
+    );
+    run(
+        "qemu-io",
+        &[
+            "-f",
+            "vmdk",
+            "-c",
+            "write -P 0x5a 0 128k",
+            path_str(&pristine),
+        ],
+    );
+    let bytes = std::fs::read(&pristine).unwrap();
+    let u32_at =
+        |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().unwrap());
+    let u64_at =
+        |at: u64| u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap());
+    assert_eq!(u32_at(8) & 4, 0, "qemu sets no zero-grain flag");
+    let (rgd, gd) = (u64_at(48), u64_at(56));
+    let table = u64::from(u32_at(gd * 512));
+    let first_grain = u32_at(table * 512);
+    assert!(
+        first_grain != 0 && u32_at(table * 512 + 8) == 0,
+        "grains 0 and 1 only"
+    );
+
+    // (what, grain table entry, its new value, what the refusal names)
+    let cases = [
+        ("sector 1", 0, 1, "embedded descriptor at sectors 1..".to_string()),
+        ("the grain table", 0, table as u32, format!("grain table at sectors {table}..")),
+        ("the grain directory", 0, gd as u32, format!("the grain directory at sectors {gd}..")),
+        (
+            "the redundant directory",
+            0,
+            rgd as u32,
+            format!("redundant grain directory at sectors {rgd}.."),
+        ),
+        (
+            "a cross-linked grain",
+            2,
+            first_grain,
+            format!("grain 0 is at sector {first_grain} and so overlaps grain 2 at sector {first_grain}"),
+        ),
+    ];
+    for (name, entry, value, expected) in cases {
+        let image = dir.path().join("patched.vmdk");
+        std::fs::copy(&pristine, &image).unwrap();
+        set_u32(&image, table * 512 + 4 * entry, value);
+        let before = std::fs::read(&image).unwrap();
+        let check_before = qemu_check_report(&image);
+        match write_refusal(&image) {
+            Error::Corrupt {
+                path,
+                structure,
+                reason,
+            } => {
+                assert_eq!(path, image, "{name}");
+                assert_eq!(structure, "VMDK grain table", "{name}");
+                assert!(reason.contains(&expected), "{name}: {reason}");
+            }
+            other => panic!("{name}: expected a corrupt grain table, got {other}"),
+        }
+        assert!(
+            std::fs::read(&image).unwrap() == before,
+            "{name}: unchanged"
+        );
+        assert_eq!(qemu_check_report(&image), check_before, "{name}");
+    }
+
+    // With the zero-grain flag, an entry of 1 is a zero grain, not sector 1: written as a new
+    // grain, and qemu agrees.
+    let zero = dir.path().join("zero-grain.vmdk");
+    std::fs::copy(&pristine, &zero).unwrap();
+    set_u32(&zero, 8, u32_at(8) | 4);
+    set_u32(&zero, table * 512 + 4 * 4, 1);
+    {
+        let mut disk = open_writable(&zero).unwrap();
+        disk.write_at(4 << 16, &[0xEE; 8192]).unwrap();
+        disk.write_at(4096, &[0xEE; 8192]).unwrap();
+        disk.flush().unwrap();
+    }
+    assert_check_clean(&zero, "zero grain written");
+    let mut expected = vec![0u8; 8 << 20];
+    expected[..128 << 10].fill(0x5a);
+    expected[4096..4096 + 8192].fill(0xEE);
+    expected[4 << 16..(4 << 16) + 8192].fill(0xEE);
+    assert!(qemu_read_raw(&zero, "vmdk") == expected);
+}
+
+/// Moves the grain directory of `image` behind a footer, as VMware's streaming writers leave
+/// it: gdOffset GD_AT_END in the header, and a footer marker, the header with the real
+/// gdOffset, and the end-of-stream marker at the end.
+fn move_directory_to_footer(image: &Path) {
+    let mut bytes = std::fs::read(image).unwrap();
     let header = bytes[..512].to_vec();
     bytes.resize(bytes.len().div_ceil(512) * 512, 0);
     let mut marker = vec![0u8; 512];
@@ -572,7 +691,78 @@ fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     bytes.extend_from_slice(&header);
     bytes.extend_from_slice(&[0u8; 512]);
     bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
-    std::fs::write(&image, &bytes).unwrap();
+    std::fs::write(image, &bytes).unwrap();
+}
+
+/// Gives `image`'s descriptor (a descriptor file, or the one embedded in a sparse extent)
+/// the CID `digits`, which is one digit wider than qemu's eight.
+fn set_wide_cid(image: &Path, digits: &str) {
+    let mut bytes = std::fs::read(image).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|window| window == b"\nCID=")
+        .expect("a CID line")
+        + 5;
+    assert_eq!(bytes[at + 8], b'\n', "qemu writes eight digits");
+    bytes.splice(at..at + 8, digits.bytes());
+    if bytes.starts_with(b"KDMV") {
+        // The embedded descriptor keeps its sectors: one byte of its padding goes.
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let end = ((u64_at(28) + u64_at(36)) * 512) as usize;
+        assert_eq!(bytes.remove(end), 0, "padding after the descriptor");
+    }
+    std::fs::write(image, &bytes).unwrap();
+}
+
+#[test]
+fn a_cid_wider_than_eight_digits_is_rewritten_whole_and_keeps_its_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 55);
+    let mut expected = std::fs::read(&raw).unwrap();
+    let data = pseudo_random(5000, 9);
+    expected[(1 << 20) + 100..(1 << 20) + 5100].copy_from_slice(&data);
+    for subformat in ["monolithicSparse", "monolithicFlat"] {
+        let image = make_vmdk(
+            dir.path(),
+            &raw,
+            &format!("subformat={subformat}"),
+            subformat,
+        );
+        set_wide_cid(&image, "0fffffffe");
+        assert_eq!(cid_of(&image), 0xffff_fffe, "{subformat}: read whole");
+        let length = std::fs::metadata(&image).unwrap().len();
+        {
+            let mut disk = open_writable(&image).unwrap();
+            disk.write_at((1 << 20) + 100, &data).unwrap();
+            disk.flush().unwrap();
+        }
+        let cid = Vmdk::open(&image, false)
+            .unwrap_or_else(|error| panic!("{subformat}: reopened: {error}"))
+            .cid()
+            .unwrap();
+        assert_ne!(cid, 0xffff_fffe, "{subformat}: a new CID");
+        let text = String::from_utf8_lossy(&std::fs::read(&image).unwrap()).into_owned();
+        assert!(
+            text.contains(&format!("CID={cid:09x}\n")),
+            "{subformat}: nine digits, the old width"
+        );
+        if subformat == "monolithicFlat" {
+            assert_eq!(std::fs::metadata(&image).unwrap().len(), length);
+        }
+        assert_check_clean(&image, subformat);
+        assert!(
+            qemu_read_raw(&image, "vmdk") == expected,
+            "{subformat}: qemu reads the write"
+        );
+    }
+}
+
+#[test]
+fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 50);
+    let image = make_vmdk(dir.path(), &raw, "subformat=streamOptimized", "footer");
+    move_directory_to_footer(&image);
     let expected = std::fs::read(&raw).unwrap();
     assert!(
         qemu_read_raw(&image, "vmdk") == expected,
@@ -581,6 +771,34 @@ fn a_grain_directory_found_through_the_footer_reads_as_qemu_reads_it() {
     assert!(
         read_all(&mut *open(&image).unwrap()) == expected,
         "so do we"
+    );
+}
+
+#[test]
+fn an_uncompressed_disk_with_its_directory_in_the_footer_is_refused_for_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 54);
+    let image = make_vmdk(dir.path(), &raw, "subformat=monolithicSparse", "footer");
+    move_directory_to_footer(&image);
+    let expected = std::fs::read(&raw).unwrap();
+    assert!(
+        qemu_read_raw(&image, "vmdk") == expected,
+        "qemu reads the footer"
+    );
+    let before = std::fs::read(&image).unwrap();
+    let check_before = qemu_check_report(&image);
+    let error = write_refusal(&image);
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("footer.vmdk") && text.contains("GD_AT_END") && text.contains("footer"),
+        "{text}"
+    );
+    assert!(std::fs::read(&image).unwrap() == before, "unchanged");
+    assert_eq!(qemu_check_report(&image), check_before);
+    assert!(
+        read_all(&mut *open(&image).unwrap()) == expected,
+        "still read"
     );
 }
 

@@ -3,10 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, Result};
-use crate::image_file::read_structure;
+use crate::error::Result;
 
-use super::l2::L1Entry;
 use super::{snapshots, Qcow2};
 
 /// The number of references to each host cluster: the header, the refcount structures, the
@@ -38,32 +36,7 @@ pub(crate) fn count_references(image: &mut Qcow2) -> Result<HashMap<u64, u64>> {
 
     let mut trees = vec![(header.l1_table_offset, header.l1_size, image.l1_offsets())];
     for snapshot in &snapshots {
-        let length = u64::from(snapshot.l1_size) * 8;
-        if length > image.file.len() || length > super::MAX_L1_BYTES {
-            return Err(Error::corrupt(
-                image.file.path(),
-                "qcow2 snapshot table",
-                format!(
-                    "snapshot {:?} has an L1 table of {} entries, larger than the file or qemu's limit of {} bytes",
-                    snapshot.name, snapshot.l1_size, super::MAX_L1_BYTES
-                ),
-            ));
-        }
-        let bytes = read_structure(
-            &mut *image.file,
-            snapshot.l1_table_offset,
-            length as usize,
-            "qcow2 snapshot L1 table",
-        )?;
-        let entries = bytes
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(index, raw)| {
-                let raw = u64::from_be_bytes(raw.try_into().unwrap_or_default());
-                L1Entry::parse(image.file.path(), index, raw, header.cluster_size())
-                    .map(|e| e.l2_offset)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let entries = snapshots::read_l1(&mut *image.file, snapshot, header.cluster_size())?;
         trees.push((snapshot.l1_table_offset, snapshot.l1_size, entries));
     }
     let per_table = image.layout.entries_per_table();

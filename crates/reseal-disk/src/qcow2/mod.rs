@@ -9,8 +9,11 @@
 //! # Writing
 //!
 //! A write lands in place in a cluster this image owns alone (its L1 and L2 entries have the
-//! COPIED flag). Anything else — an unallocated, zero, compressed or shared cluster — is
-//! copied on write into a new cluster appended at the end of the file, in this order, each
+//! COPIED flag), once that cluster is checked to lie within the file, to hold none of the
+//! image's structures ([`metadata_map`], gathered before the first write) and to have a
+//! refcount of exactly 1; an entry that fails is damaged or crafted, and the write is refused
+//! before any byte of it is written. Anything else — an unallocated, zero, compressed or
+//! shared cluster — is copied on write into a new cluster appended at the end of the file, in this order, each
 //! step flushed before the next:
 //!
 //! 1. the whole new cluster (what the guest saw there, with the write applied);
@@ -32,6 +35,7 @@ mod compressed;
 pub mod create;
 pub mod header;
 mod l2;
+mod metadata_map;
 mod refcount;
 pub mod snapshots;
 
@@ -43,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile, LocalFile};
 use header::{CompressionType, Header};
 use l2::{L1Entry, L2Layout, Mapping, ALL_SUBCLUSTERS, COPIED};
+use metadata_map::MetadataMap;
 use refcount::Refcounts;
 
 pub use backing::BackingLink;
@@ -66,6 +71,12 @@ pub struct Qcow2 {
     /// The autoclear bits are cleared before the first write (qemu's rule for a writer that
     /// does not keep, say, dirty bitmaps up to date).
     autoclear_cleared: bool,
+    /// The image's structures, gathered at the first write, against which in-place writes are
+    /// checked.
+    metadata_map: Option<MetadataMap>,
+    /// The data clusters this open appended, by host cluster, with the guest cluster each
+    /// holds: written in place later without the checks, but only for that guest cluster.
+    appended: HashMap<u64, u64>,
 }
 
 impl Qcow2 {
@@ -190,6 +201,8 @@ impl Qcow2 {
             backing_link: None,
             l2_cache: HashMap::new(),
             autoclear_cleared: false,
+            metadata_map: None,
+            appended: HashMap::new(),
         };
         if image.header.is_dirty() {
             image.check_dirty()?;
@@ -526,19 +539,165 @@ impl Qcow2 {
         Ok(())
     }
 
+    /// Every host cluster the image's structures take, in the active image and every snapshot.
+    fn build_metadata_map(&mut self) -> Result<MetadataMap> {
+        let cluster_size = self.cluster_size();
+        let header = self.header.clone();
+        let mut map = MetadataMap::new(header.cluster_bits, self.file.len());
+        map.add(0, 1, "header");
+        map.add(
+            header.backing_file_offset,
+            u64::from(header.backing_file_size),
+            "backing file name",
+        );
+        map.add(
+            header.l1_table_offset,
+            u64::from(header.l1_size) * 8,
+            "active L1 table",
+        );
+        for l2_offset in self.l1_offsets() {
+            map.add(l2_offset, 1, "L2 table");
+        }
+        let (table_offset, table_length) = self.refcounts.table_extent();
+        map.add(table_offset, table_length, "refcount table");
+        for &block in self.refcounts.table() {
+            map.add(block, 1, "refcount block");
+        }
+        let (snapshots, snapshot_bytes) = snapshots::read_table(&mut *self.file, &header)?;
+        map.add(header.snapshots_offset, snapshot_bytes, "snapshot table");
+        for snapshot in &snapshots {
+            map.add(
+                snapshot.l1_table_offset,
+                u64::from(snapshot.l1_size) * 8,
+                "snapshot L1 table",
+            );
+            for l2_offset in snapshots::read_l1(&mut *self.file, snapshot, cluster_size)? {
+                map.add(l2_offset, 1, "snapshot L2 table");
+            }
+        }
+        Ok(map.finish())
+    }
+
+    /// Where a write of `length` bytes, `within` bytes into guest cluster `guest_cluster`
+    /// (mapped as `mapping`), lands in place: the host cluster and the bytes written in it
+    /// (offset and length). None when it is copied into a new cluster instead: the L1 and L2
+    /// entries must both be COPIED (a table without it is copied first, clearing the flag).
+    fn in_place_target(
+        &self,
+        guest_cluster: u64,
+        mapping: Mapping,
+        within: u64,
+        length: u64,
+    ) -> Option<(u64, u64, u64)> {
+        let l1 = self.l1[self.l2_position(guest_cluster).0];
+        if !l1.copied || l1.l2_offset == 0 {
+            return None;
+        }
+        match mapping {
+            Mapping::Normal {
+                host,
+                copied: true,
+                bitmap,
+            } if host != 0 => Some(if bitmap as u32 == ALL_SUBCLUSTERS {
+                (host, host + within, length)
+            } else {
+                // Subclusters not yet allocated are filled with the whole cluster.
+                (host, host, self.cluster_size())
+            }),
+            Mapping::Zero {
+                host: Some(host),
+                copied: true,
+            } if host != 0 => Some((host, host, self.cluster_size())),
+            _ => None,
+        }
+    }
+
+    /// Refuses an in-place write of `length` bytes at `at` into host cluster `host`, where
+    /// guest cluster `guest_cluster`'s COPIED entry points, unless that cluster lies within the
+    /// file, holds none of the image's structures and has a refcount of exactly 1.
+    fn check_in_place(
+        &mut self,
+        guest_cluster: u64,
+        host: u64,
+        at: u64,
+        length: u64,
+    ) -> Result<()> {
+        let cluster = host >> self.header.cluster_bits;
+        if self.appended.get(&cluster) == Some(&guest_cluster) {
+            return Ok(());
+        }
+        self.gather_metadata_map()?;
+        let (file_len, structure) = match &self.metadata_map {
+            Some(map) => (map.file_len(), map.structure_at(cluster)),
+            None => (0, None),
+        };
+        let path = self.file.path().to_path_buf();
+        let copied = format!(
+            "guest cluster {guest_cluster} is marked COPIED (its own, written in place) at host offset {host}"
+        );
+        if at.saturating_add(length) > file_len {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 L2 table",
+                format!(
+                    "{copied}, but {length} bytes written at {at} would reach past the end of the file ({file_len} bytes)"
+                ),
+            ));
+        }
+        if let Some(structure) = structure {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 L2 table",
+                format!("{copied}, which holds the image's {structure}, not guest data"),
+            ));
+        }
+        let refcount = self.refcounts.get(&mut *self.file, cluster)?;
+        if refcount != 1 {
+            return Err(Error::corrupt(
+                &path,
+                "qcow2 L2 table",
+                format!(
+                    "{copied}, but host cluster {cluster} has a refcount of {refcount}; expected 1"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gathers the metadata map once, before this open's first write: clusters it appends
+    /// later are then past the length it records, and none can pass for the image's own.
+    fn gather_metadata_map(&mut self) -> Result<()> {
+        if self.metadata_map.is_none() {
+            self.metadata_map = Some(self.build_metadata_map()?);
+        }
+        Ok(())
+    }
+
+    /// Checks every in-place write of `offset..offset+len` before any byte of it is written.
+    fn check_in_place_writes(&mut self, offset: u64, len: usize) -> Result<()> {
+        self.gather_metadata_map()?;
+        for (guest_cluster, within, piece) in self.pieces(offset, len) {
+            let mapping = self.mapping(guest_cluster)?;
+            if let Some((host, at, length)) =
+                self.in_place_target(guest_cluster, mapping, within, piece as u64)
+            {
+                self.check_in_place(guest_cluster, host, at, length)?;
+            }
+        }
+        Ok(())
+    }
+
     fn write_in_cluster(&mut self, guest_cluster: u64, within: u64, data: &[u8]) -> Result<()> {
         let cluster_size = self.cluster_size();
         let mapping = self.mapping(guest_cluster)?;
         let (l1_index, index) = self.l2_position(guest_cluster);
-        let l1_copied = self.l1[l1_index].copied && self.l1[l1_index].l2_offset != 0;
-        if let Mapping::Normal {
-            host,
-            copied: true,
-            bitmap,
-        } = mapping
-        {
-            if l1_copied && host != 0 && bitmap as u32 == ALL_SUBCLUSTERS {
-                let at = host + within;
+        let in_place = self.in_place_target(guest_cluster, mapping, within, data.len() as u64);
+        if let Some((host, at, length)) = in_place {
+            // Checked again here: an earlier piece of the same write may have changed the
+            // tables since the check of the whole write.
+            self.check_in_place(guest_cluster, host, at, length)?;
+            if matches!(mapping, Mapping::Normal { bitmap, .. } if bitmap as u32 == ALL_SUBCLUSTERS)
+            {
                 return self.file.write_at(at, data);
             }
         }
@@ -563,6 +722,8 @@ impl Qcow2 {
             }
             _ => {
                 let host = self.append_cluster(&content)?;
+                self.appended
+                    .insert(host >> self.header.cluster_bits, guest_cluster);
                 self.layout.allocated(host)
             }
         };
@@ -603,6 +764,7 @@ impl BlockDevice for Qcow2 {
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         check_write(&*self.file, offset, buf.len(), self.header.size)?;
+        self.check_in_place_writes(offset, buf.len())?;
         self.clear_autoclear_bits()?;
         let mut done = 0usize;
         for (guest_cluster, within, piece) in self.pieces(offset, buf.len()) {

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::image_file::{read_structure, ImageFile};
 
 use super::header::Header;
+use super::l2::L1Entry;
 
 /// qemu's limit on the number of snapshots.
 const MAX_SNAPSHOTS: u32 = 65536;
@@ -70,4 +71,38 @@ pub(crate) fn read_table(
         at += length.div_ceil(8) * 8;
     }
     Ok((snapshots, at - header.snapshots_offset))
+}
+
+/// The L2 table offsets (0: none) of a snapshot's L1 table, refused when the table is larger
+/// than the file or qemu's limit.
+pub(crate) fn read_l1(
+    file: &mut dyn ImageFile,
+    snapshot: &Snapshot,
+    cluster_size: u64,
+) -> Result<Vec<u64>> {
+    let length = u64::from(snapshot.l1_size) * 8;
+    if length > file.len() || length > super::MAX_L1_BYTES {
+        return Err(Error::corrupt(
+            file.path(),
+            "qcow2 snapshot table",
+            format!(
+                "snapshot {:?} has an L1 table of {} entries, larger than the file or qemu's limit of {} bytes",
+                snapshot.name, snapshot.l1_size, super::MAX_L1_BYTES
+            ),
+        ));
+    }
+    let bytes = read_structure(
+        file,
+        snapshot.l1_table_offset,
+        length as usize,
+        "qcow2 snapshot L1 table",
+    )?;
+    bytes
+        .chunks_exact(8)
+        .enumerate()
+        .map(|(index, raw)| {
+            let raw = u64::from_be_bytes(raw.try_into().unwrap_or_default());
+            L1Entry::parse(file.path(), index, raw, cluster_size).map(|entry| entry.l2_offset)
+        })
+        .collect()
 }

@@ -292,10 +292,12 @@ impl Descriptor {
 }
 
 /// The text of a new CID for one of `width` hexadecimal digits: the same width, so the
-/// descriptor keeps its length and the change is one small write in place.
+/// descriptor keeps its length and the change is one small write in place. A narrower CID
+/// keeps only its low digits; a wider one (`CID=0fffffffe` still holds 32 bits) gets leading
+/// zeros, which qemu's and VMware's hexadecimal parsing read as the same value.
 pub fn cid_text(value: u32, width: usize) -> String {
-    let width = width.clamp(1, 8);
-    let value = if width == 8 {
+    let width = width.max(1);
+    let value = if width >= 8 {
         value
     } else {
         value & ((1u32 << (4 * width)) - 1)
@@ -342,5 +344,15 @@ mod tests {
         assert_eq!(cid_text(0x1234_5678, 8), "12345678");
         assert_eq!(cid_text(0xabcd_ef12, 4), "ef12");
         assert_eq!(cid_text(5, 8), "00000005");
+        assert_eq!(cid_text(0x1234_5678, 9), "012345678");
+        assert_eq!(cid_text(0xfedc_ba98, 12), "0000fedcba98");
+    }
+
+    #[test]
+    fn a_cid_wider_than_eight_digits_is_read_whole() {
+        let text = TEXT.replace("CID=ae2f709d", "CID=0fffffffe");
+        let descriptor = Descriptor::parse(Path::new("d.vmdk"), text.as_bytes()).unwrap();
+        assert_eq!(descriptor.cid, 0xffff_fffe);
+        assert_eq!(&text[descriptor.cid_digits.clone()], "0fffffffe");
     }
 }

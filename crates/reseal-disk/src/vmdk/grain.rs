@@ -31,6 +31,9 @@ pub(crate) enum Grain {
 pub(crate) struct SparseExtent {
     pub file: Box<dyn ImageFile>,
     pub header: SparseHeader,
+    /// The header's gdOffset was GD_AT_END: the directory is found through the footer at the
+    /// end of the file (`header` is the footer's copy).
+    pub directory_in_footer: bool,
     directory: Vec<u32>,
     redundant_directory: Option<Vec<u32>>,
     tables: HashMap<usize, Vec<u32>>,
@@ -73,6 +76,7 @@ fn read_directory(
 
 impl SparseExtent {
     pub fn open(mut file: Box<dyn ImageFile>, header: SparseHeader) -> Result<SparseExtent> {
+        let directory_in_footer = header.gd_offset == super::sparse_header::GD_AT_END;
         let header = stream_optimized::effective_header(&mut *file, header)?;
         let directory = read_directory(
             &mut *file,
@@ -93,6 +97,7 @@ impl SparseExtent {
         Ok(SparseExtent {
             file,
             header,
+            directory_in_footer,
             directory,
             redundant_directory,
             tables: HashMap::new(),
@@ -129,6 +134,152 @@ impl SparseExtent {
     fn position(&self, grain: u64) -> (usize, usize) {
         let per_table = u64::from(self.header.gtes_per_gt);
         ((grain / per_table) as usize, (grain % per_table) as usize)
+    }
+
+    /// The sectors of the directories and grain tables (and of the header and an embedded
+    /// descriptor): what a grain must not overlap. Each as (first sector, sector after the
+    /// last, structure).
+    fn metadata_sectors(&self) -> Vec<(u64, u64, &'static str)> {
+        let header = &self.header;
+        let directory_sectors = header.grain_tables().saturating_mul(4).div_ceil(512);
+        let table_sectors = (u64::from(header.gtes_per_gt) * 4).div_ceil(512);
+        let mut metadata = vec![(0, 1, "sparse extent header")];
+        if header.descriptor_offset != 0 && header.descriptor_size != 0 {
+            metadata.push((
+                header.descriptor_offset,
+                header
+                    .descriptor_offset
+                    .saturating_add(header.descriptor_size),
+                "embedded descriptor",
+            ));
+        }
+        let directories = [
+            (
+                Some(&self.directory),
+                header.gd_offset,
+                "grain directory",
+                "grain table",
+            ),
+            (
+                self.redundant_directory.as_ref(),
+                header.rgd_offset,
+                "redundant grain directory",
+                "redundant grain table",
+            ),
+        ];
+        for (directory, sector, name, table_name) in directories {
+            let Some(directory) = directory else {
+                continue;
+            };
+            metadata.push((sector, sector.saturating_add(directory_sectors), name));
+            for &table in directory.iter().filter(|&&table| table != 0) {
+                let table = u64::from(table);
+                metadata.push((table, table + table_sectors, table_name));
+            }
+        }
+        metadata
+    }
+
+    /// Refuses an extent to be written when a grain overlaps its header, descriptor,
+    /// directories or grain tables, or another grain: a write in place into that grain would
+    /// overwrite them. Every grain table is read once; the grains' sectors are kept sorted.
+    pub fn check_layout_for_writing(&mut self) -> Result<()> {
+        let grain_sectors = self.header.grain_size;
+        let zero_grain = self.header.has_zero_grain();
+        let table_bytes = self.header.gtes_per_gt as usize * 4;
+        let mut grains = Vec::new();
+        for index in 0..self.directory.len() {
+            let sector = self.directory[index];
+            if sector == 0 {
+                continue;
+            }
+            let table = read_structure(
+                &mut *self.file,
+                u64::from(sector) * 512,
+                table_bytes,
+                "VMDK grain table",
+            )?;
+            grains.extend(
+                table
+                    .chunks_exact(4)
+                    .map(|entry| crate::bytes::le_u32(entry, 0))
+                    .filter(|&entry| entry != 0 && !(zero_grain && entry == ZERO_GRAIN)),
+            );
+        }
+        grains.sort_unstable();
+        let mut metadata = self.metadata_sectors();
+        metadata.sort_unstable();
+        for pair in metadata.windows(2) {
+            let ((start, end, name), (next_start, next_end, next_name)) = (pair[0], pair[1]);
+            if next_start < end {
+                return Err(Error::corrupt(
+                    self.file.path(),
+                    "VMDK grain directory",
+                    format!(
+                        "the {next_name} at sectors {next_start}..{next_end} overlaps the {name} at sectors {start}..{end}"
+                    ),
+                ));
+            }
+        }
+        for (start, end, name) in metadata {
+            // The first grain ending after `start`; it overlaps if it begins before `end`.
+            let index =
+                grains.partition_point(|&sector| u64::from(sector) + grain_sectors <= start);
+            if let Some(&sector) = grains.get(index).filter(|&&sector| u64::from(sector) < end) {
+                let grain = self.grains_at_sector(sector)?.first().copied();
+                return Err(self.overlap(
+                    sector,
+                    grain,
+                    &format!("the {name} at sectors {start}..{end}"),
+                ));
+            }
+        }
+        for pair in grains.windows(2) {
+            let (first, second) = (u64::from(pair[0]), u64::from(pair[1]));
+            if second < first + grain_sectors {
+                let at_first = self.grains_at_sector(pair[0])?;
+                let at_second = self.grains_at_sector(pair[1])?;
+                // Cross-linked (the same sector twice): the second grain pointing there.
+                let other = at_second.get(usize::from(first == second)).copied();
+                return Err(self.overlap(
+                    pair[0],
+                    at_first.first().copied(),
+                    &other.map_or("another grain".to_string(), |grain| {
+                        format!("grain {grain} at sector {second}")
+                    }),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of a grain at `sector` (grain number `grain`) that overlaps `other`.
+    fn overlap(&self, sector: u32, grain: Option<u64>, other: &str) -> Error {
+        let grain = grain.map_or("a grain".to_string(), |grain| format!("grain {grain}"));
+        Error::corrupt(
+            self.file.path(),
+            "VMDK grain table",
+            format!(
+                "{grain} is at sector {sector} and so overlaps {other}; a write into it would overwrite that, so the extent is not written"
+            ),
+        )
+    }
+
+    /// The grains whose table entry is `sector`, to name them in a refusal.
+    fn grains_at_sector(&mut self, sector: u32) -> Result<Vec<u64>> {
+        let per_table = u64::from(self.header.gtes_per_gt);
+        let mut grains = Vec::new();
+        for index in 0..self.directory.len() {
+            if let Some(table) = self.table(index)? {
+                let first = index as u64 * per_table;
+                grains.extend(
+                    (0..table.len())
+                        .filter(|&entry| table[entry] == sector)
+                        .map(|entry| first + entry as u64),
+                );
+            }
+        }
+        Ok(grains)
     }
 
     /// Where grain `grain` of this extent is.

@@ -14,14 +14,17 @@
 //!
 //! # Writing
 //!
-//! Flat extents and allocated grains are written in place. A write into a grain the extent
-//! does not hold (or a zero grain) appends the whole grain at the end of the extent file
-//! (what the guest saw there, with the write applied), then writes its grain table entry,
-//! then the redundant table's entry, each flushed: a crash leaves the old mapping or the new
-//! one, and at worst a leaked grain. The first write of an open gives the disk a new CID, as
+//! Flat extents and allocated grains are written in place; before that, opening a sparse
+//! extent for writing reads every grain table and refuses the disk when a grain overlaps the
+//! header, the embedded descriptor, a grain directory or table, or another grain. A write
+//! into a grain the extent does not hold (or a zero grain) appends the whole grain at the end
+//! of the extent file (what the guest saw there, with the write applied), then writes its
+//! grain table entry, then the redundant table's entry, each flushed: a crash leaves the old
+//! mapping or the new one, and at worst a leaked grain. The first write of an open gives the disk a new CID, as
 //! qemu does, so children made from it no longer match; the CID keeps its width, so the
 //! descriptor is changed by one small write in place. streamOptimized disks (compressed
-//! grains) are not written: opening one for writing is refused.
+//! grains) and disks whose grain directory is found through a footer (gdOffset GD_AT_END)
+//! are not written: opening one for writing is refused.
 
 mod create;
 pub mod descriptor;
@@ -56,7 +59,8 @@ enum ExtentData {
         file: Box<dyn ImageFile>,
         offset: u64,
     },
-    Sparse(SparseExtent),
+    /// Boxed: the extent's state is far larger than a flat extent's.
+    Sparse(Box<SparseExtent>),
     Zero,
 }
 
@@ -143,6 +147,7 @@ impl Vmdk {
         };
         if writable {
             vmdk.refuse_writes_where_unsupported()?;
+            vmdk.refuse_overlapping_grains()?;
         }
         vmdk.writable = writable;
         let hint = vmdk
@@ -230,7 +235,7 @@ impl Vmdk {
         file: Box<dyn ImageFile>,
         header: SparseHeader,
         sectors: u64,
-    ) -> Result<SparseExtent> {
+    ) -> Result<Box<SparseExtent>> {
         if sectors > header.capacity {
             return Err(Error::corrupt(
                 file.path(),
@@ -241,7 +246,7 @@ impl Vmdk {
                 ),
             ));
         }
-        SparseExtent::open(file, header)
+        SparseExtent::open(file, header).map(Box::new)
     }
 
     /// A descriptor file and the extent files it names.
@@ -330,6 +335,27 @@ impl Vmdk {
                 "VMDK sparse extent header",
                 "a streamOptimized disk (compressed grains, the OVA form) is not written in place: its grains are packed one after another, so a changed one would have to be appended and the stream rewritten; convert it to monolithicSparse (qemu-img convert -O vmdk), generalize that, and convert back",
             ));
+        }
+        let footer = self.extents.iter().any(|extent| {
+            matches!(&extent.data, ExtentData::Sparse(sparse) if sparse.directory_in_footer)
+        });
+        if footer {
+            return Err(Error::unsupported(
+                &self.path,
+                "VMDK sparse extent header",
+                "gdOffset is GD_AT_END (expected a sector): the grain directory is found through the footer in the last sectors of the file, and a grain appended after it would hide the footer from the next open; convert the disk (qemu-img convert -O vmdk) to write it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A grain that overlaps its extent's metadata or another grain is damage a write in place
+    /// would spread; such a disk is not written at all.
+    fn refuse_overlapping_grains(&mut self) -> Result<()> {
+        for extent in &mut self.extents {
+            if let ExtentData::Sparse(sparse) = &mut extent.data {
+                sparse.check_layout_for_writing()?;
+            }
         }
         Ok(())
     }
