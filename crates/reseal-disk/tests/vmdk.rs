@@ -870,3 +870,52 @@ fn a_new_child_over_the_open_disk_holds_only_the_writes() {
         );
     }
 }
+
+/// An extent named outside the descriptor's folder (through `..`, or by an absolute path) is
+/// read, but never written: a crafted descriptor must not make a run write into another file
+/// of the host. The same extent beside the descriptor is written.
+#[test]
+fn extents_outside_the_descriptors_folder_are_read_but_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = gpt_raw_disk(dir.path(), 8, 4, 48);
+    let image = make_vmdk(dir.path(), &raw, "subformat=monolithicFlat", "flat");
+    let text = std::fs::read_to_string(&image).unwrap();
+    let extent = dir.path().join("flat-flat.vmdk");
+    assert!(text.contains("\"flat-flat.vmdk\""), "{text}");
+    let nested = dir.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    let expected = std::fs::read(&raw).unwrap();
+    for (name, named) in [
+        ("through ..", "../flat-flat.vmdk".to_string()),
+        ("absolute", extent.display().to_string()),
+    ] {
+        let descriptor = nested.join("outside.vmdk");
+        std::fs::write(&descriptor, text.replace("flat-flat.vmdk", &named)).unwrap();
+        let before = std::fs::read(&extent).unwrap();
+        let error = write_refusal(&descriptor);
+        assert!(
+            matches!(error, Error::Unsupported { .. }),
+            "{name}: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("outside the descriptor's folder"),
+            "{name}: {error}"
+        );
+        assert!(
+            std::fs::read(&extent).unwrap() == before,
+            "{name}: the extent changed"
+        );
+        let mut disk = open(&descriptor).unwrap();
+        let mut read = vec![0u8; 4096];
+        disk.read_at(0, &mut read).unwrap();
+        assert_eq!(
+            &read[..],
+            &expected[..4096],
+            "{name}: read through the descriptor"
+        );
+    }
+    let mut beside = open_writable(&image).unwrap();
+    beside.write_at(4096, &[0xEE; 512]).unwrap();
+}

@@ -277,6 +277,9 @@ impl Vmdk {
                 (ExtentType::Zero, _) => ExtentData::Zero,
                 (_, None) => unreachable_extent(&path)?,
                 (kind, Some(name)) => {
+                    if writable {
+                        refuse_writing_outside(&path, name)?;
+                    }
                     let extent_path = directory.join(name.replace('\\', "/"));
                     let mut extent_file: Box<dyn ImageFile> =
                         Box::new(LocalFile::open(&extent_path, writable)?);
@@ -572,6 +575,26 @@ impl Vmdk {
         }
         pieces
     }
+}
+
+/// Refuses to write an extent the descriptor names outside its own folder (an absolute path, or
+/// one through `..`): a descriptor is the image's own data, and a crafted one must not make a
+/// run write into any file of the host. VMware and qemu write extents beside the descriptor.
+fn refuse_writing_outside(descriptor: &Path, name: &str) -> Result<()> {
+    let outside = name.starts_with(['/', '\\'])
+        || name.as_bytes().get(1) == Some(&b':')
+        || name.split(['/', '\\']).any(|component| component == "..");
+    if outside {
+        return Err(Error::unsupported(
+            descriptor,
+            "VMDK descriptor",
+            format!(
+                "the extent {name:?} lies outside the descriptor's folder; reseal writes only \
+                 extents beside the descriptor (it reads them anywhere)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn unreachable_extent(path: &Path) -> Result<ExtentData> {
