@@ -439,19 +439,6 @@ fn refusals_name_the_feature() {
     assert!(matches!(open(&named), Err(Error::Corrupt { .. })));
 }
 
-/// `qemu-img check`'s exit code and report, to tell that a refusal left it as it was.
-fn qemu_check_report(image: &Path) -> (Option<i32>, String) {
-    let output = Command::new("qemu-img")
-        .args(["check", "-f", "qcow2", path_str(image)])
-        .output()
-        .expect("qemu-img runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 const COPIED: u64 = 1 << 63;
 const ZERO: u64 = 1;
 
@@ -549,7 +536,7 @@ fn a_copied_entry_over_metadata_or_a_shared_cluster_is_refused_unchanged() {
             set_header_u64(&image, l2, patched_entry);
         }
         let before = std::fs::read(&image).unwrap();
-        let check_before = qemu_check_report(&image);
+        let check_before = qemu_check_report(&image, "qcow2");
         let error = {
             let mut disk = open_writable(&image).unwrap();
             disk.write_at(4096, &[0xEE; 8192])
@@ -572,7 +559,7 @@ fn a_copied_entry_over_metadata_or_a_shared_cluster_is_refused_unchanged() {
             std::fs::read(&image).unwrap() == before,
             "{name}: the file is unchanged"
         );
-        assert_eq!(qemu_check_report(&image), check_before, "{name}");
+        assert_eq!(qemu_check_report(&image, "qcow2"), check_before, "{name}");
     }
 
     // The image as qemu left it is written in place, and stays clean.

@@ -555,19 +555,6 @@ fn a_write_where_the_grain_directory_has_no_table_adds_one() {
     assert!(allowed > 6, "the write made tables ({allowed} file writes)");
 }
 
-/// `qemu-img check`'s exit code and report, to tell that a refusal left it as it was.
-fn qemu_check_report(image: &Path) -> (Option<i32>, String) {
-    let output = Command::new("qemu-img")
-        .args(["check", "-f", "vmdk", path_str(image)])
-        .output()
-        .expect("qemu-img runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 fn set_u32(image: &Path, at: u64, value: u32) {
     reseal_testutil::ntfs_image::write_at(image, at, &value.to_le_bytes());
 }
@@ -637,7 +624,7 @@ fn grains_over_the_metadata_or_another_grain_are_refused_unchanged() {
         std::fs::copy(&pristine, &image).unwrap();
         set_u32(&image, table * 512 + 4 * entry, value);
         let before = std::fs::read(&image).unwrap();
-        let check_before = qemu_check_report(&image);
+        let check_before = qemu_check_report(&image, "vmdk");
         match write_refusal(&image) {
             Error::Corrupt {
                 path,
@@ -654,7 +641,7 @@ fn grains_over_the_metadata_or_another_grain_are_refused_unchanged() {
             std::fs::read(&image).unwrap() == before,
             "{name}: unchanged"
         );
-        assert_eq!(qemu_check_report(&image), check_before, "{name}");
+        assert_eq!(qemu_check_report(&image, "vmdk"), check_before, "{name}");
     }
 
     // With the zero-grain flag, an entry of 1 is a zero grain, not sector 1: written as a new
@@ -786,7 +773,7 @@ fn an_uncompressed_disk_with_its_directory_in_the_footer_is_refused_for_writing(
         "qemu reads the footer"
     );
     let before = std::fs::read(&image).unwrap();
-    let check_before = qemu_check_report(&image);
+    let check_before = qemu_check_report(&image, "vmdk");
     let error = write_refusal(&image);
     assert!(matches!(error, Error::Unsupported { .. }), "{error}");
     let text = error.to_string();
@@ -795,7 +782,7 @@ fn an_uncompressed_disk_with_its_directory_in_the_footer_is_refused_for_writing(
         "{text}"
     );
     assert!(std::fs::read(&image).unwrap() == before, "unchanged");
-    assert_eq!(qemu_check_report(&image), check_before);
+    assert_eq!(qemu_check_report(&image, "vmdk"), check_before);
     assert!(
         read_all(&mut *open(&image).unwrap()) == expected,
         "still read"

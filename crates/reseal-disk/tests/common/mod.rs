@@ -91,6 +91,20 @@ pub fn qemu_read_raw(image: &Path, format: &str) -> Vec<u8> {
     bytes
 }
 
+/// `qemu-img check`'s exit code and report of `image` in `format`, to tell that a refusal left
+/// the image as it was.
+pub fn qemu_check_report(image: &Path, format: &str) -> (Option<i32>, String) {
+    let output = std::process::Command::new("qemu-img")
+        .args(["check", "-f", format, path_str(image)])
+        .output()
+        .expect("qemu-img runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
 /// `qemu-img check` of a VHDX: fails the test unless qemu reports no errors.
 pub fn qemu_check_vhdx(image: &Path) {
     let report = run("qemu-img", &["check", "-f", "vhdx", path_str(image)]);
