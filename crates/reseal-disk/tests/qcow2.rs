@@ -760,3 +760,45 @@ fn the_refcount_table_grows_when_the_file_outgrows_it_and_a_crash_only_leaks() {
     }
     assert!(allowed > 10, "the write allocated ({allowed} file writes)");
 }
+
+/// With extended L2 entries qemu writes only the subclusters a guest write touches, so the
+/// file may end part-way through its last cluster; a write into another subcluster of that
+/// cluster fills it in place and is no write past the end of the file.
+#[test]
+fn a_write_into_a_last_cluster_that_ends_part_way_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("partial.qcow2");
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-o",
+            "extended_l2=on",
+            path_str(&image),
+            "8M",
+        ],
+    );
+    run(
+        "qemu-io",
+        &["-f", "qcow2", "-c", "write -P 0x5a 0 4k", path_str(&image)],
+    );
+    let file_len = std::fs::metadata(&image).unwrap().len();
+    assert_ne!(
+        file_len % (64 << 10),
+        0,
+        "the file ends inside a cluster ({file_len} bytes)"
+    );
+    let mut disk = reseal_disk::open_writable(&image).unwrap();
+    disk.write_at(16 << 10, &[0xA5; 4096]).unwrap();
+    drop(disk);
+    assert_check_clean(&image, "after the write");
+    let mut expected = vec![0u8; 8 << 20];
+    expected[..4096].fill(0x5a);
+    expected[16 << 10..20 << 10].fill(0xA5);
+    assert!(
+        qemu_read_raw(&image, "qcow2") == expected,
+        "qemu reads both writes"
+    );
+}

@@ -635,12 +635,16 @@ impl Qcow2 {
         let copied = format!(
             "guest cluster {guest_cluster} is marked COPIED (its own, written in place) at host offset {host}"
         );
-        if at.saturating_add(length) > file_len {
+        // The file's last cluster may end part-way (qemu does not fill unallocated subclusters
+        // of an extended L2 image): a write may fill it, never go past it.
+        let cluster_size = self.cluster_size();
+        let last_cluster_end = file_len.div_ceil(cluster_size).saturating_mul(cluster_size);
+        if at.saturating_add(length) > last_cluster_end {
             return Err(Error::corrupt(
                 &path,
                 "qcow2 L2 table",
                 format!(
-                    "{copied}, but {length} bytes written at {at} would reach past the end of the file ({file_len} bytes)"
+                    "{copied}, but {length} bytes written at {at} would reach past the end of the file ({file_len} bytes, its last cluster filled)"
                 ),
             ));
         }
