@@ -193,8 +193,15 @@ fn acquire_directory(root: &Path, mode: LockMode, wait: bool) -> Result<ImageLoc
             }
             Err(e) => return Err(Error::io(&shown, "cannot create the lock file", &e)),
         };
-        if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+        let metadata = file
+            .metadata()
+            .map_err(|e| Error::io(&shown, "cannot read the lock file's metadata", &e))?;
+        if !metadata.is_file() {
             return Err(not_a_lock_file(&shown, "not a regular file"));
+        }
+        // Its pid is written in place: a second name would put it into another file.
+        if metadata.nlink() > 1 {
+            return Err(not_a_lock_file(&shown, "hard-linked to another file"));
         }
         if !take(&file, mode, wait).map_err(|e| lock_error(&lock_path, &e))? {
             return Err(Error::in_use(
@@ -268,8 +275,14 @@ fn lock_error(path: &Path, err: &std::io::Error) -> Error {
 /// empty file is read again for a moment.
 fn holder(pid_file: &Path) -> Option<u32> {
     let read_pid = || {
-        // A pid takes a few bytes; whatever else is there (a link, a device) is not read.
-        let file = no_follow().read(true).open(pid_file).ok()?;
+        // A pid takes a few bytes; whatever else is there (a link, a device) is not read, and a
+        // FIFO does not block the open.
+        let no_follow_nor_block = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let file = FileOptions::new()
+            .read(true)
+            .custom_flags(no_follow_nor_block.bits() as i32)
+            .open(pid_file)
+            .ok()?;
         if !file.metadata().ok()?.is_file() {
             return None;
         }

@@ -262,17 +262,22 @@ fn a_live_runs_journal_is_not_recovered_by_another_run() {
     assert!(!root.join(reseal::lock::DIRECTORY_LOCK_FILE).exists());
 }
 
-/// A lock file planted as a symbolic link (or anything but a regular file) at a directory
-/// image's root is refused, and nothing is created where the link points.
+/// A lock file planted as a symbolic link, a hard link or anything but a regular file at a
+/// directory image's root is refused; nothing is created where a link points, nothing written
+/// into a linked file.
 #[test]
 fn a_directory_lock_file_that_is_a_link_or_a_fifo_is_refused() {
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("created-by-the-lock");
-    for planted in ["symlink", "fifo"] {
+    let hard_linked = outside.path().join("hard-linked");
+    for planted in ["symlink", "fifo", "hard link"] {
         let image = tempfile::tempdir().unwrap();
         let lock_file = image.path().join(reseal::lock::DIRECTORY_LOCK_FILE);
         if planted == "symlink" {
             std::os::unix::fs::symlink(&target, &lock_file).unwrap();
+        } else if planted == "hard link" {
+            fs::write(&hard_linked, b"keep me").unwrap();
+            fs::hard_link(&hard_linked, &lock_file).unwrap();
         } else {
             let made = std::process::Command::new("mkfifo")
                 .arg(&lock_file)
@@ -283,16 +288,23 @@ fn a_directory_lock_file_that_is_a_link_or_a_fifo_is_refused() {
         let error = ImageLock::acquire(image.path(), LockMode::Exclusive, false).unwrap_err();
         let text = error.to_string();
         assert!(text.contains(&lock_file.display().to_string()), "{text}");
-        let what = if planted == "symlink" {
-            "a symbolic link"
-        } else {
-            "not a regular file"
+        let what = match planted {
+            "symlink" => "a symbolic link",
+            "hard link" => "hard-linked to another file",
+            _ => "not a regular file",
         };
         assert!(text.contains(what), "{planted}: {text}");
         assert!(
             !target.exists(),
             "{planted}: the lock created a file elsewhere"
         );
+        if planted == "hard link" {
+            assert_eq!(
+                fs::read(&hard_linked).unwrap(),
+                b"keep me",
+                "the linked file"
+            );
+        }
         assert!(
             fs::symlink_metadata(&lock_file).is_ok(),
             "{planted} left alone"
