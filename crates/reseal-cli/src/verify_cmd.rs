@@ -27,7 +27,10 @@ pub fn verify(args: VerifyArgs, as_json: bool) -> Result<(), CliError> {
     let several = is_all(args.image.index.as_deref());
     let mut output = Output::new(as_json, several);
     let mut not_armed = Vec::new();
-    // `all`: each image of the WIM in turn, as inspect reports them.
+    // `all`: each image of the WIM in turn, as inspect reports them, listed and read under one
+    // shared lock so that no writer changes the file between them (each open takes its own
+    // shared lock beside it).
+    let _held = reseal::ImageLock::acquire(path, reseal::LockMode::Shared, args.wait.wait)?;
     for index in reseal::run::selected_images(path, args.image.index.as_deref())? {
         let options = OpenOptions {
             index: index.as_deref(),

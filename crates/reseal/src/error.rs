@@ -6,6 +6,7 @@
 //! [`ErrorKind`].
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The class of an [`Error`].
@@ -268,11 +269,28 @@ impl Error {
 
     /// This error with its file named inside `image`, a target's description
     /// (`directory /mnt/win: Windows\System32\config\SAM`); an error about no file names the
-    /// image. A host path (it has a `/`) or a file named inside an image already is kept.
-    pub(crate) fn naming_image(self, image: &str) -> Error {
+    /// image. Left as it is when it names the image already: its file is the image's own
+    /// description or a host path at or below `host` (the image file or folder, when known),
+    /// or, without a file, its message names `host`.
+    pub(crate) fn naming_image(self, image: &str, host: Option<&Path>) -> Error {
+        let host = host.map(|host| host.display().to_string());
+        let at_host = |text: &str| {
+            host.as_deref().is_some_and(|host| {
+                text == host
+                    || text
+                        .strip_prefix(host)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
         let file = match self.file.as_deref() {
-            Some(file) if file.starts_with(image) || file.contains('/') => return self,
+            Some(file) if file.starts_with(image) || at_host(file) => return self,
             Some(file) => format!("{image}: {file}"),
+            None if host
+                .as_deref()
+                .is_some_and(|host| self.message.contains(host)) =>
+            {
+                return self
+            }
             None => image.to_string(),
         };
         Error {
@@ -332,5 +350,43 @@ impl std::error::Error for Error {
         self.source
             .as_deref()
             .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error names its image once: a file inside the image gets the image before it, an
+    /// error that names the image (its description, or its host path in the file or the
+    /// message) is left as it is.
+    #[test]
+    fn naming_image_names_the_image_once() {
+        let image = "partition 2 of disks/d.vhdx";
+        let host = Some(Path::new("disks/d.vhdx"));
+        let shown = |error: Error| error.naming_image(image, host).to_string();
+        assert_eq!(
+            shown(Error::corrupt(r"Windows\System32\config\SAM", "bad cell")),
+            r"partition 2 of disks/d.vhdx: Windows\System32\config\SAM: bad cell"
+        );
+        assert_eq!(
+            shown(Error::refused("the image cannot be generalized safely")),
+            "partition 2 of disks/d.vhdx: the image cannot be generalized safely"
+        );
+        for named in [
+            Error::refused("disks/d.vhdx: Windows is hibernated (partition 2)"),
+            Error::other(Some("disks/d.vhdx"), "cannot write"),
+            Error::other(Some("disks/d.vhdx/redo"), "cannot write"),
+            Error::other(Some(image), "cannot write"),
+        ] {
+            let before = named.to_string();
+            assert_eq!(shown(named), before);
+        }
+        // Without a host path, only the description counts.
+        let error = Error::corrupt(r"Windows\System32\config\SAM", "bad cell");
+        assert_eq!(
+            error.naming_image("directory /x", None).to_string(),
+            r"directory /x: Windows\System32\config\SAM: bad cell"
+        );
     }
 }

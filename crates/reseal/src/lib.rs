@@ -140,7 +140,7 @@ fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> 
             return refuse(Input::OutputDiff, "a disk image");
         }
         let mut target = DirectoryTarget::open(path)?;
-        check_windows_image(&mut target)?;
+        check_windows_image(&mut target, " (give the root of the Windows volume)")?;
         return Ok(Box::new(target));
     }
     if !path.exists() {
@@ -182,17 +182,18 @@ fn open_unlocked(path: &Path, options: &OpenOptions) -> Result<Box<dyn Target>> 
 /// Opens image `index` of a WIM file (required when it holds more than one image).
 fn open_wim_image(path: &Path, index: Option<&str>) -> Result<Box<dyn Target>> {
     let mut target = WimTarget::open_selected(path, index)?;
-    check_windows_image(&mut target)?;
+    check_windows_image(&mut target, "")?;
     Ok(Box::new(target))
 }
 
 /// Refuses a directory or WIM image without a Windows installation: one without the SYSTEM
 /// hive, which every command reads first (a disk image's partition is found by it too), so
 /// that every command gives the same answer.
-fn check_windows_image(target: &mut dyn Target) -> Result<()> {
+/// `hint` follows the reason (what to give instead), or is empty.
+fn check_windows_image(target: &mut dyn Target, hint: &str) -> Result<()> {
     if !target.exists(image::SYSTEM)? {
         return Err(Error::usage(format!(
-            "{} is not a Windows image: it has no {} (give the root of the Windows volume)",
+            "{} is not a Windows image: it has no {}{hint}",
             target.describe(),
             image::SYSTEM
         )));

@@ -124,7 +124,7 @@ fn for_each_image(
             });
         }
         let image = target.describe();
-        work(target.as_mut(), each).map_err(|e| e.naming_image(&image))?;
+        work(target.as_mut(), each).map_err(|e| e.naming_image(&image, Some(path)))?;
     }
     Ok(())
 }
@@ -290,8 +290,9 @@ fn edit_wim_images(
                 }
             };
             let image = target.describe();
-            crate::check_windows_image(target).map_err(|e| e.naming_image(&image))?;
-            let (plan, applied) = work(target).map_err(|e| e.naming_image(&image))?;
+            crate::check_windows_image(target, "")
+                .map_err(|e| e.naming_image(&image, Some(path)))?;
+            let (plan, applied) = work(target).map_err(|e| e.naming_image(&image, Some(path)))?;
             events.push(RunEvent::Generalized {
                 target: target.describe(),
                 plan,

@@ -90,7 +90,7 @@ impl VerifyReport {
 /// Checks, without writing, whether the image is armed for `mode` as Sysprep leaves it.
 pub fn verify(target: &mut dyn Target, mode: Mode) -> Result<VerifyReport> {
     let describe = target.describe();
-    verify_image(target, mode).map_err(|e| e.naming_image(&describe))
+    verify_image(target, mode).map_err(|e| e.naming_image(&describe, None))
 }
 
 fn verify_image(target: &mut dyn Target, mode: Mode) -> Result<VerifyReport> {
@@ -101,7 +101,7 @@ fn verify_image(target: &mut dyn Target, mode: Mode) -> Result<VerifyReport> {
             remedy: Some(Remedy::Recover),
             ..Error::other(
                 None,
-                "an interrupted reseal run's changes are pending in the image",
+                "an earlier reseal run on this image was interrupted (its journal or redo log is there)",
             )
         });
     }

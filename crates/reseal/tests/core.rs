@@ -758,6 +758,20 @@ fn a_committed_journal_naming_a_path_outside_the_image_is_damage() {
     assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
     assert!(err.to_string().contains("must not contain \"..\""), "{err}");
     assert_eq!(tree.snapshot(), before);
+
+    // A staged file named outside the staged folder is damage too.
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let entries = manifest["entries"].as_array_mut().unwrap();
+    entries.last_mut().unwrap()["path"] = serde_json::json!(r"Windows\inside.txt");
+    let write = entries.iter_mut().find(|e| e["op"] == "write").unwrap();
+    write["staged"] = serde_json::json!(r"..\..\Windows\System32\config\SAM");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let before = tree.snapshot();
+    let err = reseal::recover(&mut DirectoryTarget::open(tree.root()).unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::CorruptInput, "{err}");
+    assert!(err.to_string().contains("is not a name in"), "{err}");
+    assert_eq!(tree.snapshot(), before);
 }
 
 #[test]

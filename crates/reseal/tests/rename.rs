@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 
 use common::{hivex_value_at, sample_tree, system_b_tree, Tree};
@@ -35,24 +33,6 @@ fn hivex_string(hive: &Path, key: &str, name: &str) -> Option<String> {
         .take_while(|&unit| unit != 0)
         .collect();
     Some(String::from_utf16(&units).unwrap())
-}
-
-/// Every file of the tree with its bytes.
-fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let relative = path.strip_prefix(root).unwrap().display().to_string();
-                files.insert(relative, fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 /// The control set the image boots, `ControlSet00N`.
@@ -85,7 +65,7 @@ fn assert_named(tree: &Tree, name: &str) {
 #[test]
 fn a_rename_sets_the_name_everywhere_and_nothing_else() {
     let Some(tree) = sample_tree() else { return };
-    let before = snapshot(tree.root());
+    let before = tree.snapshot();
     let system_before = tree.path(SYSTEM);
     let setup_before =
         common::hivex_shallow(&system_before, "Setup").expect("the sample has a Setup key");
@@ -123,7 +103,7 @@ fn a_rename_sets_the_name_everywhere_and_nothing_else() {
     assert_eq!(common::hivex_shallow(&system, "Setup"), Some(setup_before));
     // Only the two hives changed, and their logs, emptied as the edits went in; the record of
     // the run is the one new file.
-    let after = snapshot(tree.root());
+    let after = tree.snapshot();
     let changed: Vec<&String> = before
         .keys()
         .filter(|path| before.get(*path) != after.get(*path))
@@ -156,7 +136,7 @@ fn a_rename_sets_the_name_everywhere_and_nothing_else() {
 #[test]
 fn names_windows_refuses_are_usage_errors_naming_the_rule_and_change_nothing() {
     let Some(tree) = sample_tree() else { return };
-    let before = snapshot(tree.root());
+    let before = tree.snapshot();
     for (bad, rule) in [
         ("", "empty"),
         ("NAME-LONGER-THAN-15", "longer than 15"),
@@ -183,13 +163,13 @@ fn names_windows_refuses_are_usage_errors_naming_the_rule_and_change_nothing() {
         assert_eq!(error.kind, ErrorKind::Usage, "{error}");
         assert!(error.message.contains("description"), "{error}");
     }
-    assert!(snapshot(tree.root()) == before, "a refused rename wrote");
+    assert!(tree.snapshot() == before, "a refused rename wrote");
 }
 
 #[test]
 fn a_dry_run_plans_the_rename_and_writes_nothing() {
     let Some(tree) = sample_tree() else { return };
-    let before = snapshot(tree.root());
+    let before = tree.snapshot();
     let mut target = DirectoryTarget::open(tree.root()).unwrap();
     let rename = Rename {
         dry_run: true,
@@ -201,7 +181,7 @@ fn a_dry_run_plans_the_rename_and_writes_nothing() {
     assert_eq!(plan.changes.len(), 5, "{plan}");
     assert_eq!(plan.changes[4].provider, "run-record");
     drop(target);
-    assert!(snapshot(tree.root()) == before, "a dry run wrote");
+    assert!(tree.snapshot() == before, "a dry run wrote");
 }
 
 #[test]

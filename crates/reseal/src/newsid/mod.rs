@@ -90,12 +90,12 @@ pub(crate) fn newsid_drawing_from(
     let (plan, hives) = in_phase(progress, "reading the image and planning", || {
         plan_keeping_hives(target, options, sids)
     })
-    .map_err(|e| e.naming_image(&image))?;
+    .map_err(|e| e.naming_image(&image, None))?;
     if options.dry_run {
         return Ok((plan, None));
     }
     let report = apply_with_hives(target, &plan, Some(hives), progress)
-        .map_err(|e| e.naming_image(&image))?;
+        .map_err(|e| e.naming_image(&image, None))?;
     Ok((plan, Some(report)))
 }
 

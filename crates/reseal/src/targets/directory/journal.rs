@@ -93,6 +93,19 @@ enum ManifestEntry {
     },
 }
 
+impl ManifestEntry {
+    /// The image path the entry changes.
+    fn path(&self) -> &str {
+        match self {
+            ManifestEntry::Write { path, .. }
+            | ManifestEntry::Empty { path }
+            | ManifestEntry::DeleteFile { path }
+            | ManifestEntry::DeleteDirectory { path }
+            | ManifestEntry::SetSecurity { path, .. } => path,
+        }
+    }
+}
+
 /// The error for a run that finds a journal: the interrupted run must be recovered first.
 pub(crate) fn interrupted_run_error() -> Error {
     Error {
@@ -260,6 +273,25 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
             manifest.version
         )));
     }
+    // A path that cannot be in the image (`..`, a drive letter) or a staged file that is not one
+    // plain name in the staged folder is damage in the journal, found before anything is read
+    // through it.
+    for entry in &manifest.entries {
+        if let Err(refusal) = crate::targets::path_components(entry.path()) {
+            return Err(corrupt(format!("an entry is damaged: {}", refusal.message)));
+        }
+        if let ManifestEntry::Write { staged, .. } = entry {
+            let plain = !staged.is_empty()
+                && staged != "."
+                && staged != ".."
+                && !staged.contains(['\\', '/', ':']);
+            if !plain {
+                return Err(corrupt(format!(
+                    "an entry is damaged: its staged file {staged:?} is not a name in {STAGED_DIR}"
+                )));
+            }
+        }
+    }
     let mut operations = Vec::with_capacity(manifest.entries.len());
     for entry in manifest.entries {
         operations.push(match entry {
@@ -298,13 +330,6 @@ fn read_committed(target: &mut dyn FileStore) -> Result<Vec<Operation>> {
                 Operation::SetSecurity { path, descriptor }
             }
         });
-    }
-    // A path that cannot be in the image (`..`, a drive letter) is damage in the journal, not
-    // a path the user gave.
-    for operation in &operations {
-        if let Err(refusal) = crate::targets::path_components(operation.path()) {
-            return Err(corrupt(format!("an entry is damaged: {}", refusal.message)));
-        }
     }
     Ok(operations)
 }
