@@ -1,7 +1,8 @@
 //! `reseal verify`: whether an image is armed the way Sysprep leaves it, without changing it.
 //!
 //! Text: one line per check (`ok` or `FAIL`, its name, what was found), then the verdict. With
-//! `--json`, the library's report. Exit code 0 when armed for the mode asked for, 5 when not.
+//! `--json`, the library's report (with `--index all`, an array of `{target, report}`). Exit
+//! code 0 when every image is armed for the mode asked for, 5 when one is not.
 
 use clap::Args;
 use reseal::{Mode, OpenOptions, Verdict, VerifyReport};
