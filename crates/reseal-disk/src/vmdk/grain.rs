@@ -186,25 +186,16 @@ impl SparseExtent {
     pub fn check_layout_for_writing(&mut self) -> Result<()> {
         let grain_sectors = self.header.grain_size;
         let zero_grain = self.header.has_zero_grain();
-        let table_bytes = self.header.gtes_per_gt as usize * 4;
         let mut grains = Vec::new();
         for index in 0..self.directory.len() {
-            let sector = self.directory[index];
-            if sector == 0 {
-                continue;
+            if let Some(table) = self.table(index)? {
+                grains.extend(
+                    table
+                        .iter()
+                        .copied()
+                        .filter(|&entry| entry != 0 && !(zero_grain && entry == ZERO_GRAIN)),
+                );
             }
-            let table = read_structure(
-                &mut *self.file,
-                u64::from(sector) * 512,
-                table_bytes,
-                "VMDK grain table",
-            )?;
-            grains.extend(
-                table
-                    .chunks_exact(4)
-                    .map(|entry| crate::bytes::le_u32(entry, 0))
-                    .filter(|&entry| entry != 0 && !(zero_grain && entry == ZERO_GRAIN)),
-            );
         }
         grains.sort_unstable();
         let mut metadata = self.metadata_sectors();

@@ -20,8 +20,8 @@
 //! into a grain the extent does not hold (or a zero grain) appends the whole grain at the end
 //! of the extent file (what the guest saw there, with the write applied), then writes its
 //! grain table entry, then the redundant table's entry, each flushed: a crash leaves the old
-//! mapping or the new one, and at worst a leaked grain. The first write of an open gives the disk a new CID, as
-//! qemu does, so children made from it no longer match; the CID keeps its width, so the
+//! mapping or the new one, and at worst a leaked grain. The first write of an open gives the
+//! disk a new CID, as qemu does, so children made from it no longer match; the CID keeps its width, so the
 //! descriptor is changed by one small write in place. streamOptimized disks (compressed
 //! grains) and disks whose grain directory is found through a footer (gdOffset GD_AT_END)
 //! are not written: opening one for writing is refused.
