@@ -13,8 +13,8 @@
 //! image's structures ([`metadata_map`], gathered before the first write) and to have a
 //! refcount of exactly 1; an entry that fails is damaged or crafted, and the write is refused
 //! before any byte of it is written. Anything else — an unallocated, zero, compressed or
-//! shared cluster — is copied on write into a new cluster appended at the end of the file, in this order, each
-//! step flushed before the next:
+//! shared cluster — is copied on write into a new cluster appended at the end of the file, in
+//! this order, each step flushed before the next:
 //!
 //! 1. the whole new cluster (what the guest saw there, with the write applied);
 //! 2. its refcount, set to 1 (a missing refcount block is first written where it counts
